@@ -1,0 +1,173 @@
+//! Configuration shared by the gateway and the worker, read from flags and
+//! environment variables (clap). Every duration is given in seconds (fractions
+//! allowed) on the command line and handed out as [`Duration`].
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Settings every yadtq process needs: where PostgreSQL and Kafka are, the
+/// namespace, and the liveness timings shared by heartbeats and the rescuer.
+#[derive(Debug, Clone, Args)]
+pub struct CommonConfig {
+    /// PostgreSQL connection URL, e.g. `postgres://yadtq:yadtq@127.0.0.1:5433/yadtq`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+
+    /// Kafka bootstrap servers, comma separated `host:port` list.
+    #[arg(long, env = "KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    pub kafka_bootstrap: String,
+
+    /// Prefix for topics, the consumer group id and the leader key, so several
+    /// deployments (or tests) can share one broker. Empty by default.
+    #[arg(long, env = "YADTQ_NAMESPACE", default_value = "")]
+    pub namespace: String,
+
+    /// Partitions of the task topic when yadtq creates it (an existing topic is kept as is).
+    #[arg(long, env = "YADTQ_PARTITIONS", default_value_t = 12)]
+    pub partitions: i32,
+
+    /// Replication factor for topics yadtq creates (1 for a single-node broker).
+    #[arg(long, env = "YADTQ_TOPIC_REPLICATION", default_value_t = 1)]
+    pub topic_replication: i32,
+
+    /// Seconds between worker heartbeats (H).
+    #[arg(long, env = "YADTQ_HEARTBEAT_INTERVAL", default_value_t = 2.0)]
+    pub heartbeat_interval: f64,
+
+    /// Seconds without a heartbeat after which a worker is dead (D); its
+    /// `processing` tasks are then requeued by the rescuer.
+    #[arg(long, env = "YADTQ_DEAD_AFTER", default_value_t = 10.0)]
+    pub dead_after: f64,
+
+    /// Seconds between maintenance passes of the leader (P).
+    #[arg(long, env = "YADTQ_MAINTENANCE_PERIOD", default_value_t = 1.0)]
+    pub maintenance_period: f64,
+
+    /// Maximum PostgreSQL connections in this process's pool.
+    #[arg(long, env = "YADTQ_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// Seconds to wait for a pooled PostgreSQL connection before a request fails
+    /// (the gateway then answers 503 with Retry-After).
+    #[arg(long, env = "YADTQ_DB_ACQUIRE_TIMEOUT", default_value_t = 3.0)]
+    pub db_acquire_timeout: f64,
+}
+
+impl CommonConfig {
+    /// The namespace helper for topic, group and leader names.
+    pub fn names(&self) -> Names {
+        Names::new(&self.namespace)
+    }
+
+    /// Heartbeat interval H.
+    pub fn heartbeat_interval(&self) -> Duration {
+        secs(self.heartbeat_interval)
+    }
+
+    /// Dead-after threshold D.
+    pub fn dead_after(&self) -> Duration {
+        secs(self.dead_after)
+    }
+
+    /// Maintenance period P.
+    pub fn maintenance_period(&self) -> Duration {
+        secs(self.maintenance_period)
+    }
+
+    /// Pool acquire timeout.
+    pub fn db_acquire_timeout(&self) -> Duration {
+        secs(self.db_acquire_timeout)
+    }
+
+    /// Checks relations between settings that clap cannot express.
+    ///
+    /// Errors when a duration is not positive, or when the heartbeat interval is
+    /// not below the dead-after threshold (a live worker would look dead).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("heartbeat-interval", self.heartbeat_interval),
+            ("dead-after", self.dead_after),
+            ("maintenance-period", self.maintenance_period),
+            ("db-acquire-timeout", self.db_acquire_timeout),
+        ] {
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "--{name} must be a positive number of seconds, got {v}"
+            );
+        }
+        anyhow::ensure!(
+            self.heartbeat_interval < self.dead_after,
+            "--heartbeat-interval ({}) must be below --dead-after ({})",
+            self.heartbeat_interval,
+            self.dead_after
+        );
+        anyhow::ensure!(self.partitions > 0, "--partitions must be at least 1");
+        Ok(())
+    }
+}
+
+/// Converts a positive number of seconds to a [`Duration`] (non-finite or negative gives zero).
+pub fn secs(v: f64) -> Duration {
+    Duration::try_from_secs_f64(v).unwrap_or(Duration::ZERO)
+}
+
+/// Names derived from the namespace: `<ns>yadtq.tasks`, `<ns>yadtq.dlq`,
+/// `<ns>yadtq-workers` and the leader lock key.
+#[derive(Debug, Clone)]
+pub struct Names {
+    prefix: String,
+}
+
+impl Names {
+    /// `namespace` is used as given followed by a dot when non-empty (`test1` gives `test1.yadtq.tasks`).
+    pub fn new(namespace: &str) -> Self {
+        let prefix = if namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{namespace}.")
+        };
+        Self { prefix }
+    }
+
+    /// The task topic.
+    pub fn task_topic(&self) -> String {
+        format!("{}yadtq.tasks", self.prefix)
+    }
+
+    /// The dead-letter topic for records that are not valid envelopes.
+    pub fn dlq_topic(&self) -> String {
+        format!("{}yadtq.dlq", self.prefix)
+    }
+
+    /// The workers' consumer group id.
+    pub fn group_id(&self) -> String {
+        format!("{}yadtq-workers", self.prefix)
+    }
+
+    /// The 64-bit key of the PostgreSQL advisory lock held by the maintenance leader.
+    pub fn leader_lock_key(&self) -> i64 {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in format!("{}yadtq-leader", self.prefix).bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_prefixes_every_name() {
+        let n = Names::new("t1");
+        assert_eq!(n.task_topic(), "t1.yadtq.tasks");
+        assert_eq!(n.dlq_topic(), "t1.yadtq.dlq");
+        assert_eq!(n.group_id(), "t1.yadtq-workers");
+        assert_ne!(n.leader_lock_key(), Names::new("t2").leader_lock_key());
+        assert_eq!(Names::new("").task_topic(), "yadtq.tasks");
+    }
+}

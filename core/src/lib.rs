@@ -1,0 +1,17 @@
+//! Shared library of yadtq: the task model, the Kafka envelope, configuration,
+//! the PostgreSQL data layer and the maintenance services (leader, rescuer,
+//! publisher) that every gateway and worker process runs.
+//!
+//! See `docs/design.md` (and `shared/design.md`) for the contract these types keep.
+
+pub mod config;
+pub mod envelope;
+pub mod kafka;
+pub mod maintenance;
+pub mod model;
+pub mod store;
+pub mod telemetry;
+pub mod validate;
+
+/// Version string recorded in the `workers` table and reported by the services.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,148 @@
+//! The task model as clients and workers see it: statuses, task and worker
+//! views, and the error document recorded for a failed attempt.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    /// Accepted and waiting for a worker.
+    Queued,
+    /// Waiting for its `run_at` time (countdown, eta or retry backoff).
+    Scheduled,
+    /// Claimed by a worker, which is running it.
+    Processing,
+    /// Finished; `result` holds the handler's JSON value.
+    Success,
+    /// Finished without a result; `error` says why.
+    Failed,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// The name stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Scheduled => "scheduled",
+            Self::Processing => "processing",
+            Self::Success => "success",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored status name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "scheduled" => Self::Scheduled,
+            "processing" => Self::Processing,
+            "success" => Self::Success,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// True for `success`, `failed` and `cancelled`.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Success | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// Why an attempt failed: `{kind, message}`. Kinds used by yadtq itself:
+/// `unknown_task`, `invalid_arguments`, `handler_error`, `panic`, `timeout`, `worker_lost`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaskError {
+    /// Machine-readable class of the failure.
+    pub kind: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl TaskError {
+    /// Builds an error of `kind` with `message`.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A task as `GET /tasks/{id}` returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Task {
+    /// Server-generated UUID or the client-chosen id.
+    pub id: String,
+    /// Handler name.
+    pub task: String,
+    /// Positional arguments, exactly as submitted.
+    #[schema(value_type = Vec<Object>)]
+    pub args: Box<RawValue>,
+    /// Keyword arguments, exactly as submitted.
+    #[schema(value_type = Object)]
+    pub kwargs: Box<RawValue>,
+    /// Queue the task was submitted to.
+    pub queue: String,
+    /// Lifecycle status.
+    pub status: TaskStatus,
+    /// Handler's JSON result once `success`, else null.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Box<RawValue>>,
+    /// Failure of the last attempt once `failed`, else null.
+    pub error: Option<TaskError>,
+    /// Number of times a worker has claimed the task.
+    pub attempts: i32,
+    /// Retries allowed after the first attempt (claims allowed = max_retries + 1).
+    pub max_retries: i32,
+    /// Worker holding (or last holding) the task.
+    pub worker_id: Option<Uuid>,
+    /// When the gateway accepted the task.
+    pub created_at: DateTime<Utc>,
+    /// When the latest attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the task reached a terminal status.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A worker process as `GET /workers` returns it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Worker {
+    /// Fresh per process start.
+    pub id: Uuid,
+    /// True when the last heartbeat is within the dead-after threshold of the
+    /// database clock and the worker has not stopped.
+    pub alive: bool,
+    /// Host the worker runs on.
+    pub hostname: String,
+    /// Operating-system process id.
+    pub pid: i32,
+    /// yadtq version of the worker.
+    pub version: String,
+    /// Queues the worker consumes.
+    pub queues: Vec<String>,
+    /// Task names the worker has handlers for.
+    pub task_names: Vec<String>,
+    /// Tasks it runs at once at most.
+    pub concurrency: i32,
+    /// Process start.
+    pub started_at: DateTime<Utc>,
+    /// Last heartbeat, database clock.
+    pub last_heartbeat_at: DateTime<Utc>,
+    /// Set on graceful shutdown.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Tasks running at the last heartbeat.
+    pub in_flight: i32,
+    /// Tasks finished with `success` by this worker.
+    pub processed: i64,
+    /// Attempts that ended in failure on this worker.
+    pub failed: i64,
+}

@@ -1,0 +1,504 @@
+//! The PostgreSQL data layer: one function per statement, named for what it
+//! does. Business code never writes SQL inline. Every state transition is a
+//! conditional UPDATE naming the expected status (and, for a worker's writes,
+//! its worker id and attempt number), so a stale writer changes nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgExecutor, PgPool, Row};
+use uuid::Uuid;
+
+use crate::config::CommonConfig;
+use crate::model::{Task, TaskError, TaskStatus, Worker};
+
+/// Embedded migrations from `migrations/`. Running them takes an advisory lock,
+/// so several processes starting at once are safe.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Opens the pool described by `cfg` and applies pending migrations.
+///
+/// Errors when PostgreSQL cannot be reached within the acquire timeout or a
+/// migration fails.
+pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
+    let opts: PgConnectOptions = cfg.database_url.parse()?;
+    let pool = PgPoolOptions::new()
+        .max_connections(cfg.db_pool_size)
+        .acquire_timeout(cfg.db_acquire_timeout())
+        .connect_with(opts)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Opens one connection outside any pool (heartbeats and the leader lock use
+/// their own connection, so a busy or recycling pool cannot delay or drop them).
+pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, sqlx::Error> {
+    use sqlx::Connection;
+    PgConnection::connect(database_url).await
+}
+
+const TASK_COLUMNS: &str = "id, name, args::text AS args, kwargs::text AS kwargs, queue, status, \
+     result::text AS result, error, attempts, max_retries, worker_id, created_at, started_at, finished_at, request_hash";
+
+fn raw(text: String) -> Result<Box<RawValue>, sqlx::Error> {
+    RawValue::from_string(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// A task row with the request hash used for idempotent submission.
+#[derive(Debug)]
+pub struct TaskRow {
+    /// The client-visible task.
+    pub task: Task,
+    /// Hash of name, args, kwargs and queue as submitted.
+    pub request_hash: String,
+}
+
+fn task_from_row(row: &PgRow) -> Result<TaskRow, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let error: Option<serde_json::Value> = row.try_get("error")?;
+    Ok(TaskRow {
+        task: Task {
+            id: row.try_get("id")?,
+            task: row.try_get("name")?,
+            args: raw(row.try_get("args")?)?,
+            kwargs: raw(row.try_get("kwargs")?)?,
+            queue: row.try_get("queue")?,
+            status: TaskStatus::parse(&status)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {status}").into()))?,
+            result: row
+                .try_get::<Option<String>, _>("result")?
+                .map(raw)
+                .transpose()?,
+            error: error.and_then(|e| serde_json::from_value(e).ok()),
+            attempts: row.try_get("attempts")?,
+            max_retries: row.try_get("max_retries")?,
+            worker_id: row.try_get("worker_id")?,
+            created_at: row.try_get("created_at")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+        },
+        request_hash: row.try_get("request_hash")?,
+    })
+}
+
+/// A task to insert, already validated by the gateway.
+#[derive(Debug)]
+pub struct NewTask<'a> {
+    /// Task id (server UUID or client-chosen).
+    pub id: &'a str,
+    /// Handler name.
+    pub name: &'a str,
+    /// JSON array text, kept as sent.
+    pub args: &'a str,
+    /// JSON object text, kept as sent.
+    pub kwargs: &'a str,
+    /// Queue name.
+    pub queue: &'a str,
+    /// Retries allowed after the first attempt.
+    pub max_retries: i32,
+    /// Per-attempt timeout in seconds.
+    pub timeout_seconds: f64,
+    /// Hash of the request, compared when the id is submitted again.
+    pub request_hash: &'a str,
+}
+
+/// Result of [`insert_task`].
+#[derive(Debug)]
+pub enum Inserted {
+    /// The row was created as `queued`.
+    Created(TaskRow),
+    /// A task with this id already existed; it is returned unchanged.
+    Existing(TaskRow),
+}
+
+/// Inserts a `queued`, unpublished task, or returns the existing task with the
+/// same id (idempotent submission; the caller compares `request_hash`).
+pub async fn insert_task(pool: &PgPool, t: &NewTask<'_>) -> Result<Inserted, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, request_hash)
+         VALUES ($1, $2, $3::json, $4::json, $5, 'queued', $6, $7, $8)
+         ON CONFLICT (id) DO NOTHING RETURNING {TASK_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(t.id)
+        .bind(t.name)
+        .bind(t.args)
+        .bind(t.kwargs)
+        .bind(t.queue)
+        .bind(t.max_retries)
+        .bind(t.timeout_seconds)
+        .bind(t.request_hash)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => Ok(Inserted::Created(task_from_row(&row)?)),
+        None => {
+            let existing = get_task(pool, t.id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            Ok(Inserted::Existing(existing))
+        }
+    }
+}
+
+/// Reads one task, `None` when no task has this id.
+pub async fn get_task(pool: &PgPool, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?;
+    row.as_ref().map(task_from_row).transpose()
+}
+
+/// Marks queued rows as sent to Kafka (only rows still `queued` and unpublished).
+pub async fn mark_published(pool: &PgPool, ids: &[String]) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE tasks SET published_at = now()
+         WHERE id = ANY($1) AND status = 'queued' AND published_at IS NULL",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// A task this worker now owns, read from the row (the system of record), not the record.
+#[derive(Debug)]
+pub struct Claimed {
+    /// Handler name.
+    pub name: String,
+    /// JSON array text.
+    pub args: Box<RawValue>,
+    /// JSON object text.
+    pub kwargs: Box<RawValue>,
+    /// This attempt's number (1 for the first claim).
+    pub attempt: i32,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+}
+
+/// Moves a `queued` task to `processing` for `worker_id`, counts the attempt and
+/// opens its `task_attempts` row, in one statement. `None` when the task is not
+/// `queued` (already claimed, finished, or unknown): the caller skips the record.
+pub async fn claim_task(
+    pool: &PgPool,
+    id: &str,
+    worker_id: Uuid,
+) -> Result<Option<Claimed>, sqlx::Error> {
+    let row = sqlx::query(
+        "WITH claimed AS (
+             UPDATE tasks SET status = 'processing', attempts = attempts + 1, worker_id = $2,
+                    started_at = now(), error = NULL
+             WHERE id = $1 AND status = 'queued'
+             RETURNING id, name, args::text AS args, kwargs::text AS kwargs, attempts, timeout_seconds
+         ), attempt AS (
+             INSERT INTO task_attempts (task_id, attempt, worker_id)
+             SELECT id, attempts, $2 FROM claimed
+         )
+         SELECT * FROM claimed",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(Claimed {
+            name: row.try_get("name")?,
+            args: raw(row.try_get("args")?)?,
+            kwargs: raw(row.try_get("kwargs")?)?,
+            attempt: row.try_get("attempts")?,
+            timeout: crate::config::secs(row.try_get("timeout_seconds")?),
+        })
+    })
+    .transpose()
+}
+
+/// How an attempt ended, as recorded by its worker.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The handler returned this JSON text.
+    Success(String),
+    /// The handler failed.
+    Failed(TaskError),
+}
+
+/// Records the outcome of `attempt` of task `id` by `worker_id`, closing the
+/// attempt row. Fenced: changes nothing (and returns false) unless the task is
+/// still `processing` under this worker and attempt.
+pub async fn record_outcome(
+    pool: &PgPool,
+    id: &str,
+    worker_id: Uuid,
+    attempt: i32,
+    outcome: &Outcome,
+) -> Result<bool, sqlx::Error> {
+    let (status, result, error) = match outcome {
+        Outcome::Success(json) => ("success", Some(json.as_str()), None),
+        Outcome::Failed(e) => (
+            "failed",
+            None,
+            Some(serde_json::to_value(e).expect("error serialises")),
+        ),
+    };
+    let row = sqlx::query(
+        "WITH done AS (
+             UPDATE tasks SET status = $4, result = $5::json, error = $6, finished_at = now()
+             WHERE id = $1 AND status = 'processing' AND worker_id = $2 AND attempts = $3
+             RETURNING id
+         ), closed AS (
+             UPDATE task_attempts SET finished_at = now(), outcome = $4, error = $6
+             WHERE task_id = $1 AND attempt = $3 AND worker_id = $2 AND EXISTS (SELECT 1 FROM done)
+         )
+         SELECT count(*) AS n FROM done",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(attempt)
+    .bind(status)
+    .bind(result)
+    .bind(error)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? == 1)
+}
+
+/// Static facts about a worker process, written once at start.
+#[derive(Debug)]
+pub struct WorkerInfo<'a> {
+    /// Fresh per process start.
+    pub id: Uuid,
+    /// Host name.
+    pub hostname: &'a str,
+    /// Process id.
+    pub pid: i32,
+    /// Queues consumed.
+    pub queues: &'a [String],
+    /// Task names served.
+    pub task_names: &'a [String],
+    /// Tasks run at once at most.
+    pub concurrency: i32,
+}
+
+/// Inserts the worker's row; its first heartbeat is the insert time (database clock).
+pub async fn register_worker<'e, E: PgExecutor<'e>>(
+    ex: E,
+    w: &WorkerInfo<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO workers (id, hostname, pid, version, queues, task_names, concurrency)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(w.id)
+    .bind(w.hostname)
+    .bind(w.pid)
+    .bind(crate::VERSION)
+    .bind(w.queues)
+    .bind(w.task_names)
+    .bind(w.concurrency)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Counters reported with each heartbeat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerCounts {
+    /// Tasks running now.
+    pub in_flight: i32,
+    /// Successful tasks so far.
+    pub processed: i64,
+    /// Failed attempts so far.
+    pub failed: i64,
+}
+
+/// Sets `last_heartbeat_at = now()` (database clock) and the counters.
+pub async fn heartbeat<'e, E: PgExecutor<'e>>(
+    ex: E,
+    id: Uuid,
+    c: WorkerCounts,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE workers SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(c.in_flight)
+    .bind(c.processed)
+    .bind(c.failed)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Marks a worker stopped after a graceful shutdown; the rescuer requeues any
+/// task it still held at once instead of waiting for the dead-after threshold.
+pub async fn mark_worker_stopped<'e, E: PgExecutor<'e>>(
+    ex: E,
+    id: Uuid,
+    c: WorkerCounts,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE workers SET stopped_at = now(), last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(c.in_flight)
+    .bind(c.processed)
+    .bind(c.failed)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Lists workers, newest first; `alive` is computed against `now()` with the
+/// dead-after threshold `dead_after`. `alive_filter` keeps only matching rows.
+pub async fn list_workers(
+    pool: &PgPool,
+    dead_after: Duration,
+    alive_filter: Option<bool>,
+) -> Result<Vec<Worker>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT * FROM (
+             SELECT *, (stopped_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => $1)) AS alive
+             FROM workers) w
+         WHERE $2::boolean IS NULL OR alive = $2
+         ORDER BY started_at DESC, id",
+    )
+    .bind(dead_after.as_secs_f64())
+    .bind(alive_filter)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Worker {
+                id: r.try_get("id")?,
+                alive: r.try_get("alive")?,
+                hostname: r.try_get("hostname")?,
+                pid: r.try_get("pid")?,
+                version: r.try_get("version")?,
+                queues: r.try_get("queues")?,
+                task_names: r.try_get("task_names")?,
+                concurrency: r.try_get("concurrency")?,
+                started_at: r.try_get("started_at")?,
+                last_heartbeat_at: r.try_get("last_heartbeat_at")?,
+                stopped_at: r.try_get("stopped_at")?,
+                in_flight: r.try_get("in_flight")?,
+                processed: r.try_get("processed")?,
+                failed: r.try_get("failed")?,
+            })
+        })
+        .collect()
+}
+
+/// What one rescuer pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rescued {
+    /// Tasks put back to `queued` (and so republished).
+    pub requeued: i64,
+    /// Tasks out of attempts, now `failed` with kind `worker_lost`.
+    pub failed: i64,
+}
+
+/// Takes `processing` tasks away from workers that are dead (no heartbeat for
+/// `dead_after`, database clock) or stopped: back to `queued` (unpublished) when
+/// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
+/// close with outcome `worker_lost`.
+pub async fn rescue_dead_workers(
+    pool: &PgPool,
+    dead_after: Duration,
+) -> Result<Rescued, sqlx::Error> {
+    let row = sqlx::query(
+        "WITH lost AS (
+             SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted
+             FROM tasks t JOIN workers w ON w.id = t.worker_id
+             WHERE t.status = 'processing'
+               AND (w.stopped_at IS NOT NULL OR w.last_heartbeat_at < now() - make_interval(secs => $1))
+             FOR UPDATE OF t SKIP LOCKED
+         ), moved AS (
+             UPDATE tasks t SET
+                 status = CASE WHEN lost.exhausted THEN 'failed' ELSE 'queued' END,
+                 published_at = NULL,
+                 error = CASE WHEN lost.exhausted THEN jsonb_build_object('kind', 'worker_lost',
+                     'message', 'worker ' || lost.worker_id || ' died during attempt ' || lost.attempts
+                                || ' and no attempts are left') ELSE t.error END,
+                 finished_at = CASE WHEN lost.exhausted THEN now() ELSE NULL END
+             FROM lost
+             WHERE t.id = lost.id AND t.status = 'processing' AND t.worker_id = lost.worker_id
+               AND t.attempts = lost.attempts
+             RETURNING t.id, t.status, lost.attempts, lost.worker_id
+         ), closed AS (
+             UPDATE task_attempts a SET finished_at = now(), outcome = 'worker_lost',
+                 error = jsonb_build_object('kind', 'worker_lost', 'message', 'worker stopped heartbeating')
+             FROM moved
+             WHERE a.task_id = moved.id AND a.attempt = moved.attempts AND a.finished_at IS NULL
+         )
+         SELECT count(*) FILTER (WHERE status = 'queued') AS requeued,
+                count(*) FILTER (WHERE status = 'failed') AS failed
+         FROM moved",
+    )
+    .bind(dead_after.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(Rescued {
+        requeued: row.try_get("requeued")?,
+        failed: row.try_get("failed")?,
+    })
+}
+
+/// A queued task that still has to be sent to Kafka.
+#[derive(Debug)]
+pub struct Unpublished {
+    /// Task id.
+    pub id: String,
+    /// Handler name.
+    pub name: String,
+    /// JSON array text.
+    pub args: Box<RawValue>,
+    /// JSON object text.
+    pub kwargs: Box<RawValue>,
+    /// Queue name.
+    pub queue: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Submission time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Up to `limit` `queued` rows with no `published_at`, in submission order.
+/// Rows submitted less than `grace` ago are left to the gateway that accepted
+/// them (it is still waiting for the broker's ack); requeued rows are due at once.
+pub async fn fetch_unpublished(
+    pool: &PgPool,
+    grace: Duration,
+    limit: i64,
+) -> Result<Vec<Unpublished>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, args::text AS args, kwargs::text AS kwargs, queue, attempts, created_at
+         FROM tasks
+         WHERE status = 'queued' AND published_at IS NULL
+           AND (attempts > 0 OR created_at < now() - make_interval(secs => $1))
+         ORDER BY seq LIMIT $2",
+    )
+    .bind(grace.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Unpublished {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                args: raw(r.try_get("args")?)?,
+                kwargs: raw(r.try_get("kwargs")?)?,
+                queue: r.try_get("queue")?,
+                attempts: r.try_get("attempts")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
+pub async fn ping(pool: &PgPool) -> bool {
+    sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}

@@ -1,0 +1,65 @@
+//! Gateway settings (flags and environment, via clap).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use yadtq_core::config::CommonConfig;
+
+/// Everything a gateway process is configured with.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayConfig {
+    #[command(flatten)]
+    pub common: CommonConfig,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "YADTQ_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Milliseconds `POST /tasks` waits for the broker's ack before answering;
+    /// a task whose ack did not come in time is sent by the publisher instead.
+    #[arg(long, env = "YADTQ_PUBLISH_WAIT_MS", default_value_t = 250)]
+    pub publish_wait_ms: u64,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+impl GatewayConfig {
+    /// Ack wait for a new task's Kafka record.
+    pub fn publish_wait(&self) -> Duration {
+        Duration::from_millis(self.publish_wait_ms)
+    }
+}
+
+/// Explicit input limits; each breach is a 4xx problem document naming the field.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Largest request body in bytes (larger: 413).
+    #[arg(long, env = "YADTQ_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest nesting of arrays and objects in a request body (deeper: 400).
+    #[arg(long, env = "YADTQ_MAX_JSON_DEPTH", default_value_t = 32)]
+    pub max_json_depth: usize,
+
+    /// Longest task name in characters (longer: 400).
+    #[arg(long, env = "YADTQ_MAX_TASK_NAME_LEN", default_value_t = 128)]
+    pub max_task_name_len: usize,
+
+    /// Largest `max_retries` a client may ask for (larger: 400).
+    #[arg(long, env = "YADTQ_MAX_RETRIES_LIMIT", default_value_t = 100)]
+    pub max_retries_limit: i32,
+
+    /// Retries after the first attempt when the client does not say.
+    #[arg(long, env = "YADTQ_DEFAULT_MAX_RETRIES", default_value_t = 3)]
+    pub default_max_retries: i32,
+
+    /// Per-attempt timeout in seconds when the client does not say.
+    #[arg(long, env = "YADTQ_DEFAULT_TIMEOUT", default_value_t = 300.0)]
+    pub default_timeout: f64,
+
+    /// Longest per-attempt timeout in seconds a client may ask for.
+    #[arg(long, env = "YADTQ_MAX_TIMEOUT", default_value_t = 86_400.0)]
+    pub max_timeout: f64,
+}

@@ -1,0 +1,41 @@
+//! `GET /workers`: the worker roster.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use yadtq_core::model::Worker;
+
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Filters of `GET /workers`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersQuery {
+    /// `true`: only live workers; `false`: only dead or stopped ones.
+    pub alive: Option<bool>,
+}
+
+/// List workers, newest first. `alive` is derived from the last heartbeat
+/// against the database clock and the dead-after threshold.
+#[utoipa::path(
+    get, path = "/workers", tag = "workers",
+    params(WorkersQuery),
+    responses(
+        (status = 200, description = "Workers", body = Vec<Worker>),
+        (status = 400, description = "Invalid query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<WorkersQuery>, QueryRejection>,
+) -> Result<Json<Vec<Worker>>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("alive", e.body_text()))?;
+    let workers =
+        yadtq_core::store::list_workers(&state.pool, state.cfg.common.dead_after(), q.alive)
+            .await?;
+    Ok(Json(workers))
+}

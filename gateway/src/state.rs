@@ -1,0 +1,23 @@
+//! Shared state of the gateway's handlers. Gateways keep no task state of their
+//! own: everything a client reads comes from PostgreSQL, so any gateway of
+//! several answers the same.
+
+use std::sync::Arc;
+
+use rdkafka::producer::FutureProducer;
+use sqlx::PgPool;
+
+use crate::config::GatewayConfig;
+
+/// Cloned into every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration (limits, timings, names).
+    pub cfg: Arc<GatewayConfig>,
+    /// PostgreSQL pool.
+    pub pool: PgPool,
+    /// Idempotent task producer.
+    pub producer: FutureProducer,
+    /// Task topic name.
+    pub topic: Arc<str>,
+}

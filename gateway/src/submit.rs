@@ -1,0 +1,278 @@
+//! Parsing and validating a `POST /tasks` body. Pure: bytes in, a validated
+//! task or a 4xx [`ApiError`] naming the field out. `args` and `kwargs` are
+//! kept as the exact JSON text the client sent (design guarantee 8).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use yadtq_core::validate;
+
+use crate::config::Limits;
+use crate::problem::ApiError;
+
+/// Body of `POST /tasks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"task": "multiply", "args": [4, 5], "kwargs": {}}))]
+pub struct SubmitRequest {
+    /// Handler name: letters, digits and `._:-`, starting with a letter.
+    pub task: Option<String>,
+    /// Positional arguments, a JSON array (default `[]`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub args: Option<Box<RawValue>>,
+    /// Keyword arguments, a JSON object (default `{}`).
+    #[schema(value_type = Option<Object>)]
+    pub kwargs: Option<Box<RawValue>>,
+    /// Client-chosen task id (1-128 of letters, digits, `._:-`); submitting the
+    /// same id again returns the original task. Default: a server UUID.
+    pub id: Option<String>,
+    /// Same as `id` (the seed's spelling).
+    #[serde(rename = "task-id")]
+    pub task_id: Option<String>,
+    /// Retries after the first attempt (claims allowed = max_retries + 1).
+    pub max_retries: Option<i32>,
+    /// Per-attempt timeout in seconds.
+    pub timeout: Option<f64>,
+}
+
+/// A submission that passed every check.
+#[derive(Debug)]
+pub struct ValidTask {
+    /// Task id (client's or a fresh UUID).
+    pub id: String,
+    /// Handler name.
+    pub name: String,
+    /// JSON array text.
+    pub args: String,
+    /// JSON object text.
+    pub kwargs: String,
+    /// Queue name.
+    pub queue: String,
+    /// Retries after the first attempt.
+    pub max_retries: i32,
+    /// Per-attempt timeout, seconds.
+    pub timeout_seconds: f64,
+    /// Hash of name, args, kwargs and queue, compared on resubmission.
+    pub request_hash: String,
+}
+
+/// Validates a submission body; `idempotency_key` is the `Idempotency-Key` header.
+///
+/// Errors (all 400 unless noted), each naming its field: body deeper than the
+/// limit (`body`), not JSON (`body`), unknown or mistyped field, missing or
+/// invalid `task`, `args` not an array, `kwargs` not an object, invalid or
+/// conflicting ids, `max_retries` or `timeout` out of range.
+pub fn validate(
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    limits: &Limits,
+) -> Result<ValidTask, ApiError> {
+    let depth = validate::json_depth(body);
+    if depth > limits.max_json_depth {
+        return Err(ApiError::bad_request(
+            "body",
+            format!(
+                "JSON nesting depth {depth} exceeds the limit of {}",
+                limits.max_json_depth
+            ),
+        ));
+    }
+    // Full parse first: it rejects invalid text (lone surrogates included) that a raw capture would keep.
+    if let Err(e) = serde_json::from_slice::<serde_json::Value>(body) {
+        return Err(ApiError::bad_request(
+            "body",
+            format!("body is not valid JSON: {e}"),
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let req: SubmitRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let detail = e.inner().to_string();
+        let path = e.path().to_string();
+        let field = match (path.as_str(), detail.strip_prefix("unknown field `")) {
+            // The unknown field itself is at fault, not the object holding it.
+            (".", Some(rest)) => rest.split('`').next().unwrap_or("body").to_string(),
+            (".", None) => "body".to_string(),
+            _ => path,
+        };
+        ApiError::bad_request(&field, detail)
+    })?;
+
+    let name = req
+        .task
+        .ok_or_else(|| ApiError::bad_request("task", "task is required: the handler name"))?;
+    if !validate::is_valid_task_name(&name, limits.max_task_name_len) {
+        return Err(ApiError::bad_request(
+            "task",
+            format!(
+                "task must be 1-{} characters of letters, digits and ._:- starting with a letter",
+                limits.max_task_name_len
+            ),
+        ));
+    }
+    let args = json_of_kind(req.args, '[', "args", "a JSON array", "[]")?;
+    let kwargs = json_of_kind(req.kwargs, '{', "kwargs", "a JSON object", "{}")?;
+
+    let mut ids = [
+        ("id", req.id),
+        ("task-id", req.task_id),
+        ("Idempotency-Key", idempotency_key.map(str::to_string)),
+    ]
+    .into_iter()
+    .filter_map(|(f, v)| v.map(|v| (f, v)));
+    let chosen = ids.next();
+    if let Some((field, id)) = &chosen {
+        if let Some((other, _)) = ids.find(|(_, v)| v != id) {
+            return Err(ApiError::bad_request(
+                other,
+                format!("{other} differs from {field}; give one id"),
+            ));
+        }
+        if !validate::is_valid_task_id(id) {
+            return Err(ApiError::bad_request(
+                field,
+                format!(
+                    "{field} must be 1-{} characters of letters, digits and ._:-",
+                    validate::MAX_TASK_ID_LEN
+                ),
+            ));
+        }
+    }
+
+    let max_retries = req.max_retries.unwrap_or(limits.default_max_retries);
+    if !(0..=limits.max_retries_limit).contains(&max_retries) {
+        return Err(ApiError::bad_request(
+            "max_retries",
+            format!(
+                "max_retries must be between 0 and {}",
+                limits.max_retries_limit
+            ),
+        ));
+    }
+    let timeout_seconds = req.timeout.unwrap_or(limits.default_timeout);
+    if !(timeout_seconds > 0.0 && timeout_seconds <= limits.max_timeout) {
+        return Err(ApiError::bad_request(
+            "timeout",
+            format!(
+                "timeout must be more than 0 and at most {} seconds",
+                limits.max_timeout
+            ),
+        ));
+    }
+
+    let queue = "default".to_string();
+    let request_hash = hash(&[&name, &args, &kwargs, &queue]);
+    let id = match chosen {
+        Some((_, id)) => id,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    Ok(ValidTask {
+        id,
+        name,
+        args,
+        kwargs,
+        queue,
+        max_retries,
+        timeout_seconds,
+        request_hash,
+    })
+}
+
+/// Checks that a raw JSON value starts with `open` (`[` or `{`) and returns its text.
+fn json_of_kind(
+    v: Option<Box<RawValue>>,
+    open: char,
+    field: &str,
+    what: &str,
+    default: &str,
+) -> Result<String, ApiError> {
+    match v {
+        None => Ok(default.to_string()),
+        Some(raw) if raw.get().trim_start().starts_with(open) => Ok(raw.get().to_string()),
+        Some(raw) => Err(ApiError::bad_request(
+            field,
+            format!("{field} must be {what}, got {}", raw.get()),
+        )),
+    }
+}
+
+fn hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_json_depth: 8,
+            max_task_name_len: 16,
+            max_retries_limit: 10,
+            default_max_retries: 3,
+            default_timeout: 300.0,
+            max_timeout: 3600.0,
+        }
+    }
+
+    fn field_of(body: &str) -> String {
+        let e = validate(body.as_bytes(), None, &limits()).unwrap_err();
+        assert_eq!(e.status().as_u16(), 400, "{body}");
+        serde_json::to_value(e.into_problem()).unwrap()["field"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn accepts_the_seed_form_and_keeps_text() {
+        let t = validate(
+            br#"{"task-id": "12345abc", "task": "multiply", "args": [4, 5]}"#,
+            None,
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.id.as_str(), t.args.as_str(), t.kwargs.as_str()),
+            ("12345abc", "[4, 5]", "{}")
+        );
+        let t = validate(
+            br#"{"task": "echo", "args": [18446744073709551616, "\u0000"]}"#,
+            None,
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(t.args, r#"[18446744073709551616, "\u0000"]"#);
+        assert_eq!(t.id.len(), 36, "server-generated UUID");
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        assert_eq!(field_of(r#"{"args": []}"#), "task");
+        assert_eq!(field_of(r#"{"task": "9x"}"#), "task");
+        assert_eq!(field_of(r#"{"task": "abcdefghijklmnopq"}"#), "task");
+        assert_eq!(field_of(r#"{"task": "a", "args": {}}"#), "args");
+        assert_eq!(field_of(r#"{"task": "a", "kwargs": []}"#), "kwargs");
+        assert_eq!(field_of(r#"{"task": "a", "id": "bad id"}"#), "id");
+        assert_eq!(
+            field_of(r#"{"task": "a", "id": "x", "task-id": "y"}"#),
+            "task-id"
+        );
+        assert_eq!(
+            field_of(r#"{"task": "a", "max_retries": 11}"#),
+            "max_retries"
+        );
+        assert_eq!(field_of(r#"{"task": "a", "timeout": 0}"#), "timeout");
+        assert_eq!(field_of(r#"{"task": 5}"#), "task");
+        assert_eq!(field_of(r#"{"task": "a", "priority": 1}"#), "priority");
+        assert_eq!(field_of(r#"[[[[[[[[[1]]]]]]]]]"#), "body");
+        assert_eq!(field_of(r#"{"task": "a", "args": ["\ud800"]}"#), "body");
+        assert_eq!(field_of("not json"), "body");
+    }
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Local PostgreSQL for dev/tests: a private cluster in .local/postgres (not the system one).
+# Usage: scripts/postgres.sh start|stop|status|env     (eval "$(scripts/postgres.sh env)")
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.local/postgres"
+DATA="$STATE/data"
+SOCK="$STATE/run"
+PORT="${YADTQ_PG_PORT:-5433}"
+URL="postgres://yadtq:yadtq@127.0.0.1:$PORT/yadtq"
+
+log() { echo "[postgres] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Newest installed server version's bin dir (Debian keeps them out of PATH).
+find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true; }
+
+ensure_installed() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    log "PostgreSQL server not found, installing via apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+  BIN="$(find_bin)"
+  # The server refuses to run as root, so it runs as the 'postgres' system user.
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+}
+
+as_pg() { if [[ "$(id -u)" == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_ctl() { as_pg "$BIN/pg_ctl" -D "$DATA" "$@"; }
+psql_admin() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres "$@"; }
+
+init_cluster() {
+  mkdir -p "$STATE" "$SOCK"
+  if [[ "$(id -u)" == 0 ]]; then chown postgres: "$STATE" "$SOCK"; fi
+  as_pg test -x "$STATE" || die "user postgres cannot reach $STATE (a parent dir is not world-executable)"
+  if [[ ! -f "$DATA/PG_VERSION" ]]; then
+    log "initdb in $DATA"
+    as_pg "$BIN/initdb" -D "$DATA" -U postgres --auth=trust --no-locale -E UTF8 >"$STATE/initdb.log"
+    echo "include 'yadtq.conf'" >> "$DATA/postgresql.conf"
+  fi
+  local v; v="$(cat "$DATA/PG_VERSION")"
+  [[ "$BIN" == "/usr/lib/postgresql/$v/bin" ]] || BIN="/usr/lib/postgresql/$v/bin"
+  [[ -x "$BIN/postgres" ]] || die "cluster was made by PostgreSQL $v, which is not installed; remove $DATA"
+  # Rewritten every start so YADTQ_PG_PORT changes apply. fsync stays on: tests rely on durability.
+  cat > "$DATA/yadtq.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$SOCK'
+max_connections = 500
+shared_buffers = 256MB
+fsync = on
+CONF
+  if [[ "$(id -u)" == 0 ]]; then chown postgres: "$DATA/yadtq.conf"; fi
+}
+
+is_running() { pg_ctl status >/dev/null 2>&1; }
+
+start() {
+  ensure_installed; init_cluster
+  if is_running; then
+    log "already running on 127.0.0.1:$PORT"
+  else
+    log "starting on 127.0.0.1:$PORT (log: $STATE/server.log)"
+    pg_ctl -l "$STATE/server.log" -w -t 30 start >/dev/null || { tail -n 30 "$STATE/server.log" >&2; die "start failed"; }
+  fi
+  local t0=$SECONDS
+  until "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; do
+    (( SECONDS - t0 > 30 )) && { tail -n 30 "$STATE/server.log" >&2; die "not ready after 30s"; }
+    sleep 0.5
+  done
+  # Tests create a database per test, hence SUPERUSER/CREATEDB.
+  psql_admin <<'SQL'
+SELECT 'CREATE ROLE yadtq LOGIN SUPERUSER CREATEDB PASSWORD ''yadtq'''
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'yadtq') \gexec
+SELECT 'CREATE DATABASE yadtq OWNER yadtq'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'yadtq') \gexec
+SQL
+  log "ready: $URL"
+}
+
+stop() {
+  BIN="$(find_bin)"
+  if [[ -z "$BIN" || ! -f "$DATA/PG_VERSION" ]] || ! is_running; then log "not running"; return 0; fi
+  log "stopping"
+  pg_ctl -m fast -w stop >/dev/null
+  log "stopped"
+}
+
+status() {
+  BIN="$(find_bin)"
+  if [[ -n "$BIN" && -f "$DATA/PG_VERSION" ]] && is_running; then log "running on 127.0.0.1:$PORT"; else log "not running"; exit 3; fi
+}
+
+case "${1:-}" in
+  start|stop|status)
+    if [[ -n "${DATABASE_URL:-}" ]]; then log "DATABASE_URL is set: using the user's server, nothing to $1"; exit 0; fi
+    "$1" ;;
+  env) echo "export DATABASE_URL=${DATABASE_URL:-$URL}" ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,115 @@
+//! The Kafka side of the worker: consumer settings, the rebalance context that
+//! keeps completion tracking in step with the assignment, and offset storing.
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaResult;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use uuid::Uuid;
+
+use crate::config::WorkerConfig;
+use crate::offsets::{OffsetTracker, RecordPos};
+
+/// Consumer context: logs rebalances and commits, and forgets revoked partitions.
+pub struct WorkerContext {
+    /// In-flight records per partition, shared with the consume loop.
+    pub tracker: Arc<Mutex<OffsetTracker>>,
+}
+
+impl ClientContext for WorkerContext {}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                // Commit what is complete before the partitions move; records still
+                // running finish here, and their new owner skips them at claim.
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    tracing::debug!(error = %e, "commit on revoke");
+                }
+                let mut tracker = self.tracker.lock().expect("tracker lock");
+                for e in tpl.elements() {
+                    tracker.revoke(e.topic(), e.partition());
+                }
+                tracing::info!(partitions = ?partitions(tpl), "partitions revoked");
+            }
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
+            }
+            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // "No offset stored" is normal when nothing finished since the last commit.
+            tracing::debug!(error = %e, offsets = offsets.count(), "offset commit");
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// The task consumer.
+pub type TaskConsumer = StreamConsumer<WorkerContext>;
+
+/// Creates the consumer in group `<ns>yadtq-workers` and subscribes to the task topic.
+pub fn create(
+    cfg: &WorkerConfig,
+    worker_id: Uuid,
+    tracker: Arc<Mutex<OffsetTracker>>,
+) -> KafkaResult<TaskConsumer> {
+    let names = cfg.common.names();
+    let session = cfg.kafka_session_timeout_ms;
+    let consumer: TaskConsumer =
+        yadtq_core::kafka::client_config(&cfg.common, &format!("yadtq-worker-{worker_id}"))
+            .set("group.id", names.group_id())
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+            .set(
+                "max.poll.interval.ms",
+                cfg.kafka_max_poll_interval_ms.to_string(),
+            )
+            .create_with_context(WorkerContext { tracker })?;
+    consumer.subscribe(&[&names.task_topic()])?;
+    Ok(consumer)
+}
+
+/// Stores `next` (the next offset to read) for commit on the record's partition.
+/// Fails harmlessly when the partition was revoked meanwhile.
+pub fn store(consumer: &TaskConsumer, pos: &RecordPos, next: i64) {
+    let mut tpl = TopicPartitionList::new();
+    if tpl
+        .add_partition_offset(&pos.topic, pos.partition, Offset::Offset(next))
+        .is_ok()
+    {
+        if let Err(e) = consumer.store_offsets(&tpl) {
+            tracing::debug!(partition = pos.partition, next, error = %e, "offset not stored (partition revoked?)");
+        }
+    }
+}
+
+/// Pauses (or resumes) fetching on every assigned partition; polling goes on.
+pub fn set_paused(consumer: &TaskConsumer, paused: bool) {
+    let Ok(assignment) = consumer.assignment() else {
+        return;
+    };
+    let result = if paused {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, paused, "cannot change partition pause state");
+    }
+}

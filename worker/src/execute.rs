@@ -1,0 +1,260 @@
+//! One record, start to end: decode the envelope (or dead-letter it), claim the
+//! row, run the handler on the handler runtime with its timeout, and write the
+//! outcome. Returns once the record needs nothing more, so its offset may be
+//! stored (design guarantee 5).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use yadtq_core::envelope::Envelope;
+use yadtq_core::model::TaskError;
+use yadtq_core::store::{self, Claimed, Outcome};
+
+use crate::handler::{HandlerError, Registry, TaskContext};
+use crate::liveness::Liveness;
+
+/// Everything a record's processing needs, shared by all of them.
+pub struct Executor {
+    /// This process's worker id.
+    pub worker_id: Uuid,
+    /// Database pool.
+    pub pool: PgPool,
+    /// Producer for dead letters.
+    pub producer: FutureProducer,
+    /// Dead-letter topic name.
+    pub dlq_topic: String,
+    /// Handlers by name.
+    pub registry: Registry,
+    /// Limits how many handlers run at once (`--concurrency`).
+    pub slots: Arc<Semaphore>,
+    /// Heartbeat state and fencing.
+    pub live: Arc<Liveness>,
+    /// Runtime that runs handlers, apart from the one that polls Kafka.
+    pub handlers: tokio::runtime::Handle,
+    /// Cancelled when shutdown starts: records not yet claimed stay unclaimed.
+    pub draining: CancellationToken,
+    /// Cancelled when shutdown's grace period is over: running handlers stop.
+    pub abort: CancellationToken,
+}
+
+/// Pause between retries of a database write that failed (PostgreSQL unreachable).
+const DB_RETRY: Duration = Duration::from_millis(500);
+
+impl Executor {
+    /// Processes one record. Returns true when the record needs nothing more, so
+    /// its offset may be stored; false when the worker is draining and left the
+    /// record unclaimed (the next owner of the partition reads it again).
+    pub async fn process(&self, msg: OwnedMessage) -> bool {
+        let env = match Envelope::decode(msg.payload()) {
+            Ok(env) => env,
+            Err(e) => {
+                self.dead_letter(&msg, &e.to_string()).await;
+                return true;
+            }
+        };
+        let Ok(_slot) = self.slots.acquire().await else {
+            return false;
+        };
+        if self.draining.is_cancelled() {
+            return false;
+        }
+        let Some(claimed) = self.claim(&env.id).await else {
+            return !self.abort.is_cancelled();
+        };
+        self.live.task_started();
+        let outcome = self.run_handler(&env.id, &claimed).await;
+        let success = match &outcome {
+            Some(Outcome::Success(_)) => Some(true),
+            Some(Outcome::Failed(_)) => Some(false),
+            None => None,
+        };
+        if let Some(outcome) = outcome {
+            self.record(&env.id, claimed.attempt, &outcome).await;
+        }
+        self.live.task_finished(success);
+        true
+    }
+
+    /// Claims the row, retrying while PostgreSQL is unreachable and waiting while
+    /// fenced. `None`: not ours to run (already claimed or finished), or shutting down.
+    async fn claim(&self, id: &str) -> Option<Claimed> {
+        loop {
+            if self.abort.is_cancelled() {
+                return None;
+            }
+            if self.live.fenced() {
+                tokio::time::sleep(DB_RETRY).await;
+                continue;
+            }
+            match store::claim_task(&self.pool, id, self.worker_id).await {
+                Ok(Some(c)) => return Some(c),
+                Ok(None) => {
+                    tracing::debug!(
+                        id,
+                        "skipping record: task is not queued (claimed or finished already)"
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "claim failed; retrying");
+                    tokio::time::sleep(DB_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Runs the handler with the task's timeout. `None` when the attempt was
+    /// aborted (fenced or shutdown): nothing is written; the rescuer takes over.
+    async fn run_handler(&self, id: &str, claimed: &Claimed) -> Option<Outcome> {
+        let Some(handler) = self.registry.get(&claimed.name) else {
+            return Some(fail(
+                "unknown_task",
+                format!("no handler serves task name '{}'", claimed.name),
+            ));
+        };
+        let args: Vec<Value> = match serde_json::from_str(claimed.args.get()) {
+            Ok(a) => a,
+            Err(e) => {
+                return Some(fail(
+                    "invalid_arguments",
+                    format!("args is not a JSON array: {e}"),
+                ))
+            }
+        };
+        let kwargs: Map<String, Value> = match serde_json::from_str(claimed.kwargs.get()) {
+            Ok(k) => k,
+            Err(e) => {
+                return Some(fail(
+                    "invalid_arguments",
+                    format!("kwargs is not a JSON object: {e}"),
+                ))
+            }
+        };
+        let cancel = CancellationToken::new();
+        let ctx = TaskContext {
+            id: id.to_string(),
+            task: claimed.name.clone(),
+            attempt: claimed.attempt,
+            args,
+            kwargs,
+            cancel: cancel.clone(),
+        };
+        let timeout = claimed.timeout;
+        let mut job = self
+            .handlers
+            .spawn(async move { tokio::time::timeout(timeout, handler(ctx)).await });
+        let fence = self.live.epoch();
+        let result = tokio::select! {
+            r = &mut job => r,
+            _ = fence.cancelled() => {
+                cancel.cancel();
+                job.abort();
+                tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: worker fenced itself");
+                return None;
+            }
+            _ = self.abort.cancelled() => {
+                cancel.cancel();
+                job.abort();
+                tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: shutdown grace period over");
+                return None;
+            }
+        };
+        Some(match result {
+            Ok(Ok(Ok(value))) => Outcome::Success(value.to_string()),
+            Ok(Ok(Err(HandlerError { kind, message, .. }))) => fail(kind, message),
+            Ok(Err(_elapsed)) => {
+                cancel.cancel();
+                fail(
+                    "timeout",
+                    format!(
+                        "attempt exceeded its timeout of {} s",
+                        timeout.as_secs_f64()
+                    ),
+                )
+            }
+            Err(e) if e.is_panic() => fail("panic", panic_message(e.into_panic())),
+            Err(e) => fail("handler_error", e.to_string()),
+        })
+    }
+
+    /// Writes the outcome, retrying with backoff while PostgreSQL is unreachable
+    /// (up to the fence: past it the rescuer owns the task and the write would be
+    /// refused anyway).
+    async fn record(&self, id: &str, attempt: i32, outcome: &Outcome) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match store::record_outcome(&self.pool, id, self.worker_id, attempt, outcome).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(
+                        id,
+                        attempt,
+                        "outcome fenced out: the task was taken over or finished meanwhile"
+                    );
+                    return;
+                }
+                Err(e) if self.live.fenced() => {
+                    tracing::error!(id, attempt, error = %e, "outcome dropped: worker fenced; the rescuer requeues the task");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(id, attempt, error = %e, "cannot record outcome; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Sends a record that is not a valid envelope to the dead-letter topic,
+    /// with the reason and its origin in headers.
+    async fn dead_letter(&self, msg: &OwnedMessage, reason: &str) {
+        tracing::warn!(
+            partition = msg.partition(),
+            offset = msg.offset(),
+            reason,
+            "dead-lettering invalid record"
+        );
+        let origin = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "yadtq-dlq-reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "yadtq-dlq-origin",
+                value: Some(&origin),
+            });
+        let mut record = FutureRecord::<[u8], [u8]>::to(&self.dlq_topic).headers(headers);
+        if let Some(k) = msg.key() {
+            record = record.key(k);
+        }
+        if let Some(p) = msg.payload() {
+            record = record.payload(p);
+        }
+        match self.producer.send(record, Duration::from_secs(5)).await {
+            Ok(_) => {}
+            Err((e, _)) => {
+                tracing::error!(origin, error = %e, "cannot write dead letter; record dropped")
+            }
+        }
+    }
+}
+
+fn fail(kind: impl Into<String>, message: impl Into<String>) -> Outcome {
+    Outcome::Failed(TaskError::new(kind, message))
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "handler panicked".into())
+}

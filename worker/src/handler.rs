@@ -1,0 +1,114 @@
+//! Handlers: the functions a worker runs for a task name, and the registry
+//! that maps names to them. Register your own with [`Registry::register`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+/// What a handler receives for one attempt.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    /// Task id.
+    pub id: String,
+    /// Handler name the task was submitted with.
+    pub task: String,
+    /// Attempt number, 1 for the first claim.
+    pub attempt: i32,
+    /// Positional arguments (the submitted JSON array).
+    pub args: Vec<Value>,
+    /// Keyword arguments (the submitted JSON object).
+    pub kwargs: Map<String, Value>,
+    /// Cancelled when the attempt must stop (timeout, shutdown past its grace,
+    /// or the worker fencing itself); long handlers should watch it.
+    pub cancel: CancellationToken,
+}
+
+/// A handler's failure: `kind` and `message` are recorded as the task's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct HandlerError {
+    /// Machine-readable class, e.g. `invalid_arguments`, `handler_error`.
+    pub kind: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Whether another attempt could succeed (used by retries).
+    pub retryable: bool,
+}
+
+impl HandlerError {
+    /// The arguments do not fit the handler: permanent, kind `invalid_arguments`.
+    pub fn invalid_arguments(message: impl Into<String>) -> Self {
+        Self {
+            kind: "invalid_arguments".into(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// A failure worth another attempt: kind `handler_error`.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            kind: "handler_error".into(),
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure no retry can fix, with a kind of the caller's choosing.
+    pub fn permanent(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// A registered handler: an async function from [`TaskContext`] to a JSON result.
+pub type HandlerFn =
+    Arc<dyn Fn(TaskContext) -> BoxFuture<'static, Result<Value, HandlerError>> + Send + Sync>;
+
+/// Task name to handler.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: BTreeMap<String, HandlerFn>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry holding the built-in handlers (see [`crate::builtins`]).
+    pub fn with_builtins() -> Self {
+        let mut r = Self::new();
+        crate::builtins::register(&mut r);
+        r
+    }
+
+    /// Registers `f` for task name `name`, replacing any earlier handler of that name.
+    pub fn register<F, Fut>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, HandlerError>> + Send + 'static,
+    {
+        self.handlers
+            .insert(name.to_string(), Arc::new(move |ctx| Box::pin(f(ctx))));
+        self
+    }
+
+    /// The handler for `name`, if any.
+    pub fn get(&self, name: &str) -> Option<HandlerFn> {
+        self.handlers.get(name).cloned()
+    }
+
+    /// Registered names, sorted (reported in `GET /workers`).
+    pub fn names(&self) -> Vec<String> {
+        self.handlers.keys().cloned().collect()
+    }
+}

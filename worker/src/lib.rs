@@ -1,0 +1,247 @@
+//! The yadtq worker, as a library: build a [`Registry`] of handlers (built-ins
+//! and your own async functions) and call [`run`]. The `yadtq-worker` binary is
+//! this library with the built-in handlers.
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use yadtq_worker::{HandlerError, Registry, WorkerConfig};
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     worker: WorkerConfig,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     let mut registry = Registry::with_builtins();
+//!     registry.register("greet", |ctx| async move {
+//!         let name = ctx.args.first().and_then(|v| v.as_str()).ok_or_else(|| HandlerError::invalid_arguments("args[0] must be a name"))?;
+//!         Ok(serde_json::json!(format!("hello, {name}")))
+//!     });
+//!     yadtq_worker::run(Cli::parse().worker, registry, yadtq_worker::shutdown_on_signals()).await
+//! }
+//! ```
+
+pub mod builtins;
+pub mod config;
+mod consumer;
+mod execute;
+pub mod handler;
+mod liveness;
+pub mod offsets;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::message::Message;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use yadtq_core::{kafka, maintenance, store};
+
+pub use config::WorkerConfig;
+pub use handler::{HandlerError, HandlerFn, Registry, TaskContext};
+
+use crate::execute::Executor;
+use crate::liveness::Liveness;
+use crate::offsets::{OffsetTracker, RecordPos};
+
+/// A token cancelled on SIGTERM or Ctrl-C (SIGINT).
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received: stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: stopping"),
+        }
+        t.cancel();
+    });
+    token
+}
+
+/// Runs a worker until `shutdown` is cancelled, then shuts down gracefully:
+/// stops taking records, lets running tasks finish within the grace period
+/// (aborting the rest), commits offsets, and marks the worker stopped.
+///
+/// Errors when the configuration is invalid or PostgreSQL / Kafka clients
+/// cannot be created at start. Kafka being down at start is waited out.
+pub async fn run(
+    cfg: WorkerConfig,
+    registry: Registry,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    cfg.validate()?;
+    let common = &cfg.common;
+    let names = common.names();
+    let worker_id = Uuid::new_v4();
+    let pool = store::connect(common).await?;
+    let producer = kafka::producer(common, &format!("yadtq-worker-{worker_id}"))?;
+
+    // The broker runs with topic auto-creation off: create the topics ourselves.
+    while let Err(e) =
+        kafka::ensure_topics(common, common.topic_replication, Duration::from_secs(10)).await
+    {
+        tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+
+    let hostname = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let task_names = registry.names();
+    store::register_worker(
+        &pool,
+        &store::WorkerInfo {
+            id: worker_id,
+            hostname: &hostname,
+            pid: std::process::id() as i32,
+            queues: &["default".to_string()],
+            task_names: &task_names,
+            concurrency: cfg.concurrency as i32,
+        },
+    )
+    .await?;
+    tracing::info!(%worker_id, concurrency = cfg.concurrency, topic = %names.task_topic(), group = %names.group_id(), "worker started");
+
+    let live = Liveness::new(common.dead_after(), common.heartbeat_interval());
+    let stop_beats = CancellationToken::new();
+    let beats = liveness::spawn_heartbeat(
+        common.database_url.clone(),
+        worker_id,
+        common.heartbeat_interval(),
+        live.clone(),
+        stop_beats.clone(),
+    );
+    let stop_maintenance = CancellationToken::new();
+    let maint = tokio::spawn(maintenance::run(
+        common.clone(),
+        pool.clone(),
+        producer.clone(),
+        stop_maintenance.clone(),
+    ));
+
+    // Handlers run on their own runtime so a busy handler cannot starve polling.
+    let handler_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("yadtq-handler")
+        .enable_all()
+        .build()?;
+    let exec = Arc::new(Executor {
+        worker_id,
+        pool: pool.clone(),
+        producer,
+        dlq_topic: names.dlq_topic(),
+        registry,
+        slots: Arc::new(Semaphore::new(cfg.concurrency)),
+        live: live.clone(),
+        handlers: handler_rt.handle().clone(),
+        draining: CancellationToken::new(),
+        abort: CancellationToken::new(),
+    });
+
+    let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
+    let consumer = consumer::create(&cfg, worker_id, tracker.clone())?;
+    consume(
+        &consumer,
+        &exec,
+        &tracker,
+        cfg.concurrency,
+        cfg.shutdown_grace(),
+        &shutdown,
+    )
+    .await;
+
+    // Offsets of everything finished are stored; commit them before leaving the group.
+    if let Err(e) = rdkafka::consumer::Consumer::commit_consumer_state(
+        &consumer,
+        rdkafka::consumer::CommitMode::Sync,
+    ) {
+        tracing::debug!(error = %e, "final commit");
+    }
+    drop(consumer);
+    stop_maintenance.cancel();
+    let _ = maint.await;
+    stop_beats.cancel();
+    let _ = tokio::task::spawn_blocking(move || beats.join()).await;
+    store::mark_worker_stopped(&pool, worker_id, live.counts()).await?;
+    handler_rt.shutdown_background();
+    tracing::info!(%worker_id, counts = ?live.counts(), "worker stopped");
+    Ok(())
+}
+
+/// The consume loop: polls continuously, hands each record to the executor,
+/// stores offsets as records complete, and pauses partitions while `concurrency`
+/// records are already in hand (back-pressure without leaving the group).
+async fn consume(
+    consumer: &consumer::TaskConsumer,
+    exec: &Arc<Executor>,
+    tracker: &Arc<Mutex<OffsetTracker>>,
+    concurrency: usize,
+    grace: Duration,
+    shutdown: &CancellationToken,
+) {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(RecordPos, bool)>();
+    let mut in_hand = 0usize;
+    let mut paused = false;
+    let on_done = |(pos, complete): (RecordPos, bool), in_hand: &mut usize| {
+        *in_hand -= 1;
+        if !complete {
+            return; // left unclaimed while draining: its offset must not be committed
+        }
+        let next = tracker.lock().expect("tracker lock").finished(&pos);
+        if let Some(next) = next {
+            consumer::store(consumer, &pos, next);
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(pos) = done_rx.recv() => on_done(pos, &mut in_hand),
+            msg = consumer.recv() => match msg {
+                Ok(m) => {
+                    let m = m.detach();
+                    let pos = tracker.lock().expect("tracker lock").started(m.topic(), m.partition(), m.offset());
+                    in_hand += 1;
+                    let (exec, tx) = (exec.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let complete = exec.process(m).await;
+                        let _ = tx.send((pos, complete));
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+        }
+        let want_paused = in_hand >= concurrency;
+        if want_paused != paused || (want_paused && in_hand > concurrency) {
+            consumer::set_paused(consumer, want_paused);
+            paused = want_paused;
+        }
+    }
+
+    exec.draining.cancel();
+    tracing::info!(
+        in_hand,
+        grace_s = grace.as_secs_f64(),
+        "shutting down: waiting for running tasks"
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    while in_hand > 0 {
+        tokio::select! {
+            Some(pos) = done_rx.recv() => on_done(pos, &mut in_hand),
+            _ = tokio::time::sleep_until(deadline), if !exec.abort.is_cancelled() => {
+                tracing::warn!(in_hand, "grace period over: aborting running tasks");
+                exec.abort.cancel();
+            }
+        }
+    }
+}
