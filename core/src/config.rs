@@ -27,6 +27,11 @@ pub struct CommonConfig {
     #[arg(long, env = "YADTQ_PARTITIONS", default_value_t = 12)]
     pub partitions: i32,
 
+    /// Extra librdkafka settings for every Kafka client, `KEY=VALUE`, repeatable
+    /// (env: comma separated), e.g. `security.protocol=SSL`. Applied last.
+    #[arg(long = "kafka-option", env = "YADTQ_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_kafka_option)]
+    pub kafka_options: Vec<(String, String)>,
+
     /// Replication factor for topics yadtq creates (1 for a single-node broker).
     #[arg(long, env = "YADTQ_TOPIC_REPLICATION", default_value_t = 1)]
     pub topic_replication: i32,
@@ -91,10 +96,7 @@ impl CommonConfig {
             ("maintenance-period", self.maintenance_period),
             ("db-acquire-timeout", self.db_acquire_timeout),
         ] {
-            anyhow::ensure!(
-                v.is_finite() && v > 0.0,
-                "--{name} must be a positive number of seconds, got {v}"
-            );
+            anyhow::ensure!(v.is_finite() && v > 0.0, "--{name} must be a positive number of seconds, got {v}");
         }
         anyhow::ensure!(
             self.heartbeat_interval < self.dead_after,
@@ -104,6 +106,16 @@ impl CommonConfig {
         );
         anyhow::ensure!(self.partitions > 0, "--partitions must be at least 1");
         Ok(())
+    }
+}
+
+fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
+    if s.trim().is_empty() {
+        return Ok(Default::default()); // an empty env var means no options; skipped when applied
+    }
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{s}'")),
     }
 }
 
@@ -122,11 +134,7 @@ pub struct Names {
 impl Names {
     /// `namespace` is used as given followed by a dot when non-empty (`test1` gives `test1.yadtq.tasks`).
     pub fn new(namespace: &str) -> Self {
-        let prefix = if namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{namespace}.")
-        };
+        let prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}.") };
         Self { prefix }
     }
 

@@ -50,8 +50,7 @@ impl Envelope {
     /// field, or carries an unknown version.
     pub fn decode(value: Option<&[u8]>) -> Result<Self, EnvelopeError> {
         let bytes = value.ok_or(EnvelopeError::Empty)?;
-        let env: Envelope =
-            serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Invalid(e.to_string()))?;
+        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Invalid(e.to_string()))?;
         if env.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::UnknownVersion(env.v));
         }
@@ -78,14 +77,8 @@ mod tests {
         assert_eq!(env.args.get(), "[1, 2]");
         assert_eq!(Envelope::decode(Some(&env.encode())).unwrap().id, "a");
         assert!(matches!(Envelope::decode(None), Err(EnvelopeError::Empty)));
-        assert!(matches!(
-            Envelope::decode(Some(b"nope")),
-            Err(EnvelopeError::Invalid(_))
-        ));
+        assert!(matches!(Envelope::decode(Some(b"nope")), Err(EnvelopeError::Invalid(_))));
         let v2 = br#"{"v":2,"id":"a","task":"add","args":[],"kwargs":{},"queue":"q","attempt":0,"submitted_at":"2026-01-01T00:00:00Z"}"#;
-        assert!(matches!(
-            Envelope::decode(Some(v2)),
-            Err(EnvelopeError::UnknownVersion(2))
-        ));
+        assert!(matches!(Envelope::decode(Some(v2)), Err(EnvelopeError::UnknownVersion(2))));
     }
 }

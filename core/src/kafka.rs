@@ -16,43 +16,47 @@ use crate::envelope::Envelope;
 /// The row stays unpublished and the publisher sends it again later.
 pub const MESSAGE_TIMEOUT_MS: u32 = 30_000;
 
-/// Base client settings: bootstrap servers and a client id naming the process.
+/// Base client settings: bootstrap servers, a client id naming the process,
+/// and the user's `--kafka-option`s. Callers add their own settings after, so
+/// [`apply_user_options`] must run last.
 pub fn client_config(cfg: &CommonConfig, client_id: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka_bootstrap)
-        .set("client.id", client_id);
+    c.set("bootstrap.servers", &cfg.kafka_bootstrap).set("client.id", client_id);
+    c
+}
+
+/// Applies the user's `--kafka-option KEY=VALUE` settings over `c`.
+pub fn apply_user_options<'a>(cfg: &CommonConfig, c: &'a mut ClientConfig) -> &'a mut ClientConfig {
+    for (k, v) in cfg.kafka_options.iter().filter(|(k, _)| !k.is_empty()) {
+        c.set(k, v);
+    }
     c
 }
 
 /// The idempotent, `acks=all` producer used for tasks and dead letters.
 pub fn producer(cfg: &CommonConfig, client_id: &str) -> Result<FutureProducer, KafkaError> {
-    client_config(cfg, client_id)
-        .set("enable.idempotence", "true")
+    let mut c = client_config(cfg, client_id);
+    c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "1")
-        .set("message.timeout.ms", MESSAGE_TIMEOUT_MS.to_string())
-        .create()
+        .set("message.timeout.ms", MESSAGE_TIMEOUT_MS.to_string());
+    apply_user_options(cfg, &mut c).create()
 }
 
 /// Creates the task topic (`cfg.partitions` partitions) and the dead-letter
 /// topic when absent; existing topics are kept as they are.
 ///
 /// Errors when the broker cannot be reached within `timeout` or refuses the request.
-pub async fn ensure_topics(
-    cfg: &CommonConfig,
-    replication: i32,
-    timeout: Duration,
-) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(cfg, "yadtq-admin").create()?;
+pub async fn ensure_topics(cfg: &CommonConfig, replication: i32, timeout: Duration) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> =
+        apply_user_options(cfg, &mut client_config(cfg, "yadtq-admin")).create()?;
     let names = cfg.names();
     let (tasks, dlq) = (names.task_topic(), names.dlq_topic());
     let topics = [
         NewTopic::new(&tasks, cfg.partitions, TopicReplication::Fixed(replication)),
         NewTopic::new(&dlq, 1, TopicReplication::Fixed(replication)),
     ];
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(timeout))
-        .request_timeout(Some(timeout));
+    let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
     for result in admin.create_topics(&topics, &opts).await? {
         match result {
             Ok(topic) => tracing::info!(%topic, "created topic"),
@@ -67,15 +71,9 @@ pub async fn ensure_topics(
 ///
 /// Errors when the local queue is full or the delivery fails or times out
 /// ([`MESSAGE_TIMEOUT_MS`]).
-pub async fn send_envelope(
-    producer: &FutureProducer,
-    topic: &str,
-    env: &Envelope,
-) -> Result<(), KafkaError> {
+pub async fn send_envelope(producer: &FutureProducer, topic: &str, env: &Envelope) -> Result<(), KafkaError> {
     let payload = env.encode();
-    let record = FutureRecord::to(topic)
-        .key(env.id.as_str())
-        .payload(&payload);
+    let record = FutureRecord::to(topic).key(env.id.as_str()).payload(&payload);
     let delivery = producer.send_result(record).map_err(|(e, _)| e)?;
     match delivery.await {
         Ok(Ok(_)) => Ok(()),
@@ -88,11 +86,7 @@ pub async fn send_envelope(
 pub async fn probe(producer: &FutureProducer, timeout: Duration) -> Result<usize, String> {
     let client = producer.clone();
     tokio::task::spawn_blocking(move || {
-        client
-            .client()
-            .fetch_metadata(None, timeout)
-            .map(|m| m.brokers().len())
-            .map_err(|e| e.to_string())
+        client.client().fetch_metadata(None, timeout).map(|m| m.brokers().len()).map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?

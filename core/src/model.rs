@@ -70,10 +70,7 @@ pub struct TaskError {
 impl TaskError {
     /// Builds an error of `kind` with `message`.
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-        }
+        Self { kind: kind.into(), message: message.into() }
     }
 }
 

@@ -68,10 +68,7 @@ fn task_from_row(row: &PgRow) -> Result<TaskRow, sqlx::Error> {
             queue: row.try_get("queue")?,
             status: TaskStatus::parse(&status)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {status}").into()))?,
-            result: row
-                .try_get::<Option<String>, _>("result")?
-                .map(raw)
-                .transpose()?,
+            result: row.try_get::<Option<String>, _>("result")?.map(raw).transpose()?,
             error: error.and_then(|e| serde_json::from_value(e).ok()),
             attempts: row.try_get("attempts")?,
             max_retries: row.try_get("max_retries")?,
@@ -136,9 +133,7 @@ pub async fn insert_task(pool: &PgPool, t: &NewTask<'_>) -> Result<Inserted, sql
     match row {
         Some(row) => Ok(Inserted::Created(task_from_row(&row)?)),
         None => {
-            let existing = get_task(pool, t.id)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
+            let existing = get_task(pool, t.id).await?.ok_or(sqlx::Error::RowNotFound)?;
             Ok(Inserted::Existing(existing))
         }
     }
@@ -181,11 +176,7 @@ pub struct Claimed {
 /// Moves a `queued` task to `processing` for `worker_id`, counts the attempt and
 /// opens its `task_attempts` row, in one statement. `None` when the task is not
 /// `queued` (already claimed, finished, or unknown): the caller skips the record.
-pub async fn claim_task(
-    pool: &PgPool,
-    id: &str,
-    worker_id: Uuid,
-) -> Result<Option<Claimed>, sqlx::Error> {
+pub async fn claim_task(pool: &PgPool, id: &str, worker_id: Uuid) -> Result<Option<Claimed>, sqlx::Error> {
     let row = sqlx::query(
         "WITH claimed AS (
              UPDATE tasks SET status = 'processing', attempts = attempts + 1, worker_id = $2,
@@ -235,11 +226,7 @@ pub async fn record_outcome(
 ) -> Result<bool, sqlx::Error> {
     let (status, result, error) = match outcome {
         Outcome::Success(json) => ("success", Some(json.as_str()), None),
-        Outcome::Failed(e) => (
-            "failed",
-            None,
-            Some(serde_json::to_value(e).expect("error serialises")),
-        ),
+        Outcome::Failed(e) => ("failed", None, Some(serde_json::to_value(e).expect("error serialises"))),
     };
     let row = sqlx::query(
         "WITH done AS (
@@ -281,10 +268,7 @@ pub struct WorkerInfo<'a> {
 }
 
 /// Inserts the worker's row; its first heartbeat is the insert time (database clock).
-pub async fn register_worker<'e, E: PgExecutor<'e>>(
-    ex: E,
-    w: &WorkerInfo<'_>,
-) -> Result<(), sqlx::Error> {
+pub async fn register_worker<'e, E: PgExecutor<'e>>(ex: E, w: &WorkerInfo<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO workers (id, hostname, pid, version, queues, task_names, concurrency)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -313,11 +297,7 @@ pub struct WorkerCounts {
 }
 
 /// Sets `last_heartbeat_at = now()` (database clock) and the counters.
-pub async fn heartbeat<'e, E: PgExecutor<'e>>(
-    ex: E,
-    id: Uuid,
-    c: WorkerCounts,
-) -> Result<(), sqlx::Error> {
+pub async fn heartbeat<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE workers SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4 WHERE id = $1",
     )
@@ -332,11 +312,7 @@ pub async fn heartbeat<'e, E: PgExecutor<'e>>(
 
 /// Marks a worker stopped after a graceful shutdown; the rescuer requeues any
 /// task it still held at once instead of waiting for the dead-after threshold.
-pub async fn mark_worker_stopped<'e, E: PgExecutor<'e>>(
-    ex: E,
-    id: Uuid,
-    c: WorkerCounts,
-) -> Result<(), sqlx::Error> {
+pub async fn mark_worker_stopped<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE workers SET stopped_at = now(), last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4
          WHERE id = $1",
@@ -403,10 +379,7 @@ pub struct Rescued {
 /// `dead_after`, database clock) or stopped: back to `queued` (unpublished) when
 /// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
 /// close with outcome `worker_lost`.
-pub async fn rescue_dead_workers(
-    pool: &PgPool,
-    dead_after: Duration,
-) -> Result<Rescued, sqlx::Error> {
+pub async fn rescue_dead_workers(pool: &PgPool, dead_after: Duration) -> Result<Rescued, sqlx::Error> {
     let row = sqlx::query(
         "WITH lost AS (
              SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted
@@ -439,10 +412,7 @@ pub async fn rescue_dead_workers(
     .bind(dead_after.as_secs_f64())
     .fetch_one(pool)
     .await?;
-    Ok(Rescued {
-        requeued: row.try_get("requeued")?,
-        failed: row.try_get("failed")?,
-    })
+    Ok(Rescued { requeued: row.try_get("requeued")?, failed: row.try_get("failed")? })
 }
 
 /// A queued task that still has to be sent to Kafka.
@@ -467,11 +437,7 @@ pub struct Unpublished {
 /// Up to `limit` `queued` rows with no `published_at`, in submission order.
 /// Rows submitted less than `grace` ago are left to the gateway that accepted
 /// them (it is still waiting for the broker's ack); requeued rows are due at once.
-pub async fn fetch_unpublished(
-    pool: &PgPool,
-    grace: Duration,
-    limit: i64,
-) -> Result<Vec<Unpublished>, sqlx::Error> {
+pub async fn fetch_unpublished(pool: &PgPool, grace: Duration, limit: i64) -> Result<Vec<Unpublished>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, name, args::text AS args, kwargs::text AS kwargs, queue, attempts, created_at
          FROM tasks

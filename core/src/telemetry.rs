@@ -5,10 +5,6 @@ use tracing_subscriber::EnvFilter;
 /// Installs a `tracing` subscriber writing to stderr. The filter comes from
 /// `RUST_LOG` (default `info,rdkafka=warn,sqlx=warn`).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true)
-        .try_init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).try_init();
 }

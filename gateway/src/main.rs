@@ -56,12 +56,8 @@ async fn serve(cfg: GatewayConfig) -> anyhow::Result<()> {
     // background so a Kafka outage does not stop the gateway from accepting.
     let topic_cfg = cfg.common.clone();
     let topics = tokio::spawn(async move {
-        while let Err(e) = yadtq_core::kafka::ensure_topics(
-            &topic_cfg,
-            topic_cfg.topic_replication,
-            Duration::from_secs(10),
-        )
-        .await
+        while let Err(e) =
+            yadtq_core::kafka::ensure_topics(&topic_cfg, topic_cfg.topic_replication, Duration::from_secs(10)).await
         {
             tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -74,17 +70,10 @@ async fn serve(cfg: GatewayConfig) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    let state = AppState {
-        topic: cfg.common.names().task_topic().into(),
-        cfg: Arc::new(cfg.clone()),
-        pool,
-        producer,
-    };
+    let state = AppState { topic: cfg.common.names().task_topic().into(), cfg: Arc::new(cfg.clone()), pool, producer };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     tracing::info!(listen = %cfg.listen, topic = %state.topic, "gateway listening");
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(signal())
-        .await?;
+    axum::serve(listener, routes::router(state)).with_graceful_shutdown(signal()).await?;
     tracing::info!("gateway stopping");
     topics.abort();
     shutdown.cancel();
@@ -93,8 +82,7 @@ async fn serve(cfg: GatewayConfig) -> anyhow::Result<()> {
 }
 
 async fn signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

@@ -34,9 +34,7 @@ pub struct ApiDoc;
 
 /// The document as pretty JSON with a trailing newline (the committed form).
 pub fn pretty() -> String {
-    let mut s = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("openapi serialises");
+    let mut s = ApiDoc::openapi().to_pretty_json().expect("openapi serialises");
     s.push('\n');
     s
 }

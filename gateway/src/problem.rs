@@ -84,15 +84,9 @@ impl From<sqlx::Error> for ApiError {
     /// 503 with Retry-After; anything else is a 500 and is logged.
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::Database(_)
-            | sqlx::Error::Decode(_)
-            | sqlx::Error::ColumnDecode { .. } => {
+            sqlx::Error::Database(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
                 tracing::error!(error = %e, "database error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal database error",
-                    None,
-                )
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal database error", None)
             }
             other => {
                 tracing::warn!(error = %other, "PostgreSQL unavailable");
@@ -106,10 +100,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, axum::Json(&self.problem)).into_response();
         let headers = resp.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(s) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }

@@ -63,27 +63,17 @@ pub struct ValidTask {
 /// limit (`body`), not JSON (`body`), unknown or mistyped field, missing or
 /// invalid `task`, `args` not an array, `kwargs` not an object, invalid or
 /// conflicting ids, `max_retries` or `timeout` out of range.
-pub fn validate(
-    body: &[u8],
-    idempotency_key: Option<&str>,
-    limits: &Limits,
-) -> Result<ValidTask, ApiError> {
+pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<ValidTask, ApiError> {
     let depth = validate::json_depth(body);
     if depth > limits.max_json_depth {
         return Err(ApiError::bad_request(
             "body",
-            format!(
-                "JSON nesting depth {depth} exceeds the limit of {}",
-                limits.max_json_depth
-            ),
+            format!("JSON nesting depth {depth} exceeds the limit of {}", limits.max_json_depth),
         ));
     }
     // Full parse first: it rejects invalid text (lone surrogates included) that a raw capture would keep.
     if let Err(e) = serde_json::from_slice::<serde_json::Value>(body) {
-        return Err(ApiError::bad_request(
-            "body",
-            format!("body is not valid JSON: {e}"),
-        ));
+        return Err(ApiError::bad_request("body", format!("body is not valid JSON: {e}")));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let req: SubmitRequest = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -98,9 +88,7 @@ pub fn validate(
         ApiError::bad_request(&field, detail)
     })?;
 
-    let name = req
-        .task
-        .ok_or_else(|| ApiError::bad_request("task", "task is required: the handler name"))?;
+    let name = req.task.ok_or_else(|| ApiError::bad_request("task", "task is required: the handler name"))?;
     if !validate::is_valid_task_name(&name, limits.max_task_name_len) {
         return Err(ApiError::bad_request(
             "task",
@@ -113,28 +101,18 @@ pub fn validate(
     let args = json_of_kind(req.args, '[', "args", "a JSON array", "[]")?;
     let kwargs = json_of_kind(req.kwargs, '{', "kwargs", "a JSON object", "{}")?;
 
-    let mut ids = [
-        ("id", req.id),
-        ("task-id", req.task_id),
-        ("Idempotency-Key", idempotency_key.map(str::to_string)),
-    ]
-    .into_iter()
-    .filter_map(|(f, v)| v.map(|v| (f, v)));
+    let mut ids = [("id", req.id), ("task-id", req.task_id), ("Idempotency-Key", idempotency_key.map(str::to_string))]
+        .into_iter()
+        .filter_map(|(f, v)| v.map(|v| (f, v)));
     let chosen = ids.next();
     if let Some((field, id)) = &chosen {
         if let Some((other, _)) = ids.find(|(_, v)| v != id) {
-            return Err(ApiError::bad_request(
-                other,
-                format!("{other} differs from {field}; give one id"),
-            ));
+            return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
         }
         if !validate::is_valid_task_id(id) {
             return Err(ApiError::bad_request(
                 field,
-                format!(
-                    "{field} must be 1-{} characters of letters, digits and ._:-",
-                    validate::MAX_TASK_ID_LEN
-                ),
+                format!("{field} must be 1-{} characters of letters, digits and ._:-", validate::MAX_TASK_ID_LEN),
             ));
         }
     }
@@ -143,20 +121,14 @@ pub fn validate(
     if !(0..=limits.max_retries_limit).contains(&max_retries) {
         return Err(ApiError::bad_request(
             "max_retries",
-            format!(
-                "max_retries must be between 0 and {}",
-                limits.max_retries_limit
-            ),
+            format!("max_retries must be between 0 and {}", limits.max_retries_limit),
         ));
     }
     let timeout_seconds = req.timeout.unwrap_or(limits.default_timeout);
     if !(timeout_seconds > 0.0 && timeout_seconds <= limits.max_timeout) {
         return Err(ApiError::bad_request(
             "timeout",
-            format!(
-                "timeout must be more than 0 and at most {} seconds",
-                limits.max_timeout
-            ),
+            format!("timeout must be more than 0 and at most {} seconds", limits.max_timeout),
         ));
     }
 
@@ -166,16 +138,7 @@ pub fn validate(
         Some((_, id)) => id,
         None => uuid::Uuid::new_v4().to_string(),
     };
-    Ok(ValidTask {
-        id,
-        name,
-        args,
-        kwargs,
-        queue,
-        max_retries,
-        timeout_seconds,
-        request_hash,
-    })
+    Ok(ValidTask { id, name, args, kwargs, queue, max_retries, timeout_seconds, request_hash })
 }
 
 /// Checks that a raw JSON value starts with `open` (`[` or `{`) and returns its text.
@@ -189,10 +152,7 @@ fn json_of_kind(
     match v {
         None => Ok(default.to_string()),
         Some(raw) if raw.get().trim_start().starts_with(open) => Ok(raw.get().to_string()),
-        Some(raw) => Err(ApiError::bad_request(
-            field,
-            format!("{field} must be {what}, got {}", raw.get()),
-        )),
+        Some(raw) => Err(ApiError::bad_request(field, format!("{field} must be {what}, got {}", raw.get()))),
     }
 }
 
@@ -224,30 +184,14 @@ mod tests {
     fn field_of(body: &str) -> String {
         let e = validate(body.as_bytes(), None, &limits()).unwrap_err();
         assert_eq!(e.status().as_u16(), 400, "{body}");
-        serde_json::to_value(e.into_problem()).unwrap()["field"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        serde_json::to_value(e.into_problem()).unwrap()["field"].as_str().unwrap().to_string()
     }
 
     #[test]
     fn accepts_the_seed_form_and_keeps_text() {
-        let t = validate(
-            br#"{"task-id": "12345abc", "task": "multiply", "args": [4, 5]}"#,
-            None,
-            &limits(),
-        )
-        .unwrap();
-        assert_eq!(
-            (t.id.as_str(), t.args.as_str(), t.kwargs.as_str()),
-            ("12345abc", "[4, 5]", "{}")
-        );
-        let t = validate(
-            br#"{"task": "echo", "args": [18446744073709551616, "\u0000"]}"#,
-            None,
-            &limits(),
-        )
-        .unwrap();
+        let t = validate(br#"{"task-id": "12345abc", "task": "multiply", "args": [4, 5]}"#, None, &limits()).unwrap();
+        assert_eq!((t.id.as_str(), t.args.as_str(), t.kwargs.as_str()), ("12345abc", "[4, 5]", "{}"));
+        let t = validate(br#"{"task": "echo", "args": [18446744073709551616, "\u0000"]}"#, None, &limits()).unwrap();
         assert_eq!(t.args, r#"[18446744073709551616, "\u0000"]"#);
         assert_eq!(t.id.len(), 36, "server-generated UUID");
     }
@@ -260,14 +204,8 @@ mod tests {
         assert_eq!(field_of(r#"{"task": "a", "args": {}}"#), "args");
         assert_eq!(field_of(r#"{"task": "a", "kwargs": []}"#), "kwargs");
         assert_eq!(field_of(r#"{"task": "a", "id": "bad id"}"#), "id");
-        assert_eq!(
-            field_of(r#"{"task": "a", "id": "x", "task-id": "y"}"#),
-            "task-id"
-        );
-        assert_eq!(
-            field_of(r#"{"task": "a", "max_retries": 11}"#),
-            "max_retries"
-        );
+        assert_eq!(field_of(r#"{"task": "a", "id": "x", "task-id": "y"}"#), "task-id");
+        assert_eq!(field_of(r#"{"task": "a", "max_retries": 11}"#), "max_retries");
         assert_eq!(field_of(r#"{"task": "a", "timeout": 0}"#), "timeout");
         assert_eq!(field_of(r#"{"task": 5}"#), "task");
         assert_eq!(field_of(r#"{"task": "a", "priority": 1}"#), "priority");

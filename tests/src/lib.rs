@@ -1,1 +1,311 @@
+//! Test support for the end-to-end suite: each test gets its own PostgreSQL
+//! database and Kafka namespace, and starts the real `yadtq-gateway` and
+//! `yadtq-worker` binaries against the broker and server named by
+//! `KAFKA_BOOTSTRAP` and `DATABASE_URL` (`scripts/test.sh` starts both).
+//! Processes are killed when their handle drops; their logs are kept under
+//! `target/e2e-logs/<database>/`.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// Liveness timings used by tests that do not change them: fast heartbeats so
+/// recovery tests finish quickly, with the session timeout (6 s, the broker's
+/// minimum) below the dead-after threshold as the design requires.
+pub const FAST_TIMINGS: &[(&str, &str)] =
+    &[("YADTQ_HEARTBEAT_INTERVAL", "1"), ("YADTQ_DEAD_AFTER", "7"), ("YADTQ_MAINTENANCE_PERIOD", "0.5")];
+
+/// One test's private stack: a database, a namespace, and the processes it started.
+pub struct Stack {
+    /// URL of this test's own database.
+    pub database_url: String,
+    /// Kafka namespace (topic, group and leader-key prefix).
+    pub namespace: String,
+    /// Kafka bootstrap servers.
+    pub kafka: String,
+    /// Pool on this test's database, for assertions on rows.
+    pub db: PgPool,
+    log_dir: PathBuf,
+    http: reqwest::Client,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with scripts/test.sh, which starts PostgreSQL and Kafka")
+    })
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// Path of a workspace binary; panics with a hint when it was not built.
+pub fn binary(name: &str) -> PathBuf {
+    let p = target_dir().join("debug").join(name);
+    assert!(p.exists(), "{} missing: build with `cargo build --bins` (scripts/test.sh does)", p.display());
+    p
+}
+
+impl Stack {
+    /// Creates a fresh database and namespace named after `test`.
+    pub async fn new(test: &str) -> Self {
+        let admin_url = env("DATABASE_URL");
+        let kafka = env("KAFKA_BOOTSTRAP");
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let name = format!("t_{test}_{suffix}");
+        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("create test database");
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("DATABASE_URL has a database name");
+        let database_url = format!("{base}/{name}");
+        let db = PgPool::connect(&database_url).await.expect("connect to test database");
+        yadtq_migrate(&db).await;
+        let log_dir = target_dir().join("e2e-logs").join(&name);
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        Self {
+            database_url,
+            namespace: name.clone(),
+            kafka,
+            db,
+            log_dir,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
+        }
+    }
+
+    fn spawn(&self, bin: &str, args: &[&str], extra_env: &[(&str, &str)], log: &str) -> Proc {
+        let log_path = self.log_dir.join(format!("{log}.log"));
+        let out = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(binary(bin));
+        cmd.args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("KAFKA_BOOTSTRAP", &self.kafka)
+            .env("YADTQ_NAMESPACE", &self.namespace)
+            .env("RUST_LOG", "info,rdkafka=warn,sqlx=warn,tower_http=warn")
+            .envs(FAST_TIMINGS.iter().copied())
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {bin}: {e}"));
+        Proc { child: Some(child), log: log_path, name: log.to_string() }
+    }
+
+    /// Starts a gateway on a free port and waits until `/healthz` answers.
+    pub async fn gateway(&self, args: &[&str]) -> Gateway {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut all = vec!["serve", "--listen", listen.as_str()];
+        all.extend_from_slice(args);
+        let proc = self.spawn("yadtq-gateway", &all, &[], &format!("gateway-{port}"));
+        let gw = Gateway { base: format!("http://{listen}"), http: self.http.clone(), proc };
+        wait_for(Duration::from_secs(30), "gateway /healthz", || async {
+            gw.http.get(format!("{}/healthz", gw.base)).send().await.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        gw
+    }
+
+    /// Starts a worker named `name` (for its log file) with extra flags, and
+    /// waits until it is registered in the `workers` table.
+    pub async fn worker(&self, name: &str, args: &[&str]) -> Proc {
+        let proc = self.spawn("yadtq-worker", args, &[], name);
+        let pid = proc.pid() as i32;
+        let db = self.db.clone();
+        wait_for(Duration::from_secs(60), "worker registration", || {
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM workers WHERE pid = $1")
+                    .bind(pid)
+                    .fetch_one(&db)
+                    .await
+                    .is_ok_and(|n| n > 0)
+            }
+        })
+        .await;
+        proc
+    }
+
+    /// Worker id of the worker process `proc` (from the `workers` table).
+    pub async fn worker_id(&self, proc: &Proc) -> uuid::Uuid {
+        sqlx::query_scalar("SELECT id FROM workers WHERE pid = $1 ORDER BY started_at DESC LIMIT 1")
+            .bind(proc.pid() as i32)
+            .fetch_one(&self.db)
+            .await
+            .expect("worker row")
+    }
+
+    /// Waits until every task in `ids` is terminal; panics after `timeout`
+    /// naming how many are not.
+    pub async fn wait_terminal(&self, ids: &[String], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM tasks WHERE id = ANY($1) AND status NOT IN ('success', 'failed', 'cancelled')",
+            )
+            .bind(ids)
+            .fetch_one(&self.db)
+            .await
+            .expect("count open tasks");
+            if open == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{open} of {} tasks not terminal after {timeout:?}", ids.len());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn yadtq_migrate(db: &PgPool) {
+    // The services migrate on start too; doing it here lets tests read tables
+    // before any process has started.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let migrator = sqlx::migrate::Migrator::new(dir).await.expect("read migrations");
+    migrator.run(db).await.expect("migrate test database");
+}
+
+/// A started process; killed with SIGKILL when dropped.
+pub struct Proc {
+    child: Option<Child>,
+    log: PathBuf,
+    name: String,
+}
+
+impl Proc {
+    /// Operating-system pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for a clean exit; returns whether it exited 0.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut c) = self.child.take() else { return false };
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub async fn wait_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(Instant::now() < deadline, "{}: no '{needle}' in log after {timeout:?}", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A running gateway and an HTTP client for it.
+pub struct Gateway {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    http: reqwest::Client,
+    /// The process.
+    pub proc: Proc,
+}
+
+/// An HTTP answer: status, selected headers and the parsed JSON body (Null when not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type` header.
+    pub content_type: String,
+    /// `Location` header.
+    pub location: Option<String>,
+    /// Body as JSON.
+    pub body: Value,
+    /// Body as text.
+    pub text: String,
+}
+
+impl Gateway {
+    async fn answer(resp: reqwest::Response) -> Answer {
+        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (status, content_type, location) =
+            (resp.status().as_u16(), header("content-type").unwrap_or_default(), header("location"));
+        let text = resp.text().await.unwrap_or_default();
+        Answer { status, content_type, location, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
+    /// POSTs raw `body` to `path` with extra headers.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::answer(req.body(body).send().await.expect("POST")).await
+    }
+
+    /// POSTs JSON `body` to `/tasks`.
+    pub async fn submit(&self, body: &Value) -> Answer {
+        self.post_raw("/tasks", body.to_string(), &[]).await
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> Answer {
+        Self::answer(self.http.get(format!("{}{path}", self.base)).send().await.expect("GET")).await
+    }
+
+    /// Polls `GET /tasks/{id}` until the task is terminal.
+    pub async fn wait_task(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let a = self.get(&format!("/tasks/{id}")).await;
+            let status = a.body["status"].as_str().unwrap_or_default().to_string();
+            if matches!(status.as_str(), "success" | "failed" | "cancelled") {
+                return a.body;
+            }
+            assert!(Instant::now() < deadline, "task {id} still {status} after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Polls `check` every 100 ms until it is true; panics naming `what` after `timeout`.
+pub async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

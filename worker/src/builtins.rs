@@ -9,12 +9,8 @@ use crate::handler::{HandlerError, Registry, TaskContext};
 
 /// Registers every built-in handler on `r`.
 pub fn register(r: &mut Registry) {
-    r.register("add", |ctx| async move {
-        fold(&ctx, 1, i64::checked_add, |a, b| a + b)
-    });
-    r.register("multiply", |ctx| async move {
-        fold(&ctx, 1, i64::checked_mul, |a, b| a * b)
-    });
+    r.register("add", |ctx| async move { fold(&ctx, 1, i64::checked_add, |a, b| a + b) });
+    r.register("multiply", |ctx| async move { fold(&ctx, 1, i64::checked_mul, |a, b| a * b) });
     r.register("sub", |ctx| async move {
         exactly_two(&ctx)?;
         fold(&ctx, 2, i64::checked_sub, |a, b| a - b)
@@ -23,11 +19,7 @@ pub fn register(r: &mut Registry) {
     r.register("echo", |ctx| async move { Ok(Value::Array(ctx.args)) });
     r.register("sleep", |ctx| async move { sleep(ctx).await });
     r.register("fail", |ctx| async move {
-        let message = ctx
-            .args
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or("failed on purpose");
+        let message = ctx.args.first().and_then(Value::as_str).unwrap_or("failed on purpose");
         Err(HandlerError::retryable(message))
     });
 }
@@ -44,9 +36,7 @@ fn numbers(ctx: &TaskContext, min: usize) -> Result<Vec<&Number>, HandlerError> 
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            v.as_number().ok_or_else(|| {
-                HandlerError::invalid_arguments(format!("args[{i}] must be a number, got {v}"))
-            })
+            v.as_number().ok_or_else(|| HandlerError::invalid_arguments(format!("args[{i}] must be a number, got {v}")))
         })
         .collect()
 }
@@ -78,15 +68,8 @@ fn fold(
             return Ok(Value::from(v));
         }
     }
-    let floats: Vec<f64> = nums
-        .iter()
-        .map(|n| n.as_f64().unwrap_or(f64::NAN))
-        .collect();
-    float_result(
-        floats[1..]
-            .iter()
-            .fold(floats[0], |acc, &b| float_op(acc, b)),
-    )
+    let floats: Vec<f64> = nums.iter().map(|n| n.as_f64().unwrap_or(f64::NAN)).collect();
+    float_result(floats[1..].iter().fold(floats[0], |acc, &b| float_op(acc, b)))
 }
 
 fn float_result(v: f64) -> Result<Value, HandlerError> {
@@ -99,10 +82,7 @@ fn float_result(v: f64) -> Result<Value, HandlerError> {
 fn divide(ctx: &TaskContext) -> Result<Value, HandlerError> {
     exactly_two(ctx)?;
     let nums = numbers(ctx, 2)?;
-    let (a, b) = (
-        nums[0].as_f64().unwrap_or(f64::NAN),
-        nums[1].as_f64().unwrap_or(f64::NAN),
-    );
+    let (a, b) = (nums[0].as_f64().unwrap_or(f64::NAN), nums[1].as_f64().unwrap_or(f64::NAN));
     if b == 0.0 {
         return Err(HandlerError::invalid_arguments("division by zero"));
     }
@@ -112,13 +92,9 @@ fn divide(ctx: &TaskContext) -> Result<Value, HandlerError> {
 /// Sleeps `args[0]` (or `kwargs.seconds`) seconds, up to one day; returns the seconds slept.
 async fn sleep(ctx: TaskContext) -> Result<Value, HandlerError> {
     let v = ctx.args.first().or_else(|| ctx.kwargs.get("seconds"));
-    let secs = v
-        .and_then(Value::as_f64)
-        .filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s))
-        .ok_or_else(|| {
-            HandlerError::invalid_arguments(
-                "sleep needs a number of seconds between 0 and 86400 in args[0]",
-            )
+    let secs =
+        v.and_then(Value::as_f64).filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s)).ok_or_else(|| {
+            HandlerError::invalid_arguments("sleep needs a number of seconds between 0 and 86400 in args[0]")
         })?;
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_secs_f64(secs)) => float_result(secs),
@@ -151,10 +127,7 @@ mod tests {
         assert_eq!(run("sub", json!([1, 5])).await.unwrap(), json!(-4));
         assert_eq!(run("add", json!([1.5, 2])).await.unwrap(), json!(3.5));
         assert_eq!(run("divide", json!([7, 2])).await.unwrap(), json!(3.5));
-        assert_eq!(
-            run("add", json!([i64::MAX, 1])).await.unwrap(),
-            json!(9223372036854775808.0)
-        );
+        assert_eq!(run("add", json!([i64::MAX, 1])).await.unwrap(), json!(9223372036854775808.0));
     }
 
     #[tokio::test]
@@ -164,14 +137,8 @@ mod tests {
             (e.kind.as_str(), e.message.as_str(), e.retryable),
             ("invalid_arguments", "division by zero", false)
         );
-        assert_eq!(
-            run("add", json!(["x", 1])).await.unwrap_err().kind,
-            "invalid_arguments"
-        );
-        assert_eq!(
-            run("sub", json!([1, 2, 3])).await.unwrap_err().kind,
-            "invalid_arguments"
-        );
+        assert_eq!(run("add", json!(["x", 1])).await.unwrap_err().kind, "invalid_arguments");
+        assert_eq!(run("sub", json!([1, 2, 3])).await.unwrap_err().kind, "invalid_arguments");
         assert!(run("fail", json!(["boom"])).await.unwrap_err().retryable);
     }
 }

@@ -27,12 +27,19 @@ pub struct WorkerConfig {
 
     /// Kafka consumer `max.poll.interval.ms`. Polling never stops while tasks
     /// run (partitions are paused instead), so long tasks do not trip it.
-    #[arg(
-        long,
-        env = "YADTQ_KAFKA_MAX_POLL_INTERVAL_MS",
-        default_value_t = 300_000
-    )]
+    #[arg(long, env = "YADTQ_KAFKA_MAX_POLL_INTERVAL_MS", default_value_t = 300_000)]
     pub kafka_max_poll_interval_ms: u32,
+
+    /// Records fetched ahead of free slots; partitions pause when
+    /// `concurrency + prefetch` records are in hand. Prefetched records are
+    /// not claimed, so another worker can still get their tasks after a crash.
+    #[arg(long, env = "YADTQ_PREFETCH", default_value_t = 8)]
+    pub prefetch: usize,
+
+    /// Kafka consumer `fetch.wait.max.ms`: how long the broker holds a fetch
+    /// for empty partitions. Short, so a resumed partition is fetched promptly.
+    #[arg(long, env = "YADTQ_KAFKA_FETCH_WAIT_MS", default_value_t = 50)]
+    pub kafka_fetch_wait_ms: u32,
 }
 
 impl WorkerConfig {

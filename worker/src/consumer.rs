@@ -3,9 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
@@ -59,28 +57,22 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
 pub type TaskConsumer = StreamConsumer<WorkerContext>;
 
 /// Creates the consumer in group `<ns>yadtq-workers` and subscribes to the task topic.
-pub fn create(
-    cfg: &WorkerConfig,
-    worker_id: Uuid,
-    tracker: Arc<Mutex<OffsetTracker>>,
-) -> KafkaResult<TaskConsumer> {
+pub fn create(cfg: &WorkerConfig, worker_id: Uuid, tracker: Arc<Mutex<OffsetTracker>>) -> KafkaResult<TaskConsumer> {
     let names = cfg.common.names();
     let session = cfg.kafka_session_timeout_ms;
+    let mut c = yadtq_core::kafka::client_config(&cfg.common, &format!("yadtq-worker-{worker_id}"));
+    c.set("group.id", names.group_id())
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", session.to_string())
+        .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+        .set("max.poll.interval.ms", cfg.kafka_max_poll_interval_ms.to_string())
+        .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string());
     let consumer: TaskConsumer =
-        yadtq_core::kafka::client_config(&cfg.common, &format!("yadtq-worker-{worker_id}"))
-            .set("group.id", names.group_id())
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", session.to_string())
-            .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
-            .set(
-                "max.poll.interval.ms",
-                cfg.kafka_max_poll_interval_ms.to_string(),
-            )
-            .create_with_context(WorkerContext { tracker })?;
+        yadtq_core::kafka::apply_user_options(&cfg.common, &mut c).create_with_context(WorkerContext { tracker })?;
     consumer.subscribe(&[&names.task_topic()])?;
     Ok(consumer)
 }
@@ -89,10 +81,7 @@ pub fn create(
 /// Fails harmlessly when the partition was revoked meanwhile.
 pub fn store(consumer: &TaskConsumer, pos: &RecordPos, next: i64) {
     let mut tpl = TopicPartitionList::new();
-    if tpl
-        .add_partition_offset(&pos.topic, pos.partition, Offset::Offset(next))
-        .is_ok()
-    {
+    if tpl.add_partition_offset(&pos.topic, pos.partition, Offset::Offset(next)).is_ok() {
         if let Err(e) = consumer.store_offsets(&tpl) {
             tracing::debug!(partition = pos.partition, next, error = %e, "offset not stored (partition revoked?)");
         }
@@ -104,11 +93,7 @@ pub fn set_paused(consumer: &TaskConsumer, paused: bool) {
     let Ok(assignment) = consumer.assignment() else {
         return;
     };
-    let result = if paused {
-        consumer.pause(&assignment)
-    } else {
-        consumer.resume(&assignment)
-    };
+    let result = if paused { consumer.pause(&assignment) } else { consumer.resume(&assignment) };
     if let Err(e) = result {
         tracing::warn!(error = %e, paused, "cannot change partition pause state");
     }

@@ -96,10 +96,7 @@ impl Executor {
             match store::claim_task(&self.pool, id, self.worker_id).await {
                 Ok(Some(c)) => return Some(c),
                 Ok(None) => {
-                    tracing::debug!(
-                        id,
-                        "skipping record: task is not queued (claimed or finished already)"
-                    );
+                    tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
                     return None;
                 }
                 Err(e) => {
@@ -114,28 +111,15 @@ impl Executor {
     /// aborted (fenced or shutdown): nothing is written; the rescuer takes over.
     async fn run_handler(&self, id: &str, claimed: &Claimed) -> Option<Outcome> {
         let Some(handler) = self.registry.get(&claimed.name) else {
-            return Some(fail(
-                "unknown_task",
-                format!("no handler serves task name '{}'", claimed.name),
-            ));
+            return Some(fail("unknown_task", format!("no handler serves task name '{}'", claimed.name)));
         };
         let args: Vec<Value> = match serde_json::from_str(claimed.args.get()) {
             Ok(a) => a,
-            Err(e) => {
-                return Some(fail(
-                    "invalid_arguments",
-                    format!("args is not a JSON array: {e}"),
-                ))
-            }
+            Err(e) => return Some(fail("invalid_arguments", format!("args is not a JSON array: {e}"))),
         };
         let kwargs: Map<String, Value> = match serde_json::from_str(claimed.kwargs.get()) {
             Ok(k) => k,
-            Err(e) => {
-                return Some(fail(
-                    "invalid_arguments",
-                    format!("kwargs is not a JSON object: {e}"),
-                ))
-            }
+            Err(e) => return Some(fail("invalid_arguments", format!("kwargs is not a JSON object: {e}"))),
         };
         let cancel = CancellationToken::new();
         let ctx = TaskContext {
@@ -147,9 +131,7 @@ impl Executor {
             cancel: cancel.clone(),
         };
         let timeout = claimed.timeout;
-        let mut job = self
-            .handlers
-            .spawn(async move { tokio::time::timeout(timeout, handler(ctx)).await });
+        let mut job = self.handlers.spawn(async move { tokio::time::timeout(timeout, handler(ctx)).await });
         let fence = self.live.epoch();
         let result = tokio::select! {
             r = &mut job => r,
@@ -171,13 +153,7 @@ impl Executor {
             Ok(Ok(Err(HandlerError { kind, message, .. }))) => fail(kind, message),
             Ok(Err(_elapsed)) => {
                 cancel.cancel();
-                fail(
-                    "timeout",
-                    format!(
-                        "attempt exceeded its timeout of {} s",
-                        timeout.as_secs_f64()
-                    ),
-                )
+                fail("timeout", format!("attempt exceeded its timeout of {} s", timeout.as_secs_f64()))
             }
             Err(e) if e.is_panic() => fail("panic", panic_message(e.into_panic())),
             Err(e) => fail("handler_error", e.to_string()),
@@ -193,11 +169,7 @@ impl Executor {
             match store::record_outcome(&self.pool, id, self.worker_id, attempt, outcome).await {
                 Ok(true) => return,
                 Ok(false) => {
-                    tracing::warn!(
-                        id,
-                        attempt,
-                        "outcome fenced out: the task was taken over or finished meanwhile"
-                    );
+                    tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");
                     return;
                 }
                 Err(e) if self.live.fenced() => {
@@ -216,22 +188,11 @@ impl Executor {
     /// Sends a record that is not a valid envelope to the dead-letter topic,
     /// with the reason and its origin in headers.
     async fn dead_letter(&self, msg: &OwnedMessage, reason: &str) {
-        tracing::warn!(
-            partition = msg.partition(),
-            offset = msg.offset(),
-            reason,
-            "dead-lettering invalid record"
-        );
+        tracing::warn!(partition = msg.partition(), offset = msg.offset(), reason, "dead-lettering invalid record");
         let origin = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
         let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "yadtq-dlq-reason",
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "yadtq-dlq-origin",
-                value: Some(&origin),
-            });
+            .insert(Header { key: "yadtq-dlq-reason", value: Some(reason) })
+            .insert(Header { key: "yadtq-dlq-origin", value: Some(&origin) });
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.dlq_topic).headers(headers);
         if let Some(k) = msg.key() {
             record = record.key(k);

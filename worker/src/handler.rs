@@ -42,35 +42,22 @@ pub struct HandlerError {
 impl HandlerError {
     /// The arguments do not fit the handler: permanent, kind `invalid_arguments`.
     pub fn invalid_arguments(message: impl Into<String>) -> Self {
-        Self {
-            kind: "invalid_arguments".into(),
-            message: message.into(),
-            retryable: false,
-        }
+        Self { kind: "invalid_arguments".into(), message: message.into(), retryable: false }
     }
 
     /// A failure worth another attempt: kind `handler_error`.
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self {
-            kind: "handler_error".into(),
-            message: message.into(),
-            retryable: true,
-        }
+        Self { kind: "handler_error".into(), message: message.into(), retryable: true }
     }
 
     /// A failure no retry can fix, with a kind of the caller's choosing.
     pub fn permanent(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-            retryable: false,
-        }
+        Self { kind: kind.into(), message: message.into(), retryable: false }
     }
 }
 
 /// A registered handler: an async function from [`TaskContext`] to a JSON result.
-pub type HandlerFn =
-    Arc<dyn Fn(TaskContext) -> BoxFuture<'static, Result<Value, HandlerError>> + Send + Sync>;
+pub type HandlerFn = Arc<dyn Fn(TaskContext) -> BoxFuture<'static, Result<Value, HandlerError>> + Send + Sync>;
 
 /// Task name to handler.
 #[derive(Clone, Default)]
@@ -97,8 +84,7 @@ impl Registry {
         F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, HandlerError>> + Send + 'static,
     {
-        self.handlers
-            .insert(name.to_string(), Arc::new(move |ctx| Box::pin(f(ctx))));
+        self.handlers.insert(name.to_string(), Arc::new(move |ctx| Box::pin(f(ctx))));
         self
     }
 

@@ -52,8 +52,8 @@ pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM received: stopping"),
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: stopping"),
@@ -69,11 +69,7 @@ pub fn shutdown_on_signals() -> CancellationToken {
 ///
 /// Errors when the configuration is invalid or PostgreSQL / Kafka clients
 /// cannot be created at start. Kafka being down at start is waited out.
-pub async fn run(
-    cfg: WorkerConfig,
-    registry: Registry,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationToken) -> anyhow::Result<()> {
     cfg.validate()?;
     let common = &cfg.common;
     let names = common.names();
@@ -82,9 +78,7 @@ pub async fn run(
     let producer = kafka::producer(common, &format!("yadtq-worker-{worker_id}"))?;
 
     // The broker runs with topic auto-creation off: create the topics ourselves.
-    while let Err(e) =
-        kafka::ensure_topics(common, common.topic_replication, Duration::from_secs(10)).await
-    {
+    while let Err(e) = kafka::ensure_topics(common, common.topic_replication, Duration::from_secs(10)).await {
         tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -92,9 +86,7 @@ pub async fn run(
         }
     }
 
-    let hostname = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let task_names = registry.names();
     store::register_worker(
         &pool,
@@ -120,18 +112,11 @@ pub async fn run(
         stop_beats.clone(),
     );
     let stop_maintenance = CancellationToken::new();
-    let maint = tokio::spawn(maintenance::run(
-        common.clone(),
-        pool.clone(),
-        producer.clone(),
-        stop_maintenance.clone(),
-    ));
+    let maint =
+        tokio::spawn(maintenance::run(common.clone(), pool.clone(), producer.clone(), stop_maintenance.clone()));
 
     // Handlers run on their own runtime so a busy handler cannot starve polling.
-    let handler_rt = tokio::runtime::Builder::new_multi_thread()
-        .thread_name("yadtq-handler")
-        .enable_all()
-        .build()?;
+    let handler_rt = tokio::runtime::Builder::new_multi_thread().thread_name("yadtq-handler").enable_all().build()?;
     let exec = Arc::new(Executor {
         worker_id,
         pool: pool.clone(),
@@ -147,21 +132,10 @@ pub async fn run(
 
     let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
     let consumer = consumer::create(&cfg, worker_id, tracker.clone())?;
-    consume(
-        &consumer,
-        &exec,
-        &tracker,
-        cfg.concurrency,
-        cfg.shutdown_grace(),
-        &shutdown,
-    )
-    .await;
+    consume(&consumer, &exec, &tracker, cfg.concurrency, cfg.shutdown_grace(), &shutdown).await;
 
     // Offsets of everything finished are stored; commit them before leaving the group.
-    if let Err(e) = rdkafka::consumer::Consumer::commit_consumer_state(
-        &consumer,
-        rdkafka::consumer::CommitMode::Sync,
-    ) {
+    if let Err(e) = rdkafka::consumer::Consumer::commit_consumer_state(&consumer, rdkafka::consumer::CommitMode::Sync) {
         tracing::debug!(error = %e, "final commit");
     }
     drop(consumer);
@@ -176,13 +150,13 @@ pub async fn run(
 }
 
 /// The consume loop: polls continuously, hands each record to the executor,
-/// stores offsets as records complete, and pauses partitions while `concurrency`
+/// stores offsets as records complete, and pauses partitions while `max_in_hand`
 /// records are already in hand (back-pressure without leaving the group).
 async fn consume(
     consumer: &consumer::TaskConsumer,
     exec: &Arc<Executor>,
     tracker: &Arc<Mutex<OffsetTracker>>,
-    concurrency: usize,
+    max_in_hand: usize,
     grace: Duration,
     shutdown: &CancellationToken,
 ) {
@@ -221,19 +195,15 @@ async fn consume(
                 }
             },
         }
-        let want_paused = in_hand >= concurrency;
-        if want_paused != paused || (want_paused && in_hand > concurrency) {
+        let want_paused = in_hand >= max_in_hand;
+        if want_paused != paused || (want_paused && in_hand > max_in_hand) {
             consumer::set_paused(consumer, want_paused);
             paused = want_paused;
         }
     }
 
     exec.draining.cancel();
-    tracing::info!(
-        in_hand,
-        grace_s = grace.as_secs_f64(),
-        "shutting down: waiting for running tasks"
-    );
+    tracing::info!(in_hand, grace_s = grace.as_secs_f64(), "shutting down: waiting for running tasks");
     let deadline = tokio::time::Instant::now() + grace;
     while in_hand > 0 {
         tokio::select! {

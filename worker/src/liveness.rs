@@ -50,9 +50,7 @@ impl Liveness {
 
     /// Time since the last successful heartbeat was sent.
     pub fn since_heartbeat(&self) -> Duration {
-        self.started.elapsed().saturating_sub(Duration::from_millis(
-            self.last_ok_ms.load(Ordering::SeqCst),
-        ))
+        self.started.elapsed().saturating_sub(Duration::from_millis(self.last_ok_ms.load(Ordering::SeqCst)))
     }
 
     /// True while the worker must not run tasks.
@@ -108,17 +106,8 @@ pub fn spawn_heartbeat(
     std::thread::Builder::new()
         .name("yadtq-heartbeat".into())
         .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("heartbeat runtime");
-            rt.block_on(heartbeat_loop(
-                database_url,
-                worker_id,
-                interval,
-                live,
-                stop,
-            ));
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("heartbeat runtime");
+            rt.block_on(heartbeat_loop(database_url, worker_id, interval, live, stop));
         })
         .expect("spawn heartbeat thread")
 }

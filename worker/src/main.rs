@@ -15,10 +15,5 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     yadtq_core::telemetry::init();
     let cli = Cli::parse();
-    yadtq_worker::run(
-        cli.worker,
-        Registry::with_builtins(),
-        yadtq_worker::shutdown_on_signals(),
-    )
-    .await
+    yadtq_worker::run(cli.worker, Registry::with_builtins(), yadtq_worker::shutdown_on_signals()).await
 }

@@ -46,31 +46,20 @@ impl OffsetTracker {
         let key = (topic.to_string(), partition);
         if !self.partitions.contains_key(&key) {
             self.generations += 1;
-            let st = PartitionState {
-                generation: self.generations,
-                next: offset,
-                committed: offset,
-                ..Default::default()
-            };
+            let st =
+                PartitionState { generation: self.generations, next: offset, committed: offset, ..Default::default() };
             self.partitions.insert(key.clone(), st);
         }
         let st = self.partitions.get_mut(&key).expect("inserted above");
         st.in_flight.insert(offset);
         st.next = st.next.max(offset + 1);
-        RecordPos {
-            topic: key.0,
-            partition,
-            offset,
-            generation: st.generation,
-        }
+        RecordPos { topic: key.0, partition, offset, generation: st.generation }
     }
 
     /// Notes that a record's outcome (or skip) is durable. Returns the offset
     /// to store for commit (the next record to read) when it moved forward.
     pub fn finished(&mut self, pos: &RecordPos) -> Option<i64> {
-        let st = self
-            .partitions
-            .get_mut(&(pos.topic.clone(), pos.partition))?;
+        let st = self.partitions.get_mut(&(pos.topic.clone(), pos.partition))?;
         if st.generation != pos.generation || !st.in_flight.remove(&pos.offset) {
             return None;
         }

@@ -14,12 +14,7 @@ pub struct Lease {
 impl Lease {
     /// A lease on advisory lock `key` (see [`crate::config::Names::leader_lock_key`]).
     pub fn new(database_url: String, key: i64) -> Self {
-        Self {
-            database_url,
-            key,
-            conn: None,
-            held: false,
-        }
+        Self { database_url, key, conn: None, held: false }
     }
 
     /// Tries to take or keep the lock; true while this process leads. A lost or
@@ -39,15 +34,9 @@ impl Lease {
         let conn = self.conn.as_mut().expect("connected above");
         let result = if self.held {
             // Prove the session (and so the lock) is still there.
-            sqlx::query_scalar::<_, i32>("SELECT 1")
-                .fetch_one(&mut *conn)
-                .await
-                .map(|_| true)
+            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&mut *conn).await.map(|_| true)
         } else {
-            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                .bind(self.key)
-                .fetch_one(&mut *conn)
-                .await
+            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)").bind(self.key).fetch_one(&mut *conn).await
         };
         match result {
             Ok(held) => self.held = held,

@@ -23,12 +23,7 @@ use crate::config::CommonConfig;
 
 /// Runs the maintenance loop until `shutdown` is cancelled, then releases the
 /// lease so another process takes over at once.
-pub async fn run(
-    cfg: CommonConfig,
-    pool: PgPool,
-    producer: FutureProducer,
-    shutdown: CancellationToken,
-) {
+pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shutdown: CancellationToken) {
     let names = cfg.names();
     let topic = names.task_topic();
     let mut lease = Lease::new(cfg.database_url.clone(), names.leader_lock_key());
@@ -47,9 +42,7 @@ pub async fn run(
             continue;
         }
         let since = *leading_since.get_or_insert_with(|| {
-            tracing::info!(
-                "became maintenance leader; rescuer starts after the dead-after threshold"
-            );
+            tracing::info!("became maintenance leader; rescuer starts after the dead-after threshold");
             Instant::now()
         });
         if since.elapsed() >= cfg.dead_after() {

@@ -42,12 +42,8 @@ pub async fn publish_pending(pool: &PgPool, producer: &FutureProducer, topic: &s
         .collect();
     // All sends are queued at once (one producer batch); the idempotent producer
     // keeps their order per partition.
-    let results = futures::future::join_all(
-        envelopes
-            .iter()
-            .map(|e| crate::kafka::send_envelope(producer, topic, e)),
-    )
-    .await;
+    let results =
+        futures::future::join_all(envelopes.iter().map(|e| crate::kafka::send_envelope(producer, topic, e))).await;
     let mut sent = Vec::new();
     let mut failed = 0;
     for (env, result) in envelopes.into_iter().zip(results) {
@@ -60,10 +56,7 @@ pub async fn publish_pending(pool: &PgPool, producer: &FutureProducer, topic: &s
         }
     }
     if failed > 0 {
-        tracing::warn!(
-            failed,
-            "publisher: some tasks could not be sent to Kafka; retrying next pass"
-        );
+        tracing::warn!(failed, "publisher: some tasks could not be sent to Kafka; retrying next pass");
     }
     if let Err(e) = crate::store::mark_published(pool, &sent).await {
         tracing::warn!(error = %e, "publisher: cannot mark tasks published; they will be sent again");

@@ -12,11 +12,7 @@ pub async fn rescue(pool: &PgPool, dead_after: Duration) -> crate::store::Rescue
     match crate::store::rescue_dead_workers(pool, dead_after).await {
         Ok(r) => {
             if r.requeued > 0 || r.failed > 0 {
-                tracing::info!(
-                    requeued = r.requeued,
-                    failed = r.failed,
-                    "rescued tasks of dead or stopped workers"
-                );
+                tracing::info!(requeued = r.requeued, failed = r.failed, "rescued tasks of dead or stopped workers");
             }
             r
         }

@@ -27,11 +27,7 @@ pub struct Health {
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        postgres: None,
-        kafka: None,
-    })
+    Json(Health { status: "ok", postgres: None, kafka: None })
 }
 
 /// Readiness: 200 when PostgreSQL answers, 503 when it does not. Kafka's state
@@ -51,17 +47,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         Ok(_) => "up".to_string(),
         Err(e) => format!("down: {e}"),
     };
-    let (code, status) = if pg_up {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-    };
-    (
-        code,
-        Json(Health {
-            status,
-            postgres: Some(if pg_up { "up" } else { "down" }),
-            kafka: Some(kafka),
-        }),
-    )
+    let (code, status) =
+        if pg_up { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
+    (code, Json(Health { status, postgres: Some(if pg_up { "up" } else { "down" }), kafka: Some(kafka) }))
 }

@@ -45,10 +45,7 @@ pub async fn submit(
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body exceeds the limit of {} bytes",
-                    state.cfg.limits.max_body_bytes
-                ),
+                format!("request body exceeds the limit of {} bytes", state.cfg.limits.max_body_bytes),
                 Some("body"),
             )
         } else {
@@ -56,9 +53,10 @@ pub async fn submit(
         }
     })?;
     let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::bad_request("Idempotency-Key", "Idempotency-Key must be visible ASCII")
-        })?),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key", "Idempotency-Key must be visible ASCII"))?,
+        ),
         None => None,
     };
     let t = submit::validate(&body, key, &state.cfg.limits)?;
@@ -111,11 +109,7 @@ async fn publish(state: &AppState, task: &Task) {
         attempt: 0,
         submitted_at: task.created_at,
     };
-    let (producer, pool, topic) = (
-        state.producer.clone(),
-        state.pool.clone(),
-        state.topic.clone(),
-    );
+    let (producer, pool, topic) = (state.producer.clone(), state.pool.clone(), state.topic.clone());
     let delivery = tokio::spawn(async move {
         match yadtq_core::kafka::send_envelope(&producer, &topic, &env).await {
             Ok(()) => {
@@ -128,10 +122,7 @@ async fn publish(state: &AppState, task: &Task) {
             }
         }
     });
-    if tokio::time::timeout(state.cfg.publish_wait(), delivery)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(state.cfg.publish_wait(), delivery).await.is_err() {
         tracing::debug!(id = %task.id, "no broker ack within the publish wait; answering anyway");
     }
 }
@@ -147,17 +138,11 @@ async fn publish(state: &AppState, task: &Task) {
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Task>, ApiError> {
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Task>, ApiError> {
     if !validate::is_valid_task_id(&id) {
         return Err(ApiError::bad_request(
             "id",
-            format!(
-                "task id must be 1-{} characters of letters, digits and ._:-",
-                validate::MAX_TASK_ID_LEN
-            ),
+            format!("task id must be 1-{} characters of letters, digits and ._:-", validate::MAX_TASK_ID_LEN),
         ));
     }
     match store::get_task(&state.pool, &id).await? {

@@ -1,0 +1,27 @@
+# Shared by scripts/test.sh and scripts/demo.sh: start PostgreSQL and Kafka
+# (unless DATABASE_URL / KAFKA_BOOTSTRAP name servers of the user's) and stop,
+# on exit, whichever of them this run started.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+require_cargo() {
+  if ! command -v cargo >/dev/null; then
+    [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
+}
+
+STARTED_SERVICES=()
+stop_started_services() {
+  local s
+  for s in "${STARTED_SERVICES[@]}"; do "$ROOT/scripts/$s.sh" stop || true; done
+}
+
+start_services() {
+  local s
+  for s in postgres kafka; do
+    if ! "$ROOT/scripts/$s.sh" status >/dev/null 2>&1; then STARTED_SERVICES+=("$s"); fi
+    "$ROOT/scripts/$s.sh" start
+    eval "$("$ROOT/scripts/$s.sh" env)"
+  done
+  export DATABASE_URL KAFKA_BOOTSTRAP
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test suite: unit tests and the end-to-end tests, which start the real
+# gateway and worker binaries against real PostgreSQL and Apache Kafka.
+# Starts both servers (installing what is missing) unless DATABASE_URL /
+# KAFKA_BOOTSTRAP point at the user's own; stops what it started.
+# Extra arguments go to `cargo test` (e.g. a test name filter).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+require_cargo
+trap stop_started_services EXIT
+start_services
+
+cargo build --workspace --bins
+# End-to-end tests share one broker and one PostgreSQL; run them one at a time.
+cargo test --workspace "$@" -- --test-threads=1
