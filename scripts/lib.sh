@@ -13,7 +13,8 @@ require_cargo() {
 STARTED_SERVICES=()
 stop_started_services() {
   local s
-  for s in "${STARTED_SERVICES[@]}"; do "$ROOT/scripts/$s.sh" stop || true; done
+  # Without the exported URLs, which make the scripts leave servers alone.
+  for s in "${STARTED_SERVICES[@]}"; do env -u DATABASE_URL -u KAFKA_BOOTSTRAP "$ROOT/scripts/$s.sh" stop || true; done
 }
 
 start_services() {

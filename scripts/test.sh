@@ -9,6 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 require_cargo
 trap stop_started_services EXIT
+# Fault tests stop and start the servers; only when they are this project's local ones.
+if [[ -z "${DATABASE_URL:-}" && -z "${KAFKA_BOOTSTRAP:-}" ]]; then export YADTQ_TEST_LOCAL_SERVICES=1; fi
 start_services
 
 cargo build --workspace --bins

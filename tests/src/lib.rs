@@ -309,3 +309,117 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Stops and starts the shared local servers (`scripts/kafka.sh`,
+/// `scripts/postgres.sh`) for fault tests. Only possible when `scripts/test.sh`
+/// started them itself (it sets `YADTQ_TEST_LOCAL_SERVICES=1`); against a
+/// user's own servers the fault tests that need it panic with a clear message.
+pub struct Servers;
+
+impl Servers {
+    fn script(service: &str, action: &str) {
+        assert!(
+            std::env::var("YADTQ_TEST_LOCAL_SERVICES").as_deref() == Ok("1"),
+            "this fault test stops and starts {service}: run it through scripts/test.sh with the local servers"
+        );
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scripts/{service}.sh"));
+        let status = Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .env_remove("DATABASE_URL")
+            .env_remove("KAFKA_BOOTSTRAP")
+            .status()
+            .expect("run server script");
+        assert!(status.success(), "scripts/{service}.sh {action} failed");
+    }
+
+    /// Stops the Kafka broker (SIGTERM, clean shutdown).
+    pub fn stop_kafka() {
+        Self::script("kafka", "stop");
+    }
+
+    /// Starts the Kafka broker on the same log directory and waits until it answers.
+    pub fn start_kafka() {
+        Self::script("kafka", "start");
+    }
+
+    /// Stops PostgreSQL (fast shutdown: clients are disconnected).
+    pub fn stop_postgres() {
+        Self::script("postgres", "stop");
+    }
+
+    /// Starts PostgreSQL and waits until it accepts connections.
+    pub fn start_postgres() {
+        Self::script("postgres", "start");
+    }
+}
+
+impl Proc {
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status =
+            Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+}
+
+impl Stack {
+    /// Ids of `n` tasks submitted through `gw`, built by `body(i)`; asserts each is accepted.
+    pub async fn submit_many(&self, gw: &Gateway, n: usize, body: impl Fn(usize) -> Value) -> Vec<String> {
+        let answers = futures::future::join_all((0..n).map(|i| gw.submit_owned(body(i)))).await;
+        answers
+            .into_iter()
+            .map(|a| {
+                assert!(a.status == 202 || a.status == 200, "{}", a.text);
+                a.body["id"].as_str().expect("id").to_string()
+            })
+            .collect()
+    }
+
+    /// Tasks among `ids` that were claimed other than exactly once (from `task_attempts`).
+    pub async fn not_run_once(&self, ids: &[String]) -> Vec<(String, i64)> {
+        sqlx::query_as(
+            "SELECT t.id, count(a.attempt) FROM tasks t LEFT JOIN task_attempts a ON a.task_id = t.id
+             WHERE t.id = ANY($1) GROUP BY t.id HAVING count(a.attempt) <> 1",
+        )
+        .bind(ids)
+        .fetch_all(&self.db)
+        .await
+        .expect("attempt counts")
+    }
+
+    /// Count of `ids` in `status`.
+    pub async fn count_status(&self, ids: &[String], status: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM tasks WHERE id = ANY($1) AND status = $2")
+            .bind(ids)
+            .bind(status)
+            .fetch_one(&self.db)
+            .await
+            .expect("count")
+    }
+
+    /// Waits until `worker` holds at least `n` `processing` tasks; returns their ids.
+    pub async fn wait_processing_on(&self, worker: uuid::Uuid, n: i64, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ids: Vec<String> =
+                sqlx::query_scalar("SELECT id FROM tasks WHERE status = 'processing' AND worker_id = $1")
+                    .bind(worker)
+                    .fetch_all(&self.db)
+                    .await
+                    .unwrap_or_default();
+            if ids.len() as i64 >= n {
+                return ids;
+            }
+            assert!(Instant::now() < deadline, "worker {worker} holds {} processing tasks, wanted {n}", ids.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Gateway {
+    /// POSTs an owned JSON body to `/tasks` (for building many futures).
+    pub async fn submit_owned(&self, body: Value) -> Answer {
+        self.submit(&body).await
+    }
+}

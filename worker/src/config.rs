@@ -36,6 +36,16 @@ pub struct WorkerConfig {
     #[arg(long, env = "YADTQ_PREFETCH", default_value_t = 8)]
     pub prefetch: usize,
 
+    /// Largest task result in bytes (serialised JSON); a larger result fails
+    /// the attempt with kind `result_too_large`.
+    #[arg(long, env = "YADTQ_MAX_RESULT_BYTES", default_value_t = 1024 * 1024)]
+    pub max_result_bytes: usize,
+
+    /// Seconds an outcome write is retried while PostgreSQL is unreachable
+    /// (the record's offset is held meanwhile); past it the rescuer requeues the task.
+    #[arg(long, env = "YADTQ_OUTCOME_RETRY_LIMIT", default_value_t = 600.0)]
+    pub outcome_retry_limit: f64,
+
     /// Kafka consumer `fetch.wait.max.ms`: how long the broker holds a fetch
     /// for empty partitions. Short, so a resumed partition is fetched promptly.
     #[arg(long, env = "YADTQ_KAFKA_FETCH_WAIT_MS", default_value_t = 50)]
@@ -43,6 +53,11 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// How long an outcome write is retried while PostgreSQL is unreachable.
+    pub fn outcome_retry_limit(&self) -> Duration {
+        secs(self.outcome_retry_limit)
+    }
+
     /// Grace period for in-flight tasks on shutdown.
     pub fn shutdown_grace(&self) -> Duration {
         secs(self.shutdown_grace)

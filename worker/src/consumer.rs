@@ -23,6 +23,13 @@ impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
+                if consumer.assignment_lost() {
+                    tracing::error!(
+                        partitions = ?partitions(tpl),
+                        "consumer group membership LOST (session timeout or max.poll.interval.ms exceeded); \
+                         running tasks finish, their records go to the partitions' new owners, rejoining"
+                    );
+                }
                 // Commit what is complete before the partitions move; records still
                 // running finish here, and their new owner skips them at claim.
                 if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {

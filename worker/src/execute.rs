@@ -38,6 +38,10 @@ pub struct Executor {
     pub live: Arc<Liveness>,
     /// Runtime that runs handlers, apart from the one that polls Kafka.
     pub handlers: tokio::runtime::Handle,
+    /// Largest result (serialised JSON bytes) stored; larger fails the attempt.
+    pub max_result_bytes: usize,
+    /// How long an outcome write is retried while PostgreSQL is unreachable.
+    pub outcome_retry_limit: Duration,
     /// Cancelled when shutdown starts: records not yet claimed stay unclaimed.
     pub draining: CancellationToken,
     /// Cancelled when shutdown's grace period is over: running handlers stop.
@@ -76,7 +80,7 @@ impl Executor {
             None => None,
         };
         if let Some(outcome) = outcome {
-            self.record(&env.id, claimed.attempt, &outcome).await;
+            self.record(&env.id, claimed.attempt, outcome).await;
         }
         self.live.task_finished(success);
         true
@@ -149,7 +153,17 @@ impl Executor {
             }
         };
         Some(match result {
-            Ok(Ok(Ok(value))) => Outcome::Success(value.to_string()),
+            Ok(Ok(Ok(value))) => {
+                let json = value.to_string();
+                if json.len() > self.max_result_bytes {
+                    fail(
+                        "result_too_large",
+                        format!("result is {} bytes, above the limit of {} bytes", json.len(), self.max_result_bytes),
+                    )
+                } else {
+                    Outcome::Success(json)
+                }
+            }
             Ok(Ok(Err(HandlerError { kind, message, .. }))) => fail(kind, message),
             Ok(Err(_elapsed)) => {
                 cancel.cancel();
@@ -160,26 +174,34 @@ impl Executor {
         })
     }
 
-    /// Writes the outcome, retrying with backoff while PostgreSQL is unreachable
-    /// (up to the fence: past it the rescuer owns the task and the write would be
-    /// refused anyway).
-    async fn record(&self, id: &str, attempt: i32, outcome: &Outcome) {
+    /// Writes the outcome, retrying with backoff while PostgreSQL is
+    /// unreachable, for up to `outcome_retry_limit`; the offset is not stored
+    /// before the write lands. The write is fenced (status, worker, attempt), so
+    /// a late one after a takeover changes nothing. A result PostgreSQL refuses
+    /// is replaced by a failure, so the task never stays `processing`.
+    async fn record(&self, id: &str, attempt: i32, outcome: Outcome) {
+        let mut outcome = outcome;
         let mut delay = Duration::from_millis(100);
+        let deadline = tokio::time::Instant::now() + self.outcome_retry_limit;
         loop {
-            match store::record_outcome(&self.pool, id, self.worker_id, attempt, outcome).await {
+            match store::record_outcome(&self.pool, id, self.worker_id, attempt, &outcome).await {
                 Ok(true) => return,
                 Ok(false) => {
                     tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");
                     return;
                 }
-                Err(e) if self.live.fenced() => {
-                    tracing::error!(id, attempt, error = %e, "outcome dropped: worker fenced; the rescuer requeues the task");
+                Err(sqlx::Error::Database(e)) if matches!(outcome, Outcome::Success(_)) => {
+                    tracing::error!(id, attempt, error = %e, "PostgreSQL refused the result; recording a failure instead");
+                    outcome = fail("result_not_stored", format!("the result could not be stored: {e}"));
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    tracing::error!(id, attempt, error = %e, "giving up writing the outcome; the rescuer requeues the task");
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(id, attempt, error = %e, "cannot record outcome; retrying");
+                    tracing::warn!(id, attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot record outcome; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
         }

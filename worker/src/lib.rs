@@ -126,6 +126,8 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         slots: Arc::new(Semaphore::new(cfg.concurrency)),
         live: live.clone(),
         handlers: handler_rt.handle().clone(),
+        max_result_bytes: cfg.max_result_bytes,
+        outcome_retry_limit: cfg.outcome_retry_limit(),
         draining: CancellationToken::new(),
         abort: CancellationToken::new(),
     });
