@@ -30,6 +30,7 @@ pub struct Stack {
     pub db: PgPool,
     log_dir: PathBuf,
     http: reqwest::Client,
+    extra_env: Vec<(String, String)>,
 }
 
 fn env(name: &str) -> String {
@@ -73,10 +74,17 @@ impl Stack {
             db,
             log_dir,
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
+            extra_env: Vec::new(),
         }
     }
 
-    fn spawn(&self, bin: &str, args: &[&str], extra_env: &[(&str, &str)], log: &str) -> Proc {
+    /// Sets an environment variable for every process started from now on
+    /// (e.g. `YADTQ_DEAD_AFTER` to run with other timings than [`FAST_TIMINGS`]).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.extra_env.push((name.to_string(), value.to_string()));
+    }
+
+    fn spawn(&self, bin: &str, args: &[&str], log: &str) -> Proc {
         let log_path = self.log_dir.join(format!("{log}.log"));
         let out = std::fs::File::create(&log_path).expect("log file");
         let mut cmd = Command::new(binary(bin));
@@ -86,7 +94,7 @@ impl Stack {
             .env("YADTQ_NAMESPACE", &self.namespace)
             .env("RUST_LOG", "info,rdkafka=warn,sqlx=warn,tower_http=warn")
             .envs(FAST_TIMINGS.iter().copied())
-            .envs(extra_env.iter().copied())
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log file"))
             .stderr(out);
@@ -100,7 +108,7 @@ impl Stack {
         let listen = format!("127.0.0.1:{port}");
         let mut all = vec!["serve", "--listen", listen.as_str()];
         all.extend_from_slice(args);
-        let proc = self.spawn("yadtq-gateway", &all, &[], &format!("gateway-{port}"));
+        let proc = self.spawn("yadtq-gateway", &all, &format!("gateway-{port}"));
         let gw = Gateway { base: format!("http://{listen}"), http: self.http.clone(), proc };
         wait_for(Duration::from_secs(30), "gateway /healthz", || async {
             gw.http.get(format!("{}/healthz", gw.base)).send().await.is_ok_and(|r| r.status().is_success())
@@ -112,7 +120,7 @@ impl Stack {
     /// Starts a worker named `name` (for its log file) with extra flags, and
     /// waits until it is registered in the `workers` table.
     pub async fn worker(&self, name: &str, args: &[&str]) -> Proc {
-        let proc = self.spawn("yadtq-worker", args, &[], name);
+        let proc = self.spawn("yadtq-worker", args, name);
         let pid = proc.pid() as i32;
         let db = self.db.clone();
         wait_for(Duration::from_secs(60), "worker registration", || {
