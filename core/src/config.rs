@@ -49,6 +49,11 @@ pub struct CommonConfig {
     #[arg(long, env = "YADTQ_MAINTENANCE_PERIOD", default_value_t = 1.0)]
     pub maintenance_period: f64,
 
+    /// Seconds finished tasks (and their attempts) are kept before the
+    /// maintenance leader deletes them (default 7 days).
+    #[arg(long, env = "YADTQ_RETENTION", default_value_t = 604_800.0)]
+    pub retention: f64,
+
     /// Maximum PostgreSQL connections in this process's pool.
     #[arg(long, env = "YADTQ_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -80,6 +85,11 @@ impl CommonConfig {
         secs(self.maintenance_period)
     }
 
+    /// Retention of finished tasks.
+    pub fn retention(&self) -> Duration {
+        secs(self.retention)
+    }
+
     /// Pool acquire timeout.
     pub fn db_acquire_timeout(&self) -> Duration {
         secs(self.db_acquire_timeout)
@@ -95,6 +105,7 @@ impl CommonConfig {
             ("dead-after", self.dead_after),
             ("maintenance-period", self.maintenance_period),
             ("db-acquire-timeout", self.db_acquire_timeout),
+            ("retention", self.retention),
         ] {
             anyhow::ensure!(v.is_finite() && v > 0.0, "--{name} must be a positive number of seconds, got {v}");
         }
@@ -124,6 +135,14 @@ pub fn secs(v: f64) -> Duration {
     Duration::try_from_secs_f64(v).unwrap_or(Duration::ZERO)
 }
 
+/// The queue a task goes to when the client names none.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// True when `q` is a valid queue name: 1 to 64 ASCII letters, digits, `-` and `_`.
+pub fn is_valid_queue(q: &str) -> bool {
+    !q.is_empty() && q.len() <= 64 && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Names derived from the namespace: `<ns>yadtq.tasks`, `<ns>yadtq.dlq`,
 /// `<ns>yadtq-workers` and the leader lock key.
 #[derive(Debug, Clone)]
@@ -138,9 +157,18 @@ impl Names {
         Self { prefix }
     }
 
-    /// The task topic.
+    /// The task topic of the `default` queue.
     pub fn task_topic(&self) -> String {
         format!("{}yadtq.tasks", self.prefix)
+    }
+
+    /// The task topic of `queue`: `yadtq.tasks` for `default`, else `yadtq.tasks.<queue>`.
+    pub fn queue_topic(&self, queue: &str) -> String {
+        if queue == DEFAULT_QUEUE {
+            self.task_topic()
+        } else {
+            format!("{}yadtq.tasks.{queue}", self.prefix)
+        }
     }
 
     /// The dead-letter topic for records that are not valid envelopes.
@@ -177,5 +205,8 @@ mod tests {
         assert_eq!(n.group_id(), "t1.yadtq-workers");
         assert_ne!(n.leader_lock_key(), Names::new("t2").leader_lock_key());
         assert_eq!(Names::new("").task_topic(), "yadtq.tasks");
+        assert_eq!(n.queue_topic("default"), "t1.yadtq.tasks");
+        assert_eq!(n.queue_topic("emails"), "t1.yadtq.tasks.emails");
+        assert!(is_valid_queue("emails-2_b") && !is_valid_queue("a.b") && !is_valid_queue(""));
     }
 }

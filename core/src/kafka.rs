@@ -43,21 +43,24 @@ pub fn producer(cfg: &CommonConfig, client_id: &str) -> Result<FutureProducer, K
     apply_user_options(cfg, &mut c).create()
 }
 
-/// Creates the task topic (`cfg.partitions` partitions) and the dead-letter
-/// topic when absent; existing topics are kept as they are.
+/// Creates the dead-letter topic and the task topics of `queues` when absent
+/// (`cfg.partitions` partitions each); existing topics are kept as they are.
 ///
 /// Errors when the broker cannot be reached within `timeout` or refuses the request.
-pub async fn ensure_topics(cfg: &CommonConfig, replication: i32, timeout: Duration) -> anyhow::Result<()> {
+pub async fn ensure_topics(cfg: &CommonConfig, queues: &[String], timeout: Duration) -> anyhow::Result<()> {
+    let names = cfg.names();
+    let mut topics: Vec<(String, i32)> = queues.iter().map(|q| (names.queue_topic(q), cfg.partitions)).collect();
+    topics.push((names.dlq_topic(), 1));
+    create_topics(cfg, &topics, timeout).await
+}
+
+async fn create_topics(cfg: &CommonConfig, topics: &[(String, i32)], timeout: Duration) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> =
         apply_user_options(cfg, &mut client_config(cfg, "yadtq-admin")).create()?;
-    let names = cfg.names();
-    let (tasks, dlq) = (names.task_topic(), names.dlq_topic());
-    let topics = [
-        NewTopic::new(&tasks, cfg.partitions, TopicReplication::Fixed(replication)),
-        NewTopic::new(&dlq, 1, TopicReplication::Fixed(replication)),
-    ];
+    let new: Vec<NewTopic> =
+        topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(cfg.topic_replication))).collect();
     let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
-    for result in admin.create_topics(&topics, &opts).await? {
+    for result in admin.create_topics(&new, &opts).await? {
         match result {
             Ok(topic) => tracing::info!(%topic, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -65,6 +68,29 @@ pub async fn ensure_topics(cfg: &CommonConfig, replication: i32, timeout: Durati
         }
     }
     Ok(())
+}
+
+/// Task topics known to exist, so each queue's topic is created once per
+/// process (the broker runs with auto-creation off, and a new queue can appear
+/// with any submission).
+#[derive(Default)]
+pub struct TopicCache {
+    known: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl TopicCache {
+    /// Makes sure the topic of `queue` exists, creating it on first use.
+    ///
+    /// Errors like [`ensure_topics`]; the caller leaves the task to the publisher.
+    pub async fn ensure(&self, cfg: &CommonConfig, queue: &str, timeout: Duration) -> anyhow::Result<String> {
+        let topic = cfg.names().queue_topic(queue);
+        if self.known.lock().expect("topic cache").contains(&topic) {
+            return Ok(topic);
+        }
+        create_topics(cfg, &[(topic.clone(), cfg.partitions)], timeout).await?;
+        self.known.lock().expect("topic cache").insert(topic.clone());
+        Ok(topic)
+    }
 }
 
 /// Sends `env` to `topic` keyed by the task id and waits for the broker's ack.

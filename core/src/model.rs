@@ -74,6 +74,33 @@ impl TaskError {
     }
 }
 
+/// Progress a handler reports while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    /// 0 to 100.
+    pub percent: f64,
+    /// Free text, e.g. "resized 3 of 10 images".
+    #[serde(default)]
+    pub message: String,
+}
+
+/// One claim of a task, as `GET /tasks/{id}/attempts` returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Attempt {
+    /// 1 for the first claim.
+    pub attempt: i32,
+    /// Worker that claimed it.
+    pub worker_id: Uuid,
+    /// Claim time.
+    pub started_at: DateTime<Utc>,
+    /// When the attempt ended (null while it runs).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `success`, `failed`, `worker_lost` or `cancelled`; null while it runs.
+    pub outcome: Option<String>,
+    /// Why the attempt failed.
+    pub error: Option<TaskError>,
+}
+
 /// A task as `GET /tasks/{id}` returns it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Task {
@@ -100,6 +127,14 @@ pub struct Task {
     pub attempts: i32,
     /// Retries allowed after the first attempt (claims allowed = max_retries + 1).
     pub max_retries: i32,
+    /// Per-attempt timeout, seconds.
+    pub timeout: f64,
+    /// When a `scheduled` task becomes due (countdown, eta or retry backoff).
+    pub run_at: Option<DateTime<Utc>>,
+    /// Last progress the handler reported, `{percent, message}`.
+    pub progress: Option<Progress>,
+    /// When cancellation of this `processing` task was requested.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
     /// Worker holding (or last holding) the task.
     pub worker_id: Option<Uuid>,
     /// When the gateway accepted the task.

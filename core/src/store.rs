@@ -40,8 +40,9 @@ pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, sqlx:
     PgConnection::connect(database_url).await
 }
 
-const TASK_COLUMNS: &str = "id, name, args::text AS args, kwargs::text AS kwargs, queue, status, \
-     result::text AS result, error, attempts, max_retries, worker_id, created_at, started_at, finished_at, request_hash";
+const TASK_COLUMNS: &str = "id, seq, name, args::text AS args, kwargs::text AS kwargs, queue, status, \
+     result::text AS result, error, attempts, max_retries, timeout_seconds, run_at, progress, cancel_requested_at, \
+     worker_id, created_at, started_at, finished_at, request_hash";
 
 fn raw(text: String) -> Result<Box<RawValue>, sqlx::Error> {
     RawValue::from_string(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -54,6 +55,8 @@ pub struct TaskRow {
     pub task: Task,
     /// Hash of name, args, kwargs and queue as submitted.
     pub request_hash: String,
+    /// Insertion order (keyset cursor of `GET /tasks`).
+    pub seq: i64,
 }
 
 fn task_from_row(row: &PgRow) -> Result<TaskRow, sqlx::Error> {
@@ -72,71 +75,106 @@ fn task_from_row(row: &PgRow) -> Result<TaskRow, sqlx::Error> {
             error: error.and_then(|e| serde_json::from_value(e).ok()),
             attempts: row.try_get("attempts")?,
             max_retries: row.try_get("max_retries")?,
+            timeout: row.try_get("timeout_seconds")?,
+            run_at: row.try_get("run_at")?,
+            progress: row
+                .try_get::<Option<serde_json::Value>, _>("progress")?
+                .and_then(|p| serde_json::from_value(p).ok()),
+            cancel_requested_at: row.try_get("cancel_requested_at")?,
             worker_id: row.try_get("worker_id")?,
             created_at: row.try_get("created_at")?,
             started_at: row.try_get("started_at")?,
             finished_at: row.try_get("finished_at")?,
         },
         request_hash: row.try_get("request_hash")?,
+        seq: row.try_get("seq")?,
     })
 }
 
 /// A task to insert, already validated by the gateway.
-#[derive(Debug)]
-pub struct NewTask<'a> {
+#[derive(Debug, Clone)]
+pub struct NewTask {
     /// Task id (server UUID or client-chosen).
-    pub id: &'a str,
+    pub id: String,
     /// Handler name.
-    pub name: &'a str,
+    pub name: String,
     /// JSON array text, kept as sent.
-    pub args: &'a str,
+    pub args: String,
     /// JSON object text, kept as sent.
-    pub kwargs: &'a str,
+    pub kwargs: String,
     /// Queue name.
-    pub queue: &'a str,
-    /// Retries allowed after the first attempt.
+    pub queue: String,
+    /// Retries after the first attempt.
     pub max_retries: i32,
     /// Per-attempt timeout in seconds.
     pub timeout_seconds: f64,
+    /// Not before this time (countdown / eta): the task starts `scheduled`.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Retry backoff base and cap in seconds (None: the worker's defaults).
+    pub retry_backoff: (Option<f64>, Option<f64>),
     /// Hash of the request, compared when the id is submitted again.
-    pub request_hash: &'a str,
+    pub request_hash: String,
 }
 
-/// Result of [`insert_task`].
+/// Result of [`insert_tasks`] for one task.
 #[derive(Debug)]
 pub enum Inserted {
-    /// The row was created as `queued`.
+    /// The row was created (`queued`, or `scheduled` with a `run_at`).
     Created(TaskRow),
-    /// A task with this id already existed; it is returned unchanged.
+    /// A task with this id and the same request already existed; returned unchanged.
     Existing(TaskRow),
 }
 
-/// Inserts a `queued`, unpublished task, or returns the existing task with the
-/// same id (idempotent submission; the caller compares `request_hash`).
-pub async fn insert_task(pool: &PgPool, t: &NewTask<'_>) -> Result<Inserted, sqlx::Error> {
+/// Inserts tasks in one transaction (one `UNNEST` statement), all or nothing.
+/// An id that already exists with the same request hash is returned as
+/// [`Inserted::Existing`] (idempotent submission). `Ok(Err(id))` when an id
+/// exists with a different request: nothing is inserted.
+pub async fn insert_tasks(pool: &PgPool, tasks: &[NewTask]) -> Result<Result<Vec<Inserted>, String>, sqlx::Error> {
+    let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
+    let mut tx = pool.begin().await?;
     let sql = format!(
-        "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, request_hash)
-         VALUES ($1, $2, $3::json, $4::json, $5, 'queued', $6, $7, $8)
+        "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
+                            retry_backoff_base, retry_backoff_cap, request_hash)
+         SELECT id, name, args::json, kwargs::json, queue,
+                CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
+                max_retries, timeout_seconds, run_at, base, cap, hash
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
+                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[])
+              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash)
          ON CONFLICT (id) DO NOTHING RETURNING {TASK_COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(t.id)
-        .bind(t.name)
-        .bind(t.args)
-        .bind(t.kwargs)
-        .bind(t.queue)
-        .bind(t.max_retries)
-        .bind(t.timeout_seconds)
-        .bind(t.request_hash)
-        .fetch_optional(pool)
+    let rows = sqlx::query(&sql)
+        .bind(col(|t| t.id.clone()))
+        .bind(col(|t| t.name.clone()))
+        .bind(col(|t| t.args.clone()))
+        .bind(col(|t| t.kwargs.clone()))
+        .bind(col(|t| t.queue.clone()))
+        .bind(tasks.iter().map(|t| t.max_retries).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.timeout_seconds).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.run_at).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.retry_backoff.0).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.retry_backoff.1).collect::<Vec<_>>())
+        .bind(col(|t| t.request_hash.clone()))
+        .fetch_all(&mut *tx)
         .await?;
-    match row {
-        Some(row) => Ok(Inserted::Created(task_from_row(&row)?)),
-        None => {
-            let existing = get_task(pool, t.id).await?.ok_or(sqlx::Error::RowNotFound)?;
-            Ok(Inserted::Existing(existing))
+    let mut created: std::collections::HashMap<String, TaskRow> =
+        rows.iter().map(|r| task_from_row(r).map(|t| (t.task.id.clone(), t))).collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Some(row) = created.remove(&t.id) {
+            out.push(Inserted::Created(row));
+            continue;
+        }
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+        let row = sqlx::query(&sql).bind(&t.id).fetch_optional(&mut *tx).await?;
+        match row.as_ref().map(task_from_row).transpose()? {
+            Some(existing) if existing.request_hash == t.request_hash => out.push(Inserted::Existing(existing)),
+            // Same id twice in one batch with different bodies, or a different earlier task.
+            _ => return Ok(Err(t.id.clone())),
         }
     }
+    tx.commit().await?;
+    Ok(Ok(out))
 }
 
 /// Reads one task, `None` when no task has this id.
@@ -171,6 +209,10 @@ pub struct Claimed {
     pub attempt: i32,
     /// Per-attempt timeout.
     pub timeout: Duration,
+    /// Retries allowed after the first attempt.
+    pub max_retries: i32,
+    /// Retry backoff base and cap, seconds, when the task sets them.
+    pub retry_backoff: (Option<f64>, Option<f64>),
 }
 
 /// Moves a `queued` task to `processing` for `worker_id`, counts the attempt and
@@ -182,7 +224,8 @@ pub async fn claim_task(pool: &PgPool, id: &str, worker_id: Uuid) -> Result<Opti
              UPDATE tasks SET status = 'processing', attempts = attempts + 1, worker_id = $2,
                     started_at = now(), error = NULL
              WHERE id = $1 AND status = 'queued'
-             RETURNING id, name, args::text AS args, kwargs::text AS kwargs, attempts, timeout_seconds
+             RETURNING id, name, args::text AS args, kwargs::text AS kwargs, attempts, timeout_seconds,
+                       max_retries, retry_backoff_base, retry_backoff_cap
          ), attempt AS (
              INSERT INTO task_attempts (task_id, attempt, worker_id)
              SELECT id, attempts, $2 FROM claimed
@@ -200,6 +243,8 @@ pub async fn claim_task(pool: &PgPool, id: &str, worker_id: Uuid) -> Result<Opti
             kwargs: raw(row.try_get("kwargs")?)?,
             attempt: row.try_get("attempts")?,
             timeout: crate::config::secs(row.try_get("timeout_seconds")?),
+            max_retries: row.try_get("max_retries")?,
+            retry_backoff: (row.try_get("retry_backoff_base")?, row.try_get("retry_backoff_cap")?),
         })
     })
     .transpose()
@@ -208,10 +253,15 @@ pub async fn claim_task(pool: &PgPool, id: &str, worker_id: Uuid) -> Result<Opti
 /// How an attempt ended, as recorded by its worker.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The handler returned this JSON text.
+    /// The handler returned this JSON text: task `success`.
     Success(String),
-    /// The handler failed.
+    /// The handler failed for good (or no attempts are left): task `failed`.
     Failed(TaskError),
+    /// The handler failed but may succeed later: task `scheduled` again, due
+    /// after `delay`; the attempt is recorded as failed.
+    Retry(TaskError, Duration),
+    /// The attempt was aborted on a cancel request: task `cancelled`.
+    Cancelled,
 }
 
 /// Records the outcome of `attempt` of task `id` by `worker_id`, closing the
@@ -224,17 +274,24 @@ pub async fn record_outcome(
     attempt: i32,
     outcome: &Outcome,
 ) -> Result<bool, sqlx::Error> {
-    let (status, result, error) = match outcome {
-        Outcome::Success(json) => ("success", Some(json.as_str()), None),
-        Outcome::Failed(e) => ("failed", None, Some(serde_json::to_value(e).expect("error serialises"))),
+    let as_json = |e: &TaskError| serde_json::to_value(e).expect("error serialises");
+    let cancelled = TaskError::new("cancelled", "cancelled on request");
+    let (status, attempt_outcome, result, error, delay) = match outcome {
+        Outcome::Success(json) => ("success", "success", Some(json.as_str()), None, 0.0),
+        Outcome::Failed(e) => ("failed", "failed", None, Some(as_json(e)), 0.0),
+        Outcome::Retry(e, d) => ("scheduled", "failed", None, Some(as_json(e)), d.as_secs_f64()),
+        Outcome::Cancelled => ("cancelled", "cancelled", None, Some(as_json(&cancelled)), 0.0),
     };
     let row = sqlx::query(
         "WITH done AS (
-             UPDATE tasks SET status = $4, result = $5::json, error = $6, finished_at = now()
+             UPDATE tasks SET status = $4, result = $5::json, error = $6,
+                 finished_at = CASE WHEN $4 = 'scheduled' THEN NULL ELSE now() END,
+                 run_at = CASE WHEN $4 = 'scheduled' THEN now() + make_interval(secs => $8) ELSE run_at END,
+                 published_at = CASE WHEN $4 = 'scheduled' THEN NULL ELSE published_at END
              WHERE id = $1 AND status = 'processing' AND worker_id = $2 AND attempts = $3
              RETURNING id
          ), closed AS (
-             UPDATE task_attempts SET finished_at = now(), outcome = $4, error = $6
+             UPDATE task_attempts SET finished_at = now(), outcome = $7, error = $6
              WHERE task_id = $1 AND attempt = $3 AND worker_id = $2 AND EXISTS (SELECT 1 FROM done)
          )
          SELECT count(*) AS n FROM done",
@@ -245,9 +302,198 @@ pub async fn record_outcome(
     .bind(status)
     .bind(result)
     .bind(error)
+    .bind(attempt_outcome)
+    .bind(delay)
     .fetch_one(pool)
     .await?;
     Ok(row.try_get::<i64, _>("n")? == 1)
+}
+
+/// Stores a running attempt's progress (fenced like [`record_outcome`]); the
+/// trigger notifies listeners. Returns whether the task was still ours.
+pub async fn set_progress(
+    pool: &PgPool,
+    id: &str,
+    worker_id: Uuid,
+    attempt: i32,
+    progress: &crate::model::Progress,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE tasks SET progress = $4 WHERE id = $1 AND status = 'processing' AND worker_id = $2 AND attempts = $3",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(attempt)
+    .bind(serde_json::to_value(progress).expect("progress serialises"))
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Ids of this worker's `processing` tasks whose cancellation was requested.
+pub async fn cancel_requests<'e, E: PgExecutor<'e>>(ex: E, worker_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM tasks WHERE worker_id = $1 AND status = 'processing' AND cancel_requested_at IS NOT NULL",
+    )
+    .bind(worker_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// What `POST /tasks/{id}/cancel` did.
+#[derive(Debug)]
+pub enum CancelResult {
+    /// `queued` or `scheduled`: now `cancelled`.
+    Cancelled(TaskRow),
+    /// `processing`: cancellation requested; the owner aborts it within a heartbeat.
+    Requested(TaskRow),
+    /// Already terminal: nothing changed.
+    Terminal(TaskRow),
+    /// No such task.
+    NotFound,
+}
+
+/// Cancels a task: at once when it waits, by request when it runs.
+pub async fn cancel_task(pool: &PgPool, id: &str) -> Result<CancelResult, sqlx::Error> {
+    let sql = format!(
+        "UPDATE tasks SET
+             status = CASE WHEN status = 'processing' THEN status ELSE 'cancelled' END,
+             cancel_requested_at = coalesce(cancel_requested_at, now()),
+             finished_at = CASE WHEN status = 'processing' THEN finished_at ELSE now() END,
+             error = CASE WHEN status = 'processing' THEN error
+                          ELSE jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request') END
+         WHERE id = $1 AND status IN ('queued', 'scheduled', 'processing')
+         RETURNING {TASK_COLUMNS}"
+    );
+    match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+        Some(row) => {
+            let row = task_from_row(&row)?;
+            Ok(if row.task.status == TaskStatus::Cancelled {
+                CancelResult::Cancelled(row)
+            } else {
+                CancelResult::Requested(row)
+            })
+        }
+        None => Ok(get_task(pool, id).await?.map_or(CancelResult::NotFound, CancelResult::Terminal)),
+    }
+}
+
+/// Puts a `failed` or `cancelled` task back to `queued` for one more attempt
+/// (its retry budget is raised to allow it). `Ok(Err(row))` when the task is in
+/// another status; `Ok(Ok(None))` when it does not exist.
+pub async fn retry_task(pool: &PgPool, id: &str) -> Result<Result<Option<TaskRow>, TaskRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
+             result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
+             progress = NULL
+         WHERE id = $1 AND status IN ('failed', 'cancelled')
+         RETURNING {TASK_COLUMNS}"
+    );
+    match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+        Some(row) => Ok(Ok(Some(task_from_row(&row)?))),
+        None => match get_task(pool, id).await? {
+            Some(row) => Ok(Err(row)),
+            None => Ok(Ok(None)),
+        },
+    }
+}
+
+/// Filters of [`list_tasks`]; `None` matches everything.
+#[derive(Debug, Default)]
+pub struct TaskFilter {
+    /// Status name.
+    pub status: Option<String>,
+    /// Task (handler) name.
+    pub task: Option<String>,
+    /// Queue name.
+    pub queue: Option<String>,
+    /// Worker id.
+    pub worker: Option<Uuid>,
+}
+
+/// Up to `limit` tasks matching `f`, newest first, strictly older than the
+/// `before` cursor (a `seq` from an earlier page). Returns the rows and the
+/// cursor of the next page when there may be one.
+pub async fn list_tasks(
+    pool: &PgPool,
+    f: &TaskFilter,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<(Vec<Task>, Option<i64>), sqlx::Error> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM tasks
+         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR name = $2)
+           AND ($3::text IS NULL OR queue = $3) AND ($4::uuid IS NULL OR worker_id = $4)
+           AND ($5::bigint IS NULL OR seq < $5)
+         ORDER BY seq DESC LIMIT $6"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&f.status)
+        .bind(&f.task)
+        .bind(&f.queue)
+        .bind(f.worker)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let rows: Vec<TaskRow> = rows.iter().map(task_from_row).collect::<Result<_, _>>()?;
+    let next = if rows.len() as i64 == limit { rows.last().map(|r| r.seq) } else { None };
+    Ok((rows.into_iter().map(|r| r.task).collect(), next))
+}
+
+/// The attempt history of a task, oldest first (empty when it never ran).
+pub async fn list_attempts(pool: &PgPool, id: &str) -> Result<Vec<crate::model::Attempt>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT attempt, worker_id, started_at, finished_at, outcome, error FROM task_attempts
+         WHERE task_id = $1 ORDER BY attempt",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::model::Attempt {
+                attempt: r.try_get("attempt")?,
+                worker_id: r.try_get("worker_id")?,
+                started_at: r.try_get("started_at")?,
+                finished_at: r.try_get("finished_at")?,
+                outcome: r.try_get("outcome")?,
+                error: r.try_get::<Option<serde_json::Value>, _>("error")?.and_then(|e| serde_json::from_value(e).ok()),
+            })
+        })
+        .collect()
+}
+
+/// Moves due `scheduled` tasks to `queued` (unpublished) and returns them for
+/// publishing, oldest due first, at most `limit`.
+pub async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, sqlx::Error> {
+    let rows = sqlx::query(
+        "UPDATE tasks SET status = 'queued', published_at = NULL
+         WHERE id IN (SELECT id FROM tasks WHERE status = 'scheduled' AND run_at <= now()
+                      ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           AND status = 'scheduled'
+         RETURNING id, name, args::text AS args, kwargs::text AS kwargs, queue, attempts, created_at",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(unpublished_from_row).collect()
+}
+
+/// Deletes up to `batch` terminal tasks (and their attempts) finished more than
+/// `ttl` ago; returns how many.
+pub async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "DELETE FROM tasks WHERE id IN (
+             SELECT id FROM tasks WHERE finished_at < now() - make_interval(secs => $1)
+               AND status IN ('success', 'failed', 'cancelled')
+             ORDER BY finished_at LIMIT $2)",
+    )
+    .bind(ttl.as_secs_f64())
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// Static facts about a worker process, written once at start.
@@ -371,7 +617,8 @@ pub async fn list_workers(
 pub struct Rescued {
     /// Tasks put back to `queued` (and so republished).
     pub requeued: i64,
-    /// Tasks out of attempts, now `failed` with kind `worker_lost`.
+    /// Tasks out of attempts, now `failed` with kind `worker_lost` (or
+    /// `cancelled` when cancellation had been requested).
     pub failed: i64,
 }
 
@@ -382,19 +629,22 @@ pub struct Rescued {
 pub async fn rescue_dead_workers(pool: &PgPool, dead_after: Duration) -> Result<Rescued, sqlx::Error> {
     let row = sqlx::query(
         "WITH lost AS (
-             SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted
+             SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted,
+                    (t.cancel_requested_at IS NOT NULL) AS cancel
              FROM tasks t JOIN workers w ON w.id = t.worker_id
              WHERE t.status = 'processing'
                AND (w.stopped_at IS NOT NULL OR w.last_heartbeat_at < now() - make_interval(secs => $1))
              FOR UPDATE OF t SKIP LOCKED
          ), moved AS (
              UPDATE tasks t SET
-                 status = CASE WHEN lost.exhausted THEN 'failed' ELSE 'queued' END,
+                 status = CASE WHEN lost.cancel THEN 'cancelled' WHEN lost.exhausted THEN 'failed' ELSE 'queued' END,
                  published_at = NULL,
-                 error = CASE WHEN lost.exhausted THEN jsonb_build_object('kind', 'worker_lost',
+                 error = CASE WHEN lost.cancel THEN jsonb_build_object('kind', 'cancelled', 'message',
+                                  'cancelled on request; its worker stopped before acknowledging')
+                              WHEN lost.exhausted THEN jsonb_build_object('kind', 'worker_lost',
                      'message', 'worker ' || lost.worker_id || ' died during attempt ' || lost.attempts
                                 || ' and no attempts are left') ELSE t.error END,
-                 finished_at = CASE WHEN lost.exhausted THEN now() ELSE NULL END
+                 finished_at = CASE WHEN lost.cancel OR lost.exhausted THEN now() ELSE NULL END
              FROM lost
              WHERE t.id = lost.id AND t.status = 'processing' AND t.worker_id = lost.worker_id
                AND t.attempts = lost.attempts
@@ -406,7 +656,7 @@ pub async fn rescue_dead_workers(pool: &PgPool, dead_after: Duration) -> Result<
              WHERE a.task_id = moved.id AND a.attempt = moved.attempts AND a.finished_at IS NULL
          )
          SELECT count(*) FILTER (WHERE status = 'queued') AS requeued,
-                count(*) FILTER (WHERE status = 'failed') AS failed
+                count(*) FILTER (WHERE status <> 'queued') AS failed
          FROM moved",
     )
     .bind(dead_after.as_secs_f64())
@@ -449,19 +699,19 @@ pub async fn fetch_unpublished(pool: &PgPool, grace: Duration, limit: i64) -> Re
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Unpublished {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                args: raw(r.try_get("args")?)?,
-                kwargs: raw(r.try_get("kwargs")?)?,
-                queue: r.try_get("queue")?,
-                attempts: r.try_get("attempts")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(unpublished_from_row).collect()
+}
+
+fn unpublished_from_row(r: &PgRow) -> Result<Unpublished, sqlx::Error> {
+    Ok(Unpublished {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        args: raw(r.try_get("args")?)?,
+        kwargs: raw(r.try_get("kwargs")?)?,
+        queue: r.try_get("queue")?,
+        attempts: r.try_get("attempts")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 /// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.

@@ -62,4 +62,21 @@ pub struct Limits {
     /// Longest per-attempt timeout in seconds a client may ask for.
     #[arg(long, env = "YADTQ_MAX_TIMEOUT", default_value_t = 86_400.0)]
     pub max_timeout: f64,
+
+    /// Furthest ahead, in seconds, a task may be scheduled with countdown or eta (default 30 days).
+    #[arg(long, env = "YADTQ_MAX_SCHEDULE_AHEAD", default_value_t = 2_592_000.0)]
+    pub max_schedule_ahead: f64,
+
+    /// Most tasks in one `POST /tasks/batch`.
+    #[arg(long, env = "YADTQ_MAX_BATCH", default_value_t = 1000)]
+    pub max_batch: usize,
+
+    /// Largest `POST /tasks/batch` body in bytes (larger: 413).
+    #[arg(long, env = "YADTQ_MAX_BATCH_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_batch_body_bytes: usize,
+
+    /// Task names the workers serve, comma separated. When set, submissions of
+    /// other names are refused with 422 instead of failing later as `unknown_task`.
+    #[arg(long, env = "YADTQ_TASK_CATALOGUE", value_delimiter = ',')]
+    pub task_catalogue: Vec<String>,
 }

@@ -2,8 +2,10 @@
 //! `yadtq-gateway openapi` prints the OpenAPI document.
 
 mod config;
+mod notify;
 mod openapi;
 mod problem;
+mod publish;
 mod routes;
 mod state;
 mod submit;
@@ -56,9 +58,8 @@ async fn serve(cfg: GatewayConfig) -> anyhow::Result<()> {
     // background so a Kafka outage does not stop the gateway from accepting.
     let topic_cfg = cfg.common.clone();
     let topics = tokio::spawn(async move {
-        while let Err(e) =
-            yadtq_core::kafka::ensure_topics(&topic_cfg, topic_cfg.topic_replication, Duration::from_secs(10)).await
-        {
+        let default = vec![yadtq_core::config::DEFAULT_QUEUE.to_string()];
+        while let Err(e) = yadtq_core::kafka::ensure_topics(&topic_cfg, &default, Duration::from_secs(10)).await {
             tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -70,9 +71,15 @@ async fn serve(cfg: GatewayConfig) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    let state = AppState { topic: cfg.common.names().task_topic().into(), cfg: Arc::new(cfg.clone()), pool, producer };
+    let state = AppState {
+        events: notify::spawn(cfg.common.database_url.clone()),
+        topics: Arc::default(),
+        cfg: Arc::new(cfg.clone()),
+        pool,
+        producer,
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    tracing::info!(listen = %cfg.listen, topic = %state.topic, "gateway listening");
+    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, "gateway listening");
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(signal()).await?;
     tracing::info!("gateway stopping");
     topics.abort();

@@ -49,6 +49,15 @@ impl ApiError {
         }
     }
 
+    /// The same error with its field put under `prefix` (`args` in task 3 of a
+    /// batch becomes `tasks[3].args`).
+    pub fn within(mut self, prefix: &str) -> Self {
+        let field = self.problem.field.take().unwrap_or_default();
+        self.problem.field = Some(if field.is_empty() { prefix.to_string() } else { format!("{prefix}.{field}") });
+        self.problem.detail = format!("{prefix}: {}", self.problem.detail);
+        self
+    }
+
     /// 400 Bad Request naming `field`.
     pub fn bad_request(field: &str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail, Some(field))

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
+use tokio::sync::broadcast;
+use yadtq_core::kafka::TopicCache;
 
 use crate::config::GatewayConfig;
 
@@ -18,6 +20,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Idempotent task producer.
     pub producer: FutureProducer,
-    /// Task topic name.
-    pub topic: Arc<str>,
+    /// Queue topics known to exist.
+    pub topics: Arc<TopicCache>,
+    /// Ids of tasks whose status or progress changed (from PostgreSQL NOTIFY).
+    pub events: broadcast::Sender<String>,
 }

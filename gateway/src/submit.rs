@@ -2,16 +2,20 @@
 //! task or a 4xx [`ApiError`] naming the field out. `args` and `kwargs` are
 //! kept as the exact JSON text the client sent (design guarantee 8).
 
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
+use yadtq_core::config::{is_valid_queue, DEFAULT_QUEUE};
+use yadtq_core::store::NewTask;
 use yadtq_core::validate;
 
 use crate::config::Limits;
 use crate::problem::ApiError;
 
-/// Body of `POST /tasks`.
+/// Body of `POST /tasks` (and each element of `POST /tasks/batch`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"task": "multiply", "args": [4, 5], "kwargs": {}}))]
@@ -30,40 +34,41 @@ pub struct SubmitRequest {
     /// Same as `id` (the seed's spelling).
     #[serde(rename = "task-id")]
     pub task_id: Option<String>,
-    /// Retries after the first attempt (claims allowed = max_retries + 1).
+    /// Queue (1-64 of letters, digits, `-`, `_`); maps to topic `yadtq.tasks.<queue>`. Default `default`.
+    pub queue: Option<String>,
+    /// Retries after the first attempt (claims allowed = max_retries + 1). Retried on
+    /// retryable errors only (panics, timeouts, HTTP 5xx/429, a handler's retryable error).
     pub max_retries: Option<i32>,
-    /// Per-attempt timeout in seconds.
+    /// Seconds: upper bound of the first retry delay (doubling per attempt, full jitter).
+    pub retry_backoff_base: Option<f64>,
+    /// Seconds: longest retry delay.
+    pub retry_backoff_cap: Option<f64>,
+    /// Per-attempt timeout in seconds; the handler is aborted and the attempt fails with kind `timeout`.
     pub timeout: Option<f64>,
-}
-
-/// A submission that passed every check.
-#[derive(Debug)]
-pub struct ValidTask {
-    /// Task id (client's or a fresh UUID).
-    pub id: String,
-    /// Handler name.
-    pub name: String,
-    /// JSON array text.
-    pub args: String,
-    /// JSON object text.
-    pub kwargs: String,
-    /// Queue name.
-    pub queue: String,
-    /// Retries after the first attempt.
-    pub max_retries: i32,
-    /// Per-attempt timeout, seconds.
-    pub timeout_seconds: f64,
-    /// Hash of name, args, kwargs and queue, compared on resubmission.
-    pub request_hash: String,
+    /// Run no sooner than this many seconds from now (the task waits `scheduled`).
+    pub countdown: Option<f64>,
+    /// Run no sooner than this time (RFC 3339); exclusive with `countdown`.
+    pub eta: Option<DateTime<Utc>>,
+    /// Not supported: always refused with 400 (use a separate queue for urgent work).
+    #[schema(value_type = Option<i32>)]
+    pub priority: Option<serde::de::IgnoredAny>,
 }
 
 /// Validates a submission body; `idempotency_key` is the `Idempotency-Key` header.
 ///
 /// Errors (all 400 unless noted), each naming its field: body deeper than the
 /// limit (`body`), not JSON (`body`), unknown or mistyped field, missing or
-/// invalid `task`, `args` not an array, `kwargs` not an object, invalid or
-/// conflicting ids, `max_retries` or `timeout` out of range.
-pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<ValidTask, ApiError> {
+/// invalid `task` (422 when a catalogue is configured and lacks it), `args` not
+/// an array, `kwargs` not an object, invalid or conflicting ids or queue,
+/// `max_retries`, `timeout`, backoff, `countdown` or `eta` out of range, `priority`.
+pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<NewTask, ApiError> {
+    check_json(body, limits)?;
+    validate_item(body, idempotency_key, limits)
+}
+
+/// The checks that apply to a whole body: nesting depth, then a full parse,
+/// which rejects invalid text (lone surrogates included) that a raw capture would keep.
+pub fn check_json(body: &[u8], limits: &Limits) -> Result<(), ApiError> {
     let depth = validate::json_depth(body);
     if depth > limits.max_json_depth {
         return Err(ApiError::bad_request(
@@ -71,23 +76,38 @@ pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> 
             format!("JSON nesting depth {depth} exceeds the limit of {}", limits.max_json_depth),
         ));
     }
-    // Full parse first: it rejects invalid text (lone surrogates included) that a raw capture would keep.
-    if let Err(e) = serde_json::from_slice::<serde_json::Value>(body) {
-        return Err(ApiError::bad_request("body", format!("body is not valid JSON: {e}")));
-    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request("body", format!("body is not valid JSON: {e}")))
+}
+
+/// Deserialises `body` as `T`, naming the offending field on error.
+pub fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let req: SubmitRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let detail = e.inner().to_string();
         let path = e.path().to_string();
         let field = match (path.as_str(), detail.strip_prefix("unknown field `")) {
             // The unknown field itself is at fault, not the object holding it.
             (".", Some(rest)) => rest.split('`').next().unwrap_or("body").to_string(),
+            (_, Some(rest)) => format!("{path}.{}", rest.split('`').next().unwrap_or_default()),
             (".", None) => "body".to_string(),
             _ => path,
         };
         ApiError::bad_request(&field, detail)
-    })?;
+    })
+}
 
+/// Validates one task whose JSON is already known to be well formed.
+pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<NewTask, ApiError> {
+    let req: SubmitRequest = parse(body)?;
+    if req.priority.is_some() {
+        return Err(ApiError::bad_request(
+            "priority",
+            "priority is not supported: yadtq runs a queue's tasks in submission order per partition; \
+             send urgent tasks to their own queue and give it workers (or a higher weight)",
+        ));
+    }
     let name = req.task.ok_or_else(|| ApiError::bad_request("task", "task is required: the handler name"))?;
     if !validate::is_valid_task_name(&name, limits.max_task_name_len) {
         return Err(ApiError::bad_request(
@@ -96,6 +116,14 @@ pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> 
                 "task must be 1-{} characters of letters, digits and ._:- starting with a letter",
                 limits.max_task_name_len
             ),
+        ));
+    }
+    let catalogue: Vec<&str> = limits.task_catalogue.iter().map(String::as_str).filter(|n| !n.is_empty()).collect();
+    if !catalogue.is_empty() && !catalogue.contains(&name.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no handler serves task '{name}'; known tasks: {}", catalogue.join(", ")),
+            Some("task"),
         ));
     }
     let args = json_of_kind(req.args, '[', "args", "a JSON array", "[]")?;
@@ -116,6 +144,10 @@ pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> 
             ));
         }
     }
+    let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
+    if !is_valid_queue(&queue) {
+        return Err(ApiError::bad_request("queue", "queue must be 1-64 characters of letters, digits, '-' and '_'"));
+    }
 
     let max_retries = req.max_retries.unwrap_or(limits.default_max_retries);
     if !(0..=limits.max_retries_limit).contains(&max_retries) {
@@ -131,14 +163,62 @@ pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> 
             format!("timeout must be more than 0 and at most {} seconds", limits.max_timeout),
         ));
     }
+    for (field, v) in [("retry_backoff_base", req.retry_backoff_base), ("retry_backoff_cap", req.retry_backoff_cap)] {
+        if v.is_some_and(|v| !(0.0..=limits.max_timeout).contains(&v)) {
+            return Err(ApiError::bad_request(field, format!("{field} must be 0 to {} seconds", limits.max_timeout)));
+        }
+    }
+    if let (Some(b), Some(c)) = (req.retry_backoff_base, req.retry_backoff_cap) {
+        if c < b {
+            return Err(ApiError::bad_request(
+                "retry_backoff_cap",
+                "retry_backoff_cap must be at least retry_backoff_base",
+            ));
+        }
+    }
+    let now = Utc::now();
+    let run_at = match (req.countdown, req.eta) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("eta", "give countdown or eta, not both")),
+        (Some(c), None) => {
+            if !(c.is_finite() && (0.0..=limits.max_schedule_ahead).contains(&c)) {
+                return Err(ApiError::bad_request(
+                    "countdown",
+                    format!("countdown must be 0 to {} seconds", limits.max_schedule_ahead),
+                ));
+            }
+            Some(now + chrono::Duration::milliseconds((c * 1000.0) as i64))
+        }
+        (None, Some(eta)) => {
+            if (eta - now).num_seconds() as f64 > limits.max_schedule_ahead {
+                return Err(ApiError::bad_request(
+                    "eta",
+                    format!("eta must be at most {} seconds ahead", limits.max_schedule_ahead),
+                ));
+            }
+            Some(eta)
+        }
+        (None, None) => None,
+    }
+    // A time already past runs at once.
+    .filter(|t| *t > now);
 
-    let queue = "default".to_string();
     let request_hash = hash(&[&name, &args, &kwargs, &queue]);
     let id = match chosen {
         Some((_, id)) => id,
         None => uuid::Uuid::new_v4().to_string(),
     };
-    Ok(ValidTask { id, name, args, kwargs, queue, max_retries, timeout_seconds, request_hash })
+    Ok(NewTask {
+        id,
+        name,
+        args,
+        kwargs,
+        queue,
+        max_retries,
+        timeout_seconds,
+        run_at,
+        retry_backoff: (req.retry_backoff_base, req.retry_backoff_cap),
+        request_hash,
+    })
 }
 
 /// Checks that a raw JSON value starts with `open` (`[` or `{`) and returns its text.
@@ -178,6 +258,10 @@ mod tests {
             default_max_retries: 3,
             default_timeout: 300.0,
             max_timeout: 3600.0,
+            max_schedule_ahead: 86_400.0,
+            max_batch: 10,
+            max_batch_body_bytes: 1 << 20,
+            task_catalogue: vec![],
         }
     }
 
@@ -191,7 +275,10 @@ mod tests {
     fn accepts_the_seed_form_and_keeps_text() {
         let t = validate(br#"{"task-id": "12345abc", "task": "multiply", "args": [4, 5]}"#, None, &limits()).unwrap();
         assert_eq!((t.id.as_str(), t.args.as_str(), t.kwargs.as_str()), ("12345abc", "[4, 5]", "{}"));
-        let t = validate(br#"{"task": "echo", "args": [18446744073709551616, "\u0000"]}"#, None, &limits()).unwrap();
+        let t =
+            validate(br#"{"task": "echo", "args": [18446744073709551616, "\u0000"], "countdown": 5}"#, None, &limits())
+                .unwrap();
+        assert!(t.run_at.is_some());
         assert_eq!(t.args, r#"[18446744073709551616, "\u0000"]"#);
         assert_eq!(t.id.len(), 36, "server-generated UUID");
     }
@@ -209,6 +296,11 @@ mod tests {
         assert_eq!(field_of(r#"{"task": "a", "timeout": 0}"#), "timeout");
         assert_eq!(field_of(r#"{"task": 5}"#), "task");
         assert_eq!(field_of(r#"{"task": "a", "priority": 1}"#), "priority");
+        assert_eq!(field_of(r#"{"task": "a", "queue": "a.b"}"#), "queue");
+        assert_eq!(field_of(r#"{"task": "a", "countdown": -1}"#), "countdown");
+        assert_eq!(field_of(r#"{"task": "a", "countdown": 1, "eta": "2030-01-01T00:00:00Z"}"#), "eta");
+        assert_eq!(field_of(r#"{"task": "a", "eta": "tomorrow"}"#), "eta");
+        assert_eq!(field_of(r#"{"task": "a", "retry_backoff_base": 5, "retry_backoff_cap": 1}"#), "retry_backoff_cap");
         assert_eq!(field_of(r#"[[[[[[[[[1]]]]]]]]]"#), "body");
         assert_eq!(field_of(r#"{"task": "a", "args": ["\ud800"]}"#), "body");
         assert_eq!(field_of("not json"), "body");

@@ -267,5 +267,17 @@ fn the_committed_openapi_document_is_current() {
     let doc: Value = serde_json::from_str(&committed).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths: HashSet<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(paths, HashSet::from(["/tasks", "/tasks/{id}", "/workers", "/healthz", "/readyz"]));
+    let expected = [
+        "/tasks",
+        "/tasks/batch",
+        "/tasks/{id}",
+        "/tasks/{id}/events",
+        "/tasks/{id}/attempts",
+        "/tasks/{id}/cancel",
+        "/tasks/{id}/retry",
+        "/workers",
+        "/healthz",
+        "/readyz",
+    ];
+    assert_eq!(paths, HashSet::from(expected));
 }

@@ -1,5 +1,5 @@
 //! Built-in handlers: `add`, `sub`, `multiply`, `divide` (the seed's examples),
-//! `echo`, `sleep` and `fail`.
+//! `echo`, `sleep`, `fail` and `flaky` (fails, retryably, until attempt `args[0]`).
 
 use std::time::Duration;
 
@@ -18,6 +18,14 @@ pub fn register(r: &mut Registry) {
     r.register("divide", |ctx| async move { divide(&ctx) });
     r.register("echo", |ctx| async move { Ok(Value::Array(ctx.args)) });
     r.register("sleep", |ctx| async move { sleep(ctx).await });
+    r.register("flaky", |ctx| async move {
+        let succeed_on = ctx.args.first().and_then(Value::as_i64).unwrap_or(2);
+        if i64::from(ctx.attempt) < succeed_on {
+            Err(HandlerError::retryable(format!("flaky: attempt {} of {succeed_on}", ctx.attempt)))
+        } else {
+            Ok(Value::from(ctx.attempt))
+        }
+    });
     r.register("fail", |ctx| async move {
         let message = ctx.args.first().and_then(Value::as_str).unwrap_or("failed on purpose");
         Err(HandlerError::retryable(message))
@@ -89,16 +97,27 @@ fn divide(ctx: &TaskContext) -> Result<Value, HandlerError> {
     float_result(a / b)
 }
 
-/// Sleeps `args[0]` (or `kwargs.seconds`) seconds, up to one day; returns the seconds slept.
+/// Sleeps `args[0]` (or `kwargs.seconds`) seconds, up to one day, reporting
+/// progress every second; returns the seconds slept.
 async fn sleep(ctx: TaskContext) -> Result<Value, HandlerError> {
     let v = ctx.args.first().or_else(|| ctx.kwargs.get("seconds"));
     let secs =
         v.and_then(Value::as_f64).filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s)).ok_or_else(|| {
             HandlerError::invalid_arguments("sleep needs a number of seconds between 0 and 86400 in args[0]")
         })?;
-    tokio::select! {
-        _ = tokio::time::sleep(Duration::from_secs_f64(secs)) => float_result(secs),
-        _ = ctx.cancel.cancelled() => Err(HandlerError::retryable("sleep cancelled")),
+    let start = tokio::time::Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    loop {
+        let next = (tokio::time::Instant::now() + Duration::from_secs(1)).min(end);
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = ctx.cancel.cancelled() => return Err(HandlerError::retryable("sleep cancelled")),
+        }
+        if next >= end {
+            return float_result(secs);
+        }
+        let done = start.elapsed().as_secs_f64();
+        ctx.report_progress(100.0 * done / secs, format!("slept {done:.0} of {secs} s")).await;
     }
 }
 
@@ -116,6 +135,7 @@ mod tests {
             args: args.as_array().unwrap().clone(),
             kwargs: Default::default(),
             cancel: Default::default(),
+            progress: None,
         };
         (r.get(name).unwrap())(ctx).await
     }

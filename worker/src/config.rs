@@ -3,13 +3,41 @@
 use std::time::Duration;
 
 use clap::Args;
-use yadtq_core::config::{secs, CommonConfig};
+use yadtq_core::config::{is_valid_queue, secs, CommonConfig};
+
+fn parse_queue(s: &str) -> Result<(String, u32), String> {
+    let (name, weight) = match s.split_once('=') {
+        Some((n, w)) => (n.trim(), w.trim().parse::<u32>().map_err(|_| format!("bad weight in '{s}'"))?),
+        None => (s.trim(), 1),
+    };
+    if !is_valid_queue(name) {
+        return Err(format!("queue '{name}' must be 1-64 letters, digits, '-' or '_'"));
+    }
+    if !(1..=100).contains(&weight) {
+        return Err(format!("weight of queue '{name}' must be 1-100"));
+    }
+    Ok((name.to_string(), weight))
+}
 
 /// Everything a worker process is configured with.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
     #[command(flatten)]
     pub common: CommonConfig,
+
+    /// Queues to consume, each `name` or `name=weight` (weight 1-100, default 1),
+    /// comma separated. A queue's weight is its share of the records this
+    /// worker holds at once, so busier weights get more of its slots.
+    #[arg(long, env = "YADTQ_QUEUES", value_delimiter = ',', default_value = "default", value_parser = parse_queue)]
+    pub queues: Vec<(String, u32)>,
+
+    /// Seconds: upper bound of the first retry delay (doubles per attempt, full jitter).
+    #[arg(long, env = "YADTQ_RETRY_BACKOFF_BASE", default_value_t = 1.0)]
+    pub retry_backoff_base: f64,
+
+    /// Seconds: no retry delay is longer.
+    #[arg(long, env = "YADTQ_RETRY_BACKOFF_CAP", default_value_t = 300.0)]
+    pub retry_backoff_cap: f64,
 
     /// Tasks this process runs at once at most.
     #[arg(long, env = "YADTQ_CONCURRENCY", default_value_t = 8)]
@@ -58,6 +86,17 @@ impl WorkerConfig {
         secs(self.outcome_retry_limit)
     }
 
+    /// Records in hand allowed for each queue: its weight's share of
+    /// `concurrency + prefetch`, at least 1.
+    pub fn queue_shares(&self) -> Vec<(String, usize)> {
+        let total: u32 = self.queues.iter().map(|(_, w)| w).sum();
+        let capacity = (self.concurrency + self.prefetch) as f64;
+        self.queues
+            .iter()
+            .map(|(q, w)| (q.clone(), ((capacity * f64::from(*w) / f64::from(total)).ceil() as usize).max(1)))
+            .collect()
+    }
+
     /// Grace period for in-flight tasks on shutdown.
     pub fn shutdown_grace(&self) -> Duration {
         secs(self.shutdown_grace)
@@ -68,6 +107,11 @@ impl WorkerConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.common.validate()?;
         anyhow::ensure!(self.concurrency >= 1, "--concurrency must be at least 1");
+        anyhow::ensure!(!self.queues.is_empty(), "--queues needs at least one queue");
+        anyhow::ensure!(
+            self.retry_backoff_base >= 0.0 && self.retry_backoff_cap >= self.retry_backoff_base,
+            "--retry-backoff-base must be >= 0 and at most --retry-backoff-cap"
+        );
         anyhow::ensure!(
             f64::from(self.kafka_session_timeout_ms) < self.common.dead_after * 1000.0,
             "--kafka-session-timeout-ms ({}) must be below --dead-after ({} s)",

@@ -63,11 +63,16 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
 /// The task consumer.
 pub type TaskConsumer = StreamConsumer<WorkerContext>;
 
-/// Creates the consumer in group `<ns>yadtq-workers` and subscribes to the task topic.
-pub fn create(cfg: &WorkerConfig, worker_id: Uuid, tracker: Arc<Mutex<OffsetTracker>>) -> KafkaResult<TaskConsumer> {
+/// Creates a consumer in group `<ns>yadtq-workers` subscribed to `topic` (one per queue).
+pub fn create(
+    cfg: &WorkerConfig,
+    worker_id: Uuid,
+    topic: &str,
+    tracker: Arc<Mutex<OffsetTracker>>,
+) -> KafkaResult<TaskConsumer> {
     let names = cfg.common.names();
     let session = cfg.kafka_session_timeout_ms;
-    let mut c = yadtq_core::kafka::client_config(&cfg.common, &format!("yadtq-worker-{worker_id}"));
+    let mut c = yadtq_core::kafka::client_config(&cfg.common, &format!("yadtq-worker-{worker_id}-{topic}"));
     c.set("group.id", names.group_id())
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "true")
@@ -80,7 +85,7 @@ pub fn create(cfg: &WorkerConfig, worker_id: Uuid, tracker: Arc<Mutex<OffsetTrac
         .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string());
     let consumer: TaskConsumer =
         yadtq_core::kafka::apply_user_options(&cfg.common, &mut c).create_with_context(WorkerContext { tracker })?;
-    consumer.subscribe(&[&names.task_topic()])?;
+    consumer.subscribe(&[topic])?;
     Ok(consumer)
 }
 

@@ -17,8 +17,9 @@ use yadtq_core::envelope::Envelope;
 use yadtq_core::model::TaskError;
 use yadtq_core::store::{self, Claimed, Outcome};
 
-use crate::handler::{HandlerError, Registry, TaskContext};
+use crate::handler::{HandlerError, HandlerFn, ProgressFn, Registry, TaskContext};
 use crate::liveness::Liveness;
+use crate::retry::Backoff;
 
 /// Everything a record's processing needs, shared by all of them.
 pub struct Executor {
@@ -38,6 +39,8 @@ pub struct Executor {
     pub live: Arc<Liveness>,
     /// Runtime that runs handlers, apart from the one that polls Kafka.
     pub handlers: tokio::runtime::Handle,
+    /// Default retry backoff (a task's own settings win).
+    pub backoff: Backoff,
     /// Largest result (serialised JSON bytes) stored; larger fails the attempt.
     pub max_result_bytes: usize,
     /// How long an outcome write is retried while PostgreSQL is unreachable.
@@ -76,7 +79,8 @@ impl Executor {
         let outcome = self.run_handler(&env.id, &claimed).await;
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
-            Some(Outcome::Failed(_)) => Some(false),
+            Some(Outcome::Failed(_) | Outcome::Retry(..)) => Some(false),
+            Some(Outcome::Cancelled) => None,
             None => None,
         };
         if let Some(outcome) = outcome {
@@ -111,21 +115,50 @@ impl Executor {
         }
     }
 
-    /// Runs the handler with the task's timeout. `None` when the attempt was
-    /// aborted (fenced or shutdown): nothing is written; the rescuer takes over.
+    /// Runs the handler with the task's timeout and decides the outcome
+    /// (success, retry later, failed, or cancelled). `None` when the attempt
+    /// was aborted (fenced or shutdown): nothing is written; the rescuer takes over.
     async fn run_handler(&self, id: &str, claimed: &Claimed) -> Option<Outcome> {
-        let Some(handler) = self.registry.get(&claimed.name) else {
-            return Some(fail("unknown_task", format!("no handler serves task name '{}'", claimed.name)));
+        let result = match self.registry.get(&claimed.name) {
+            None => Err(permanent("unknown_task", format!("no handler serves task name '{}'", claimed.name))),
+            Some(handler) => match self.context(id, claimed) {
+                Ok((ctx, cancel)) => self.attempt(id, claimed, handler, ctx, cancel).await?,
+                Err(e) => Err(e),
+            },
         };
-        let args: Vec<Value> = match serde_json::from_str(claimed.args.get()) {
-            Ok(a) => a,
-            Err(e) => return Some(fail("invalid_arguments", format!("args is not a JSON array: {e}"))),
-        };
-        let kwargs: Map<String, Value> = match serde_json::from_str(claimed.kwargs.get()) {
-            Ok(k) => k,
-            Err(e) => return Some(fail("invalid_arguments", format!("kwargs is not a JSON object: {e}"))),
-        };
+        Some(match result {
+            Ok(json) => Outcome::Success(json),
+            Err(Failure::Cancelled) => Outcome::Cancelled,
+            Err(Failure::Error(e, true)) if claimed.attempt <= claimed.max_retries => {
+                let backoff = Backoff {
+                    base: claimed.retry_backoff.0.unwrap_or(self.backoff.base),
+                    cap: claimed.retry_backoff.1.unwrap_or(self.backoff.cap),
+                };
+                let delay = backoff.delay(claimed.attempt, &mut rand::thread_rng());
+                tracing::info!(id, attempt = claimed.attempt, kind = %e.kind, delay_s = delay.as_secs_f64(), "attempt failed; retrying later");
+                Outcome::Retry(e, delay)
+            }
+            Err(Failure::Error(e, _)) => Outcome::Failed(e),
+        })
+    }
+
+    /// Parses the claimed row into a handler context; a row whose arguments do
+    /// not parse fails permanently.
+    fn context(&self, id: &str, claimed: &Claimed) -> Result<(TaskContext, CancellationToken), Failure> {
+        let args: Vec<Value> = serde_json::from_str(claimed.args.get())
+            .map_err(|e| permanent("invalid_arguments", format!("args is not a JSON array: {e}")))?;
+        let kwargs: Map<String, Value> = serde_json::from_str(claimed.kwargs.get())
+            .map_err(|e| permanent("invalid_arguments", format!("kwargs is not a JSON object: {e}")))?;
         let cancel = CancellationToken::new();
+        let (pool, worker_id, task_id, attempt) = (self.pool.clone(), self.worker_id, id.to_string(), claimed.attempt);
+        let progress: ProgressFn = Arc::new(move |p| {
+            let (pool, task_id) = (pool.clone(), task_id.clone());
+            Box::pin(async move {
+                if let Err(e) = store::set_progress(&pool, &task_id, worker_id, attempt, &p).await {
+                    tracing::debug!(id = %task_id, error = %e, "progress not stored");
+                }
+            })
+        });
         let ctx = TaskContext {
             id: id.to_string(),
             task: claimed.name.clone(),
@@ -133,44 +166,69 @@ impl Executor {
             args,
             kwargs,
             cancel: cancel.clone(),
+            progress: Some(progress),
         };
+        Ok((ctx, cancel))
+    }
+
+    /// Runs one attempt on the handler runtime, racing it against its timeout,
+    /// a cancel request, the fence and the end of the shutdown grace period.
+    async fn attempt(
+        &self,
+        id: &str,
+        claimed: &Claimed,
+        handler: HandlerFn,
+        ctx: TaskContext,
+        cancel: CancellationToken,
+    ) -> Option<Result<String, Failure>> {
         let timeout = claimed.timeout;
         let mut job = self.handlers.spawn(async move { tokio::time::timeout(timeout, handler(ctx)).await });
         let fence = self.live.epoch();
+        let requested = self.live.track(id);
         let result = tokio::select! {
             r = &mut job => r,
+            _ = requested.cancelled() => {
+                stop(&cancel, &mut job).await;
+                self.live.untrack(id);
+                tracing::info!(id, attempt = claimed.attempt, "attempt aborted: cancel requested");
+                return Some(Err(Failure::Cancelled));
+            }
             _ = fence.cancelled() => {
-                cancel.cancel();
-                job.abort();
+                stop(&cancel, &mut job).await;
+                self.live.untrack(id);
                 tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: worker fenced itself");
                 return None;
             }
             _ = self.abort.cancelled() => {
-                cancel.cancel();
-                job.abort();
+                stop(&cancel, &mut job).await;
+                self.live.untrack(id);
                 tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: shutdown grace period over");
                 return None;
             }
         };
+        self.live.untrack(id);
         Some(match result {
             Ok(Ok(Ok(value))) => {
                 let json = value.to_string();
                 if json.len() > self.max_result_bytes {
-                    fail(
+                    Err(permanent(
                         "result_too_large",
                         format!("result is {} bytes, above the limit of {} bytes", json.len(), self.max_result_bytes),
-                    )
+                    ))
                 } else {
-                    Outcome::Success(json)
+                    Ok(json)
                 }
             }
-            Ok(Ok(Err(HandlerError { kind, message, .. }))) => fail(kind, message),
+            Ok(Ok(Err(HandlerError { kind, message, retryable }))) => {
+                Err(Failure::Error(TaskError::new(kind, message), retryable))
+            }
             Ok(Err(_elapsed)) => {
                 cancel.cancel();
-                fail("timeout", format!("attempt exceeded its timeout of {} s", timeout.as_secs_f64()))
+                let message = format!("attempt exceeded its timeout of {} s", timeout.as_secs_f64());
+                Err(Failure::Error(TaskError::new("timeout", message), true))
             }
-            Err(e) if e.is_panic() => fail("panic", panic_message(e.into_panic())),
-            Err(e) => fail("handler_error", e.to_string()),
+            Err(e) if e.is_panic() => Err(Failure::Error(TaskError::new("panic", panic_message(e.into_panic())), true)),
+            Err(e) => Err(Failure::Error(TaskError::new("handler_error", e.to_string()), true)),
         })
     }
 
@@ -233,6 +291,27 @@ impl Executor {
 
 fn fail(kind: impl Into<String>, message: impl Into<String>) -> Outcome {
     Outcome::Failed(TaskError::new(kind, message))
+}
+
+/// Aborts a running handler and waits (briefly: a handler blocking without
+/// awaiting never yields) for its future to be dropped, so a command handler's
+/// process group is killed before the attempt is considered stopped.
+async fn stop<T>(cancel: &CancellationToken, job: &mut tokio::task::JoinHandle<T>) {
+    cancel.cancel();
+    job.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(1), job).await;
+}
+
+/// Why an attempt produced no result.
+enum Failure {
+    /// The error, and whether another attempt could succeed.
+    Error(TaskError, bool),
+    /// A cancel request stopped it.
+    Cancelled,
+}
+
+fn permanent(kind: &str, message: String) -> Failure {
+    Failure::Error(TaskError::new(kind, message), false)
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {

@@ -8,9 +8,13 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
+use yadtq_core::model::Progress;
+
+/// Where a handler's progress reports go (the worker stores them on the task).
+pub type ProgressFn = Arc<dyn Fn(Progress) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// What a handler receives for one attempt.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TaskContext {
     /// Task id.
     pub id: String,
@@ -25,6 +29,31 @@ pub struct TaskContext {
     /// Cancelled when the attempt must stop (timeout, shutdown past its grace,
     /// or the worker fencing itself); long handlers should watch it.
     pub cancel: CancellationToken,
+    /// Sink for [`TaskContext::report_progress`]; `None` drops reports.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("id", &self.id)
+            .field("task", &self.task)
+            .field("attempt", &self.attempt)
+            .field("args", &self.args)
+            .field("kwargs", &self.kwargs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskContext {
+    /// Reports progress (`percent` 0-100, clamped) shown in `GET /tasks/{id}`
+    /// and the task's event stream. Best effort: a failed write is logged, not returned.
+    pub async fn report_progress(&self, percent: f64, message: impl Into<String>) {
+        if let Some(sink) = &self.progress {
+            let percent = if percent.is_finite() { percent.clamp(0.0, 100.0) } else { 0.0 };
+            sink(Progress { percent, message: message.into() }).await;
+        }
+    }
 }
 
 /// A handler's failure: `kind` and `message` are recorded as the task's error.

@@ -27,9 +27,11 @@ pub mod builtins;
 pub mod config;
 mod consumer;
 mod execute;
+pub mod external;
 pub mod handler;
 mod liveness;
 pub mod offsets;
+pub mod retry;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,7 +80,8 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let producer = kafka::producer(common, &format!("yadtq-worker-{worker_id}"))?;
 
     // The broker runs with topic auto-creation off: create the topics ourselves.
-    while let Err(e) = kafka::ensure_topics(common, common.topic_replication, Duration::from_secs(10)).await {
+    let queue_names: Vec<String> = cfg.queues.iter().map(|(q, _)| q.clone()).collect();
+    while let Err(e) = kafka::ensure_topics(common, &queue_names, Duration::from_secs(10)).await {
         tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -94,13 +97,13 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
             id: worker_id,
             hostname: &hostname,
             pid: std::process::id() as i32,
-            queues: &["default".to_string()],
+            queues: &queue_names,
             task_names: &task_names,
             concurrency: cfg.concurrency as i32,
         },
     )
     .await?;
-    tracing::info!(%worker_id, concurrency = cfg.concurrency, topic = %names.task_topic(), group = %names.group_id(), "worker started");
+    tracing::info!(%worker_id, concurrency = cfg.concurrency, queues = ?cfg.queues, group = %names.group_id(), "worker started");
 
     let live = Liveness::new(common.dead_after(), common.heartbeat_interval());
     let stop_beats = CancellationToken::new();
@@ -126,21 +129,32 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         slots: Arc::new(Semaphore::new(cfg.concurrency)),
         live: live.clone(),
         handlers: handler_rt.handle().clone(),
+        backoff: retry::Backoff { base: cfg.retry_backoff_base, cap: cfg.retry_backoff_cap },
         max_result_bytes: cfg.max_result_bytes,
         outcome_retry_limit: cfg.outcome_retry_limit(),
         draining: CancellationToken::new(),
         abort: CancellationToken::new(),
     });
 
-    let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
-    let consumer = consumer::create(&cfg, worker_id, tracker.clone())?;
-    consume(&consumer, &exec, &tracker, cfg.concurrency, cfg.shutdown_grace(), &shutdown).await;
-
-    // Offsets of everything finished are stored; commit them before leaving the group.
-    if let Err(e) = rdkafka::consumer::Consumer::commit_consumer_state(&consumer, rdkafka::consumer::CommitMode::Sync) {
-        tracing::debug!(error = %e, "final commit");
+    // One consumer per queue, all in the same group, sharing the execution slots.
+    let mut consumers = Vec::new();
+    for (queue, share) in cfg.queue_shares() {
+        let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
+        let consumer = consumer::create(&cfg, worker_id, &names.queue_topic(&queue), tracker.clone())?;
+        consumers.push((consumer, tracker, share));
     }
-    drop(consumer);
+    let loops = consumers.iter().map(|(c, t, share)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &shutdown));
+    futures::future::join_all(loops).await;
+
+    for (consumer, _, _) in &consumers {
+        // Offsets of everything finished are stored; commit them before leaving the group.
+        if let Err(e) =
+            rdkafka::consumer::Consumer::commit_consumer_state(consumer, rdkafka::consumer::CommitMode::Sync)
+        {
+            tracing::debug!(error = %e, "final commit");
+        }
+    }
+    drop(consumers);
     stop_maintenance.cancel();
     let _ = maint.await;
     stop_beats.cancel();

@@ -5,6 +5,7 @@
 //! and claims nothing until a heartbeat succeeds again, so by the time the
 //! rescuer requeues its tasks they no longer run here.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ pub struct Liveness {
     in_flight: AtomicI32,
     processed: AtomicI64,
     failed: AtomicI64,
+    /// Cancel-request tokens of running attempts, by task id.
+    running: Mutex<HashMap<String, CancellationToken>>,
 }
 
 impl Liveness {
@@ -40,6 +43,7 @@ impl Liveness {
             in_flight: AtomicI32::new(0),
             processed: AtomicI64::new(0),
             failed: AtomicI64::new(0),
+            running: Mutex::new(HashMap::new()),
         })
     }
 
@@ -68,6 +72,25 @@ impl Liveness {
         let mut e = self.epoch.lock().expect("epoch lock");
         e.cancel();
         *e = CancellationToken::new();
+    }
+
+    /// Registers a running attempt; the token is cancelled when a cancel
+    /// request for the task is seen (checked with every heartbeat).
+    pub fn track(&self, id: &str) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.running.lock().expect("running lock").insert(id.to_string(), token.clone());
+        token
+    }
+
+    /// Forgets a finished attempt.
+    pub fn untrack(&self, id: &str) {
+        self.running.lock().expect("running lock").remove(id);
+    }
+
+    /// Cancels the running attempts of `ids`; returns how many were running here.
+    fn cancel_requested(&self, ids: &[String]) -> usize {
+        let running = self.running.lock().expect("running lock");
+        ids.iter().filter_map(|id| running.get(id)).map(CancellationToken::cancel).count()
     }
 
     /// Counts an attempt starting.
@@ -133,7 +156,14 @@ async fn heartbeat_loop(
             if conn.is_none() {
                 conn = Some(store::connect_dedicated(&database_url).await?);
             }
-            store::heartbeat(conn.as_mut().expect("connected"), worker_id, live.counts()).await
+            let c = conn.as_mut().expect("connected");
+            store::heartbeat(&mut *c, worker_id, live.counts()).await?;
+            // Cancel requests ride on the heartbeat: acted on within one interval.
+            let ids = store::cancel_requests(&mut *c, worker_id).await?;
+            if !ids.is_empty() && live.cancel_requested(&ids) > 0 {
+                tracing::info!(%worker_id, tasks = ?ids, "cancel requested for running tasks");
+            }
+            Ok::<_, sqlx::Error>(())
         };
         match tokio::time::timeout(interval, beat).await {
             Ok(Ok(())) => {

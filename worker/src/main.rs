@@ -1,6 +1,10 @@
-//! `yadtq-worker`: a worker process with the built-in handlers.
+//! `yadtq-worker`: a worker process with the built-in handlers, plus the HTTP
+//! and command handlers of a handlers file (`--handlers-file`, see docs/handlers.md).
+
+use std::path::PathBuf;
 
 use clap::Parser;
+use yadtq_worker::external::HandlersFile;
 use yadtq_worker::{Registry, WorkerConfig};
 
 /// Consumes tasks from Kafka, runs them, and records outcomes in PostgreSQL.
@@ -9,11 +13,25 @@ use yadtq_worker::{Registry, WorkerConfig};
 struct Cli {
     #[command(flatten)]
     worker: WorkerConfig,
+
+    /// TOML file declaring HTTP and command handlers by task name (see
+    /// docs/handlers.md). An invalid file stops the worker at start.
+    #[arg(long, env = "YADTQ_HANDLERS_FILE")]
+    handlers_file: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     yadtq_core::telemetry::init();
     let cli = Cli::parse();
-    yadtq_worker::run(cli.worker, Registry::with_builtins(), yadtq_worker::shutdown_on_signals()).await
+    let mut registry = Registry::with_builtins();
+    if let Some(path) = &cli.handlers_file {
+        let file = HandlersFile::load(path)?;
+        for name in file.names().filter(|n| registry.get(n).is_some()) {
+            tracing::warn!(name, "the handlers file replaces the built-in handler of this name");
+        }
+        file.register(&mut registry);
+        tracing::info!(path = %path.display(), handlers = ?file.names().collect::<Vec<_>>(), "handlers file loaded");
+    }
+    yadtq_worker::run(cli.worker, registry, yadtq_worker::shutdown_on_signals()).await
 }

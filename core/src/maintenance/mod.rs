@@ -4,28 +4,38 @@
 //! slow one (the publisher waiting out a Kafka outage) never delays another
 //! (the rescuer):
 //! - the publisher sends `queued` rows that are not yet on Kafka;
+//! - the scheduler turns due `scheduled` tasks into `queued` ones and sends them
+//!   (every quarter period, so a task starts within a second of its time);
+//! - the cleaner deletes finished tasks past the retention;
 //! - the rescuer requeues tasks of dead or stopped workers, but only once this
 //!   process has led for D seconds, so a new leader, or one whose connection
 //!   dropped, never declares live workers dead just because nobody could record
 //!   their heartbeats for a while.
 
+mod cleaner;
 mod leader;
 mod publisher;
 mod rescuer;
+mod scheduler;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
+use std::sync::Arc;
+
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use cleaner::clean;
 pub use leader::Lease;
-pub use publisher::publish_pending;
+pub use publisher::{publish_pending, publish_rows};
 pub use rescuer::rescue;
+pub use scheduler::promote;
 
 use crate::config::CommonConfig;
+use crate::kafka::TopicCache;
 
 /// Runs the lease loop and the maintenance services until `shutdown` is
 /// cancelled, then releases the lease so another process takes over at once.
@@ -36,12 +46,28 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     // `Some(since)` while this process leads.
     let (leading_tx, leading) = watch::channel::<Option<Instant>>(None);
 
-    let topic = names.task_topic();
-    let (p_pool, p_producer) = (pool.clone(), producer.clone());
+    let topics = Arc::new(TopicCache::default());
+    let ctx = Arc::new((cfg.clone(), pool.clone(), producer.clone()));
+
+    let (c, t) = (ctx.clone(), topics.clone());
     let publisher = service(period, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
-        let (pool, producer, topic) = (p_pool.clone(), p_producer.clone(), topic.clone());
+        let (c, t) = (c.clone(), t.clone());
         async move {
-            publish_pending(&pool, &producer, &topic).await;
+            publish_pending(&c.0, &c.1, &c.2, &t).await;
+        }
+    });
+    let (c, t) = (ctx.clone(), topics.clone());
+    let scheduler = service(period / 4, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
+        let (c, t) = (c.clone(), t.clone());
+        async move {
+            promote(&c.0, &c.1, &c.2, &t).await;
+        }
+    });
+    let c = ctx.clone();
+    let cleaner = service(period * 10, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
+        let c = c.clone();
+        async move {
+            clean(&c.1, c.0.retention()).await;
         }
     });
     let r_pool = pool.clone();
@@ -51,7 +77,7 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
             rescue(&pool, dead_after).await;
         }
     });
-    let services = tokio::spawn(async move { tokio::join!(publisher, rescuer) });
+    let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer) });
 
     let mut lease = Lease::new(cfg.database_url.clone(), names.leader_lock_key());
     let mut ticker = tokio::time::interval(period);

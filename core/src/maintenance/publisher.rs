@@ -1,13 +1,17 @@
 //! The publisher: sends `queued` rows that have no `published_at` (the gateway's
-//! ack wait ran out, Kafka was down, or the rescuer requeued them), in
-//! submission order, and marks the ones the broker acknowledged.
+//! ack wait ran out, Kafka was down, the rescuer requeued them, or the
+//! scheduler promoted them), in submission order, and marks the ones the broker
+//! acknowledged.
 
 use std::time::Duration;
 
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
+use crate::config::CommonConfig;
 use crate::envelope::{Envelope, ENVELOPE_VERSION};
+use crate::kafka::TopicCache;
+use crate::store::Unpublished;
 
 /// Rows younger than this are still the accepting gateway's to publish.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -16,20 +20,43 @@ pub const BATCH: i64 = 1000;
 
 /// One publisher pass; returns how many rows were sent and marked. Errors are
 /// logged; unacknowledged rows stay unpublished for the next pass.
-pub async fn publish_pending(pool: &PgPool, producer: &FutureProducer, topic: &str) -> usize {
-    let rows = match crate::store::fetch_unpublished(pool, GRACE, BATCH).await {
-        Ok(rows) => rows,
+pub async fn publish_pending(
+    cfg: &CommonConfig,
+    pool: &PgPool,
+    producer: &FutureProducer,
+    topics: &TopicCache,
+) -> usize {
+    match crate::store::fetch_unpublished(pool, GRACE, BATCH).await {
+        Ok(rows) => publish_rows(cfg, pool, producer, topics, rows).await,
         Err(e) => {
             tracing::warn!(error = %e, "publisher: cannot read unpublished tasks");
-            return 0;
+            0
         }
-    };
+    }
+}
+
+/// Sends `rows` (one producer batch; the idempotent producer keeps their order
+/// per partition) and marks the acknowledged ones published.
+pub async fn publish_rows(
+    cfg: &CommonConfig,
+    pool: &PgPool,
+    producer: &FutureProducer,
+    topics: &TopicCache,
+    rows: Vec<Unpublished>,
+) -> usize {
     if rows.is_empty() {
         return 0;
     }
-    let envelopes: Vec<Envelope> = rows
-        .into_iter()
-        .map(|r| Envelope {
+    let mut batch = Vec::with_capacity(rows.len());
+    for r in rows {
+        let topic = match topics.ensure(cfg, &r.queue, Duration::from_secs(10)).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(queue = %r.queue, error = %e, "publisher: topic unavailable; retrying next pass");
+                continue;
+            }
+        };
+        let env = Envelope {
             v: ENVELOPE_VERSION,
             id: r.id,
             task: r.name,
@@ -38,15 +65,14 @@ pub async fn publish_pending(pool: &PgPool, producer: &FutureProducer, topic: &s
             queue: r.queue,
             attempt: r.attempts,
             submitted_at: r.created_at,
-        })
-        .collect();
-    // All sends are queued at once (one producer batch); the idempotent producer
-    // keeps their order per partition.
+        };
+        batch.push((topic, env));
+    }
     let results =
-        futures::future::join_all(envelopes.iter().map(|e| crate::kafka::send_envelope(producer, topic, e))).await;
+        futures::future::join_all(batch.iter().map(|(t, e)| crate::kafka::send_envelope(producer, t, e))).await;
     let mut sent = Vec::new();
     let mut failed = 0;
-    for (env, result) in envelopes.into_iter().zip(results) {
+    for ((_, env), result) in batch.into_iter().zip(results) {
         match result {
             Ok(()) => sent.push(env.id),
             Err(e) => {
@@ -62,7 +88,7 @@ pub async fn publish_pending(pool: &PgPool, producer: &FutureProducer, topic: &s
         tracing::warn!(error = %e, "publisher: cannot mark tasks published; they will be sent again");
     }
     if !sent.is_empty() {
-        tracing::info!(count = sent.len(), "publisher: sent unpublished tasks");
+        tracing::debug!(count = sent.len(), "publisher: sent tasks");
     }
     sent.len()
 }

@@ -1,6 +1,9 @@
 //! HTTP routes. [`router`] builds the whole API from an [`AppState`], so tests
 //! can use it without a socket.
 
+pub mod batch;
+pub mod control;
+pub mod events;
 pub mod health;
 pub mod tasks;
 pub mod workers;
@@ -17,9 +20,15 @@ use crate::state::AppState;
 /// The gateway's router with its middleware (body limit, request tracing).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
+    let batch_limit = state.cfg.limits.max_batch_body_bytes;
     Router::new()
-        .route("/tasks", post(tasks::submit))
+        .route("/tasks", post(tasks::submit).get(tasks::list))
+        .route("/tasks/batch", post(batch::submit_batch).layer(DefaultBodyLimit::max(batch_limit)))
         .route("/tasks/{id}", get(tasks::get))
+        .route("/tasks/{id}/events", get(events::stream))
+        .route("/tasks/{id}/attempts", get(control::attempts))
+        .route("/tasks/{id}/cancel", post(control::cancel))
+        .route("/tasks/{id}/retry", post(control::retry))
         .route("/workers", get(workers::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -1,14 +1,17 @@
-//! `POST /tasks` and `GET /tasks/{id}`.
+//! `POST /tasks`, `GET /tasks/{id}` (with long-poll) and `GET /tasks` (listing).
+
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use yadtq_core::envelope::{Envelope, ENVELOPE_VERSION};
-use yadtq_core::model::Task;
-use yadtq_core::store::{self, Inserted, NewTask};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::store::{self, Inserted, TaskFilter};
 use yadtq_core::validate;
 
 use crate::problem::{ApiError, Problem};
@@ -17,11 +20,12 @@ use crate::submit::{self, SubmitRequest};
 
 /// Submit a task.
 ///
-/// Records the task (`queued`), sends it to Kafka and waits briefly for the
-/// broker's ack (a task whose ack is late is sent by the publisher; it is
-/// accepted either way). A client-chosen id (`id`, `task-id` or the
-/// `Idempotency-Key` header) makes submission idempotent: the same id and body
-/// again returns the original task with 200; the same id with a different body is 409.
+/// Records the task (`queued`, or `scheduled` with `countdown`/`eta`), sends it
+/// to Kafka and waits briefly for the broker's ack (a task whose ack is late is
+/// sent by the publisher; it is accepted either way). A client-chosen id (`id`,
+/// `task-id` or the `Idempotency-Key` header) makes submission idempotent: the
+/// same id and body again returns the original task with 200; the same id with
+/// a different task, args, kwargs or queue is 409.
 #[utoipa::path(
     post, path = "/tasks", tag = "tasks",
     request_body = SubmitRequest,
@@ -33,6 +37,7 @@ use crate::submit::{self, SubmitRequest};
         (status = 400, description = "Invalid body; `field` names the culprit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Task name not in the configured catalogue", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -41,17 +46,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body exceeds the limit of {} bytes", state.cfg.limits.max_body_bytes),
-                Some("body"),
-            )
-        } else {
-            ApiError::bad_request("body", e.body_text())
-        }
-    })?;
+    let body = read_body(body, state.cfg.limits.max_body_bytes)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(
             v.to_str()
@@ -59,94 +54,171 @@ pub async fn submit(
         ),
         None => None,
     };
-    let t = submit::validate(&body, key, &state.cfg.limits)?;
-    let inserted = store::insert_task(
-        &state.pool,
-        &NewTask {
-            id: &t.id,
-            name: &t.name,
-            args: &t.args,
-            kwargs: &t.kwargs,
-            queue: &t.queue,
-            max_retries: t.max_retries,
-            timeout_seconds: t.timeout_seconds,
-            request_hash: &t.request_hash,
-        },
+    let new = submit::validate(&body, key, &state.cfg.limits)?;
+    let inserted = store::insert_tasks(&state.pool, std::slice::from_ref(&new)).await?.map_err(conflict)?;
+    match inserted.into_iter().next().expect("one task in, one out") {
+        Inserted::Existing(row) => Ok((StatusCode::OK, location(&row.task.id), Json(row.task)).into_response()),
+        Inserted::Created(row) => {
+            crate::publish::publish(&state, &[&row.task]).await;
+            Ok((StatusCode::ACCEPTED, location(&row.task.id), Json(row.task)).into_response())
+        }
+    }
+}
+
+/// The 409 for an id submitted before with a different request.
+pub fn conflict(id: String) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!("task id '{id}' was already submitted with a different task, args, kwargs or queue"),
+        Some("id"),
     )
-    .await?;
-    let row = match inserted {
-        Inserted::Existing(row) if row.request_hash == t.request_hash => {
-            return Ok((StatusCode::OK, location(&row.task.id), Json(row.task)).into_response());
+}
+
+/// The body, or 413 / 400 problem documents.
+pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeds the limit of {limit} bytes"),
+                Some("body"),
+            )
+        } else {
+            ApiError::bad_request("body", e.body_text())
         }
-        Inserted::Existing(_) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("task id '{}' was already submitted with a different task, args, kwargs or queue", t.id),
-                Some("id"),
-            ));
-        }
-        Inserted::Created(row) => row,
-    };
-    publish(&state, &row.task).await;
-    Ok((StatusCode::ACCEPTED, location(&row.task.id), Json(row.task)).into_response())
+    })
 }
 
 fn location(id: &str) -> [(header::HeaderName, String); 1] {
     [(header::LOCATION, format!("/tasks/{id}"))]
 }
 
-/// Sends the task's envelope and waits at most the publish wait for the ack;
-/// the delivery goes on in the background and marks the row published when the
-/// ack comes, else the publisher sends it later.
-async fn publish(state: &AppState, task: &Task) {
-    let env = Envelope {
-        v: ENVELOPE_VERSION,
-        id: task.id.clone(),
-        task: task.task.clone(),
-        args: task.args.clone(),
-        kwargs: task.kwargs.clone(),
-        queue: task.queue.clone(),
-        attempt: 0,
-        submitted_at: task.created_at,
-    };
-    let (producer, pool, topic) = (state.producer.clone(), state.pool.clone(), state.topic.clone());
-    let delivery = tokio::spawn(async move {
-        match yadtq_core::kafka::send_envelope(&producer, &topic, &env).await {
-            Ok(()) => {
-                if let Err(e) = store::mark_published(&pool, std::slice::from_ref(&env.id)).await {
-                    tracing::warn!(id = %env.id, error = %e, "cannot mark task published; the publisher will resend it");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(id = %env.id, error = %e, "task not sent to Kafka; the publisher will send it")
-            }
-        }
-    });
-    if tokio::time::timeout(state.cfg.publish_wait(), delivery).await.is_err() {
-        tracing::debug!(id = %task.id, "no broker ack within the publish wait; answering anyway");
-    }
+/// Query of `GET /tasks/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct GetQuery {
+    /// Long-poll: wait up to this many seconds (max 60) for the task to become
+    /// terminal; answers as soon as it is, or with its current state at the deadline.
+    pub wait: Option<f64>,
 }
 
-/// Read a task: status, result or error, attempts and timestamps.
+/// Longest long-poll wait, seconds.
+pub const MAX_WAIT: f64 = 60.0;
+
+/// Read a task: status, result or error, progress, attempts and timestamps.
 #[utoipa::path(
     get, path = "/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`)")),
+    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`)"), GetQuery),
     responses(
         (status = 200, description = "The task", body = Task),
-        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task was ever submitted with this id", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Task>, ApiError> {
-    if !validate::is_valid_task_id(&id) {
-        return Err(ApiError::bad_request(
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<GetQuery>, QueryRejection>,
+) -> Result<Json<Task>, ApiError> {
+    check_id(&id)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request("wait", e.body_text()))?;
+    let wait = q.wait.unwrap_or(0.0);
+    if !(0.0..=MAX_WAIT).contains(&wait) {
+        return Err(ApiError::bad_request("wait", format!("wait must be 0 to {MAX_WAIT} seconds")));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
+    // Subscribe before reading, so a change between the read and the wait is not missed.
+    let mut events = state.events.subscribe();
+    loop {
+        let task = load(&state, &id).await?;
+        if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(task));
+        }
+        tokio::select! {
+            _ = crate::notify::next_event_for(&mut events, &id) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// 400 unless `id` is a well-formed task id.
+pub fn check_id(id: &str) -> Result<(), ApiError> {
+    if validate::is_valid_task_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
             "id",
             format!("task id must be 1-{} characters of letters, digits and ._:-", validate::MAX_TASK_ID_LEN),
-        ));
+        ))
     }
-    match store::get_task(&state.pool, &id).await? {
-        Some(row) => Ok(Json(row.task)),
+}
+
+/// The task, or 404.
+pub async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
+    match store::get_task(&state.pool, id).await? {
+        Some(row) => Ok(row.task),
         None => Err(ApiError::not_found(format!("no task with id '{id}'"))),
     }
+}
+
+/// Query of `GET /tasks`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only tasks in this status.
+    pub status: Option<TaskStatus>,
+    /// Only tasks of this name.
+    pub task: Option<String>,
+    /// Only tasks of this queue.
+    pub queue: Option<String>,
+    /// Only tasks held (or last held) by this worker id.
+    pub worker: Option<uuid::Uuid>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of tasks, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    /// The tasks.
+    pub tasks: Vec<Task>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// List tasks, newest first, with filters and keyset pagination.
+#[utoipa::path(
+    get, path = "/tasks", tag = "tasks", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskPage),
+        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        let text = e.body_text();
+        let field = ["status", "task", "queue", "worker", "limit", "cursor"]
+            .into_iter()
+            .find(|f| text.contains(&format!("`{f}`")) || text.contains(&format!("{f}:")))
+            .unwrap_or("query");
+        ApiError::bad_request(field, text)
+    })?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
+    }
+    let before = match q.cursor {
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "cursor is not one we issued"))?),
+        None => None,
+    };
+    let filter =
+        TaskFilter { status: q.status.map(|s| s.as_str().to_string()), task: q.task, queue: q.queue, worker: q.worker };
+    let (tasks, next) = store::list_tasks(&state.pool, &filter, limit, before).await?;
+    Ok(Json(TaskPage { tasks, next_cursor: next.map(|n| n.to_string()) }))
 }

@@ -1,0 +1,34 @@
+//! The cleaner: deletes finished tasks (and, by cascade, their attempts) older
+//! than the retention, in batches so no pass holds locks for long.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+/// Rows deleted per statement.
+pub const BATCH: i64 = 1000;
+/// Statements per pass at most, so one pass stays short.
+const MAX_BATCHES: usize = 10;
+
+/// One cleaner pass; returns how many tasks were deleted.
+pub async fn clean(pool: &PgPool, retention: Duration) -> u64 {
+    let mut total = 0;
+    for _ in 0..MAX_BATCHES {
+        match crate::store::delete_expired(pool, retention, BATCH).await {
+            Ok(n) => {
+                total += n;
+                if n < BATCH as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cleaner pass failed");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, "cleaner: deleted finished tasks past retention");
+    }
+    total
+}

@@ -1,0 +1,27 @@
+//! The scheduler: `scheduled` tasks whose `run_at` has come (countdown, eta,
+//! retry backoff) become `queued` and are sent to Kafka in the same pass.
+
+use rdkafka::producer::FutureProducer;
+use sqlx::PgPool;
+
+use crate::config::CommonConfig;
+use crate::kafka::TopicCache;
+
+/// Tasks promoted per pass at most.
+pub const BATCH: i64 = 1000;
+
+/// One scheduler pass; returns how many tasks were promoted. Promoted tasks the
+/// broker did not acknowledge stay unpublished for the publisher.
+pub async fn promote(cfg: &CommonConfig, pool: &PgPool, producer: &FutureProducer, topics: &TopicCache) -> usize {
+    match crate::store::promote_due(pool, BATCH).await {
+        Ok(rows) => {
+            let n = rows.len();
+            super::publisher::publish_rows(cfg, pool, producer, topics, rows).await;
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "scheduler pass failed");
+            0
+        }
+    }
+}

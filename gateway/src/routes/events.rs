@@ -1,0 +1,69 @@
+//! `GET /tasks/{id}/events`: server-sent events, one per status or progress
+//! change, ending after a terminal status.
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::stream::{self, Stream};
+use yadtq_core::model::Task;
+
+use super::tasks::{check_id, load};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Stream a task's changes as server-sent events. The first event is the
+/// current state; each later one follows a status change (`event: status`) or
+/// a progress report (`event: progress`); the data is the task as `GET
+/// /tasks/{id}` returns it. The stream ends after a terminal status. Works
+/// through any gateway: changes reach every gateway through PostgreSQL NOTIFY.
+#[utoipa::path(
+    get, path = "/tasks/{id}/events", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "text/event-stream of task states", body = Task, content_type = "text/event-stream"),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    check_id(&id)?;
+    let events = state.events.subscribe();
+    let first = load(&state, &id).await?;
+    struct Cursor {
+        state: AppState,
+        id: String,
+        events: tokio::sync::broadcast::Receiver<String>,
+        last: Option<Task>,
+        pending: Option<Task>,
+        done: bool,
+    }
+    let start = Cursor { state, id, events, last: None, pending: Some(first), done: false };
+    let s = stream::unfold(start, |mut c| async move {
+        loop {
+            if c.done {
+                return None;
+            }
+            if let Some(task) = c.pending.take() {
+                let kind = match &c.last {
+                    None => "status",
+                    Some(prev) if prev.status != task.status => "status",
+                    Some(prev) if prev.progress != task.progress => "progress",
+                    Some(_) => continue,
+                };
+                c.done = task.status.is_terminal();
+                let event = Event::default().event(kind).json_data(&task).expect("task serialises");
+                c.last = Some(task);
+                return Some((Ok(event), c));
+            }
+            crate::notify::next_event_for(&mut c.events, &c.id).await;
+            match load(&c.state, &c.id).await {
+                Ok(task) => c.pending = Some(task),
+                Err(e) => tracing::debug!(id = %c.id, error = ?e, "event stream: cannot read task; retrying"),
+            }
+        }
+    });
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Benchmarks (docs/benchmarks.md): builds the release binaries and runs
+# `yadtq-bench` against real PostgreSQL and Kafka, with Celery on Redis side by
+# side. Starts PostgreSQL and Kafka like scripts/test.sh (unless DATABASE_URL /
+# KAFKA_BOOTSTRAP name the user's own), a private Redis on
+# YADTQ_BENCH_REDIS_PORT (6390, no persistence) and a Python venv with the
+# pinned Celery in .cache/bench-venv; stops what it started.
+# Arguments go to yadtq-bench (`scripts/bench.sh --help`), e.g.
+#   scripts/bench.sh --runs 1 --scenarios submit,drain --drain-tasks 20000
+# YADTQ_BENCH_NO_CELERY=1 skips the Celery set-up (and its figures).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+require_cargo
+
+REDIS_PORT="${YADTQ_BENCH_REDIS_PORT:-6390}"
+VENV="$ROOT/.cache/bench-venv"
+REQS="$ROOT/bench/celery/requirements.txt"
+LOGS="$ROOT/target/bench-logs"
+REDIS_PID=""
+
+log() { echo "[bench] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+cleanup() {
+  if [[ -n "$REDIS_PID" ]]; then
+    kill "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  fi
+  stop_started_services
+}
+trap cleanup EXIT
+
+for a in "$@"; do [[ "$a" == "-h" || "$a" == "--help" || "$a" == "-V" ]] && HELP_ONLY=1; done
+
+setup_celery() {
+  if ! command -v redis-server >/dev/null; then
+    log "redis-server not found, installing via apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  fi
+  local py; py="$(command -v python3)" || die "python3 not found (needed for the Celery side; YADTQ_BENCH_NO_CELERY=1 skips it)"
+  local stamp="$VENV/.requirements.sha256" want
+  want="$(sha256sum "$REQS" | cut -d' ' -f1)"
+  if [[ ! -x "$VENV/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    log "creating $VENV with the pinned Celery"
+    "$py" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS"
+    echo "$want" > "$stamp"
+  fi
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    die "something already listens on port $REDIS_PORT (its data would be flushed): set YADTQ_BENCH_REDIS_PORT"
+  fi
+  mkdir -p "$LOGS"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --logfile "$LOGS/redis.log" &
+  REDIS_PID=$!
+  for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis-server did not start (see $LOGS/redis.log)"
+  export YADTQ_BENCH_PYTHON="$VENV/bin/python"
+  export YADTQ_BENCH_REDIS="redis://127.0.0.1:$REDIS_PORT/0"
+}
+
+cargo build --release --bins
+if [[ -n "${HELP_ONLY:-}" ]]; then exec target/release/yadtq-bench "$@"; fi
+
+start_services
+[[ -z "${YADTQ_BENCH_NO_CELERY:-}" ]] && setup_celery
+export YADTQ_BENCH_KAFKA_VERSION="${YADTQ_BENCH_KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION=//p' "$ROOT/scripts/kafka.sh")}"
+export YADTQ_BIN_DIR="${YADTQ_BIN_DIR:-$ROOT/target/release}"
+mkdir -p "$LOGS"
+JSON=(--json "$LOGS/last.json"); for a in "$@"; do [[ "$a" == --json* ]] && JSON=(); done
+target/release/yadtq-bench "${JSON[@]}" "$@" | tee "$LOGS/last.md"

@@ -1,0 +1,195 @@
+//! Handlers in any language, end to end: a real worker started with
+//! `--handlers-file` runs HTTP handlers (served by a small axum server inside
+//! the test) and command handlers (scripts written to a temporary directory).
+
+use std::path::Path;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use yadtq_tests::{wait_for, Stack};
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// Writes `text` as `name` in `dir`; returns its path as a string.
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// Starts an HTTP server on a free loopback port: `/add` answers the sum of
+/// the task's args and echoes what it received, `/busy` answers 503.
+async fn serve_handlers() -> String {
+    let app = Router::new()
+        .route(
+            "/add",
+            post(|Json(task): Json<Value>| async move {
+                let sum: i64 = task["args"].as_array().into_iter().flatten().filter_map(Value::as_i64).sum();
+                Json(json!({"sum": sum, "received": task}))
+            }),
+        )
+        .route("/busy", post(|| async { (StatusCode::SERVICE_UNAVAILABLE, "overloaded, try later") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    format!("http://{addr}")
+}
+
+/// Submits `body` and returns the task id.
+async fn submit(gw: &yadtq_tests::Gateway, body: Value) -> String {
+    let a = gw.submit(&body).await;
+    assert_eq!(a.status, 202, "{}", a.text);
+    a.body["id"].as_str().expect("id").to_string()
+}
+
+/// Pids of processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(marker) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn http_handlers_answer_with_json_and_fail_by_status() {
+    let base = serve_handlers().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let handlers = write(
+        dir.path(),
+        "handlers.toml",
+        &format!(
+            r#"
+            [handlers.remote_add]
+            kind = "http"
+            url = "{base}/add"
+            timeout = 10
+
+            [handlers.remote_busy]
+            kind = "http"
+            url = "{base}/busy"
+            "#
+        ),
+    );
+    let stack = Stack::new("handlers_http").await;
+    let gw = stack.gateway(&[]).await;
+    let w = stack.worker("worker", &["--handlers-file", &handlers]).await;
+    let names: Vec<String> = sqlx::query_scalar("SELECT task_names FROM workers WHERE pid = $1")
+        .bind(w.pid() as i32)
+        .fetch_one(&stack.db)
+        .await
+        .expect("worker row");
+    assert!(names.contains(&"remote_add".to_string()) && names.contains(&"multiply".to_string()), "{names:?}");
+
+    let add = submit(&gw, json!({"task": "remote_add", "args": [2, 40], "kwargs": {"unit": "cm"}})).await;
+    let t = gw.wait_task(&add, LONG).await;
+    assert_eq!(t["status"], "success", "{t}");
+    assert_eq!(t["result"]["sum"], 42, "{t}");
+    assert_eq!(
+        t["result"]["received"],
+        json!({"id": add, "task": "remote_add", "args": [2, 40], "kwargs": {"unit": "cm"}, "attempt": 1}),
+        "the endpoint receives the task JSON"
+    );
+
+    // 503 is retryable; with no retries allowed the task ends failed at once.
+    let busy = submit(&gw, json!({"task": "remote_busy", "args": [], "max_retries": 0})).await;
+    let t = gw.wait_task(&busy, LONG).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    assert_eq!(t["error"]["kind"], "http_status", "{t}");
+    let message = t["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("503") && message.contains("(retryable)"), "{message}");
+    assert!(message.contains("overloaded, try later"), "the message quotes the body: {message}");
+}
+
+#[tokio::test]
+async fn command_handlers_take_json_on_stdin_and_answer_on_stdout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = write(
+        dir.path(),
+        "wc.py",
+        "import json, os, sys\n\
+         task = json.load(sys.stdin)\n\
+         text = task['args'][0]\n\
+         leaked = sorted(k for k in os.environ if k == 'DATABASE_URL' or k.startswith('YADTQ_'))\n\
+         json.dump({'words': len(text.split()), 'id': task['id'], 'upper': task['kwargs'].get('upper', False),\n\
+                    'lang': os.environ.get('LANG'), 'leaked': leaked}, sys.stdout)\n",
+    );
+    let handlers = write(
+        dir.path(),
+        "handlers.toml",
+        &format!(
+            r#"
+            [handlers.wc]
+            kind = "command"
+            argv = ["python3", "{script}"]
+            timeout = 60
+            env = {{ LANG = "C.UTF-8" }}
+
+            [handlers.broken]
+            kind = "command"
+            argv = ["/bin/sh", "-c", "echo 'cannot open input.png: no such file' >&2; exit 1"]
+            "#
+        ),
+    );
+    let stack = Stack::new("handlers_cmd").await;
+    let gw = stack.gateway(&[]).await;
+    let _w = stack.worker("worker", &["--handlers-file", &handlers]).await;
+
+    let wc = submit(&gw, json!({"task": "wc", "args": ["the quick brown fox"], "kwargs": {"upper": true}})).await;
+    let broken = submit(&gw, json!({"task": "broken", "args": [], "max_retries": 0})).await;
+
+    let t = gw.wait_task(&wc, LONG).await;
+    assert_eq!(t["status"], "success", "{t}");
+    assert_eq!(t["result"], json!({"words": 4, "id": wc, "upper": true, "lang": "C.UTF-8", "leaked": []}), "{t}");
+
+    let t = gw.wait_task(&broken, LONG).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    assert_eq!(t["error"]["kind"], "command_failed", "{t}");
+    let message = t["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("exit code 1 (retryable)"), "{message}");
+    assert!(message.contains("cannot open input.png: no such file"), "stderr is in the message: {message}");
+}
+
+#[tokio::test]
+async fn a_timed_out_command_leaves_no_process_behind() {
+    // A unique marker: `sleep 301.5` appears in no other process.
+    let marker = "sleep 301.5";
+    assert!(processes_with(marker).is_empty(), "stale `{marker}` processes from an earlier run");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let handlers = write(
+        dir.path(),
+        "handlers.toml",
+        &format!(
+            r#"
+            [handlers.spawner]
+            kind = "command"
+            argv = ["/bin/sh", "-c", "{marker} & {marker}; :"]
+            "#
+        ),
+    );
+    let stack = Stack::new("handlers_timeout").await;
+    let gw = stack.gateway(&[]).await;
+    let _w = stack.worker("worker", &["--handlers-file", &handlers]).await;
+
+    let id = submit(&gw, json!({"task": "spawner", "args": [], "timeout": 2, "max_retries": 0})).await;
+    // The shell's child and its background grandchild both run…
+    wait_for(LONG, "the command and its grandchild to start", || async { processes_with(marker).len() >= 2 }).await;
+    // …until the task's timeout.
+    let t = gw.wait_task(&id, LONG).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    assert_eq!(t["error"]["kind"], "timeout", "{t}");
+    wait_for(Duration::from_secs(10), "every process of the command's group to be gone", || async {
+        processes_with(marker).is_empty()
+    })
+    .await;
+}
