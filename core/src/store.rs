@@ -130,8 +130,21 @@ pub enum Inserted {
 /// [`Inserted::Existing`] (idempotent submission). `Ok(Err(id))` when an id
 /// exists with a different request: nothing is inserted.
 pub async fn insert_tasks(pool: &PgPool, tasks: &[NewTask]) -> Result<Result<Vec<Inserted>, String>, sqlx::Error> {
-    let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
+    // One statement is atomic by itself; a transaction (two more round trips)
+    // is only needed to undo a batch when a later id conflicts.
+    if tasks.len() == 1 {
+        return insert_in(&mut *pool.acquire().await?, tasks).await;
+    }
     let mut tx = pool.begin().await?;
+    let out = insert_in(&mut tx, tasks).await?;
+    if out.is_ok() {
+        tx.commit().await?;
+    }
+    Ok(out)
+}
+
+async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Result<Vec<Inserted>, String>, sqlx::Error> {
+    let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let sql = format!(
         "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
                             retry_backoff_base, retry_backoff_cap, request_hash)
@@ -155,7 +168,7 @@ pub async fn insert_tasks(pool: &PgPool, tasks: &[NewTask]) -> Result<Result<Vec
         .bind(tasks.iter().map(|t| t.retry_backoff.0).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.retry_backoff.1).collect::<Vec<_>>())
         .bind(col(|t| t.request_hash.clone()))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
     let mut created: std::collections::HashMap<String, TaskRow> =
         rows.iter().map(|r| task_from_row(r).map(|t| (t.task.id.clone(), t))).collect::<Result<_, _>>()?;
@@ -166,14 +179,13 @@ pub async fn insert_tasks(pool: &PgPool, tasks: &[NewTask]) -> Result<Result<Vec
             continue;
         }
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-        let row = sqlx::query(&sql).bind(&t.id).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query(&sql).bind(&t.id).fetch_optional(&mut *conn).await?;
         match row.as_ref().map(task_from_row).transpose()? {
             Some(existing) if existing.request_hash == t.request_hash => out.push(Inserted::Existing(existing)),
             // Same id twice in one batch with different bodies, or a different earlier task.
             _ => return Ok(Err(t.id.clone())),
         }
     }
-    tx.commit().await?;
     Ok(Ok(out))
 }
 

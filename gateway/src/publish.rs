@@ -5,7 +5,6 @@
 
 use yadtq_core::envelope::{Envelope, ENVELOPE_VERSION};
 use yadtq_core::model::{Task, TaskStatus};
-use yadtq_core::store;
 
 use crate::state::AppState;
 
@@ -35,21 +34,19 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
     if envelopes.is_empty() {
         return;
     }
-    let (producer, pool) = (state.producer.clone(), state.pool.clone());
+    let (producer, marker) = (state.producer.clone(), state.marker.clone());
     let delivery = tokio::spawn(async move {
         let sends = envelopes.iter().map(|(topic, env)| yadtq_core::kafka::send_envelope(&producer, topic, env));
         let results = futures::future::join_all(sends).await;
-        let mut acked = Vec::new();
         for ((_, env), r) in envelopes.into_iter().zip(results) {
             match r {
-                Ok(()) => acked.push(env.id),
+                Ok(()) => {
+                    let _ = marker.send(env.id);
+                }
                 Err(e) => {
                     tracing::warn!(id = %env.id, error = %e, "task not sent to Kafka; the publisher will send it")
                 }
             }
-        }
-        if let Err(e) = store::mark_published(&pool, &acked).await {
-            tracing::warn!(error = %e, "cannot mark tasks published; the publisher will resend them");
         }
     });
     if tokio::time::timeout(state.cfg.publish_wait(), delivery).await.is_err() {

@@ -22,6 +22,8 @@ pub struct AppState {
     pub producer: FutureProducer,
     /// Queue topics known to exist.
     pub topics: Arc<TopicCache>,
+    /// Marks acknowledged tasks published, in batches.
+    pub marker: crate::marker::Marker,
     /// Ids of tasks whose status or progress changed (from PostgreSQL NOTIFY).
     pub events: broadcast::Sender<String>,
 }
