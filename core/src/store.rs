@@ -208,6 +208,48 @@ pub async fn mark_published(pool: &PgPool, ids: &[String]) -> Result<u64, sqlx::
     Ok(r.rows_affected())
 }
 
+/// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
+/// the attempt and opens its `task_attempts` row, in one statement. Returns one
+/// entry per id, in order: `None` when that task is not `queued` (already
+/// claimed, finished, or unknown): the caller skips its record.
+pub async fn claim_tasks(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<Option<Claimed>>, sqlx::Error> {
+    let rows = sqlx::query(
+        "WITH claimed AS (
+             UPDATE tasks SET status = 'processing', attempts = attempts + 1, worker_id = $2,
+                    started_at = now(), error = NULL, progress = NULL
+             WHERE id = ANY($1) AND status = 'queued'
+             RETURNING id, name, args::text AS args, kwargs::text AS kwargs, attempts, timeout_seconds,
+                       max_retries, retry_backoff_base, retry_backoff_cap
+         ), attempt AS (
+             INSERT INTO task_attempts (task_id, attempt, worker_id)
+             SELECT id, attempts, $2 FROM claimed
+         )
+         SELECT * FROM claimed",
+    )
+    .bind(ids)
+    .bind(worker_id)
+    .fetch_all(pool)
+    .await?;
+    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        by_id.insert(
+            id,
+            Claimed {
+                name: row.try_get("name")?,
+                args: raw(row.try_get("args")?)?,
+                kwargs: raw(row.try_get("kwargs")?)?,
+                attempt: row.try_get("attempts")?,
+                timeout: crate::config::secs(row.try_get("timeout_seconds")?),
+                max_retries: row.try_get("max_retries")?,
+                retry_backoff: (row.try_get("retry_backoff_base")?, row.try_get("retry_backoff_cap")?),
+            },
+        );
+    }
+    // An id listed twice gets its claim once.
+    Ok(ids.iter().map(|id| by_id.remove(id)).collect())
+}
+
 /// A task this worker now owns, read from the row (the system of record), not the record.
 #[derive(Debug)]
 pub struct Claimed {
@@ -227,43 +269,8 @@ pub struct Claimed {
     pub retry_backoff: (Option<f64>, Option<f64>),
 }
 
-/// Moves a `queued` task to `processing` for `worker_id`, counts the attempt and
-/// opens its `task_attempts` row, in one statement. `None` when the task is not
-/// `queued` (already claimed, finished, or unknown): the caller skips the record.
-pub async fn claim_task(pool: &PgPool, id: &str, worker_id: Uuid) -> Result<Option<Claimed>, sqlx::Error> {
-    let row = sqlx::query(
-        "WITH claimed AS (
-             UPDATE tasks SET status = 'processing', attempts = attempts + 1, worker_id = $2,
-                    started_at = now(), error = NULL
-             WHERE id = $1 AND status = 'queued'
-             RETURNING id, name, args::text AS args, kwargs::text AS kwargs, attempts, timeout_seconds,
-                       max_retries, retry_backoff_base, retry_backoff_cap
-         ), attempt AS (
-             INSERT INTO task_attempts (task_id, attempt, worker_id)
-             SELECT id, attempts, $2 FROM claimed
-         )
-         SELECT * FROM claimed",
-    )
-    .bind(id)
-    .bind(worker_id)
-    .fetch_optional(pool)
-    .await?;
-    row.map(|row| {
-        Ok(Claimed {
-            name: row.try_get("name")?,
-            args: raw(row.try_get("args")?)?,
-            kwargs: raw(row.try_get("kwargs")?)?,
-            attempt: row.try_get("attempts")?,
-            timeout: crate::config::secs(row.try_get("timeout_seconds")?),
-            max_retries: row.try_get("max_retries")?,
-            retry_backoff: (row.try_get("retry_backoff_base")?, row.try_get("retry_backoff_cap")?),
-        })
-    })
-    .transpose()
-}
-
 /// How an attempt ended, as recorded by its worker.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// The handler returned this JSON text: task `success`.
     Success(String),
@@ -276,9 +283,78 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// Records the outcome of `attempt` of task `id` by `worker_id`, closing the
-/// attempt row. Fenced: changes nothing (and returns false) unless the task is
-/// still `processing` under this worker and attempt.
+/// One outcome to record: task id, attempt number, outcome.
+pub type OutcomeRecord<'a> = (&'a str, i32, &'a Outcome);
+
+/// Records outcomes of attempts by `worker_id` in one statement, closing their
+/// attempt rows. Fenced per task: an outcome changes nothing unless its task is
+/// still `processing` under this worker and attempt. Returns, per input in
+/// order, whether it was recorded.
+pub async fn record_outcomes(
+    pool: &PgPool,
+    worker_id: Uuid,
+    outcomes: &[OutcomeRecord<'_>],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let as_json = |e: &TaskError| serde_json::to_value(e).expect("error serialises");
+    let cancelled = TaskError::new("cancelled", "cancelled on request");
+    let n = outcomes.len();
+    let (mut ids, mut attempts, mut statuses, mut attempt_outcomes) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut results, mut errors, mut delays) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (id, attempt, outcome) in outcomes {
+        let (status, attempt_outcome, result, error, delay): (
+            &str,
+            &str,
+            Option<&str>,
+            Option<serde_json::Value>,
+            f64,
+        ) = match outcome {
+            Outcome::Success(json) => ("success", "success", Some(json.as_str()), None, 0.0),
+            Outcome::Failed(e) => ("failed", "failed", None, Some(as_json(e)), 0.0),
+            Outcome::Retry(e, d) => ("scheduled", "failed", None, Some(as_json(e)), d.as_secs_f64()),
+            Outcome::Cancelled => ("cancelled", "cancelled", None, Some(as_json(&cancelled)), 0.0),
+        };
+        ids.push(*id);
+        attempts.push(*attempt);
+        statuses.push(status);
+        attempt_outcomes.push(attempt_outcome);
+        results.push(result);
+        errors.push(error.map(|e| e.to_string()));
+        delays.push(delay);
+    }
+    let done: Vec<(String, i32)> = sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[])
+                 AS i(id, attempt, status, result, error, attempt_outcome, delay)
+         ), done AS (
+             UPDATE tasks t SET status = i.status, result = i.result::json, error = i.error::jsonb,
+                 finished_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE now() END,
+                 run_at = CASE WHEN i.status = 'scheduled' THEN now() + make_interval(secs => i.delay) ELSE t.run_at END,
+                 published_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE t.published_at END
+             FROM input i
+             WHERE t.id = i.id AND t.status = 'processing' AND t.worker_id = $8 AND t.attempts = i.attempt
+             RETURNING t.id, i.attempt, i.attempt_outcome, i.error
+         ), closed AS (
+             UPDATE task_attempts a SET finished_at = now(), outcome = d.attempt_outcome, error = d.error::jsonb
+             FROM done d WHERE a.task_id = d.id AND a.attempt = d.attempt AND a.worker_id = $8
+         )
+         SELECT id, attempt FROM done",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&statuses)
+    .bind(&results)
+    .bind(&errors)
+    .bind(&attempt_outcomes)
+    .bind(&delays)
+    .bind(worker_id)
+    .fetch_all(pool)
+    .await?;
+    let done: std::collections::HashSet<(String, i32)> = done.into_iter().collect();
+    Ok(outcomes.iter().map(|(id, attempt, _)| done.contains(&(id.to_string(), *attempt))).collect())
+}
+
+/// Records one outcome; see [`record_outcomes`].
 pub async fn record_outcome(
     pool: &PgPool,
     id: &str,
@@ -286,39 +362,12 @@ pub async fn record_outcome(
     attempt: i32,
     outcome: &Outcome,
 ) -> Result<bool, sqlx::Error> {
-    let as_json = |e: &TaskError| serde_json::to_value(e).expect("error serialises");
-    let cancelled = TaskError::new("cancelled", "cancelled on request");
-    let (status, attempt_outcome, result, error, delay) = match outcome {
-        Outcome::Success(json) => ("success", "success", Some(json.as_str()), None, 0.0),
-        Outcome::Failed(e) => ("failed", "failed", None, Some(as_json(e)), 0.0),
-        Outcome::Retry(e, d) => ("scheduled", "failed", None, Some(as_json(e)), d.as_secs_f64()),
-        Outcome::Cancelled => ("cancelled", "cancelled", None, Some(as_json(&cancelled)), 0.0),
-    };
-    let row = sqlx::query(
-        "WITH done AS (
-             UPDATE tasks SET status = $4, result = $5::json, error = $6,
-                 finished_at = CASE WHEN $4 = 'scheduled' THEN NULL ELSE now() END,
-                 run_at = CASE WHEN $4 = 'scheduled' THEN now() + make_interval(secs => $8) ELSE run_at END,
-                 published_at = CASE WHEN $4 = 'scheduled' THEN NULL ELSE published_at END
-             WHERE id = $1 AND status = 'processing' AND worker_id = $2 AND attempts = $3
-             RETURNING id
-         ), closed AS (
-             UPDATE task_attempts SET finished_at = now(), outcome = $7, error = $6
-             WHERE task_id = $1 AND attempt = $3 AND worker_id = $2 AND EXISTS (SELECT 1 FROM done)
-         )
-         SELECT count(*) AS n FROM done",
-    )
-    .bind(id)
-    .bind(worker_id)
-    .bind(attempt)
-    .bind(status)
-    .bind(result)
-    .bind(error)
-    .bind(attempt_outcome)
-    .bind(delay)
-    .fetch_one(pool)
-    .await?;
-    Ok(row.try_get::<i64, _>("n")? == 1)
+    Ok(record_outcomes(pool, worker_id, &[(id, attempt, outcome)]).await?[0])
+}
+
+/// Claims one task; see [`claim_tasks`].
+pub async fn claim_task(pool: &PgPool, id: &str, worker_id: Uuid) -> Result<Option<Claimed>, sqlx::Error> {
+    Ok(claim_tasks(pool, &[id.to_string()], worker_id).await?.pop().flatten())
 }
 
 /// Stores a running attempt's progress (fenced like [`record_outcome`]); the

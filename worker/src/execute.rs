@@ -20,6 +20,7 @@ use yadtq_core::store::{self, Claimed, Outcome};
 use crate::handler::{HandlerError, HandlerFn, ProgressFn, Registry, TaskContext};
 use crate::liveness::Liveness;
 use crate::retry::Backoff;
+use crate::writes::{WriteError, Writes};
 
 /// Everything a record's processing needs, shared by all of them.
 pub struct Executor {
@@ -27,6 +28,8 @@ pub struct Executor {
     pub worker_id: Uuid,
     /// Database pool.
     pub pool: PgPool,
+    /// Batched claims and outcome writes.
+    pub writes: Writes,
     /// Producer for dead letters.
     pub producer: FutureProducer,
     /// Dead-letter topic name.
@@ -101,7 +104,7 @@ impl Executor {
                 tokio::time::sleep(DB_RETRY).await;
                 continue;
             }
-            match store::claim_task(&self.pool, id, self.worker_id).await {
+            match self.writes.claim(id).await {
                 Ok(Some(c)) => return Some(c),
                 Ok(None) => {
                     tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
@@ -242,13 +245,13 @@ impl Executor {
         let mut delay = Duration::from_millis(100);
         let deadline = tokio::time::Instant::now() + self.outcome_retry_limit;
         loop {
-            match store::record_outcome(&self.pool, id, self.worker_id, attempt, &outcome).await {
+            match self.writes.record(id, attempt, outcome.clone()).await {
                 Ok(true) => return,
                 Ok(false) => {
                     tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");
                     return;
                 }
-                Err(sqlx::Error::Database(e)) if matches!(outcome, Outcome::Success(_)) => {
+                Err(WriteError::Refused(e)) if matches!(outcome, Outcome::Success(_)) => {
                     tracing::error!(id, attempt, error = %e, "PostgreSQL refused the result; recording a failure instead");
                     outcome = fail("result_not_stored", format!("the result could not be stored: {e}"));
                 }

@@ -23,6 +23,7 @@
 //! }
 //! ```
 
+mod batch;
 pub mod builtins;
 pub mod config;
 mod consumer;
@@ -32,6 +33,7 @@ pub mod handler;
 mod liveness;
 pub mod offsets;
 pub mod retry;
+mod writes;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -123,6 +125,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let exec = Arc::new(Executor {
         worker_id,
         pool: pool.clone(),
+        writes: writes::Writes::new(pool.clone(), worker_id),
         producer,
         dlq_topic: names.dlq_topic(),
         registry,
