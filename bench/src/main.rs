@@ -1,5 +1,201 @@
-//! `yadtq-bench`: benchmarks on the real stack. See docs/benchmarks.md.
+//! `yadtq-bench`: benchmarks on the real stack (release binaries, fresh
+//! database and Kafka namespace per scenario run), with Celery side by side.
+//! Prints the machine and one Markdown table. See docs/benchmarks.md;
+//! `scripts/bench.sh` starts the servers, builds and runs this.
 
-fn main() {
-    println!("yadtq-bench: scenarios are being written");
+mod client;
+mod machine;
+mod procfs;
+mod report;
+mod scenarios;
+mod stack;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+
+use report::Results;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// 1: POST /tasks closed loop (K clients) and fixed rate.
+    Submit,
+    /// 2 (+5): drain N queued echo tasks with W workers; footprint and CPU split.
+    Drain,
+    /// 3 (+5): submit N with workers running, wait for every result.
+    E2e,
+    /// 4: fixed task rate, submit→start / submit→finish.
+    Rate,
+    /// 6: SIGKILL a worker holding tasks, time until they run elsewhere.
+    Recovery,
+    /// Scenarios 2 and 3 with Celery (needs --celery-python).
+    Celery,
+}
+
+/// Benchmarks of yadtq (and Celery) on this machine.
+#[derive(Debug, Clone, Parser)]
+#[command(version)]
+pub struct Args {
+    /// Runs per scenario; the table shows min / median / max over them.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Scenarios to run (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "submit,drain,e2e,rate,recovery,celery")]
+    pub scenarios: Vec<Scenario>,
+    /// Concurrent HTTP clients (scenario 1, and for submitting in 2 and 3).
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Seconds of each submit measurement (closed loop and fixed rate).
+    #[arg(long, default_value_t = 10.0)]
+    pub submit_secs: f64,
+    /// Requests per second of the fixed-rate submit measurement.
+    #[arg(long, default_value_t = 2000.0)]
+    pub submit_rate: f64,
+    /// Tasks per request of the batch submit measurement (when the gateway has `/tasks/batch`).
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Tasks queued before the workers start (scenario 2).
+    #[arg(long, default_value_t = 5000)]
+    pub drain_tasks: usize,
+    /// Worker processes (scenarios 2, 3, 4; Celery worker nodes).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Concurrency of each worker (Celery: prefork processes per node).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Tasks of the end-to-end scenario (3).
+    #[arg(long, default_value_t = 2000)]
+    pub e2e_tasks: usize,
+    /// Tasks per second of the fixed-rate latency scenario (4).
+    #[arg(long, default_value_t = 500.0)]
+    pub rate: f64,
+    /// Seconds of the fixed-rate latency scenario (4).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate_secs: f64,
+    /// `sleep 30` tasks in flight when a worker is killed (scenario 6; split over two workers).
+    #[arg(long, default_value_t = 8)]
+    pub recovery_tasks: usize,
+    /// Python with celery and redis installed (scripts/bench.sh makes a venv).
+    #[arg(long, env = "YADTQ_BENCH_PYTHON")]
+    pub celery_python: Option<PathBuf>,
+    /// The Celery script (default bench/celery/celery_bench.py).
+    #[arg(long, env = "YADTQ_BENCH_CELERY_SCRIPT")]
+    pub celery_script: Option<PathBuf>,
+    /// Redis for Celery (its database is flushed).
+    #[arg(long, env = "YADTQ_BENCH_REDIS")]
+    pub redis_url: Option<String>,
+    /// Extra environment for the gateway and worker processes, `NAME=VALUE`
+    /// (repeatable), e.g. `--env YADTQ_PREFETCH=32` to try a setting.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub service_env: Vec<String>,
+    /// Also write every figure (all runs) as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let started = Instant::now();
+    let load_before = loadavg();
+    let admin = sqlx::PgPool::connect(
+        &std::env::var("DATABASE_URL")
+            .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set (scripts/bench.sh sets it)"))?,
+    )
+    .await?;
+    let want = |s: Scenario| a.scenarios.contains(&s);
+    let celery_on = want(Scenario::Celery) && scenarios::celery::configured(&a).is_some();
+    let celery_versions = if celery_on { scenarios::celery::versions(&a).await } else { None };
+    let machine = machine::describe(&admin, celery_versions.as_ref()).await;
+
+    let busy_before = procfs::machine_busy_pct(3.0).await;
+    if busy_before > 15.0 {
+        eprintln!("[bench] WARNING: the machine is {busy_before:.0}% busy before the benchmark; figures will be low and noisy");
+    }
+    let (mut yadtq, mut celery) = (Results::default(), Results::default());
+    let mut problems = Vec::new();
+    for run in 1..=a.runs {
+        macro_rules! step {
+            ($s:expr, $name:expr, $f:expr) => {
+                if want($s) {
+                    let t = Instant::now();
+                    eprintln!("[bench] run {run}/{}: {} …", a.runs, $name);
+                    match $f.await {
+                        Ok(()) => eprintln!("[bench]   done in {:.1} s", t.elapsed().as_secs_f64()),
+                        Err(e) => {
+                            eprintln!("[bench]   FAILED: {e:#}");
+                            problems.push(format!("run {run}, {}: {e:#}", $name));
+                        }
+                    }
+                }
+            };
+        }
+        step!(Scenario::Submit, "submit", scenarios::submit::run(&a, &mut yadtq));
+        step!(Scenario::Drain, "drain", scenarios::drain::run(&a, &mut yadtq));
+        step!(Scenario::E2e, "end to end", scenarios::e2e::run(&a, &mut yadtq));
+        step!(Scenario::Rate, "fixed rate", scenarios::rate::run(&a, &mut yadtq));
+        step!(Scenario::Recovery, "recovery", scenarios::recovery::run(&a, &mut yadtq));
+        if celery_on {
+            if want(Scenario::Drain) {
+                step!(Scenario::Celery, "celery drain", scenarios::celery::drain(&a, &mut celery));
+            }
+            if want(Scenario::E2e) {
+                step!(Scenario::Celery, "celery end to end", scenarios::celery::e2e(&a, &mut celery));
+            }
+        }
+    }
+    if want(Scenario::Celery) && !celery_on {
+        problems.push("Celery not run: no --celery-python / YADTQ_BENCH_PYTHON (scripts/bench.sh sets it)".into());
+    }
+
+    println!("## yadtq benchmark\n");
+    for (k, v) in &machine {
+        println!("- **{k}**: {v}");
+    }
+    println!(
+        "- **Parameters**: {} runs; {} clients; workers {}×{} (Celery: {} prefork nodes × {}); release build; default liveness timings; \
+         CPU busy before start: {busy_before:.0}% of all cores; load average before / after: {} / {}",
+        a.runs,
+        a.clients,
+        a.workers,
+        a.concurrency,
+        a.workers,
+        a.concurrency,
+        load_before,
+        loadavg()
+    );
+    println!();
+    print!("{}", report::table(&yadtq, &celery, a.runs));
+    println!(
+        "\nmin / median / max are over {} runs (recovery: over every rescued task of every run; n = samples). \
+         yadtq/Celery compares medians: above 1 means yadtq has the larger figure (better for /s, worse for ms and s).",
+        a.runs
+    );
+    if !problems.is_empty() {
+        println!("\nProblems:");
+        for p in &problems {
+            println!("- {p}");
+        }
+    }
+    println!("\n(total time {:.0} s)", started.elapsed().as_secs_f64());
+    if let Some(path) = &a.json {
+        let doc = serde_json::json!({
+            "machine": machine.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+            "yadtq": yadtq.to_json(), "celery": celery.to_json(),
+            "problems": problems,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

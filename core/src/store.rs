@@ -116,34 +116,42 @@ pub struct NewTask {
     pub request_hash: String,
 }
 
-/// Result of [`insert_tasks`] for one task.
+/// Result of an insert for one task.
 #[derive(Debug)]
 pub enum Inserted {
     /// The row was created (`queued`, or `scheduled` with a `run_at`).
     Created(TaskRow),
     /// A task with this id and the same request already existed; returned unchanged.
     Existing(TaskRow),
+    /// A task with this id exists with a different request (409); nothing changed.
+    Conflict(String),
 }
 
-/// Inserts tasks in one transaction (one `UNNEST` statement), all or nothing.
-/// An id that already exists with the same request hash is returned as
+/// Inserts a batch in one transaction (one `UNNEST` statement), all or
+/// nothing. An id that already exists with the same request hash is returned as
 /// [`Inserted::Existing`] (idempotent submission). `Ok(Err(id))` when an id
 /// exists with a different request: nothing is inserted.
 pub async fn insert_tasks(pool: &PgPool, tasks: &[NewTask]) -> Result<Result<Vec<Inserted>, String>, sqlx::Error> {
-    // One statement is atomic by itself; a transaction (two more round trips)
-    // is only needed to undo a batch when a later id conflicts.
-    if tasks.len() == 1 {
-        return insert_in(&mut *pool.acquire().await?, tasks).await;
-    }
     let mut tx = pool.begin().await?;
     let out = insert_in(&mut tx, tasks).await?;
-    if out.is_ok() {
-        tx.commit().await?;
+    if let Some(id) = out.iter().find_map(|i| match i {
+        Inserted::Conflict(id) => Some(id.clone()),
+        _ => None,
+    }) {
+        return Ok(Err(id)); // dropping the transaction rolls the batch back
     }
-    Ok(out)
+    tx.commit().await?;
+    Ok(Ok(out))
 }
 
-async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Result<Vec<Inserted>, String>, sqlx::Error> {
+/// Inserts tasks that are independent of each other (concurrent submissions
+/// gathered by the gateway) with one statement and one commit; each gets its
+/// own result, conflicts included.
+pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserted>, sqlx::Error> {
+    insert_in(&mut *pool.acquire().await?, tasks).await
+}
+
+async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Inserted>, sqlx::Error> {
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let sql = format!(
         "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
@@ -182,11 +190,11 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Result<
         let row = sqlx::query(&sql).bind(&t.id).fetch_optional(&mut *conn).await?;
         match row.as_ref().map(task_from_row).transpose()? {
             Some(existing) if existing.request_hash == t.request_hash => out.push(Inserted::Existing(existing)),
-            // Same id twice in one batch with different bodies, or a different earlier task.
-            _ => return Ok(Err(t.id.clone())),
+            // Same id twice with different bodies, or a different earlier task.
+            _ => out.push(Inserted::Conflict(t.id.clone())),
         }
     }
-    Ok(Ok(out))
+    Ok(out)
 }
 
 /// Reads one task, `None` when no task has this id.
@@ -605,29 +613,31 @@ pub struct WorkerCounts {
 
 /// Sets `last_heartbeat_at = now()` (database clock) and the counters.
 pub async fn heartbeat<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE workers SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(c.in_flight)
-    .bind(c.processed)
-    .bind(c.failed)
-    .execute(ex)
-    .await?;
-    Ok(())
+    write_worker_state(ex, id, c, false).await
 }
 
 /// Marks a worker stopped after a graceful shutdown; the rescuer requeues any
 /// task it still held at once instead of waiting for the dead-after threshold.
 pub async fn mark_worker_stopped<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
+    write_worker_state(ex, id, c, true).await
+}
+
+async fn write_worker_state<'e, E: PgExecutor<'e>>(
+    ex: E,
+    id: Uuid,
+    c: WorkerCounts,
+    stopped: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE workers SET stopped_at = now(), last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4
+        "UPDATE workers SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4,
+             stopped_at = CASE WHEN $5 THEN now() ELSE stopped_at END
          WHERE id = $1",
     )
     .bind(id)
     .bind(c.in_flight)
     .bind(c.processed)
     .bind(c.failed)
+    .bind(stopped)
     .execute(ex)
     .await?;
     Ok(())
@@ -674,10 +684,10 @@ pub async fn list_workers(
 }
 
 /// What one rescuer pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Rescued {
-    /// Tasks put back to `queued` (and so republished).
-    pub requeued: i64,
+    /// Tasks put back to `queued`, to publish again.
+    pub requeued: Vec<Unpublished>,
     /// Tasks out of attempts, now `failed` with kind `worker_lost` (or
     /// `cancelled` when cancellation had been requested).
     pub failed: i64,
@@ -688,7 +698,7 @@ pub struct Rescued {
 /// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
 /// close with outcome `worker_lost`.
 pub async fn rescue_dead_workers(pool: &PgPool, dead_after: Duration) -> Result<Rescued, sqlx::Error> {
-    let row = sqlx::query(
+    let rows = sqlx::query(
         "WITH lost AS (
              SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted,
                     (t.cancel_requested_at IS NOT NULL) AS cancel
@@ -709,21 +719,28 @@ pub async fn rescue_dead_workers(pool: &PgPool, dead_after: Duration) -> Result<
              FROM lost
              WHERE t.id = lost.id AND t.status = 'processing' AND t.worker_id = lost.worker_id
                AND t.attempts = lost.attempts
-             RETURNING t.id, t.status, lost.attempts, lost.worker_id
+             RETURNING t.id, t.status, lost.attempts, lost.worker_id, t.name, t.args, t.kwargs, t.queue, t.created_at
          ), closed AS (
              UPDATE task_attempts a SET finished_at = now(), outcome = 'worker_lost',
                  error = jsonb_build_object('kind', 'worker_lost', 'message', 'worker stopped heartbeating')
              FROM moved
              WHERE a.task_id = moved.id AND a.attempt = moved.attempts AND a.finished_at IS NULL
          )
-         SELECT count(*) FILTER (WHERE status = 'queued') AS requeued,
-                count(*) FILTER (WHERE status <> 'queued') AS failed
+         SELECT id, status, name, args::text AS args, kwargs::text AS kwargs, queue, attempts, created_at
          FROM moved",
     )
     .bind(dead_after.as_secs_f64())
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(Rescued { requeued: row.try_get("requeued")?, failed: row.try_get("failed")? })
+    let mut rescued = Rescued::default();
+    for row in &rows {
+        if row.try_get::<String, _>("status")? == "queued" {
+            rescued.requeued.push(unpublished_from_row(row)?);
+        } else {
+            rescued.failed += 1;
+        }
+    }
+    Ok(rescued)
 }
 
 /// A queued task that still has to be sent to Kafka.

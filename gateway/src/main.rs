@@ -2,6 +2,7 @@
 //! `yadtq-gateway openapi` prints the OpenAPI document.
 
 mod config;
+mod inserter;
 mod marker;
 mod notify;
 mod openapi;
@@ -75,6 +76,7 @@ async fn serve(cfg: GatewayConfig) -> anyhow::Result<()> {
     let state = AppState {
         events: notify::spawn(cfg.common.database_url.clone()),
         marker: marker::spawn(pool.clone()),
+        inserter: Arc::new(inserter::Inserter::new(pool.clone())),
         topics: Arc::default(),
         cfg: Arc::new(cfg.clone()),
         pool,

@@ -88,10 +88,22 @@ impl ApiError {
     }
 }
 
+impl From<std::sync::Arc<sqlx::Error>> for ApiError {
+    fn from(e: std::sync::Arc<sqlx::Error>) -> Self {
+        Self::from_db(&e)
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::from_db(&e)
+    }
+}
+
+impl ApiError {
     /// Connection-level failures (PostgreSQL unreachable, pool exhausted) are a
     /// 503 with Retry-After; anything else is a 500 and is logged.
-    fn from(e: sqlx::Error) -> Self {
+    fn from_db(e: &sqlx::Error) -> Self {
         match e {
             sqlx::Error::Database(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
                 tracing::error!(error = %e, "database error");

@@ -22,6 +22,8 @@ pub struct AppState {
     pub producer: FutureProducer,
     /// Queue topics known to exist.
     pub topics: Arc<TopicCache>,
+    /// Group inserts of single submissions.
+    pub inserter: Arc<crate::inserter::Inserter>,
     /// Marks acknowledged tasks published, in batches.
     pub marker: crate::marker::Marker,
     /// Ids of tasks whose status or progress changed (from PostgreSQL NOTIFY).

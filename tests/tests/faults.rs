@@ -327,3 +327,32 @@ async fn the_retry_limit_holds_when_every_attempt_dies_with_its_worker() {
     assert_eq!((t["status"].as_str(), t["error"]["kind"].as_str()), (Some("failed"), Some("worker_lost")), "{t}");
     assert_eq!(t["attempts"], 2);
 }
+
+#[tokio::test]
+async fn a_worker_cut_off_from_postgres_fences_itself_and_hands_its_task_back() {
+    let stack = Stack::new("selffence").await;
+    let gw = stack.gateway(&[]).await;
+    let w = stack.worker("worker", &[]).await;
+    let wid = stack.worker_id(&w).await;
+    assigned(&w).await;
+    let ids = stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [6]})).await;
+    stack.wait_processing_on(wid, 1, LONG).await;
+
+    // Longer than the fence (dead-after 7 s minus half a heartbeat).
+    Servers::stop_postgres();
+    w.wait_log("fencing this worker", Duration::from_secs(20)).await;
+    Servers::start_postgres();
+
+    let t = gw.wait_task(&ids[0], LONG).await;
+    assert_eq!(t["status"], "success", "{t}");
+    let history: Vec<(i32, String, Option<String>)> = sqlx::query_as(
+        "SELECT attempt, outcome, error->>'kind' FROM task_attempts WHERE task_id = $1 ORDER BY attempt",
+    )
+    .bind(&ids[0])
+    .fetch_all(&stack.db)
+    .await
+    .unwrap();
+    assert_eq!(history[0], (1, "failed".to_string(), Some("worker_lost".to_string())), "{history:?}");
+    assert_eq!(history.last().unwrap().1, "success");
+    assert!(w.log().contains("attempt aborted: worker fenced itself"));
+}

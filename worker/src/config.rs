@@ -58,10 +58,13 @@ pub struct WorkerConfig {
     #[arg(long, env = "YADTQ_KAFKA_MAX_POLL_INTERVAL_MS", default_value_t = 300_000)]
     pub kafka_max_poll_interval_ms: u32,
 
-    /// Records fetched ahead of free slots; partitions pause when
-    /// `concurrency + prefetch` records are in hand. Prefetched records are
-    /// not claimed, so another worker can still get their tasks after a crash.
-    #[arg(long, env = "YADTQ_PREFETCH", default_value_t = 8)]
+    /// Records held ahead of free slots. Partitions pause when `concurrency +
+    /// prefetch` records are in hand and resume at half that: pausing is
+    /// rare and costly (librdkafka drops its fetched data and refetches on
+    /// resume, about a second), so the buffer is large. Held records are not
+    /// claimed: after a crash their tasks are still `queued` and their offsets
+    /// uncommitted, so the partition's next owner runs them.
+    #[arg(long, env = "YADTQ_PREFETCH", default_value_t = 512)]
     pub prefetch: usize,
 
     /// Largest task result in bytes (serialised JSON); a larger result fails

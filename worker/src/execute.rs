@@ -119,8 +119,9 @@ impl Executor {
     }
 
     /// Runs the handler with the task's timeout and decides the outcome
-    /// (success, retry later, failed, or cancelled). `None` when the attempt
-    /// was aborted (fenced or shutdown): nothing is written; the rescuer takes over.
+    /// (success, retry later, failed, or cancelled). An attempt aborted by the
+    /// fence fails as `worker_lost` (retryable). `None` when it was aborted by
+    /// shutdown: nothing is written; the rescuer requeues the stopped worker's tasks.
     async fn run_handler(&self, id: &str, claimed: &Claimed) -> Option<Outcome> {
         let result = match self.registry.get(&claimed.name) {
             None => Err(permanent("unknown_task", format!("no handler serves task name '{}'", claimed.name))),
@@ -200,7 +201,10 @@ impl Executor {
                 stop(&cancel, &mut job).await;
                 self.live.untrack(id);
                 tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: worker fenced itself");
-                return None;
+                // Hand the task back once PostgreSQL answers again (the write is
+                // fenced: if the rescuer took it over meanwhile, this changes nothing).
+                let message = "the worker fenced itself: no heartbeat for the dead-after threshold";
+                return Some(Err(Failure::Error(TaskError::new("worker_lost", message), true)));
             }
             _ = self.abort.cancelled() => {
                 stop(&cancel, &mut job).await;

@@ -23,7 +23,6 @@
 //! }
 //! ```
 
-mod batch;
 pub mod builtins;
 pub mod config;
 mod consumer;
@@ -214,10 +213,14 @@ async fn consume(
                 }
             },
         }
-        let want_paused = in_hand >= max_in_hand;
-        if want_paused != paused || (want_paused && in_hand > max_in_hand) {
-            consumer::set_paused(consumer, want_paused);
-            paused = want_paused;
+        // Hysteresis: pause when full, resume at half, so a backlog does not
+        // cost a pause/resume cycle (and its refetch) per finished task.
+        if in_hand >= max_in_hand && (!paused || in_hand > max_in_hand) {
+            consumer::set_paused(consumer, true);
+            paused = true;
+        } else if paused && in_hand <= max_in_hand / 2 {
+            consumer::set_paused(consumer, false);
+            paused = false;
         }
     }
 

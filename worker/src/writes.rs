@@ -7,10 +7,12 @@ use sqlx::PgPool;
 use uuid::Uuid;
 use yadtq_core::store::{self, Claimed, Outcome};
 
-use crate::batch::Batcher;
+use yadtq_core::batch::Batcher;
 
 /// Longest a claim or outcome waits for others to share its statement.
-const LINGER: Duration = Duration::from_millis(2);
+const LINGER: Duration = Duration::from_millis(1);
+/// Statements in flight at once per kind.
+const PARALLEL: usize = 2;
 /// Most rows per statement.
 const MAX_BATCH: usize = 256;
 
@@ -51,7 +53,7 @@ impl Writes {
     /// Starts the batchers for `worker_id` on `pool`.
     pub fn new(pool: PgPool, worker_id: Uuid) -> Self {
         let p = pool.clone();
-        let claims = Batcher::spawn(LINGER, MAX_BATCH, move |ids: Vec<String>| {
+        let claims = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |ids: Vec<String>| {
             let p = p.clone();
             async move {
                 match store::claim_tasks(&p, &ids, worker_id).await {
@@ -63,7 +65,7 @@ impl Writes {
                 }
             }
         });
-        let outcomes = Batcher::spawn(LINGER, MAX_BATCH, move |batch: Vec<(String, i32, Outcome)>| {
+        let outcomes = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |batch: Vec<(String, i32, Outcome)>| {
             let p = pool.clone();
             async move { record_all(&p, worker_id, &batch).await }
         });

@@ -70,11 +70,12 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
             clean(&c.1, c.0.retention()).await;
         }
     });
-    let r_pool = pool.clone();
-    let rescuer = service(period, leading, shutdown.clone(), dead_after, move || {
-        let pool = r_pool.clone();
+    // Every half period, so a dead worker's tasks move within D + P.
+    let (c, t) = (ctx.clone(), topics.clone());
+    let rescuer = service(period / 2, leading, shutdown.clone(), dead_after, move || {
+        let (c, t) = (c.clone(), t.clone());
         async move {
-            rescue(&pool, dead_after).await;
+            rescue(&c.0, &c.1, &c.2, &t, dead_after).await;
         }
     });
     let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer) });

@@ -1,24 +1,37 @@
-//! The rescuer: tasks held by dead or stopped workers go back to `queued` (the
-//! publisher then sends them again) or, out of attempts, to `failed` with kind
-//! `worker_lost`.
+//! The rescuer: tasks held by dead or stopped workers go back to `queued` and
+//! are published again in the same pass (or, out of attempts, become `failed`
+//! with kind `worker_lost`; `cancelled` when cancellation had been requested).
 
 use std::time::Duration;
 
+use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
-/// One rescuer pass; logs what it moved and returns it (errors are logged and
-/// count as nothing moved; the next pass retries).
-pub async fn rescue(pool: &PgPool, dead_after: Duration) -> crate::store::Rescued {
+use crate::config::CommonConfig;
+use crate::kafka::TopicCache;
+
+/// One rescuer pass; returns how many tasks it requeued and failed (errors are
+/// logged and count as nothing moved; the next pass retries).
+pub async fn rescue(
+    cfg: &CommonConfig,
+    pool: &PgPool,
+    producer: &FutureProducer,
+    topics: &TopicCache,
+    dead_after: Duration,
+) -> (usize, i64) {
     match crate::store::rescue_dead_workers(pool, dead_after).await {
         Ok(r) => {
-            if r.requeued > 0 || r.failed > 0 {
-                tracing::info!(requeued = r.requeued, failed = r.failed, "rescued tasks of dead or stopped workers");
+            let (requeued, failed) = (r.requeued.len(), r.failed);
+            if requeued > 0 || failed > 0 {
+                tracing::info!(requeued, failed, "rescued tasks of dead or stopped workers");
             }
-            r
+            // Unacknowledged ones stay unpublished for the publisher.
+            super::publisher::publish_rows(cfg, pool, producer, topics, r.requeued).await;
+            (requeued, failed)
         }
         Err(e) => {
             tracing::warn!(error = %e, "rescuer pass failed");
-            Default::default()
+            (0, 0)
         }
     }
 }

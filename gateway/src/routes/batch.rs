@@ -75,14 +75,15 @@ pub async fn submit_batch(
         .iter()
         .filter_map(|i| match i {
             Inserted::Created(r) => Some(&r.task),
-            Inserted::Existing(_) => None,
+            Inserted::Existing(_) | Inserted::Conflict(_) => None,
         })
         .collect();
     crate::publish::publish(&state, &created).await;
     let tasks = inserted
         .into_iter()
-        .map(|i| match i {
-            Inserted::Created(r) | Inserted::Existing(r) => r.task,
+        .filter_map(|i| match i {
+            Inserted::Created(r) | Inserted::Existing(r) => Some(r.task),
+            Inserted::Conflict(_) => None, // insert_tasks refuses the whole batch on a conflict
         })
         .collect();
     let code = if any_created { StatusCode::ACCEPTED } else { StatusCode::OK };

@@ -55,9 +55,9 @@ pub async fn submit(
         None => None,
     };
     let new = submit::validate(&body, key, &state.cfg.limits)?;
-    let inserted = store::insert_tasks(&state.pool, std::slice::from_ref(&new)).await?.map_err(conflict)?;
-    match inserted.into_iter().next().expect("one task in, one out") {
+    match state.inserter.insert(new).await? {
         Inserted::Existing(row) => Ok((StatusCode::OK, location(&row.task.id), Json(row.task)).into_response()),
+        Inserted::Conflict(id) => Err(conflict(id)),
         Inserted::Created(row) => {
             crate::publish::publish(&state, &[&row.task]).await;
             Ok((StatusCode::ACCEPTED, location(&row.task.id), Json(row.task)).into_response())

@@ -1,0 +1,46 @@
+//! Scenario 4: tasks submitted at a fixed rate R for T seconds with workers
+//! running; per-task submit→start and submit→finish from database timestamps.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{db_latencies_ms, label_rate, p50_p99};
+use crate::client::fixed_rate;
+use crate::report::{Results, Unit};
+use crate::stack::{http_client, Bench};
+use crate::stats::{percentile, sorted};
+use crate::Args;
+
+pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
+    let label = label_rate(a);
+    let b = Bench::new("rate", a).await?;
+    let gw = b.gateway().await?;
+    let workers = b.workers(a.workers, a.concurrency).await?;
+    super::e2e::warm_up(&b, &gw.base, 200).await?;
+    let mark: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(b.db()).await?;
+
+    let http = http_client(256);
+    let (ok, err, secs, http_lat) = fixed_rate(&http, &gw.base, a.rate, a.rate_secs, 0).await;
+    b.wait_all_terminal(Duration::from_secs(300)).await?;
+
+    let filter = format!("created_at >= to_timestamp({mark})");
+    let start = db_latencies_ms(b.db(), "started_at - created_at", &filter).await?;
+    let finish = db_latencies_ms(b.db(), "finished_at - created_at", &filter).await?;
+    let http_lat = sorted(http_lat);
+    r.add(&label, "submitted", Unit::PerSec, ok as f64 / secs);
+    let (p50, p99) = p50_p99(&start);
+    r.add(&label, "submit→start p50", Unit::Ms, p50);
+    r.add(&label, "submit→start p99", Unit::Ms, p99);
+    let (p50, p99) = p50_p99(&finish);
+    r.add(&label, "submit→finish p50", Unit::Ms, p50);
+    r.target(&label, "submit→finish p50", Unit::Ms, 20.0, false);
+    r.add(&label, "submit→finish p99", Unit::Ms, p99);
+    r.add(&label, "HTTP POST p99", Unit::Ms, percentile(&http_lat, 0.99));
+    r.add(&label, "errors", Unit::Count, err as f64);
+
+    drop(workers);
+    drop(gw);
+    b.cleanup().await;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Scenario 1: `POST /tasks` throughput and latency (gateway, PostgreSQL and
+//! Kafka only: no worker runs, so this is the submit path alone).
+
+use anyhow::Result;
+
+use super::{label_submit, label_submit_batch, label_submit_rate};
+use crate::client::{closed_loop, fixed_rate, SubmitApi};
+use crate::report::{Results, Unit};
+use crate::stack::{http_client, Bench};
+use crate::stats::{percentile, sorted};
+use crate::Args;
+
+pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
+    let b = Bench::new("submit", a).await?;
+    let gw = b.gateway().await?;
+    let http = http_client(a.clients.max(64));
+
+    // Warm up connections and the gateway's pools (not counted).
+    closed_loop(&http, &gw.base, SubmitApi::Single, a.clients, 1.0).await;
+
+    for api in [SubmitApi::Single, SubmitApi::Batch(a.batch_size)] {
+        let label = match api {
+            SubmitApi::Single => label_submit(a),
+            SubmitApi::Batch(_) => label_submit_batch(a),
+        };
+        if let Some(why) = api.probe(&http, &gw.base).await {
+            r.na(&label, "accepted", &why);
+            continue;
+        }
+        let (ok, err, secs, lat) = closed_loop(&http, &gw.base, api, a.clients, a.submit_secs).await;
+        let s = sorted(lat);
+        r.add(&label, "accepted", Unit::PerSec, ok as f64 / secs);
+        r.add(&label, "latency p50", Unit::Ms, percentile(&s, 0.5));
+        r.add(&label, "latency p99", Unit::Ms, percentile(&s, 0.99));
+        r.add(&label, "latency p99.9", Unit::Ms, percentile(&s, 0.999));
+        r.add(&label, "errors", Unit::Count, err as f64);
+    }
+
+    let label = label_submit_rate(a);
+    let (ok, err, secs, lat) = fixed_rate(&http, &gw.base, a.submit_rate, a.submit_secs, 1 << 40).await;
+    let s = sorted(lat);
+    r.add(&label, "accepted", Unit::PerSec, ok as f64 / secs);
+    r.add(&label, "latency p50", Unit::Ms, percentile(&s, 0.5));
+    r.add(&label, "latency p99", Unit::Ms, percentile(&s, 0.99));
+    r.target(&label, "latency p99", Unit::Ms, 10.0, false);
+    r.add(&label, "errors", Unit::Count, err as f64);
+
+    drop(gw);
+    b.cleanup().await;
+    Ok(())
+}

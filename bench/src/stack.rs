@@ -1,0 +1,220 @@
+//! The yadtq stack under test: a fresh database and Kafka namespace from
+//! `yadtq_tests::Stack`, and the RELEASE gateway / worker binaries started by
+//! this launcher (the test harness only runs `target/debug` binaries, with
+//! fast liveness timings; benchmarks use the defaults).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::ClientConfig;
+use sqlx::PgPool;
+
+/// Liveness settings at their documented defaults (written out so a stray
+/// environment variable cannot change what is measured).
+pub const DEFAULT_TIMINGS: &[(&str, &str)] =
+    &[("YADTQ_HEARTBEAT_INTERVAL", "2"), ("YADTQ_DEAD_AFTER", "10"), ("YADTQ_MAINTENANCE_PERIOD", "1")];
+
+/// Directory of the binaries: `YADTQ_BIN_DIR`, else `<workspace>/target/release`.
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("YADTQ_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        target.join("release")
+    })
+}
+
+/// One scenario's private stack.
+pub struct Bench {
+    pub stack: yadtq_tests::Stack,
+    pub http: reqwest::Client,
+    log_dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// A started process, SIGKILLed when dropped.
+pub struct Proc {
+    child: Option<Child>,
+    pid: u32,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// SIGKILL (a crash) and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn rss_mib(&self) -> Option<f64> {
+        crate::procfs::rss_mib(self.pid)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub base: String,
+    pub proc: Proc,
+}
+
+/// An HTTP client sized for `conns` concurrent connections to one host.
+pub fn http_client(conns: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(conns.max(1))
+        .timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .build()
+        .expect("http client")
+}
+
+impl Bench {
+    /// A fresh database + namespace named after `scenario`.
+    pub async fn new(scenario: &str, a: &crate::Args) -> Result<Self> {
+        let stack = yadtq_tests::Stack::new(&format!("bench_{scenario}")).await;
+        let log_dir = bin_dir().join("../bench-logs").join(&stack.namespace);
+        std::fs::create_dir_all(&log_dir)?;
+        let mut env = Vec::new();
+        for kv in &a.service_env {
+            let (k, v) = kv.split_once('=').with_context(|| format!("--env {kv}: expected NAME=VALUE"))?;
+            env.push((k.to_string(), v.to_string()));
+        }
+        Ok(Self { stack, http: http_client(256), log_dir, env })
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.stack.db
+    }
+
+    fn spawn(&self, bin: &str, args: &[&str], log: &str) -> Result<Proc> {
+        let path = bin_dir().join(bin);
+        if !path.exists() {
+            bail!("{} missing: build with `cargo build --release --bins` (scripts/bench.sh does)", path.display());
+        }
+        let log_path = self.log_dir.join(format!("{log}.log"));
+        let out = std::fs::File::create(&log_path)?;
+        let mut cmd = Command::new(&path);
+        cmd.args(args)
+            .env("DATABASE_URL", &self.stack.database_url)
+            .env("KAFKA_BOOTSTRAP", &self.stack.kafka)
+            .env("YADTQ_NAMESPACE", &self.stack.namespace)
+            .env_remove("RUST_LOG") // the services' default log filter, as deployed
+            .envs(DEFAULT_TIMINGS.iter().copied())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let child = cmd.spawn().with_context(|| format!("start {}", path.display()))?;
+        let pid = child.id();
+        Ok(Proc { child: Some(child), pid, log: log_path })
+    }
+
+    /// Starts a gateway on a free port and waits for `/healthz`.
+    pub async fn gateway(&self) -> Result<Gateway> {
+        let port = yadtq_tests::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let proc = self.spawn("yadtq-gateway", &["serve", "--listen", &listen], &format!("gateway-{port}"))?;
+        let base = format!("http://{listen}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(Gateway { base, proc });
+            }
+            if Instant::now() > deadline {
+                bail!("gateway did not answer /healthz in 30 s (log: {})", proc.log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts a worker with `--concurrency c` without waiting.
+    pub fn spawn_worker(&self, name: &str, c: usize) -> Result<Proc> {
+        self.spawn("yadtq-worker", &["--concurrency", &c.to_string()], name)
+    }
+
+    /// Waits until every worker in `procs` has registered (a `workers` row).
+    pub async fn wait_registered(&self, procs: &[&Proc]) -> Result<()> {
+        let pids: Vec<i32> = procs.iter().map(|p| p.pid() as i32).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let n: i64 = sqlx::query_scalar("SELECT count(DISTINCT pid) FROM workers WHERE pid = ANY($1)")
+                .bind(&pids)
+                .fetch_one(self.db())
+                .await?;
+            if n as usize == pids.len() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{n} of {} workers registered after 60 s", pids.len());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts `w` workers of concurrency `c` and waits until all registered.
+    pub async fn workers(&self, w: usize, c: usize) -> Result<Vec<Proc>> {
+        let procs: Vec<Proc> = (0..w).map(|i| self.spawn_worker(&format!("worker-{i}"), c)).collect::<Result<_>>()?;
+        self.wait_registered(&procs.iter().collect::<Vec<_>>()).await?;
+        Ok(procs)
+    }
+
+    /// Waits until no task is open (queued, scheduled, processing); errors after `timeout`.
+    pub async fn wait_all_terminal(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let open: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status NOT IN ('success', 'failed', 'cancelled')")
+                    .fetch_one(self.db())
+                    .await?;
+            if open == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{open} tasks not terminal after {timeout:?}");
+            }
+            // Cheap (index on status) and not too often: the bench must not load PostgreSQL.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Drops the database and the namespace's topics (processes must be gone).
+    pub async fn cleanup(self) {
+        let ns = self.stack.namespace.clone();
+        let kafka = self.stack.kafka.clone();
+        self.stack.db.close().await;
+        if let Ok(admin_url) = std::env::var("DATABASE_URL") {
+            if let Ok(admin) = PgPool::connect(&admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{ns}\" WITH (FORCE)")).execute(&admin).await;
+                admin.close().await;
+            }
+        }
+        let _ = delete_topics(&kafka, &ns).await;
+    }
+}
+
+async fn delete_topics(kafka: &str, ns: &str) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", kafka).create()?;
+    let md = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
+    let names: Vec<String> =
+        md.topics().iter().map(|t| t.name().to_string()).filter(|n| n.starts_with(&format!("{ns}."))).collect();
+    if !names.is_empty() {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        admin.delete_topics(&refs, &AdminOptions::new()).await?;
+    }
+    Ok(())
+}
