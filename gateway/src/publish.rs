@@ -1,25 +1,26 @@
-//! Sending new (or retried) tasks to Kafka from the gateway: all envelopes are
-//! queued at once (one producer batch) and the caller waits at most the
-//! publish wait for the acks. Deliveries go on in the background and mark the
-//! rows published when acked; anything not acked is left to the publisher.
+//! Sending new (or retried) tasks to Kafka from the gateway: the envelopes are
+//! queued at once (one producer batch) and the caller waits at most the publish
+//! wait. The work (creating a new queue's topic, sending, marking the rows
+//! published when acked) goes on in the background past that; anything not
+//! acked is left to the publisher.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use yadtq_core::envelope::{Envelope, ENVELOPE_VERSION};
 use yadtq_core::model::{Task, TaskStatus};
 
 use crate::state::AppState;
 
+/// How long creating a new queue's topic may take in the background.
+const TOPIC_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Publishes the `queued` tasks among `tasks` (scheduled ones wait for the scheduler).
 pub async fn publish(state: &AppState, tasks: &[&Task]) {
-    let mut envelopes = Vec::new();
-    for t in tasks.iter().filter(|t| t.status == TaskStatus::Queued) {
-        let topic = match state.topics.ensure(&state.cfg.common, &t.queue, state.cfg.publish_wait()).await {
-            Ok(topic) => topic,
-            Err(e) => {
-                tracing::warn!(queue = %t.queue, error = %e, "topic not ready; the publisher will send the task");
-                continue;
-            }
-        };
-        let env = Envelope {
+    let envelopes: Vec<Envelope> = tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Queued)
+        .map(|t| Envelope {
             v: ENVELOPE_VERSION,
             id: t.id.clone(),
             task: t.task.clone(),
@@ -28,20 +29,30 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
             queue: t.queue.clone(),
             attempt: t.attempts,
             submitted_at: t.created_at,
-        };
-        envelopes.push((topic, env));
-    }
+        })
+        .collect();
     if envelopes.is_empty() {
         return;
     }
-    let (producer, marker) = (state.producer.clone(), state.marker.clone());
+    let (cfg, producer, topics, marker) =
+        (state.cfg.clone(), state.producer.clone(), Arc::clone(&state.topics), state.marker.clone());
     let delivery = tokio::spawn(async move {
-        let sends = envelopes.iter().map(|(topic, env)| yadtq_core::kafka::send_envelope(&producer, topic, env));
-        let results = futures::future::join_all(sends).await;
-        for ((_, env), r) in envelopes.into_iter().zip(results) {
-            match r {
+        let mut sends = Vec::with_capacity(envelopes.len());
+        let producer = &producer;
+        for env in &envelopes {
+            match topics.ensure(&cfg.common, &env.queue, TOPIC_TIMEOUT).await {
+                Ok(topic) => {
+                    sends.push(async move { (env, yadtq_core::kafka::send_envelope(producer, &topic, env).await) })
+                }
+                Err(e) => {
+                    tracing::warn!(queue = %env.queue, error = %e, "topic not ready; the publisher will send the task")
+                }
+            }
+        }
+        for (env, result) in futures::future::join_all(sends).await {
+            match result {
                 Ok(()) => {
-                    let _ = marker.send(env.id);
+                    let _ = marker.send(env.id.clone());
                 }
                 Err(e) => {
                     tracing::warn!(id = %env.id, error = %e, "task not sent to Kafka; the publisher will send it")

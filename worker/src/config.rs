@@ -63,8 +63,9 @@ pub struct WorkerConfig {
     /// rare and costly (librdkafka drops its fetched data and refetches on
     /// resume, about a second), so the buffer is large. Held records are not
     /// claimed: after a crash their tasks are still `queued` and their offsets
-    /// uncommitted, so the partition's next owner runs them.
-    #[arg(long, env = "YADTQ_PREFETCH", default_value_t = 512)]
+    /// uncommitted, so the partition's next owner runs them. Measured: a
+    /// 5,000-task drain ran 706/s with 512 and 1,814/s with no pause at all.
+    #[arg(long, env = "YADTQ_PREFETCH", default_value_t = 4096)]
     pub prefetch: usize,
 
     /// Largest task result in bytes (serialised JSON); a larger result fails

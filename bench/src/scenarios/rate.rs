@@ -12,6 +12,26 @@ use crate::stack::{http_client, Bench};
 use crate::stats::{percentile, sorted};
 use crate::Args;
 
+/// Row label of the long-poll figures.
+pub const LABEL_LONG_POLL: &str = "4 long-poll (50 sleep 0.1 s tasks, one at a time)";
+
+/// Submits `n` short tasks one at a time, each followed by a long-poll; returns
+/// the sorted milliseconds from `finished_at` (database clock) to the answer.
+async fn long_poll_lag_ms(http: &reqwest::Client, base: &str, n: usize) -> Result<Vec<f64>> {
+    let mut lags = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t: serde_json::Value =
+            http.post(format!("{base}/tasks")).body(r#"{"task":"sleep","args":[0.1]}"#).send().await?.json().await?;
+        let id = t["id"].as_str().unwrap_or_default();
+        let done: serde_json::Value = http.get(format!("{base}/tasks/{id}?wait=10")).send().await?.json().await?;
+        let answered = chrono::Utc::now();
+        if let Some(f) = done["finished_at"].as_str().and_then(|f| f.parse::<chrono::DateTime<chrono::Utc>>().ok()) {
+            lags.push((answered - f).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+    Ok(sorted(lags))
+}
+
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let label = label_rate(a);
     let b = Bench::new("rate", a).await?;
@@ -38,6 +58,13 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.add(&label, "submit→finish p99", Unit::Ms, p99);
     r.add(&label, "HTTP POST p99", Unit::Ms, percentile(&http_lat, 0.99));
     r.add(&label, "errors", Unit::Count, err as f64);
+
+    // Long-poll: how soon `GET /tasks/{id}?wait=` answers after the task finished.
+    let lag = long_poll_lag_ms(&http, &gw.base, 50).await?;
+    let (p50, p99) = p50_p99(&lag);
+    r.add(LABEL_LONG_POLL, "answer after finish p50", Unit::Ms, p50);
+    r.add(LABEL_LONG_POLL, "answer after finish p99", Unit::Ms, p99);
+    r.target(LABEL_LONG_POLL, "answer after finish p50", Unit::Ms, 100.0, false);
 
     drop(workers);
     drop(gw);
