@@ -41,5 +41,13 @@ for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
   sleep 0.3
 done
+# Let both workers join the consumer group and own partitions, so the burst
+# below is shared between them rather than drained by whichever joined first.
+for _ in $(seq 1 120); do
+  n=0
+  for i in 1 2; do grep -q "partitions assigned" "$RUN/worker-$i.log" && n=$((n + 1)); done
+  [[ $n == 2 ]] && break
+  sleep 0.5
+done
 
 python3 "$ROOT/scripts/demo_client.py" "http://127.0.0.1:$PORT" "${YADTQ_DEMO_TASKS:-300}"

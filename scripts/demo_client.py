@@ -88,8 +88,10 @@ def main():
           f"{len(done) - len(wrong)} correct, {len(wrong)} wrong")
     print("tasks per worker: " + ", ".join(f"{w[:8]}={n}" for w, n in sorted(by_worker.items())))
 
+    # Counters travel with heartbeats (every 2 s): let one pass so they are current.
+    time.sleep(2.5)
     _, workers = call("GET", "/workers")
-    print("\nWorker roster (GET /workers):")
+    print("\nWorker roster (GET /workers; counters as of each worker's last heartbeat):")
     print(f"  {'id':<36} {'alive':<5} {'host':<12} {'pid':>7} {'conc':>4} {'in-flight':>9} {'processed':>9} {'failed':>6}  last heartbeat")
     for w in workers:
         print(f"  {w['id']:<36} {str(w['alive']):<5} {w['hostname'][:12]:<12} {w['pid']:>7} {w['concurrency']:>4} "
