@@ -40,9 +40,18 @@ pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, sqlx:
     PgConnection::connect(database_url).await
 }
 
-const TASK_COLUMNS: &str = "id, seq, name, args::text AS args, kwargs::text AS kwargs, queue, status, \
-     result::text AS result, error, attempts, max_retries, timeout_seconds, run_at, progress, cancel_requested_at, \
-     worker_id, created_at, started_at, finished_at, request_hash";
+/// The columns of a task row, as a literal so statements that use it are
+/// built at compile time (`concat!`), not formatted on every request.
+macro_rules! task_columns {
+    () => {
+        "id, seq, name, args::text AS args, kwargs::text AS kwargs, queue, status, \
+         result::text AS result, error, attempts, max_retries, timeout_seconds, run_at, progress, \
+         cancel_requested_at, worker_id, created_at, started_at, finished_at, request_hash"
+    };
+}
+
+/// `SELECT` of one task by id.
+const SELECT_TASK: &str = concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = $1");
 
 fn raw(text: String) -> Result<Box<RawValue>, sqlx::Error> {
     RawValue::from_string(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -153,7 +162,7 @@ pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserte
 
 async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Inserted>, sqlx::Error> {
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
-    let sql = format!(
+    let sql = concat!(
         "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
                             retry_backoff_base, retry_backoff_cap, request_hash)
          SELECT id, name, args::json, kwargs::json, queue,
@@ -162,9 +171,11 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
                      $8::timestamptz[], $9::float8[], $10::float8[], $11::text[])
               AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash)
-         ON CONFLICT (id) DO NOTHING RETURNING {TASK_COLUMNS}"
+         ON CONFLICT (id) DO NOTHING RETURNING ",
+        task_columns!(),
+        ""
     );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(sql)
         .bind(col(|t| t.id.clone()))
         .bind(col(|t| t.name.clone()))
         .bind(col(|t| t.args.clone()))
@@ -186,8 +197,7 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
             out.push(Inserted::Created(row));
             continue;
         }
-        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-        let row = sqlx::query(&sql).bind(&t.id).fetch_optional(&mut *conn).await?;
+        let row = sqlx::query(SELECT_TASK).bind(&t.id).fetch_optional(&mut *conn).await?;
         match row.as_ref().map(task_from_row).transpose()? {
             Some(existing) if existing.request_hash == t.request_hash => out.push(Inserted::Existing(existing)),
             // Same id twice with different bodies, or a different earlier task.
@@ -199,8 +209,7 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
 
 /// Reads one task, `None` when no task has this id.
 pub async fn get_task(pool: &PgPool, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
-    let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?;
+    let row = sqlx::query(SELECT_TASK).bind(id).fetch_optional(pool).await?;
     row.as_ref().map(task_from_row).transpose()
 }
 
@@ -362,23 +371,7 @@ pub async fn record_outcomes(
     Ok(outcomes.iter().map(|(id, attempt, _)| done.contains(&(id.to_string(), *attempt))).collect())
 }
 
-/// Records one outcome; see [`record_outcomes`].
-pub async fn record_outcome(
-    pool: &PgPool,
-    id: &str,
-    worker_id: Uuid,
-    attempt: i32,
-    outcome: &Outcome,
-) -> Result<bool, sqlx::Error> {
-    Ok(record_outcomes(pool, worker_id, &[(id, attempt, outcome)]).await?[0])
-}
-
-/// Claims one task; see [`claim_tasks`].
-pub async fn claim_task(pool: &PgPool, id: &str, worker_id: Uuid) -> Result<Option<Claimed>, sqlx::Error> {
-    Ok(claim_tasks(pool, &[id.to_string()], worker_id).await?.pop().flatten())
-}
-
-/// Stores a running attempt's progress (fenced like [`record_outcome`]); the
+/// Stores a running attempt's progress (fenced like [`record_outcomes`]); the
 /// trigger notifies listeners. Returns whether the task was still ours.
 pub async fn set_progress(
     pool: &PgPool,
@@ -424,7 +417,7 @@ pub enum CancelResult {
 
 /// Cancels a task: at once when it waits, by request when it runs.
 pub async fn cancel_task(pool: &PgPool, id: &str) -> Result<CancelResult, sqlx::Error> {
-    let sql = format!(
+    let sql = concat!(
         "UPDATE tasks SET
              status = CASE WHEN status = 'processing' THEN status ELSE 'cancelled' END,
              cancel_requested_at = coalesce(cancel_requested_at, now()),
@@ -432,9 +425,11 @@ pub async fn cancel_task(pool: &PgPool, id: &str) -> Result<CancelResult, sqlx::
              error = CASE WHEN status = 'processing' THEN error
                           ELSE jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request') END
          WHERE id = $1 AND status IN ('queued', 'scheduled', 'processing')
-         RETURNING {TASK_COLUMNS}"
+         RETURNING ",
+        task_columns!(),
+        ""
     );
-    match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+    match sqlx::query(sql).bind(id).fetch_optional(pool).await? {
         Some(row) => {
             let row = task_from_row(&row)?;
             Ok(if row.task.status == TaskStatus::Cancelled {
@@ -451,14 +446,16 @@ pub async fn cancel_task(pool: &PgPool, id: &str) -> Result<CancelResult, sqlx::
 /// (its retry budget is raised to allow it). `Ok(Err(row))` when the task is in
 /// another status; `Ok(Ok(None))` when it does not exist.
 pub async fn retry_task(pool: &PgPool, id: &str) -> Result<Result<Option<TaskRow>, TaskRow>, sqlx::Error> {
-    let sql = format!(
+    let sql = concat!(
         "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
              result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
              progress = NULL
          WHERE id = $1 AND status IN ('failed', 'cancelled')
-         RETURNING {TASK_COLUMNS}"
+         RETURNING ",
+        task_columns!(),
+        ""
     );
-    match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+    match sqlx::query(sql).bind(id).fetch_optional(pool).await? {
         Some(row) => Ok(Ok(Some(task_from_row(&row)?))),
         None => match get_task(pool, id).await? {
             Some(row) => Ok(Err(row)),
@@ -489,14 +486,16 @@ pub async fn list_tasks(
     limit: i64,
     before: Option<i64>,
 ) -> Result<(Vec<Task>, Option<i64>), sqlx::Error> {
-    let sql = format!(
-        "SELECT {TASK_COLUMNS} FROM tasks
+    let sql = concat!(
+        "SELECT ",
+        task_columns!(),
+        " FROM tasks
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR name = $2)
            AND ($3::text IS NULL OR queue = $3) AND ($4::uuid IS NULL OR worker_id = $4)
            AND ($5::bigint IS NULL OR seq < $5)
          ORDER BY seq DESC LIMIT $6"
     );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(sql)
         .bind(&f.status)
         .bind(&f.task)
         .bind(&f.queue)
