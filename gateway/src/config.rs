@@ -26,6 +26,12 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// Drops empty catalogue entries (an empty `YADTQ_TASK_CATALOGUE` means no
+    /// catalogue), once at start rather than on every submission.
+    pub fn normalise(&mut self) {
+        self.limits.task_catalogue.retain(|n| !n.trim().is_empty());
+    }
+
     /// Ack wait for a new task's Kafka record.
     pub fn publish_wait(&self) -> Duration {
         Duration::from_millis(self.publish_wait_ms)

@@ -50,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(cfg: GatewayConfig) -> anyhow::Result<()> {
+async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
+    cfg.normalise();
     cfg.common.validate()?;
     let pool = yadtq_core::store::connect(&cfg.common).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;

@@ -5,36 +5,26 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use yadtq_core::batch::Batcher;
 
 /// Longest a task id waits before its batch is written.
 const LINGER: Duration = Duration::from_millis(5);
 /// Ids written per UPDATE at most.
 const MAX_BATCH: usize = 1000;
 
-/// Sender of acknowledged task ids; dropping every clone stops the writer.
-pub type Marker = mpsc::UnboundedSender<String>;
+/// Takes acknowledged task ids (`Marker::send`); writes them in batches.
+pub type Marker = std::sync::Arc<Batcher<String, ()>>;
 
-/// Starts the writer task. A failed write is logged; the publisher then sends
-/// those tasks again (harmless: the claim absorbs duplicates).
+/// Starts the writer. A failed write is logged; the publisher then sends those
+/// tasks again (harmless: the claim absorbs duplicates).
 pub fn spawn(pool: PgPool) -> Marker {
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        let mut batch = Vec::new();
-        while let Some(first) = rx.recv().await {
-            batch.push(first);
-            let deadline = tokio::time::Instant::now() + LINGER;
-            while batch.len() < MAX_BATCH {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(id)) => batch.push(id),
-                    Ok(None) | Err(_) => break,
-                }
+    std::sync::Arc::new(Batcher::spawn(LINGER, MAX_BATCH, 1, move |ids: Vec<String>| {
+        let pool = pool.clone();
+        async move {
+            if let Err(e) = yadtq_core::store::mark_published(&pool, &ids).await {
+                tracing::warn!(error = %e, count = ids.len(), "cannot mark tasks published; the publisher will resend them");
             }
-            if let Err(e) = yadtq_core::store::mark_published(&pool, &batch).await {
-                tracing::warn!(error = %e, count = batch.len(), "cannot mark tasks published; the publisher will resend them");
-            }
-            batch.clear();
+            vec![(); ids.len()]
         }
-    });
-    tx
+    }))
 }

@@ -118,8 +118,8 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
             ),
         ));
     }
-    let catalogue: Vec<&str> = limits.task_catalogue.iter().map(String::as_str).filter(|n| !n.is_empty()).collect();
-    if !catalogue.is_empty() && !catalogue.contains(&name.as_str()) {
+    let catalogue = &limits.task_catalogue;
+    if !catalogue.is_empty() && !catalogue.contains(&name) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("no handler serves task '{name}'; known tasks: {}", catalogue.join(", ")),
