@@ -244,12 +244,20 @@ impl Executor {
     /// before the write lands. The write is fenced (status, worker, attempt), so
     /// a late one after a takeover changes nothing. A result PostgreSQL refuses
     /// is replaced by a failure, so the task never stays `processing`.
-    async fn record(&self, id: &str, attempt: i32, outcome: Outcome) {
-        let mut outcome = outcome;
+    async fn record(&self, id: &str, attempt: i32, mut outcome: Outcome) {
         let mut delay = Duration::from_millis(100);
         let deadline = tokio::time::Instant::now() + self.outcome_retry_limit;
         loop {
-            match self.writes.record(id, attempt, outcome.clone()).await {
+            let Some((result, back)) = self.writes.record(id, attempt, outcome).await else {
+                tracing::error!(
+                    id,
+                    attempt,
+                    "outcome not written: the worker is stopping; the rescuer requeues the task"
+                );
+                return;
+            };
+            outcome = back;
+            match result {
                 Ok(true) => return,
                 Ok(false) => {
                     tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");

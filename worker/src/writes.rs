@@ -43,10 +43,15 @@ impl std::fmt::Display for WriteError {
     }
 }
 
+/// An outcome to write: task id, attempt, outcome.
+type OutcomeIn = (String, i32, Outcome);
+/// Whether it was written, and the outcome handed back for a retry.
+type OutcomeOut = (Result<bool, WriteError>, Outcome);
+
 /// Batched claims and outcome writes of one worker.
 pub struct Writes {
     claims: Batcher<String, Result<Option<Claimed>, WriteError>>,
-    outcomes: Batcher<(String, i32, Outcome), Result<bool, WriteError>>,
+    outcomes: Batcher<OutcomeIn, OutcomeOut>,
 }
 
 impl Writes {
@@ -65,9 +70,9 @@ impl Writes {
                 }
             }
         });
-        let outcomes = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |batch: Vec<(String, i32, Outcome)>| {
+        let outcomes = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |batch: Vec<OutcomeIn>| {
             let p = pool.clone();
-            async move { record_all(&p, worker_id, &batch).await }
+            async move { record_all(&p, worker_id, batch).await }
         });
         Self { claims, outcomes }
     }
@@ -78,17 +83,26 @@ impl Writes {
     }
 
     /// Records an outcome: `Ok(false)` when fenced out (the task moved on).
-    pub async fn record(&self, id: &str, attempt: i32, outcome: Outcome) -> Result<bool, WriteError> {
-        self.outcomes
-            .call((id.to_string(), attempt, outcome))
-            .await
-            .unwrap_or_else(|| Err(WriteError::Unavailable("worker stopping".into())))
+    /// The outcome comes back with the result, so a retry needs no copy of it;
+    /// `None` only when the batcher has stopped.
+    pub async fn record(
+        &self,
+        id: &str,
+        attempt: i32,
+        outcome: Outcome,
+    ) -> Option<(Result<bool, WriteError>, Outcome)> {
+        self.outcomes.call((id.to_string(), attempt, outcome)).await
     }
 }
 
 /// Writes a batch of outcomes; when PostgreSQL refuses the statement, writes
 /// them one by one so only the outcome at fault gets the refusal.
-async fn record_all(pool: &PgPool, worker_id: Uuid, batch: &[(String, i32, Outcome)]) -> Vec<Result<bool, WriteError>> {
+async fn record_all(pool: &PgPool, worker_id: Uuid, batch: Vec<OutcomeIn>) -> Vec<OutcomeOut> {
+    let results = write_all(pool, worker_id, &batch).await;
+    results.into_iter().zip(batch).map(|(r, (_, _, outcome))| (r, outcome)).collect()
+}
+
+async fn write_all(pool: &PgPool, worker_id: Uuid, batch: &[OutcomeIn]) -> Vec<Result<bool, WriteError>> {
     let rows: Vec<store::OutcomeRecord<'_>> = batch.iter().map(|(id, a, o)| (id.as_str(), *a, o)).collect();
     match store::record_outcomes(pool, worker_id, &rows).await {
         Ok(done) => done.into_iter().map(Ok).collect(),
