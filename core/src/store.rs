@@ -2,6 +2,8 @@
 //! does. Business code never writes SQL inline. Every state transition is a
 //! conditional UPDATE naming the expected status (and, for a worker's writes,
 //! its worker id and attempt number), so a stale writer changes nothing.
+//! Statements that change many task rows lock them in id order (or skip locked
+//! rows), so two concurrent batches can never wait on each other in a cycle.
 
 use std::time::Duration;
 
@@ -214,10 +216,14 @@ pub async fn get_task(pool: &PgPool, id: &str) -> Result<Option<TaskRow>, sqlx::
 }
 
 /// Marks queued rows as sent to Kafka (only rows still `queued` and unpublished).
+/// Rows another transaction holds are skipped, not waited for: that is a claim
+/// (which stamps `published_at` itself) or a cancel, and a row left unmarked
+/// only costs one duplicate record from the publisher.
 pub async fn mark_published(pool: &PgPool, ids: &[String]) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE tasks SET published_at = now()
-         WHERE id = ANY($1) AND status = 'queued' AND published_at IS NULL",
+         WHERE id IN (SELECT id FROM tasks WHERE id = ANY($1) AND status = 'queued' AND published_at IS NULL
+                      ORDER BY id FOR UPDATE SKIP LOCKED)",
     )
     .bind(ids)
     .execute(pool)
@@ -231,11 +237,14 @@ pub async fn mark_published(pool: &PgPool, ids: &[String]) -> Result<u64, sqlx::
 /// claimed, finished, or unknown): the caller skips its record.
 pub async fn claim_tasks(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<Option<Claimed>>, sqlx::Error> {
     let rows = sqlx::query(
-        "WITH claimed AS (
-             UPDATE tasks SET status = 'processing', attempts = attempts + 1, worker_id = $2,
-                    started_at = now(), error = NULL, progress = NULL
-             WHERE id = ANY($1) AND status = 'queued'
-             RETURNING id, name, args::text AS args, kwargs::text AS kwargs, attempts, timeout_seconds,
+        "WITH locked AS (
+             SELECT id FROM tasks WHERE id = ANY($1) AND status = 'queued' ORDER BY id FOR UPDATE
+         ), claimed AS (
+             UPDATE tasks t SET status = 'processing', attempts = attempts + 1, worker_id = $2,
+                    started_at = now(), error = NULL, progress = NULL,
+                    published_at = coalesce(published_at, now())
+             FROM locked l WHERE t.id = l.id AND t.status = 'queued'
+             RETURNING t.id, name, args::text AS args, kwargs::text AS kwargs, attempts, timeout_seconds,
                        max_retries, retry_backoff_base, retry_backoff_cap
          ), attempt AS (
              INSERT INTO task_attempts (task_id, attempt, worker_id)
@@ -343,12 +352,14 @@ pub async fn record_outcomes(
         "WITH input AS (
              SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[])
                  AS i(id, attempt, status, result, error, attempt_outcome, delay)
+         ), locked AS (
+             SELECT t.id FROM tasks t WHERE t.id = ANY($1) ORDER BY t.id FOR UPDATE
          ), done AS (
              UPDATE tasks t SET status = i.status, result = i.result::json, error = i.error::jsonb,
                  finished_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE now() END,
                  run_at = CASE WHEN i.status = 'scheduled' THEN now() + make_interval(secs => i.delay) ELSE t.run_at END,
                  published_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE t.published_at END
-             FROM input i
+             FROM input i JOIN locked l ON l.id = i.id
              WHERE t.id = i.id AND t.status = 'processing' AND t.worker_id = $8 AND t.attempts = i.attempt
              RETURNING t.id, i.attempt, i.attempt_outcome, i.error
          ), closed AS (

@@ -1,0 +1,94 @@
+//! Concurrent batched writes on the same task rows, the way a busy stack makes
+//! them: the gateway marking acked tasks published, two workers claiming the
+//! same records (duplicates after a rebalance) and recording outcomes, each
+//! batch listing its ids in its own order. None may fail with a deadlock
+//! (PostgreSQL breaks a lock cycle after deadlock_timeout, 1 s, by failing one
+//! statement), and every task runs once.
+
+use yadtq_core::store::{self, NewTask, Outcome};
+use yadtq_tests::Stack;
+
+/// `ids` in a random order (sorted by a fresh random key each).
+fn shuffled(ids: &[String]) -> Vec<String> {
+    let mut keyed: Vec<(uuid::Uuid, &String)> = ids.iter().map(|id| (uuid::Uuid::new_v4(), id)).collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, id)| id.clone()).collect()
+}
+
+fn new_task(round: usize, i: usize) -> NewTask {
+    NewTask {
+        id: format!("contention-{round}-{i:05}"),
+        name: "echo".into(),
+        args: format!("[{i}]"),
+        kwargs: "{}".into(),
+        queue: "default".into(),
+        max_retries: 0,
+        timeout_seconds: 60.0,
+        run_at: None,
+        retry_backoff: (None, None),
+        request_hash: format!("h{i}"),
+    }
+}
+
+/// One worker: claims shuffled batches of `ids`, then records their outcomes in
+/// another order. Returns the tasks it claimed.
+async fn work(pool: sqlx::PgPool, ids: Vec<String>, batch: usize) -> Result<usize, sqlx::Error> {
+    let worker = uuid::Uuid::new_v4();
+    let mut claimed_total = 0;
+    for chunk in shuffled(&ids).chunks(batch) {
+        let claimed = store::claim_tasks(&pool, chunk, worker).await?;
+        let mine: Vec<(String, i32)> =
+            chunk.iter().zip(claimed).filter_map(|(id, c)| c.map(|c| (id.clone(), c.attempt))).collect();
+        claimed_total += mine.len();
+        let success = Outcome::Success("1".into());
+        let mut records: Vec<(&str, i32, &Outcome)> = mine.iter().map(|(id, a)| (id.as_str(), *a, &success)).collect();
+        records.reverse();
+        store::record_outcomes(&pool, worker, &records).await?;
+    }
+    Ok(claimed_total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_batched_marks_claims_and_outcomes_never_deadlock() {
+    let stack = Stack::new("contention").await;
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&stack.database_url).await.unwrap();
+    let n = 4000;
+    // A cycle needs two batches to meet in the wrong order: a few rounds make it
+    // near certain that the old statements hit one.
+    for round in 0..3 {
+        let tasks: Vec<NewTask> = (0..n).map(|i| new_task(round, i)).collect();
+        for chunk in tasks.chunks(500) {
+            store::insert_each(&pool, chunk).await.unwrap();
+        }
+        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+
+        let marker = {
+            let (pool, ids) = (pool.clone(), ids.clone());
+            tokio::spawn(async move {
+                for chunk in shuffled(&ids).chunks(100) {
+                    store::mark_published(&pool, chunk).await?;
+                }
+                Ok::<_, sqlx::Error>(0)
+            })
+        };
+        // Two workers over the same records: every task is claimed by one of them.
+        let a = tokio::spawn(work(pool.clone(), ids.clone(), 64));
+        let b = tokio::spawn(work(pool.clone(), ids.clone(), 64));
+        let mut claims = 0;
+        for (who, h) in [("marker", marker), ("worker a", a), ("worker b", b)] {
+            match h.await.unwrap() {
+                Ok(c) => claims += c,
+                Err(e) => panic!("{who} failed: {e}"),
+            }
+        }
+
+        assert_eq!(claims, n, "every task claimed exactly once");
+        assert_eq!(stack.count_status(&ids, "success").await, n as i64);
+        let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM task_attempts WHERE task_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert_eq!(runs, n as i64, "one attempt per task");
+    }
+}
