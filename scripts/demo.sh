@@ -45,7 +45,7 @@ done
 # below is shared between them rather than drained by whichever joined first.
 for _ in $(seq 1 120); do
   n=0
-  for i in 1 2; do grep -q "partitions assigned" "$RUN/worker-$i.log" && n=$((n + 1)); done
+  for i in 1 2; do grep -q "partitions assigned partitions=\[[0-9]" "$RUN/worker-$i.log" && n=$((n + 1)); done
   [[ $n == 2 ]] && break
   sleep 0.5
 done

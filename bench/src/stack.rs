@@ -59,6 +59,16 @@ impl Proc {
     pub fn rss_mib(&self) -> Option<f64> {
         crate::procfs::rss_mib(self.pid)
     }
+
+    /// Whether this worker's log shows a non-empty partition assignment.
+    pub fn owns_partitions(&self) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|log| {
+            log.lines().any(|l| {
+                l.split_once("partitions assigned partitions=[")
+                    .is_some_and(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
+            })
+        })
+    }
 }
 
 impl Drop for Proc {
@@ -166,10 +176,19 @@ impl Bench {
         }
     }
 
-    /// Starts `w` workers of concurrency `c` and waits until all registered.
+    /// Starts `w` workers of concurrency `c` and waits until all registered and
+    /// each owns partitions, so no rebalance (which pauses the partitions that
+    /// move) falls into the measurement.
     pub async fn workers(&self, w: usize, c: usize) -> Result<Vec<Proc>> {
         let procs: Vec<Proc> = (0..w).map(|i| self.spawn_worker(&format!("worker-{i}"), c)).collect::<Result<_>>()?;
         self.wait_registered(&procs.iter().collect::<Vec<_>>()).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !procs.iter().all(Proc::owns_partitions) {
+            if Instant::now() > deadline {
+                bail!("not every worker was assigned partitions within 60 s (logs in {})", self.log_dir.display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         Ok(procs)
     }
 
@@ -192,8 +211,13 @@ impl Bench {
         }
     }
 
-    /// Drops the database and the namespace's topics (processes must be gone).
+    /// Drops the database and the namespace's topics (processes must be gone),
+    /// unless `YADTQ_BENCH_KEEP` is set: then both stay for inspection.
     pub async fn cleanup(self) {
+        if std::env::var_os("YADTQ_BENCH_KEEP").is_some() {
+            announce_kept(&self.stack.namespace);
+            return;
+        }
         let ns = self.stack.namespace.clone();
         let kafka = self.stack.kafka.clone();
         self.stack.db.close().await;
@@ -205,6 +229,10 @@ impl Bench {
         }
         let _ = delete_topics(&kafka, &ns).await;
     }
+}
+
+fn announce_kept(ns: &str) {
+    eprintln!("[bench] YADTQ_BENCH_KEEP: database and topics {ns} kept");
 }
 
 async fn delete_topics(kafka: &str, ns: &str) -> Result<()> {

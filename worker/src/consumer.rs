@@ -60,6 +60,10 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
     tpl.elements().iter().map(|e| e.partition()).collect()
 }
 
+/// Upper bound of the consumer's `heartbeat.interval.ms` (otherwise a third of
+/// the session timeout).
+const HEARTBEAT_MAX_MS: u32 = 500;
+
 /// The task consumer.
 pub type TaskConsumer = StreamConsumer<WorkerContext>;
 
@@ -80,7 +84,9 @@ pub fn create(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", session.to_string())
-        .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+        // Members learn of a rebalance from a heartbeat answer: a short interval
+        // keeps the pause of moved partitions short when a worker joins or leaves.
+        .set("heartbeat.interval.ms", (session / 3).clamp(100, HEARTBEAT_MAX_MS).to_string())
         .set("max.poll.interval.ms", cfg.kafka_max_poll_interval_ms.to_string())
         .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string());
     let consumer: TaskConsumer =
