@@ -4,6 +4,9 @@
 //! its worker id and attempt number), so a stale writer changes nothing.
 //! Statements that change many task rows lock them in id order (or skip locked
 //! rows), so two concurrent batches can never wait on each other in a cycle.
+//! They join the id list (`UNNEST`) to the table rather than filter with
+//! `id = ANY($1)`: a filter is tested against the whole list for every row a
+//! plan scans (a partial index, a small table's sequential scan), a join is not.
 
 use std::time::Duration;
 
@@ -19,6 +22,57 @@ use crate::model::{Task, TaskError, TaskStatus, Worker};
 /// Embedded migrations from `migrations/`. Running them takes an advisory lock,
 /// so several processes starting at once are safe.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Channel of task events (`LISTEN yadtq_task_events`). Each payload lists the
+/// ids of tasks whose status or progress changed, comma separated (task ids
+/// never contain commas); listeners re-read the rows.
+pub const TASK_EVENTS_CHANNEL: &str = "yadtq_task_events";
+/// Longest event payload sent (PostgreSQL refuses payloads of 8000 bytes and more).
+const EVENT_PAYLOAD_MAX: usize = 7900;
+
+/// Splits `ids` into comma-separated payloads of at most `max` bytes each.
+fn event_payloads<S: AsRef<str>>(ids: &[S], max: usize) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for id in ids {
+        let id = id.as_ref();
+        if !current.is_empty() && current.len() + 1 + id.len() > max {
+            payloads.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(',');
+        }
+        current.push_str(id);
+    }
+    if !current.is_empty() {
+        payloads.push(current);
+    }
+    payloads
+}
+
+/// Tells every listening gateway that these tasks changed, in the background,
+/// after the change has committed. The NOTIFY runs in a transaction of its own
+/// that writes nothing: PostgreSQL holds a cluster-wide lock from a notifying
+/// transaction's commit until it ends, so a NOTIFY inside a write transaction
+/// (the trigger this replaces) serialised every writer's commit flush. Best
+/// effort: a lost event only delays a waiter until its periodic re-read.
+pub fn notify_changed(pool: &PgPool, ids: Vec<String>) {
+    if ids.is_empty() {
+        return;
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let payloads = event_payloads(&ids, EVENT_PAYLOAD_MAX);
+        let sent = sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+            .bind(TASK_EVENTS_CHANNEL)
+            .bind(&payloads)
+            .execute(&pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, tasks = ids.len(), "task events not sent");
+        }
+    });
+}
 
 /// Opens the pool described by `cfg` and applies pending migrations.
 ///
@@ -222,8 +276,9 @@ pub async fn get_task(pool: &PgPool, id: &str) -> Result<Option<TaskRow>, sqlx::
 pub async fn mark_published(pool: &PgPool, ids: &[String]) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE tasks SET published_at = now()
-         WHERE id IN (SELECT id FROM tasks WHERE id = ANY($1) AND status = 'queued' AND published_at IS NULL
-                      ORDER BY id FOR UPDATE SKIP LOCKED)",
+         WHERE id IN (SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
+                      WHERE t.status = 'queued' ORDER BY t.id FOR UPDATE OF t SKIP LOCKED)
+           AND published_at IS NULL",
     )
     .bind(ids)
     .execute(pool)
@@ -238,7 +293,8 @@ pub async fn mark_published(pool: &PgPool, ids: &[String]) -> Result<u64, sqlx::
 pub async fn claim_tasks(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<Option<Claimed>>, sqlx::Error> {
     let rows = sqlx::query(
         "WITH locked AS (
-             SELECT id FROM tasks WHERE id = ANY($1) AND status = 'queued' ORDER BY id FOR UPDATE
+             SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
+             WHERE t.status = 'queued' ORDER BY t.id FOR UPDATE OF t
          ), claimed AS (
              UPDATE tasks t SET status = 'processing', attempts = attempts + 1, worker_id = $2,
                     started_at = now(), error = NULL, progress = NULL,
@@ -272,6 +328,7 @@ pub async fn claim_tasks(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Resu
             },
         );
     }
+    notify_changed(pool, by_id.keys().cloned().collect());
     // An id listed twice gets its claim once.
     Ok(ids.iter().map(|id| by_id.remove(id)).collect())
 }
@@ -353,7 +410,7 @@ pub async fn record_outcomes(
              SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[])
                  AS i(id, attempt, status, result, error, attempt_outcome, delay)
          ), locked AS (
-             SELECT t.id FROM tasks t WHERE t.id = ANY($1) ORDER BY t.id FOR UPDATE
+             SELECT t.id FROM input i JOIN tasks t ON t.id = i.id ORDER BY t.id FOR UPDATE OF t
          ), done AS (
              UPDATE tasks t SET status = i.status, result = i.result::json, error = i.error::jsonb,
                  finished_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE now() END,
@@ -378,12 +435,13 @@ pub async fn record_outcomes(
     .bind(worker_id)
     .fetch_all(pool)
     .await?;
+    notify_changed(pool, done.iter().map(|(id, _)| id.clone()).collect());
     let done: std::collections::HashSet<(String, i32)> = done.into_iter().collect();
     Ok(outcomes.iter().map(|(id, attempt, _)| done.contains(&(id.to_string(), *attempt))).collect())
 }
 
-/// Stores a running attempt's progress (fenced like [`record_outcomes`]); the
-/// trigger notifies listeners. Returns whether the task was still ours.
+/// Stores a running attempt's progress (fenced like [`record_outcomes`]) and
+/// notifies listeners. Returns whether the task was still ours.
 pub async fn set_progress(
     pool: &PgPool,
     id: &str,
@@ -400,7 +458,11 @@ pub async fn set_progress(
     .bind(serde_json::to_value(progress).expect("progress serialises"))
     .execute(pool)
     .await?;
-    Ok(r.rows_affected() == 1)
+    let ours = r.rows_affected() == 1;
+    if ours {
+        notify_changed(pool, vec![id.to_string()]);
+    }
+    Ok(ours)
 }
 
 /// Ids of this worker's `processing` tasks whose cancellation was requested.
@@ -444,6 +506,7 @@ pub async fn cancel_task(pool: &PgPool, id: &str) -> Result<CancelResult, sqlx::
         Some(row) => {
             let row = task_from_row(&row)?;
             Ok(if row.task.status == TaskStatus::Cancelled {
+                notify_changed(pool, vec![row.task.id.clone()]);
                 CancelResult::Cancelled(row)
             } else {
                 CancelResult::Requested(row)
@@ -467,7 +530,10 @@ pub async fn retry_task(pool: &PgPool, id: &str) -> Result<Result<Option<TaskRow
         ""
     );
     match sqlx::query(sql).bind(id).fetch_optional(pool).await? {
-        Some(row) => Ok(Ok(Some(task_from_row(&row)?))),
+        Some(row) => {
+            notify_changed(pool, vec![id.to_string()]);
+            Ok(Ok(Some(task_from_row(&row)?)))
+        }
         None => match get_task(pool, id).await? {
             Some(row) => Ok(Err(row)),
             None => Ok(Ok(None)),
@@ -556,7 +622,9 @@ pub async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, 
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter().map(unpublished_from_row).collect()
+    let promoted: Vec<Unpublished> = rows.iter().map(unpublished_from_row).collect::<Result<_, _>>()?;
+    notify_changed(pool, promoted.iter().map(|u| u.id.clone()).collect());
+    Ok(promoted)
 }
 
 /// Deletes up to `batch` terminal tasks (and their attempts) finished more than
@@ -743,13 +811,16 @@ pub async fn rescue_dead_workers(pool: &PgPool, dead_after: Duration) -> Result<
     .fetch_all(pool)
     .await?;
     let mut rescued = Rescued::default();
+    let mut moved = Vec::with_capacity(rows.len());
     for row in &rows {
+        moved.push(row.try_get::<String, _>("id")?);
         if row.try_get::<String, _>("status")? == "queued" {
             rescued.requeued.push(unpublished_from_row(row)?);
         } else {
             rescued.failed += 1;
         }
     }
+    notify_changed(pool, moved);
     Ok(rescued)
 }
 
@@ -805,4 +876,20 @@ fn unpublished_from_row(r: &PgRow) -> Result<Unpublished, sqlx::Error> {
 /// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_payloads;
+
+    #[test]
+    fn event_payloads_stay_under_the_limit_and_keep_every_id() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("task-{i:04}")).collect();
+        let payloads = event_payloads(&ids, 100);
+        assert!(payloads.iter().all(|p| p.len() <= 100));
+        let back: Vec<&str> = payloads.iter().flat_map(|p| p.split(',')).collect();
+        assert_eq!(back, ids.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(event_payloads::<String>(&[], 100).is_empty());
+        assert_eq!(event_payloads(&["a", "b"], 100), vec!["a,b"]);
+    }
 }

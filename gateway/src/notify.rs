@@ -8,8 +8,8 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
-/// Channel the `tasks` trigger notifies on (see migrations/0002_features.sql).
-pub const CHANNEL: &str = "yadtq_task_events";
+/// Channel of task events; the services notify it after each change.
+pub const CHANNEL: &str = yadtq_core::store::TASK_EVENTS_CHANNEL;
 
 /// Starts the listener task; returns the sender subscribers clone receivers from.
 /// The listener reconnects on its own; events missed meanwhile are covered by
@@ -36,8 +36,10 @@ async fn listen(database_url: &str, tx: &broadcast::Sender<String>) -> Result<()
     listener.listen(CHANNEL).await?;
     loop {
         let n = listener.recv().await?;
-        // No receivers is fine: nobody is waiting right now.
-        let _ = tx.send(n.payload().to_string());
+        // One event per task id of the payload. No receivers is fine: nobody is waiting.
+        for id in n.payload().split(',') {
+            let _ = tx.send(id.to_string());
+        }
     }
 }
 

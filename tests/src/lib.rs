@@ -169,10 +169,9 @@ impl Stack {
 
 async fn yadtq_migrate(db: &PgPool) {
     // The services migrate on start too; doing it here lets tests read tables
-    // before any process has started.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let migrator = sqlx::migrate::Migrator::new(dir).await.expect("read migrations");
-    migrator.run(db).await.expect("migrate test database");
+    // before any process has started. The migrations embedded in yadtq-core,
+    // built with the binaries, not the folder as it is now.
+    yadtq_core::store::MIGRATOR.run(db).await.expect("migrate test database");
 }
 
 /// A started process; killed with SIGKILL when dropped.
