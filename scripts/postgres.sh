@@ -51,6 +51,10 @@ unix_socket_directories = '$SOCK'
 max_connections = 500
 shared_buffers = 256MB
 fsync = on
+# Per-statement time and row counts (SELECT * FROM pg_stat_statements), as a
+# production server would have; bench/profile.sh prints the top statements.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
 CONF
   if [[ "$(id -u)" == 0 ]]; then chown postgres: "$DATA/yadtq.conf"; fi
 }
