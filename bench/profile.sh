@@ -18,6 +18,9 @@ command -v perf >/dev/null || { echo "perf not found: apt-get install linux-perf
 BIN="${YADTQ_BIN_DIR:-$ROOT/target/release}"
 
 rm -f "$OUT/perf.data" "$OUT/bench.err"
+# Per-statement figures (scripts/postgres.sh loads pg_stat_statements).
+psql "$DATABASE_URL" -qAtc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
+  >/dev/null 2>&1 || echo "pg_stat_statements not available: no per-statement figures" >&2
 "$BIN/yadtq-bench" --runs 1 --scenarios drain --drain-tasks "$N" "$@" >"$OUT/bench.md" 2>"$OUT/bench.err" &
 BENCH=$!
 until grep -q "starting the workers" "$OUT/bench.err" 2>/dev/null; do
@@ -45,4 +48,9 @@ report() { perf report -i "$OUT/perf.data" --no-children --stdio --percent-limit
   echo; echo "== perf: workers ($WORKERS), by symbol"; [[ -n "$WORKERS" ]] && report --pid "$WORKERS" --sort dso,sym
   echo; echo "== perf: postgres, by symbol"; report --comm postgres --sort dso,sym
   echo; echo "== perf: gateway ($GATEWAY), by symbol"; [[ -n "$GATEWAY" ]] && report --pid "$GATEWAY" --sort dso,sym
+  echo; echo "== PostgreSQL statements by total time (whole run, set-up included)"
+  psql "$DATABASE_URL" -c "SELECT calls, round(total_exec_time::numeric) AS total_ms,
+      round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+      left(regexp_replace(query, '\s+', ' ', 'g'), 100) AS statement
+    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" 2>/dev/null || true
 } | tee "$OUT/summary.txt"

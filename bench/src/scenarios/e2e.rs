@@ -1,13 +1,15 @@
 //! Scenario 3: with workers running, clients submit N echo tasks and wait for
-//! every result the way a client does (long-polling `GET /tasks/{id}?wait=10`). Throughput: N / (first submit → last result
-//! seen). Per-task latency: finished_at − created_at (database clock).
+//! every result the way a client does (long-polling `GET /tasks/{id}?wait=10`).
+//! Throughput: N / (first submit → last result seen). Per-task latency:
+//! finished_at − created_at (database clock). Measured twice: each task its
+//! own `POST /tasks`, then the same N through `POST /tasks/batch`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{db_latencies_ms, label_e2e, LABEL_FOOTPRINT};
-use crate::client::{echo_body, submit_many, wait_task};
+use super::{db_latencies_ms, label_e2e, label_e2e_batch, LABEL_FOOTPRINT};
+use crate::client::{echo_body, submit_many, wait_task, SubmitApi};
 use crate::report::{Results, Unit};
 use crate::stack::{http_client, Bench};
 use crate::stats::percentile;
@@ -22,14 +24,43 @@ pub async fn warm_up(b: &Bench, base: &str, n: usize) -> Result<()> {
     b.wait_all_terminal(Duration::from_secs(120)).await
 }
 
+/// Submits `ids` tasks `echo(i)` through `POST /tasks/batch`, `per` per request; returns the task ids.
+async fn submit_batches(http: &reqwest::Client, base: &str, tasks: &[usize], per: usize) -> Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(tasks.len());
+    for chunk in tasks.chunks(per.max(1)) {
+        let items: Vec<String> = chunk.iter().map(|&i| echo_body(i)).collect();
+        let r = http
+            .post(format!("{base}/tasks/batch"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"tasks":[{}]}}"#, items.join(",")))
+            .send()
+            .await?;
+        let status = r.status();
+        let v: serde_json::Value = r.json().await?;
+        anyhow::ensure!(status.is_success(), "POST /tasks/batch answered {status}: {v}");
+        let list = v["tasks"].as_array().or(v.as_array()).cloned().unwrap_or_default();
+        ids.extend(list.iter().map(|t| t["id"].as_str().unwrap_or_default().to_string()));
+    }
+    Ok(ids)
+}
+
+/// Both measurements: single submissions, then batches.
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
-    let label = label_e2e(a);
+    measure(a, r, SubmitApi::Single).await?;
+    measure(a, r, SubmitApi::Batch(a.batch_size)).await
+}
+
+async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
+    let label = match api {
+        SubmitApi::Single => label_e2e(a),
+        SubmitApi::Batch(_) => label_e2e_batch(a),
+    };
     let n = a.e2e_tasks;
     let b = Bench::new("e2e", a).await?;
     let gw = b.gateway().await?;
     let workers = b.workers(a.workers, a.concurrency).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    if let Some(m) = workers.iter().filter_map(|w| w.rss_mib()).reduce(f64::max) {
+    if let (SubmitApi::Single, Some(m)) = (api, workers.iter().filter_map(|w| w.rss_mib()).reduce(f64::max)) {
         r.add(LABEL_FOOTPRINT, "worker RSS idle (largest worker)", Unit::MiB, m);
     }
     warm_up(&b, &gw.base, 200).await?;
@@ -42,10 +73,16 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
             let (http, base) = (http.clone(), gw.base.clone());
             let mine: Vec<usize> = (c..n).step_by(a.clients).collect();
             tokio::spawn(async move {
-                let mut ids = Vec::with_capacity(mine.len());
-                for i in mine {
-                    ids.extend(submit_many(&http, &base, 1, 1, |_| echo_body(i)).await?);
-                }
+                let ids = match api {
+                    SubmitApi::Single => {
+                        let mut ids = Vec::with_capacity(mine.len());
+                        for i in mine {
+                            ids.extend(submit_many(&http, &base, 1, 1, |_| echo_body(i)).await?);
+                        }
+                        ids
+                    }
+                    SubmitApi::Batch(per) => submit_batches(&http, &base, &mine, per).await?,
+                };
                 let mut failed = 0usize;
                 for id in &ids {
                     if wait_task(&http, &base, id, POLL_EVERY, Duration::from_secs(300)).await? != "success" {

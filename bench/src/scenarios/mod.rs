@@ -31,6 +31,13 @@ pub fn label_drain(a: &Args) -> String {
 pub fn label_e2e(a: &Args) -> String {
     format!("3 end to end: {} echo, {}×{} workers", a.e2e_tasks, a.workers, a.concurrency)
 }
+/// Scenario 3 with the tasks submitted through `POST /tasks/batch`.
+pub fn label_e2e_batch(a: &Args) -> String {
+    format!(
+        "3 end to end, batch submit ({}/request): {} echo, {}×{} workers",
+        a.batch_size, a.e2e_tasks, a.workers, a.concurrency
+    )
+}
 pub fn label_rate(a: &Args) -> String {
     format!("4 fixed rate: {} tasks/s × {} s", a.rate, a.rate_secs)
 }
