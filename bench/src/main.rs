@@ -65,6 +65,11 @@ pub struct Args {
     /// Concurrency of each worker (Celery: prefork processes per node).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Tasks run through a throwaway stack before the first measurement, so the
+    /// broker's JVM has compiled its hot paths (0: no warm-up). Without it the
+    /// first run of every scenario is the slowest.
+    #[arg(long, default_value_t = 10_000)]
+    pub warmup_tasks: usize,
     /// Tasks of the end-to-end scenario (3).
     #[arg(long, default_value_t = 2000)]
     pub e2e_tasks: usize,
@@ -116,6 +121,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let (mut yadtq, mut celery) = (Results::default(), Results::default());
     let mut problems = Vec::new();
+    if a.warmup_tasks > 0 {
+        let t = Instant::now();
+        eprintln!("[bench] warm-up: {} tasks through a throwaway stack (not measured) …", a.warmup_tasks);
+        match scenarios::e2e::warm_up_stack(&a).await {
+            Ok(()) => eprintln!("[bench]   done in {:.1} s", t.elapsed().as_secs_f64()),
+            Err(e) => problems.push(format!("warm-up: {e:#}")),
+        }
+    }
     for run in 1..=a.runs {
         macro_rules! step {
             ($s:expr, $name:expr, $f:expr) => {

@@ -24,6 +24,28 @@ pub async fn warm_up(b: &Bench, base: &str, n: usize) -> Result<()> {
     b.wait_all_terminal(Duration::from_secs(120)).await
 }
 
+/// Runs `--warmup-tasks` echo tasks through a gateway and the scenario's
+/// workers in a namespace of their own, then removes it.
+pub async fn warm_up_stack(a: &Args) -> Result<()> {
+    let b = Bench::new("warmup", a).await?;
+    let gw = b.gateway().await?;
+    let workers = b.workers(a.workers, a.concurrency).await?;
+    let http = http_client(a.clients);
+    let tasks: Vec<usize> = (0..a.warmup_tasks).collect();
+    let parts = tasks.chunks(tasks.len().div_ceil(a.clients.max(1)).max(1)).map(|part| {
+        let (http, base, part) = (http.clone(), gw.base.clone(), part.to_vec());
+        tokio::spawn(async move { submit_batches(&http, &base, &part, 100).await })
+    });
+    for p in futures::future::join_all(parts).await {
+        p??;
+    }
+    b.wait_all_terminal(Duration::from_secs(300)).await?;
+    drop(workers);
+    drop(gw);
+    b.cleanup().await;
+    Ok(())
+}
+
 /// Submits `ids` tasks `echo(i)` through `POST /tasks/batch`, `per` per request; returns the task ids.
 async fn submit_batches(http: &reqwest::Client, base: &str, tasks: &[usize], per: usize) -> Result<Vec<String>> {
     let mut ids = Vec::with_capacity(tasks.len());
