@@ -16,9 +16,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "YADTQ_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Milliseconds `POST /tasks` waits for the broker's ack before answering;
-    /// a task whose ack did not come in time is sent by the publisher instead.
-    #[arg(long, env = "YADTQ_PUBLISH_WAIT_MS", default_value_t = 250)]
+    /// Milliseconds `POST /tasks` waits for the broker's ack before answering
+    /// (0: answer once the row is committed). The record is produced either
+    /// way and acked in the background; a task never acked is sent by the
+    /// publisher. A wait only slows the answer: the 202 already means durable.
+    #[arg(long, env = "YADTQ_PUBLISH_WAIT_MS", default_value_t = 0)]
     pub publish_wait_ms: u64,
 
     #[command(flatten)]
