@@ -72,7 +72,7 @@ async fn five_hundred_mixed_tasks_through_two_workers() {
 async fn the_seed_example_round_trips() {
     let stack = Stack::new("seed").await;
     let gw = stack.gateway(&[]).await;
-    let _w = stack.worker("worker", &[]).await;
+    let w = stack.worker("worker", &[]).await;
     let seed = json!({"task-id": "12345abc", "task": "multiply", "args": [4, 5]});
     let a = gw.submit(&seed).await;
     assert_eq!(a.status, 202, "{}", a.text);
@@ -103,6 +103,12 @@ async fn the_seed_example_round_trips() {
     assert_eq!(div["error"]["message"], "division by zero");
     let unk = gw.wait_task(&unk, LONG).await;
     assert_eq!((unk["status"].as_str(), unk["error"]["kind"].as_str()), (Some("failed"), Some("unknown_task")));
+
+    // Logs written to a file are plain text (colour codes only on a terminal).
+    for (who, log) in [("gateway", gw.proc.log()), ("worker", w.log())] {
+        assert!(log.contains("INFO"), "{who} log is empty:\n{log}");
+        assert!(!log.contains('\u{1b}'), "{who} log carries ANSI escape codes:\n{log}");
+    }
 }
 
 #[tokio::test]
