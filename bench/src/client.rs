@@ -13,10 +13,15 @@ pub fn echo_body(i: usize) -> String {
     format!(r#"{{"task":"echo","args":[{i}]}}"#)
 }
 
-/// How tasks are submitted. `Batch` is for a future `POST /tasks/batch`
-/// (body `{"tasks": [...]}`, answer `{"tasks": [...]}` or a list); until the
-/// gateway has it, [`SubmitApi::probe`] reports it missing and the scenario
-/// prints n/a.
+/// The body of `POST /tasks/batch` for tasks `echo(i)`, i in `tasks`.
+pub fn batch_body(tasks: impl IntoIterator<Item = usize>) -> String {
+    let items: Vec<String> = tasks.into_iter().map(echo_body).collect();
+    format!(r#"{{"tasks":[{}]}}"#, items.join(","))
+}
+
+/// How tasks are submitted: one `POST /tasks` each, or `POST /tasks/batch`
+/// (body and answer `{"tasks": [...]}`); against a gateway without the batch
+/// endpoint [`SubmitApi::probe`] reports it missing and the scenario prints n/a.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SubmitApi {
     Single,
@@ -40,7 +45,7 @@ impl SubmitApi {
                 let r = http
                     .post(format!("{base}/tasks/batch"))
                     .header("content-type", "application/json")
-                    .body(format!(r#"{{"tasks":[{}]}}"#, echo_body(0)))
+                    .body(batch_body([0]))
                     .send()
                     .await;
                 match r {
@@ -56,10 +61,7 @@ impl SubmitApi {
     pub async fn send(self, http: &reqwest::Client, base: &str, first: usize) -> Result<usize> {
         let (url, body) = match self {
             SubmitApi::Single => (format!("{base}/tasks"), echo_body(first)),
-            SubmitApi::Batch(n) => {
-                let items: Vec<String> = (first..first + n).map(echo_body).collect();
-                (format!("{base}/tasks/batch"), format!(r#"{{"tasks":[{}]}}"#, items.join(",")))
-            }
+            SubmitApi::Batch(n) => (format!("{base}/tasks/batch"), batch_body(first..first + n)),
         };
         let r = http.post(url).header("content-type", "application/json").body(body).send().await?;
         let status = r.status().as_u16();
@@ -94,6 +96,29 @@ pub async fn submit_many(
         }
     });
     futures::stream::iter(reqs).buffered(conc.max(1)).collect::<Vec<_>>().await.into_iter().collect()
+}
+
+/// Submits tasks `echo(i)`, i in `tasks`, through `POST /tasks/batch`, `per`
+/// per request, one request after the other; returns the task ids in order.
+pub async fn submit_batches(http: &reqwest::Client, base: &str, tasks: &[usize], per: usize) -> Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(tasks.len());
+    for chunk in tasks.chunks(per.max(1)) {
+        let r = http
+            .post(format!("{base}/tasks/batch"))
+            .header("content-type", "application/json")
+            .body(batch_body(chunk.iter().copied()))
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("POST /tasks/batch answered {status}: {v}");
+        }
+        ids.extend(
+            v["tasks"].as_array().into_iter().flatten().map(|t| t["id"].as_str().unwrap_or_default().to_string()),
+        );
+    }
+    Ok(ids)
 }
 
 /// Waits for a task as a client does: long-polls `GET /tasks/{id}?wait=10`

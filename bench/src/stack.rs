@@ -215,7 +215,7 @@ impl Bench {
     /// unless `YADTQ_BENCH_KEEP` is set: then both stay for inspection.
     pub async fn cleanup(self) {
         if std::env::var_os("YADTQ_BENCH_KEEP").is_some() {
-            announce_kept(&self.stack.namespace);
+            eprintln!("[bench] YADTQ_BENCH_KEEP: database and topics {} kept", self.stack.namespace);
             return;
         }
         let ns = self.stack.namespace.clone();
@@ -229,10 +229,6 @@ impl Bench {
         }
         let _ = delete_topics(&kafka, &ns).await;
     }
-}
-
-fn announce_kept(ns: &str) {
-    eprintln!("[bench] YADTQ_BENCH_KEEP: database and topics {ns} kept");
 }
 
 async fn delete_topics(kafka: &str, ns: &str) -> Result<()> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::{db_latencies_ms, label_e2e, label_e2e_batch, LABEL_FOOTPRINT};
-use crate::client::{echo_body, submit_many, wait_task, SubmitApi};
+use crate::client::{echo_body, submit_batches, submit_many, wait_task, SubmitApi};
 use crate::report::{Results, Unit};
 use crate::stack::{http_client, Bench};
 use crate::stats::percentile;
@@ -44,26 +44,6 @@ pub async fn warm_up_stack(a: &Args) -> Result<()> {
     drop(gw);
     b.cleanup().await;
     Ok(())
-}
-
-/// Submits `ids` tasks `echo(i)` through `POST /tasks/batch`, `per` per request; returns the task ids.
-async fn submit_batches(http: &reqwest::Client, base: &str, tasks: &[usize], per: usize) -> Result<Vec<String>> {
-    let mut ids = Vec::with_capacity(tasks.len());
-    for chunk in tasks.chunks(per.max(1)) {
-        let items: Vec<String> = chunk.iter().map(|&i| echo_body(i)).collect();
-        let r = http
-            .post(format!("{base}/tasks/batch"))
-            .header("content-type", "application/json")
-            .body(format!(r#"{{"tasks":[{}]}}"#, items.join(",")))
-            .send()
-            .await?;
-        let status = r.status();
-        let v: serde_json::Value = r.json().await?;
-        anyhow::ensure!(status.is_success(), "POST /tasks/batch answered {status}: {v}");
-        let list = v["tasks"].as_array().or(v.as_array()).cloned().unwrap_or_default();
-        ids.extend(list.iter().map(|t| t["id"].as_str().unwrap_or_default().to_string()));
-    }
-    Ok(ids)
 }
 
 /// Both measurements: single submissions, then batches.
