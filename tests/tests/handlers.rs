@@ -20,6 +20,16 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.to_str().expect("utf-8 path").to_string()
 }
 
+/// A stack whose worker loads `toml` as its `--handlers-file` (written in
+/// `dir`): the stack, a gateway and that worker.
+async fn with_handlers(test: &str, dir: &Path, toml: &str) -> (Stack, yadtq_tests::Gateway, yadtq_tests::Proc) {
+    let handlers = write(dir, "handlers.toml", toml);
+    let stack = Stack::new(test).await;
+    let gw = stack.gateway(&[]).await;
+    let worker = stack.worker("worker", &["--handlers-file", &handlers]).await;
+    (stack, gw, worker)
+}
+
 /// Starts an HTTP server on a free loopback port: `/add` answers the sum of
 /// the task's args and echoes what it received, `/busy` answers 503.
 async fn serve_handlers() -> String {
@@ -65,25 +75,23 @@ fn processes_with(marker: &str) -> Vec<String> {
 async fn http_handlers_answer_with_json_and_fail_by_status() {
     let base = serve_handlers().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let handlers = write(
+    let (stack, gw, w) = with_handlers(
+        "handlers_http",
         dir.path(),
-        "handlers.toml",
         &format!(
             r#"
-            [handlers.remote_add]
-            kind = "http"
-            url = "{base}/add"
-            timeout = 10
+        [handlers.remote_add]
+        kind = "http"
+        url = "{base}/add"
+        timeout = 10
 
-            [handlers.remote_busy]
-            kind = "http"
-            url = "{base}/busy"
-            "#
+        [handlers.remote_busy]
+        kind = "http"
+        url = "{base}/busy"
+        "#
         ),
-    );
-    let stack = Stack::new("handlers_http").await;
-    let gw = stack.gateway(&[]).await;
-    let w = stack.worker("worker", &["--handlers-file", &handlers]).await;
+    )
+    .await;
     let names: Vec<String> = sqlx::query_scalar("SELECT task_names FROM workers WHERE pid = $1")
         .bind(w.pid() as i32)
         .fetch_one(&stack.db)
@@ -124,26 +132,24 @@ async fn command_handlers_take_json_on_stdin_and_answer_on_stdout() {
          json.dump({'words': len(text.split()), 'id': task['id'], 'upper': task['kwargs'].get('upper', False),\n\
                     'lang': os.environ.get('LANG'), 'leaked': leaked}, sys.stdout)\n",
     );
-    let handlers = write(
+    let (_stack, gw, _w) = with_handlers(
+        "handlers_cmd",
         dir.path(),
-        "handlers.toml",
         &format!(
             r#"
-            [handlers.wc]
-            kind = "command"
-            argv = ["python3", "{script}"]
-            timeout = 60
-            env = {{ LANG = "C.UTF-8" }}
+        [handlers.wc]
+        kind = "command"
+        argv = ["python3", "{script}"]
+        timeout = 60
+        env = {{ LANG = "C.UTF-8" }}
 
-            [handlers.broken]
-            kind = "command"
-            argv = ["/bin/sh", "-c", "echo 'cannot open input.png: no such file' >&2; exit 1"]
-            "#
+        [handlers.broken]
+        kind = "command"
+        argv = ["/bin/sh", "-c", "echo 'cannot open input.png: no such file' >&2; exit 1"]
+        "#
         ),
-    );
-    let stack = Stack::new("handlers_cmd").await;
-    let gw = stack.gateway(&[]).await;
-    let _w = stack.worker("worker", &["--handlers-file", &handlers]).await;
+    )
+    .await;
 
     let wc = submit(&gw, json!({"task": "wc", "args": ["the quick brown fox"], "kwargs": {"upper": true}})).await;
     let broken = submit(&gw, json!({"task": "broken", "args": [], "max_retries": 0})).await;
@@ -166,20 +172,18 @@ async fn a_timed_out_command_leaves_no_process_behind() {
     let marker = "sleep 301.5";
     assert!(processes_with(marker).is_empty(), "stale `{marker}` processes from an earlier run");
     let dir = tempfile::tempdir().expect("temp dir");
-    let handlers = write(
+    let (_stack, gw, _w) = with_handlers(
+        "handlers_timeout",
         dir.path(),
-        "handlers.toml",
         &format!(
             r#"
-            [handlers.spawner]
-            kind = "command"
-            argv = ["/bin/sh", "-c", "{marker} & {marker}; :"]
-            "#
+        [handlers.spawner]
+        kind = "command"
+        argv = ["/bin/sh", "-c", "{marker} & {marker}; :"]
+        "#
         ),
-    );
-    let stack = Stack::new("handlers_timeout").await;
-    let gw = stack.gateway(&[]).await;
-    let _w = stack.worker("worker", &["--handlers-file", &handlers]).await;
+    )
+    .await;
 
     let id = submit(&gw, json!({"task": "spawner", "args": [], "timeout": 2, "max_retries": 0})).await;
     // The shell's child and its background grandchild both run…
