@@ -1,8 +1,8 @@
 //! Sending new (or retried) tasks to Kafka from the gateway: the envelopes are
 //! queued at once (one producer batch) and the caller waits at most the publish
-//! wait. The work (creating a new queue's topic, sending, marking the rows
-//! published when acked) goes on in the background past that; anything not
-//! acked is left to the publisher.
+//! wait (none by default). The work (creating a new queue's topic, sending,
+//! marking the rows published when acked) goes on in the background past
+//! that; anything not acked is left to the publisher.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,7 +58,9 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
             }
         }
     });
-    if tokio::time::timeout(state.cfg.publish_wait(), delivery).await.is_err() {
+    // With no wait (the default) the delivery task just runs on, detached.
+    let wait = state.cfg.publish_wait();
+    if !wait.is_zero() && tokio::time::timeout(wait, delivery).await.is_err() {
         tracing::debug!("no broker ack within the publish wait; answering anyway");
     }
 }
