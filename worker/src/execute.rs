@@ -69,7 +69,7 @@ impl Executor {
                 return true;
             }
         };
-        let Ok(_slot) = self.slots.acquire().await else {
+        let Ok(slot) = self.slots.acquire().await else {
             return false;
         };
         if self.draining.is_cancelled() {
@@ -80,6 +80,9 @@ impl Executor {
         };
         self.live.task_started();
         let outcome = self.run_handler(&env.id, &claimed).await;
+        // A slot bounds running handlers: the next task may start while this
+        // outcome is being written (the offset still waits for the write).
+        drop(slot);
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
             Some(Outcome::Failed(_) | Outcome::Retry(..)) => Some(false),

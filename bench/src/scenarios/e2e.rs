@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{db_latencies_ms, label_e2e, label_e2e_batch, LABEL_FOOTPRINT};
+use super::{db_latencies_ms, label_cpu_e2e, label_e2e, label_e2e_batch, LABEL_FOOTPRINT};
 use crate::client::{echo_body, submit_batches, submit_many, wait_task, SubmitApi};
+use crate::procfs::CpuSnapshot;
 use crate::report::{Results, Unit};
 use crate::stack::{http_client, Bench};
 use crate::stats::percentile;
@@ -69,6 +70,9 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     let mark: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(b.db()).await?;
 
     let http = http_client(a.clients);
+    let mut named = vec![("gateway", gw.proc.pid()), ("bench client (this process)", std::process::id())];
+    named.extend(workers.iter().map(|w| ("workers", w.pid())));
+    let cpu0 = CpuSnapshot::take(&named);
     let t0 = Instant::now();
     let clients: Vec<_> = (0..a.clients)
         .map(|c| {
@@ -100,6 +104,7 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
         failed += c.await??;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu1 = CpuSnapshot::take(&named);
 
     let filter = format!("created_at >= to_timestamp({mark})");
     let lat = db_latencies_ms(b.db(), "finished_at - created_at", &filter).await?;
@@ -107,6 +112,9 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     r.add(&label, "submit→finish p50", Unit::Ms, percentile(&lat, 0.5));
     r.add(&label, "submit→finish p99", Unit::Ms, percentile(&lat, 0.99));
     r.add(&label, "not success", Unit::Count, failed as f64);
+    for (group, pct) in cpu0.since(&cpu1) {
+        r.add(&label_cpu_e2e(&label), &group, Unit::CorePct, pct);
+    }
 
     drop(workers);
     drop(gw);

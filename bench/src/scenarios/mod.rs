@@ -45,6 +45,10 @@ pub const LABEL_FOOTPRINT: &str = "5 footprint";
 pub fn label_cpu(a: &Args) -> String {
     format!("5 CPU during drain ({} tasks)", a.drain_tasks)
 }
+/// CPU split while scenario 3 runs (`label` is the scenario's own label).
+pub fn label_cpu_e2e(label: &str) -> String {
+    format!("5 CPU during {}", label.trim_start_matches("3 "))
+}
 pub const LABEL_RECOVERY: &str = "6 recovery after SIGKILL (default timings)";
 
 /// Sorted per-task latencies in ms of `expr` (an interval expression over
