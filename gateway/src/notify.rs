@@ -1,25 +1,137 @@
 //! Task events from PostgreSQL: one `LISTEN yadtq_task_events` connection per
-//! gateway, fanned out to long-polls and event streams through a broadcast
-//! channel of task ids. Every gateway hears every change, whichever process
-//! made it, so clients can wait on any gateway of several.
+//! gateway, fanned out to the long-polls and event streams waiting on each task
+//! id. Every gateway hears every change, whichever process made it, so clients
+//! can wait on any gateway of several.
+//!
+//! Waiters register by task id, so an event costs one map lookup however many
+//! long-polls and streams are open (a shared channel of every id made each
+//! waiter look at every event: waiters × events per second).
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use tokio::sync::broadcast;
+use tokio::sync::Notify;
 
 /// Channel of task events; the services notify it after each change.
 pub const CHANNEL: &str = yadtq_core::store::TASK_EVENTS_CHANNEL;
 
-/// Starts the listener task; returns the sender subscribers clone receivers from.
-/// The listener reconnects on its own; events missed meanwhile are covered by
-/// the waiters' periodic re-check.
-pub fn spawn(database_url: String) -> broadcast::Sender<String> {
-    let (tx, _) = broadcast::channel(4096);
-    let sender = tx.clone();
+/// How often a waiter re-reads the task even without an event (a missed
+/// notification, e.g. one sent by a process that died between its commit and
+/// its NOTIFY, must not hang it).
+pub const RECHECK: Duration = Duration::from_secs(2);
+
+/// Waiters by task id. Cheap to clone (one shared map).
+#[derive(Clone, Default)]
+pub struct TaskEvents {
+    by_id: Arc<Mutex<HashMap<String, Weak<Slot>>>>,
+}
+
+/// One task id's waiters: a change counter and the wake-up for it.
+#[derive(Default)]
+struct Slot {
+    changes: AtomicU64,
+    notify: Notify,
+}
+
+/// A waiter's registration for one task id; unregistered when dropped.
+pub struct Subscription {
+    events: TaskEvents,
+    id: String,
+    slot: Arc<Slot>,
+    seen: u64,
+}
+
+impl TaskEvents {
+    /// Registers for changes of task `id`. Subscribe before reading the task,
+    /// so a change between the read and the wait is not missed.
+    pub fn subscribe(&self, id: &str) -> Subscription {
+        let mut by_id = self.by_id.lock().expect("task events lock");
+        let slot = match by_id.get(id).and_then(Weak::upgrade) {
+            Some(slot) => slot,
+            None => {
+                let slot = Arc::new(Slot::default());
+                by_id.insert(id.to_string(), Arc::downgrade(&slot));
+                slot
+            }
+        };
+        let seen = slot.changes.load(Ordering::SeqCst);
+        Subscription { events: self.clone(), id: id.to_string(), slot, seen }
+    }
+
+    /// Wakes the waiters of task `id` (none: nothing to do).
+    pub fn changed(&self, id: &str) {
+        let slot = self.by_id.lock().expect("task events lock").get(id).and_then(Weak::upgrade);
+        if let Some(slot) = slot {
+            slot.wake();
+        }
+    }
+
+    /// Wakes every waiter: events may have been missed (listener reconnected).
+    pub fn changed_all(&self) {
+        let slots: Vec<Arc<Slot>> =
+            self.by_id.lock().expect("task events lock").values().filter_map(Weak::upgrade).collect();
+        for slot in slots {
+            slot.wake();
+        }
+    }
+
+    /// Task ids with at least one waiter.
+    #[cfg(test)]
+    fn watched(&self) -> usize {
+        self.by_id.lock().expect("task events lock").len()
+    }
+}
+
+impl Slot {
+    fn wake(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+impl Subscription {
+    /// Waits until the task changes after the last call (or the subscription),
+    /// or `RECHECK` passes, whichever is first.
+    pub async fn next(&mut self) {
+        let changed = async {
+            loop {
+                let woken = self.slot.notify.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                let now = self.slot.changes.load(Ordering::SeqCst);
+                if now != self.seen {
+                    self.seen = now;
+                    return;
+                }
+                woken.await;
+            }
+        };
+        let _ = tokio::time::timeout(RECHECK, changed).await;
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut by_id = self.events.by_id.lock().expect("task events lock");
+        // Under the lock nobody can take a new reference: ours being the last
+        // means the id has no other waiter.
+        if Arc::strong_count(&self.slot) == 1 {
+            by_id.remove(&self.id);
+        }
+    }
+}
+
+/// Starts the listener task that feeds `events`. The listener reconnects on its
+/// own and then wakes every waiter, since events may have been missed meanwhile.
+pub fn spawn(database_url: String) -> TaskEvents {
+    let events = TaskEvents::default();
+    let feed = events.clone();
     tokio::spawn(async move {
         loop {
-            match listen(&database_url, &tx).await {
+            match listen(&database_url, &feed).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "task event listener failed; reconnecting");
@@ -28,36 +140,68 @@ pub fn spawn(database_url: String) -> broadcast::Sender<String> {
             }
         }
     });
-    sender
+    events
 }
 
-async fn listen(database_url: &str, tx: &broadcast::Sender<String>) -> Result<(), sqlx::Error> {
+async fn listen(database_url: &str, events: &TaskEvents) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect(database_url).await?;
     listener.listen(CHANNEL).await?;
+    events.changed_all();
     loop {
         let n = listener.recv().await?;
-        // One event per task id of the payload. No receivers is fine: nobody is waiting.
+        // The payload lists the ids of one batch, comma-separated.
         for id in n.payload().split(',') {
-            let _ = tx.send(id.to_string());
+            events.changed(id);
         }
     }
 }
 
-/// How often a waiter re-reads the task even without an event (a missed
-/// notification during a listener reconnect must not hang it).
-pub const RECHECK: Duration = Duration::from_secs(2);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Waits until an event for `id` arrives, `RECHECK` passes, or the receiver lags.
-pub async fn next_event_for(rx: &mut broadcast::Receiver<String>, id: &str) {
-    let wait = async {
-        loop {
-            match rx.recv().await {
-                Ok(got) if got == id => return,
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(_)) => return,
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(RECHECK, wait).await;
+    /// True when `next` returns before the re-check time (the clock is paused,
+    /// so only a wake-up can end it sooner).
+    async fn woken(sub: &mut Subscription) -> bool {
+        let start = tokio::time::Instant::now();
+        sub.next().await;
+        start.elapsed() < RECHECK
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_wakes_only_that_ids_waiters() {
+        let events = TaskEvents::default();
+        let mut a = events.subscribe("a");
+        let mut b = events.subscribe("b");
+        events.changed("a");
+        assert!(woken(&mut a).await, "a's change wakes a");
+        assert!(!woken(&mut b).await, "a's change leaves b waiting until the re-check");
+        events.changed("zzz");
+        assert!(!woken(&mut a).await, "an id nobody waits on wakes nobody");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_before_the_wait_is_not_missed() {
+        let events = TaskEvents::default();
+        let mut a = events.subscribe("a");
+        events.changed("a"); // between the read and the wait
+        assert!(woken(&mut a).await);
+        let mut again = events.subscribe("a");
+        events.changed_all();
+        assert!(woken(&mut again).await, "a reconnect wakes everyone");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_waiter_of_an_id_is_woken_and_dropping_unregisters() {
+        let events = TaskEvents::default();
+        let mut one = events.subscribe("a");
+        let mut two = events.subscribe("a");
+        assert_eq!(events.watched(), 1);
+        events.changed("a");
+        assert!(woken(&mut one).await && woken(&mut two).await);
+        drop(one);
+        assert_eq!(events.watched(), 1, "another waiter still holds the id");
+        drop(two);
+        assert_eq!(events.watched(), 0, "no waiter left: nothing kept for the id");
+    }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
-use tokio::sync::broadcast;
 use yadtq_core::kafka::TopicCache;
 
 use crate::config::GatewayConfig;
@@ -26,6 +25,6 @@ pub struct AppState {
     pub inserter: Arc<crate::inserter::Inserter>,
     /// Marks acknowledged tasks published, in batches.
     pub marker: crate::marker::Marker,
-    /// Ids of tasks whose status or progress changed (from PostgreSQL NOTIFY).
-    pub events: broadcast::Sender<String>,
+    /// Waiters on task changes (status or progress, from PostgreSQL NOTIFY).
+    pub events: crate::notify::TaskEvents,
 }

@@ -30,12 +30,12 @@ pub async fn stream(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     check_id(&id)?;
-    let events = state.events.subscribe();
+    let events = state.events.subscribe(&id);
     let first = load(&state, &id).await?;
     struct Cursor {
         state: AppState,
         id: String,
-        events: tokio::sync::broadcast::Receiver<String>,
+        events: crate::notify::Subscription,
         last: Option<Task>,
         pending: Option<Task>,
         done: bool,
@@ -58,7 +58,7 @@ pub async fn stream(
                 c.last = Some(task);
                 return Some((Ok(event), c));
             }
-            crate::notify::next_event_for(&mut c.events, &c.id).await;
+            c.events.next().await;
             match load(&c.state, &c.id).await {
                 Ok(task) => c.pending = Some(task),
                 Err(e) => tracing::debug!(id = %c.id, error = ?e, "event stream: cannot read task; retrying"),

@@ -129,14 +129,14 @@ pub async fn get(
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
     // Subscribe before reading, so a change between the read and the wait is not missed.
-    let mut events = state.events.subscribe();
+    let mut events = state.events.subscribe(&id);
     loop {
         let task = load(&state, &id).await?;
         if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(task));
         }
         tokio::select! {
-            _ = crate::notify::next_event_for(&mut events, &id) => {}
+            _ = events.next() => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
