@@ -74,9 +74,10 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
+    let (marker, marker_writer) = marker::spawn(pool.clone());
     let state = AppState {
         events: notify::spawn(cfg.common.database_url.clone()),
-        marker: marker::spawn(pool.clone()),
+        marker,
         inserter: Arc::new(inserter::Inserter::new(pool.clone())),
         topics: Arc::default(),
         cfg: Arc::new(cfg.clone()),
@@ -87,11 +88,18 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, "gateway listening");
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(signal()).await?;
     tracing::info!("gateway stopping");
+    // Pending publish marks are written now rather than left for the publisher to resend.
+    if tokio::time::timeout(MARKS_FLUSH, marker_writer).await.is_err() {
+        tracing::warn!("publish marks not all written; the publisher will resend those tasks");
+    }
     topics.abort();
     shutdown.cancel();
     let _ = maintenance.await;
     Ok(())
 }
+
+/// Longest the gateway waits at shutdown for pending publish marks.
+const MARKS_FLUSH: Duration = Duration::from_secs(2);
 
 async fn signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

@@ -1,30 +1,88 @@
-//! Marks acknowledged tasks as published in batches: acks from many concurrent
-//! submissions are gathered for a few milliseconds and written with one UPDATE,
-//! instead of one UPDATE per task.
+//! Marks acknowledged tasks as published, in batches, [`DELAY`] after the
+//! broker's ack. By then a worker has usually claimed the task, and the claim
+//! stamps `published_at` itself, so the mark's UPDATE finds nothing to do and
+//! the row gets one version fewer (the mark used to be a fourth write of every
+//! task, and its row locks made claims wait). A task still waiting in Kafka
+//! (a backlog, no worker) is marked as before, well inside the publisher's
+//! [`GRACE`] so it is not sent twice. Acks that fall due within [`LINGER`]
+//! share one UPDATE.
 
 use std::time::Duration;
 
 use sqlx::PgPool;
-use yadtq_core::batch::Batcher;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use yadtq_core::maintenance::PUBLISH_GRACE as GRACE;
 
-/// Longest a task id waits before its batch is written.
+/// How long after its ack a task is marked (well under [`GRACE`]).
+pub const DELAY: Duration = Duration::from_millis(500);
+/// Least time between two UPDATEs: acks falling due meanwhile share the next one.
 const LINGER: Duration = Duration::from_millis(5);
 /// Ids written per UPDATE at most.
 const MAX_BATCH: usize = 1000;
 
-/// Takes acknowledged task ids (`Marker::send`); writes them in batches.
-pub type Marker = std::sync::Arc<Batcher<String, ()>>;
+const _: () = assert!(DELAY.as_millis() * 2 < GRACE.as_millis(), "marks must land before the publisher resends");
 
-/// Starts the writer. A failed write is logged; the publisher then sends those
-/// tasks again (harmless: the claim absorbs duplicates).
-pub fn spawn(pool: PgPool) -> Marker {
-    std::sync::Arc::new(Batcher::spawn(LINGER, MAX_BATCH, 1, move |ids: Vec<String>| {
-        let pool = pool.clone();
-        async move {
+/// Takes acknowledged task ids (`Marker::send`); cheap to clone.
+#[derive(Clone)]
+pub struct Marker {
+    tx: mpsc::UnboundedSender<(Instant, String)>,
+}
+
+impl Marker {
+    /// Queues task `id` (just acknowledged by the broker) to be marked after [`DELAY`].
+    pub fn send(&self, id: String) {
+        let _ = self.tx.send((Instant::now() + DELAY, id));
+    }
+}
+
+/// Starts the writer. It ends once every [`Marker`] clone is dropped and what
+/// they queued is written (the returned handle; the gateway awaits it when it
+/// stops, so a clean stop leaves nothing for the publisher to resend). A failed
+/// write is logged; the publisher then sends those tasks again (harmless: the
+/// claim absorbs duplicates).
+pub fn spawn(pool: PgPool) -> (Marker, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, String)>();
+    let writer = tokio::spawn(async move {
+        let mut carried = None;
+        let mut open = true;
+        loop {
+            let first = match carried.take() {
+                Some(next) => next,
+                None => match rx.recv().await {
+                    Some(next) => next,
+                    None => return,
+                },
+            };
+            // Once the gateway is stopping (no sender left), nothing waits for its due time.
+            let (due, id) = first;
+            if open {
+                tokio::time::sleep_until(due).await;
+            }
+            let now = Instant::now();
+            let mut ids = vec![id];
+            while ids.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok((due, id)) if due <= now || !open => ids.push(id),
+                    Ok(later) => {
+                        carried = Some(later);
+                        break;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
             if let Err(e) = yadtq_core::store::mark_published(&pool, &ids).await {
                 tracing::warn!(error = %e, count = ids.len(), "cannot mark tasks published; the publisher will resend them");
             }
-            vec![(); ids.len()]
+            if open {
+                tokio::time::sleep(LINGER).await;
+            }
         }
-    }))
+    });
+    (Marker { tx }, writer)
 }

@@ -10,29 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use super::{label_cpu, label_drain, LABEL_FOOTPRINT};
+use super::{label_cpu, label_drain, pg_counters, LABEL_FOOTPRINT};
 use crate::client::{echo_body, submit_many};
 use crate::procfs::{rss_mib, CpuSnapshot};
 use crate::report::{Results, Unit};
 use crate::stack::Bench;
 use crate::Args;
-
-/// PostgreSQL write counters: rows of this database, WAL of the cluster.
-struct PgCounters {
-    rows: f64,
-    wal: f64,
-}
-
-async fn pg_counters(b: &Bench) -> Result<PgCounters> {
-    let (rows, wal): (f64, f64) = sqlx::query_as(
-        "SELECT (tup_inserted + tup_updated + tup_deleted)::float8,
-                (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8
-         FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .fetch_one(b.db())
-    .await?;
-    Ok(PgCounters { rows, wal })
-}
 
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let label = label_drain(a);
@@ -46,7 +29,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
 
     // Let the services' own stats settle, then count from here.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pg0 = pg_counters(&b).await?;
+    let pg0 = pg_counters(b.db()).await?;
 
     let t_submit = Instant::now();
     submit_many(&b.http, &gw.base, n, a.clients, echo_body).await?;
@@ -125,7 +108,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     drop(workers);
     // Backends flush their statistics within about a second of going idle.
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    let pg1 = pg_counters(&b).await?;
+    let pg1 = pg_counters(b.db()).await?;
     r.add(
         LABEL_FOOTPRINT,
         "PostgreSQL rows written per task (this database)",

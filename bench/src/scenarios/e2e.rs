@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{db_latencies_ms, label_cpu_e2e, label_e2e, label_e2e_batch, LABEL_FOOTPRINT};
+use super::{db_latencies_ms, label_cpu_e2e, label_e2e, label_e2e_batch, pg_counters, LABEL_FOOTPRINT};
 use crate::client::{echo_body, submit_batches, submit_many, wait_task, SubmitApi};
 use crate::procfs::CpuSnapshot;
 use crate::report::{Results, Unit};
@@ -73,6 +73,7 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     let mut named = vec![("gateway", gw.proc.pid()), ("bench client (this process)", std::process::id())];
     named.extend(workers.iter().map(|w| ("workers", w.pid())));
     let cpu0 = CpuSnapshot::take(&named);
+    let pg0 = pg_counters(b.db()).await?;
     let t0 = Instant::now();
     let clients: Vec<_> = (0..a.clients)
         .map(|c| {
@@ -118,6 +119,10 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
 
     drop(workers);
     drop(gw);
+    // The services' backends flush their statistics as they close.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pg1 = pg_counters(b.db()).await?;
+    r.add(&label, "PostgreSQL rows written per task", Unit::Count, (pg1.rows - pg0.rows) / n as f64);
     b.cleanup().await;
     Ok(())
 }

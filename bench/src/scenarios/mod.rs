@@ -51,6 +51,25 @@ pub fn label_cpu_e2e(label: &str) -> String {
 }
 pub const LABEL_RECOVERY: &str = "6 recovery after SIGKILL (default timings)";
 
+/// PostgreSQL write counters: rows of this database, WAL of the cluster.
+pub struct PgCounters {
+    /// Rows inserted, updated and deleted in this database.
+    pub rows: f64,
+    /// WAL position of the whole cluster, bytes.
+    pub wal: f64,
+}
+
+pub async fn pg_counters(db: &PgPool) -> Result<PgCounters> {
+    let (rows, wal): (f64, f64) = sqlx::query_as(
+        "SELECT (tup_inserted + tup_updated + tup_deleted)::float8,
+                (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8
+         FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(PgCounters { rows, wal })
+}
+
 /// Sorted per-task latencies in ms of `expr` (an interval expression over
 /// `tasks`) for the tasks matching `filter`.
 pub async fn db_latencies_ms(db: &PgPool, expr: &str, filter: &str) -> Result<Vec<f64>> {

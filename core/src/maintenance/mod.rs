@@ -18,6 +18,10 @@ mod publisher;
 mod rescuer;
 mod scheduler;
 
+/// Queued rows younger than this, with no `published_at`, are still the
+/// accepting gateway's to publish (and mark); the publisher leaves them alone.
+pub use publisher::GRACE as PUBLISH_GRACE;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
