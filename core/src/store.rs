@@ -216,6 +216,9 @@ pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserte
     insert_in(&mut *pool.acquire().await?, tasks).await
 }
 
+/// Rows are inserted in id order, as every other batch statement locks them:
+/// two inserts sharing ids in different orders would each wait for the other's
+/// uncommitted row (a deadlock PostgreSQL breaks after a second by failing one).
 async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Inserted>, sqlx::Error> {
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let sql = concat!(
@@ -227,6 +230,7 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
                      $8::timestamptz[], $9::float8[], $10::float8[], $11::text[])
               AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash)
+         ORDER BY id
          ON CONFLICT (id) DO NOTHING RETURNING ",
         task_columns!(),
         ""
