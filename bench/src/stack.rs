@@ -59,16 +59,6 @@ impl Proc {
     pub fn rss_mib(&self) -> Option<f64> {
         crate::procfs::rss_mib(self.pid)
     }
-
-    /// Whether this worker's log shows a non-empty partition assignment.
-    pub fn owns_partitions(&self) -> bool {
-        std::fs::read_to_string(&self.log).is_ok_and(|log| {
-            log.lines().any(|l| {
-                l.split_once("partitions assigned partitions=[")
-                    .is_some_and(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
-            })
-        })
-    }
 }
 
 impl Drop for Proc {
@@ -182,14 +172,25 @@ impl Bench {
     pub async fn workers(&self, w: usize, c: usize) -> Result<Vec<Proc>> {
         let procs: Vec<Proc> = (0..w).map(|i| self.spawn_worker(&format!("worker-{i}"), c)).collect::<Result<_>>()?;
         self.wait_registered(&procs.iter().collect::<Vec<_>>()).await?;
+        // Each worker reports the partitions it owns (GET /workers), right after a rebalance.
+        let pids: Vec<i32> = procs.iter().map(|p| p.pid() as i32).collect();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !procs.iter().all(Proc::owns_partitions) {
+        loop {
+            let owning: i64 = sqlx::query_scalar(
+                "SELECT count(DISTINCT pid) FROM workers WHERE pid = ANY($1) AND stopped_at IS NULL
+                   AND partitions <> '{}'::jsonb",
+            )
+            .bind(&pids)
+            .fetch_one(self.db())
+            .await?;
+            if owning as usize == pids.len() {
+                return Ok(procs);
+            }
             if Instant::now() > deadline {
                 bail!("not every worker was assigned partitions within 60 s (logs in {})", self.log_dir.display());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(procs)
     }
 
     /// Waits until no task is open (queued, scheduled, processing); errors after `timeout`.

@@ -177,4 +177,8 @@ pub struct Worker {
     pub processed: i64,
     /// Attempts that ended in failure on this worker.
     pub failed: i64,
+    /// Kafka partitions the worker owns, by topic (`{"yadtq.tasks": [0, 5]}`),
+    /// as of its last heartbeat; a worker also beats right after a rebalance.
+    /// Empty while it has none (e.g. more workers than partitions) and once stopped.
+    pub partitions: std::collections::BTreeMap<String, Vec<i32>>,
 }

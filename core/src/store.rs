@@ -693,26 +693,37 @@ pub struct WorkerCounts {
     pub failed: i64,
 }
 
-/// Sets `last_heartbeat_at = now()` (database clock) and the counters.
-pub async fn heartbeat<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
-    write_worker_state(ex, id, c, false).await
+/// Kafka partitions a worker owns: topic → partition numbers, ascending.
+pub type Partitions = std::collections::BTreeMap<String, Vec<i32>>;
+
+/// Sets `last_heartbeat_at = now()` (database clock), the counters and the
+/// partitions the worker owns.
+pub async fn heartbeat<'e, E: PgExecutor<'e>>(
+    ex: E,
+    id: Uuid,
+    c: WorkerCounts,
+    partitions: &Partitions,
+) -> Result<(), sqlx::Error> {
+    write_worker_state(ex, id, c, partitions, false).await
 }
 
 /// Marks a worker stopped after a graceful shutdown; the rescuer requeues any
 /// task it still held at once instead of waiting for the dead-after threshold.
+/// A stopped worker owns no partition.
 pub async fn mark_worker_stopped<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
-    write_worker_state(ex, id, c, true).await
+    write_worker_state(ex, id, c, &Partitions::new(), true).await
 }
 
 async fn write_worker_state<'e, E: PgExecutor<'e>>(
     ex: E,
     id: Uuid,
     c: WorkerCounts,
+    partitions: &Partitions,
     stopped: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE workers SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4,
-             stopped_at = CASE WHEN $5 THEN now() ELSE stopped_at END
+             stopped_at = CASE WHEN $5 THEN now() ELSE stopped_at END, partitions = $6
          WHERE id = $1",
     )
     .bind(id)
@@ -720,6 +731,7 @@ async fn write_worker_state<'e, E: PgExecutor<'e>>(
     .bind(c.processed)
     .bind(c.failed)
     .bind(stopped)
+    .bind(sqlx::types::Json(partitions))
     .execute(ex)
     .await?;
     Ok(())
@@ -760,6 +772,7 @@ pub async fn list_workers(
                 in_flight: r.try_get("in_flight")?,
                 processed: r.try_get("processed")?,
                 failed: r.try_get("failed")?,
+                partitions: r.try_get::<sqlx::types::Json<Partitions>, _>("partitions")?.0,
             })
         })
         .collect()

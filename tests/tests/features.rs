@@ -108,6 +108,35 @@ async fn named_queues_go_to_the_workers_that_serve_them() {
     let workers = gw.get("/workers").await.body;
     let m = workers.as_array().unwrap().iter().find(|w| w["id"] == mid.to_string()).unwrap();
     assert_eq!(m["queues"], json!(["emails", "reports"]));
+
+    // Each worker reports the partitions it owns, by topic: all of its queues'
+    // topics (it is their only consumer) and none of the other's. Topics are
+    // `<namespace>.yadtq.tasks[.<queue>]`; the default queue has no suffix.
+    let owned = |id: uuid::Uuid| {
+        let gw = &gw;
+        async move {
+            let workers = gw.get("/workers").await.body;
+            let w = workers.as_array().unwrap().iter().find(|w| w["id"] == id.to_string()).cloned().unwrap();
+            let mut topics: Vec<(String, usize)> = w["partitions"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(t, ps)| (t.split_once("yadtq.tasks").unwrap().1.to_string(), ps.as_array().unwrap().len()))
+                .collect();
+            topics.sort();
+            topics
+        }
+    };
+    let partitions = 12; // --partitions' default: every topic the workers create
+    let want_m = vec![(".emails".to_string(), partitions), (".reports".to_string(), partitions)];
+    yadtq_tests::wait_for(LONG, "mailer reports its partitions", || async { owned(mid).await == want_m }).await;
+    yadtq_tests::wait_for(LONG, "general reports its partitions", || async {
+        owned(gid).await == vec![(String::new(), partitions)]
+    })
+    .await;
+    let mut general = general;
+    assert!(general.terminate(LONG), "clean stop");
+    assert_eq!(owned(gid).await, vec![], "a stopped worker owns nothing");
     let bad = gw.submit(&json!({"task": "echo", "queue": "no.dots"})).await;
     assert_eq!((bad.status, bad.body["field"].as_str()), (400, Some("queue")));
     let prio = gw.submit(&json!({"task": "echo", "priority": 10})).await;

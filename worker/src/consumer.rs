@@ -9,12 +9,16 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use crate::config::WorkerConfig;
+use crate::liveness::Liveness;
 use crate::offsets::{OffsetTracker, RecordPos};
 
-/// Consumer context: logs rebalances and commits, and forgets revoked partitions.
+/// Consumer context: logs rebalances and commits, forgets revoked partitions,
+/// and keeps the worker's reported assignment (GET /workers) current.
 pub struct WorkerContext {
     /// In-flight records per partition, shared with the consume loop.
     pub tracker: Arc<Mutex<OffsetTracker>>,
+    /// Where the assignment is reported from (the heartbeat).
+    pub live: Arc<Liveness>,
 }
 
 impl ClientContext for WorkerContext {}
@@ -39,9 +43,12 @@ impl ConsumerContext for WorkerContext {
                 for e in tpl.elements() {
                     tracker.revoke(e.topic(), e.partition());
                 }
+                drop(tracker);
+                self.report(tpl, false);
                 tracing::info!(partitions = ?partitions(tpl), "partitions revoked");
             }
             Rebalance::Assign(tpl) => {
+                self.report(tpl, true);
                 tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
             }
             Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
@@ -52,6 +59,16 @@ impl ConsumerContext for WorkerContext {
         if let Err(e) = result {
             // "No offset stored" is normal when nothing finished since the last commit.
             tracing::debug!(error = %e, offsets = offsets.count(), "offset commit");
+        }
+    }
+}
+
+impl WorkerContext {
+    /// Passes a rebalance's partitions (gained or lost: the cooperative
+    /// protocol moves only some) to the reported assignment.
+    fn report(&self, tpl: &TopicPartitionList, owned: bool) {
+        for e in tpl.elements() {
+            self.live.reassigned(e.topic(), &[e.partition()], owned);
         }
     }
 }
@@ -73,6 +90,7 @@ pub fn create(
     worker_id: Uuid,
     topic: &str,
     tracker: Arc<Mutex<OffsetTracker>>,
+    live: Arc<Liveness>,
 ) -> KafkaResult<TaskConsumer> {
     let names = cfg.common.names();
     let session = cfg.kafka_session_timeout_ms;
@@ -89,8 +107,8 @@ pub fn create(
         .set("heartbeat.interval.ms", (session / 3).clamp(100, HEARTBEAT_MAX_MS).to_string())
         .set("max.poll.interval.ms", cfg.kafka_max_poll_interval_ms.to_string())
         .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string());
-    let consumer: TaskConsumer =
-        yadtq_core::kafka::apply_user_options(&cfg.common, &mut c).create_with_context(WorkerContext { tracker })?;
+    let consumer: TaskConsumer = yadtq_core::kafka::apply_user_options(&cfg.common, &mut c)
+        .create_with_context(WorkerContext { tracker, live })?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }

@@ -142,7 +142,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let mut consumers = Vec::new();
     for (queue, share) in cfg.queue_shares() {
         let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
-        let consumer = consumer::create(&cfg, worker_id, &names.queue_topic(&queue), tracker.clone())?;
+        let consumer = consumer::create(&cfg, worker_id, &names.queue_topic(&queue), tracker.clone(), live.clone())?;
         consumers.push((consumer, tracker, share));
     }
     let loops = consumers.iter().map(|(c, t, share)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &shutdown));

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use yadtq_core::store::{self, WorkerCounts};
+use yadtq_core::store::{self, Partitions, WorkerCounts};
 
 /// State shared by the consume loop, the task runners and the heartbeat thread.
 pub struct Liveness {
@@ -27,6 +28,10 @@ pub struct Liveness {
     failed: AtomicI64,
     /// Cancel-request tokens of running attempts, by task id.
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// Partitions owned now, by topic (kept by the consumers' rebalance callbacks).
+    partitions: Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<i32>>>,
+    /// Wakes the heartbeat when the assignment changed, so it is reported at once.
+    reassigned: Notify,
 }
 
 impl Liveness {
@@ -44,6 +49,8 @@ impl Liveness {
             processed: AtomicI64::new(0),
             failed: AtomicI64::new(0),
             running: Mutex::new(HashMap::new()),
+            partitions: Mutex::default(),
+            reassigned: Notify::new(),
         })
     }
 
@@ -108,6 +115,31 @@ impl Liveness {
         };
     }
 
+    /// Records partitions of `topic` gained (`owned`) or lost by a rebalance.
+    pub fn reassigned(&self, topic: &str, partitions: &[i32], owned: bool) {
+        {
+            let mut all = self.partitions.lock().expect("partitions lock");
+            let mine = all.entry(topic.to_string()).or_default();
+            for p in partitions {
+                if owned {
+                    mine.insert(*p);
+                } else {
+                    mine.remove(p);
+                }
+            }
+            if mine.is_empty() {
+                all.remove(topic);
+            }
+        }
+        self.reassigned.notify_one();
+    }
+
+    /// Partitions owned now, as written with each heartbeat.
+    pub fn partitions(&self) -> Partitions {
+        let all = self.partitions.lock().expect("partitions lock");
+        all.iter().map(|(t, ps)| (t.clone(), ps.iter().copied().collect())).collect()
+    }
+
     /// Current counters, as written with each heartbeat.
     pub fn counts(&self) -> WorkerCounts {
         WorkerCounts {
@@ -118,7 +150,8 @@ impl Liveness {
     }
 }
 
-/// Starts the heartbeat thread; it beats every `interval` until `stop` is cancelled.
+/// Starts the heartbeat thread; it beats every `interval`, and at once after a
+/// rebalance, until `stop` is cancelled.
 pub fn spawn_heartbeat(
     database_url: String,
     worker_id: Uuid,
@@ -150,6 +183,7 @@ async fn heartbeat_loop(
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = ticker.tick() => {}
+            _ = live.reassigned.notified() => {}
         }
         let sent = Instant::now();
         let beat = async {
@@ -157,7 +191,7 @@ async fn heartbeat_loop(
                 conn = Some(store::connect_dedicated(&database_url).await?);
             }
             let c = conn.as_mut().expect("connected");
-            store::heartbeat(&mut *c, worker_id, live.counts()).await?;
+            store::heartbeat(&mut *c, worker_id, live.counts(), &live.partitions()).await?;
             // Cancel requests ride on the heartbeat: acted on within one interval.
             let ids = store::cancel_requests(&mut *c, worker_id).await?;
             if !ids.is_empty() && live.cancel_requested(&ids) > 0 {
