@@ -43,10 +43,13 @@ for _ in $(seq 1 100); do
 done
 # Let both workers join the consumer group and own partitions, so the burst
 # below is shared between them rather than drained by whichever joined first.
+# GET /workers lists the partitions each worker owns.
+owning() {
+  curl -fsS "http://127.0.0.1:$PORT/workers?alive=true" 2>/dev/null |
+    python3 -c 'import json,sys; print(sum(1 for w in json.load(sys.stdin) if w["partitions"]))' 2>/dev/null || echo 0
+}
 for _ in $(seq 1 120); do
-  n=0
-  for i in 1 2; do grep -q "partitions assigned partitions=\[[0-9]" "$RUN/worker-$i.log" && n=$((n + 1)); done
-  [[ $n == 2 ]] && break
+  [[ "$(owning)" == 2 ]] && break
   sleep 0.5
 done
 
