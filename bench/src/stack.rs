@@ -1,10 +1,9 @@
 //! The yadtq stack under test: a fresh database and Kafka namespace from
-//! `yadtq_tests::Stack`, and the RELEASE gateway / worker binaries started by
-//! this launcher (the test harness only runs `target/debug` binaries, with
-//! fast liveness timings; benchmarks use the defaults).
+//! `yadtq_tests::Stack`, whose launcher here starts the RELEASE gateway and
+//! worker binaries with the default liveness timings (the tests run
+//! `target/debug` with fast ones).
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -28,50 +27,16 @@ pub fn bin_dir() -> PathBuf {
     })
 }
 
-/// One scenario's private stack.
+/// One scenario's private stack: the test harness's [`yadtq_tests::Stack`]
+/// (fresh database and namespace, process launcher) set to start the release
+/// binaries with the default timings and the services' own log filter.
 pub struct Bench {
     pub stack: yadtq_tests::Stack,
     pub http: reqwest::Client,
-    log_dir: PathBuf,
-    env: Vec<(String, String)>,
 }
 
-/// A started process, SIGKILLed when dropped.
-pub struct Proc {
-    child: Option<Child>,
-    pid: u32,
-    pub log: PathBuf,
-}
-
-impl Proc {
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// SIGKILL (a crash) and reap.
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn rss_mib(&self) -> Option<f64> {
-        crate::procfs::rss_mib(self.pid)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// A running gateway.
-pub struct Gateway {
-    pub base: String,
-    pub proc: Proc,
-}
+/// A started process (SIGKILLed when dropped) and a running gateway.
+pub use yadtq_tests::{Gateway, Proc};
 
 /// An HTTP client sized for `conns` concurrent connections to one host.
 pub fn http_client(conns: usize) -> reqwest::Client {
@@ -86,65 +51,32 @@ pub fn http_client(conns: usize) -> reqwest::Client {
 impl Bench {
     /// A fresh database + namespace named after `scenario`.
     pub async fn new(scenario: &str, a: &crate::Args) -> Result<Self> {
-        let stack = yadtq_tests::Stack::new(&format!("bench_{scenario}")).await;
-        let log_dir = bin_dir().join("../bench-logs").join(&stack.namespace);
-        std::fs::create_dir_all(&log_dir)?;
-        let mut env = Vec::new();
+        let mut stack = yadtq_tests::Stack::new(&format!("bench_{scenario}")).await;
+        stack.launch = yadtq_tests::Launch {
+            bin_dir: bin_dir(),
+            log_dir: bin_dir().join("../bench-logs").join(&stack.namespace),
+            timings: DEFAULT_TIMINGS,
+            rust_log: None, // the services' default log filter, as deployed
+        };
         for kv in &a.service_env {
             let (k, v) = kv.split_once('=').with_context(|| format!("--env {kv}: expected NAME=VALUE"))?;
-            env.push((k.to_string(), v.to_string()));
+            stack.set_env(k, v);
         }
-        Ok(Self { stack, http: http_client(256), log_dir, env })
+        Ok(Self { stack, http: http_client(256) })
     }
 
     pub fn db(&self) -> &PgPool {
         &self.stack.db
     }
 
-    fn spawn(&self, bin: &str, args: &[&str], log: &str) -> Result<Proc> {
-        let path = bin_dir().join(bin);
-        if !path.exists() {
-            bail!("{} missing: build with `cargo build --release --bins` (scripts/bench.sh does)", path.display());
-        }
-        let log_path = self.log_dir.join(format!("{log}.log"));
-        let out = std::fs::File::create(&log_path)?;
-        let mut cmd = Command::new(&path);
-        cmd.args(args)
-            .env("DATABASE_URL", &self.stack.database_url)
-            .env("KAFKA_BOOTSTRAP", &self.stack.kafka)
-            .env("YADTQ_NAMESPACE", &self.stack.namespace)
-            .env_remove("RUST_LOG") // the services' default log filter, as deployed
-            .envs(DEFAULT_TIMINGS.iter().copied())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        let child = cmd.spawn().with_context(|| format!("start {}", path.display()))?;
-        let pid = child.id();
-        Ok(Proc { child: Some(child), pid, log: log_path })
-    }
-
     /// Starts a gateway on a free port and waits for `/healthz`.
     pub async fn gateway(&self) -> Result<Gateway> {
-        let port = yadtq_tests::free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let proc = self.spawn("yadtq-gateway", &["serve", "--listen", &listen], &format!("gateway-{port}"))?;
-        let base = format!("http://{listen}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if self.http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(Gateway { base, proc });
-            }
-            if Instant::now() > deadline {
-                bail!("gateway did not answer /healthz in 30 s (log: {})", proc.log.display());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        Ok(self.stack.gateway(&[]).await)
     }
 
     /// Starts a worker with `--concurrency c` without waiting.
     pub fn spawn_worker(&self, name: &str, c: usize) -> Result<Proc> {
-        self.spawn("yadtq-worker", &["--concurrency", &c.to_string()], name)
+        Ok(self.stack.spawn("yadtq-worker", &["--concurrency", &c.to_string()], name))
     }
 
     /// Waits until every worker in `procs` has registered (a `workers` row).
@@ -187,7 +119,10 @@ impl Bench {
                 return Ok(procs);
             }
             if Instant::now() > deadline {
-                bail!("not every worker was assigned partitions within 60 s (logs in {})", self.log_dir.display());
+                bail!(
+                    "not every worker was assigned partitions within 60 s (logs in {})",
+                    self.stack.launch.log_dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

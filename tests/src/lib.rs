@@ -18,6 +18,33 @@ use sqlx::{Connection, PgConnection, PgPool};
 pub const FAST_TIMINGS: &[(&str, &str)] =
     &[("YADTQ_HEARTBEAT_INTERVAL", "1"), ("YADTQ_DEAD_AFTER", "7"), ("YADTQ_MAINTENANCE_PERIOD", "0.5")];
 
+/// How a [`Stack`] starts the service binaries. The tests' default
+/// ([`Launch::tests`]) runs `target/debug` with [`FAST_TIMINGS`]; the benchmark
+/// runs release binaries with the documented default timings.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Directory holding `yadtq-gateway` and `yadtq-worker`.
+    pub bin_dir: PathBuf,
+    /// Where each process's log file (`<name>.log`) goes.
+    pub log_dir: PathBuf,
+    /// Liveness settings (environment variables) for every process.
+    pub timings: &'static [(&'static str, &'static str)],
+    /// `RUST_LOG` for the services; `None` leaves their default filter.
+    pub rust_log: Option<&'static str>,
+}
+
+impl Launch {
+    /// Debug binaries, fast timings, logs under `target/e2e-logs/<database>/`.
+    pub fn tests(database: &str) -> Self {
+        Self {
+            bin_dir: target_dir().join("debug"),
+            log_dir: target_dir().join("e2e-logs").join(database),
+            timings: FAST_TIMINGS,
+            rust_log: Some("info,rdkafka=warn,sqlx=warn,tower_http=warn"),
+        }
+    }
+}
+
 /// One test's private stack: a database, a namespace, and the processes it started.
 pub struct Stack {
     /// URL of this test's own database.
@@ -28,7 +55,8 @@ pub struct Stack {
     pub kafka: String,
     /// Pool on this test's database, for assertions on rows.
     pub db: PgPool,
-    log_dir: PathBuf,
+    /// How processes are started (binaries, logs, timings); set it before starting any.
+    pub launch: Launch,
     http: reqwest::Client,
     extra_env: Vec<(String, String)>,
 }
@@ -45,7 +73,7 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// Path of a workspace binary; panics with a hint when it was not built.
+/// Path of a debug workspace binary; panics with a hint when it was not built.
 pub fn binary(name: &str) -> PathBuf {
     let p = target_dir().join("debug").join(name);
     assert!(p.exists(), "{} missing: build with `cargo build --bins` (scripts/test.sh does)", p.display());
@@ -65,14 +93,12 @@ impl Stack {
         let database_url = format!("{base}/{name}");
         let db = PgPool::connect(&database_url).await.expect("connect to test database");
         yadtq_migrate(&db).await;
-        let log_dir = target_dir().join("e2e-logs").join(&name);
-        std::fs::create_dir_all(&log_dir).expect("log dir");
         Self {
             database_url,
+            launch: Launch::tests(&name),
             namespace: name.clone(),
             kafka,
             db,
-            log_dir,
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
             extra_env: Vec::new(),
         }
@@ -84,22 +110,35 @@ impl Stack {
         self.extra_env.push((name.to_string(), value.to_string()));
     }
 
-    fn spawn(&self, bin: &str, args: &[&str], log: &str) -> Proc {
-        let log_path = self.log_dir.join(format!("{log}.log"));
+    /// Starts binary `bin` of [`Stack::launch`] with `args`, logging to
+    /// `<log>.log`, connected to this stack; does not wait for it. Panics
+    /// when the binary was not built or cannot start.
+    pub fn spawn(&self, bin: &str, args: &[&str], log: &str) -> Proc {
+        let path = self.launch.bin_dir.join(bin);
+        assert!(
+            path.exists(),
+            "{} missing: build the binaries (scripts/test.sh and scripts/bench.sh do)",
+            path.display()
+        );
+        std::fs::create_dir_all(&self.launch.log_dir).expect("log dir");
+        let log_path = self.launch.log_dir.join(format!("{log}.log"));
         let out = std::fs::File::create(&log_path).expect("log file");
-        let mut cmd = Command::new(binary(bin));
+        let mut cmd = Command::new(&path);
         cmd.args(args)
             .env("DATABASE_URL", &self.database_url)
             .env("KAFKA_BOOTSTRAP", &self.kafka)
             .env("YADTQ_NAMESPACE", &self.namespace)
-            .env("RUST_LOG", "info,rdkafka=warn,sqlx=warn,tower_http=warn")
-            .envs(FAST_TIMINGS.iter().copied())
+            .envs(self.launch.timings.iter().copied())
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log file"))
             .stderr(out);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {bin}: {e}"));
-        Proc { child: Some(child), log: log_path, name: log.to_string() }
+        match self.launch.rust_log {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
+        Proc { pid: child.id(), child: Some(child), log: log_path, name: log.to_string() }
     }
 
     /// Starts a gateway on a free port and waits until `/healthz` answers.
@@ -177,14 +216,15 @@ async fn yadtq_migrate(db: &PgPool) {
 /// A started process; killed with SIGKILL when dropped.
 pub struct Proc {
     child: Option<Child>,
+    pid: u32,
     log: PathBuf,
     name: String,
 }
 
 impl Proc {
-    /// Operating-system pid.
+    /// Operating-system pid (also after the process ended).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+        self.pid
     }
 
     /// SIGKILL, as a crash would.
@@ -209,6 +249,11 @@ impl Proc {
         let _ = c.kill();
         let _ = c.wait();
         false
+    }
+
+    /// Path of the process's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     /// The process's log so far.

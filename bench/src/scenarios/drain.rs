@@ -23,7 +23,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let b = Bench::new("drain", a).await?;
     let gw = b.gateway().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    if let Some(m) = gw.proc.rss_mib() {
+    if let Some(m) = crate::procfs::rss_mib(gw.proc.pid()) {
         r.add(LABEL_FOOTPRINT, "gateway RSS idle", Unit::MiB, m);
     }
 

@@ -63,7 +63,9 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     let gw = b.gateway().await?;
     let workers = b.workers(a.workers, a.concurrency).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    if let (SubmitApi::Single, Some(m)) = (api, workers.iter().filter_map(|w| w.rss_mib()).reduce(f64::max)) {
+    if let (SubmitApi::Single, Some(m)) =
+        (api, workers.iter().filter_map(|w| crate::procfs::rss_mib(w.pid())).reduce(f64::max))
+    {
         r.add(LABEL_FOOTPRINT, "worker RSS idle (largest worker)", Unit::MiB, m);
     }
     warm_up(&b, &gw.base, 200).await?;
