@@ -38,6 +38,9 @@ pub struct Executor {
     pub registry: Registry,
     /// Limits how many handlers run at once (`--concurrency`).
     pub slots: Arc<Semaphore>,
+    /// Limits finished attempts whose outcome is not written yet (as many as
+    /// `slots`): when writes fall behind, finished handlers keep their slots.
+    pub writing: Arc<Semaphore>,
     /// Heartbeat state and fencing.
     pub live: Arc<Liveness>,
     /// Runtime that runs handlers, apart from the one that polls Kafka.
@@ -80,19 +83,21 @@ impl Executor {
         };
         self.live.task_started();
         let outcome = self.run_handler(&env.id, &claimed).await;
-        // A slot bounds running handlers: the next task may start while this
-        // outcome is being written (the offset still waits for the write).
-        drop(slot);
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
             Some(Outcome::Failed(_) | Outcome::Retry(..)) => Some(false),
             Some(Outcome::Cancelled) => None,
             None => None,
         };
+        // The handler is done: its slot lets the next task start while this
+        // outcome is written (the offset still waits for the write). Pending
+        // writes are bounded too, so a slow database holds the slot instead.
+        let _writing = self.writing.acquire().await;
+        drop(slot);
+        self.live.task_finished(success);
         if let Some(outcome) = outcome {
             self.record(&env.id, claimed.attempt, outcome).await;
         }
-        self.live.task_finished(success);
         true
     }
 

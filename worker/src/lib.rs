@@ -129,6 +129,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         dlq_topic: names.dlq_topic(),
         registry,
         slots: Arc::new(Semaphore::new(cfg.concurrency)),
+        writing: Arc::new(Semaphore::new(cfg.concurrency)),
         live: live.clone(),
         handlers: handler_rt.handle().clone(),
         backoff: retry::Backoff { base: cfg.retry_backoff_base, cap: cfg.retry_backoff_cap },
