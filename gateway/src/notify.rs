@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
@@ -26,7 +26,14 @@ pub const RECHECK: Duration = Duration::from_secs(2);
 /// Waiters by task id. Cheap to clone (one shared map).
 #[derive(Clone, Default)]
 pub struct TaskEvents {
-    by_id: Arc<Mutex<HashMap<String, Weak<Slot>>>>,
+    by_id: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+/// One task id's slot and how many subscriptions hold it (the entry goes
+/// with the last one).
+struct Entry {
+    slot: Arc<Slot>,
+    waiters: usize,
 }
 
 /// One task id's waiters: a change counter and the wake-up for it.
@@ -49,21 +56,16 @@ impl TaskEvents {
     /// so a change between the read and the wait is not missed.
     pub fn subscribe(&self, id: &str) -> Subscription {
         let mut by_id = self.by_id.lock().expect("task events lock");
-        let slot = match by_id.get(id).and_then(Weak::upgrade) {
-            Some(slot) => slot,
-            None => {
-                let slot = Arc::new(Slot::default());
-                by_id.insert(id.to_string(), Arc::downgrade(&slot));
-                slot
-            }
-        };
+        let entry = by_id.entry(id.to_string()).or_insert_with(|| Entry { slot: Arc::default(), waiters: 0 });
+        entry.waiters += 1;
+        let slot = entry.slot.clone();
         let seen = slot.changes.load(Ordering::SeqCst);
         Subscription { events: self.clone(), id: id.to_string(), slot, seen }
     }
 
     /// Wakes the waiters of task `id` (none: nothing to do).
     pub fn changed(&self, id: &str) {
-        let slot = self.by_id.lock().expect("task events lock").get(id).and_then(Weak::upgrade);
+        let slot = self.by_id.lock().expect("task events lock").get(id).map(|e| e.slot.clone());
         if let Some(slot) = slot {
             slot.wake();
         }
@@ -72,7 +74,7 @@ impl TaskEvents {
     /// Wakes every waiter: events may have been missed (listener reconnected).
     pub fn changed_all(&self) {
         let slots: Vec<Arc<Slot>> =
-            self.by_id.lock().expect("task events lock").values().filter_map(Weak::upgrade).collect();
+            self.by_id.lock().expect("task events lock").values().map(|e| e.slot.clone()).collect();
         for slot in slots {
             slot.wake();
         }
@@ -116,16 +118,18 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut by_id = self.events.by_id.lock().expect("task events lock");
-        // Under the lock nobody can take a new reference: ours being the last
-        // means the id has no other waiter.
-        if Arc::strong_count(&self.slot) == 1 {
-            by_id.remove(&self.id);
+        if let Some(entry) = by_id.get_mut(&self.id) {
+            entry.waiters -= 1;
+            if entry.waiters == 0 {
+                by_id.remove(&self.id);
+            }
         }
     }
 }
 
 /// Starts the listener task that feeds `events`. The listener reconnects on its
-/// own and then wakes every waiter, since events may have been missed meanwhile.
+/// own and wakes every waiter when its connection dropped, since events may
+/// have been missed meanwhile.
 pub fn spawn(database_url: String) -> TaskEvents {
     let events = TaskEvents::default();
     let feed = events.clone();
@@ -148,10 +152,15 @@ async fn listen(database_url: &str, events: &TaskEvents) -> Result<(), sqlx::Err
     listener.listen(CHANNEL).await?;
     events.changed_all();
     loop {
-        let n = listener.recv().await?;
-        // The payload lists the ids of one batch, comma-separated.
-        for id in n.payload().split(',') {
-            events.changed(id);
+        match listener.try_recv().await? {
+            // The payload lists the ids of one batch, comma-separated.
+            Some(n) => n.payload().split(',').for_each(|id| events.changed(id)),
+            // The connection dropped; the next call reconnects and listens
+            // again. Events sent meanwhile are lost: everyone re-reads.
+            None => {
+                tracing::warn!("task event listener lost its connection; reconnecting");
+                events.changed_all();
+            }
         }
     }
 }

@@ -128,10 +128,12 @@ pub async fn get(
         return Err(ApiError::bad_request("wait", format!("wait must be 0 to {MAX_WAIT} seconds")));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
-    // Subscribe before reading, so a change between the read and the wait is not missed.
-    let mut events = state.events.subscribe(&id);
+    // Subscribe before reading, so a change between the read and the wait is
+    // not missed (a plain read, without `wait`, needs no subscription).
+    let mut events = (wait > 0.0).then(|| state.events.subscribe(&id));
     loop {
         let task = load(&state, &id).await?;
+        let Some(events) = events.as_mut() else { return Ok(Json(task)) };
         if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(task));
         }
