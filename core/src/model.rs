@@ -179,6 +179,7 @@ pub struct Worker {
     pub failed: i64,
     /// Kafka partitions the worker owns, by topic (`{"yadtq.tasks": [0, 5]}`),
     /// as of its last heartbeat; a worker also beats right after a rebalance.
-    /// Empty while it has none (e.g. more workers than partitions) and once stopped.
+    /// Empty while it has none (e.g. more workers than partitions), once
+    /// stopped, and once it is not `alive`.
     pub partitions: std::collections::BTreeMap<String, Vec<i32>>,
 }

@@ -273,18 +273,25 @@ pub async fn get_task(pool: &PgPool, id: &str) -> Result<Option<TaskRow>, sqlx::
     row.as_ref().map(task_from_row).transpose()
 }
 
-/// Marks queued rows as sent to Kafka (only rows still `queued` and unpublished).
-/// Rows another transaction holds are skipped, not waited for: that is a claim
-/// (which stamps `published_at` itself) or a cancel, and a row left unmarked
-/// only costs one duplicate record from the publisher.
-pub async fn mark_published(pool: &PgPool, ids: &[String]) -> Result<u64, sqlx::Error> {
+/// Marks queued rows as sent to Kafka: each `(id, attempts)` is a record the
+/// broker acknowledged, carrying the row's attempt count at the time. Only rows
+/// still `queued`, unpublished and at that attempt count are marked: a row
+/// requeued since (a retry, a rescue) waits for its own send's mark, so a late
+/// mark cannot hide a send that failed. Rows another transaction holds are
+/// skipped, not waited for: that is a claim (which stamps `published_at`
+/// itself) or a cancel, and a row left unmarked only costs one duplicate
+/// record from the publisher.
+pub async fn mark_published(pool: &PgPool, sent: &[(String, i32)]) -> Result<u64, sqlx::Error> {
+    let (ids, attempts): (Vec<&str>, Vec<i32>) = sent.iter().map(|(id, a)| (id.as_str(), *a)).unzip();
     let r = sqlx::query(
         "UPDATE tasks SET published_at = now()
-         WHERE id IN (SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
+         WHERE id IN (SELECT t.id FROM UNNEST($1::text[], $2::int[]) AS u(id, attempts)
+                      JOIN tasks t ON t.id = u.id AND t.attempts = u.attempts
                       WHERE t.status = 'queued' ORDER BY t.id FOR UPDATE OF t SKIP LOCKED)
            AND published_at IS NULL",
     )
-    .bind(ids)
+    .bind(&ids)
+    .bind(&attempts)
     .execute(pool)
     .await?;
     Ok(r.rows_affected())
@@ -772,7 +779,12 @@ pub async fn list_workers(
                 in_flight: r.try_get("in_flight")?,
                 processed: r.try_get("processed")?,
                 failed: r.try_get("failed")?,
-                partitions: r.try_get::<sqlx::types::Json<Partitions>, _>("partitions")?.0,
+                // A dead worker (no heartbeat for D) owns nothing any more,
+                // whatever its last heartbeat said.
+                partitions: match r.try_get::<bool, _>("alive")? {
+                    true => r.try_get::<sqlx::types::Json<Partitions>, _>("partitions")?.0,
+                    false => Partitions::new(),
+                },
             })
         })
         .collect()

@@ -90,7 +90,9 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     tracing::info!("gateway stopping");
     // Pending publish marks are written now rather than left for the publisher to resend.
     if tokio::time::timeout(MARKS_FLUSH, marker_writer).await.is_err() {
-        tracing::warn!("publish marks not all written; the publisher will resend those tasks");
+        tracing::warn!(
+            "publish marks still pending (a send may still await its ack); the publisher covers those tasks"
+        );
     }
     topics.abort();
     shutdown.cancel();

@@ -4,8 +4,10 @@
 //! the row gets one version fewer (the mark used to be a fourth write of every
 //! task, and its row locks made claims wait). A task still waiting in Kafka
 //! (a backlog, no worker) is marked as before, well inside the publisher's
-//! [`GRACE`] so it is not sent twice. Acks that fall due within [`LINGER`]
-//! share one UPDATE.
+//! [`GRACE`] for new tasks, so it is not sent twice. (A task sent again by
+//! `POST /tasks/{id}/retry` has no grace: the publisher may send it once more
+//! before its mark lands, which the claim absorbs.) Acks that fall due within
+//! [`LINGER`] share one UPDATE.
 
 use std::time::Duration;
 
@@ -27,13 +29,17 @@ const _: () = assert!(DELAY.as_millis() * 2 < GRACE.as_millis(), "marks must lan
 /// Takes acknowledged task ids (`Marker::send`); cheap to clone.
 #[derive(Clone)]
 pub struct Marker {
-    tx: mpsc::UnboundedSender<(Instant, String)>,
+    tx: mpsc::UnboundedSender<(Instant, Sent)>,
 }
 
+/// A record the broker acknowledged: task id and the attempt count it carried.
+type Sent = (String, i32);
+
 impl Marker {
-    /// Queues task `id` (just acknowledged by the broker) to be marked after [`DELAY`].
-    pub fn send(&self, id: String) {
-        let _ = self.tx.send((Instant::now() + DELAY, id));
+    /// Queues task `id`, whose record for attempt count `attempt` the broker
+    /// just acknowledged, to be marked after [`DELAY`].
+    pub fn send(&self, id: String, attempt: i32) {
+        let _ = self.tx.send((Instant::now() + DELAY, (id, attempt)));
     }
 }
 
@@ -43,7 +49,7 @@ impl Marker {
 /// write is logged; the publisher then sends those tasks again (harmless: the
 /// claim absorbs duplicates).
 pub fn spawn(pool: PgPool) -> (Marker, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, String)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Sent)>();
     let writer = tokio::spawn(async move {
         let mut carried = None;
         let mut open = true;
@@ -55,16 +61,17 @@ pub fn spawn(pool: PgPool) -> (Marker, JoinHandle<()>) {
                     None => return,
                 },
             };
-            // Once the gateway is stopping (no sender left), nothing waits for its due time.
-            let (due, id) = first;
+            // Once the gateway is stopping and every sender is gone (seen as
+            // Disconnected below), the rest is written without waiting.
+            let (due, sent) = first;
             if open {
                 tokio::time::sleep_until(due).await;
             }
             let now = Instant::now();
-            let mut ids = vec![id];
-            while ids.len() < MAX_BATCH {
+            let mut batch = vec![sent];
+            while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok((due, id)) if due <= now || !open => ids.push(id),
+                    Ok((due, sent)) if due <= now || !open => batch.push(sent),
                     Ok(later) => {
                         carried = Some(later);
                         break;
@@ -76,8 +83,8 @@ pub fn spawn(pool: PgPool) -> (Marker, JoinHandle<()>) {
                     }
                 }
             }
-            if let Err(e) = yadtq_core::store::mark_published(&pool, &ids).await {
-                tracing::warn!(error = %e, count = ids.len(), "cannot mark tasks published; the publisher will resend them");
+            if let Err(e) = yadtq_core::store::mark_published(&pool, &batch).await {
+                tracing::warn!(error = %e, count = batch.len(), "cannot mark tasks published; the publisher will resend them");
             }
             if open {
                 tokio::time::sleep(LINGER).await;

@@ -51,7 +51,7 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
         }
         for (env, result) in futures::future::join_all(sends).await {
             match result {
-                Ok(()) => marker.send(env.id.clone()),
+                Ok(()) => marker.send(env.id.clone(), env.attempt),
                 Err(e) => {
                     tracing::warn!(id = %env.id, error = %e, "task not sent to Kafka; the publisher will send it")
                 }

@@ -66,7 +66,8 @@ async fn concurrent_batched_marks_claims_and_outcomes_never_deadlock() {
             let (pool, ids) = (pool.clone(), ids.clone());
             tokio::spawn(async move {
                 for chunk in shuffled(&ids).chunks(100) {
-                    store::mark_published(&pool, chunk).await?;
+                    let sent: Vec<(String, i32)> = chunk.iter().map(|id| (id.clone(), 0)).collect();
+                    store::mark_published(&pool, &sent).await?;
                 }
                 Ok::<_, sqlx::Error>(0)
             })

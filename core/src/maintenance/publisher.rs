@@ -74,7 +74,7 @@ pub async fn publish_rows(
     let mut failed = 0;
     for ((_, env), result) in batch.into_iter().zip(results) {
         match result {
-            Ok(()) => sent.push(env.id),
+            Ok(()) => sent.push((env.id, env.attempt)),
             Err(e) => {
                 failed += 1;
                 tracing::debug!(id = %env.id, error = %e, "publisher: delivery failed");
