@@ -134,3 +134,36 @@ async fn concurrent_inserts_of_the_same_ids_never_deadlock() {
         assert_eq!(rows, ids.len() as i64, "each task once");
     }
 }
+
+/// A publish mark arriving after the task was claimed, failed and requeued
+/// (the gateway marks 500 ms after the ack) must not mark the requeued row:
+/// if its new send failed, the publisher would never send it again.
+#[tokio::test]
+async fn a_late_mark_for_an_earlier_send_leaves_a_requeued_task_unpublished() {
+    let stack = Stack::new("late_mark").await;
+    let task = new_task(200, 0);
+    store::insert_each(&stack.db, std::slice::from_ref(&task)).await.unwrap();
+    // Claimed (attempt 1), then back to queued for a retry, unpublished.
+    let worker = uuid::Uuid::new_v4();
+    let claimed = store::claim_tasks(&stack.db, std::slice::from_ref(&task.id), worker).await.unwrap();
+    assert_eq!(claimed[0].as_ref().map(|c| c.attempt), Some(1));
+    sqlx::query("UPDATE tasks SET status = 'queued', worker_id = NULL, published_at = NULL WHERE id = $1")
+        .bind(&task.id)
+        .execute(&stack.db)
+        .await
+        .unwrap();
+    let published = || async {
+        sqlx::query_scalar::<_, bool>("SELECT published_at IS NOT NULL FROM tasks WHERE id = $1")
+            .bind(&task.id)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap()
+    };
+
+    // The first send's ack (attempt count 0) lands late: nothing changes.
+    assert_eq!(store::mark_published(&stack.db, &[(task.id.clone(), 0)]).await.unwrap(), 0);
+    assert!(!published().await, "the requeued row stays for the publisher");
+    // The ack of the send for the current attempt count marks it.
+    assert_eq!(store::mark_published(&stack.db, &[(task.id.clone(), 1)]).await.unwrap(), 1);
+    assert!(published().await);
+}
