@@ -38,8 +38,9 @@ pub struct Executor {
     pub registry: Registry,
     /// Limits how many handlers run at once (`--concurrency`).
     pub slots: Arc<Semaphore>,
-    /// Limits finished attempts whose outcome is not written yet (as many as
-    /// `slots`): when writes fall behind, finished handlers keep their slots.
+    /// Limits finished attempts whose outcome is not written yet (four times
+    /// `slots`): when writes fall that far behind, finished handlers keep
+    /// their slots.
     pub writing: Arc<Semaphore>,
     /// Heartbeat state and fencing.
     pub live: Arc<Liveness>,

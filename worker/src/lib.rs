@@ -129,7 +129,8 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         dlq_topic: names.dlq_topic(),
         registry,
         slots: Arc::new(Semaphore::new(cfg.concurrency)),
-        writing: Arc::new(Semaphore::new(cfg.concurrency)),
+        // Room for a few outcome batches in flight beyond the running handlers.
+        writing: Arc::new(Semaphore::new(cfg.concurrency * PENDING_WRITES_PER_SLOT)),
         live: live.clone(),
         handlers: handler_rt.handle().clone(),
         backoff: retry::Backoff { base: cfg.retry_backoff_base, cap: cfg.retry_backoff_cap },
@@ -167,6 +168,9 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     tracing::info!(%worker_id, counts = ?live.counts(), "worker stopped");
     Ok(())
 }
+
+/// Finished attempts whose outcome write is pending, per `--concurrency` slot.
+const PENDING_WRITES_PER_SLOT: usize = 4;
 
 /// The consume loop: polls continuously, hands each record to the executor,
 /// stores offsets as records complete, and pauses partitions while `max_in_hand`
