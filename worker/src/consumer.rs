@@ -67,9 +67,9 @@ impl WorkerContext {
     /// Passes a rebalance's partitions (gained or lost: the cooperative
     /// protocol moves only some) to the reported assignment.
     fn report(&self, tpl: &TopicPartitionList, owned: bool) {
-        for e in tpl.elements() {
-            self.live.reassigned(e.topic(), &[e.partition()], owned);
-        }
+        let elements = tpl.elements();
+        let partitions: Vec<(&str, i32)> = elements.iter().map(|e| (e.topic(), e.partition())).collect();
+        self.live.reassigned(&partitions, owned);
     }
 }
 

@@ -115,21 +115,19 @@ impl Liveness {
         };
     }
 
-    /// Records partitions of `topic` gained (`owned`) or lost by a rebalance.
-    pub fn reassigned(&self, topic: &str, partitions: &[i32], owned: bool) {
+    /// Records the `(topic, partition)`s one rebalance gained (`owned`) or took away.
+    pub fn reassigned(&self, partitions: &[(&str, i32)], owned: bool) {
         {
             let mut all = self.partitions.lock().expect("partitions lock");
-            let mine = all.entry(topic.to_string()).or_default();
-            for p in partitions {
+            for &(topic, p) in partitions {
+                let mine = all.entry(topic.to_string()).or_default();
                 if owned {
-                    mine.insert(*p);
+                    mine.insert(p);
                 } else {
-                    mine.remove(p);
+                    mine.remove(&p);
                 }
             }
-            if mine.is_empty() {
-                all.remove(topic);
-            }
+            all.retain(|_, mine| !mine.is_empty());
         }
         self.reassigned.notify_one();
     }
