@@ -79,53 +79,16 @@ impl Bench {
         Ok(self.stack.spawn("yadtq-worker", &["--concurrency", &c.to_string()], name))
     }
 
-    /// Waits until every worker in `procs` has registered (a `workers` row).
-    pub async fn wait_registered(&self, procs: &[&Proc]) -> Result<()> {
-        let pids: Vec<i32> = procs.iter().map(|p| p.pid() as i32).collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let n: i64 = sqlx::query_scalar("SELECT count(DISTINCT pid) FROM workers WHERE pid = ANY($1)")
-                .bind(&pids)
-                .fetch_one(self.db())
-                .await?;
-            if n as usize == pids.len() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("{n} of {} workers registered after 60 s", pids.len());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     /// Starts `w` workers of concurrency `c` and waits until all registered and
     /// each owns partitions, so no rebalance (which pauses the partitions that
     /// move) falls into the measurement.
     pub async fn workers(&self, w: usize, c: usize) -> Result<Vec<Proc>> {
         let procs: Vec<Proc> = (0..w).map(|i| self.spawn_worker(&format!("worker-{i}"), c)).collect::<Result<_>>()?;
-        self.wait_registered(&procs.iter().collect::<Vec<_>>()).await?;
-        // Each worker reports the partitions it owns (GET /workers), right after a rebalance.
-        let pids: Vec<i32> = procs.iter().map(|p| p.pid() as i32).collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let owning: i64 = sqlx::query_scalar(
-                "SELECT count(DISTINCT pid) FROM workers WHERE pid = ANY($1) AND stopped_at IS NULL
-                   AND partitions <> '{}'::jsonb",
-            )
-            .bind(&pids)
-            .fetch_one(self.db())
-            .await?;
-            if owning as usize == pids.len() {
-                return Ok(procs);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "not every worker was assigned partitions within 60 s (logs in {})",
-                    self.stack.launch.log_dir.display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        // Owning partitions implies registered (a `workers` row).
+        for p in &procs {
+            self.stack.wait_assigned(p).await;
         }
+        Ok(procs)
     }
 
     /// Waits until no task is open (queued, scheduled, processing); errors after `timeout`.

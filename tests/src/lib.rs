@@ -176,6 +176,26 @@ impl Stack {
         proc
     }
 
+    /// Waits until worker `proc` owns at least one partition, as it reports in
+    /// `workers.partitions` (GET /workers) with the heartbeat that follows a
+    /// rebalance. A first, empty assignment does not count.
+    pub async fn wait_assigned(&self, proc: &Proc) {
+        let (db, pid) = (self.db.clone(), proc.pid() as i32);
+        wait_for(Duration::from_secs(120), &format!("{} to own partitions", proc.name), || {
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM workers WHERE pid = $1 AND stopped_at IS NULL AND partitions <> '{}'::jsonb",
+                )
+                .bind(pid)
+                .fetch_one(&db)
+                .await
+                .is_ok_and(|n| n > 0)
+            }
+        })
+        .await;
+    }
+
     /// Worker id of the worker process `proc` (from the `workers` table).
     pub async fn worker_id(&self, proc: &Proc) -> uuid::Uuid {
         sqlx::query_scalar("SELECT id FROM workers WHERE pid = $1 ORDER BY started_at DESC LIMIT 1")

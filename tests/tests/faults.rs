@@ -14,16 +14,12 @@ use yadtq_tests::{wait_for, Servers, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
-async fn assigned(w: &yadtq_tests::Proc) {
-    w.wait_log("partitions assigned", LONG).await;
-}
-
 #[tokio::test]
 async fn kafka_outage_gateway_still_accepts_and_the_publisher_catches_up() {
     let stack = Stack::new("kafkadown").await;
     let gw = stack.gateway(&[]).await;
     let w = stack.worker("worker", &[]).await;
-    assigned(&w).await;
+    stack.wait_assigned(&w).await;
 
     Servers::stop_kafka();
     let ids = stack.submit_many(&gw, 20, |i| json!({"task": "add", "args": [i, 1]})).await;
@@ -47,7 +43,7 @@ async fn postgres_outage_is_503_and_workers_keep_their_outcomes() {
     let gw = stack.gateway(&["--db-acquire-timeout", "1"]).await;
     let w = stack.worker("worker", &[]).await;
     let wid = stack.worker_id(&w).await;
-    assigned(&w).await;
+    stack.wait_assigned(&w).await;
     let ids = stack.submit_many(&gw, 4, |_| json!({"task": "sleep", "args": [2]})).await;
     stack.wait_processing_on(wid, 4, LONG).await;
 
@@ -75,8 +71,8 @@ async fn broker_restart_loses_nothing_and_runs_nothing_twice() {
     let gw = stack.gateway(&[]).await;
     let w1 = stack.worker("worker-1", &[]).await;
     let w2 = stack.worker("worker-2", &[]).await;
-    assigned(&w1).await;
-    assigned(&w2).await;
+    stack.wait_assigned(&w1).await;
+    stack.wait_assigned(&w2).await;
     let mut ids = stack.submit_many(&gw, 100, |_| json!({"task": "sleep", "args": [0.05]})).await;
     Servers::stop_kafka();
     ids.extend(stack.submit_many(&gw, 50, |i| json!({"task": "echo", "args": [i]})).await);
@@ -94,7 +90,7 @@ async fn killed_worker_tasks_running_and_prefetched_run_later_even_with_no_worke
     let gw = stack.gateway(&[]).await;
     let mut victim = stack.worker("victim", &["--concurrency", "1", "--prefetch", "20"]).await;
     let vid = stack.worker_id(&victim).await;
-    assigned(&victim).await;
+    stack.wait_assigned(&victim).await;
     let ids = stack.submit_many(&gw, 10, |_| json!({"task": "sleep", "args": [1]})).await;
     let running = stack.wait_processing_on(vid, 1, LONG).await;
     victim.kill9();
@@ -135,11 +131,11 @@ async fn rebalance_while_tasks_are_in_flight_runs_each_task_once() {
     let stack = Stack::new("rebalance").await;
     let gw = stack.gateway(&[]).await;
     let leaving = stack.worker("leaving", &[]).await;
-    assigned(&leaving).await;
+    stack.wait_assigned(&leaving).await;
     let first = stack.submit_many(&gw, 100, |_| json!({"task": "sleep", "args": [0.05]}));
     let joining = async {
         let w = stack.worker("joining", &[]).await;
-        assigned(&w).await;
+        stack.wait_assigned(&w).await;
         w
     };
     let (mut ids, _joining) = tokio::join!(first, joining);
@@ -174,7 +170,7 @@ async fn a_task_longer_than_max_poll_interval_keeps_its_worker_in_the_group() {
     let w = stack
         .worker("worker", &["--concurrency", "1", "--prefetch", "0", "--kafka-max-poll-interval-ms", "7000"])
         .await;
-    assigned(&w).await;
+    stack.wait_assigned(&w).await;
     let long = stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [15]})).await;
     let short = stack.submit_many(&gw, 3, |i| json!({"task": "echo", "args": [i]})).await;
     let all: Vec<String> = long.iter().chain(&short).cloned().collect();
@@ -190,7 +186,7 @@ async fn a_frozen_worker_cannot_overwrite_the_attempt_that_replaced_it() {
     let gw = stack.gateway(&[]).await;
     let stale = stack.worker("stale", &[]).await;
     let sid = stack.worker_id(&stale).await;
-    assigned(&stale).await;
+    stack.wait_assigned(&stale).await;
     let ids = stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [9]})).await;
     stack.wait_processing_on(sid, 1, LONG).await;
     let fresh = stack.worker("fresh", &[]).await;
@@ -222,7 +218,7 @@ async fn poison_records_are_dead_lettered_and_tasks_behind_them_run() {
     let stack = Stack::new("poison").await;
     let gw = stack.gateway(&[]).await;
     let w = stack.worker("worker", &[]).await;
-    assigned(&w).await;
+    stack.wait_assigned(&w).await;
     let topic = format!("{}.yadtq.tasks", stack.namespace);
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &stack.kafka).create().unwrap();
     let poison: [(&str, &[u8]); 3] = [
@@ -335,7 +331,7 @@ async fn a_worker_cut_off_from_postgres_fences_itself_and_hands_its_task_back() 
     let gw = stack.gateway(&[]).await;
     let w = stack.worker("worker", &[]).await;
     let wid = stack.worker_id(&w).await;
-    assigned(&w).await;
+    stack.wait_assigned(&w).await;
     let ids = stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [6]})).await;
     stack.wait_processing_on(wid, 1, LONG).await;
 

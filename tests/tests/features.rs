@@ -70,7 +70,7 @@ async fn countdown_and_eta_tasks_wait_scheduled_then_run_on_time() {
     let stack = Stack::new("schedule").await;
     let gw = stack.gateway(&[]).await;
     let w = stack.worker("worker", &[]).await;
-    w.wait_log("partitions assigned", LONG).await;
+    stack.wait_assigned(&w).await;
     let a = gw.submit(&json!({"task": "add", "args": [1, 2], "countdown": 2})).await;
     assert_eq!((a.status, a.body["status"].as_str()), (202, Some("scheduled")));
     let eta = (chrono::Utc::now() + chrono::TimeDelta::seconds(3)).to_rfc3339();

@@ -28,8 +28,8 @@ async fn five_hundred_mixed_tasks_through_two_workers() {
     let w1 = stack.worker("worker-1", &[]).await;
     let w2 = stack.worker("worker-2", &[]).await;
     // Both workers must own partitions before the burst, or one could drain it alone.
-    w1.wait_log("partitions assigned", LONG).await;
-    w2.wait_log("partitions assigned", LONG).await;
+    stack.wait_assigned(&w1).await;
+    stack.wait_assigned(&w2).await;
 
     let started = Instant::now();
     let submissions = futures::future::join_all((0..500u64).map(|i| {
@@ -134,8 +134,8 @@ async fn a_killed_worker_is_declared_dead_and_its_tasks_finish_elsewhere() {
     let gw = stack.gateway(&[]).await;
     let mut victim = stack.worker("victim", &["--concurrency", "4"]).await;
     let survivor = stack.worker("survivor", &["--concurrency", "4"]).await;
-    victim.wait_log("partitions assigned", LONG).await;
-    survivor.wait_log("partitions assigned", LONG).await;
+    stack.wait_assigned(&victim).await;
+    stack.wait_assigned(&survivor).await;
     let (victim_id, survivor_id) = (stack.worker_id(&victim).await, stack.worker_id(&survivor).await);
 
     let mut ids = Vec::new();
