@@ -161,9 +161,12 @@ start() {
     -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$STATE/log4j2.xml" -cp "$LIBS/*" \
     kafka.Kafka "$STATE/server.properties" >"$STATE/stdout.log" 2>&1 </dev/null &
-  echo $! > "$PIDFILE"
+  local pid=$!
+  echo "$pid" > "$PIDFILE"
   while ! ready; do
-    if ! running_pid >/dev/null; then
+    # Liveness by pid only: until the fork has exec'd java its command line is
+    # still this script's, which running_pid would take for a stale pid file.
+    if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$STATE/stdout.log" "$STATE/server.log" >&2 || true; die "broker exited during startup"
     fi
     if (( SECONDS - t0 > 90 )); then
