@@ -30,6 +30,8 @@ pub enum Scenario {
     Rate,
     /// 6: SIGKILL a worker holding tasks, time until they run elsewhere.
     Recovery,
+    /// 7: PostgreSQL alone: a task's statements without HTTP or Kafka (a ceiling for 3).
+    Pg,
     /// Scenarios 2 and 3 with Celery (needs --celery-python).
     Celery,
 }
@@ -42,7 +44,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
     /// Scenarios to run (comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "submit,drain,e2e,rate,recovery,celery")]
+    #[arg(long, value_delimiter = ',', default_value = "submit,drain,e2e,rate,recovery,pg,celery")]
     pub scenarios: Vec<Scenario>,
     /// Concurrent HTTP clients (scenario 1, and for submitting in 2 and 3).
     #[arg(long, default_value_t = 32)]
@@ -73,6 +75,9 @@ pub struct Args {
     /// Tasks of the end-to-end scenario (3).
     #[arg(long, default_value_t = 2000)]
     pub e2e_tasks: usize,
+    /// Tasks of the PostgreSQL-alone scenario (7), rounded up to whole batches.
+    #[arg(long, default_value_t = 20_000)]
+    pub pg_tasks: usize,
     /// Tasks per second of the fixed-rate latency scenario (4).
     #[arg(long, default_value_t = 500.0)]
     pub rate: f64,
@@ -150,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
         step!(Scenario::E2e, "end to end", scenarios::e2e::run(&a, &mut yadtq));
         step!(Scenario::Rate, "fixed rate", scenarios::rate::run(&a, &mut yadtq));
         step!(Scenario::Recovery, "recovery", scenarios::recovery::run(&a, &mut yadtq));
+        step!(Scenario::Pg, "PostgreSQL alone", scenarios::pg_path::run(&a, &mut yadtq));
         if celery_on {
             if want(Scenario::Drain) {
                 step!(Scenario::Celery, "celery drain", scenarios::celery::drain(&a, &mut celery));

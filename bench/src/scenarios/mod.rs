@@ -5,6 +5,7 @@
 pub mod celery;
 pub mod drain;
 pub mod e2e;
+pub mod pg_path;
 pub mod rate;
 pub mod recovery;
 pub mod submit;
@@ -49,6 +50,8 @@ pub fn label_cpu(a: &Args) -> String {
 pub fn label_cpu_e2e(label: &str) -> String {
     format!("5 CPU during {}", label.trim_start_matches("3 "))
 }
+/// Scenario 7: the task's SQL alone.
+pub const LABEL_PG_PATH: &str = "7 PostgreSQL alone: insert, claim, outcome (16-task batches, 8 loops)";
 pub const LABEL_RECOVERY: &str = "6 recovery after SIGKILL (default timings)";
 
 /// PostgreSQL write counters: rows of this database, WAL of the cluster.
