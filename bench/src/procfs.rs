@@ -49,6 +49,14 @@ fn machine_jiffies() -> (u64, u64) {
     (total - idle, total)
 }
 
+/// The named process groups of a running stack: its gateway, this bench
+/// process (the load generator) and its workers.
+pub fn stack_groups(gateway: u32, workers: &[u32]) -> Vec<(&'static str, u32)> {
+    let mut named = vec![("gateway", gateway), ("bench client (this process)", std::process::id())];
+    named.extend(workers.iter().map(|&p| ("workers", p)));
+    named
+}
+
 /// A snapshot of CPU time per process group: named pids plus every process
 /// whose command is `postgres` (the server, all databases) or `java` (Kafka).
 #[derive(Debug, Clone)]

@@ -752,11 +752,13 @@ pub async fn list_workers(
     alive_filter: Option<bool>,
 ) -> Result<Vec<Worker>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT * FROM (
-             SELECT *, (stopped_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => $1)) AS alive
-             FROM workers) w
-         WHERE $2::boolean IS NULL OR alive = $2
-         ORDER BY started_at DESC, id",
+        // A dead worker (no heartbeat for D) owns no partitions any more,
+        // whatever its last heartbeat said.
+        "SELECT w.*, a.alive, CASE WHEN a.alive THEN w.partitions ELSE '{}'::jsonb END AS owned
+         FROM workers w CROSS JOIN LATERAL (SELECT w.stopped_at IS NULL
+             AND w.last_heartbeat_at > now() - make_interval(secs => $1) AS alive) a
+         WHERE $2::boolean IS NULL OR a.alive = $2
+         ORDER BY w.started_at DESC, w.id",
     )
     .bind(dead_after.as_secs_f64())
     .bind(alive_filter)
@@ -779,12 +781,7 @@ pub async fn list_workers(
                 in_flight: r.try_get("in_flight")?,
                 processed: r.try_get("processed")?,
                 failed: r.try_get("failed")?,
-                // A dead worker (no heartbeat for D) owns nothing any more,
-                // whatever its last heartbeat said.
-                partitions: match r.try_get::<bool, _>("alive")? {
-                    true => r.try_get::<sqlx::types::Json<Partitions>, _>("partitions")?.0,
-                    false => Partitions::new(),
-                },
+                partitions: r.try_get::<sqlx::types::Json<Partitions>, _>("owned")?.0,
             })
         })
         .collect()

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 
 use super::{label_cpu, label_drain, pg_counters, LABEL_FOOTPRINT};
 use crate::client::{echo_body, submit_many};
-use crate::procfs::{rss_mib, CpuSnapshot};
+use crate::procfs::{rss_mib, stack_groups, CpuSnapshot};
 use crate::report::{Results, Unit};
 use crate::stack::Bench;
 use crate::Args;
@@ -50,8 +50,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     }
     r.add(&label, "(setup) enqueue rate", Unit::PerSec, n as f64 / submit_secs);
 
-    let me = std::process::id();
-    let cpu0 = CpuSnapshot::take(&[("gateway", gw.proc.pid()), ("bench client (this process)", me)]);
+    let cpu0 = CpuSnapshot::take(&stack_groups(gw.proc.pid(), &[]));
     let t_start = Instant::now();
     eprintln!("[bench]   drain: {n} tasks queued and published; starting the workers");
     let workers: Vec<_> =
@@ -81,9 +80,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     b.wait_all_terminal(Duration::from_secs(600)).await?;
     let wall = t_start.elapsed().as_secs_f64();
     eprintln!("[bench]   drain: all terminal after {wall:.1} s");
-    let mut named = vec![("gateway", gw_pid), ("bench client (this process)", me)];
-    named.extend(pids.iter().map(|&p| ("workers", p)));
-    let cpu1 = CpuSnapshot::take(&named);
+    let cpu1 = CpuSnapshot::take(&stack_groups(gw_pid, &pids));
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.await;
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::{db_latencies_ms, label_cpu_e2e, label_e2e, label_e2e_batch, pg_counters, LABEL_FOOTPRINT};
 use crate::client::{echo_body, submit_batches, submit_many, wait_task, SubmitApi};
-use crate::procfs::CpuSnapshot;
+use crate::procfs::{stack_groups, CpuSnapshot};
 use crate::report::{Results, Unit};
 use crate::stack::{http_client, Bench};
 use crate::stats::percentile;
@@ -72,8 +72,7 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     let mark: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(b.db()).await?;
 
     let http = http_client(a.clients);
-    let mut named = vec![("gateway", gw.proc.pid()), ("bench client (this process)", std::process::id())];
-    named.extend(workers.iter().map(|w| ("workers", w.pid())));
+    let named = stack_groups(gw.proc.pid(), &workers.iter().map(|w| w.pid()).collect::<Vec<_>>());
     let cpu0 = CpuSnapshot::take(&named);
     let pg0 = pg_counters(b.db()).await?;
     let t0 = Instant::now();
