@@ -164,8 +164,9 @@ start() {
   local pid=$!
   echo "$pid" > "$PIDFILE"
   while ! ready; do
-    # Liveness by pid only: until the fork has exec'd java its command line is
-    # still this script's, which running_pid would take for a stale pid file.
+    # Liveness by pid only: until the fork has exec'd nohup (then java) its
+    # command line is still this script's, which running_pid would take for a
+    # stale pid file.
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$STATE/stdout.log" "$STATE/server.log" >&2 || true; die "broker exited during startup"
     fi

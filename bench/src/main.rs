@@ -30,7 +30,7 @@ pub enum Scenario {
     Rate,
     /// 6: SIGKILL a worker holding tasks, time until they run elsewhere.
     Recovery,
-    /// 7: PostgreSQL alone: a task's statements without HTTP or Kafka (a ceiling for 3).
+    /// 7: PostgreSQL alone: a task's insert, claim and outcome without HTTP or Kafka (a ceiling for 3).
     Pg,
     /// Scenarios 2 and 3 with Celery (needs --celery-python).
     Celery,
@@ -75,7 +75,7 @@ pub struct Args {
     /// Tasks of the end-to-end scenario (3).
     #[arg(long, default_value_t = 2000)]
     pub e2e_tasks: usize,
-    /// Tasks of the PostgreSQL-alone scenario (7), rounded up to whole batches.
+    /// Tasks of the PostgreSQL-alone scenario (7), rounded up to a multiple of 128 (8 loops × 16).
     #[arg(long, default_value_t = 20_000)]
     pub pg_tasks: usize,
     /// Tasks per second of the fixed-rate latency scenario (4).

@@ -746,6 +746,7 @@ async fn write_worker_state<'e, E: PgExecutor<'e>>(
 
 /// Lists workers, newest first; `alive` is computed against `now()` with the
 /// dead-after threshold `dead_after`. `alive_filter` keeps only matching rows.
+/// A worker that is not alive is listed with no partitions.
 pub async fn list_workers(
     pool: &PgPool,
     dead_after: Duration,

@@ -50,9 +50,11 @@ pub fn label_cpu(a: &Args) -> String {
 pub fn label_cpu_e2e(label: &str) -> String {
     format!("5 CPU during {}", label.trim_start_matches("3 "))
 }
-/// Scenario 7: the task's SQL alone.
-pub const LABEL_PG_PATH: &str = "7 PostgreSQL alone: insert, claim, outcome (16-task batches, 8 loops)";
 pub const LABEL_RECOVERY: &str = "6 recovery after SIGKILL (default timings)";
+/// Scenario 7: a task's statements on PostgreSQL alone.
+pub fn label_pg_path() -> String {
+    format!("7 PostgreSQL alone: insert, claim, outcome ({}-task batches, {} loops)", pg_path::BATCH, pg_path::LOOPS)
+}
 
 /// PostgreSQL write counters: rows of this database, WAL of the cluster.
 pub struct PgCounters {
