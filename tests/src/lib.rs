@@ -495,3 +495,22 @@ impl Gateway {
         self.submit(&body).await
     }
 }
+
+/// An `echo` task to insert straight through `yadtq_core::store` (bypassing
+/// the gateway), with `POST /tasks`' defaults: 3 retries, 300 s timeout,
+/// queue `default`, no delay. `args` is JSON array text; the request hash is
+/// derived from the id.
+pub fn echo_task(id: String, args: String) -> yadtq_core::store::NewTask {
+    yadtq_core::store::NewTask {
+        request_hash: format!("hash-{id}"),
+        id,
+        name: "echo".into(),
+        args,
+        kwargs: "{}".into(),
+        queue: "default".into(),
+        max_retries: 3,
+        timeout_seconds: 300.0,
+        run_at: None,
+        retry_backoff: (None, None),
+    }
+}

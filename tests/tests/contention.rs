@@ -16,18 +16,7 @@ fn shuffled(ids: &[String]) -> Vec<String> {
 }
 
 fn new_task(round: usize, i: usize) -> NewTask {
-    NewTask {
-        id: format!("contention-{round}-{i:05}"),
-        name: "echo".into(),
-        args: format!("[{i}]"),
-        kwargs: "{}".into(),
-        queue: "default".into(),
-        max_retries: 0,
-        timeout_seconds: 60.0,
-        run_at: None,
-        retry_backoff: (None, None),
-        request_hash: format!("h{i}"),
-    }
+    NewTask { max_retries: 0, ..yadtq_tests::echo_task(format!("contention-{round}-{i:05}"), format!("[{i}]")) }
 }
 
 /// One worker: claims shuffled batches of `ids`, then records their outcomes in

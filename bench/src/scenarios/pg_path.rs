@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::task::JoinSet;
 use yadtq_core::store::{self, NewTask, Outcome};
+use yadtq_tests::echo_task;
 
 use super::{label_pg_path, pg_counters};
 use crate::procfs::CpuSnapshot;
@@ -99,7 +100,8 @@ async fn one_pass(pool: &sqlx::PgPool, lane: usize, batches: usize) -> Result<()
     let worker = uuid::Uuid::new_v4();
     let result = Outcome::Success("[1]".into());
     for _ in 0..batches {
-        let tasks: Vec<NewTask> = (0..BATCH).map(|i| echo(lane, i)).collect();
+        let tasks: Vec<NewTask> =
+            (0..BATCH).map(|i| echo_task(uuid::Uuid::new_v4().to_string(), format!("[{lane}, {i}]"))).collect();
         let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
         store::insert_each(pool, &tasks).await?;
         let claimed = store::claim_tasks(pool, &ids, worker).await?;
@@ -109,20 +111,4 @@ async fn one_pass(pool: &sqlx::PgPool, lane: usize, batches: usize) -> Result<()
         anyhow::ensure!(recorded.iter().all(|ok| *ok), "an outcome was not recorded");
     }
     Ok(())
-}
-
-/// An `echo` task as the gateway would insert it (defaults of `POST /tasks`).
-fn echo(lane: usize, i: usize) -> NewTask {
-    NewTask {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: "echo".into(),
-        args: format!("[{lane}, {i}]"),
-        kwargs: "{}".into(),
-        queue: "default".into(),
-        max_retries: 3,
-        timeout_seconds: 300.0,
-        run_at: None,
-        retry_backoff: (None, None),
-        request_hash: format!("bench-{lane}-{i}"),
-    }
 }
