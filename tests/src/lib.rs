@@ -75,9 +75,13 @@ fn target_dir() -> PathBuf {
 
 /// Path of a debug workspace binary; panics with a hint when it was not built.
 pub fn binary(name: &str) -> PathBuf {
-    let p = target_dir().join("debug").join(name);
-    assert!(p.exists(), "{} missing: build with `cargo build --bins` (scripts/test.sh does)", p.display());
-    p
+    built(target_dir().join("debug").join(name))
+}
+
+/// `path` when that binary exists; panics with a hint otherwise.
+fn built(path: PathBuf) -> PathBuf {
+    assert!(path.exists(), "{} missing: build the binaries (scripts/test.sh and scripts/bench.sh do)", path.display());
+    path
 }
 
 impl Stack {
@@ -114,12 +118,7 @@ impl Stack {
     /// `<log>.log`, connected to this stack; does not wait for it. Panics
     /// when the binary was not built or cannot start.
     pub fn spawn(&self, bin: &str, args: &[&str], log: &str) -> Proc {
-        let path = self.launch.bin_dir.join(bin);
-        assert!(
-            path.exists(),
-            "{} missing: build the binaries (scripts/test.sh and scripts/bench.sh do)",
-            path.display()
-        );
+        let path = built(self.launch.bin_dir.join(bin));
         std::fs::create_dir_all(&self.launch.log_dir).expect("log dir");
         let log_path = self.launch.log_dir.join(format!("{log}.log"));
         let out = std::fs::File::create(&log_path).expect("log file");
@@ -269,11 +268,6 @@ impl Proc {
         let _ = c.kill();
         let _ = c.wait();
         false
-    }
-
-    /// Path of the process's log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log
     }
 
     /// The process's log so far.
