@@ -69,26 +69,28 @@ impl Bench {
         &self.stack.db
     }
 
-    /// Starts a gateway on a free port and waits for `/healthz`.
-    pub async fn gateway(&self) -> Result<Gateway> {
-        Ok(self.stack.gateway(&[]).await)
+    /// Starts a gateway on a free port and waits for `/healthz` (panics when
+    /// it does not answer within 30 s).
+    pub async fn gateway(&self) -> Gateway {
+        self.stack.gateway(&[]).await
     }
 
-    /// Starts a worker with `--concurrency c` without waiting.
-    pub fn spawn_worker(&self, name: &str, c: usize) -> Result<Proc> {
-        Ok(self.stack.spawn("yadtq-worker", &["--concurrency", &c.to_string()], name))
+    /// Starts a worker with `--concurrency c` without waiting (panics when the
+    /// binary is missing or cannot start).
+    pub fn spawn_worker(&self, name: &str, c: usize) -> Proc {
+        self.stack.spawn("yadtq-worker", &["--concurrency", &c.to_string()], name)
     }
 
     /// Starts `w` workers of concurrency `c` and waits until all registered and
     /// each owns partitions, so no rebalance (which pauses the partitions that
     /// move) falls into the measurement.
-    pub async fn workers(&self, w: usize, c: usize) -> Result<Vec<Proc>> {
-        let procs: Vec<Proc> = (0..w).map(|i| self.spawn_worker(&format!("worker-{i}"), c)).collect::<Result<_>>()?;
+    pub async fn workers(&self, w: usize, c: usize) -> Vec<Proc> {
+        let procs: Vec<Proc> = (0..w).map(|i| self.spawn_worker(&format!("worker-{i}"), c)).collect();
         // Owning partitions implies registered (a `workers` row).
         for p in &procs {
             self.stack.wait_assigned(p).await;
         }
-        Ok(procs)
+        procs
     }
 
     /// Waits until no task is open (queued, scheduled, processing); errors after `timeout`.

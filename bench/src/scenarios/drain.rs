@@ -21,7 +21,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let label = label_drain(a);
     let n = a.drain_tasks;
     let b = Bench::new("drain", a).await?;
-    let gw = b.gateway().await?;
+    let gw = b.gateway().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     if let Some(m) = crate::procfs::rss_mib(gw.proc.pid()) {
         r.add(LABEL_FOOTPRINT, "gateway RSS idle", Unit::MiB, m);
@@ -53,8 +53,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let cpu0 = CpuSnapshot::take(&stack_groups(gw.proc.pid(), &[]));
     let t_start = Instant::now();
     eprintln!("[bench]   drain: {n} tasks queued and published; starting the workers");
-    let workers: Vec<_> =
-        (0..a.workers).map(|i| b.spawn_worker(&format!("worker-{i}"), a.concurrency)).collect::<Result<_>>()?;
+    let workers: Vec<_> = (0..a.workers).map(|i| b.spawn_worker(&format!("worker-{i}"), a.concurrency)).collect();
 
     // Peak RSS sampler.
     let pids: Vec<u32> = workers.iter().map(|w| w.pid()).collect();

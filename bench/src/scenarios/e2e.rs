@@ -29,8 +29,8 @@ pub async fn warm_up(b: &Bench, base: &str, n: usize) -> Result<()> {
 /// workers in a namespace of their own, then removes it.
 pub async fn warm_up_stack(a: &Args) -> Result<()> {
     let b = Bench::new("warmup", a).await?;
-    let gw = b.gateway().await?;
-    let workers = b.workers(a.workers, a.concurrency).await?;
+    let gw = b.gateway().await;
+    let workers = b.workers(a.workers, a.concurrency).await;
     let http = http_client(a.clients);
     let tasks: Vec<usize> = (0..a.warmup_tasks).collect();
     let parts = tasks.chunks(tasks.len().div_ceil(a.clients.max(1)).max(1)).map(|part| {
@@ -60,8 +60,8 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     };
     let n = a.e2e_tasks;
     let b = Bench::new("e2e", a).await?;
-    let gw = b.gateway().await?;
-    let workers = b.workers(a.workers, a.concurrency).await?;
+    let gw = b.gateway().await;
+    let workers = b.workers(a.workers, a.concurrency).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     if let (SubmitApi::Single, Some(m)) =
         (api, workers.iter().filter_map(|w| crate::procfs::rss_mib(w.pid())).reduce(f64::max))

@@ -35,8 +35,8 @@ async fn long_poll_lag_ms(http: &reqwest::Client, base: &str, n: usize) -> Resul
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let label = label_rate(a);
     let b = Bench::new("rate", a).await?;
-    let gw = b.gateway().await?;
-    let workers = b.workers(a.workers, a.concurrency).await?;
+    let gw = b.gateway().await;
+    let workers = b.workers(a.workers, a.concurrency).await;
     super::e2e::warm_up(&b, &gw.base, 200).await?;
     let mark: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(b.db()).await?;
 

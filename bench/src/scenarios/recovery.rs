@@ -17,8 +17,8 @@ use crate::Args;
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     // The launcher sets the default timings (crate::stack::DEFAULT_TIMINGS) on every process.
     let b = Bench::new("recovery", a).await?;
-    let gw = b.gateway().await?;
-    let mut workers = b.workers(2, a.concurrency).await?;
+    let gw = b.gateway().await;
+    let mut workers = b.workers(2, a.concurrency).await;
     let m = a.recovery_tasks;
     let ids = submit_many(&b.http, &gw.base, m, m, |_| r#"{"task":"sleep","args":[30]}"#.to_string()).await?;
 

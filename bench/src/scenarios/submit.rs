@@ -12,7 +12,7 @@ use crate::Args;
 
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let b = Bench::new("submit", a).await?;
-    let gw = b.gateway().await?;
+    let gw = b.gateway().await;
     let http = http_client(a.clients.max(64));
 
     // Warm up connections and the gateway's pools (not counted).
@@ -46,7 +46,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     if let Err(e) = sqlx::query("CHECKPOINT").execute(b.db()).await {
         eprintln!("[bench] CHECKPOINT before the fixed-rate submit failed (not a superuser?): {e}");
     }
-    let gw = b.gateway().await?;
+    let gw = b.gateway().await;
     closed_loop(&http, &gw.base, SubmitApi::Single, a.clients, 1.0).await;
     let label = label_submit_rate(a);
     let (ok, err, secs, lat) = fixed_rate(&http, &gw.base, a.submit_rate, a.submit_secs, 1 << 40).await;
