@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
+use futures::FutureExt;
 
 use report::Results;
 
@@ -129,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
     if a.warmup_tasks > 0 {
         let t = Instant::now();
         eprintln!("[bench] warm-up: {} tasks through a throwaway stack (not measured) …", a.warmup_tasks);
-        match scenarios::e2e::warm_up_stack(&a).await {
+        match caught(scenarios::e2e::warm_up_stack(&a)).await {
             Ok(()) => eprintln!("[bench]   done in {:.1} s", t.elapsed().as_secs_f64()),
             Err(e) => problems.push(format!("warm-up: {e:#}")),
         }
@@ -140,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
                 if want($s) {
                     let t = Instant::now();
                     eprintln!("[bench] run {run}/{}: {} …", a.runs, $name);
-                    match $f.await {
+                    match caught($f).await {
                         Ok(()) => eprintln!("[bench]   done in {:.1} s", t.elapsed().as_secs_f64()),
                         Err(e) => {
                             eprintln!("[bench]   FAILED: {e:#}");
@@ -217,4 +218,19 @@ fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Runs one step, turning a panic into its error. The harness's launcher
+/// panics when a service does not come up (as tests want); here that fails the
+/// step, which is listed under "Problems", not the whole run. The step's
+/// processes are killed as its values drop.
+async fn caught(step: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    std::panic::AssertUnwindSafe(step).catch_unwind().await.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        Err(anyhow::anyhow!("panicked: {message}"))
+    })
 }
