@@ -476,16 +476,6 @@ pub async fn set_progress(
     Ok(ours)
 }
 
-/// Ids of this worker's `processing` tasks whose cancellation was requested.
-pub async fn cancel_requests<'e, E: PgExecutor<'e>>(ex: E, worker_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM tasks WHERE worker_id = $1 AND status = 'processing' AND cancel_requested_at IS NOT NULL",
-    )
-    .bind(worker_id)
-    .fetch_all(ex)
-    .await
-}
-
 /// What `POST /tasks/{id}/cancel` did.
 #[derive(Debug)]
 pub enum CancelResult {
@@ -704,13 +694,15 @@ pub struct WorkerCounts {
 pub type Partitions = std::collections::BTreeMap<String, Vec<i32>>;
 
 /// Sets `last_heartbeat_at = now()` (database clock), the counters and the
-/// partitions the worker owns.
+/// partitions the worker owns. Returns the database-clock time since the
+/// previous heartbeat (`None` when the worker has no row), so a worker can
+/// notice a pause its own clocks missed.
 pub async fn heartbeat<'e, E: PgExecutor<'e>>(
     ex: E,
     id: Uuid,
     c: WorkerCounts,
     partitions: &Partitions,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<Duration>, sqlx::Error> {
     write_worker_state(ex, id, c, partitions, false).await
 }
 
@@ -718,7 +710,7 @@ pub async fn heartbeat<'e, E: PgExecutor<'e>>(
 /// task it still held at once instead of waiting for the dead-after threshold.
 /// A stopped worker owns no partition.
 pub async fn mark_worker_stopped<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
-    write_worker_state(ex, id, c, &Partitions::new(), true).await
+    write_worker_state(ex, id, c, &Partitions::new(), true).await.map(drop)
 }
 
 async fn write_worker_state<'e, E: PgExecutor<'e>>(
@@ -727,11 +719,14 @@ async fn write_worker_state<'e, E: PgExecutor<'e>>(
     c: WorkerCounts,
     partitions: &Partitions,
     stopped: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE workers SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4,
-             stopped_at = CASE WHEN $5 THEN now() ELSE stopped_at END, partitions = $6
-         WHERE id = $1",
+) -> Result<Option<Duration>, sqlx::Error> {
+    // `prev` is read from the statement's snapshot: the row before this update.
+    let gap: Option<f64> = sqlx::query_scalar(
+        "UPDATE workers w SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4,
+             stopped_at = CASE WHEN $5 THEN now() ELSE w.stopped_at END, partitions = $6
+         FROM workers prev
+         WHERE w.id = $1 AND prev.id = $1
+         RETURNING extract(epoch FROM now() - prev.last_heartbeat_at)::float8",
     )
     .bind(id)
     .bind(c.in_flight)
@@ -739,9 +734,65 @@ async fn write_worker_state<'e, E: PgExecutor<'e>>(
     .bind(c.failed)
     .bind(stopped)
     .bind(sqlx::types::Json(partitions))
-    .execute(ex)
+    .fetch_optional(ex)
     .await?;
-    Ok(())
+    Ok(gap.map(|s| Duration::from_secs_f64(s.max(0.0))))
+}
+
+/// An attempt a worker believes it is running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningAttempt {
+    /// Task id.
+    pub task_id: String,
+    /// Attempt number of the claim.
+    pub attempt: i32,
+}
+
+/// What the rows say about one of a worker's running attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptSignal {
+    /// Cancellation was requested: stop and record `cancelled`.
+    CancelRequested(RunningAttempt),
+    /// The row is no longer this worker's attempt (the rescuer took it over,
+    /// or it finished elsewhere): stop at once; the outcome write is fenced.
+    TakenOver(RunningAttempt),
+}
+
+/// Checks `running` (this worker's attempts) against the rows: those whose
+/// cancellation was requested, and those that are no longer `processing`
+/// under `worker_id` and that attempt number. Attempts with neither are not returned.
+pub async fn attempt_signals<'e, E: PgExecutor<'e>>(
+    ex: E,
+    worker_id: Uuid,
+    running: &[RunningAttempt],
+) -> Result<Vec<AttemptSignal>, sqlx::Error> {
+    if running.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = running.iter().map(|r| r.task_id.as_str()).collect();
+    let attempts: Vec<i32> = running.iter().map(|r| r.attempt).collect();
+    let rows: Vec<(String, i32, bool)> = sqlx::query_as(
+        "SELECT r.id, r.attempt, t.id IS NULL AS taken_over
+         FROM unnest($2::text[], $3::int[]) AS r(id, attempt)
+         LEFT JOIN tasks t ON t.id = r.id AND t.status = 'processing' AND t.worker_id = $1 AND t.attempts = r.attempt
+         WHERE t.id IS NULL OR t.cancel_requested_at IS NOT NULL",
+    )
+    .bind(worker_id)
+    .bind(&ids)
+    .bind(&attempts)
+    .fetch_all(ex)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(task_id, attempt, taken_over)| {
+            let a = RunningAttempt { task_id, attempt };
+            if taken_over {
+                AttemptSignal::TakenOver(a)
+            } else {
+                AttemptSignal::CancelRequested(a)
+            }
+        })
+        .collect())
 }
 
 /// Lists workers, newest first; `alive` is computed against `now()` with the

@@ -128,9 +128,11 @@ async fn command_handlers_take_json_on_stdin_and_answer_on_stdout() {
         "import json, os, sys\n\
          task = json.load(sys.stdin)\n\
          text = task['args'][0]\n\
-         leaked = sorted(k for k in os.environ if k == 'DATABASE_URL' or k.startswith('YADTQ_'))\n\
+         token = {'YADTQ_ATTEMPT', 'YADTQ_TASK_ID'}\n\
+         leaked = sorted(k for k in os.environ if (k == 'DATABASE_URL' or k.startswith('YADTQ_')) and k not in token)\n\
          json.dump({'words': len(text.split()), 'id': task['id'], 'upper': task['kwargs'].get('upper', False),\n\
-                    'lang': os.environ.get('LANG'), 'leaked': leaked}, sys.stdout)\n",
+                    'lang': os.environ.get('LANG'), 'leaked': leaked,\n\
+                    'token': [os.environ['YADTQ_TASK_ID'], os.environ['YADTQ_ATTEMPT']]}, sys.stdout)\n",
     );
     let (_stack, gw, _w) = with_handlers(
         "handlers_cmd",
@@ -156,7 +158,11 @@ async fn command_handlers_take_json_on_stdin_and_answer_on_stdout() {
 
     let t = gw.wait_task(&wc, LONG).await;
     assert_eq!(t["status"], "success", "{t}");
-    assert_eq!(t["result"], json!({"words": 4, "id": wc, "upper": true, "lang": "C.UTF-8", "leaked": []}), "{t}");
+    assert_eq!(
+        t["result"],
+        json!({"words": 4, "id": wc, "upper": true, "lang": "C.UTF-8", "leaked": [], "token": [wc, "1"]}),
+        "{t}"
+    );
 
     let t = gw.wait_task(&broken, LONG).await;
     assert_eq!(t["status"], "failed", "{t}");

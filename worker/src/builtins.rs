@@ -136,6 +136,7 @@ mod tests {
             kwargs: Default::default(),
             cancel: Default::default(),
             progress: None,
+            owner: None,
         };
         (r.get(name).unwrap())(ctx).await
     }

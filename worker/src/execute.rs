@@ -172,6 +172,7 @@ impl Executor {
                 }
             })
         });
+        let live = self.live.clone();
         let ctx = TaskContext {
             id: id.to_string(),
             task: claimed.name.clone(),
@@ -180,6 +181,7 @@ impl Executor {
             kwargs,
             cancel: cancel.clone(),
             progress: Some(progress),
+            owner: Some(Arc::new(move || !live.fenced())),
         };
         Ok((ctx, cancel))
     }
@@ -197,10 +199,10 @@ impl Executor {
         let timeout = claimed.timeout;
         let mut job = self.handlers.spawn(async move { tokio::time::timeout(timeout, handler(ctx)).await });
         let fence = self.live.epoch();
-        let requested = self.live.track(id);
+        let tracked = self.live.track(id, claimed.attempt);
         let result = tokio::select! {
             r = &mut job => r,
-            _ = requested.cancelled() => {
+            _ = tracked.cancel.cancelled() => {
                 stop(&cancel, &mut job).await;
                 self.live.untrack(id);
                 tracing::info!(id, attempt = claimed.attempt, "attempt aborted: cancel requested");
@@ -213,6 +215,14 @@ impl Executor {
                 // Hand the task back once PostgreSQL answers again (the write is
                 // fenced: if the rescuer took it over meanwhile, this changes nothing).
                 let message = "the worker fenced itself: no heartbeat for the dead-after threshold";
+                return Some(Err(Failure::Error(TaskError::new("worker_lost", message), true)));
+            }
+            _ = tracked.taken_over.cancelled() => {
+                stop(&cancel, &mut job).await;
+                self.live.untrack(id);
+                tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: taken over by another worker");
+                // The write is fenced and changes nothing; it closes this attempt's story in the log.
+                let message = "the attempt was taken over by another worker";
                 return Some(Err(Failure::Error(TaskError::new("worker_lost", message), true)));
             }
             _ = self.abort.cancelled() => {

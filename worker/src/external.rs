@@ -42,6 +42,15 @@ use tokio::process::Child;
 
 use crate::handler::{HandlerError, Registry, TaskContext};
 
+/// Request header carrying the attempt number (the fencing token: it only
+/// grows, so a downstream system can refuse writes of an older attempt).
+pub const ATTEMPT_HEADER: &str = "x-yadtq-attempt";
+/// Request header carrying the task id.
+pub const TASK_ID_HEADER: &str = "x-yadtq-task-id";
+/// Environment variable carrying the attempt number to command handlers.
+pub const ATTEMPT_ENV: &str = "YADTQ_ATTEMPT";
+/// Environment variable carrying the task id to command handlers.
+pub const TASK_ID_ENV: &str = "YADTQ_TASK_ID";
 /// Default per-request timeout of an HTTP handler, in seconds.
 pub const DEFAULT_HTTP_TIMEOUT_SECS: f64 = 30.0;
 /// Default number of stderr bytes a command handler keeps (the last ones).
@@ -455,9 +464,8 @@ impl HttpHandler {
     /// (permanent) for a body above `max_response_bytes`; `cancelled` when
     /// `ctx.cancel` fires.
     pub async fn call(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
-        let body = task_json(&ctx);
         tokio::select! {
-            r = tokio::time::timeout(self.timeout, self.exchange(body)) => r.unwrap_or_else(|_| Err(error(
+            r = tokio::time::timeout(self.timeout, self.exchange(&ctx)) => r.unwrap_or_else(|_| Err(error(
                 "http_error",
                 true,
                 format!("no complete reply within the handler's timeout of {} s (retryable)", self.timeout.as_secs_f64()),
@@ -466,7 +474,7 @@ impl HttpHandler {
         }
     }
 
-    async fn exchange(&self, body: Vec<u8>) -> Result<Value, HandlerError> {
+    async fn exchange(&self, ctx: &TaskContext) -> Result<Value, HandlerError> {
         let transport =
             |e: reqwest::Error| error("http_error", true, format!("{} (retryable)", chain(&e.without_url())));
         let mut resp = self
@@ -475,7 +483,10 @@ impl HttpHandler {
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
             .headers(self.headers.clone())
-            .body(body)
+            // The fencing token, for endpoints that refuse a stale attempt's writes.
+            .header(ATTEMPT_HEADER, ctx.attempt)
+            .header(TASK_ID_HEADER, &ctx.id)
+            .body(task_json(ctx))
             .send()
             .await
             .map_err(transport)?;
@@ -605,7 +616,7 @@ impl CommandHandler {
                 cmd.env_remove(&k);
             }
         }
-        cmd.envs(&self.env);
+        cmd.envs(&self.env).env(ATTEMPT_ENV, ctx.attempt.to_string()).env(TASK_ID_ENV, &ctx.id);
         let mut child = cmd.spawn().map_err(|e| {
             let retryable = !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied);
             error("command_failed", retryable, format!("cannot start `{}`: {e} ({})", self.argv[0], tag(retryable)))
@@ -834,6 +845,7 @@ mod tests {
             kwargs: json!({"k": "v"}).as_object().unwrap().clone(),
             cancel: CancellationToken::new(),
             progress: None,
+            owner: None,
         }
     }
 
@@ -949,12 +961,12 @@ mod tests {
     #[tokio::test]
     async fn a_command_gets_the_task_on_stdin_and_answers_on_stdout() {
         let h = command(
-            "argv = [\"/bin/sh\", \"-c\", \"printf '{\\\"in\\\": '; cat; printf ', \\\"env\\\": \\\"%s%s\\\"}' \\\"$GREETING\\\" \\\"$DATABASE_URL\\\"\"]\nenv = { GREETING = \"hi\" }",
+            "argv = [\"/bin/sh\", \"-c\", \"printf '{\\\"in\\\": '; cat; printf ', \\\"env\\\": \\\"%s%s\\\", \\\"token\\\": \\\"%s/%s\\\"}' \\\"$GREETING\\\" \\\"$DATABASE_URL\\\" \\\"$YADTQ_TASK_ID\\\" \\\"$YADTQ_ATTEMPT\\\"\"]\nenv = { GREETING = \"hi\" }",
         );
         let v = h.call(ctx(json!([1, "two"]))).await.unwrap();
         assert_eq!(
             v,
-            json!({"in": {"id": "t-1", "task": "job", "args": [1, "two"], "kwargs": {"k": "v"}, "attempt": 1}, "env": "hi"})
+            json!({"in": {"id": "t-1", "task": "job", "args": [1, "two"], "kwargs": {"k": "v"}, "attempt": 1}, "env": "hi", "token": "t-1/1"})
         );
     }
 

@@ -13,6 +13,12 @@ use yadtq_core::model::Progress;
 /// Where a handler's progress reports go (the worker stores them on the task).
 pub type ProgressFn = Arc<dyn Fn(Progress) -> BoxFuture<'static, ()> + Send + Sync>;
 
+/// Whether this process may still consider itself the attempt's owner: false
+/// once it has gone without a heartbeat for the fence threshold (read from the
+/// clock at the call, so it is false at once after a freeze, before the fence
+/// has aborted anything).
+pub type OwnerFn = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// What a handler receives for one attempt.
 #[derive(Clone)]
 pub struct TaskContext {
@@ -20,7 +26,10 @@ pub struct TaskContext {
     pub id: String,
     /// Handler name the task was submitted with.
     pub task: String,
-    /// Attempt number, 1 for the first claim.
+    /// Attempt number, 1 for the first claim: the fencing token. It only
+    /// grows (a manual retry continues the count), so a downstream system that
+    /// stores the highest attempt it has seen per task can refuse the writes
+    /// of a stale attempt that runs on after its worker was frozen.
     pub attempt: i32,
     /// Positional arguments (the submitted JSON array).
     pub args: Vec<Value>,
@@ -31,6 +40,8 @@ pub struct TaskContext {
     pub cancel: CancellationToken,
     /// Sink for [`TaskContext::report_progress`]; `None` drops reports.
     pub progress: Option<ProgressFn>,
+    /// Backs [`TaskContext::still_owner`]; `None` leaves only `cancel` to tell.
+    pub owner: Option<OwnerFn>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -46,6 +57,15 @@ impl std::fmt::Debug for TaskContext {
 }
 
 impl TaskContext {
+    /// Advisory: true while this attempt has not been cancelled and its worker
+    /// has heartbeated within the fence threshold. A `true` can be stale the
+    /// moment it is returned (the process can be paused right after), so side
+    /// effects that must not happen twice are guarded by [`TaskContext::attempt`]
+    /// checked downstream, not by this call.
+    pub fn still_owner(&self) -> bool {
+        !self.cancel.is_cancelled() && self.owner.as_ref().is_none_or(|owner| owner())
+    }
+
     /// Reports progress (`percent` 0-100, clamped) shown in `GET /tasks/{id}`
     /// and the task's event stream. Best effort: a failed write is logged, not returned.
     pub async fn report_progress(&self, percent: f64, message: impl Into<String>) {

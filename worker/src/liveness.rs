@@ -3,33 +3,89 @@
 //! a saturated pool never delay them. A worker that has not heartbeated for
 //! (almost) the dead-after threshold fences itself: it aborts running handlers
 //! and claims nothing until a heartbeat succeeds again, so by the time the
-//! rescuer requeues its tasks they no longer run here.
+//! rescuer requeues its tasks they no longer run there.
+//!
+//! A paused process (SIGSTOP, a VM freeze, a stall) resumes with every thread
+//! at once, and its first heartbeat may well succeed. So the gap is looked for
+//! three ways, each of which fences on its own: a watchdog thread reading
+//! `CLOCK_BOOTTIME` every [`WATCHDOG_TICK`] (it counts suspended time, unlike
+//! `Instant`), the database-clock gap each heartbeat returns, and the rows of
+//! the running attempts (one the rescuer took over is aborted at once).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use nix::time::{clock_gettime, ClockId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use yadtq_core::store::{self, Partitions, WorkerCounts};
+use yadtq_core::store::{self, AttemptSignal, Partitions, RunningAttempt, WorkerCounts};
+
+/// How often the watchdog reads the clock: the bound on how long a resumed
+/// worker's stale handlers run before the fence aborts them (plus the time
+/// the abort takes to reach them).
+pub const WATCHDOG_TICK: Duration = Duration::from_millis(10);
+
+/// Time since boot on `CLOCK_BOOTTIME`, which keeps counting while the system
+/// is suspended (Rust's `Instant`, on `CLOCK_MONOTONIC`, does not).
+fn boottime() -> Duration {
+    clock_gettime(ClockId::CLOCK_BOOTTIME).map(Duration::from).expect("CLOCK_BOOTTIME is available on Linux")
+}
+
+/// Why a worker fenced itself (logged, and the aborted attempts' error says it).
+#[derive(Debug, Clone, Copy)]
+pub enum FenceCause {
+    /// No successful heartbeat for the fence threshold, on `CLOCK_BOOTTIME`.
+    NoHeartbeat(Duration),
+    /// The database clock saw this long between two heartbeats.
+    DatabaseGap(Duration),
+}
+
+impl std::fmt::Display for FenceCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoHeartbeat(d) => write!(f, "no successful heartbeat for {:.1} s", d.as_secs_f64()),
+            Self::DatabaseGap(d) => write!(f, "the database saw {:.1} s between two heartbeats", d.as_secs_f64()),
+        }
+    }
+}
+
+/// A running attempt's stop signals, set by the heartbeat from the rows.
+struct Running {
+    attempt: i32,
+    /// Cancellation requested (POST /tasks/{id}/cancel).
+    cancel: CancellationToken,
+    /// The row moved on without this worker (the rescuer took it over).
+    taken_over: CancellationToken,
+}
+
+/// What a running attempt watches, handed out by [`Liveness::track`].
+pub struct Tracked {
+    /// Cancelled when a cancel request for the attempt is seen.
+    pub cancel: CancellationToken,
+    /// Cancelled when the row shows the attempt is no longer this worker's.
+    pub taken_over: CancellationToken,
+}
 
 /// State shared by the consume loop, the task runners and the heartbeat thread.
 pub struct Liveness {
-    started: Instant,
-    /// Milliseconds since `started` at which the last successful heartbeat was *sent*.
+    /// `CLOCK_BOOTTIME` in ms at which the last successful heartbeat was *sent*.
     last_ok_ms: AtomicU64,
     fence_after: Duration,
     /// Cancelled when the worker fences itself; replaced once heartbeats resume.
     epoch: Mutex<CancellationToken>,
+    /// Set by a fence, cleared by the next successful heartbeat, so one gap
+    /// fences once however many of the three checks see it.
+    fence_pending: AtomicBool,
     in_flight: AtomicI32,
     processed: AtomicI64,
     failed: AtomicI64,
-    /// Cancel-request tokens of running attempts, by task id.
-    running: Mutex<HashMap<String, CancellationToken>>,
+    /// Stop signals of running attempts, by task id.
+    running: Mutex<HashMap<String, Running>>,
     /// Partitions owned now, by topic (kept by the consumers' rebalance callbacks).
-    partitions: Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<i32>>>,
+    partitions: Mutex<BTreeMap<String, BTreeSet<i32>>>,
     /// Wakes the heartbeat when the assignment changed, so it is reported at once.
     reassigned: Notify,
 }
@@ -41,10 +97,11 @@ impl Liveness {
     /// database-clock stamp to be D old) can act.
     pub fn new(dead_after: Duration, heartbeat_interval: Duration) -> Arc<Self> {
         Arc::new(Self {
-            started: Instant::now(),
-            last_ok_ms: AtomicU64::new(0),
+            // Registration was the first heartbeat.
+            last_ok_ms: AtomicU64::new(boottime().as_millis() as u64),
             fence_after: dead_after.saturating_sub(heartbeat_interval / 2),
             epoch: Mutex::new(CancellationToken::new()),
+            fence_pending: AtomicBool::new(false),
             in_flight: AtomicI32::new(0),
             processed: AtomicI64::new(0),
             failed: AtomicI64::new(0),
@@ -54,19 +111,30 @@ impl Liveness {
         })
     }
 
-    fn mark_ok(&self, sent: Instant) {
-        let ms = sent.duration_since(self.started).as_millis() as u64;
-        self.last_ok_ms.fetch_max(ms, Ordering::SeqCst);
+    /// Records a successful heartbeat sent at `sent` (`CLOCK_BOOTTIME`). A
+    /// gap since the previous one longer than the fence threshold fences
+    /// first: the watchdog may not have run yet after a pause.
+    fn mark_ok(&self, sent: Duration) {
+        let sent_ms = sent.as_millis() as u64;
+        let gap = Duration::from_millis(sent_ms.saturating_sub(self.last_ok_ms.load(Ordering::SeqCst)));
+        if gap > self.fence_after {
+            self.fence(FenceCause::NoHeartbeat(gap));
+        }
+        self.last_ok_ms.fetch_max(sent_ms, Ordering::SeqCst);
+        if self.fence_pending.swap(false, Ordering::SeqCst) {
+            tracing::warn!("heartbeat restored; worker takes tasks again");
+        }
     }
 
-    /// Time since the last successful heartbeat was sent.
+    /// Time since the last successful heartbeat was sent (`CLOCK_BOOTTIME`).
     pub fn since_heartbeat(&self) -> Duration {
-        self.started.elapsed().saturating_sub(Duration::from_millis(self.last_ok_ms.load(Ordering::SeqCst)))
+        boottime().saturating_sub(Duration::from_millis(self.last_ok_ms.load(Ordering::SeqCst)))
     }
 
-    /// True while the worker must not run tasks.
+    /// True while the worker must not run tasks: no successful heartbeat for
+    /// the fence threshold, or fenced and not heartbeated since.
     pub fn fenced(&self) -> bool {
-        self.since_heartbeat() > self.fence_after
+        self.fence_pending.load(Ordering::SeqCst) || self.since_heartbeat() > self.fence_after
     }
 
     /// Token that running handlers watch; cancelled when the worker fences itself.
@@ -74,19 +142,30 @@ impl Liveness {
         self.epoch.lock().expect("epoch lock").clone()
     }
 
-    /// Cancels the current epoch (aborting handlers) and starts a fresh one.
-    fn fence(&self) {
+    /// Fences the worker: cancels the current epoch (aborting every running
+    /// handler) and starts a fresh one. Does nothing when already fenced since
+    /// the last successful heartbeat.
+    pub fn fence(&self, cause: FenceCause) {
         let mut e = self.epoch.lock().expect("epoch lock");
+        if self.fence_pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::error!(
+            %cause,
+            in_flight = self.in_flight.load(Ordering::SeqCst),
+            "no heartbeat for the dead-after threshold: fencing this worker, aborting its running tasks"
+        );
         e.cancel();
         *e = CancellationToken::new();
     }
 
-    /// Registers a running attempt; the token is cancelled when a cancel
-    /// request for the task is seen (checked with every heartbeat).
-    pub fn track(&self, id: &str) -> CancellationToken {
-        let token = CancellationToken::new();
-        self.running.lock().expect("running lock").insert(id.to_string(), token.clone());
-        token
+    /// Registers a running attempt; its signals are set from the rows checked
+    /// with every heartbeat.
+    pub fn track(&self, id: &str, attempt: i32) -> Tracked {
+        let r = Running { attempt, cancel: CancellationToken::new(), taken_over: CancellationToken::new() };
+        let tracked = Tracked { cancel: r.cancel.clone(), taken_over: r.taken_over.clone() };
+        self.running.lock().expect("running lock").insert(id.to_string(), r);
+        tracked
     }
 
     /// Forgets a finished attempt.
@@ -94,10 +173,30 @@ impl Liveness {
         self.running.lock().expect("running lock").remove(id);
     }
 
-    /// Cancels the running attempts of `ids`; returns how many were running here.
-    fn cancel_requested(&self, ids: &[String]) -> usize {
+    /// The attempts running now, as the heartbeat checks them.
+    fn running(&self) -> Vec<RunningAttempt> {
         let running = self.running.lock().expect("running lock");
-        ids.iter().filter_map(|id| running.get(id)).map(CancellationToken::cancel).count()
+        running.iter().map(|(id, r)| RunningAttempt { task_id: id.clone(), attempt: r.attempt }).collect()
+    }
+
+    /// Acts on what the rows said of the running attempts; an attempt that has
+    /// finished or been claimed again here since the check is left alone.
+    fn signal(&self, signals: &[AttemptSignal]) {
+        let running = self.running.lock().expect("running lock");
+        for s in signals {
+            let (a, taken_over) = match s {
+                AttemptSignal::CancelRequested(a) => (a, false),
+                AttemptSignal::TakenOver(a) => (a, true),
+            };
+            let Some(r) = running.get(&a.task_id).filter(|r| r.attempt == a.attempt) else { continue };
+            if taken_over {
+                tracing::error!(id = %a.task_id, attempt = a.attempt, "attempt taken over by another worker: aborting it here");
+                r.taken_over.cancel();
+            } else {
+                tracing::info!(id = %a.task_id, attempt = a.attempt, "cancel requested for a running task");
+                r.cancel.cancel();
+            }
+        }
     }
 
     /// Counts an attempt starting.
@@ -149,7 +248,10 @@ impl Liveness {
 }
 
 /// Starts the heartbeat thread; it beats every `interval`, and at once after a
-/// rebalance, until `stop` is cancelled.
+/// rebalance, until `stop` is cancelled. Also starts the watchdog thread,
+/// which fences the worker as soon as `CLOCK_BOOTTIME` shows the fence
+/// threshold passed without a successful heartbeat (after a pause: within
+/// [`WATCHDOG_TICK`] of the resume).
 pub fn spawn_heartbeat(
     database_url: String,
     worker_id: Uuid,
@@ -157,6 +259,19 @@ pub fn spawn_heartbeat(
     live: Arc<Liveness>,
     stop: CancellationToken,
 ) -> std::thread::JoinHandle<()> {
+    let (watched, watch_stop) = (live.clone(), stop.clone());
+    std::thread::Builder::new()
+        .name("yadtq-watchdog".into())
+        .spawn(move || {
+            while !watch_stop.is_cancelled() {
+                std::thread::sleep(WATCHDOG_TICK);
+                let since = watched.since_heartbeat();
+                if since > watched.fence_after {
+                    watched.fence(FenceCause::NoHeartbeat(since));
+                }
+            }
+        })
+        .expect("spawn watchdog thread");
     std::thread::Builder::new()
         .name("yadtq-heartbeat".into())
         .spawn(move || {
@@ -176,34 +291,30 @@ async fn heartbeat_loop(
     let mut conn = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut was_fenced = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = ticker.tick() => {}
             _ = live.reassigned.notified() => {}
         }
-        let sent = Instant::now();
+        let sent = boottime();
         let beat = async {
             if conn.is_none() {
                 conn = Some(store::connect_dedicated(&database_url).await?);
             }
             let c = conn.as_mut().expect("connected");
-            store::heartbeat(&mut *c, worker_id, live.counts(), &live.partitions()).await?;
-            // Cancel requests ride on the heartbeat: acted on within one interval.
-            let ids = store::cancel_requests(&mut *c, worker_id).await?;
-            if !ids.is_empty() && live.cancel_requested(&ids) > 0 {
-                tracing::info!(%worker_id, tasks = ?ids, "cancel requested for running tasks");
-            }
-            Ok::<_, sqlx::Error>(())
+            let gap = store::heartbeat(&mut *c, worker_id, live.counts(), &live.partitions()).await?;
+            // Cancel requests and takeovers ride on the heartbeat: acted on within one interval.
+            let signals = store::attempt_signals(&mut *c, worker_id, &live.running()).await?;
+            Ok::<_, sqlx::Error>((gap, signals))
         };
         match tokio::time::timeout(interval, beat).await {
-            Ok(Ok(())) => {
-                live.mark_ok(sent);
-                if was_fenced {
-                    tracing::warn!(%worker_id, "heartbeat restored; worker takes tasks again");
-                    was_fenced = false;
+            Ok(Ok((gap, signals))) => {
+                if let Some(gap) = gap.filter(|g| *g > live.fence_after) {
+                    live.fence(FenceCause::DatabaseGap(gap));
                 }
+                live.signal(&signals);
+                live.mark_ok(sent);
             }
             Ok(Err(e)) => {
                 tracing::warn!(%worker_id, error = %e, "heartbeat failed");
@@ -214,15 +325,57 @@ async fn heartbeat_loop(
                 conn = None;
             }
         }
-        if live.fenced() && !was_fenced {
-            was_fenced = true;
-            tracing::error!(
-                %worker_id,
-                since_last_heartbeat_s = live.since_heartbeat().as_secs_f64(),
-                in_flight = live.counts().in_flight,
-                "no heartbeat for the dead-after threshold: fencing this worker, aborting its running tasks"
-            );
-            live.fence();
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Arc<Liveness> {
+        Liveness::new(Duration::from_secs(10), Duration::from_secs(2))
+    }
+
+    #[test]
+    fn a_heartbeat_after_a_gap_fences_before_it_counts() {
+        let live = live();
+        let handlers = live.epoch();
+        // A heartbeat sent 30 s after the last one: the process was paused.
+        live.mark_ok(boottime() + Duration::from_secs(30));
+        assert!(handlers.is_cancelled(), "the running handlers are aborted");
+        assert!(!live.fenced(), "and the worker takes tasks again once it has heartbeated");
+        assert!(!live.epoch().is_cancelled());
+    }
+
+    #[test]
+    fn one_gap_fences_once_however_many_checks_see_it() {
+        let live = live();
+        live.fence(FenceCause::NoHeartbeat(Duration::from_secs(9)));
+        assert!(live.fenced());
+        let started_after = live.epoch();
+        live.fence(FenceCause::DatabaseGap(Duration::from_secs(9)));
+        assert!(!started_after.is_cancelled());
+        live.mark_ok(boottime());
+        assert!(!live.fenced());
+        live.fence(FenceCause::NoHeartbeat(Duration::from_secs(9)));
+        assert!(started_after.is_cancelled(), "a new gap after a heartbeat fences again");
+    }
+
+    #[test]
+    fn signals_reach_only_the_attempt_they_name() {
+        let live = live();
+        let t = live.track("a", 2);
+        let other = live.track("b", 1);
+        let old = RunningAttempt { task_id: "a".into(), attempt: 1 };
+        live.signal(&[AttemptSignal::TakenOver(old)]);
+        assert!(!t.taken_over.is_cancelled(), "attempt 1's signal does not stop attempt 2");
+        live.signal(&[
+            AttemptSignal::TakenOver(RunningAttempt { task_id: "a".into(), attempt: 2 }),
+            AttemptSignal::CancelRequested(RunningAttempt { task_id: "b".into(), attempt: 1 }),
+        ]);
+        assert!(t.taken_over.is_cancelled() && !t.cancel.is_cancelled());
+        assert!(other.cancel.is_cancelled() && !other.taken_over.is_cancelled());
+        live.untrack("a");
+        assert_eq!(live.running(), vec![RunningAttempt { task_id: "b".into(), attempt: 1 }]);
     }
 }

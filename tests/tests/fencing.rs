@@ -1,0 +1,140 @@
+//! Fencing at the edges (design guarantee 3): a worker frozen past the
+//! dead-after threshold must not let its stale handlers run on once it resumes,
+//! and handlers get the attempt number as a fencing token. The downstream
+//! system is a raw TCP HTTP endpoint inside the test, so it sees exactly when
+//! each attempt's request arrives and when the worker drops it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use yadtq_tests::{wait_for, Stack};
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// One request the downstream endpoint received.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// The `X-Yadtq-Attempt` header (the fencing token); `None` when absent.
+    attempt: Option<i32>,
+    /// When the worker closed the connection without waiting for the answer.
+    dropped: Option<Instant>,
+}
+
+/// An HTTP endpoint that holds the first request open until the client goes
+/// away and answers every later one at once with the attempt it carried.
+#[derive(Clone, Default)]
+struct Downstream {
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Downstream {
+    /// Starts serving on a free loopback port; returns its URL.
+    async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = self.seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { return };
+                tokio::spawn(Self::serve(sock, seen.clone()));
+            }
+        });
+        format!("http://{addr}/hold")
+    }
+
+    async fn serve(mut sock: tokio::net::TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let attempt =
+            text.lines().find_map(|l| l.strip_prefix("x-yadtq-attempt:")).and_then(|v| v.trim().parse::<i32>().ok());
+        let index = {
+            let mut seen = seen.lock().unwrap();
+            seen.push(Seen { attempt, dropped: None });
+            seen.len() - 1
+        };
+        if index > 0 {
+            let body = json!({"attempt": attempt}).to_string();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+            return;
+        }
+        // Hold the request: the worker either waits (a stale handler running
+        // on) or drops the connection (the attempt was aborted).
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        seen.lock().unwrap()[index].dropped = Some(Instant::now());
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_worker_resumed_after_a_freeze_aborts_its_stale_handlers_at_once() {
+    let downstream = Downstream::default();
+    let url = downstream.start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let handlers = dir.path().join("handlers.toml");
+    std::fs::write(&handlers, format!("[handlers.hold]\nkind = \"http\"\nurl = \"{url}\"\ntimeout = 90\n"))
+        .expect("handlers file");
+    let handlers = handlers.to_str().unwrap();
+
+    let stack = Stack::new("frozen").await;
+    let gw = stack.gateway(&[]).await;
+    let stale = stack.worker("stale", &["--handlers-file", handlers]).await;
+    stack.wait_assigned(&stale).await;
+    let a = gw.submit(&json!({"task": "hold", "timeout": 100})).await;
+    assert_eq!(a.status, 202, "{}", a.text);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    wait_for(LONG, "attempt 1 at the downstream endpoint", || async { !downstream.seen().is_empty() }).await;
+    let fresh = stack.worker("fresh", &["--handlers-file", handlers]).await;
+    let fid = stack.worker_id(&fresh).await;
+
+    // Freeze the owner past D: the rescuer hands the task to the fresh worker.
+    stale.signal("STOP");
+    wait_for(LONG, "attempt 2 at the downstream endpoint", || async { downstream.seen().len() >= 2 }).await;
+    let t = gw.wait_task(&id, LONG).await;
+    assert_eq!(t["status"], "success", "{t}");
+    assert_eq!(t["worker_id"], fid.to_string());
+    assert!(downstream.seen()[0].dropped.is_none(), "attempt 1 was dropped while its worker was frozen");
+
+    // Thaw it: its stale attempt must be aborted at once, not run to its end.
+    let resumed = Instant::now();
+    stale.signal("CONT");
+    wait_for(Duration::from_secs(10), "the resumed worker to drop its stale attempt", || async {
+        downstream.seen()[0].dropped.is_some()
+    })
+    .await;
+    let window = downstream.seen()[0].dropped.unwrap().duration_since(resumed);
+    eprintln!("resume-to-abort: {} ms (the stale attempt's request dropped after SIGCONT)", window.as_millis());
+    stale.wait_log("fencing this worker", Duration::from_secs(10)).await;
+
+    let history: Vec<(i32, String)> =
+        sqlx::query_as("SELECT attempt, outcome FROM task_attempts WHERE task_id = $1 ORDER BY attempt")
+            .bind(&id)
+            .fetch_all(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(history, vec![(1, "worker_lost".to_string()), (2, "success".to_string())]);
+    let t = gw.get(&format!("/tasks/{id}")).await.body;
+    assert_eq!(t["result"], json!({"attempt": 2}), "the fencing token reaches HTTP handlers: {t}");
+    let tokens: Vec<Option<i32>> = downstream.seen().iter().map(|s| s.attempt).collect();
+    assert_eq!(tokens, vec![Some(1), Some(2)]);
+}
