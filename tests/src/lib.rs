@@ -158,7 +158,13 @@ impl Stack {
     /// Starts a worker named `name` (for its log file) with extra flags, and
     /// waits until it is registered in the `workers` table.
     pub async fn worker(&self, name: &str, args: &[&str]) -> Proc {
-        let proc = self.spawn("yadtq-worker", args, name);
+        self.worker_binary("yadtq-worker", name, args).await
+    }
+
+    /// Like [`Stack::worker`] with another worker binary of [`Stack::launch`],
+    /// e.g. `yadtq-test-worker` (the library with the tests' own Rust handlers).
+    pub async fn worker_binary(&self, bin: &str, name: &str, args: &[&str]) -> Proc {
+        let proc = self.spawn(bin, args, name);
         let pid = proc.pid() as i32;
         let db = self.db.clone();
         wait_for(Duration::from_secs(60), "worker registration", || {

@@ -203,3 +203,35 @@ async fn a_timed_out_command_leaves_no_process_behind() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cpu_bound_rust_handlers_do_not_hold_back_other_tasks() {
+    let stack = Stack::new("spinners").await;
+    let gw = stack.gateway(&[]).await;
+    let (slots, spinners) = (8, 6);
+    let w = stack.worker_binary("yadtq-test-worker", "worker", &["--concurrency", &slots.to_string()]).await;
+    stack.wait_assigned(&w).await;
+
+    // C - 2 handlers that compute without awaiting, then short tasks behind them.
+    let spin = stack.submit_many(&gw, spinners, |_| json!({"task": "spin", "args": [12]})).await;
+    let wid = stack.worker_id(&w).await;
+    stack.wait_processing_on(wid, spinners as i64, LONG).await;
+    let short = stack.submit_many(&gw, 20, |i| json!({"task": "echo", "args": [i]})).await;
+    stack.wait_terminal(&short, LONG).await;
+    stack.wait_terminal(&spin, LONG).await;
+
+    let (spin_done, short_done): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "SELECT (SELECT min(finished_at) FROM tasks WHERE id = ANY($1)), (SELECT max(finished_at) FROM tasks WHERE id = ANY($2))",
+    )
+    .bind(&spin)
+    .bind(&short)
+    .fetch_one(&stack.db)
+    .await
+    .unwrap();
+    assert_eq!(stack.count_status(&short, "success").await, 20);
+    assert_eq!(stack.count_status(&spin, "success").await, spinners as i64);
+    assert!(
+        short_done < spin_done,
+        "the last short task finished at {short_done}, after the first spinner ({spin_done}): spinners held back free slots"
+    );
+}

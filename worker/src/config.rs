@@ -39,7 +39,9 @@ pub struct WorkerConfig {
     #[arg(long, env = "YADTQ_RETRY_BACKOFF_CAP", default_value_t = 300.0)]
     pub retry_backoff_cap: f64,
 
-    /// Tasks this process runs at once at most.
+    /// Tasks this process runs at once at most; also the number of handler
+    /// runtime threads, so a handler that computes without awaiting holds
+    /// back no other slot.
     #[arg(long, env = "YADTQ_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
 

@@ -119,8 +119,14 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let maint =
         tokio::spawn(maintenance::run(common.clone(), pool.clone(), producer.clone(), stop_maintenance.clone()));
 
-    // Handlers run on their own runtime so a busy handler cannot starve polling.
-    let handler_rt = tokio::runtime::Builder::new_multi_thread().thread_name("yadtq-handler").enable_all().build()?;
+    // Handlers run on their own runtime so a busy handler cannot starve polling,
+    // with a thread per slot: a handler that computes without awaiting holds
+    // one thread, never the thread another slot's task needs.
+    let handler_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.concurrency)
+        .thread_name("yadtq-handler")
+        .enable_all()
+        .build()?;
     let exec = Arc::new(Executor {
         worker_id,
         pool: pool.clone(),
