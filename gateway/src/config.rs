@@ -16,6 +16,13 @@ pub struct GatewayConfig {
     #[arg(long, env = "YADTQ_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Seconds a SIGTERM'd gateway lets open requests (long-polls, event
+    /// streams) finish before it closes them and exits; the teardown after it
+    /// (publish marks, the maintenance lease) is bounded too, so the process
+    /// exits within this plus about 10 s even with Kafka or PostgreSQL down.
+    #[arg(long, env = "YADTQ_SHUTDOWN_GRACE", default_value_t = 10.0)]
+    pub shutdown_grace: f64,
+
     /// Milliseconds `POST /tasks` waits for the broker's ack before answering
     /// (0: answer once the row is committed). The record is produced either
     /// way and acked in the background; a task never acked is sent by the

@@ -12,6 +12,7 @@ mod routes;
 mod state;
 mod submit;
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,17 +87,30 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, "gateway listening");
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(signal()).await?;
+    let server =
+        axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace = yadtq_core::config::secs(cfg.shutdown_grace);
+    tokio::select! {
+        r = server.into_future() => r?,
+        // A stopping gateway takes no maintenance leadership: the token stops
+        // maintenance at once while open requests get their grace period.
+        _ = async { signal().await; shutdown.cancel(); tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_s = grace.as_secs_f64(), "requests still open after the grace period: closing them");
+        }
+    }
     tracing::info!("gateway stopping");
+    shutdown.cancel();
+    topics.abort();
     // Pending publish marks are written now rather than left for the publisher to resend.
     if tokio::time::timeout(MARKS_FLUSH, marker_writer).await.is_err() {
         tracing::warn!(
             "publish marks still pending (a send may still await its ack); the publisher covers those tasks"
         );
     }
-    topics.abort();
-    shutdown.cancel();
-    let _ = maintenance.await;
+    if tokio::time::timeout(yadtq_core::maintenance::STOP_BOUND, maintenance).await.is_err() {
+        tracing::warn!("maintenance did not stop in time (PostgreSQL unreachable?); exiting without it");
+    }
+    tracing::info!("gateway stopped");
     Ok(())
 }
 
@@ -106,7 +120,7 @@ const MARKS_FLUSH: Duration = Duration::from_secs(2);
 async fn signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => tracing::info!("SIGTERM received: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: stopping"),
     }
 }

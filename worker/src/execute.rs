@@ -50,11 +50,13 @@ pub struct Executor {
     pub backoff: Backoff,
     /// Largest result (serialised JSON bytes) stored; larger fails the attempt.
     pub max_result_bytes: usize,
-    /// How long an outcome write is retried while PostgreSQL is unreachable.
+    /// How long an outcome write is retried while PostgreSQL is unreachable
+    /// (and at most until `abort`).
     pub outcome_retry_limit: Duration,
     /// Cancelled when shutdown starts: records not yet claimed stay unclaimed.
     pub draining: CancellationToken,
-    /// Cancelled when shutdown's grace period is over: running handlers stop.
+    /// Cancelled when shutdown's grace period is over: running handlers stop,
+    /// and so do the retries of outcome writes.
     pub abort: CancellationToken,
 }
 
@@ -286,13 +288,17 @@ impl Executor {
                     tracing::error!(id, attempt, error = %e, "PostgreSQL refused the result; recording a failure instead");
                     outcome = fail("result_not_stored", format!("the result could not be stored: {e}"));
                 }
-                Err(e) if tokio::time::Instant::now() >= deadline => {
+                Err(e) if tokio::time::Instant::now() >= deadline || self.abort.is_cancelled() => {
                     tracing::error!(id, attempt, error = %e, "giving up writing the outcome; the rescuer requeues the task");
                     return;
                 }
                 Err(e) => {
                     tracing::warn!(id, attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot record outcome; retrying");
-                    tokio::time::sleep(delay).await;
+                    // Past the shutdown grace period the retries stop: shutdown stays bounded.
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.abort.cancelled() => {}
+                    }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }

@@ -115,9 +115,9 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         live.clone(),
         stop_beats.clone(),
     );
-    let stop_maintenance = CancellationToken::new();
-    let maint =
-        tokio::spawn(maintenance::run(common.clone(), pool.clone(), producer.clone(), stop_maintenance.clone()));
+    // Maintenance stops as soon as shutdown starts: a draining worker never
+    // takes the leadership, and releases it at once if it held it.
+    let maint = tokio::spawn(maintenance::run(common.clone(), pool.clone(), producer.clone(), shutdown.clone()));
 
     // Handlers run on their own runtime so a busy handler cannot starve polling,
     // with a thread per slot: a handler that computes without awaiting holds
@@ -156,23 +156,70 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let loops = consumers.iter().map(|(c, t, share)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &shutdown));
     futures::future::join_all(loops).await;
 
-    for (consumer, _, _) in &consumers {
-        // Offsets of everything finished are stored; commit them before leaving the group.
-        if let Err(e) =
-            rdkafka::consumer::Consumer::commit_consumer_state(consumer, rdkafka::consumer::CommitMode::Sync)
-        {
-            tracing::debug!(error = %e, "final commit");
+    // The teardown is bounded: with Kafka or PostgreSQL unreachable, leaving
+    // the group, committing or marking the worker stopped can wait for ever.
+    // Whatever is not done in time is covered: uncommitted records are read
+    // again by the partitions' next owners (their tasks are fenced at claim),
+    // and the rescuer requeues this worker's tasks once its heartbeat is D old.
+    let consumers: Vec<_> = consumers.into_iter().map(|(c, _, _)| c).collect();
+    let left = on_thread("yadtq-leave", move || {
+        for consumer in &consumers {
+            // Offsets of everything finished are stored; commit them before leaving the group.
+            if let Err(e) =
+                rdkafka::consumer::Consumer::commit_consumer_state(consumer, rdkafka::consumer::CommitMode::Sync)
+            {
+                tracing::debug!(error = %e, "final commit");
+            }
         }
+        drop(consumers); // leaves the group
+    });
+    let teardown = async {
+        if !matches!(tokio::time::timeout(LEAVE_BOUND, left).await, Ok(Ok(()))) {
+            tracing::error!(
+                bound_s = LEAVE_BOUND.as_secs(),
+                "the Kafka consumers did not leave the group in time (broker unreachable?); \
+                 their partitions move after the session timeout"
+            );
+        }
+        let _ = maint.await;
+        stop_beats.cancel();
+        let _ = on_thread("yadtq-heartbeat-join", move || drop(beats.join())).await;
+        if let Err(e) = store::mark_worker_stopped(&pool, worker_id, live.counts()).await {
+            tracing::error!(error = %e, "cannot mark the worker stopped; the rescuer notices it after the dead-after threshold");
+        }
+    };
+    if tokio::time::timeout(TEARDOWN_BOUND, teardown).await.is_err() {
+        tracing::error!(
+            bound_s = TEARDOWN_BOUND.as_secs(),
+            "shutdown teardown not finished in time: exiting without it"
+        );
     }
-    drop(consumers);
-    stop_maintenance.cancel();
-    let _ = maint.await;
-    stop_beats.cancel();
-    let _ = tokio::task::spawn_blocking(move || beats.join()).await;
-    store::mark_worker_stopped(&pool, worker_id, live.counts()).await?;
     handler_rt.shutdown_background();
     tracing::info!(%worker_id, counts = ?live.counts(), "worker stopped");
     Ok(())
+}
+
+/// Longest the teardown after the shutdown grace period may take (leaving the
+/// consumer group, stopping maintenance and heartbeats, marking the worker stopped).
+const TEARDOWN_BOUND: Duration = Duration::from_secs(9);
+/// Longest the teardown waits for the consumers to commit and leave the group,
+/// so marking the worker stopped (which lets the rescuer act at once) still fits.
+const LEAVE_BOUND: Duration = Duration::from_secs(5);
+
+/// Runs `f` on its own OS thread and returns a future of its end. The thread
+/// is detached: if `f` blocks for ever (librdkafka waiting for a broker), the
+/// caller can stop waiting and the process can still exit, which a
+/// `spawn_blocking` task would prevent (the runtime waits for those).
+fn on_thread(name: &str, f: impl FnOnce() + Send + 'static) -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start thread {name}");
+    }
+    rx
 }
 
 /// Finished attempts whose outcome write is pending, per `--concurrency` slot.

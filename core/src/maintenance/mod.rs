@@ -93,6 +93,9 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
             _ = ticker.tick() => {}
         }
         let held = lease.hold().await;
+        if shutdown.is_cancelled() {
+            break; // a stopping process never starts leading
+        }
         let was = *leading_tx.borrow();
         match (was, held) {
             (None, true) => {
@@ -108,8 +111,14 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     }
     let _ = leading_tx.send(None);
     let _ = services.await;
-    lease.release().await;
+    if tokio::time::timeout(STOP_BOUND / 2, lease.release()).await.is_err() {
+        tracing::warn!("cannot release the maintenance lease (PostgreSQL unreachable?); it ends with the connection");
+    }
 }
+
+/// Longest [`run`] takes to return once `shutdown` is cancelled, whatever
+/// PostgreSQL's state; callers may bound their wait for it with this.
+pub const STOP_BOUND: Duration = Duration::from_secs(4);
 
 /// Calls `pass` every `period` while this process has led for at least `warmup`.
 async fn service<F, Fut>(
