@@ -145,6 +145,51 @@ pub struct Task {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A worker's state in GET /workers (design.md, "Worker states").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    /// Not (yet) a member of its consumer group: starting, or rejoining.
+    Joining,
+    /// A member of its group with partitions, and not fenced.
+    Ready,
+    /// A member of its group with no partitions for longer than the
+    /// dead-after threshold: normal with more workers than partitions.
+    Idle,
+    /// No heartbeat for the fence threshold: it runs and claims nothing.
+    Fenced,
+    /// Its last heartbeat is older than the dead-after threshold.
+    Dead,
+    /// Stopped after a graceful shutdown.
+    Stopped,
+}
+
+impl WorkerState {
+    /// The name stored in `workers.state` and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Joining => "joining",
+            Self::Ready => "ready",
+            Self::Idle => "idle",
+            Self::Fenced => "fenced",
+            Self::Dead => "dead",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// Parses a stored name; an unknown one (a newer release's) reads as `joining`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "ready" => Self::Ready,
+            "idle" => Self::Idle,
+            "fenced" => Self::Fenced,
+            "dead" => Self::Dead,
+            "stopped" => Self::Stopped,
+            _ => Self::Joining,
+        }
+    }
+}
+
 /// A worker process as `GET /workers` returns it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Worker {
@@ -153,6 +198,12 @@ pub struct Worker {
     /// True when the last heartbeat is within the dead-after threshold of the
     /// database clock and the worker has not stopped.
     pub alive: bool,
+    /// True when the worker is `alive`, a member of its consumer group and
+    /// not fenced (state `ready` or `idle`): what readiness probes use.
+    pub ready: bool,
+    /// The worker's state: `joining`, `ready`, `idle`, `fenced` as it last
+    /// reported it, or `dead` / `stopped` when it is not `alive`.
+    pub state: WorkerState,
     /// Host the worker runs on.
     pub hostname: String,
     /// Operating-system process id.

@@ -17,7 +17,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Row};
 use uuid::Uuid;
 
 use crate::config::CommonConfig;
-use crate::model::{Task, TaskError, TaskStatus, Worker};
+use crate::model::{Task, TaskError, TaskStatus, Worker, WorkerState};
 
 /// Embedded migrations from `migrations/`. Running them takes an advisory lock,
 /// so several processes starting at once are safe.
@@ -702,15 +702,16 @@ pub async fn heartbeat<'e, E: PgExecutor<'e>>(
     id: Uuid,
     c: WorkerCounts,
     partitions: &Partitions,
+    state: WorkerState,
 ) -> Result<Option<Duration>, sqlx::Error> {
-    write_worker_state(ex, id, c, partitions, false).await
+    write_worker_state(ex, id, c, partitions, Some(state)).await
 }
 
 /// Marks a worker stopped after a graceful shutdown; the rescuer requeues any
 /// task it still held at once instead of waiting for the dead-after threshold.
 /// A stopped worker owns no partition.
 pub async fn mark_worker_stopped<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), sqlx::Error> {
-    write_worker_state(ex, id, c, &Partitions::new(), true).await.map(drop)
+    write_worker_state(ex, id, c, &Partitions::new(), None).await.map(drop)
 }
 
 async fn write_worker_state<'e, E: PgExecutor<'e>>(
@@ -718,12 +719,15 @@ async fn write_worker_state<'e, E: PgExecutor<'e>>(
     id: Uuid,
     c: WorkerCounts,
     partitions: &Partitions,
-    stopped: bool,
+    state: Option<WorkerState>,
 ) -> Result<Option<Duration>, sqlx::Error> {
-    // `prev` is read from the statement's snapshot: the row before this update.
+    // `state` None: the worker stopped. `prev` is read from the statement's
+    // snapshot: the row before this update.
+    let stopped = state.is_none();
     let gap: Option<f64> = sqlx::query_scalar(
         "UPDATE workers w SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4,
-             stopped_at = CASE WHEN $5 THEN now() ELSE w.stopped_at END, partitions = $6
+             stopped_at = CASE WHEN $5 THEN now() ELSE w.stopped_at END, partitions = $6,
+             state = coalesce($7, w.state)
          FROM workers prev
          WHERE w.id = $1 AND prev.id = $1
          RETURNING extract(epoch FROM now() - prev.last_heartbeat_at)::float8",
@@ -734,6 +738,7 @@ async fn write_worker_state<'e, E: PgExecutor<'e>>(
     .bind(c.failed)
     .bind(stopped)
     .bind(sqlx::types::Json(partitions))
+    .bind(state.map(WorkerState::as_str))
     .fetch_optional(ex)
     .await?;
     Ok(gap.map(|s| Duration::from_secs_f64(s.max(0.0))))
@@ -806,7 +811,9 @@ pub async fn list_workers(
     let rows = sqlx::query(
         // A dead worker (no heartbeat for D) owns no partitions any more,
         // whatever its last heartbeat said.
-        "SELECT w.*, a.alive, CASE WHEN a.alive THEN w.partitions ELSE '{}'::jsonb END AS owned
+        "SELECT w.*, a.alive, CASE WHEN a.alive THEN w.partitions ELSE '{}'::jsonb END AS owned,
+             CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped' WHEN NOT a.alive THEN 'dead' ELSE w.state END
+                 AS shown_state
          FROM workers w CROSS JOIN LATERAL (SELECT w.stopped_at IS NULL
              AND w.last_heartbeat_at > now() - make_interval(secs => $1) AS alive) a
          WHERE $2::boolean IS NULL OR a.alive = $2
@@ -818,9 +825,12 @@ pub async fn list_workers(
     .await?;
     rows.iter()
         .map(|r| {
+            let state = WorkerState::parse(r.try_get("shown_state")?);
             Ok(Worker {
                 id: r.try_get("id")?,
                 alive: r.try_get("alive")?,
+                ready: matches!(state, WorkerState::Ready | WorkerState::Idle),
+                state,
                 hostname: r.try_get("hostname")?,
                 pid: r.try_get("pid")?,
                 version: r.try_get("version")?,

@@ -19,6 +19,8 @@ pub struct WorkerContext {
     pub tracker: Arc<Mutex<OffsetTracker>>,
     /// Where the assignment is reported from (the heartbeat).
     pub live: Arc<Liveness>,
+    /// The one topic this consumer subscribes to (its queue's).
+    pub topic: String,
 }
 
 impl ClientContext for WorkerContext {}
@@ -28,6 +30,7 @@ impl ConsumerContext for WorkerContext {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 if consumer.assignment_lost() {
+                    self.live.membership(&self.topic, false);
                     tracing::error!(
                         partitions = ?partitions(tpl),
                         "consumer group membership LOST (session timeout or max.poll.interval.ms exceeded); \
@@ -48,6 +51,7 @@ impl ConsumerContext for WorkerContext {
                 tracing::info!(partitions = ?partitions(tpl), "partitions revoked");
             }
             Rebalance::Assign(tpl) => {
+                self.live.membership(&self.topic, true);
                 self.report(tpl, true);
                 tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
             }
@@ -108,7 +112,7 @@ pub fn create(
         .set("max.poll.interval.ms", cfg.kafka_max_poll_interval_ms.to_string())
         .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string());
     let consumer: TaskConsumer = yadtq_core::kafka::apply_user_options(&cfg.common, &mut c)
-        .create_with_context(WorkerContext { tracker, live })?;
+        .create_with_context(WorkerContext { tracker, live, topic: topic.to_string() })?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }

@@ -31,6 +31,7 @@ pub mod external;
 pub mod handler;
 mod liveness;
 pub mod offsets;
+pub mod preflight;
 pub mod retry;
 mod writes;
 
@@ -90,6 +91,16 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         }
     }
 
+    // A session timeout the broker refuses would leave the worker never
+    // joining its group while it looks alive: stop now and say what to change.
+    match preflight::session_bounds(&cfg, Duration::from_secs(10)).await {
+        Ok(Some(bounds)) => {
+            preflight::check_session_timeout(cfg.kafka_session_timeout_ms, common.dead_after(), &bounds)?
+        }
+        Ok(None) => tracing::warn!("the broker does not report group.min/max.session.timeout.ms; not checked"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the broker's session-timeout bounds; not checked"),
+    }
+
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let task_names = registry.names();
     store::register_worker(
@@ -115,9 +126,12 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         live.clone(),
         stop_beats.clone(),
     );
+    // Cancelled by the caller's shutdown, or by a consumer error no retry can fix.
+    let stopping = shutdown.child_token();
+    let fatal: Arc<Mutex<Option<String>>> = Arc::default();
     // Maintenance stops as soon as shutdown starts: a draining worker never
     // takes the leadership, and releases it at once if it held it.
-    let maint = tokio::spawn(maintenance::run(common.clone(), pool.clone(), producer.clone(), shutdown.clone()));
+    let maint = tokio::spawn(maintenance::run(common.clone(), pool.clone(), producer.clone(), stopping.clone()));
 
     // Handlers run on their own runtime so a busy handler cannot starve polling,
     // with a thread per slot: a handler that computes without awaiting holds
@@ -148,12 +162,14 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
 
     // One consumer per queue, all in the same group, sharing the execution slots.
     let mut consumers = Vec::new();
+    live.set_consumers(cfg.queues.len());
     for (queue, share) in cfg.queue_shares() {
         let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
         let consumer = consumer::create(&cfg, worker_id, &names.queue_topic(&queue), tracker.clone(), live.clone())?;
         consumers.push((consumer, tracker, share));
     }
-    let loops = consumers.iter().map(|(c, t, share)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &shutdown));
+    let stop = Stop { token: stopping.clone(), fatal: fatal.clone() };
+    let loops = consumers.iter().map(|(c, t, share)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &stop));
     futures::future::join_all(loops).await;
 
     // The teardown is bounded: with Kafka or PostgreSQL unreachable, leaving
@@ -196,7 +212,18 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     }
     handler_rt.shutdown_background();
     tracing::info!(%worker_id, counts = ?live.counts(), "worker stopped");
-    Ok(())
+    let fatal = fatal.lock().expect("fatal lock").take();
+    match fatal {
+        Some(e) => Err(anyhow::anyhow!(e)),
+        None => Ok(()),
+    }
+}
+
+/// How the consume loops stop: the token, and the error that made them stop
+/// when it was not a shutdown request.
+struct Stop {
+    token: CancellationToken,
+    fatal: Arc<Mutex<Option<String>>>,
 }
 
 /// Longest the teardown after the shutdown grace period may take (leaving the
@@ -234,7 +261,7 @@ async fn consume(
     tracker: &Arc<Mutex<OffsetTracker>>,
     max_in_hand: usize,
     grace: Duration,
-    shutdown: &CancellationToken,
+    stop: &Stop,
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(RecordPos, bool)>();
     let mut in_hand = 0usize;
@@ -252,7 +279,7 @@ async fn consume(
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => break,
+            _ = stop.token.cancelled() => break,
             Some(pos) = done_rx.recv() => on_done(pos, &mut in_hand),
             msg = consumer.recv() => match msg {
                 Ok(m) => {
@@ -266,6 +293,13 @@ async fn consume(
                     });
                 }
                 Err(e) => {
+                    if let Some(code) = e.rdkafka_error_code().filter(|c| preflight::is_fatal(*c)) {
+                        let message = format!("the broker refuses this worker's consumer group settings ({code:?}): {e}");
+                        tracing::error!("{message}; stopping");
+                        *stop.fatal.lock().expect("fatal lock") = Some(message);
+                        stop.token.cancel();
+                        continue;
+                    }
                     tracing::warn!(error = %e, "consumer error");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }

@@ -13,7 +13,7 @@
 //! the running attempts (one the rescuer took over is aborted at once).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use nix::time::{clock_gettime, ClockId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use yadtq_core::model::WorkerState;
 use yadtq_core::store::{self, AttemptSignal, Partitions, RunningAttempt, WorkerCounts};
 
 /// How often the watchdog reads the clock: the bound on how long a resumed
@@ -88,6 +89,14 @@ pub struct Liveness {
     partitions: Mutex<BTreeMap<String, BTreeSet<i32>>>,
     /// Wakes the heartbeat when the assignment changed, so it is reported at once.
     reassigned: Notify,
+    /// Topics whose consumer is a member of the group now (one consumer per queue).
+    joined: Mutex<BTreeSet<String>>,
+    /// How many consumers the worker runs: joined when all of them are.
+    consumers: AtomicUsize,
+    /// `CLOCK_BOOTTIME` since which the worker owns no partition; `None` while it owns some.
+    unowned_since: Mutex<Option<Duration>>,
+    /// How long without partitions makes a joined worker `idle` (D).
+    idle_after: Duration,
 }
 
 impl Liveness {
@@ -108,6 +117,10 @@ impl Liveness {
             running: Mutex::new(HashMap::new()),
             partitions: Mutex::default(),
             reassigned: Notify::new(),
+            joined: Mutex::default(),
+            consumers: AtomicUsize::new(1),
+            unowned_since: Mutex::new(Some(boottime())),
+            idle_after: dead_after,
         })
     }
 
@@ -227,8 +240,48 @@ impl Liveness {
                 }
             }
             all.retain(|_, mine| !mine.is_empty());
+            let mut since = self.unowned_since.lock().expect("unowned lock");
+            match (all.is_empty(), *since) {
+                (true, None) => *since = Some(boottime()),
+                (false, Some(_)) => *since = None,
+                _ => {}
+            }
         }
         self.reassigned.notify_one();
+    }
+
+    /// Sets how many consumers (one per queue) must be members of the group
+    /// for the worker to count as joined.
+    pub fn set_consumers(&self, n: usize) {
+        self.consumers.store(n, Ordering::SeqCst);
+    }
+
+    /// Records that the consumer of `topic` joined its group (`true`: it got
+    /// an assignment, even an empty one) or lost its membership (`false`).
+    pub fn membership(&self, topic: &str, member: bool) {
+        let mut joined = self.joined.lock().expect("joined lock");
+        if member {
+            joined.insert(topic.to_string());
+        } else {
+            joined.remove(topic);
+        }
+        drop(joined);
+        self.reassigned.notify_one();
+    }
+
+    /// The state reported with each heartbeat (design.md, "Worker states").
+    pub fn state(&self) -> WorkerState {
+        let joined = self.joined.lock().expect("joined lock").len() >= self.consumers.load(Ordering::SeqCst);
+        let unowned = *self.unowned_since.lock().expect("unowned lock");
+        if self.fenced() {
+            WorkerState::Fenced
+        } else if !joined {
+            WorkerState::Joining
+        } else if unowned.is_some_and(|since| boottime().saturating_sub(since) > self.idle_after) {
+            WorkerState::Idle
+        } else {
+            WorkerState::Ready
+        }
     }
 
     /// Partitions owned now, as written with each heartbeat.
@@ -303,7 +356,7 @@ async fn heartbeat_loop(
                 conn = Some(store::connect_dedicated(&database_url).await?);
             }
             let c = conn.as_mut().expect("connected");
-            let gap = store::heartbeat(&mut *c, worker_id, live.counts(), &live.partitions()).await?;
+            let gap = store::heartbeat(&mut *c, worker_id, live.counts(), &live.partitions(), live.state()).await?;
             // Cancel requests and takeovers ride on the heartbeat: acted on within one interval.
             let signals = store::attempt_signals(&mut *c, worker_id, &live.running()).await?;
             Ok::<_, sqlx::Error>((gap, signals))
@@ -359,6 +412,28 @@ mod tests {
         assert!(!live.fenced());
         live.fence(FenceCause::NoHeartbeat(Duration::from_secs(9)));
         assert!(started_after.is_cancelled(), "a new gap after a heartbeat fences again");
+    }
+
+    #[test]
+    fn the_state_follows_membership_partitions_and_the_fence() {
+        let live = Liveness::new(Duration::from_millis(50), Duration::from_millis(10));
+        live.set_consumers(2);
+        assert_eq!(live.state(), WorkerState::Joining);
+        live.membership("q1", true);
+        assert_eq!(live.state(), WorkerState::Joining, "one of two consumers joined");
+        live.membership("q2", true);
+        live.reassigned(&[("q1", 0)], true);
+        assert_eq!(live.state(), WorkerState::Ready);
+        live.reassigned(&[("q1", 0)], false);
+        assert_eq!(live.state(), WorkerState::Ready, "no partitions for a moment is still ready");
+        std::thread::sleep(Duration::from_millis(60));
+        live.mark_ok(boottime());
+        assert_eq!(live.state(), WorkerState::Idle, "no partitions past the grace period");
+        live.fence(FenceCause::NoHeartbeat(Duration::from_secs(1)));
+        assert_eq!(live.state(), WorkerState::Fenced);
+        live.mark_ok(boottime());
+        live.membership("q2", false);
+        assert_eq!(live.state(), WorkerState::Joining, "a consumer that lost its membership rejoins");
     }
 
     #[test]
