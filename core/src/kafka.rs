@@ -1,5 +1,6 @@
 //! Kafka plumbing shared by the services: the idempotent producer, topic
-//! creation through the admin API, sending an envelope, and a reachability probe.
+//! creation through the admin API (at start, for configured queues), sending
+//! an envelope, and a reachability probe.
 
 use std::time::Duration;
 
@@ -45,6 +46,8 @@ pub fn producer(cfg: &CommonConfig, client_id: &str) -> Result<FutureProducer, K
 
 /// Creates the dead-letter topic and the task topics of `queues` when absent
 /// (`cfg.partitions` partitions each); existing topics are kept as they are.
+/// Called at start for the configured queues only (auto-creation is off on
+/// the broker): no request ever creates a topic.
 ///
 /// Errors when the broker cannot be reached within `timeout` or refuses the request.
 pub async fn ensure_topics(cfg: &CommonConfig, queues: &[String], timeout: Duration) -> anyhow::Result<()> {
@@ -68,29 +71,6 @@ async fn create_topics(cfg: &CommonConfig, topics: &[(String, i32)], timeout: Du
         }
     }
     Ok(())
-}
-
-/// Task topics known to exist, so each queue's topic is created once per
-/// process (the broker runs with auto-creation off, and a new queue can appear
-/// with any submission).
-#[derive(Default)]
-pub struct TopicCache {
-    known: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-impl TopicCache {
-    /// Makes sure the topic of `queue` exists, creating it on first use.
-    ///
-    /// Errors like [`ensure_topics`]; the caller leaves the task to the publisher.
-    pub async fn ensure(&self, cfg: &CommonConfig, queue: &str, timeout: Duration) -> anyhow::Result<String> {
-        let topic = cfg.names().queue_topic(queue);
-        if self.known.lock().expect("topic cache").contains(&topic) {
-            return Ok(topic);
-        }
-        create_topics(cfg, &[(topic.clone(), cfg.partitions)], timeout).await?;
-        self.known.lock().expect("topic cache").insert(topic.clone());
-        Ok(topic)
-    }
 }
 
 /// Sends `env` to `topic` keyed by the task id and waits for the broker's ack.

@@ -689,6 +689,25 @@ pub async fn register_worker<'e, E: PgExecutor<'e>>(ex: E, w: &WorkerInfo<'_>) -
     Ok(())
 }
 
+/// Records `queues` as declared by a gateway (its `--queues`), keeping the
+/// ones other gateways declared. Idempotent: a repeat refreshes `declared_at`.
+pub async fn declare_queues(pool: &PgPool, queues: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO queues (name) SELECT DISTINCT q FROM UNNEST($1::text[]) AS q ORDER BY q
+         ON CONFLICT (name) DO UPDATE SET declared_at = now()",
+    )
+    .bind(queues)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Every queue a gateway has declared on this database, by name; empty when
+/// no gateway has started yet.
+pub async fn declared_queues(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM queues ORDER BY name").fetch_all(pool).await
+}
+
 /// Counters reported with each heartbeat.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorkerCounts {

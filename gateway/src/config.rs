@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use yadtq_core::config::CommonConfig;
+use yadtq_core::config::{is_valid_queue, CommonConfig, DEFAULT_QUEUE};
 
 /// Everything a gateway process is configured with.
 #[derive(Debug, Clone, Args)]
@@ -29,9 +29,11 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// Drops empty catalogue entries (an empty `YADTQ_TASK_CATALOGUE` means no
-    /// catalogue), once at start rather than on every submission.
+    /// catalogue) and repeated queues, once at start rather than on every submission.
     pub fn normalise(&mut self) {
         self.limits.task_catalogue.retain(|n| !n.trim().is_empty());
+        let mut seen = std::collections::HashSet::new();
+        self.limits.queues.retain(|q| seen.insert(q.clone()));
     }
 
     /// Ack wait for a new task's Kafka record.
@@ -87,4 +89,24 @@ pub struct Limits {
     /// other names are refused with 422 instead of failing later as `unknown_task`.
     #[arg(long, env = "YADTQ_TASK_CATALOGUE", value_delimiter = ',')]
     pub task_catalogue: Vec<String>,
+
+    /// The queues this deployment serves, comma separated names: the one list
+    /// of queues. Their topics are created at start; a submission to any other
+    /// queue is refused with 422. Give every gateway the same list, and the
+    /// union of the workers' `--queues`.
+    #[arg(long, env = "YADTQ_QUEUES", value_delimiter = ',', default_value = DEFAULT_QUEUE, value_parser = parse_queue)]
+    pub queues: Vec<String>,
+}
+
+/// A declared queue name; the worker's `name=weight` form is refused, since
+/// weights are a worker's share of its own slots.
+fn parse_queue(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.contains('=') {
+        return Err(format!("'{name}': the gateway takes queue names only; weights are a worker setting"));
+    }
+    if !is_valid_queue(name) {
+        return Err(format!("queue '{name}' must be 1-64 letters, digits, '-' or '_'"));
+    }
+    Ok(name.to_string())
 }

@@ -57,12 +57,15 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
     let shutdown = CancellationToken::new();
 
-    // Topics may not exist yet (auto-creation is off); create them in the
-    // background so a Kafka outage does not stop the gateway from accepting.
+    // Workers check their --queues against the declared list at start.
+    yadtq_core::store::declare_queues(&pool, &cfg.limits.queues).await?;
+    // Topics of the declared queues may not exist yet (auto-creation is off);
+    // create them in the background so a Kafka outage does not stop the
+    // gateway from accepting. No request creates a topic.
     let topic_cfg = cfg.common.clone();
+    let queues = cfg.limits.queues.clone();
     let topics = tokio::spawn(async move {
-        let default = vec![yadtq_core::config::DEFAULT_QUEUE.to_string()];
-        while let Err(e) = yadtq_core::kafka::ensure_topics(&topic_cfg, &default, Duration::from_secs(10)).await {
+        while let Err(e) = yadtq_core::kafka::ensure_topics(&topic_cfg, &queues, Duration::from_secs(10)).await {
             tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -79,13 +82,12 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         events: notify::spawn(cfg.common.database_url.clone()),
         marker,
         inserter: Arc::new(inserter::Inserter::new(pool.clone())),
-        topics: Arc::default(),
         cfg: Arc::new(cfg.clone()),
         pool,
         producer,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, "gateway listening");
+    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, "gateway listening");
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(signal()).await?;
     tracing::info!("gateway stopping");
     // Pending publish marks are written now rather than left for the publisher to resend.

@@ -59,7 +59,8 @@ pub struct SubmitRequest {
 /// Errors (all 400 unless noted), each naming its field: body deeper than the
 /// limit (`body`), not JSON (`body`), unknown or mistyped field, missing or
 /// invalid `task` (422 when a catalogue is configured and lacks it), `args` not
-/// an array, `kwargs` not an object, invalid or conflicting ids or queue,
+/// an array, `kwargs` not an object, invalid or conflicting ids, invalid queue
+/// (422 when valid but not among the declared queues),
 /// `max_retries`, `timeout`, backoff, `countdown` or `eta` out of range, `priority`.
 pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<NewTask, ApiError> {
     check_json(body, limits)?;
@@ -147,6 +148,13 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
     if !is_valid_queue(&queue) {
         return Err(ApiError::bad_request("queue", "queue must be 1-64 characters of letters, digits, '-' and '_'"));
+    }
+    if !limits.queues.contains(&queue) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("queue '{queue}' is not declared; known queues: {}", limits.queues.join(", ")),
+            Some("queue"),
+        ));
     }
 
     let max_retries = req.max_retries.unwrap_or(limits.default_max_retries);
@@ -262,6 +270,7 @@ mod tests {
             max_batch: 10,
             max_batch_body_bytes: 1 << 20,
             task_catalogue: vec![],
+            queues: vec!["default".into(), "emails".into()],
         }
     }
 
@@ -304,5 +313,18 @@ mod tests {
         assert_eq!(field_of(r#"[[[[[[[[[1]]]]]]]]]"#), "body");
         assert_eq!(field_of(r#"{"task": "a", "args": ["\ud800"]}"#), "body");
         assert_eq!(field_of("not json"), "body");
+    }
+
+    #[test]
+    fn only_declared_queues_are_accepted() {
+        assert_eq!(validate(br#"{"task": "a", "queue": "emails"}"#, None, &limits()).unwrap().queue, "emails");
+        assert_eq!(validate(br#"{"task": "a"}"#, None, &limits()).unwrap().queue, "default");
+        let e = validate(br#"{"task": "a", "queue": "emials"}"#, None, &limits()).unwrap_err();
+        assert_eq!(e.status().as_u16(), 422);
+        let p = e.into_problem();
+        assert_eq!(
+            (p.field.as_deref(), p.detail.as_str()),
+            (Some("queue"), "queue 'emials' is not declared; known queues: default, emails")
+        );
     }
 }

@@ -90,6 +90,8 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         }
     }
 
+    yadtq_core::queues::warn_undeclared(&pool, &queue_names).await;
+
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let task_names = registry.names();
     store::register_worker(

@@ -10,7 +10,6 @@ use sqlx::PgPool;
 
 use crate::config::CommonConfig;
 use crate::envelope::{Envelope, ENVELOPE_VERSION};
-use crate::kafka::TopicCache;
 use crate::store::Unpublished;
 
 /// Rows younger than this are still the accepting gateway's to publish.
@@ -20,14 +19,9 @@ pub const BATCH: i64 = 1000;
 
 /// One publisher pass; returns how many rows were sent and marked. Errors are
 /// logged; unacknowledged rows stay unpublished for the next pass.
-pub async fn publish_pending(
-    cfg: &CommonConfig,
-    pool: &PgPool,
-    producer: &FutureProducer,
-    topics: &TopicCache,
-) -> usize {
+pub async fn publish_pending(cfg: &CommonConfig, pool: &PgPool, producer: &FutureProducer) -> usize {
     match crate::store::fetch_unpublished(pool, GRACE, BATCH).await {
-        Ok(rows) => publish_rows(cfg, pool, producer, topics, rows).await,
+        Ok(rows) => publish_rows(cfg, pool, producer, rows).await,
         Err(e) => {
             tracing::warn!(error = %e, "publisher: cannot read unpublished tasks");
             0
@@ -41,21 +35,17 @@ pub async fn publish_rows(
     cfg: &CommonConfig,
     pool: &PgPool,
     producer: &FutureProducer,
-    topics: &TopicCache,
     rows: Vec<Unpublished>,
 ) -> usize {
     if rows.is_empty() {
         return 0;
     }
+    let names = cfg.names();
     let mut batch = Vec::with_capacity(rows.len());
     for r in rows {
-        let topic = match topics.ensure(cfg, &r.queue, Duration::from_secs(10)).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(queue = %r.queue, error = %e, "publisher: topic unavailable; retrying next pass");
-                continue;
-            }
-        };
+        // Topics exist for the declared queues (created at start); a row of a
+        // queue without one (declared no more) fails to send and waits.
+        let topic = names.queue_topic(&r.queue);
         let env = Envelope {
             v: ENVELOPE_VERSION,
             id: r.id,

@@ -42,6 +42,7 @@ pub struct BatchResponse {
         (status = 400, description = "A task is invalid; `field` is e.g. `tasks[3].args`; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An id exists with a different body; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body or task count above the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A task names a task outside the catalogue or an undeclared queue; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]

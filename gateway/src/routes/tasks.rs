@@ -37,7 +37,7 @@ use crate::submit::{self, SubmitRequest};
         (status = 400, description = "Invalid body; `field` names the culprit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Task name not in the configured catalogue", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Task name not in the configured catalogue, or queue not declared (`field` says which)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
