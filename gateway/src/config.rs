@@ -23,6 +23,12 @@ pub struct GatewayConfig {
     #[arg(long, env = "YADTQ_PUBLISH_WAIT_MS", default_value_t = 0)]
     pub publish_wait_ms: u64,
 
+    /// Seconds between reads of the queues' topic limits (`max.message.bytes`,
+    /// admin API DescribeConfigs) that bound a task's size at submit (413); the
+    /// first read is at start.
+    #[arg(long, env = "YADTQ_KAFKA_LIMITS_REFRESH", default_value_t = 60.0)]
+    pub kafka_limits_refresh: f64,
+
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -34,6 +40,11 @@ impl GatewayConfig {
         self.limits.task_catalogue.retain(|n| !n.trim().is_empty());
         let mut seen = std::collections::HashSet::new();
         self.limits.queues.retain(|q| seen.insert(q.clone()));
+    }
+
+    /// Period of the topic limit reads.
+    pub fn kafka_limits_refresh(&self) -> Duration {
+        yadtq_core::config::secs(self.kafka_limits_refresh)
     }
 
     /// Ack wait for a new task's Kafka record.

@@ -53,23 +53,22 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     cfg.normalise();
     cfg.common.validate()?;
+    anyhow::ensure!(
+        cfg.kafka_limits_refresh.is_finite() && cfg.kafka_limits_refresh > 0.0,
+        "--kafka-limits-refresh must be a positive number of seconds, got {}",
+        cfg.kafka_limits_refresh
+    );
     let pool = yadtq_core::store::connect(&cfg.common).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
     let shutdown = CancellationToken::new();
 
     // Workers check their --queues against the declared list at start.
     yadtq_core::store::declare_queues(&pool, &cfg.limits.queues).await?;
-    // Topics of the declared queues may not exist yet (auto-creation is off);
-    // create them in the background so a Kafka outage does not stop the
-    // gateway from accepting. No request creates a topic.
-    let topic_cfg = cfg.common.clone();
-    let queues = cfg.limits.queues.clone();
-    let topics = tokio::spawn(async move {
-        while let Err(e) = yadtq_core::kafka::ensure_topics(&topic_cfg, &queues, Duration::from_secs(10)).await {
-            tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    });
+    let record_limits = Arc::new(yadtq_core::kafka::RecordLimits::new(
+        &cfg.common,
+        yadtq_core::kafka::producer_max_message_bytes(&cfg.common)?,
+    ));
+    let topics = tokio::spawn(topics_and_limits(cfg.clone(), record_limits.clone()));
     let maintenance = tokio::spawn(yadtq_core::maintenance::run(
         cfg.common.clone(),
         pool.clone(),
@@ -82,6 +81,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         events: notify::spawn(cfg.common.database_url.clone()),
         marker,
         inserter: Arc::new(inserter::Inserter::new(pool.clone())),
+        record_limits,
         cfg: Arc::new(cfg.clone()),
         pool,
         producer,
@@ -101,6 +101,34 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     let _ = maintenance.await;
     Ok(())
 }
+
+/// Creates the declared queues' topics, then reads their record limits, at
+/// once and every `--kafka-limits-refresh`. In the background, so a Kafka
+/// outage does not stop the gateway from accepting (until the first read,
+/// submissions are bounded by the producer's limit alone). No request
+/// creates a topic: topics exist for the configured queues only.
+async fn topics_and_limits(cfg: GatewayConfig, limits: Arc<yadtq_core::kafka::RecordLimits>) {
+    let queues = &cfg.limits.queues;
+    while let Err(e) = yadtq_core::kafka::ensure_topics(&cfg.common, queues, KAFKA_ADMIN_TIMEOUT).await {
+        tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
+        tokio::time::sleep(KAFKA_ADMIN_RETRY).await;
+    }
+    loop {
+        let pause = match limits.refresh(&cfg.common, queues, KAFKA_ADMIN_TIMEOUT).await {
+            Ok(()) => cfg.kafka_limits_refresh(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the topics' record limits; retrying");
+                KAFKA_ADMIN_RETRY.min(cfg.kafka_limits_refresh())
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Longest a topic creation or a limit read may take.
+const KAFKA_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause before trying a failed topic creation or limit read again.
+const KAFKA_ADMIN_RETRY: Duration = Duration::from_secs(2);
 
 /// Longest the gateway waits at shutdown for pending publish marks.
 const MARKS_FLUSH: Duration = Duration::from_secs(2);

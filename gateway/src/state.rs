@@ -18,6 +18,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Idempotent task producer.
     pub producer: FutureProducer,
+    /// What the broker accepts per queue (a task's record must fit: 413 otherwise).
+    pub record_limits: Arc<yadtq_core::kafka::RecordLimits>,
     /// Group inserts of single submissions.
     pub inserter: Arc<crate::inserter::Inserter>,
     /// Marks acknowledged tasks published, in batches.
