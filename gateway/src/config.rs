@@ -121,3 +121,15 @@ fn parse_queue(s: &str) -> Result<String, String> {
     }
     Ok(name.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_queue;
+
+    #[test]
+    fn declared_queues_are_names_without_weights() {
+        assert_eq!(parse_queue(" emails ").as_deref(), Ok("emails"));
+        assert!(parse_queue("emails=3").unwrap_err().contains("weights are a worker setting"));
+        assert!(parse_queue("a.b").is_err() && parse_queue("").is_err());
+    }
+}
