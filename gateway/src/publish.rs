@@ -2,8 +2,9 @@
 //! queued at once (one producer batch) and the caller waits at most the publish
 //! wait (none by default). The work (sending, marking the rows published
 //! when acked, failing the ones Kafka refuses for the record itself) goes on
-//! in the background past that; anything else not acked is left to the publisher. Topics exist already: the gateway creates its
-//! declared queues' topics at start, never because of a request.
+//! in the background past that; anything else not acked is left to the
+//! publisher. Topics exist already: the gateway creates its declared queues'
+//! topics at start, never because of a request.
 
 use yadtq_core::envelope::{Envelope, ENVELOPE_VERSION};
 use yadtq_core::kafka::Delivery;
