@@ -64,6 +64,27 @@ impl Envelope {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("envelope serialises")
     }
+
+    /// The most bytes [`Envelope::encode`] gives for this task over all its
+    /// records: any attempt number (10 digits at most) and any submission time
+    /// (nanosecond fraction). `args` and `kwargs` are JSON text, embedded as
+    /// is; the other fields are JSON strings. Computed on a copy with empty
+    /// arguments, so a large task is not copied to be measured.
+    pub fn max_encoded_len(id: &str, task: &str, args: &str, kwargs: &str, queue: &str) -> usize {
+        let empty = |text: &str| RawValue::from_string(text.to_string()).expect("literal JSON");
+        let (args0, kwargs0) = ("[]", "{}");
+        let widest = Envelope {
+            v: ENVELOPE_VERSION,
+            id: id.to_string(),
+            task: task.to_string(),
+            args: empty(args0),
+            kwargs: empty(kwargs0),
+            queue: queue.to_string(),
+            attempt: i32::MIN, // the longest number: "-2147483648"
+            submitted_at: chrono::DateTime::from_timestamp(253_402_300_799, 999_999_999).expect("9999-12-31"),
+        };
+        widest.encode().len() - args0.len() - kwargs0.len() + args.len() + kwargs.len()
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +101,26 @@ mod tests {
         assert!(matches!(Envelope::decode(Some(b"nope")), Err(EnvelopeError::Invalid(_))));
         let v2 = br#"{"v":2,"id":"a","task":"add","args":[],"kwargs":{},"queue":"q","attempt":0,"submitted_at":"2026-01-01T00:00:00Z"}"#;
         assert!(matches!(Envelope::decode(Some(v2)), Err(EnvelopeError::UnknownVersion(2))));
+    }
+
+    #[test]
+    fn max_encoded_len_bounds_every_record_of_a_task_and_is_tight() {
+        let (args, kwargs) = (r#"[1, "\u0000", {"a": [2]}]"#, r#"{"k": "v"}"#);
+        let env = |attempt: i32, nanos: u32| Envelope {
+            v: ENVELOPE_VERSION,
+            id: "task-1".into(),
+            task: "echo".into(),
+            args: RawValue::from_string(args.into()).unwrap(),
+            kwargs: RawValue::from_string(kwargs.into()).unwrap(),
+            queue: "emails".into(),
+            attempt,
+            submitted_at: chrono::DateTime::from_timestamp(1_800_000_000, nanos).unwrap(),
+        };
+        let bound = Envelope::max_encoded_len("task-1", "echo", args, kwargs, "emails");
+        for (attempt, nanos) in [(0, 0), (3, 120_000), (101, 123_456_789), (i32::MAX, 999_999_999)] {
+            assert!(env(attempt, nanos).encode().len() <= bound, "attempt {attempt}");
+        }
+        // The bound is the widest record: a 10-digit attempt and a 9-digit fraction, plus the sign.
+        assert_eq!(env(i32::MAX, 999_999_999).encode().len() + 1, bound);
     }
 }

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod kafka;
 pub mod maintenance;
 pub mod model;
+pub mod queues;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

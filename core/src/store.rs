@@ -297,6 +297,38 @@ pub async fn mark_published(pool: &PgPool, sent: &[(String, i32)]) -> Result<u64
     Ok(r.rows_affected())
 }
 
+/// Fails queued rows whose Kafka record can never be sent: each `(id,
+/// attempts, error)` is a record refused for itself
+/// ([`crate::kafka::Delivery::Refused`]), carrying the row's attempt count at
+/// the time. Only rows still `queued`, unpublished and at that attempt count
+/// change (a row claimed, cancelled or requeued since is left alone); rows
+/// another transaction holds are skipped, and the next send fails them.
+/// Returns the ids failed.
+pub async fn fail_unsendable(pool: &PgPool, refused: &[(String, i32, TaskError)]) -> Result<Vec<String>, sqlx::Error> {
+    if refused.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = refused.iter().map(|(id, _, _)| id.as_str()).collect();
+    let attempts: Vec<i32> = refused.iter().map(|(_, a, _)| *a).collect();
+    let errors: Vec<sqlx::types::Json<&TaskError>> = refused.iter().map(|(_, _, e)| sqlx::types::Json(e)).collect();
+    let failed: Vec<String> = sqlx::query_scalar(
+        "UPDATE tasks t SET status = 'failed', error = u.error, finished_at = now()
+         FROM (SELECT t.id, u.error FROM UNNEST($1::text[], $2::int[], $3::jsonb[]) AS u(id, attempts, error)
+               JOIN tasks t ON t.id = u.id AND t.attempts = u.attempts
+               WHERE t.status = 'queued' AND t.published_at IS NULL
+               ORDER BY t.id FOR UPDATE OF t SKIP LOCKED) AS u
+         WHERE t.id = u.id
+         RETURNING t.id",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&errors)
+    .fetch_all(pool)
+    .await?;
+    notify_changed(pool, failed.clone());
+    Ok(failed)
+}
+
 /// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
 /// the attempt and opens its `task_attempts` row, in one statement. Returns one
 /// entry per id, in order: `None` when that task is not `queued` (already
@@ -519,18 +551,21 @@ pub async fn cancel_task(pool: &PgPool, id: &str) -> Result<CancelResult, sqlx::
 
 /// Puts a `failed` or `cancelled` task back to `queued` for one more attempt
 /// (its retry budget is raised to allow it). `Ok(Err(row))` when the task is in
-/// another status; `Ok(Ok(None))` when it does not exist.
+/// another status, or failed because its record can never be sent (an error
+/// kind in [`crate::kafka::UNSENDABLE_KINDS`]); `Ok(Ok(None))` when it does not exist.
 pub async fn retry_task(pool: &PgPool, id: &str) -> Result<Result<Option<TaskRow>, TaskRow>, sqlx::Error> {
     let sql = concat!(
         "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
              result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
              progress = NULL
          WHERE id = $1 AND status IN ('failed', 'cancelled')
+           AND NOT (status = 'failed' AND coalesce(error->>'kind', '') = ANY($2))
          RETURNING ",
         task_columns!(),
         ""
     );
-    match sqlx::query(sql).bind(id).fetch_optional(pool).await? {
+    let unsendable = crate::kafka::UNSENDABLE_KINDS;
+    match sqlx::query(sql).bind(id).bind(&unsendable[..]).fetch_optional(pool).await? {
         Some(row) => {
             notify_changed(pool, vec![id.to_string()]);
             Ok(Ok(Some(task_from_row(&row)?)))
@@ -677,6 +712,25 @@ pub async fn register_worker<'e, E: PgExecutor<'e>>(ex: E, w: &WorkerInfo<'_>) -
     .execute(ex)
     .await?;
     Ok(())
+}
+
+/// Records `queues` as declared by a gateway (its `--queues`), keeping the
+/// ones other gateways declared. Idempotent: a repeat refreshes `declared_at`.
+pub async fn declare_queues(pool: &PgPool, queues: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO queues (name) SELECT DISTINCT q FROM UNNEST($1::text[]) AS q ORDER BY q
+         ON CONFLICT (name) DO UPDATE SET declared_at = now()",
+    )
+    .bind(queues)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Every queue a gateway has declared on this database, by name; empty when
+/// no gateway has started yet.
+pub async fn declared_queues(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM queues ORDER BY name").fetch_all(pool).await
 }
 
 /// Counters reported with each heartbeat.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use yadtq_core::config::CommonConfig;
+use yadtq_core::config::{is_valid_queue, CommonConfig, DEFAULT_QUEUE};
 
 /// Everything a gateway process is configured with.
 #[derive(Debug, Clone, Args)]
@@ -30,15 +30,28 @@ pub struct GatewayConfig {
     #[arg(long, env = "YADTQ_PUBLISH_WAIT_MS", default_value_t = 0)]
     pub publish_wait_ms: u64,
 
+    /// Seconds between reads of the queues' topic limits (`max.message.bytes`,
+    /// admin API DescribeConfigs) that bound a task's size at submit (413); the
+    /// first read is at start.
+    #[arg(long, env = "YADTQ_KAFKA_LIMITS_REFRESH", default_value_t = 60.0)]
+    pub kafka_limits_refresh: f64,
+
     #[command(flatten)]
     pub limits: Limits,
 }
 
 impl GatewayConfig {
     /// Drops empty catalogue entries (an empty `YADTQ_TASK_CATALOGUE` means no
-    /// catalogue), once at start rather than on every submission.
+    /// catalogue) and repeated queues, once at start rather than on every submission.
     pub fn normalise(&mut self) {
         self.limits.task_catalogue.retain(|n| !n.trim().is_empty());
+        let mut seen = std::collections::HashSet::new();
+        self.limits.queues.retain(|q| seen.insert(q.clone()));
+    }
+
+    /// Period of the topic limit reads.
+    pub fn kafka_limits_refresh(&self) -> Duration {
+        yadtq_core::config::secs(self.kafka_limits_refresh)
     }
 
     /// Ack wait for a new task's Kafka record.
@@ -94,4 +107,36 @@ pub struct Limits {
     /// other names are refused with 422 instead of failing later as `unknown_task`.
     #[arg(long, env = "YADTQ_TASK_CATALOGUE", value_delimiter = ',')]
     pub task_catalogue: Vec<String>,
+
+    /// The queues this deployment serves, comma separated names: the one list
+    /// of queues. Their topics are created at start; a submission to any other
+    /// queue is refused with 422. Give every gateway the same list, and the
+    /// union of the workers' `--queues`.
+    #[arg(long, env = "YADTQ_QUEUES", value_delimiter = ',', default_value = DEFAULT_QUEUE, value_parser = parse_queue)]
+    pub queues: Vec<String>,
+}
+
+/// A declared queue name; the worker's `name=weight` form is refused, since
+/// weights are a worker's share of its own slots.
+fn parse_queue(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.contains('=') {
+        return Err(format!("'{name}': the gateway takes queue names only; weights are a worker setting"));
+    }
+    if !is_valid_queue(name) {
+        return Err(format!("queue '{name}' must be 1-64 letters, digits, '-' or '_'"));
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_queue;
+
+    #[test]
+    fn declared_queues_are_names_without_weights() {
+        assert_eq!(parse_queue(" emails ").as_deref(), Ok("emails"));
+        assert!(parse_queue("emails=3").unwrap_err().contains("weights are a worker setting"));
+        assert!(parse_queue("a.b").is_err() && parse_queue("").is_err());
+    }
 }

@@ -54,20 +54,22 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     cfg.normalise();
     cfg.common.validate()?;
+    anyhow::ensure!(
+        cfg.kafka_limits_refresh.is_finite() && cfg.kafka_limits_refresh > 0.0,
+        "--kafka-limits-refresh must be a positive number of seconds, got {}",
+        cfg.kafka_limits_refresh
+    );
     let pool = yadtq_core::store::connect(&cfg.common).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
     let shutdown = CancellationToken::new();
 
-    // Topics may not exist yet (auto-creation is off); create them in the
-    // background so a Kafka outage does not stop the gateway from accepting.
-    let topic_cfg = cfg.common.clone();
-    let topics = tokio::spawn(async move {
-        let default = vec![yadtq_core::config::DEFAULT_QUEUE.to_string()];
-        while let Err(e) = yadtq_core::kafka::ensure_topics(&topic_cfg, &default, Duration::from_secs(10)).await {
-            tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    });
+    // Workers check their --queues against the declared list at start.
+    yadtq_core::store::declare_queues(&pool, &cfg.limits.queues).await?;
+    let record_limits = Arc::new(yadtq_core::kafka::RecordLimits::new(
+        &cfg.common,
+        yadtq_core::kafka::producer_max_message_bytes(&cfg.common)?,
+    ));
+    let topics = tokio::spawn(topics_and_limits(cfg.clone(), record_limits.clone()));
     let maintenance = tokio::spawn(yadtq_core::maintenance::run(
         cfg.common.clone(),
         pool.clone(),
@@ -80,13 +82,13 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         events: notify::spawn(cfg.common.database_url.clone()),
         marker,
         inserter: Arc::new(inserter::Inserter::new(pool.clone())),
-        topics: Arc::default(),
+        record_limits,
         cfg: Arc::new(cfg.clone()),
         pool,
         producer,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, "gateway listening");
+    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, "gateway listening");
     let server =
         axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace = yadtq_core::config::secs(cfg.shutdown_grace);
@@ -113,6 +115,34 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     tracing::info!("gateway stopped");
     Ok(())
 }
+
+/// Creates the declared queues' topics, then reads their record limits, at
+/// once and every `--kafka-limits-refresh`. In the background, so a Kafka
+/// outage does not stop the gateway from accepting (until the first read,
+/// submissions are bounded by the producer's limit alone). No request
+/// creates a topic: topics exist for the configured queues only.
+async fn topics_and_limits(cfg: GatewayConfig, limits: Arc<yadtq_core::kafka::RecordLimits>) {
+    let queues = &cfg.limits.queues;
+    while let Err(e) = yadtq_core::kafka::ensure_topics(&cfg.common, queues, KAFKA_ADMIN_TIMEOUT).await {
+        tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
+        tokio::time::sleep(KAFKA_ADMIN_RETRY).await;
+    }
+    loop {
+        let pause = match limits.refresh(&cfg.common, queues, KAFKA_ADMIN_TIMEOUT).await {
+            Ok(()) => cfg.kafka_limits_refresh(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the topics' record limits; retrying");
+                KAFKA_ADMIN_RETRY.min(cfg.kafka_limits_refresh())
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Longest a topic creation or a limit read may take.
+const KAFKA_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause before trying a failed topic creation or limit read again.
+const KAFKA_ADMIN_RETRY: Duration = Duration::from_secs(2);
 
 /// Longest the gateway waits at shutdown for pending publish marks.
 const MARKS_FLUSH: Duration = Duration::from_secs(2);

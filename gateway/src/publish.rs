@@ -1,19 +1,16 @@
 //! Sending new (or retried) tasks to Kafka from the gateway: the envelopes are
 //! queued at once (one producer batch) and the caller waits at most the publish
-//! wait (none by default). The work (creating a new queue's topic, sending,
-//! marking the rows published when acked) goes on in the background past
-//! that; anything not acked is left to the publisher.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! wait (none by default). The work (sending, marking the rows published
+//! when acked, failing the ones Kafka refuses for the record itself) goes on
+//! in the background past that; anything else not acked is left to the
+//! publisher. Topics exist already: the gateway creates its declared queues'
+//! topics at start, never because of a request.
 
 use yadtq_core::envelope::{Envelope, ENVELOPE_VERSION};
+use yadtq_core::kafka::Delivery;
 use yadtq_core::model::{Task, TaskStatus};
 
 use crate::state::AppState;
-
-/// How long creating a new queue's topic may take in the background.
-const TOPIC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Publishes the `queued` tasks among `tasks` (scheduled ones wait for the scheduler).
 pub async fn publish(state: &AppState, tasks: &[&Task]) {
@@ -34,29 +31,26 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
     if envelopes.is_empty() {
         return;
     }
-    let (cfg, producer, topics, marker) =
-        (state.cfg.clone(), state.producer.clone(), Arc::clone(&state.topics), state.marker.clone());
+    let (names, producer, marker, pool) =
+        (state.cfg.common.names(), state.producer.clone(), state.marker.clone(), state.pool.clone());
     let delivery = tokio::spawn(async move {
-        let mut sends = Vec::with_capacity(envelopes.len());
         let producer = &producer;
-        for env in &envelopes {
-            match topics.ensure(&cfg.common, &env.queue, TOPIC_TIMEOUT).await {
-                Ok(topic) => {
-                    sends.push(async move { (env, yadtq_core::kafka::send_envelope(producer, &topic, env).await) })
-                }
-                Err(e) => {
-                    tracing::warn!(queue = %env.queue, error = %e, "topic not ready; the publisher will send the task")
-                }
-            }
-        }
+        let sends = envelopes.iter().map(|env| {
+            let topic = names.queue_topic(&env.queue);
+            async move { (env, yadtq_core::kafka::deliver(producer, &topic, env).await) }
+        });
+        let mut refused = Vec::new();
         for (env, result) in futures::future::join_all(sends).await {
             match result {
-                Ok(()) => marker.send(env.id.clone(), env.attempt),
-                Err(e) => {
+                Delivery::Acked => marker.send(env.id.clone(), env.attempt),
+                Delivery::Failed(e) => {
                     tracing::warn!(id = %env.id, error = %e, "task not sent to Kafka; the publisher will send it")
                 }
+                Delivery::Refused(error) => refused.push((env.id.clone(), env.attempt, error)),
             }
         }
+        // Classified as the publisher does: a record refused for itself fails its task.
+        yadtq_core::maintenance::fail_refused(&pool, &refused).await;
     });
     // With no wait (the default) the delivery task just runs on, detached.
     let wait = state.cfg.publish_wait();

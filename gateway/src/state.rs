@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
-use yadtq_core::kafka::TopicCache;
 
 use crate::config::GatewayConfig;
 
@@ -19,8 +18,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Idempotent task producer.
     pub producer: FutureProducer,
-    /// Queue topics known to exist.
-    pub topics: Arc<TopicCache>,
+    /// What the broker accepts per queue (a task's record must fit: 413 otherwise).
+    pub record_limits: Arc<yadtq_core::kafka::RecordLimits>,
     /// Group inserts of single submissions.
     pub inserter: Arc<crate::inserter::Inserter>,
     /// Marks acknowledged tasks published, in batches.

@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use yadtq_core::config::{is_valid_queue, DEFAULT_QUEUE};
+use yadtq_core::envelope::Envelope;
+use yadtq_core::kafka::RecordLimit;
 use yadtq_core::store::NewTask;
 use yadtq_core::validate;
 
@@ -59,7 +61,8 @@ pub struct SubmitRequest {
 /// Errors (all 400 unless noted), each naming its field: body deeper than the
 /// limit (`body`), not JSON (`body`), unknown or mistyped field, missing or
 /// invalid `task` (422 when a catalogue is configured and lacks it), `args` not
-/// an array, `kwargs` not an object, invalid or conflicting ids or queue,
+/// an array, `kwargs` not an object, invalid or conflicting ids, invalid queue
+/// (422 when valid but not among the declared queues),
 /// `max_retries`, `timeout`, backoff, `countdown` or `eta` out of range, `priority`.
 pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<NewTask, ApiError> {
     check_json(body, limits)?;
@@ -148,6 +151,13 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
     if !is_valid_queue(&queue) {
         return Err(ApiError::bad_request("queue", "queue must be 1-64 characters of letters, digits, '-' and '_'"));
     }
+    if !limits.queues.contains(&queue) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("queue '{queue}' is not declared; known queues: {}", limits.queues.join(", ")),
+            Some("queue"),
+        ));
+    }
 
     let max_retries = req.max_retries.unwrap_or(limits.default_max_retries);
     if !(0..=limits.max_retries_limit).contains(&max_retries) {
@@ -221,6 +231,30 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
     })
 }
 
+/// 413 unless `task`'s Kafka record fits `limit`: the key (the id) plus the
+/// widest envelope any of its attempts would produce
+/// ([`Envelope::max_encoded_len`]) within [`RecordLimit::max_record_bytes`].
+/// So a task accepted with 202 can always be sent. `field` names the task in
+/// the problem document (`body`, or `tasks[3]` in a batch).
+pub fn check_record_size(task: &NewTask, limit: &RecordLimit, field: &str) -> Result<(), ApiError> {
+    let envelope = Envelope::max_encoded_len(&task.id, &task.name, &task.args, &task.kwargs, &task.queue);
+    let record = task.id.len() + envelope;
+    let max = limit.max_record_bytes();
+    if record <= max {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the task's Kafka record would be {record} bytes; queue '{}' takes records of at most {max} bytes: {}; \
+             make args and kwargs smaller (pass large data by reference)",
+            task.queue,
+            limit.explain()
+        ),
+        Some(field),
+    ))
+}
+
 /// Checks that a raw JSON value starts with `open` (`[` or `{`) and returns its text.
 fn json_of_kind(
     v: Option<Box<RawValue>>,
@@ -262,6 +296,7 @@ mod tests {
             max_batch: 10,
             max_batch_body_bytes: 1 << 20,
             task_catalogue: vec![],
+            queues: vec!["default".into(), "emails".into()],
         }
     }
 
@@ -304,5 +339,42 @@ mod tests {
         assert_eq!(field_of(r#"[[[[[[[[[1]]]]]]]]]"#), "body");
         assert_eq!(field_of(r#"{"task": "a", "args": ["\ud800"]}"#), "body");
         assert_eq!(field_of("not json"), "body");
+    }
+
+    #[test]
+    fn a_task_whose_record_exceeds_the_limit_is_413() {
+        let task = |n: usize| {
+            validate(
+                format!(r#"{{"task": "echo", "id": "t1", "args": ["{}"]}}"#, "x".repeat(n)).as_bytes(),
+                None,
+                &limits(),
+            )
+            .unwrap()
+        };
+        let limit = RecordLimit { producer_max: 1000, topic: "yadtq.tasks".into(), topic_max: Some(2000) };
+        let max = limit.max_record_bytes();
+        // The record grows by one byte per argument byte: find the largest that fits.
+        let base = "t1".len() + Envelope::max_encoded_len("t1", "echo", r#"[""]"#, "{}", "default");
+        assert!(check_record_size(&task(max - base), &limit, "body").is_ok());
+        let e = check_record_size(&task(max - base + 1), &limit, "tasks[2]").unwrap_err();
+        assert_eq!(e.status().as_u16(), 413);
+        let p = e.into_problem();
+        assert_eq!(p.field.as_deref(), Some("tasks[2]"));
+        assert!(p.detail.contains(&format!("would be {} bytes", max + 1)), "{}", p.detail);
+        assert!(p.detail.contains(&format!("at most {max} bytes")), "{}", p.detail);
+        assert!(p.detail.contains("message.max.bytes 1000, topic yadtq.tasks max.message.bytes 2000)"), "{}", p.detail);
+    }
+
+    #[test]
+    fn only_declared_queues_are_accepted() {
+        assert_eq!(validate(br#"{"task": "a", "queue": "emails"}"#, None, &limits()).unwrap().queue, "emails");
+        assert_eq!(validate(br#"{"task": "a"}"#, None, &limits()).unwrap().queue, "default");
+        let e = validate(br#"{"task": "a", "queue": "emials"}"#, None, &limits()).unwrap_err();
+        assert_eq!(e.status().as_u16(), 422);
+        let p = e.into_problem();
+        assert_eq!(
+            (p.field.as_deref(), p.detail.as_str()),
+            (Some("queue"), "queue 'emials' is not declared; known queues: default, emails")
+        );
     }
 }

@@ -91,7 +91,7 @@ async fn countdown_and_eta_tasks_wait_scheduled_then_run_on_time() {
 #[tokio::test]
 async fn named_queues_go_to_the_workers_that_serve_them() {
     let stack = Stack::new("queues").await;
-    let gw = stack.gateway(&[]).await;
+    let gw = stack.gateway(&["--queues", "default,emails,reports"]).await;
     let mailer = stack.worker("mailer", &["--queues", "emails=3,reports"]).await;
     let general = stack.worker("general", &[]).await;
     let (mid, gid) = (stack.worker_id(&mailer).await, stack.worker_id(&general).await);

@@ -100,6 +100,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         Ok(None) => tracing::warn!("the broker does not report group.min/max.session.timeout.ms; not checked"),
         Err(e) => tracing::warn!(error = %e, "cannot read the broker's session-timeout bounds; not checked"),
     }
+    yadtq_core::queues::warn_undeclared(&pool, &queue_names).await;
 
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let task_names = registry.names();

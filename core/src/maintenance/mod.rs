@@ -34,12 +34,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use cleaner::clean;
 pub use leader::Lease;
-pub use publisher::{publish_pending, publish_rows};
+pub use publisher::{fail_refused, publish_pending, publish_rows};
 pub use rescuer::rescue;
 pub use scheduler::promote;
 
 use crate::config::CommonConfig;
-use crate::kafka::TopicCache;
 
 /// Runs the lease loop and the maintenance services until `shutdown` is
 /// cancelled, then releases the lease so another process takes over at once.
@@ -50,21 +49,20 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     // `Some(since)` while this process leads.
     let (leading_tx, leading) = watch::channel::<Option<Instant>>(None);
 
-    let topics = Arc::new(TopicCache::default());
     let ctx = Arc::new((cfg.clone(), pool.clone(), producer.clone()));
 
-    let (c, t) = (ctx.clone(), topics.clone());
+    let c = ctx.clone();
     let publisher = service(period, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
-        let (c, t) = (c.clone(), t.clone());
+        let c = c.clone();
         async move {
-            publish_pending(&c.0, &c.1, &c.2, &t).await;
+            publish_pending(&c.0, &c.1, &c.2).await;
         }
     });
-    let (c, t) = (ctx.clone(), topics.clone());
+    let c = ctx.clone();
     let scheduler = service(period / 4, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
-        let (c, t) = (c.clone(), t.clone());
+        let c = c.clone();
         async move {
-            promote(&c.0, &c.1, &c.2, &t).await;
+            promote(&c.0, &c.1, &c.2).await;
         }
     });
     let c = ctx.clone();
@@ -75,11 +73,11 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
         }
     });
     // Every half period, so a dead worker's tasks move within D + P.
-    let (c, t) = (ctx.clone(), topics.clone());
+    let c = ctx.clone();
     let rescuer = service(period / 2, leading, shutdown.clone(), dead_after, move || {
-        let (c, t) = (c.clone(), t.clone());
+        let c = c.clone();
         async move {
-            rescue(&c.0, &c.1, &c.2, &t, dead_after).await;
+            rescue(&c.0, &c.1, &c.2, dead_after).await;
         }
     });
     let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer) });

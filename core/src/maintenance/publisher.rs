@@ -1,7 +1,9 @@
 //! The publisher: sends `queued` rows that have no `published_at` (the gateway's
 //! ack wait ran out, Kafka was down, the rescuer requeued them, or the
-//! scheduler promoted them), in submission order, and marks the ones the broker
-//! acknowledged.
+//! scheduler promoted them), in submission order, marks the ones the broker
+//! acknowledged, and fails the ones it refused for the record itself (too
+//! large, invalid: [`crate::kafka::refusal`]); everything else waits for the
+//! next pass.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use sqlx::PgPool;
 
 use crate::config::CommonConfig;
 use crate::envelope::{Envelope, ENVELOPE_VERSION};
-use crate::kafka::TopicCache;
+use crate::kafka::Delivery;
 use crate::store::Unpublished;
 
 /// Rows younger than this are still the accepting gateway's to publish.
@@ -20,14 +22,9 @@ pub const BATCH: i64 = 1000;
 
 /// One publisher pass; returns how many rows were sent and marked. Errors are
 /// logged; unacknowledged rows stay unpublished for the next pass.
-pub async fn publish_pending(
-    cfg: &CommonConfig,
-    pool: &PgPool,
-    producer: &FutureProducer,
-    topics: &TopicCache,
-) -> usize {
+pub async fn publish_pending(cfg: &CommonConfig, pool: &PgPool, producer: &FutureProducer) -> usize {
     match crate::store::fetch_unpublished(pool, GRACE, BATCH).await {
-        Ok(rows) => publish_rows(cfg, pool, producer, topics, rows).await,
+        Ok(rows) => publish_rows(cfg, pool, producer, rows).await,
         Err(e) => {
             tracing::warn!(error = %e, "publisher: cannot read unpublished tasks");
             0
@@ -36,26 +33,23 @@ pub async fn publish_pending(
 }
 
 /// Sends `rows` (one producer batch; the idempotent producer keeps their order
-/// per partition) and marks the acknowledged ones published.
+/// per partition), marks the acknowledged ones published and fails the
+/// refused ones ([`fail_refused`]).
 pub async fn publish_rows(
     cfg: &CommonConfig,
     pool: &PgPool,
     producer: &FutureProducer,
-    topics: &TopicCache,
     rows: Vec<Unpublished>,
 ) -> usize {
     if rows.is_empty() {
         return 0;
     }
+    let names = cfg.names();
     let mut batch = Vec::with_capacity(rows.len());
     for r in rows {
-        let topic = match topics.ensure(cfg, &r.queue, Duration::from_secs(10)).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(queue = %r.queue, error = %e, "publisher: topic unavailable; retrying next pass");
-                continue;
-            }
-        };
+        // Topics exist for the declared queues (created at start); a row of a
+        // queue without one (declared no more) fails to send and waits.
+        let topic = names.queue_topic(&r.queue);
         let env = Envelope {
             v: ENVELOPE_VERSION,
             id: r.id,
@@ -68,22 +62,23 @@ pub async fn publish_rows(
         };
         batch.push((topic, env));
     }
-    let results =
-        futures::future::join_all(batch.iter().map(|(t, e)| crate::kafka::send_envelope(producer, t, e))).await;
-    let mut sent = Vec::new();
+    let results = futures::future::join_all(batch.iter().map(|(t, e)| crate::kafka::deliver(producer, t, e))).await;
+    let (mut sent, mut refused) = (Vec::new(), Vec::new());
     let mut failed = 0;
     for ((_, env), result) in batch.into_iter().zip(results) {
         match result {
-            Ok(()) => sent.push((env.id, env.attempt)),
-            Err(e) => {
+            Delivery::Acked => sent.push((env.id, env.attempt)),
+            Delivery::Failed(e) => {
                 failed += 1;
                 tracing::debug!(id = %env.id, error = %e, "publisher: delivery failed");
             }
+            Delivery::Refused(error) => refused.push((env.id, env.attempt, error)),
         }
     }
     if failed > 0 {
         tracing::warn!(failed, "publisher: some tasks could not be sent to Kafka; retrying next pass");
     }
+    fail_refused(pool, &refused).await;
     if let Err(e) = crate::store::mark_published(pool, &sent).await {
         tracing::warn!(error = %e, "publisher: cannot mark tasks published; they will be sent again");
     }
@@ -91,4 +86,16 @@ pub async fn publish_rows(
         tracing::debug!(count = sent.len(), "publisher: sent tasks");
     }
     sent.len()
+}
+
+/// Fails the tasks whose records Kafka refused for themselves
+/// ([`Delivery::Refused`]), logging each; a database error leaves them
+/// queued and the next send fails them again.
+pub async fn fail_refused(pool: &PgPool, refused: &[(String, i32, crate::model::TaskError)]) {
+    for (id, _, error) in refused {
+        tracing::error!(%id, kind = %error.kind, error = %error.message, "task can never be sent to Kafka: failing it");
+    }
+    if let Err(e) = crate::store::fail_unsendable(pool, refused).await {
+        tracing::warn!(error = %e, "cannot fail tasks Kafka refused; they will be sent (and refused) again");
+    }
 }

@@ -8,7 +8,6 @@ use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
 use crate::config::CommonConfig;
-use crate::kafka::TopicCache;
 
 /// One rescuer pass; returns how many tasks it requeued and failed (errors are
 /// logged and count as nothing moved; the next pass retries).
@@ -16,7 +15,6 @@ pub async fn rescue(
     cfg: &CommonConfig,
     pool: &PgPool,
     producer: &FutureProducer,
-    topics: &TopicCache,
     dead_after: Duration,
 ) -> (usize, i64) {
     match crate::store::rescue_dead_workers(pool, dead_after).await {
@@ -26,7 +24,7 @@ pub async fn rescue(
                 tracing::info!(requeued, failed, "rescued tasks of dead or stopped workers");
             }
             // Unacknowledged ones stay unpublished for the publisher.
-            super::publisher::publish_rows(cfg, pool, producer, topics, r.requeued).await;
+            super::publisher::publish_rows(cfg, pool, producer, r.requeued).await;
             (requeued, failed)
         }
         Err(e) => {

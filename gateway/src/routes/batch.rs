@@ -41,7 +41,8 @@ pub struct BatchResponse {
         (status = 200, description = "Every task was an idempotent repeat", body = BatchResponse),
         (status = 400, description = "A task is invalid; `field` is e.g. `tasks[3].args`; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An id exists with a different body; nothing stored", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body or task count above the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or task count above the limit, or a task's Kafka record larger than the broker accepts (`field` is e.g. `tasks[3]`); nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A task names a task outside the catalogue or an undeclared queue; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -65,8 +66,9 @@ pub async fn submit_batch(
     }
     let mut new = Vec::with_capacity(req.tasks.len());
     for (i, raw) in req.tasks.iter().enumerate() {
-        let task =
-            submit::validate_item(raw.get().as_bytes(), None, limits).map_err(|e| e.within(&format!("tasks[{i}]")))?;
+        let field = format!("tasks[{i}]");
+        let task = submit::validate_item(raw.get().as_bytes(), None, limits).map_err(|e| e.within(&field))?;
+        submit::check_record_size(&task, &state.record_limits.of(&task.queue), &field)?;
         new.push(task);
     }
     let inserted = store::insert_tasks(&state.pool, &new).await?.map_err(super::tasks::conflict)?;

@@ -3,7 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use yadtq_core::model::{Attempt, Task};
+use yadtq_core::kafka::UNSENDABLE_KINDS;
+use yadtq_core::model::{Attempt, Task, TaskStatus};
 use yadtq_core::store::{self, CancelResult};
 
 use super::tasks::check_id;
@@ -41,14 +42,15 @@ pub async fn cancel(
 }
 
 /// Run a `failed` or `cancelled` task again, as a new attempt (its retry budget
-/// is raised by one when spent).
+/// is raised by one when spent). A task that failed because Kafka can never
+/// take its record (`record_too_large`, `unpublishable`) is refused with 409.
 #[utoipa::path(
     post, path = "/tasks/{id}/retry", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 202, description = "Queued again", body = Task),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not failed or cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn retry(
@@ -62,11 +64,19 @@ pub async fn retry(
             Ok((StatusCode::ACCEPTED, Json(row.task)))
         }
         Ok(None) => Err(ApiError::not_found(format!("no task with id '{id}'"))),
-        Err(row) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("task '{id}' is {}; only failed or cancelled tasks can be retried", row.task.status.as_str()),
-            Some("id"),
-        )),
+        Err(row) => Err(ApiError::new(StatusCode::CONFLICT, not_retryable(&row.task), Some("id"))),
+    }
+}
+
+/// Why `task` cannot be retried: its status, or a record Kafka can never take.
+fn not_retryable(task: &Task) -> String {
+    match &task.error {
+        Some(e) if task.status == TaskStatus::Failed && UNSENDABLE_KINDS.contains(&e.kind.as_str()) => format!(
+            "task '{}' failed with {} ({}): its Kafka record can never be sent, so a retry would fail the \
+             same way; submit it again with smaller args or kwargs",
+            task.id, e.kind, e.message
+        ),
+        _ => format!("task '{}' is {}; only failed or cancelled tasks can be retried", task.id, task.status.as_str()),
     }
 }
 

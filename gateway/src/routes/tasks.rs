@@ -36,8 +36,8 @@ use crate::submit::{self, SubmitRequest};
         (status = 200, description = "This id was submitted before with the same body: the original task", body = Task),
         (status = 400, description = "Invalid body; `field` names the culprit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Task name not in the configured catalogue", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the limit, or the task's Kafka record larger than the broker accepts (the detail names the limit)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Task name not in the configured catalogue, or queue not declared (`field` says which)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -55,6 +55,7 @@ pub async fn submit(
         None => None,
     };
     let new = submit::validate(&body, key, &state.cfg.limits)?;
+    submit::check_record_size(&new, &state.record_limits.of(&new.queue), "body")?;
     match state.inserter.insert(new).await? {
         Inserted::Existing(row) => Ok((StatusCode::OK, location(&row.task.id), Json(row.task)).into_response()),
         Inserted::Conflict(id) => Err(conflict(id)),
