@@ -67,7 +67,7 @@ impl Executor {
     /// Processes one record. Returns true when the record needs nothing more, so
     /// its offset may be stored; false when the worker is draining and left the
     /// record unclaimed (the next owner of the partition reads it again).
-    pub async fn process(&self, msg: OwnedMessage) -> bool {
+    pub async fn process(&self, msg: OwnedMessage, assigned: impl Fn() -> bool) -> bool {
         let env = match Envelope::decode(msg.payload()) {
             Ok(env) => env,
             Err(e) => {
@@ -81,8 +81,10 @@ impl Executor {
         if self.draining.is_cancelled() {
             return false;
         }
-        let Some(claimed) = self.claim(&env.id).await else {
-            return !self.abort.is_cancelled();
+        let claimed = match self.claim(&env.id, &assigned).await {
+            Claim::Claimed(c) => c,
+            Claim::Skipped => return true,
+            Claim::Dropped => return false,
         };
         self.live.task_started();
         let outcome = self.run_handler(&env.id, &claimed).await;
@@ -105,21 +107,25 @@ impl Executor {
     }
 
     /// Claims the row, retrying while PostgreSQL is unreachable and waiting while
-    /// fenced. `None`: not ours to run (already claimed or finished), or shutting down.
-    async fn claim(&self, id: &str) -> Option<Claimed> {
+    /// fenced, as long as the record's partition is still `assigned` here.
+    async fn claim(&self, id: &str, assigned: &impl Fn() -> bool) -> Claim {
         loop {
             if self.abort.is_cancelled() {
-                return None;
+                return Claim::Dropped;
+            }
+            if !assigned() {
+                tracing::debug!(id, "dropping record: its partition was revoked (the new owner reads it)");
+                return Claim::Dropped;
             }
             if self.live.fenced() {
                 tokio::time::sleep(DB_RETRY).await;
                 continue;
             }
             match self.writes.claim(id).await {
-                Ok(Some(c)) => return Some(c),
+                Ok(Some(c)) => return Claim::Claimed(c),
                 Ok(None) => {
                     tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
-                    return None;
+                    return Claim::Skipped;
                 }
                 Err(e) => {
                     tracing::warn!(id, error = %e, "claim failed; retrying");
@@ -340,6 +346,17 @@ async fn stop<T>(cancel: &CancellationToken, job: &mut tokio::task::JoinHandle<T
     cancel.cancel();
     job.abort();
     let _ = tokio::time::timeout(Duration::from_secs(1), job).await;
+}
+
+/// What became of a record's claim.
+enum Claim {
+    /// The row is ours to run.
+    Claimed(Claimed),
+    /// Not ours to run (claimed or finished already): the record is complete.
+    Skipped,
+    /// Left unclaimed (shutdown, or the partition was revoked): the record is
+    /// not complete, its offset is not stored, the partition's owner reads it.
+    Dropped,
 }
 
 /// Why an attempt produced no result.

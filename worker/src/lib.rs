@@ -287,9 +287,9 @@ async fn consume(
                     let m = m.detach();
                     let pos = tracker.lock().expect("tracker lock").started(m.topic(), m.partition(), m.offset());
                     in_hand += 1;
-                    let (exec, tx) = (exec.clone(), done_tx.clone());
+                    let (exec, tx, tr, at) = (exec.clone(), done_tx.clone(), tracker.clone(), pos.clone());
                     tokio::spawn(async move {
-                        let complete = exec.process(m).await;
+                        let complete = exec.process(m, move || tr.lock().expect("tracker lock").is_current(&at)).await;
                         let _ = tx.send((pos, complete));
                     });
                 }

@@ -75,6 +75,13 @@ impl OffsetTracker {
         self.partitions.remove(&(topic.to_string(), partition));
     }
 
+    /// Whether `pos` belongs to the current assignment of its partition:
+    /// false once the partition was revoked (even if it was assigned again
+    /// since), so a record fetched before is dropped, never claimed.
+    pub fn is_current(&self, pos: &RecordPos) -> bool {
+        self.partitions.get(&(pos.topic.clone(), pos.partition)).is_some_and(|st| st.generation == pos.generation)
+    }
+
     /// Records in flight across all partitions.
     pub fn in_flight(&self) -> usize {
         self.partitions.values().map(|p| p.in_flight.len()).sum()
@@ -103,6 +110,8 @@ mod tests {
         let old = t.started("t", 1, 5);
         t.revoke("t", 1);
         let new = t.started("t", 1, 5);
+        assert!(!t.is_current(&old), "a record of the earlier assignment is not claimed");
+        assert!(t.is_current(&new));
         assert_eq!(t.finished(&old), None);
         assert_eq!(t.finished(&new), Some(6));
     }
