@@ -644,13 +644,14 @@ impl Cluster {
         .expect("metadata task")
     }
 
-    /// Records in each of `partitions` of `topic` (high minus low watermark),
-    /// asked of each partition's leader. Panics after 10 s without an answer.
-    pub async fn records(&self, topic: &str, partitions: &[i32]) -> Vec<i64> {
-        let (meta, topic, partitions) = (self.meta.clone(), topic.to_string(), partitions.to_vec());
+    /// Records in each partition of `topic`, in partition id order (high
+    /// minus low watermark, asked of each partition's leader). Panics after
+    /// 10 s without an answer.
+    pub async fn records(&self, topic: &str) -> Vec<i64> {
+        let ids: Vec<i32> = self.partitions(topic).await.iter().map(|p| p.id).collect();
+        let (meta, topic) = (self.meta.clone(), topic.to_string());
         tokio::task::spawn_blocking(move || {
-            partitions
-                .iter()
+            ids.iter()
                 .map(|&p| {
                     let (low, high) = meta.fetch_watermarks(&topic, p, METADATA_TIMEOUT).expect("watermarks");
                     high - low
