@@ -66,7 +66,7 @@ if [[ -n "${HELP_ONLY:-}" ]]; then exec target/release/yadtq-bench "$@"; fi
 
 start_services
 [[ -z "${YADTQ_BENCH_NO_CELERY:-}" ]] && setup_celery
-export YADTQ_BENCH_KAFKA_VERSION="${YADTQ_BENCH_KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION=//p' "$ROOT/scripts/kafka.sh")}"
+export YADTQ_BENCH_KAFKA_VERSION="${YADTQ_BENCH_KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION=//p' "$ROOT/scripts/kafka-common.sh")}"
 export YADTQ_BIN_DIR="${YADTQ_BIN_DIR:-$ROOT/target/release}"
 mkdir -p "$LOGS"
 JSON=(--json "$LOGS/last.json"); for a in "$@"; do [[ "$a" == --json* ]] && JSON=(); done

@@ -17,12 +17,16 @@ stop_started_services() {
   for s in "${STARTED_SERVICES[@]}"; do env -u DATABASE_URL -u KAFKA_BOOTSTRAP "$ROOT/scripts/$s.sh" stop || true; done
 }
 
+# start_service NAME: starts scripts/NAME.sh's server (noting it for
+# stop_started_services when it was not running) and evals its `env`.
+start_service() {
+  if ! "$ROOT/scripts/$1.sh" status >/dev/null 2>&1; then STARTED_SERVICES+=("$1"); fi
+  "$ROOT/scripts/$1.sh" start
+  eval "$("$ROOT/scripts/$1.sh" env)"
+}
+
 start_services() {
-  local s
-  for s in postgres kafka; do
-    if ! "$ROOT/scripts/$s.sh" status >/dev/null 2>&1; then STARTED_SERVICES+=("$s"); fi
-    "$ROOT/scripts/$s.sh" start
-    eval "$("$ROOT/scripts/$s.sh" env)"
-  done
+  start_service postgres
+  start_service kafka
   export DATABASE_URL KAFKA_BOOTSTRAP
 }

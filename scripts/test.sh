@@ -2,7 +2,8 @@
 # The test suite: unit tests and the end-to-end tests, which start the real
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
-# KAFKA_BOOTSTRAP point at the user's own; stops what it started.
+# KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
+# cluster for the failover test; stops what it started.
 # Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,6 +13,13 @@ trap stop_started_services EXIT
 # Fault tests stop and start the servers; only when they are this project's local ones.
 if [[ -z "${DATABASE_URL:-}" && -z "${KAFKA_BOOTSTRAP:-}" ]]; then export YADTQ_TEST_LOCAL_SERVICES=1; fi
 start_services
+# The three-node cluster of the broker failover test (tests/tests/cluster.rs,
+# skipped without it), only with the local servers: the test kills its
+# brokers. YADTQ_TEST_CLUSTER=0 leaves it out (three more JVMs, ~1.5 GiB).
+if [[ "${YADTQ_TEST_LOCAL_SERVICES:-}" == 1 && "${YADTQ_TEST_CLUSTER:-1}" != 0 ]]; then
+  start_service kafka-cluster
+  export YADTQ_KAFKA_CLUSTER
+fi
 
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.

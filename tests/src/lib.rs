@@ -1,14 +1,18 @@
 //! Test support for the end-to-end suite: each test gets its own PostgreSQL
 //! database and Kafka namespace, and starts the real `yadtq-gateway` and
 //! `yadtq-worker` binaries against the broker and server named by
-//! `KAFKA_BOOTSTRAP` and `DATABASE_URL` (`scripts/test.sh` starts both).
-//! Processes are killed when their handle drops; their logs are kept under
-//! `target/e2e-logs/<database>/`.
+//! `KAFKA_BOOTSTRAP` and `DATABASE_URL` (`scripts/test.sh` starts both), or
+//! against the three-node cluster of [`Cluster`]. Processes are killed when
+//! their handle drops; their logs are kept under `target/e2e-logs/<database>/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -85,10 +89,17 @@ fn built(path: PathBuf) -> PathBuf {
 }
 
 impl Stack {
-    /// Creates a fresh database and namespace named after `test`.
+    /// Creates a fresh database and namespace named after `test`, on the
+    /// broker of `KAFKA_BOOTSTRAP`.
     pub async fn new(test: &str) -> Self {
+        Self::with_kafka(test, &env("KAFKA_BOOTSTRAP")).await
+    }
+
+    /// Like [`Stack::new`], with the processes on the Kafka bootstrap servers
+    /// `kafka` instead (e.g. [`Cluster::bootstrap`]).
+    pub async fn with_kafka(test: &str, kafka: &str) -> Self {
         let admin_url = env("DATABASE_URL");
-        let kafka = env("KAFKA_BOOTSTRAP");
+        let kafka = kafka.to_string();
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let name = format!("t_{test}_{suffix}");
         let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
@@ -403,21 +414,30 @@ where
 /// user's own servers the fault tests that need it panic with a clear message.
 pub struct Servers;
 
+/// Runs `scripts/<service>.sh <args>` (without the exported server URLs,
+/// which make the scripts leave servers alone) and returns its standard
+/// output; its messages (standard error) go to the test's. Panics when it fails.
+fn run_script(service: &str, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scripts/{service}.sh"));
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("KAFKA_BOOTSTRAP")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run server script");
+    assert!(out.status.success(), "scripts/{service}.sh {} failed", args.join(" "));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 impl Servers {
     fn script(service: &str, action: &str) {
         assert!(
             std::env::var("YADTQ_TEST_LOCAL_SERVICES").as_deref() == Ok("1"),
             "this fault test stops and starts {service}: run it through scripts/test.sh with the local servers"
         );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scripts/{service}.sh"));
-        let status = Command::new("bash")
-            .arg(script)
-            .arg(action)
-            .env_remove("DATABASE_URL")
-            .env_remove("KAFKA_BOOTSTRAP")
-            .status()
-            .expect("run server script");
-        assert!(status.success(), "scripts/{service}.sh {action} failed");
+        run_script(service, &[action]);
     }
 
     /// Stops the Kafka broker (SIGTERM, clean shutdown).
@@ -527,5 +547,163 @@ pub fn echo_task(id: String, args: String) -> yadtq_core::store::NewTask {
         timeout_seconds: 300.0,
         run_at: None,
         retry_backoff: (None, None),
+    }
+}
+
+/// The local three-node Kafka cluster of `scripts/kafka-cluster.sh` (KRaft,
+/// replication factor 3, `min.insync.replicas=2`), for the broker failover
+/// test: its bootstrap servers, crashing and restarting a node (node N is
+/// broker id N), and what the cluster's metadata says about a topic.
+#[derive(Clone)]
+pub struct Cluster {
+    bootstrap: String,
+    // One client for every metadata query: librdkafka keeps connections to
+    // the live brokers and moves off a dead one by itself.
+    meta: std::sync::Arc<BaseConsumer>,
+}
+
+/// One partition as the cluster's metadata shows it (broker ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    /// Partition number.
+    pub id: i32,
+    /// Broker leading it; -1 while it has none.
+    pub leader: i32,
+    /// Brokers holding a replica.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas: the brokers an `acks=all` write waits for.
+    pub isr: Vec<i32>,
+}
+
+/// How long one metadata or watermark query may take before the test fails.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Cluster {
+    /// The cluster named by `YADTQ_KAFKA_CLUSTER`, which `scripts/test.sh`
+    /// sets after starting it; `None` when unset (the test is then skipped).
+    pub fn from_env() -> Option<Self> {
+        let bootstrap = std::env::var("YADTQ_KAFKA_CLUSTER").ok().filter(|b| !b.is_empty())?;
+        let meta = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("client.id", "yadtq-tests-cluster-metadata")
+            .create()
+            .expect("metadata client");
+        Some(Self { bootstrap, meta: std::sync::Arc::new(meta) })
+    }
+
+    /// The bootstrap servers, comma separated.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// SIGKILLs broker `node` (1 to 3), as a crash would; returns once the
+    /// process is gone. Panics when the script fails (e.g. the node is not running).
+    pub async fn kill(&self, node: i32) {
+        Self::script(&["kill", &node.to_string()]).await;
+    }
+
+    /// Starts broker `node` again on its old log directory; returns once it is
+    /// a registered, unfenced broker of the cluster (the script waits 90 s at
+    /// most, then fails, and so does this).
+    pub async fn restart(&self, node: i32) {
+        Self::script(&["restart", &node.to_string()]).await;
+    }
+
+    /// Node id of the active controller (the KRaft quorum's leader). With
+    /// every node both broker and controller, killing it costs an election
+    /// before the controller can fence the dead broker.
+    pub async fn controller(&self) -> i32 {
+        let out = Self::script(&["controller"]).await;
+        out.trim().parse().unwrap_or_else(|_| panic!("controller id, got {out:?}"))
+    }
+
+    async fn script(args: &[&str]) -> String {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            run_script("kafka-cluster", &args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .expect("cluster script")
+    }
+
+    /// The partitions of `topic` in id order. Panics when the metadata cannot
+    /// be read within 10 s or names no such topic.
+    pub async fn partitions(&self, topic: &str) -> Vec<PartitionState> {
+        let (meta, topic) = (self.meta.clone(), topic.to_string());
+        tokio::task::spawn_blocking(move || {
+            let md = meta.fetch_metadata(Some(&topic), METADATA_TIMEOUT).expect("cluster metadata");
+            let t = md.topics().iter().find(|t| t.name() == topic).expect("topic in metadata");
+            assert!(t.error().is_none(), "metadata of {topic}: {:?}", t.error());
+            let mut parts: Vec<PartitionState> = t
+                .partitions()
+                .iter()
+                .map(|p| PartitionState {
+                    id: p.id(),
+                    leader: p.leader(),
+                    replicas: p.replicas().to_vec(),
+                    isr: p.isr().to_vec(),
+                })
+                .collect();
+            parts.sort_by_key(|p| p.id);
+            parts
+        })
+        .await
+        .expect("metadata task")
+    }
+
+    /// Ids of the brokers in the cluster's metadata: the registered, unfenced
+    /// ones. Panics when the metadata cannot be read within 10 s.
+    pub async fn brokers(&self) -> Vec<i32> {
+        let meta = self.meta.clone();
+        tokio::task::spawn_blocking(move || {
+            let md = meta.fetch_metadata(None, METADATA_TIMEOUT).expect("cluster metadata");
+            let mut ids: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
+            ids.sort_unstable();
+            ids
+        })
+        .await
+        .expect("metadata task")
+    }
+
+    /// Records in each partition of `topic`, in partition id order (high
+    /// minus low watermark, asked of each partition's leader). Panics after
+    /// 10 s without an answer.
+    pub async fn records(&self, topic: &str) -> Vec<i64> {
+        let ids: Vec<i32> = self.partitions(topic).await.iter().map(|p| p.id).collect();
+        let (meta, topic) = (self.meta.clone(), topic.to_string());
+        tokio::task::spawn_blocking(move || {
+            ids.iter()
+                .map(|&p| {
+                    let (low, high) = meta.fetch_watermarks(&topic, p, METADATA_TIMEOUT).expect("watermarks");
+                    high - low
+                })
+                .collect()
+        })
+        .await
+        .expect("watermarks task")
+    }
+
+    /// Broker leading the partition of `__consumer_offsets` that holds
+    /// `group`: the group's coordinator, which receives its heartbeats, joins
+    /// and offset commits.
+    pub async fn coordinator(&self, group: &str) -> i32 {
+        let offsets = self.partitions("__consumer_offsets").await;
+        // Kafka's own mapping: Utils.abs(groupId.hashCode()) % partitions,
+        // with Java's String.hashCode over UTF-16 units.
+        let hash = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+        let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+        let id = abs % offsets.len() as i32;
+        offsets.iter().find(|p| p.id == id).expect("coordinator partition").leader
+    }
+
+    /// Deletes `topics` (a test's own, so the cluster does not accumulate
+    /// partitions that every broker restart must recover); errors are ignored.
+    pub async fn delete_topics(&self, topics: &[String]) {
+        let admin: Result<AdminClient<DefaultClientContext>, _> =
+            ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create();
+        if let Ok(admin) = admin {
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            let _ = admin.delete_topics(&names, &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT))).await;
+        }
     }
 }
