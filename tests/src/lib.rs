@@ -707,3 +707,69 @@ impl Cluster {
         }
     }
 }
+
+/// A TCP proxy to PostgreSQL on loopback that a test can cut, to take one
+/// process's database away while the others keep theirs. While cut, it closes
+/// every open connection and refuses new ones at once (as a dead server would).
+#[derive(Clone)]
+pub struct PgCut {
+    /// `postgres://…` URL through the proxy, for the process's `DATABASE_URL`.
+    pub url: String,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl PgCut {
+    /// Starts a proxy in front of the server of `database_url`.
+    pub async fn start(database_url: &str) -> Self {
+        let (head, rest) = database_url.split_once('@').expect("DATABASE_URL has user@host");
+        let (server, db) = rest.split_once('/').expect("DATABASE_URL has a database");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let url = format!("{head}@{}/{db}", listener.local_addr().expect("proxy addr"));
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let cut = std::sync::Arc::new(cut);
+        let (server, state) = (server.to_string(), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if *state.borrow() {
+                    continue; // dropped: the connection is closed at once
+                }
+                let (server, mut cut_rx) = (server.clone(), state.subscribe());
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = cut_rx.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+        Self { url, cut }
+    }
+
+    /// Cuts (`true`) or restores (`false`) the database behind the proxy.
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+impl Stack {
+    /// Starts a worker like [`Stack::worker`] whose PostgreSQL goes through `cut`.
+    pub async fn worker_via(&self, cut: &PgCut, name: &str, args: &[&str]) -> Proc {
+        let mut via = Self { extra_env: self.extra_env.clone(), ..self.shallow() };
+        via.extra_env.push(("DATABASE_URL".into(), cut.url.clone()));
+        via.worker(name, args).await
+    }
+
+    fn shallow(&self) -> Self {
+        Self {
+            database_url: self.database_url.clone(),
+            namespace: self.namespace.clone(),
+            kafka: self.kafka.clone(),
+            db: self.db.clone(),
+            launch: self.launch.clone(),
+            http: self.http.clone(),
+            extra_env: Vec::new(),
+        }
+    }
+}

@@ -138,3 +138,86 @@ async fn a_worker_resumed_after_a_freeze_aborts_its_stale_handlers_at_once() {
     let tokens: Vec<Option<i32>> = downstream.seen().iter().map(|s| s.attempt).collect();
     assert_eq!(tokens, vec![Some(1), Some(2)]);
 }
+
+/// How often `proc`'s log says `needle`.
+fn times(proc: &yadtq_tests::Proc, needle: &str) -> usize {
+    proc.log().matches(needle).count()
+}
+
+const LEAVE: &str = "leaving the consumer group";
+const REJOIN: &str = "rejoining the consumer group";
+
+#[tokio::test]
+async fn a_worker_cut_off_from_postgres_gives_its_partitions_to_the_others_and_rejoins() {
+    let stack = Stack::new("pgcut").await;
+    let gw = stack.gateway(&[]).await;
+    let cut = yadtq_tests::PgCut::start(&stack.database_url).await;
+    let a = stack.worker_via(&cut, "cut", &[]).await;
+    stack.wait_assigned(&a).await;
+    let b = stack.worker("healthy", &[]).await;
+    stack.wait_assigned(&b).await;
+    let aid = stack.worker_id(&a).await.to_string();
+    // Both own half the partitions before the cut.
+    wait_for(LONG, "the cut worker to keep some partitions", || async {
+        let workers = gw.get("/workers").await.body;
+        workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == aid && w["partitions"].as_object().is_some_and(|p| !p.is_empty()))
+    })
+    .await;
+
+    cut.set_cut(true);
+    let t0 = Instant::now();
+    // Submitted during the cut: about half are keyed to the cut worker's partitions.
+    let ids = stack.submit_many(&gw, 40, |i| json!({"task": "echo", "args": [i]})).await;
+    stack.wait_terminal(&ids, Duration::from_secs(60)).await;
+    eprintln!("partition hand-over: all 40 tasks done {:.1} s after the cut", t0.elapsed().as_secs_f64());
+    assert_eq!(stack.count_status(&ids, "success").await, 40);
+    assert!(stack.not_run_once(&ids).await.is_empty());
+    assert_eq!(times(&a, LEAVE), 1, "the cut worker left its group once");
+
+    cut.set_cut(false);
+    a.wait_log(REJOIN, LONG).await;
+    wait_for(LONG, "the rejoined worker to own partitions and be ready", || async {
+        let workers = gw.get("/workers").await.body;
+        workers.as_array().unwrap().iter().any(|w| {
+            w["id"] == aid && w["state"] == "ready" && w["partitions"].as_object().is_some_and(|p| !p.is_empty())
+        })
+    })
+    .await;
+    let more = stack.submit_many(&gw, 20, |i| json!({"task": "echo", "args": [i]})).await;
+    stack.wait_terminal(&more, LONG).await;
+    assert_eq!((times(&a, LEAVE), times(&a, REJOIN)), (1, 1), "one leave and one rejoin, no churn");
+    assert_eq!((times(&b, LEAVE), times(&b, REJOIN)), (0, 0), "the healthy worker stayed");
+}
+
+#[tokio::test]
+async fn a_postgres_outage_for_every_worker_costs_one_leave_and_one_rejoin_each() {
+    let stack = Stack::new("pgoutage").await;
+    let gw = stack.gateway(&[]).await;
+    let a = stack.worker("a", &[]).await;
+    stack.wait_assigned(&a).await;
+    let b = stack.worker("b", &[]).await;
+    stack.wait_assigned(&b).await;
+
+    yadtq_tests::Servers::stop_postgres();
+    // Past the fence and the dead-after threshold: both workers leave.
+    let left = async {
+        a.wait_log(LEAVE, Duration::from_secs(40)).await;
+        b.wait_log(LEAVE, Duration::from_secs(40)).await;
+    };
+    let result = tokio::time::timeout(Duration::from_secs(60), left).await;
+    yadtq_tests::Servers::start_postgres();
+    result.expect("both workers left their group");
+
+    a.wait_log(REJOIN, LONG).await;
+    b.wait_log(REJOIN, LONG).await;
+    let ids = stack.submit_many(&gw, 40, |i| json!({"task": "echo", "args": [i]})).await;
+    stack.wait_terminal(&ids, LONG).await;
+    assert_eq!(stack.count_status(&ids, "success").await, 40);
+    for w in [&a, &b] {
+        assert_eq!((times(w, LEAVE), times(w, REJOIN)), (1, 1), "bounded churn");
+    }
+}

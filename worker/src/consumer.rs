@@ -2,6 +2,9 @@
 //! keeps completion tracking in step with the assignment, and offset storing.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
@@ -136,5 +139,74 @@ pub fn set_paused(consumer: &TaskConsumer, paused: bool) {
     let result = if paused { consumer.pause(&assignment) } else { consumer.resume(&assignment) };
     if let Err(e) = result {
         tracing::warn!(error = %e, paused, "cannot change partition pause state");
+    }
+}
+
+/// How often the consume loop checks whether to leave or rejoin the group.
+pub const MEMBERSHIP_CHECK: Duration = Duration::from_millis(250);
+/// Successful heartbeats in a row before a worker that left its group rejoins.
+pub const REJOIN_AFTER_BEATS: u32 = 3;
+
+/// Leaves the consumer group while the worker cannot reach PostgreSQL (but
+/// possibly Kafka), so the rest of the group serves its partitions, and
+/// rejoins once heartbeats are healthy again. One per consumer.
+pub struct Membership {
+    topic: String,
+    dead_after: Duration,
+    heartbeat_interval: Duration,
+    subscribed: bool,
+    /// When a worker that left may rejoin (healthy again, plus jitter).
+    rejoin_at: Option<Instant>,
+}
+
+impl Membership {
+    /// A consumer subscribed to `topic` (as [`create`] leaves it).
+    pub fn new(topic: String, dead_after: Duration, heartbeat_interval: Duration) -> Self {
+        Self { topic, dead_after, heartbeat_interval, subscribed: true, rejoin_at: None }
+    }
+
+    /// Leaves the group when [`Liveness::should_leave_group`] says so; the
+    /// revoke callback commits what is complete and the records in hand are
+    /// dropped before their claim. Rejoins after [`REJOIN_AFTER_BEATS`]
+    /// healthy heartbeats and a random delay of up to two heartbeat intervals,
+    /// so workers that were all cut off do not rejoin in one storm of
+    /// rebalances. Returns true when it rejoined.
+    pub fn check(&mut self, consumer: &TaskConsumer, live: &Liveness) -> bool {
+        if self.subscribed {
+            if live.should_leave_group(self.dead_after) {
+                tracing::warn!(
+                    topic = %self.topic,
+                    since_last_heartbeat_s = live.since_heartbeat().as_secs_f64(),
+                    "PostgreSQL unreachable for the dead-after threshold: leaving the consumer group so \
+                     other workers serve these partitions; records in hand are dropped"
+                );
+                consumer.unsubscribe();
+                live.membership(&self.topic, false);
+                self.subscribed = false;
+                self.rejoin_at = None;
+            }
+            return false;
+        }
+        if live.fenced() || live.healthy_beats() < REJOIN_AFTER_BEATS {
+            self.rejoin_at = None;
+            return false;
+        }
+        let at = *self.rejoin_at.get_or_insert_with(|| {
+            Instant::now() + rand::thread_rng().gen_range(Duration::ZERO..=self.heartbeat_interval * 2)
+        });
+        if Instant::now() < at {
+            return false;
+        }
+        match consumer.subscribe(&[&self.topic]) {
+            Ok(()) => {
+                tracing::info!(topic = %self.topic, "heartbeats healthy again: rejoining the consumer group");
+                self.subscribed = true;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(topic = %self.topic, error = %e, "cannot rejoin the consumer group yet");
+                false
+            }
+        }
     }
 }

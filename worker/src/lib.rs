@@ -166,11 +166,14 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     live.set_consumers(cfg.queues.len());
     for (queue, share) in cfg.queue_shares() {
         let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
-        let consumer = consumer::create(&cfg, worker_id, &names.queue_topic(&queue), tracker.clone(), live.clone())?;
-        consumers.push((consumer, tracker, share));
+        let topic = names.queue_topic(&queue);
+        let consumer = consumer::create(&cfg, worker_id, &topic, tracker.clone(), live.clone())?;
+        let membership = consumer::Membership::new(topic, common.dead_after(), common.heartbeat_interval());
+        consumers.push((consumer, tracker, share, membership));
     }
     let stop = Stop { token: stopping.clone(), fatal: fatal.clone() };
-    let loops = consumers.iter().map(|(c, t, share)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &stop));
+    let loops =
+        consumers.iter_mut().map(|(c, t, share, m)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &stop, m));
     futures::future::join_all(loops).await;
 
     // The teardown is bounded: with Kafka or PostgreSQL unreachable, leaving
@@ -178,7 +181,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     // Whatever is not done in time is covered: uncommitted records are read
     // again by the partitions' next owners (their tasks are fenced at claim),
     // and the rescuer requeues this worker's tasks once its heartbeat is D old.
-    let consumers: Vec<_> = consumers.into_iter().map(|(c, _, _)| c).collect();
+    let consumers: Vec<_> = consumers.into_iter().map(|(c, ..)| c).collect();
     let left = on_thread("yadtq-leave", move || {
         for consumer in &consumers {
             // Offsets of everything finished are stored; commit them before leaving the group.
@@ -263,6 +266,7 @@ async fn consume(
     max_in_hand: usize,
     grace: Duration,
     stop: &Stop,
+    membership: &mut consumer::Membership,
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(RecordPos, bool)>();
     let mut in_hand = 0usize;
@@ -277,11 +281,18 @@ async fn consume(
             consumer::store(consumer, &pos, next);
         }
     };
+    let mut membership_check = tokio::time::interval(consumer::MEMBERSHIP_CHECK);
+    membership_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             _ = stop.token.cancelled() => break,
             Some(pos) = done_rx.recv() => on_done(pos, &mut in_hand),
+            _ = membership_check.tick() => {
+                if membership.check(consumer, &exec.live) {
+                    paused = false; // a fresh assignment starts unpaused
+                }
+            }
             msg = consumer.recv() => match msg {
                 Ok(m) => {
                     let m = m.detach();

@@ -13,7 +13,7 @@
 //! the running attempts (one the rescuer took over is aborted at once).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,6 +97,10 @@ pub struct Liveness {
     unowned_since: Mutex<Option<Duration>>,
     /// How long without partitions makes a joined worker `idle` (D).
     idle_after: Duration,
+    /// Successful heartbeats in a row since the last failed one.
+    healthy_beats: AtomicU32,
+    /// Whether the latest heartbeat attempt failed.
+    unreachable: AtomicBool,
 }
 
 impl Liveness {
@@ -121,6 +125,8 @@ impl Liveness {
             consumers: AtomicUsize::new(1),
             unowned_since: Mutex::new(Some(boottime())),
             idle_after: dead_after,
+            healthy_beats: AtomicU32::new(0),
+            unreachable: AtomicBool::new(false),
         })
     }
 
@@ -134,9 +140,29 @@ impl Liveness {
             self.fence(FenceCause::NoHeartbeat(gap));
         }
         self.last_ok_ms.fetch_max(sent_ms, Ordering::SeqCst);
+        self.healthy_beats.fetch_add(1, Ordering::SeqCst);
+        self.unreachable.store(false, Ordering::SeqCst);
         if self.fence_pending.swap(false, Ordering::SeqCst) {
             tracing::warn!("heartbeat restored; worker takes tasks again");
         }
+    }
+
+    /// Records a failed or timed-out heartbeat.
+    fn beat_failed(&self) {
+        self.healthy_beats.store(0, Ordering::SeqCst);
+        self.unreachable.store(true, Ordering::SeqCst);
+    }
+
+    /// True when the worker should leave its consumer group: fenced, its last
+    /// heartbeat attempt failed (PostgreSQL unreachable), and no heartbeat for
+    /// `dead_after`, the moment the rescuer takes its tasks.
+    pub fn should_leave_group(&self, dead_after: Duration) -> bool {
+        self.fenced() && self.unreachable.load(Ordering::SeqCst) && self.since_heartbeat() > dead_after
+    }
+
+    /// Successful heartbeats in a row (reset by a failed one or a fence).
+    pub fn healthy_beats(&self) -> u32 {
+        self.healthy_beats.load(Ordering::SeqCst)
     }
 
     /// Time since the last successful heartbeat was sent (`CLOCK_BOOTTIME`).
@@ -168,6 +194,7 @@ impl Liveness {
             in_flight = self.in_flight.load(Ordering::SeqCst),
             "no heartbeat for the dead-after threshold: fencing this worker, aborting its running tasks"
         );
+        self.healthy_beats.store(0, Ordering::SeqCst);
         e.cancel();
         *e = CancellationToken::new();
     }
@@ -371,10 +398,12 @@ async fn heartbeat_loop(
             }
             Ok(Err(e)) => {
                 tracing::warn!(%worker_id, error = %e, "heartbeat failed");
+                live.beat_failed();
                 conn = None;
             }
             Err(_) => {
                 tracing::warn!(%worker_id, "heartbeat timed out");
+                live.beat_failed();
                 conn = None;
             }
         }
