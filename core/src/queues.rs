@@ -10,12 +10,14 @@ pub fn undeclared<'a>(declared: &[String], wanted: &'a [String]) -> Vec<&'a str>
     wanted.iter().filter(|q| !declared.contains(q)).map(String::as_str).collect()
 }
 
-/// Logs an error naming each of `queues` (a worker's `--queues`) that no
-/// gateway declared: no task can be submitted to such a queue, so a worker
-/// serving it waits for nothing (usually a typo, or a gateway not updated).
-/// Never fails: when the list cannot be read, or no gateway has started yet,
-/// it says so with a warning and the worker runs on.
-pub async fn warn_undeclared(pool: &PgPool, queues: &[String]) {
+/// Checks `queues` (a worker's `--queues`) against the declared list and
+/// returns those whose topics the worker may create: the declared ones. Logs
+/// an error naming each queue no gateway declared: no task can be submitted
+/// to it, so a worker serving it waits for nothing (usually a typo, or a
+/// gateway not updated), and its topic is not created. Never fails: when the
+/// list cannot be read, or no gateway has started yet, it says so with a
+/// warning and returns all of `queues`.
+pub async fn check_declared(pool: &PgPool, queues: &[String]) -> Vec<String> {
     match crate::store::declared_queues(pool).await {
         Ok(declared) if declared.is_empty() => tracing::warn!(
             ?queues,
@@ -28,13 +30,15 @@ pub async fn warn_undeclared(pool: &PgPool, queues: &[String]) {
                 tracing::error!(
                     undeclared = ?missing,
                     ?declared,
-                    "queues not declared by any gateway: no task can be submitted to them; \
-                     add them to the gateways' --queues (YADTQ_QUEUES) or fix this worker's --queues"
+                    "queues not declared by any gateway: no task can be submitted to them and their topics \
+                     are not created; add them to the gateways' --queues (YADTQ_QUEUES) or fix this worker's --queues"
                 );
             }
+            return queues.iter().filter(|q| declared.contains(q)).cloned().collect();
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the declared queues; --queues not checked"),
     }
+    queues.to_vec()
 }
 
 #[cfg(test)]

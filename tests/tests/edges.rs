@@ -63,6 +63,7 @@ async fn only_declared_queues_are_accepted_and_no_submission_creates_a_topic() {
 
     let all = topics(&stack.kafka).await;
     assert!(!all.contains(&format!("{ns}.yadtq.tasks.emials")), "no topic for a refused queue: {all:?}");
+    assert!(!all.contains(&format!("{ns}.yadtq.tasks.reprots")), "nor for a worker's undeclared queue: {all:?}");
 }
 
 /// The first number after `after` in `text`.

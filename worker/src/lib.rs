@@ -81,9 +81,11 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let pool = store::connect(common).await?;
     let producer = kafka::producer(common, &format!("yadtq-worker-{worker_id}"))?;
 
-    // The broker runs with topic auto-creation off: create the topics ourselves.
+    // The broker runs with topic auto-creation off: create the topics of the
+    // declared queues ourselves (the gateways' --queues is the one list).
     let queue_names: Vec<String> = cfg.queues.iter().map(|(q, _)| q.clone()).collect();
-    while let Err(e) = kafka::ensure_topics(common, &queue_names, Duration::from_secs(10)).await {
+    let creatable = yadtq_core::queues::check_declared(&pool, &queue_names).await;
+    while let Err(e) = kafka::ensure_topics(common, &creatable, Duration::from_secs(10)).await {
         tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -100,7 +102,6 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         Ok(None) => tracing::warn!("the broker does not report group.min/max.session.timeout.ms; not checked"),
         Err(e) => tracing::warn!(error = %e, "cannot read the broker's session-timeout bounds; not checked"),
     }
-    yadtq_core::queues::warn_undeclared(&pool, &queue_names).await;
 
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let task_names = registry.names();
