@@ -152,7 +152,9 @@ async fn a_worker_cut_off_from_postgres_gives_its_partitions_to_the_others_and_r
     let stack = Stack::new("pgcut").await;
     let gw = stack.gateway(&[]).await;
     let cut = yadtq_tests::PgCut::start(&stack.database_url).await;
-    let a = stack.worker_via(&cut, "cut", &[]).await;
+    // No prefetch: two records in hand pause its partitions, so the leave
+    // and the rejoin must also undo a pause.
+    let a = stack.worker_via(&cut, "cut", &["--concurrency", "2", "--prefetch", "0"]).await;
     stack.wait_assigned(&a).await;
     let b = stack.worker("healthy", &[]).await;
     stack.wait_assigned(&b).await;

@@ -180,6 +180,9 @@ impl Membership {
                     "PostgreSQL unreachable for the dead-after threshold: leaving the consumer group so \
                      other workers serve these partitions; records in hand are dropped"
                 );
+                // librdkafka keeps a partition's pause flag across revoke and
+                // re-assign: resume first, so partitions handed back later fetch.
+                set_paused(consumer, false);
                 consumer.unsubscribe();
                 live.membership(&self.topic, false);
                 self.subscribed = false;

@@ -81,13 +81,16 @@ impl Executor {
         if self.draining.is_cancelled() {
             return false;
         }
+        // Taken before the claim: a fence from here on stops this attempt,
+        // even one that falls between the claim and the handler's start.
+        let fence = self.live.epoch();
         let claimed = match self.claim(&env.id, &assigned).await {
             Claim::Claimed(c) => c,
             Claim::Skipped => return true,
             Claim::Dropped => return false,
         };
         self.live.task_started();
-        let outcome = self.run_handler(&env.id, &claimed).await;
+        let outcome = self.run_handler(&env.id, &claimed, fence).await;
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
             Some(Outcome::Failed(_) | Outcome::Retry(..)) => Some(false),
@@ -139,11 +142,11 @@ impl Executor {
     /// (success, retry later, failed, or cancelled). An attempt aborted by the
     /// fence fails as `worker_lost` (retryable). `None` when it was aborted by
     /// shutdown: nothing is written; the rescuer requeues the stopped worker's tasks.
-    async fn run_handler(&self, id: &str, claimed: &Claimed) -> Option<Outcome> {
+    async fn run_handler(&self, id: &str, claimed: &Claimed, fence: CancellationToken) -> Option<Outcome> {
         let result = match self.registry.get(&claimed.name) {
             None => Err(permanent("unknown_task", format!("no handler serves task name '{}'", claimed.name))),
             Some(handler) => match self.context(id, claimed) {
-                Ok((ctx, cancel)) => self.attempt(id, claimed, handler, ctx, cancel).await?,
+                Ok((ctx, cancel)) => self.attempt(id, claimed, handler, ctx, cancel, fence).await?,
                 Err(e) => Err(e),
             },
         };
@@ -195,7 +198,8 @@ impl Executor {
     }
 
     /// Runs one attempt on the handler runtime, racing it against its timeout,
-    /// a cancel request, the fence and the end of the shutdown grace period.
+    /// a cancel request, the fence (`fence`, taken before the claim), a
+    /// takeover seen in the rows, and the end of the shutdown grace period.
     async fn attempt(
         &self,
         id: &str,
@@ -203,44 +207,45 @@ impl Executor {
         handler: HandlerFn,
         ctx: TaskContext,
         cancel: CancellationToken,
+        fence: CancellationToken,
     ) -> Option<Result<String, Failure>> {
+        let attempt = claimed.attempt;
+        if fence.is_cancelled() || self.live.fenced() {
+            tracing::warn!(id, attempt, "attempt not started: the worker fenced itself after the claim");
+            return Some(Err(Failure::Error(TaskError::new("worker_lost", FENCED_MESSAGE), true)));
+        }
+        let tracked = self.live.track(id, attempt);
         let timeout = claimed.timeout;
         let mut job = self.handlers.spawn(async move { tokio::time::timeout(timeout, handler(ctx)).await });
-        let fence = self.live.epoch();
-        let tracked = self.live.track(id, claimed.attempt);
-        let result = tokio::select! {
-            r = &mut job => r,
-            _ = tracked.cancel.cancelled() => {
+        let stopped = tokio::select! {
+            r = &mut job => Ok(r),
+            _ = tracked.cancel.cancelled() => Err(Stopped::CancelRequested),
+            _ = fence.cancelled() => Err(Stopped::Fenced),
+            _ = tracked.taken_over.cancelled() => Err(Stopped::TakenOver),
+            _ = self.abort.cancelled() => Err(Stopped::Shutdown),
+        };
+        let result = match stopped {
+            Ok(r) => r,
+            Err(why) => {
                 stop(&cancel, &mut job).await;
-                self.live.untrack(id);
-                tracing::info!(id, attempt = claimed.attempt, "attempt aborted: cancel requested");
-                return Some(Err(Failure::Cancelled));
-            }
-            _ = fence.cancelled() => {
-                stop(&cancel, &mut job).await;
-                self.live.untrack(id);
-                tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: worker fenced itself");
-                // Hand the task back once PostgreSQL answers again (the write is
-                // fenced: if the rescuer took it over meanwhile, this changes nothing).
-                let message = "the worker fenced itself: no heartbeat for the dead-after threshold";
-                return Some(Err(Failure::Error(TaskError::new("worker_lost", message), true)));
-            }
-            _ = tracked.taken_over.cancelled() => {
-                stop(&cancel, &mut job).await;
-                self.live.untrack(id);
-                tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: taken over by another worker");
-                // The write is fenced and changes nothing; it closes this attempt's story in the log.
-                let message = "the attempt was taken over by another worker";
-                return Some(Err(Failure::Error(TaskError::new("worker_lost", message), true)));
-            }
-            _ = self.abort.cancelled() => {
-                stop(&cancel, &mut job).await;
-                self.live.untrack(id);
-                tracing::warn!(id, attempt = claimed.attempt, "attempt aborted: shutdown grace period over");
-                return None;
+                self.live.untrack(id, attempt);
+                tracing::warn!(id, attempt, "attempt aborted: {}", why.reason());
+                // Outcome writes are fenced (status, worker, attempt): after a
+                // takeover they change nothing; after a fence they hand the
+                // task back once PostgreSQL answers again.
+                return match why {
+                    Stopped::CancelRequested => Some(Err(Failure::Cancelled)),
+                    Stopped::Fenced => Some(Err(Failure::Error(TaskError::new("worker_lost", FENCED_MESSAGE), true))),
+                    Stopped::TakenOver => Some(Err(Failure::Error(
+                        TaskError::new("worker_lost", "the attempt was taken over by another worker"),
+                        true,
+                    ))),
+                    // Nothing is written; the rescuer requeues the stopped worker's tasks.
+                    Stopped::Shutdown => None,
+                };
             }
         };
-        self.live.untrack(id);
+        self.live.untrack(id, attempt);
         Some(match result {
             Ok(Ok(Ok(value))) => {
                 let json = value.to_string();
@@ -346,6 +351,28 @@ async fn stop<T>(cancel: &CancellationToken, job: &mut tokio::task::JoinHandle<T
     cancel.cancel();
     job.abort();
     let _ = tokio::time::timeout(Duration::from_secs(1), job).await;
+}
+
+/// The error message of an attempt stopped by the worker's fence.
+const FENCED_MESSAGE: &str = "the worker fenced itself: no heartbeat for the fence threshold (D - H/2)";
+
+/// Why a running attempt was stopped before its handler returned.
+enum Stopped {
+    CancelRequested,
+    Fenced,
+    TakenOver,
+    Shutdown,
+}
+
+impl Stopped {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::CancelRequested => "cancel requested",
+            Self::Fenced => "worker fenced itself",
+            Self::TakenOver => "taken over by another worker",
+            Self::Shutdown => "shutdown grace period over",
+        }
+    }
 }
 
 /// What became of a record's claim.

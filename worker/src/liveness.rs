@@ -35,7 +35,7 @@ fn boottime() -> Duration {
     clock_gettime(ClockId::CLOCK_BOOTTIME).map(Duration::from).expect("CLOCK_BOOTTIME is available on Linux")
 }
 
-/// Why a worker fenced itself (logged, and the aborted attempts' error says it).
+/// Why a worker fenced itself (logged with the fence).
 #[derive(Debug, Clone, Copy)]
 pub enum FenceCause {
     /// No successful heartbeat for the fence threshold, on `CLOCK_BOOTTIME`.
@@ -185,14 +185,24 @@ impl Liveness {
     /// handler) and starts a fresh one. Does nothing when already fenced since
     /// the last successful heartbeat.
     pub fn fence(&self, cause: FenceCause) {
+        self.fence_unless_beaten(cause, None);
+    }
+
+    /// Fences, unless `seen_ok_ms` is given and a heartbeat has succeeded
+    /// since it was read: the watchdog must not fence again a worker whose
+    /// heartbeat has just cleared the fence.
+    fn fence_unless_beaten(&self, cause: FenceCause, seen_ok_ms: Option<u64>) {
         let mut e = self.epoch.lock().expect("epoch lock");
+        if seen_ok_ms.is_some_and(|seen| self.last_ok_ms.load(Ordering::SeqCst) != seen) {
+            return;
+        }
         if self.fence_pending.swap(true, Ordering::SeqCst) {
             return;
         }
         tracing::error!(
             %cause,
             in_flight = self.in_flight.load(Ordering::SeqCst),
-            "no heartbeat for the dead-after threshold: fencing this worker, aborting its running tasks"
+            "no heartbeat for the fence threshold (D - H/2): fencing this worker, aborting its running tasks"
         );
         self.healthy_beats.store(0, Ordering::SeqCst);
         e.cancel();
@@ -208,9 +218,13 @@ impl Liveness {
         tracked
     }
 
-    /// Forgets a finished attempt.
-    pub fn untrack(&self, id: &str) {
-        self.running.lock().expect("running lock").remove(id);
+    /// Forgets a finished attempt; a newer attempt of the same task, claimed
+    /// here meanwhile, is kept.
+    pub fn untrack(&self, id: &str, attempt: i32) {
+        let mut running = self.running.lock().expect("running lock");
+        if running.get(id).is_some_and(|r| r.attempt == attempt) {
+            running.remove(id);
+        }
     }
 
     /// The attempts running now, as the heartbeat checks them.
@@ -345,9 +359,10 @@ pub fn spawn_heartbeat(
         .spawn(move || {
             while !watch_stop.is_cancelled() {
                 std::thread::sleep(WATCHDOG_TICK);
-                let since = watched.since_heartbeat();
+                let seen = watched.last_ok_ms.load(Ordering::SeqCst);
+                let since = boottime().saturating_sub(Duration::from_millis(seen));
                 if since > watched.fence_after {
-                    watched.fence(FenceCause::NoHeartbeat(since));
+                    watched.fence_unless_beaten(FenceCause::NoHeartbeat(since), Some(seen));
                 }
             }
         })
@@ -445,7 +460,7 @@ mod tests {
 
     #[test]
     fn the_state_follows_membership_partitions_and_the_fence() {
-        let live = Liveness::new(Duration::from_millis(50), Duration::from_millis(10));
+        let live = Liveness::new(Duration::from_millis(400), Duration::from_millis(10));
         live.set_consumers(2);
         assert_eq!(live.state(), WorkerState::Joining);
         live.membership("q1", true);
@@ -455,7 +470,7 @@ mod tests {
         assert_eq!(live.state(), WorkerState::Ready);
         live.reassigned(&[("q1", 0)], false);
         assert_eq!(live.state(), WorkerState::Ready, "no partitions for a moment is still ready");
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(450));
         live.mark_ok(boottime());
         assert_eq!(live.state(), WorkerState::Idle, "no partitions past the grace period");
         live.fence(FenceCause::NoHeartbeat(Duration::from_secs(1)));
@@ -479,7 +494,9 @@ mod tests {
         ]);
         assert!(t.taken_over.is_cancelled() && !t.cancel.is_cancelled());
         assert!(other.cancel.is_cancelled() && !other.taken_over.is_cancelled());
-        live.untrack("a");
+        live.untrack("a", 1);
+        assert_eq!(live.running().len(), 2, "untracking attempt 1 leaves attempt 2 alone");
+        live.untrack("a", 2);
         assert_eq!(live.running(), vec![RunningAttempt { task_id: "b".into(), attempt: 1 }]);
     }
 }

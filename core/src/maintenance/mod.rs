@@ -90,7 +90,10 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        let held = lease.hold().await;
+        let held = tokio::select! {
+            held = lease.hold() => held,
+            _ = shutdown.cancelled() => break,
+        };
         if shutdown.is_cancelled() {
             break; // a stopping process never starts leading
         }
