@@ -9,6 +9,7 @@ pub mod config;
 pub mod envelope;
 pub mod kafka;
 pub mod maintenance;
+pub mod metrics;
 pub mod model;
 pub mod queues;
 pub mod store;

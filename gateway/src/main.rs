@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(cfg) => {
             yadtq_core::telemetry::init();
+            yadtq_core::metrics::install();
             serve(*cfg).await
         }
     }

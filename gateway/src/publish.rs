@@ -14,6 +14,10 @@ use crate::state::AppState;
 
 /// Publishes the `queued` tasks among `tasks` (scheduled ones wait for the scheduler).
 pub async fn publish(state: &AppState, tasks: &[&Task]) {
+    for t in tasks {
+        // Queues are the declared ones: a bounded label.
+        metrics::counter!(yadtq_core::metrics::TASKS_SUBMITTED, "queue" => t.queue.clone()).increment(1);
+    }
     let envelopes: Vec<Envelope> = tasks
         .iter()
         .filter(|t| t.status == TaskStatus::Queued)

@@ -80,6 +80,12 @@ pub struct WorkerConfig {
     #[arg(long, env = "YADTQ_OUTCOME_RETRY_LIMIT", default_value_t = 600.0)]
     pub outcome_retry_limit: f64,
 
+    /// Address of the worker's admin listener (`/healthz`, `/readyz` by the
+    /// readiness rule, `/metrics` in Prometheus format), e.g. `127.0.0.1:9100`;
+    /// none by default.
+    #[arg(long, env = "YADTQ_ADMIN_LISTEN")]
+    pub admin_listen: Option<std::net::SocketAddr>,
+
     /// Kafka consumer `fetch.wait.max.ms`: how long the broker holds a fetch
     /// for empty partitions. Short, so a resumed partition is fetched promptly.
     #[arg(long, env = "YADTQ_KAFKA_FETCH_WAIT_MS", default_value_t = 50)]

@@ -90,6 +90,7 @@ impl Executor {
             Claim::Dropped => return false,
         };
         self.live.task_started();
+        let started = std::time::Instant::now();
         let outcome = self.run_handler(&env.id, &claimed, fence).await;
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
@@ -97,6 +98,7 @@ impl Executor {
             Some(Outcome::Cancelled) => None,
             None => None,
         };
+        self.count(&claimed.name, outcome.as_ref(), started.elapsed());
         // The handler is done: its slot lets the next task start while this
         // outcome is written (the offset still waits for the write). Pending
         // writes are bounded too, so a slow database holds the slot instead.
@@ -107,6 +109,23 @@ impl Executor {
             self.record(&env.id, claimed.attempt, outcome).await;
         }
         true
+    }
+
+    /// Counts a finished attempt and its handler time in the metrics. The task
+    /// label is the name only when a handler serves it (submitted names are
+    /// the client's, so unknown ones share one label).
+    fn count(&self, name: &str, outcome: Option<&Outcome>, ran: Duration) {
+        use yadtq_core::metrics as m;
+        let task = if self.registry.get(name).is_some() { name.to_owned() } else { "(unknown)".to_owned() };
+        let kind = match outcome {
+            Some(Outcome::Success(_)) => "success",
+            Some(Outcome::Failed(_)) => "failed",
+            Some(Outcome::Retry(..)) => "retry",
+            Some(Outcome::Cancelled) => "cancelled",
+            None => "aborted",
+        };
+        metrics::counter!(m::TASKS_FINISHED, "task" => task.clone(), "outcome" => kind).increment(1);
+        metrics::histogram!(m::TASK_DURATION, "task" => task).record(ran.as_secs_f64());
     }
 
     /// Claims the row, retrying while PostgreSQL is unreachable and waiting while

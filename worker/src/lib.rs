@@ -23,6 +23,7 @@
 //! }
 //! ```
 
+mod admin;
 pub mod builtins;
 pub mod config;
 mod consumer;
@@ -119,6 +120,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     .await?;
     tracing::info!(%worker_id, concurrency = cfg.concurrency, queues = ?cfg.queues, group = %names.group_id(), "worker started");
 
+    yadtq_core::metrics::install();
     let live = Liveness::new(common.dead_after(), common.heartbeat_interval());
     let stop_beats = CancellationToken::new();
     let beats = liveness::spawn_heartbeat(
@@ -130,6 +132,9 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     );
     // Cancelled by the caller's shutdown, or by a consumer error no retry can fix.
     let stopping = shutdown.child_token();
+    if let Some(addr) = cfg.admin_listen {
+        admin::serve(addr, live.clone(), stopping.clone()).await?;
+    }
     let fatal: Arc<Mutex<Option<String>>> = Arc::default();
     // Maintenance stops as soon as shutdown starts: a draining worker never
     // takes the leadership, and releases it at once if it held it.

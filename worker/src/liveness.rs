@@ -310,6 +310,19 @@ impl Liveness {
         self.reassigned.notify_one();
     }
 
+    /// Sets the worker's gauges (in flight, partitions, ready, fenced) from
+    /// its state now; called with every heartbeat.
+    fn export_gauges(&self) {
+        use yadtq_core::metrics as m;
+        let state = self.state();
+        let owned: usize = self.partitions.lock().expect("partitions lock").values().map(BTreeSet::len).sum();
+        metrics::gauge!(m::WORKER_IN_FLIGHT).set(f64::from(self.in_flight.load(Ordering::SeqCst)));
+        metrics::gauge!(m::WORKER_PARTITIONS).set(owned as f64);
+        metrics::gauge!(m::WORKER_READY)
+            .set(f64::from(u8::from(matches!(state, WorkerState::Ready | WorkerState::Idle))));
+        metrics::gauge!(m::WORKER_FENCED).set(f64::from(u8::from(state == WorkerState::Fenced)));
+    }
+
     /// The state reported with each heartbeat (design.md, "Worker states").
     pub fn state(&self) -> WorkerState {
         let joined = self.joined.lock().expect("joined lock").len() >= self.consumers.load(Ordering::SeqCst);
@@ -392,6 +405,7 @@ async fn heartbeat_loop(
             _ = ticker.tick() => {}
             _ = live.reassigned.notified() => {}
         }
+        live.export_gauges();
         let sent = boottime();
         let beat = async {
             if conn.is_none() {

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod control;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod tasks;
 pub mod workers;
 
@@ -33,8 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .route("/metrics", get(metrics::render))
         .fallback(|| async { crate::problem::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(metrics::record))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,0 +1,36 @@
+//! `GET /metrics` (Prometheus text format) and the middleware that counts
+//! and times every request by method, matched route and status.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use yadtq_core::metrics as m;
+
+/// The process's metrics in the Prometheus text exposition format.
+pub async fn render() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, m::CONTENT_TYPE)], m::install().render())
+}
+
+/// Counts and times each request. Labels stay bounded: the route is the
+/// matched path pattern (`/tasks/{id}`), `unmatched` for anything else, and
+/// methods outside the standard ones count as `OTHER`.
+pub async fn record(req: Request, next: Next) -> Response {
+    let method = match *req.method() {
+        Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::HEAD | Method::OPTIONS => {
+            req.method().as_str().to_owned()
+        }
+        _ => "OTHER".to_owned(),
+    };
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!(m::HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    // For an event stream this is the time to its first byte, not its length.
+    metrics::histogram!(m::HTTP_DURATION, "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+    resp
+}
