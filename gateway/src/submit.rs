@@ -24,11 +24,11 @@ use crate::problem::ApiError;
 pub struct SubmitRequest {
     /// Handler name: letters, digits and `._:-`, starting with a letter.
     pub task: Option<String>,
-    /// Positional arguments, a JSON array (default `[]`).
-    #[schema(value_type = Option<Vec<Object>>)]
+    /// Positional arguments, a JSON array of any values (default `[]`).
+    #[schema(value_type = Option<Vec<serde_json::Value>>)]
     pub args: Option<Box<RawValue>>,
-    /// Keyword arguments, a JSON object (default `{}`).
-    #[schema(value_type = Option<Object>)]
+    /// Keyword arguments, a JSON object of any values (default `{}`).
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub kwargs: Option<Box<RawValue>>,
     /// Client-chosen task id (1-128 of letters, digits, `._:-`); submitting the
     /// same id again returns the original task. Default: a server UUID.

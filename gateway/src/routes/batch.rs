@@ -34,7 +34,7 @@ pub struct BatchResponse {
 /// Submit up to 1,000 tasks at once: validated together, inserted in one
 /// transaction (all or nothing), sent to Kafka as one producer batch.
 #[utoipa::path(
-    post, path = "/tasks/batch", tag = "tasks",
+    post, path = "/tasks/batch", tag = "tasks", operation_id = "submitBatch",
     request_body = BatchRequest,
     responses(
         (status = 202, description = "All accepted", body = BatchResponse),

@@ -15,13 +15,15 @@ use crate::state::AppState;
 /// (200); a `processing` task gets a cancel request (202) that its worker acts
 /// on within one heartbeat, aborting the handler, and it becomes `cancelled`.
 #[utoipa::path(
-    post, path = "/tasks/{id}/cancel", tag = "tasks",
+    post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Cancelled", body = Task),
         (status = 202, description = "Running: cancel requested; watch the task or its events", body = Task),
+        (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn cancel(
@@ -45,12 +47,14 @@ pub async fn cancel(
 /// is raised by one when spent). A task that failed because Kafka can never
 /// take its record (`record_too_large`, `unpublishable`) is refused with 409.
 #[utoipa::path(
-    post, path = "/tasks/{id}/retry", tag = "tasks",
+    post, path = "/tasks/{id}/retry", tag = "tasks", operation_id = "retryTask",
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 202, description = "Queued again", body = Task),
+        (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn retry(
@@ -82,11 +86,13 @@ fn not_retryable(task: &Task) -> String {
 
 /// The attempt history of a task: one entry per claim, oldest first.
 #[utoipa::path(
-    get, path = "/tasks/{id}/attempts", tag = "tasks",
+    get, path = "/tasks/{id}/attempts", tag = "tasks", operation_id = "listAttempts",
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Attempts", body = Vec<Attempt>),
+        (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn attempts(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<Attempt>>, ApiError> {

@@ -8,14 +8,11 @@ pub mod health;
 pub mod tasks;
 pub mod workers;
 
+use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
-
-use crate::openapi::ApiDoc;
-use crate::state::AppState;
 
 /// The gateway's router with its middleware (body limit, request tracing).
 pub fn router(state: AppState) -> Router {
@@ -32,7 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/workers", get(workers::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(crate::openapi::document))
         .fallback(|| async { crate::problem::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

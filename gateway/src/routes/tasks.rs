@@ -27,7 +27,7 @@ use crate::submit::{self, SubmitRequest};
 /// same id and body again returns the original task with 200; the same id with
 /// a different task, args, kwargs or queue is 409.
 #[utoipa::path(
-    post, path = "/tasks", tag = "tasks",
+    post, path = "/tasks", tag = "tasks", operation_id = "submitTask",
     request_body = SubmitRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body")),
     responses(
@@ -96,6 +96,9 @@ fn location(id: &str) -> [(header::HeaderName, String); 1] {
 
 /// Query of `GET /tasks/{id}`.
 #[derive(Debug, Deserialize, IntoParams)]
+// Declared `in: query` explicitly: utoipa infers it only from a bare `Query<T>`
+// argument, and the handler takes `Result<Query<T>, _>` to answer problems.
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GetQuery {
     /// Long-poll: wait up to this many seconds (max 60) for the task to become
@@ -108,7 +111,7 @@ pub const MAX_WAIT: f64 = 60.0;
 
 /// Read a task: status, result or error, progress, attempts and timestamps.
 #[utoipa::path(
-    get, path = "/tasks/{id}", tag = "tasks",
+    get, path = "/tasks/{id}", tag = "tasks", operation_id = "getTask",
     params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`)"), GetQuery),
     responses(
         (status = 200, description = "The task", body = Task),
@@ -167,6 +170,7 @@ pub async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
 
 /// Query of `GET /tasks`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only tasks in this status.
@@ -194,10 +198,11 @@ pub struct TaskPage {
 
 /// List tasks, newest first, with filters and keyset pagination.
 #[utoipa::path(
-    get, path = "/tasks", tag = "tasks", params(ListQuery),
+    get, path = "/tasks", tag = "tasks", operation_id = "listTasks", params(ListQuery),
     responses(
         (status = 200, description = "A page of tasks", body = TaskPage),
-        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid filter or cursor; `field` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
