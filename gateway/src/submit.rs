@@ -30,7 +30,8 @@ pub struct SubmitRequest {
     /// Keyword arguments, a JSON object of any values (default `{}`).
     #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub kwargs: Option<Box<RawValue>>,
-    /// Client-chosen task id (1-128 of letters, digits, `._:-`); submitting the
+    /// Client-chosen task id (1-128 of letters, digits, `._:-`, other than `.`
+    /// and `..`); submitting the
     /// same id again returns the original task. Default: a server UUID.
     pub id: Option<String>,
     /// Same as `id` (the seed's spelling).
@@ -141,10 +142,7 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
             return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
         }
         if !validate::is_valid_task_id(id) {
-            return Err(ApiError::bad_request(
-                field,
-                format!("{field} must be 1-{} characters of letters, digits and ._:-", validate::MAX_TASK_ID_LEN),
-            ));
+            return Err(ApiError::bad_request(field, format!("{field} must be {}", validate::TASK_ID_RULE)));
         }
     }
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());

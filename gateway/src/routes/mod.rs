@@ -8,11 +8,23 @@ pub mod health;
 pub mod tasks;
 pub mod workers;
 
+#[cfg(test)]
+mod tests;
+
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
+
+/// 405 as a problem document (axum's own has an empty body).
+async fn method_not_allowed(method: axum::http::Method) -> crate::problem::ApiError {
+    crate::problem::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on this path; the Allow header lists the methods that are"),
+        None,
+    )
+}
 
 /// The gateway's router with its middleware (body limit, request tracing).
 pub fn router(state: AppState) -> Router {
@@ -30,6 +42,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(crate::openapi::document))
+        // After the routes: it applies to those registered before it. axum
+        // adds the `Allow` header to the 405 this answers.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { crate::problem::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

@@ -37,6 +37,7 @@ use crate::submit::{self, SubmitRequest};
         (status = 400, description = "Invalid body; `field` names the culprit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit, or the task's Kafka record larger than the broker accepts (the detail names the limit)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Task name not in the configured catalogue, or queue not declared (`field` says which)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
@@ -46,6 +47,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    require_json(&headers)?;
     let body = read_body(body, state.cfg.limits.max_body_bytes)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(
@@ -73,6 +75,26 @@ pub fn conflict(id: String) -> ApiError {
         format!("task id '{id}' was already submitted with a different task, args, kwargs or queue"),
         Some("id"),
     )
+}
+
+/// 415 unless the body is declared JSON: `application/json` or a
+/// `application/*+json` type, parameters allowed (axum's `Json` rule). A
+/// client that forgets the header (curl's `-d` sends a form type) learns it
+/// here instead of getting its bytes read as something they were not.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_json = given.as_deref().and_then(|v| v.parse::<mime::Mime>().ok()).is_some_and(|m| {
+        m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+    });
+    if is_json {
+        return Ok(());
+    }
+    let got = given.map_or_else(|| "none".to_string(), |v| format!("'{v}'"));
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("send the body with Content-Type: application/json (got {got})"),
+        Some("Content-Type"),
+    ))
 }
 
 /// The body, or 413 / 400 problem documents.
@@ -112,7 +134,7 @@ pub const MAX_WAIT: f64 = 60.0;
 /// Read a task: status, result or error, progress, attempts and timestamps.
 #[utoipa::path(
     get, path = "/tasks/{id}", tag = "tasks", operation_id = "getTask",
-    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`)"), GetQuery),
+    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`, other than `.` and `..`)"), GetQuery),
     responses(
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
@@ -153,10 +175,7 @@ pub fn check_id(id: &str) -> Result<(), ApiError> {
     if validate::is_valid_task_id(id) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "id",
-            format!("task id must be 1-{} characters of letters, digits and ._:-", validate::MAX_TASK_ID_LEN),
-        ))
+        Err(ApiError::bad_request("id", format!("task id must be {}", validate::TASK_ID_RULE)))
     }
 }
 
@@ -201,7 +220,7 @@ pub struct TaskPage {
     get, path = "/tasks", tag = "tasks", operation_id = "listTasks", params(ListQuery),
     responses(
         (status = 200, description = "A page of tasks", body = TaskPage),
-        (status = 400, description = "Invalid filter or cursor; `field` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid filter (a NUL character included) or cursor; `field` names it", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -225,6 +244,12 @@ pub async fn list(
         Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "cursor is not one we issued"))?),
         None => None,
     };
+    // PostgreSQL refuses NUL in text, which would surface as a 500.
+    for (field, value) in [("task", &q.task), ("queue", &q.queue)] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::bad_request(field, format!("{field} must not contain NUL characters")));
+        }
+    }
     let filter =
         TaskFilter { status: q.status.map(|s| s.as_str().to_string()), task: q.task, queue: q.queue, worker: q.worker };
     let (tasks, next) = store::list_tasks(&state.pool, &filter, limit, before).await?;
