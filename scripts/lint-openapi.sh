@@ -31,7 +31,7 @@ if [[ ! -f "$venv/.installed" ]]; then
   command -v python3 >/dev/null || apt_install python3
   # Debian splits venv (and the ensurepip it needs) into python3-venv.
   python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-  rm -rf "$venv"
+  rm -rf "$CACHE"/venv-*  # this one, half made, or one of an older pin
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$TOOLS/requirements.txt"
   touch "$venv/.installed"
@@ -41,7 +41,12 @@ fi
 npm_dir="$CACHE/npm-$(digest "$TOOLS/package-lock.json")"
 if [[ ! -f "$npm_dir/.installed" ]]; then
   command -v npm >/dev/null || apt_install nodejs npm
-  rm -rf "$npm_dir"
+  # The pinned @redocly/cli's `engines` asks for Node >=20.19 <21 or >=22.12
+  # (older Debian releases package an older Node): say so rather than fail obscurely.
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+    process.exit((a === 20 && b >= 19) || a > 22 || (a === 22 && b >= 12) ? 0 : 1)' ||
+    { echo "lint-openapi: @redocly/cli needs Node.js 20.19+ or 22.12+, found $(node --version)" >&2; exit 1; }
+  rm -rf "$CACHE"/npm-*
   mkdir -p "$npm_dir"
   cp "$TOOLS/package.json" "$TOOLS/package-lock.json" "$npm_dir/"
   (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
