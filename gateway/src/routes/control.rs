@@ -1,13 +1,13 @@
 //! `POST /tasks/{id}/cancel`, `POST /tasks/{id}/retry` and `GET /tasks/{id}/attempts`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use yadtq_core::kafka::UNSENDABLE_KINDS;
 use yadtq_core::model::{Attempt, Task, TaskStatus};
 use yadtq_core::store::{self, CancelResult};
 
-use super::tasks::check_id;
+use super::tasks::TaskId;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -26,11 +26,7 @@ use crate::state::AppState;
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Task>), ApiError> {
-    check_id(&id)?;
+pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
     match store::cancel_task(&state.pool, &id).await? {
         CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(row.task))),
         CancelResult::Requested(row) => Ok((StatusCode::ACCEPTED, Json(row.task))),
@@ -57,11 +53,7 @@ pub async fn cancel(
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn retry(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Task>), ApiError> {
-    check_id(&id)?;
+pub async fn retry(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
     match store::retry_task(&state.pool, &id).await? {
         Ok(Some(row)) => {
             crate::publish::publish(&state, &[&row.task]).await;
@@ -95,8 +87,7 @@ fn not_retryable(task: &Task) -> String {
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn attempts(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<Attempt>>, ApiError> {
-    check_id(&id)?;
+pub async fn attempts(State(state): State<AppState>, TaskId(id): TaskId) -> Result<Json<Vec<Attempt>>, ApiError> {
     super::tasks::load(&state, &id).await?;
     Ok(Json(store::list_attempts(&state.pool, &id).await?))
 }

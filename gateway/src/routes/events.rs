@@ -3,12 +3,12 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream::{self, Stream};
 use yadtq_core::model::Task;
 
-use super::tasks::{check_id, load};
+use super::tasks::{load, TaskId};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -33,9 +33,8 @@ use crate::state::AppState;
 )]
 pub async fn stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    check_id(&id)?;
     let events = state.events.subscribe(&id);
     let first = load(&state, &id).await?;
     struct Cursor {

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -144,10 +145,9 @@ pub const MAX_WAIT: f64 = 60.0;
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
     query: Result<Query<GetQuery>, QueryRejection>,
 ) -> Result<Json<Task>, ApiError> {
-    check_id(&id)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("wait", e.body_text()))?;
     let wait = q.wait.unwrap_or(0.0);
     if !(0.0..=MAX_WAIT).contains(&wait) {
@@ -170,12 +170,22 @@ pub async fn get(
     }
 }
 
-/// 400 unless `id` is a well-formed task id.
-pub fn check_id(id: &str) -> Result<(), ApiError> {
-    if validate::is_valid_task_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("id", format!("task id must be {}", validate::TASK_ID_RULE)))
+/// The `{id}` of a `/tasks/{id}...` path, percent-decoded and checked: every
+/// refusal (invalid percent-encoding included, which axum's own `Path`
+/// answers in plain text) is a 400 problem document naming `id`.
+pub struct TaskId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("id", e.body_text()))?;
+        if !validate::is_valid_task_id(&id) {
+            return Err(ApiError::bad_request("id", format!("task id must be {}", validate::TASK_ID_RULE)));
+        }
+        Ok(Self(id))
     }
 }
 

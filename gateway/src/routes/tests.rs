@@ -145,3 +145,17 @@ async fn a_wrong_method_is_405_with_allow_as_a_problem_document() {
         assert!(a.body["detail"].as_str().unwrap().contains(method), "{:?}", a.body);
     }
 }
+
+#[tokio::test]
+async fn an_id_with_invalid_percent_encoding_is_a_problem_document() {
+    for (method, path) in [
+        ("GET", "/tasks/%FF"),
+        ("GET", "/tasks/%FF/events"),
+        ("GET", "/tasks/%FF/attempts"),
+        ("POST", "/tasks/%FF/cancel"),
+        ("POST", "/tasks/%FF/retry"),
+    ] {
+        let a = call(Request::builder().method(method).uri(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(problem(&a), (400, "id"), "{method} {path}: {:?}", a.body);
+    }
+}
