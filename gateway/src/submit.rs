@@ -22,7 +22,10 @@ use crate::problem::ApiError;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"task": "multiply", "args": [4, 5], "kwargs": {}}))]
 pub struct SubmitRequest {
-    /// Handler name: letters, digits and `._:-`, starting with a letter.
+    /// Handler name (required): letters, digits and `._:-`, starting with a letter.
+    // Required in the schema; an `Option` here only so that its absence is a
+    // 400 naming `task` rather than serde's generic message.
+    #[schema(value_type = String)]
     pub task: Option<String>,
     /// Positional arguments, a JSON array of any values (default `[]`).
     #[schema(value_type = Option<Vec<serde_json::Value>>)]

@@ -303,4 +303,6 @@ fn the_committed_openapi_document_is_current() {
     let mut unique = ids.clone();
     unique.dedup();
     assert_eq!(ids, unique, "operationIds must be unique");
+    // A submission without `task` is refused, so the schema says it is required.
+    assert_eq!(doc["components"]["schemas"]["SubmitRequest"]["required"], json!(["task"]));
 }
