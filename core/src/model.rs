@@ -108,18 +108,18 @@ pub struct Task {
     pub id: String,
     /// Handler name.
     pub task: String,
-    /// Positional arguments, exactly as submitted.
-    #[schema(value_type = Vec<Object>)]
+    /// Positional arguments, exactly as submitted: an array of any JSON values.
+    #[schema(value_type = Vec<serde_json::Value>)]
     pub args: Box<RawValue>,
-    /// Keyword arguments, exactly as submitted.
-    #[schema(value_type = Object)]
+    /// Keyword arguments, exactly as submitted: an object of any JSON values.
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub kwargs: Box<RawValue>,
     /// Queue the task was submitted to.
     pub queue: String,
     /// Lifecycle status.
     pub status: TaskStatus,
-    /// Handler's JSON result once `success`, else null.
-    #[schema(value_type = Option<Object>)]
+    /// Handler's JSON result once `success` (any JSON value), else null.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub result: Option<Box<RawValue>>,
     /// Failure of the last attempt once `failed`, else null.
     pub error: Option<TaskError>,

@@ -3,9 +3,14 @@
 /// Longest client-chosen task id, in characters.
 pub const MAX_TASK_ID_LEN: usize = 128;
 
-/// True when `id` is 1 to 128 characters of ASCII letters, digits and `._:-`.
+/// What [`is_valid_task_id`] accepts, for error messages.
+pub const TASK_ID_RULE: &str = "1-128 characters of letters, digits and ._:-, other than . and ..";
+
+/// True when `id` is 1 to 128 characters of ASCII letters, digits and `._:-`,
+/// and neither `.` nor `..`: clients normalise those path segments away, so
+/// `/tasks/..` could never reach the task.
 pub fn is_valid_task_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_TASK_ID_LEN && id.bytes().all(is_id_byte)
+    !id.is_empty() && id.len() <= MAX_TASK_ID_LEN && id.bytes().all(is_id_byte) && id != "." && id != ".."
 }
 
 /// True when `name` is 1 to `max_len` characters of ASCII letters, digits and
@@ -65,6 +70,8 @@ mod tests {
         assert!(!is_valid_task_id("slash/"));
         assert!(!is_valid_task_id(&"x".repeat(129)));
         assert!(is_valid_task_id(&"x".repeat(128)));
+        assert!(!is_valid_task_id(".") && !is_valid_task_id(".."));
+        assert!(is_valid_task_id("...") && is_valid_task_id("..a") && is_valid_task_id(".a"));
     }
 
     #[test]

@@ -22,15 +22,19 @@ use crate::problem::ApiError;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"task": "multiply", "args": [4, 5], "kwargs": {}}))]
 pub struct SubmitRequest {
-    /// Handler name: letters, digits and `._:-`, starting with a letter.
+    /// Handler name (required): letters, digits and `._:-`, starting with a letter.
+    // Required in the schema; an `Option` here only so that its absence is a
+    // 400 naming `task` rather than serde's generic message.
+    #[schema(value_type = String)]
     pub task: Option<String>,
-    /// Positional arguments, a JSON array (default `[]`).
-    #[schema(value_type = Option<Vec<Object>>)]
+    /// Positional arguments, a JSON array of any values (default `[]`).
+    #[schema(value_type = Option<Vec<serde_json::Value>>)]
     pub args: Option<Box<RawValue>>,
-    /// Keyword arguments, a JSON object (default `{}`).
-    #[schema(value_type = Option<Object>)]
+    /// Keyword arguments, a JSON object of any values (default `{}`).
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub kwargs: Option<Box<RawValue>>,
-    /// Client-chosen task id (1-128 of letters, digits, `._:-`); submitting the
+    /// Client-chosen task id (1-128 of letters, digits, `._:-`, other than `.`
+    /// and `..`); submitting the
     /// same id again returns the original task. Default: a server UUID.
     pub id: Option<String>,
     /// Same as `id` (the seed's spelling).
@@ -141,10 +145,7 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
             return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
         }
         if !validate::is_valid_task_id(id) {
-            return Err(ApiError::bad_request(
-                field,
-                format!("{field} must be 1-{} characters of letters, digits and ._:-", validate::MAX_TASK_ID_LEN),
-            ));
+            return Err(ApiError::bad_request(field, format!("{field} must be {}", validate::TASK_ID_RULE)));
         }
     }
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());

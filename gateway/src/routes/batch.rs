@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -34,7 +34,7 @@ pub struct BatchResponse {
 /// Submit up to 1,000 tasks at once: validated together, inserted in one
 /// transaction (all or nothing), sent to Kafka as one producer batch.
 #[utoipa::path(
-    post, path = "/tasks/batch", tag = "tasks",
+    post, path = "/tasks/batch", tag = "tasks", operation_id = "submitBatch",
     request_body = BatchRequest,
     responses(
         (status = 202, description = "All accepted", body = BatchResponse),
@@ -42,15 +42,18 @@ pub struct BatchResponse {
         (status = 400, description = "A task is invalid; `field` is e.g. `tasks[3].args`; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An id exists with a different body; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body or task count above the limit, or a task's Kafka record larger than the broker accepts (`field` is e.g. `tasks[3]`); nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A task names a task outside the catalogue or an undeclared queue; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn submit_batch(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<BatchResponse>), ApiError> {
     let limits = &state.cfg.limits;
+    super::tasks::require_json(&headers)?;
     let body = super::tasks::read_body(body, limits.max_batch_body_bytes)?;
     submit::check_json(&body, limits)?;
     let req: BatchRequest = submit::parse(&body)?;

@@ -1,13 +1,13 @@
 //! `POST /tasks/{id}/cancel`, `POST /tasks/{id}/retry` and `GET /tasks/{id}/attempts`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use yadtq_core::kafka::UNSENDABLE_KINDS;
 use yadtq_core::model::{Attempt, Task, TaskStatus};
 use yadtq_core::store::{self, CancelResult};
 
-use super::tasks::check_id;
+use super::tasks::TaskId;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -15,20 +15,18 @@ use crate::state::AppState;
 /// (200); a `processing` task gets a cancel request (202) that its worker acts
 /// on within one heartbeat, aborting the handler, and it becomes `cancelled`.
 #[utoipa::path(
-    post, path = "/tasks/{id}/cancel", tag = "tasks",
+    post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Cancelled", body = Task),
         (status = 202, description = "Running: cancel requested; watch the task or its events", body = Task),
+        (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Task>), ApiError> {
-    check_id(&id)?;
+pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
     match store::cancel_task(&state.pool, &id).await? {
         CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(row.task))),
         CancelResult::Requested(row) => Ok((StatusCode::ACCEPTED, Json(row.task))),
@@ -45,19 +43,17 @@ pub async fn cancel(
 /// is raised by one when spent). A task that failed because Kafka can never
 /// take its record (`record_too_large`, `unpublishable`) is refused with 409.
 #[utoipa::path(
-    post, path = "/tasks/{id}/retry", tag = "tasks",
+    post, path = "/tasks/{id}/retry", tag = "tasks", operation_id = "retryTask",
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 202, description = "Queued again", body = Task),
+        (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn retry(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Task>), ApiError> {
-    check_id(&id)?;
+pub async fn retry(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
     match store::retry_task(&state.pool, &id).await? {
         Ok(Some(row)) => {
             crate::publish::publish(&state, &[&row.task]).await;
@@ -82,15 +78,16 @@ fn not_retryable(task: &Task) -> String {
 
 /// The attempt history of a task: one entry per claim, oldest first.
 #[utoipa::path(
-    get, path = "/tasks/{id}/attempts", tag = "tasks",
+    get, path = "/tasks/{id}/attempts", tag = "tasks", operation_id = "listAttempts",
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Attempts", body = Vec<Attempt>),
+        (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn attempts(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<Attempt>>, ApiError> {
-    check_id(&id)?;
+pub async fn attempts(State(state): State<AppState>, TaskId(id): TaskId) -> Result<Json<Vec<Attempt>>, ApiError> {
     super::tasks::load(&state, &id).await?;
     Ok(Json(store::list_attempts(&state.pool, &id).await?))
 }

@@ -3,12 +3,12 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream::{self, Stream};
 use yadtq_core::model::Task;
 
-use super::tasks::{check_id, load};
+use super::tasks::{load, TaskId};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -18,18 +18,23 @@ use crate::state::AppState;
 /// /tasks/{id}` returns it. The stream ends after a terminal status. Works
 /// through any gateway: changes reach every gateway through PostgreSQL NOTIFY.
 #[utoipa::path(
-    get, path = "/tasks/{id}/events", tag = "tasks",
+    get, path = "/tasks/{id}/events", tag = "tasks", operation_id = "streamTaskEvents",
     params(("id" = String, Path, description = "Task id")),
     responses(
-        (status = 200, description = "text/event-stream of task states", body = Task, content_type = "text/event-stream"),
+        (status = 200, description = "Server-sent events. Each event is `event: status` (the first one, and each \
+         status change) or `event: progress` (a progress report), and its `data` is one line of JSON: the task as \
+         `GET /tasks/{id}` returns it (schema `Task`). Comment lines (`:`) keep the connection alive. The stream \
+         ends after the event carrying a terminal status.", body = String, content_type = "text/event-stream",
+         example = json!("event: status\ndata: {\"id\":\"order-42\",\"task\":\"multiply\",\"status\":\"queued\",...}\n\n")),
+        (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    check_id(&id)?;
     let events = state.events.subscribe(&id);
     let first = load(&state, &id).await?;
     struct Cursor {

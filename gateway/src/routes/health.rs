@@ -25,14 +25,16 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz", responses(
+    (status = 200, description = "The process answers", body = Health),
+))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok", postgres: None, kafka: None })
 }
 
 /// Readiness: 200 when PostgreSQL answers, 503 when it does not. Kafka's state
 /// is reported in the body either way.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz", responses(
     (status = 200, description = "PostgreSQL reachable", body = Health),
     (status = 503, description = "PostgreSQL unreachable", body = Health),
 ))]

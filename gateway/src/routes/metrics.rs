@@ -10,6 +10,11 @@ use axum::response::{IntoResponse, Response};
 use yadtq_core::metrics as m;
 
 /// The process's metrics in the Prometheus text exposition format.
+#[utoipa::path(
+    get, path = "/metrics", tag = "health", operation_id = "getMetrics",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4 (docs/operations.md lists the metrics)",
+        content_type = "text/plain", body = String)),
+)]
 pub async fn render() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, m::CONTENT_TYPE)], m::install().render())
 }

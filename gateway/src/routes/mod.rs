@@ -9,14 +9,23 @@ pub mod metrics;
 pub mod tasks;
 pub mod workers;
 
+#[cfg(test)]
+mod tests;
+
+use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 
-use crate::openapi::ApiDoc;
-use crate::state::AppState;
+/// 405 as a problem document (axum's own has an empty body).
+async fn method_not_allowed(method: axum::http::Method) -> crate::problem::ApiError {
+    crate::problem::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on this path; the Allow header lists the methods that are"),
+        None,
+    )
+}
 
 /// The gateway's router with its middleware (body limit, request tracing).
 pub fn router(state: AppState) -> Router {
@@ -33,8 +42,11 @@ pub fn router(state: AppState) -> Router {
         .route("/workers", get(workers::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(crate::openapi::document))
         .route("/metrics", get(metrics::render))
+        // After the routes: it applies to those registered before it. axum
+        // adds the `Allow` header to the 405 this answers.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { crate::problem::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(metrics::record))

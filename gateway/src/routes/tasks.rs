@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,7 +28,7 @@ use crate::submit::{self, SubmitRequest};
 /// same id and body again returns the original task with 200; the same id with
 /// a different task, args, kwargs or queue is 409.
 #[utoipa::path(
-    post, path = "/tasks", tag = "tasks",
+    post, path = "/tasks", tag = "tasks", operation_id = "submitTask",
     request_body = SubmitRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body")),
     responses(
@@ -37,6 +38,7 @@ use crate::submit::{self, SubmitRequest};
         (status = 400, description = "Invalid body; `field` names the culprit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit, or the task's Kafka record larger than the broker accepts (the detail names the limit)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Task name not in the configured catalogue, or queue not declared (`field` says which)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
@@ -46,6 +48,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    require_json(&headers)?;
     let body = read_body(body, state.cfg.limits.max_body_bytes)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(
@@ -75,6 +78,26 @@ pub fn conflict(id: String) -> ApiError {
     )
 }
 
+/// 415 unless the body is declared JSON: `application/json` or a
+/// `application/*+json` type, parameters allowed (axum's `Json` rule). A
+/// client that forgets the header (curl's `-d` sends a form type) learns it
+/// here instead of getting its bytes read as something they were not.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_json = given.as_deref().and_then(|v| v.parse::<mime::Mime>().ok()).is_some_and(|m| {
+        m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+    });
+    if is_json {
+        return Ok(());
+    }
+    let got = given.map_or_else(|| "none".to_string(), |v| format!("'{v}'"));
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("send the body with Content-Type: application/json (got {got})"),
+        Some("Content-Type"),
+    ))
+}
+
 /// The body, or 413 / 400 problem documents.
 pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
@@ -96,6 +119,9 @@ fn location(id: &str) -> [(header::HeaderName, String); 1] {
 
 /// Query of `GET /tasks/{id}`.
 #[derive(Debug, Deserialize, IntoParams)]
+// Declared `in: query` explicitly: utoipa infers it only from a bare `Query<T>`
+// argument, and the handler takes `Result<Query<T>, _>` to answer problems.
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GetQuery {
     /// Long-poll: wait up to this many seconds (max 60) for the task to become
@@ -108,8 +134,8 @@ pub const MAX_WAIT: f64 = 60.0;
 
 /// Read a task: status, result or error, progress, attempts and timestamps.
 #[utoipa::path(
-    get, path = "/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`)"), GetQuery),
+    get, path = "/tasks/{id}", tag = "tasks", operation_id = "getTask",
+    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`, other than `.` and `..`)"), GetQuery),
     responses(
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
@@ -119,10 +145,9 @@ pub const MAX_WAIT: f64 = 60.0;
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
     query: Result<Query<GetQuery>, QueryRejection>,
 ) -> Result<Json<Task>, ApiError> {
-    check_id(&id)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("wait", e.body_text()))?;
     let wait = q.wait.unwrap_or(0.0);
     if !(0.0..=MAX_WAIT).contains(&wait) {
@@ -145,15 +170,22 @@ pub async fn get(
     }
 }
 
-/// 400 unless `id` is a well-formed task id.
-pub fn check_id(id: &str) -> Result<(), ApiError> {
-    if validate::is_valid_task_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "id",
-            format!("task id must be 1-{} characters of letters, digits and ._:-", validate::MAX_TASK_ID_LEN),
-        ))
+/// The `{id}` of a `/tasks/{id}...` path, percent-decoded and checked: every
+/// refusal (invalid percent-encoding included, which axum's own `Path`
+/// answers in plain text) is a 400 problem document naming `id`.
+pub struct TaskId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("id", e.body_text()))?;
+        if !validate::is_valid_task_id(&id) {
+            return Err(ApiError::bad_request("id", format!("task id must be {}", validate::TASK_ID_RULE)));
+        }
+        Ok(Self(id))
     }
 }
 
@@ -167,6 +199,7 @@ pub async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
 
 /// Query of `GET /tasks`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only tasks in this status.
@@ -194,10 +227,11 @@ pub struct TaskPage {
 
 /// List tasks, newest first, with filters and keyset pagination.
 #[utoipa::path(
-    get, path = "/tasks", tag = "tasks", params(ListQuery),
+    get, path = "/tasks", tag = "tasks", operation_id = "listTasks", params(ListQuery),
     responses(
         (status = 200, description = "A page of tasks", body = TaskPage),
-        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid filter (a NUL character included) or cursor; `field` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -220,6 +254,12 @@ pub async fn list(
         Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "cursor is not one we issued"))?),
         None => None,
     };
+    // PostgreSQL refuses NUL in text, which would surface as a 500.
+    for (field, value) in [("task", &q.task), ("queue", &q.queue)] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::bad_request(field, format!("{field} must not contain NUL characters")));
+        }
+    }
     let filter =
         TaskFilter { status: q.status.map(|s| s.as_str().to_string()), task: q.task, queue: q.queue, worker: q.worker };
     let (tasks, next) = store::list_tasks(&state.pool, &filter, limit, before).await?;

@@ -12,6 +12,8 @@ use crate::state::AppState;
 
 /// Filters of `GET /workers`.
 #[derive(Debug, Deserialize, IntoParams)]
+// `in: query`: utoipa cannot infer it through the handler's `Result<Query<_>, _>`.
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WorkersQuery {
     /// `true`: only live workers; `false`: only dead or stopped ones.
@@ -21,7 +23,7 @@ pub struct WorkersQuery {
 /// List workers, newest first. `alive` is derived from the last heartbeat
 /// against the database clock and the dead-after threshold.
 #[utoipa::path(
-    get, path = "/workers", tag = "workers",
+    get, path = "/workers", tag = "workers", operation_id = "listWorkers",
     params(WorkersQuery),
     responses(
         (status = 200, description = "Workers", body = Vec<Worker>),

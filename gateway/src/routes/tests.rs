@@ -1,0 +1,161 @@
+//! In-process tests of the router (no socket, no servers): the answers it
+//! gives before a handler reaches PostgreSQL or Kafka. The state points at
+//! addresses nothing listens on, so a request that did get that far would
+//! answer 503 after the pool's acquire timeout instead of what is asserted.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request};
+use clap::Parser;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::config::GatewayConfig;
+use crate::state::AppState;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    cfg: GatewayConfig,
+}
+
+/// The gateway's router over unreachable PostgreSQL and Kafka.
+fn app() -> axum::Router {
+    let cfg = Cli::try_parse_from([
+        "yadtq-gateway",
+        "--database-url",
+        "postgres://yadtq@127.0.0.1:1/unreachable",
+        "--kafka-bootstrap",
+        "127.0.0.1:1",
+    ])
+    .expect("test configuration parses")
+    .cfg;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(500))
+        .connect_lazy(&cfg.common.database_url)
+        .expect("lazy pool");
+    let (marker, _writer) = crate::marker::spawn(pool.clone());
+    let state = AppState {
+        events: crate::notify::spawn(cfg.common.database_url.clone()),
+        marker,
+        inserter: Arc::new(crate::inserter::Inserter::new(pool.clone())),
+        record_limits: Arc::new(yadtq_core::kafka::RecordLimits::new(&cfg.common, 1_000_000)),
+        producer: yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway-test").expect("producer"),
+        cfg: Arc::new(cfg),
+        pool,
+    };
+    super::router(state)
+}
+
+/// What a client sees: status, the headers it reads, and the body as JSON.
+struct Answer {
+    status: u16,
+    content_type: String,
+    allow: Option<String>,
+    body: Value,
+}
+
+async fn call(req: Request<Body>) -> Answer {
+    let resp = app().oneshot(req).await.expect("router answers");
+    let header = |n: header::HeaderName| resp.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+    let (status, content_type, allow) =
+        (resp.status().as_u16(), header(header::CONTENT_TYPE).unwrap_or_default(), header(header::ALLOW));
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    Answer { status, content_type, allow, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+fn post(path: &str, content_type: Option<&str>, body: &str) -> Request<Body> {
+    let mut req = Request::post(path);
+    if let Some(ct) = content_type {
+        req = req.header(header::CONTENT_TYPE, ct);
+    }
+    req.body(Body::from(body.to_string())).unwrap()
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+/// Status and `field` of a problem document, after checking it is one.
+fn problem(a: &Answer) -> (u16, &str) {
+    assert_eq!(a.content_type, "application/problem+json", "{:?}", a.body);
+    assert_eq!(a.body["status"], a.status, "{:?}", a.body);
+    (a.status, a.body["field"].as_str().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_body_not_sent_as_json_is_415() {
+    let body = json!({"task": "multiply", "args": [4, 5]}).to_string();
+    for path in ["/tasks", "/tasks/batch"] {
+        let body = if path == "/tasks" { body.clone() } else { format!(r#"{{"tasks": [{body}]}}"#) };
+        for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+            let a = call(post(path, ct, &body)).await;
+            assert_eq!(problem(&a), (415, "Content-Type"), "{path} with {ct:?}: {:?}", a.body);
+            assert!(a.body["detail"].as_str().unwrap().contains("application/json"), "{:?}", a.body);
+        }
+    }
+    // JSON media types pass the check: these reach validation (an invalid
+    // task name, 400), which comes before any database access.
+    for ct in ["application/json", "application/json; charset=utf-8", "application/vnd.yadtq+json"] {
+        let a = call(post("/tasks", Some(ct), r#"{"task": 5}"#)).await;
+        assert_eq!(problem(&a), (400, "task"), "{ct}: {:?}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn a_nul_in_a_list_filter_is_400_naming_it() {
+    for field in ["task", "queue"] {
+        let a = call(get(&format!("/tasks?{field}=a%00b"))).await;
+        assert_eq!(problem(&a), (400, field), "{:?}", a.body);
+        assert!(a.body["detail"].as_str().unwrap().contains("NUL"), "{:?}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn the_ids_dot_and_dot_dot_are_refused() {
+    for id in [".", ".."] {
+        for key in ["id", "task-id"] {
+            let a = call(post("/tasks", Some("application/json"), &json!({"task": "echo", key: id}).to_string())).await;
+            assert_eq!(problem(&a), (400, key), "{key} {id}: {:?}", a.body);
+        }
+        let batch = json!({"tasks": [{"task": "echo", "id": id}]}).to_string();
+        let a = call(post("/tasks/batch", Some("application/json"), &batch)).await;
+        assert_eq!(problem(&a), (400, "tasks[0].id"), "{:?}", a.body);
+    }
+    // Percent-encoded, they reach the handler as the id itself.
+    let a = call(get("/tasks/%2E%2E")).await;
+    assert_eq!(problem(&a), (400, "id"), "{:?}", a.body);
+    // Dots within an id stay allowed.
+    let a = call(post("/tasks", Some("application/json"), r#"{"task": 5, "id": "..a"}"#)).await;
+    assert_eq!(problem(&a), (400, "task"), "{:?}", a.body);
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow_as_a_problem_document() {
+    for (method, path, allow) in [
+        ("DELETE", "/tasks", "POST,GET,HEAD"),
+        ("PUT", "/tasks/t1", "GET,HEAD"),
+        ("GET", "/tasks/t1/cancel", "POST"),
+        ("POST", "/workers", "GET,HEAD"),
+    ] {
+        let a = call(Request::builder().method(method).uri(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(problem(&a).0, 405, "{method} {path}: {:?}", a.body);
+        assert_eq!(a.allow.as_deref(), Some(allow), "{method} {path}");
+        assert!(a.body["detail"].as_str().unwrap().contains(method), "{:?}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn an_id_with_invalid_percent_encoding_is_a_problem_document() {
+    for (method, path) in [
+        ("GET", "/tasks/%FF"),
+        ("GET", "/tasks/%FF/events"),
+        ("GET", "/tasks/%FF/attempts"),
+        ("POST", "/tasks/%FF/cancel"),
+        ("POST", "/tasks/%FF/retry"),
+    ] {
+        let a = call(Request::builder().method(method).uri(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(problem(&a), (400, "id"), "{method} {path}: {:?}", a.body);
+    }
+}
