@@ -26,6 +26,17 @@ fn stops_in_time(proc: &mut yadtq_tests::Proc, what: &str) -> Duration {
     took
 }
 
+/// Runs `check` with a shared server stopped, and starts it again however
+/// `check` ends (the other tests need it).
+fn while_down(stop: fn(), start: fn(), check: impl FnOnce()) {
+    stop();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    start();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
 #[tokio::test]
 async fn sigterm_is_bounded_while_kafka_is_down() {
     let stack = Stack::new("stop_nokafka").await;
@@ -36,15 +47,10 @@ async fn sigterm_is_bounded_while_kafka_is_down() {
     stack.submit_many(&gw, 2, |_| json!({"task": "sleep", "args": [30]})).await;
     stack.wait_processing_on(stack.worker_id(&w).await, 2, LONG).await;
 
-    Servers::stop_kafka();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    while_down(Servers::stop_kafka, Servers::start_kafka, || {
         stops_in_time(&mut w, "worker with Kafka down");
         stops_in_time(&mut gw.proc, "gateway with Kafka down");
-    }));
-    Servers::start_kafka();
-    if let Err(p) = result {
-        std::panic::resume_unwind(p);
-    }
+    });
 }
 
 #[tokio::test]
@@ -59,16 +65,11 @@ async fn sigterm_is_bounded_while_postgres_is_down() {
     stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [60]})).await;
     stack.wait_processing_on(stack.worker_id(&w).await, 2, LONG).await;
 
-    Servers::stop_postgres();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    while_down(Servers::stop_postgres, Servers::start_postgres, || {
+        std::thread::sleep(Duration::from_secs(2)); // the short sleep finishes; its outcome write waits
         stops_in_time(&mut w, "worker with PostgreSQL down");
         stops_in_time(&mut gw.proc, "gateway with PostgreSQL down");
-    }));
-    Servers::start_postgres();
-    if let Err(p) = result {
-        std::panic::resume_unwind(p);
-    }
+    });
 }
 
 #[tokio::test]
