@@ -223,3 +223,53 @@ async fn a_postgres_outage_for_every_worker_costs_one_leave_and_one_rejoin_each(
         assert_eq!((times(w, LEAVE), times(w, REJOIN)), (1, 1), "bounded churn");
     }
 }
+
+#[tokio::test]
+async fn records_in_hand_of_a_worker_that_left_its_group_are_never_claimed_by_it() {
+    let stack = Stack::new("stalerecords").await;
+    let gw = stack.gateway(&[]).await;
+    let cut = yadtq_tests::PgCut::start(&stack.database_url).await;
+    let a = stack.worker_via(&cut, "cut", &[]).await;
+    stack.wait_assigned(&a).await;
+    // A slow healthy worker: the tasks it takes over are still waiting when
+    // the cut worker gets PostgreSQL back.
+    let b = stack.worker("slow", &["--concurrency", "1"]).await;
+    stack.wait_assigned(&b).await;
+    let aid = stack.worker_id(&a).await;
+    wait_for(LONG, "the cut worker to keep some partitions", || async {
+        let workers = gw.get("/workers").await.body;
+        workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == aid.to_string() && w["partitions"].as_object().is_some_and(|p| !p.is_empty()))
+    })
+    .await;
+
+    // Submitted during the cut: the cut worker holds its share in hand, unclaimed.
+    cut.set_cut(true);
+    let ids = stack.submit_many(&gw, 24, |_| json!({"task": "sleep", "args": [1]})).await;
+    a.wait_log(LEAVE, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cut.set_cut(false);
+    a.wait_log(REJOIN, LONG).await;
+    stack.wait_terminal(&ids, LONG).await;
+    assert_eq!(stack.count_status(&ids, "success").await, 24);
+
+    // Until it rejoined, the worker owned no partition: any claim of its before
+    // then came from a record of a revoked partition.
+    let rejoined =
+        a.log().lines().find(|l| l.contains(REJOIN)).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    let rejoined: chrono::DateTime<chrono::Utc> = rejoined.parse().expect("log timestamp");
+    let stale: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT task_id, started_at FROM task_attempts WHERE task_id = ANY($1) AND worker_id = $2 AND started_at < $3",
+    )
+    .bind(&ids)
+    .bind(aid)
+    .bind(rejoined)
+    .fetch_all(&stack.db)
+    .await
+    .unwrap();
+    assert!(stale.is_empty(), "claimed from revoked partitions before rejoining at {rejoined}: {stale:?}");
+    assert!(stack.not_run_once(&ids).await.is_empty());
+}
