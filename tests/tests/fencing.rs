@@ -144,6 +144,20 @@ fn times(proc: &yadtq_tests::Proc, needle: &str) -> usize {
     proc.log().matches(needle).count()
 }
 
+/// Waits until GET /workers shows worker `id` owning some partitions (with
+/// another worker in the group: it kept its share).
+async fn keeps_partitions(gw: &yadtq_tests::Gateway, id: &str) {
+    wait_for(LONG, "the worker to keep some partitions", || async {
+        let workers = gw.get("/workers").await.body;
+        workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == id && w["partitions"].as_object().is_some_and(|p| !p.is_empty()))
+    })
+    .await;
+}
+
 const LEAVE: &str = "leaving the consumer group";
 const REJOIN: &str = "rejoining the consumer group";
 
@@ -160,15 +174,7 @@ async fn a_worker_cut_off_from_postgres_gives_its_partitions_to_the_others_and_r
     stack.wait_assigned(&b).await;
     let aid = stack.worker_id(&a).await.to_string();
     // Both own half the partitions before the cut.
-    wait_for(LONG, "the cut worker to keep some partitions", || async {
-        let workers = gw.get("/workers").await.body;
-        workers
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["id"] == aid && w["partitions"].as_object().is_some_and(|p| !p.is_empty()))
-    })
-    .await;
+    keeps_partitions(&gw, &aid).await;
 
     cut.set_cut(true);
     let t0 = Instant::now();
@@ -236,15 +242,7 @@ async fn records_in_hand_of_a_worker_that_left_its_group_are_never_claimed_by_it
     let b = stack.worker("slow", &["--concurrency", "1"]).await;
     stack.wait_assigned(&b).await;
     let aid = stack.worker_id(&a).await;
-    wait_for(LONG, "the cut worker to keep some partitions", || async {
-        let workers = gw.get("/workers").await.body;
-        workers
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["id"] == aid.to_string() && w["partitions"].as_object().is_some_and(|p| !p.is_empty()))
-    })
-    .await;
+    keeps_partitions(&gw, &aid.to_string()).await;
 
     // Submitted during the cut: the cut worker holds its share in hand, unclaimed.
     cut.set_cut(true);
