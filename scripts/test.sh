@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: unit tests and the end-to-end tests, which start the real
+# The test suite: the offline query data check (scripts/check-sqlx.sh),
+# unit tests (the store's on a real PostgreSQL) and the end-to-end tests, which start the real
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
@@ -13,6 +14,9 @@ trap stop_started_services EXIT
 # Fault tests stop and start the servers; only when they are this project's local ones.
 if [[ -z "${DATABASE_URL:-}" && -z "${KAFKA_BOOTSTRAP:-}" ]]; then export YADTQ_TEST_LOCAL_SERVICES=1; fi
 start_services
+# The committed offline query data (.sqlx/) must match the code and the
+# migrations: every build checks its SQL against it.
+bash "$ROOT/scripts/check-sqlx.sh"
 # The three-node cluster of the broker failover test (tests/tests/cluster.rs,
 # skipped without it), only with the local servers: the test kills its
 # brokers. YADTQ_TEST_CLUSTER=0 leaves it out (three more JVMs, ~1.5 GiB).
