@@ -132,15 +132,19 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf("\n")) >= 0) {
-      yield buffer.slice(0, end).replace(/\r$/, "");
-      buffer = buffer.slice(end + 1);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf("\n")) >= 0) {
+        yield buffer.slice(0, end).replace(/\r$/, "");
+        buffer = buffer.slice(end + 1);
+      }
+      if (done) break;
     }
-    if (done) break;
+    if (buffer) yield buffer;
+  } finally {
+    await reader.cancel(); // a caller that stops early closes the connection
   }
-  if (buffer) yield buffer;
 }
