@@ -69,6 +69,9 @@ start_stack() {
 test_python() {
   local venv
   venv="$(pinned_venv clients/python/requirements-dev.txt "$CACHE")"
+  # The hand-written code's lint and format (settings in its pyproject.toml).
+  "$venv/bin/ruff" check --no-cache --quiet clients/python
+  "$venv/bin/ruff" format --check --no-cache --quiet clients/python
   # Installed from a copy, so the build leaves nothing in the tree.
   cp -r clients/python "$TMP/python-src"
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index \

@@ -30,9 +30,13 @@ EXAMPLE = ROOT / "clients/python/examples/quickstart.py"
 
 def test_readme_quickstart_snippet_runs_and_prints_20():
     snippet = EXAMPLE.read_text()
-    assert snippet in (ROOT / "README.md").read_text(), "README.md must show clients/python/examples/quickstart.py as is"
+    assert snippet in (ROOT / "README.md").read_text(), (
+        "README.md must show clients/python/examples/quickstart.py as is"
+    )
     env = {**os.environ, "YADTQ_URL": URL}
-    out = subprocess.run([sys.executable, str(EXAMPLE)], env=env, capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLE)], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout == "success 20\n"
 
 
@@ -42,7 +46,10 @@ def test_multiply_4_5_is_20_through_the_generated_client(q, new_id):
     assert response.headers["location"] == f"/tasks/{response.parsed.id}"
     # Read your write: the task exists at once.
     assert get_task.sync(response.parsed.id, client=q.client).status in {
-        TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.SUCCESS}
+        TaskStatus.QUEUED,
+        TaskStatus.PROCESSING,
+        TaskStatus.SUCCESS,
+    }
     done = get_task.sync(response.parsed.id, client=q.client, wait=30)
     assert (done.status, done.result, done.attempts) == (TaskStatus.SUCCESS, 20, 1)
 
@@ -69,7 +76,9 @@ def test_listing_filters_and_cursor_pagination(q, new_id):
         q.wait(i, timeout=30)
     first = unwrap(list_tasks.sync_detailed(client=q.client, queue=QUEUE, task="echo", limit=2))
     assert len(first.tasks) == 2 and first.next_cursor
-    second = unwrap(list_tasks.sync_detailed(client=q.client, queue=QUEUE, task="echo", limit=2, cursor=first.next_cursor))
+    second = unwrap(
+        list_tasks.sync_detailed(client=q.client, queue=QUEUE, task="echo", limit=2, cursor=first.next_cursor)
+    )
     assert not {t.id for t in first.tasks} & {t.id for t in second.tasks}
     # Newest first, every page: the last five submitted come back in reverse.
     listed = [t.id for t in q.iter_tasks(page_size=2, queue=QUEUE, task="echo", status=TaskStatus.SUCCESS)]
@@ -92,9 +101,11 @@ def test_workers_with_alive(q):
 
 
 def test_batch_all_or_nothing_and_idempotent(q, new_id):
-    items = [submit_request("add", [1, 2], id=new_id("b-add"), queue=QUEUE),
-             submit_request("sub", [10, 4], id=new_id("b-sub"), queue=QUEUE),
-             submit_request("multiply", [4, 5], id=new_id("b-mul"), queue=QUEUE)]
+    items = [
+        submit_request("add", [1, 2], id=new_id("b-add"), queue=QUEUE),
+        submit_request("sub", [10, 4], id=new_id("b-sub"), queue=QUEUE),
+        submit_request("multiply", [4, 5], id=new_id("b-mul"), queue=QUEUE),
+    ]
     response = submit_batch.sync_detailed(client=q.client, body=BatchRequest(tasks=items))
     assert response.status_code == 202
     assert [t.id for t in response.parsed.tasks] == [i.id for i in items]
@@ -172,7 +183,9 @@ def test_errors_surface_as_typed_problems(q, new_id):
         assert e.value.status == 404
 
     first = q.submit("multiply", [4, 5], id=new_id("dup"), queue=QUEUE)
-    repeat = submit_task.sync_detailed(client=q.client, body=submit_request("multiply", [4, 5], id=first.id, queue=QUEUE))
+    repeat = submit_task.sync_detailed(
+        client=q.client, body=submit_request("multiply", [4, 5], id=first.id, queue=QUEUE)
+    )
     assert (repeat.status_code, repeat.parsed.id) == (200, first.id)
     with pytest.raises(ProblemError) as conflict:
         q.submit("multiply", [4, 6], id=first.id, queue=QUEUE)

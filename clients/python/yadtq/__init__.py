@@ -72,7 +72,9 @@ def unwrap(response: Response[T | Problem]) -> T:
     return parsed
 
 
-def submit_request(task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> SubmitRequest:
+def submit_request(
+    task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
+) -> SubmitRequest:
     """A `SubmitRequest`; `options` are its other fields by their JSON names
     (`id`, `queue`, `max_retries`, `countdown`, `eta`, `timeout`, ...)."""
     return SubmitRequest.from_dict({"task": task, "args": list(args), "kwargs": kwargs or {}, **options})
@@ -93,9 +95,7 @@ class Yadtq:
     def __init__(self, base_url: str = "http://127.0.0.1:8080", *, timeout: float = MAX_WAIT + 15):
         self.client = Client(base_url=base_url, timeout=httpx.Timeout(timeout))
 
-    def submit(
-        self, task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
-    ) -> Task:
+    def submit(self, task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Task:
         """`POST /tasks`; `options` as in `submit_request`."""
         return unwrap(submit_task.sync_detailed(client=self.client, body=submit_request(task, args, kwargs, **options)))
 
