@@ -85,7 +85,7 @@ test_typescript() {
   npm_dir="$(pinned_npm clients/typescript "$CACHE")"
   ln -sfn "$npm_dir/node_modules" clients/typescript/node_modules
   rm -rf clients/typescript/build
-  (cd clients/typescript && node_modules/.bin/tsc -p . && YADTQ_SDK_QUEUE=sdk_ts node --test build/test/)
+  (cd clients/typescript && node_modules/.bin/tsc -p . && YADTQ_SDK_QUEUE=sdk_ts node --test build/test/*.test.js)
 }
 
 if [[ -z "${YADTQ_URL:-}" ]]; then start_stack; fi
