@@ -190,12 +190,16 @@ def test_errors_surface_as_typed_problems(q, new_id):
     with pytest.raises(ProblemError) as conflict:
         q.submit("multiply", [4, 6], id=first.id, queue=QUEUE)
     assert (conflict.value.status, conflict.value.field) == (409, "id")
+    key, body = new_id("key"), submit_request("add", [1, 2], queue=QUEUE)
+    keyed = [submit_task.sync_detailed(client=q.client, body=body, idempotency_key=key) for _ in range(2)]
+    assert [(r.status_code, r.parsed.id) for r in keyed] == [(202, key), (200, key)]
 
     with pytest.raises(ProblemError) as too_large:
         q.submit("echo", ["x" * (2 << 20)], queue=QUEUE)
     assert (too_large.value.status, too_large.value.field) == (413, "body")
     assert "limit" in too_large.value.problem.detail
 
+    # The same client's next request works: the 413 closed its connection, and said so.
     with pytest.raises(ProblemError) as unknown_queue:
         q.submit("multiply", [4, 5], queue="no-such-queue")
     assert (unknown_queue.value.status, unknown_queue.value.field) == (422, "queue")

@@ -188,11 +188,22 @@ test("errors surface as typed problems", async () => {
   assert.deepEqual([repeat.response.status, repeat.data?.id], [200, first.id]);
   const conflict = await problemOf(() => q.submit(job("multiply", [4, 6], { id: first.id })));
   assert.deepEqual([conflict.status, conflict.field], [409, "id"]);
+  const key = newId("key");
+  const keyed = [];
+  for (let i = 0; i < 2; i++) {
+    const { data, response } = await q.client.POST("/tasks", {
+      body: job("add", [1, 2]),
+      params: { header: { "Idempotency-Key": key } },
+    });
+    keyed.push([response.status, data?.id]);
+  }
+  assert.deepEqual(keyed, [[202, key], [200, key]]);
 
   const tooLarge = await problemOf(() => q.submit(job("echo", ["x".repeat(2 << 20)])));
   assert.deepEqual([tooLarge.status, tooLarge.field], [413, "body"]);
   assert.match(tooLarge.problem.detail, /limit/);
 
+  // The next request works: the 413 closed its connection, and said so.
   const unknownQueue = await problemOf(() => q.submit(job("multiply", [4, 5], { queue: "no-such-queue" })));
   assert.deepEqual([unknownQueue.status, unknownQueue.field], [422, "queue"]);
 });
