@@ -4,8 +4,11 @@
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
-# cluster for the failover test; stops what it started.
-# Extra arguments go to `cargo test` (e.g. a test name filter).
+# cluster for the failover test; then the SDKs' tests (scripts/test-clients.sh,
+# against a gateway and worker of their own on the same servers); stops what
+# it started.
+# Extra arguments go to `cargo test` (e.g. a test name filter), and leave the
+# SDKs' tests out; so does YADTQ_TEST_CLIENTS=0.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -28,3 +31,6 @@ fi
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.
 cargo test --workspace "$@" -- --test-threads=1
+if [[ $# -eq 0 && "${YADTQ_TEST_CLIENTS:-1}" != 0 ]]; then
+  bash scripts/test-clients.sh
+fi

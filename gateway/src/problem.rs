@@ -111,6 +111,12 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
+        // A body over the limit is left unread, so the server closes the
+        // connection after this answer: say so, or a client sends its next
+        // request on the dead connection (httpx fails it, curl resends it).
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }
