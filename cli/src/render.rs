@@ -1,0 +1,201 @@
+//! Human output: aligned tables of tasks, attempts and workers.
+
+use comfy_table::{presets, Table};
+use serde_json::Value;
+
+/// A borderless table with `header`, columns aligned, never wrapped.
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING).set_header(header.iter().copied());
+    t
+}
+
+/// Prints `t` with its rows' trailing blanks removed.
+fn print(t: &Table) {
+    for line in t.to_string().lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
+/// A value as a cell: strings without quotes, null as `-`, other JSON compact.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An RFC 3339 time without its fraction (`2026-12-02T01:20:55Z`), `-` for null.
+pub fn time(v: &Value) -> String {
+    match v.as_str() {
+        Some(t) => match (t.find('.'), t.find(['Z', '+'])) {
+            (Some(dot), Some(zone)) if dot < zone => format!("{}{}", &t[..dot], &t[zone..]),
+            _ => t.to_string(),
+        },
+        None => cell(v),
+    }
+}
+
+/// `kind: message` of an error object, `-` for null.
+pub fn error(v: &Value) -> String {
+    match (v["kind"].as_str(), v["message"].as_str()) {
+        (Some(kind), Some(message)) => format!("{kind}: {message}"),
+        _ => cell(v),
+    }
+}
+
+/// `40% message` of a progress object, `-` for null.
+pub fn progress(v: &Value) -> String {
+    match v["percent"].as_f64() {
+        Some(p) => format!("{p}% {}", v["message"].as_str().unwrap_or_default()).trim_end().to_string(),
+        None => cell(v),
+    }
+}
+
+/// What a task came to: its result, its error, or its progress.
+fn outcome(t: &Value) -> String {
+    let s = if !t["error"].is_null() {
+        error(&t["error"])
+    } else if !t["result"].is_null() {
+        cell(&t["result"])
+    } else {
+        progress(&t["progress"])
+    };
+    shorten(&s, 60)
+}
+
+/// `s` cut to `max` characters with an ellipsis.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max - 1).collect();
+    format!("{cut}…")
+}
+
+/// One task, a field per line.
+pub fn task(t: &Value) {
+    let mut table = table(&["FIELD", "VALUE"]);
+    let attempts = format!("{} of {}", cell(&t["attempts"]), t["max_retries"].as_i64().map_or(0, |m| m + 1));
+    let rows: [(&str, String); 17] = [
+        ("id", cell(&t["id"])),
+        ("task", cell(&t["task"])),
+        ("queue", cell(&t["queue"])),
+        ("status", cell(&t["status"])),
+        ("args", cell(&t["args"])),
+        ("kwargs", cell(&t["kwargs"])),
+        ("result", if t["result"].is_null() { "-".into() } else { t["result"].to_string() }),
+        ("error", error(&t["error"])),
+        ("progress", progress(&t["progress"])),
+        ("attempts", attempts),
+        ("timeout", format!("{} s", cell(&t["timeout"]))),
+        ("worker", cell(&t["worker_id"])),
+        ("created", time(&t["created_at"])),
+        ("run at", time(&t["run_at"])),
+        ("started", time(&t["started_at"])),
+        ("finished", time(&t["finished_at"])),
+        ("cancel requested", time(&t["cancel_requested_at"])),
+    ];
+    for (k, v) in rows {
+        table.add_row([k.to_string(), v]);
+    }
+    print(&table);
+}
+
+/// Tasks, a row each.
+pub fn tasks(tasks: &[Value]) {
+    let mut t = table(&["ID", "TASK", "QUEUE", "STATUS", "ATTEMPTS", "CREATED", "OUTCOME"]);
+    for task in tasks {
+        t.add_row([
+            cell(&task["id"]),
+            cell(&task["task"]),
+            cell(&task["queue"]),
+            cell(&task["status"]),
+            cell(&task["attempts"]),
+            time(&task["created_at"]),
+            outcome(task),
+        ]);
+    }
+    print(&t);
+}
+
+/// A task's attempts, a row each.
+pub fn attempts(attempts: &[Value]) {
+    let mut t = table(&["ATTEMPT", "WORKER", "STARTED", "FINISHED", "OUTCOME", "ERROR"]);
+    for a in attempts {
+        t.add_row([
+            cell(&a["attempt"]),
+            cell(&a["worker_id"]),
+            time(&a["started_at"]),
+            time(&a["finished_at"]),
+            cell(&a["outcome"]),
+            error(&a["error"]),
+        ]);
+    }
+    print(&t);
+}
+
+/// Workers, a row each.
+pub fn workers(workers: &[Value]) {
+    let mut t = table(&[
+        "ID",
+        "STATE",
+        "ALIVE",
+        "HOST",
+        "PID",
+        "QUEUES",
+        "CONCURRENCY",
+        "IN-FLIGHT",
+        "PROCESSED",
+        "FAILED",
+        "HEARTBEAT",
+    ]);
+    for w in workers {
+        let queues = w["queues"].as_array().map(|q| q.iter().map(cell).collect::<Vec<_>>().join(","));
+        t.add_row([
+            cell(&w["id"]),
+            cell(&w["state"]),
+            cell(&w["alive"]),
+            cell(&w["hostname"]),
+            cell(&w["pid"]),
+            queues.unwrap_or_else(|| "-".into()),
+            cell(&w["concurrency"]),
+            cell(&w["in_flight"]),
+            cell(&w["processed"]),
+            cell(&w["failed"]),
+            time(&w["last_heartbeat_at"]),
+        ]);
+    }
+    print(&t);
+}
+
+/// Counts by status, a row each, then the total.
+pub fn summary(counts: &[(String, usize)]) {
+    let mut t = table(&["STATUS", "TASKS"]);
+    for (status, n) in counts {
+        t.add_row([status.clone(), n.to_string()]);
+    }
+    t.add_row(["total".to_string(), counts.iter().map(|(_, n)| n).sum::<usize>().to_string()]);
+    print(&t);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn cells_read_as_a_person_would() {
+        assert_eq!(cell(&json!("a")), "a");
+        assert_eq!(cell(&json!(null)), "-");
+        assert_eq!(cell(&json!([4, 5])), "[4,5]");
+        assert_eq!(time(&json!("2026-12-02T01:20:55.123456Z")), "2026-12-02T01:20:55Z");
+        assert_eq!(time(&json!("2026-12-02T01:20:55+00:00")), "2026-12-02T01:20:55+00:00");
+        assert_eq!(error(&json!({"kind": "timeout", "message": "took 5 s"})), "timeout: took 5 s");
+        assert_eq!(progress(&json!({"percent": 40.0, "message": ""})), "40%");
+        assert_eq!(progress(&json!({"percent": 12.5, "message": "step 1"})), "12.5% step 1");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+    }
+}
