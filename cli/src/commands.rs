@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::api::{Answer, Client, Error, Result};
+use crate::api::{Answer, Client, Error, Problem, Result};
 use crate::cli::{Cli, Command, List, Submit};
 use crate::render;
 
@@ -288,9 +288,9 @@ async fn retry(client: &Client, out: Output, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The tasks of `--file`: one POST /tasks body per non-blank line, with the
-/// command line's options where a line does not set them.
-fn read_tasks(s: &Submit) -> Result<Vec<Value>> {
+/// The tasks of `--file` with their line numbers: one POST /tasks body per
+/// non-blank line, with the command line's options where a line does not set them.
+fn read_tasks(s: &Submit) -> Result<Vec<(usize, Value)>> {
     let path = s.file.as_deref().expect("--file given");
     let name = path.display().to_string();
     let reader: Box<dyn BufRead> = if name == "-" {
@@ -313,7 +313,7 @@ fn read_tasks(s: &Submit) -> Result<Vec<Value>> {
         for (k, v) in s.options() {
             fields.entry(k).or_insert(v);
         }
-        tasks.push(task);
+        tasks.push((n + 1, task));
     }
     if tasks.is_empty() {
         return Err(Error::Input(format!("{name} holds no task")));
@@ -321,21 +321,33 @@ fn read_tasks(s: &Submit) -> Result<Vec<Value>> {
     Ok(tasks)
 }
 
+/// `p` with the file's line number added when its field names a task of the
+/// batch (`tasks[3].queue` of the batch starting at task `start`).
+fn on_line(mut p: Problem, start: usize, lines: &[usize]) -> Problem {
+    let index = p.field.as_deref().and_then(|f| f.strip_prefix("tasks[")?.split_once(']')?.0.parse::<usize>().ok());
+    if let Some(line) = index.and_then(|i| lines.get(start + i)) {
+        p.detail = format!("line {line}: {}", p.detail);
+    }
+    p
+}
+
 /// `yadtq submit --file tasks.jsonl [--wait]`: POST /tasks/batch by chunks;
 /// with `--wait`, a progress bar until every task is finished, then a summary.
 async fn submit_file(client: &Client, out: Output, s: &Submit) -> Result<()> {
-    let tasks = read_tasks(s)?;
+    let (lines, tasks): (Vec<usize>, Vec<Value>) = read_tasks(s)?.into_iter().unzip();
     let mut stored: Vec<Value> = Vec::with_capacity(tasks.len());
-    for chunk in tasks.chunks(usize::from(s.chunk)) {
-        let a = client.post("/tasks/batch", Some(&json!({ "tasks": chunk }))).await.map_err(|e| {
-            if !stored.is_empty() {
-                eprintln!(
-                    "{} tasks were accepted before this error (the batch that failed stored nothing)",
-                    stored.len()
-                );
+    for (n, chunk) in tasks.chunks(usize::from(s.chunk)).enumerate() {
+        let start = n * usize::from(s.chunk);
+        let a = match client.post("/tasks/batch", Some(&json!({ "tasks": chunk }))).await {
+            Ok(a) => a,
+            Err(Error::Problem(p)) => {
+                if !stored.is_empty() {
+                    eprintln!("{} tasks were stored before this error (the refused batch stored none)", stored.len());
+                }
+                return Err(Error::Problem(on_line(p, start, &lines)));
             }
-            e
-        })?;
+            Err(e) => return Err(e),
+        };
         stored.extend_from_slice(items(&a.body));
     }
     let Some(wait) = s.wait else {
@@ -392,8 +404,8 @@ async fn wait_all(client: &Client, tasks: &[Value], until: Option<Instant>) -> R
             Some("failed" | "cancelled") => bad += 1,
             _ => {}
         }
-        bar.set_message(format!("({ok} succeeded, {bad} failed or cancelled)"));
         bar.inc(1);
+        bar.set_message(format!("({ok} succeeded, {bad} failed or cancelled)"));
         finished[i] = task;
     }
     bar.finish_and_clear();
@@ -403,6 +415,20 @@ async fn wait_all(client: &Client, tasks: &[Value], until: Option<Instant>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_problems_name_the_line_of_the_file() {
+        let p = |field: &str| Problem {
+            status: 422,
+            title: "Unprocessable Entity".into(),
+            detail: "tasks[1]: queue 'x' is not declared".into(),
+            field: Some(field.into()),
+        };
+        let lines = [1, 2, 4, 5, 7];
+        assert_eq!(on_line(p("tasks[1].queue"), 2, &lines).detail, "line 5: tasks[1]: queue 'x' is not declared");
+        assert_eq!(on_line(p("tasks"), 0, &lines).detail, "tasks[1]: queue 'x' is not declared");
+        assert_eq!(on_line(p("tasks[9]"), 0, &lines).detail, "tasks[1]: queue 'x' is not declared");
+    }
 
     #[test]
     fn ids_are_escaped_in_paths() {

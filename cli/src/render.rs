@@ -13,6 +13,8 @@ fn table(header: &[&str]) -> Table {
 /// Prints `t` with its rows' trailing blanks removed.
 fn print(t: &Table) {
     for line in t.to_string().lines() {
+        // The preset pads every cell by one space: drop the margin it leaves.
+        let line = line.strip_prefix(' ').unwrap_or(line);
         println!("{}", line.trim_end());
     }
 }
@@ -45,10 +47,10 @@ pub fn error(v: &Value) -> String {
     }
 }
 
-/// `40% message` of a progress object, `-` for null.
+/// `41% message` of a progress object (whole percents), `-` for null.
 pub fn progress(v: &Value) -> String {
     match v["percent"].as_f64() {
-        Some(p) => format!("{p}% {}", v["message"].as_str().unwrap_or_default()).trim_end().to_string(),
+        Some(p) => format!("{p:.0}% {}", v["message"].as_str().unwrap_or_default()).trim_end().to_string(),
         None => cell(v),
     }
 }
@@ -195,7 +197,10 @@ mod tests {
         assert_eq!(time(&json!("2026-12-02T01:20:55+00:00")), "2026-12-02T01:20:55+00:00");
         assert_eq!(error(&json!({"kind": "timeout", "message": "took 5 s"})), "timeout: took 5 s");
         assert_eq!(progress(&json!({"percent": 40.0, "message": ""})), "40%");
-        assert_eq!(progress(&json!({"percent": 12.5, "message": "step 1"})), "12.5% step 1");
+        assert_eq!(
+            progress(&json!({"percent": 40.943897199999995, "message": "slept 1 of 2.5 s"})),
+            "41% slept 1 of 2.5 s"
+        );
         assert_eq!(shorten("abcdef", 4), "abc…");
     }
 }
