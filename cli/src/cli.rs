@@ -326,6 +326,16 @@ mod tests {
     }
 
     #[test]
+    fn completions_know_the_subcommands_and_flags() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "yadtq", &mut script);
+            let script = String::from_utf8(script).unwrap();
+            assert!(script.contains("submit") && script.contains("kwargs") && script.contains("attempts"), "{shell}");
+        }
+    }
+
+    #[test]
     fn url_and_json_are_global() {
         let cli = parse(&["get", "x", "--json", "--url", "http://gw:9000", "--wait"]);
         assert!(cli.json);

@@ -105,71 +105,69 @@ pub fn task(t: &Value) {
     print(&table);
 }
 
-/// Tasks, a row each.
-pub fn tasks(tasks: &[Value]) {
-    let mut t = table(&["ID", "TASK", "QUEUE", "STATUS", "ATTEMPTS", "CREATED", "OUTCOME"]);
-    for task in tasks {
-        t.add_row([
-            cell(&task["id"]),
-            cell(&task["task"]),
-            cell(&task["queue"]),
-            cell(&task["status"]),
-            cell(&task["attempts"]),
-            time(&task["created_at"]),
-            outcome(task),
-        ]);
+/// A column of a listing: its header and how a row's cell is made from an item.
+type Column = (&'static str, fn(&Value) -> String);
+
+/// `items` as a table of `columns`, a row each.
+fn listing(columns: &[Column], items: &[Value]) {
+    let mut t = table(&columns.iter().map(|(header, _)| *header).collect::<Vec<_>>());
+    for item in items {
+        t.add_row(columns.iter().map(|(_, make)| make(item)));
     }
     print(&t);
+}
+
+/// Tasks, a row each.
+pub fn tasks(tasks: &[Value]) {
+    listing(
+        &[
+            ("ID", |t| cell(&t["id"])),
+            ("TASK", |t| cell(&t["task"])),
+            ("QUEUE", |t| cell(&t["queue"])),
+            ("STATUS", |t| cell(&t["status"])),
+            ("ATTEMPTS", |t| cell(&t["attempts"])),
+            ("CREATED", |t| time(&t["created_at"])),
+            ("OUTCOME", outcome),
+        ],
+        tasks,
+    );
 }
 
 /// A task's attempts, a row each.
 pub fn attempts(attempts: &[Value]) {
-    let mut t = table(&["ATTEMPT", "WORKER", "STARTED", "FINISHED", "OUTCOME", "ERROR"]);
-    for a in attempts {
-        t.add_row([
-            cell(&a["attempt"]),
-            cell(&a["worker_id"]),
-            time(&a["started_at"]),
-            time(&a["finished_at"]),
-            cell(&a["outcome"]),
-            error(&a["error"]),
-        ]);
-    }
-    print(&t);
+    listing(
+        &[
+            ("ATTEMPT", |a| cell(&a["attempt"])),
+            ("WORKER", |a| cell(&a["worker_id"])),
+            ("STARTED", |a| time(&a["started_at"])),
+            ("FINISHED", |a| time(&a["finished_at"])),
+            ("OUTCOME", |a| cell(&a["outcome"])),
+            ("ERROR", |a| error(&a["error"])),
+        ],
+        attempts,
+    );
 }
 
 /// Workers, a row each.
 pub fn workers(workers: &[Value]) {
-    let mut t = table(&[
-        "ID",
-        "STATE",
-        "ALIVE",
-        "HOST",
-        "PID",
-        "QUEUES",
-        "CONCURRENCY",
-        "IN-FLIGHT",
-        "PROCESSED",
-        "FAILED",
-        "HEARTBEAT",
-    ]);
-    for w in workers {
-        let queues = w["queues"].as_array().map(|q| q.iter().map(cell).collect::<Vec<_>>().join(","));
-        t.add_row([
-            cell(&w["id"]),
-            cell(&w["state"]),
-            cell(&w["alive"]),
-            cell(&w["hostname"]),
-            cell(&w["pid"]),
-            queues.unwrap_or_else(|| "-".into()),
-            cell(&w["concurrency"]),
-            cell(&w["in_flight"]),
-            cell(&w["processed"]),
-            cell(&w["failed"]),
-            time(&w["last_heartbeat_at"]),
-        ]);
-    }
-    print(&t);
+    listing(
+        &[
+            ("ID", |w| cell(&w["id"])),
+            ("STATE", |w| cell(&w["state"])),
+            ("ALIVE", |w| cell(&w["alive"])),
+            ("HOST", |w| cell(&w["hostname"])),
+            ("PID", |w| cell(&w["pid"])),
+            ("QUEUES", |w| {
+                w["queues"].as_array().map_or("-".into(), |q| q.iter().map(cell).collect::<Vec<_>>().join(","))
+            }),
+            ("CONCURRENCY", |w| cell(&w["concurrency"])),
+            ("IN-FLIGHT", |w| cell(&w["in_flight"])),
+            ("PROCESSED", |w| cell(&w["processed"])),
+            ("FAILED", |w| cell(&w["failed"])),
+            ("HEARTBEAT", |w| time(&w["last_heartbeat_at"])),
+        ],
+        workers,
+    );
 }
 
 /// Counts by status, a row each, then the total.
