@@ -86,8 +86,8 @@ pub enum Command {
 /// `yadtq submit`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Each ARG is read as JSON when it parses (4, 2.5, true, null, [1,2], {\"a\":1}, \"\\\"quoted\\\"\")
-and as a string otherwise (hello, 12abc). Quote a number to send it as a string: '\"4\"'.
+Each ARG is read as JSON when it parses (4, -2.5, true, null, [1,2], {\"a\":1}) and as a
+string otherwise (hello, 12abc). Quote a number to send it as a string: '\"4\"'.
 Put --wait after the arguments, or give it a value (--wait 30), since `--wait 4` reads 4 as seconds.")]
 pub struct Submit {
     /// Task name (a handler: multiply, echo, sleep, ...).
