@@ -23,7 +23,7 @@ Exit codes:
 #[command(name = "yadtq", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Base URL of the gateway.
-    #[arg(long, global = true, env = "YADTQ_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, env = "YADTQ_URL", default_value = "http://127.0.0.1:8080", value_parser = parse_url)]
     pub url: String,
     /// Print the API's JSON as is instead of tables (one document per answer;
     /// `watch` prints one task per line).
@@ -206,6 +206,16 @@ impl List {
     }
 }
 
+/// `--url`: an `http://` URL (this client has no TLS: reach an HTTPS-only
+/// gateway through a local proxy).
+pub fn parse_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("not a URL ({e}); e.g. http://127.0.0.1:8080"))?;
+    match url.scheme() {
+        "http" => Ok(s.to_string()),
+        other => Err(format!("scheme '{other}' is not supported, only http:// (this client has no TLS)")),
+    }
+}
+
 /// A task argument: its JSON value when it parses as JSON, else the string itself.
 pub fn parse_arg(s: &str) -> Result<Value, String> {
     Ok(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string())))
@@ -341,5 +351,8 @@ mod tests {
         assert!(cli.json);
         assert_eq!(cli.url, "http://gw:9000");
         assert!(matches!(cli.command, Command::Get { wait: Some(None), .. }));
+        for bad in ["notaurl", "https://gw:8443", "ftp://gw"] {
+            assert!(Cli::try_parse_from(["yadtq", "--url", bad, "workers"]).is_err(), "{bad}");
+        }
     }
 }
