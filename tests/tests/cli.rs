@@ -115,6 +115,9 @@ async fn every_command_against_a_live_stack() {
     let workers = ok(&gw, &["workers", "--alive", "true"]);
     assert_eq!(workers.row(&id)[1..3], ["ready", "true"]);
     assert_eq!(ok(&gw, &["--json", "workers", "--alive", "false"]).json(), serde_json::json!([]));
+    let by_worker = ok(&gw, &["--json", "list", "--worker", &id, "--queue", "default", "--all"]).json();
+    assert_eq!(by_worker["tasks"].as_array().map(Vec::len), Some(5), "every task so far ran there");
+    assert_eq!(ok(&gw, &["--json", "list", "--queue", "other"]).json()["tasks"], serde_json::json!([]));
 
     // watch follows the event stream to the end: progress lines, then success.
     ok(&gw, &["submit", "sleep", "2.5", "--id", "cli-sleep"]);
