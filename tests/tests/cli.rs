@@ -1,10 +1,14 @@
 //! The `yadtq` command-line client end to end: the built binary, run as a
 //! user would, against a real gateway and worker.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use yadtq_tests::{binary, free_port, Gateway, Stack};
+
+/// Longest a run of `yadtq` may take.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 /// What one run of `yadtq` printed and how it exited.
 struct Run {
@@ -27,14 +31,32 @@ impl Run {
     }
 }
 
-/// Runs `yadtq args...` against `url` (through `YADTQ_URL`, as a user would).
+/// Runs `yadtq args...` against `url` (through `YADTQ_URL`, as a user would);
+/// kills it and fails after [`RUN_LIMIT`], so a wait that never ends stops the test.
 fn yadtq_at(url: &str, args: &[&str]) -> Run {
-    let out = Command::new(binary("yadtq")).args(args).env("YADTQ_URL", url).output().expect("run yadtq");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = Command::new(binary("yadtq"))
+        .args(args)
+        .env("YADTQ_URL", url)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("run yadtq");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for yadtq") {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            child.kill().ok();
+            panic!("yadtq {args:?} still running after {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     };
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("output of yadtq");
+    let run = Run { code: status.code().unwrap_or(-1), stdout: read(&out), stderr: read(&err) };
     eprintln!("$ yadtq {}\n{}{}[exit {}]", args.join(" "), run.stdout, run.stderr, run.code);
     run
 }
@@ -63,7 +85,7 @@ async fn every_command_against_a_live_stack() {
 
     // Without --wait, submit prints the id; get --wait shows the finished task.
     assert_eq!(ok(&gw, &["submit", "add", "2", "3", "--id", "cli-add"]).stdout, "cli-add\n");
-    let shown = ok(&gw, &["get", "cli-add", "--wait", "30"]);
+    let shown = ok(&gw, &["get", "cli-add", "--wait"]);
     assert_eq!(shown.row("status"), ["status", "success"]);
     assert_eq!(shown.row("result"), ["result", "5"]);
     let watched = ok(&gw, &["watch", "cli-add"]).stdout;
@@ -88,6 +110,7 @@ async fn every_command_against_a_live_stack() {
     let mut names: Vec<&str> = all["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_str().unwrap()).collect();
     names.sort_unstable();
     assert_eq!(names, ["add", "echo", "multiply"]);
+    assert_eq!(ok(&gw, &["list", "--status", "success", "--all"]).row("cli-add")[3], "success");
     let page = ok(&gw, &["list", "--limit", "1"]);
     assert!(page.stderr.contains("--cursor"), "{}", page.stderr);
 
