@@ -162,52 +162,67 @@ async fn get(client: &Client, out: Output, id: &str, wait: Option<Option<f64>>) 
     }
 }
 
-/// `yadtq watch ID`: the task's server-sent events until a terminal status;
-/// reconnects (a few times) when a stream ends early, skipping the repeat.
+/// Reconnections `watch` makes (a second apart) when the stream breaks.
+const RECONNECTS: u32 = 10;
+
+/// `yadtq watch ID`: the task's server-sent events until a terminal status.
+/// When the stream ends early or the gateway goes away (a restart), it
+/// reconnects, up to [`RECONNECTS`] times, skipping the repeated state.
 async fn watch(client: &Client, out: Output, id: &str) -> Result<()> {
     let mut last: Option<Value> = None;
     let mut reconnects = 0;
     loop {
-        let mut resp = client.stream(&task_path(id, "/events")).await?;
-        let mut buf = String::new();
-        loop {
-            let chunk = match resp.chunk().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) if reconnects < 5 => {
-                    eprintln!("event stream interrupted ({e}); reconnecting");
-                    break;
-                }
-                Err(e) => return Err(client.transport(e)),
-            };
-            buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                let Some((kind, data)) = sse_event(&block) else { continue };
-                let task: Value = serde_json::from_str(&data)
-                    .map_err(|e| Error::Other(format!("event data is not JSON ({e}): {data}")))?;
-                let repeat =
-                    last.as_ref().is_some_and(|l| l["status"] == task["status"] && l["progress"] == task["progress"]);
-                if !repeat {
-                    if out.json {
-                        println!("{data}");
-                    } else {
-                        println!("{}", event_line(&kind, &task));
-                    }
-                    std::io::stdout().flush().ok();
-                }
-                if is_terminal(&task) {
-                    return outcome(&task);
-                }
-                last = Some(task);
+        let broke = match client.stream(&task_path(id, "/events")).await {
+            Ok(resp) => match follow(resp, out, &mut last).await {
+                Ok(Some(task)) => return outcome(&task),
+                Ok(None) => "the stream ended".to_string(),
+                Err(e) => e.to_string(),
+            },
+            // Only a gateway seen once is waited for: a wrong URL fails at once.
+            Err(e @ (Error::Unreachable { .. } | Error::Problem(Problem { status: 503, .. }))) if last.is_some() => {
+                e.to_string()
             }
-        }
+            Err(e) => return Err(e),
+        };
         reconnects += 1;
-        if reconnects > 5 {
-            return Err(Error::Other(format!("the event stream of task {id} kept ending before the task did")));
+        if reconnects > RECONNECTS {
+            return Err(Error::Other(format!("gave up following task {id} after {RECONNECTS} reconnections: {broke}")));
         }
+        eprintln!("event stream of task {id} interrupted ({broke}); reconnecting");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Prints the events of `resp` (those that change `last`); returns the
+/// terminal task, or `None` when the stream ends before it.
+async fn follow(mut resp: reqwest::Response, out: Output, last: &mut Option<Value>) -> Result<Option<Value>> {
+    let mut buf = String::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::Other(e.to_string()))? {
+        buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let Some((kind, data)) = sse_event(&block) else { continue };
+            let task: Value = serde_json::from_str(&data)
+                .map_err(|e| Error::Other(format!("event data is not JSON ({e}): {data}")))?;
+            let same_status = last.as_ref().is_some_and(|l| l["status"] == task["status"]);
+            let repeat = same_status && last.as_ref().is_some_and(|l| l["progress"] == task["progress"]);
+            // A reconnection's first event repeats the status: only its progress is news.
+            let kind = if same_status { "progress".to_string() } else { kind };
+            if !repeat {
+                if out.json {
+                    println!("{data}");
+                } else {
+                    println!("{}", event_line(&kind, &task));
+                }
+                std::io::stdout().flush().ok();
+            }
+            if is_terminal(&task) {
+                return Ok(Some(task));
+            }
+            *last = Some(task);
+        }
+    }
+    Ok(None)
 }
 
 /// The `event` name and joined `data` lines of one server-sent event block

@@ -161,6 +161,27 @@ async fn every_command_against_a_live_stack() {
 }
 
 #[tokio::test]
+async fn watch_follows_a_task_across_a_gateway_restart() {
+    let stack = Stack::new("cli_watch").await;
+    let mut gw = stack.gateway(&[]).await;
+    let w = stack.worker("worker", &[]).await;
+    stack.wait_assigned(&w).await;
+    ok(&gw, &["submit", "sleep", "5", "--id", "cli-long"]);
+    let url = gw.base.clone();
+    let watcher = std::thread::spawn(move || yadtq_at(&url, &["watch", "cli-long"]));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gw.proc.kill9();
+    let listen = gw.base.trim_start_matches("http://").to_string();
+    let _again = stack.spawn("yadtq-gateway", &["serve", "--listen", &listen], "gateway-again");
+    let run = tokio::task::spawn_blocking(move || watcher.join().expect("watcher")).await.unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("event stream of task cli-long interrupted"), "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines.last().is_some_and(|l| l.starts_with("status    success")), "{}", run.stdout);
+    assert_eq!(lines.iter().filter(|l| l.starts_with("status    processing")).count(), 1, "once: {}", run.stdout);
+}
+
+#[tokio::test]
 async fn a_file_of_fifty_tasks_waits_with_a_summary() {
     let stack = Stack::new("cli_file").await;
     let gw = stack.gateway(&[]).await;
