@@ -28,6 +28,12 @@ if [[ "${YADTQ_TEST_LOCAL_SERVICES:-}" == 1 && "${YADTQ_TEST_CLUSTER:-1}" != 0 ]
   export YADTQ_KAFKA_CLUSTER
 fi
 
+# The load-balancer test (tests/tests/balancer.rs) runs Debian's nginx.
+if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+  source "$ROOT/scripts/pinned-tools.sh"
+  apt_install nginx-light
+fi
+
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.
 cargo test --workspace "$@" -- --test-threads=1
