@@ -1,7 +1,7 @@
 //! Scenario 7: PostgreSQL alone, as a ceiling for end to end. The bench calls
 //! the services' own store functions in the services' batch sizes, with no
 //! HTTP, Kafka, gateway or worker process: `insert_each` (the gateway's
-//! grouped insert, one commit), then `claim_tasks` and `record_outcomes` (a
+//! grouped insert, one commit), then `claim` and `record_outcomes` (a
 //! worker's batches, each with its commit and NOTIFY). Left out: the gateway's
 //! delayed publish mark (usually a no-op by then, the claim stamps
 //! `published_at`), the long-poll reads and the heartbeats. Tasks per second
