@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod model;
 pub mod queues;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
