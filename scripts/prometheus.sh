@@ -54,6 +54,13 @@ running_pid() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# True when the server answers 200 on /-/ready (bash's /dev/tcp: no curl needed).
+answers_ready() {
+  ( exec 3<>"/dev/tcp/127.0.0.1/$PORT" || exit 1
+    printf 'GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    head -n 1 <&3 | grep -q ' 200' ) 2>/dev/null
+}
+
 write_config() {
   mkdir -p "$STATE/data" "$STATE/targets"
   # Rewritten every start so port and interval changes apply.
@@ -87,7 +94,7 @@ start() {
     --storage.tsdb.retention.time=1d --web.listen-address="127.0.0.1:$PORT" --web.enable-lifecycle \
     >"$STATE/server.log" 2>&1 &
   echo $! > "$STATE/prometheus.pid"
-  until curl -fsS "$URL/-/ready" >/dev/null 2>&1; do
+  until answers_ready; do
     running_pid >/dev/null || { tail -n 20 "$STATE/server.log" >&2; die "exited during start"; }
     (( SECONDS - t0 > 30 )) && { tail -n 20 "$STATE/server.log" >&2; die "not ready after 30s"; }
     sleep 0.3

@@ -3,7 +3,7 @@
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
-# cluster for the failover test; stops what it started.
+# cluster for the failover test, and a Prometheus server; stops what it started.
 # Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,6 +13,10 @@ trap stop_started_services EXIT
 # Fault tests stop and start the servers; only when they are this project's local ones.
 if [[ -z "${DATABASE_URL:-}" && -z "${KAFKA_BOOTSTRAP:-}" ]]; then export YADTQ_TEST_LOCAL_SERVICES=1; fi
 start_services
+# The Prometheus server of tests/tests/prometheus.rs (Debian's package,
+# installed when missing; scrapes the targets a test lists, every second).
+start_service prometheus
+export YADTQ_PROMETHEUS_URL YADTQ_PROMETHEUS_TARGETS
 # The three-node cluster of the broker failover test (tests/tests/cluster.rs,
 # skipped without it), only with the local servers: the test kills its
 # brokers. YADTQ_TEST_CLUSTER=0 leaves it out (three more JVMs, ~1.5 GiB).

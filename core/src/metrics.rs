@@ -132,6 +132,34 @@ fn describe() {
     describe_gauge!(LEADER, "1 on the maintenance leader, else 0");
 }
 
+/// Outcomes of [`TASKS_FINISHED`].
+pub const OUTCOMES: [&str; 5] = ["success", "failed", "retry", "cancelled", "aborted"];
+
+/// Registers a worker's counters at 0 for every label set it can produce
+/// (each handler's task name, each served queue), so the first event counts
+/// in `rate()` and `increase()` (a series that appears at 1 increases by 0).
+pub fn zero_worker_series(tasks: &[String], queues: &[String]) {
+    for task in tasks {
+        for outcome in OUTCOMES {
+            metrics::counter!(TASKS_FINISHED, "task" => task.clone(), "outcome" => outcome).increment(0);
+        }
+        for queue in queues {
+            metrics::counter!(TASKS_STARTED, "task" => task.clone(), "queue" => queue.clone()).increment(0);
+        }
+    }
+    metrics::counter!(DEAD_LETTERS, "result" => "written").increment(0);
+    metrics::counter!(DEAD_LETTERS, "result" => "lost").increment(0);
+    metrics::counter!(WORKER_FENCINGS).increment(0);
+}
+
+/// Registers the maintenance counters at 0 (see [`zero_worker_series`]),
+/// and [`LEADER`] at 0 until the lease is won.
+pub fn zero_maintenance_series() {
+    metrics::counter!(TASKS_RESCUED, "result" => "requeued").increment(0);
+    metrics::counter!(TASKS_RESCUED, "result" => "failed").increment(0);
+    metrics::gauge!(LEADER).set(0.0);
+}
+
 /// One sample of a gauge family exported outside the `metrics` facade
 /// (see [`set_samples`]): label pairs and the value.
 pub type Sample = (Vec<(&'static str, String)>, f64);

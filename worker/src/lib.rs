@@ -122,6 +122,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
 
     yadtq_core::metrics::install();
     metrics::gauge!(yadtq_core::metrics::WORKER_CONCURRENCY).set(cfg.concurrency as f64);
+    yadtq_core::metrics::zero_worker_series(&task_names, &queue_names);
     let live = Liveness::new(common.dead_after(), common.heartbeat_interval());
     let stop_beats = CancellationToken::new();
     let beats = liveness::spawn_heartbeat(

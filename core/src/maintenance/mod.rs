@@ -47,6 +47,7 @@ use crate::config::CommonConfig;
 /// cancelled, then releases the lease so another process takes over at once.
 pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shutdown: CancellationToken) {
     let names = cfg.names();
+    crate::metrics::zero_maintenance_series();
     let period = cfg.maintenance_period();
     let dead_after = cfg.dead_after();
     // `Some(since)` while this process leads.
