@@ -281,3 +281,21 @@ impl Membership {
         }
     }
 }
+
+#[cfg(test)]
+mod stats_tests {
+    use super::Stats;
+
+    #[test]
+    fn lag_is_read_for_owned_partitions_only() {
+        let json = br#"{"name": "c", "topics": {"ns.yadtq.tasks": {"topic": "ns.yadtq.tasks", "partitions": {
+            "0": {"partition": 0, "desired": true, "consumer_lag": 9, "consumer_lag_stored": 4},
+            "1": {"partition": 1, "desired": true, "consumer_lag": 3, "consumer_lag_stored": -1},
+            "2": {"partition": 2, "desired": false, "consumer_lag": 7, "consumer_lag_stored": 7},
+            "3": {"partition": 3, "desired": true, "consumer_lag": -1, "consumer_lag_stored": -1},
+            "-1": {"partition": -1, "desired": false, "consumer_lag": -1, "consumer_lag_stored": -1}}}}}"#;
+        let stats: Stats = serde_json::from_slice(json).unwrap();
+        let lag: Vec<(String, f64)> = stats.lag_samples().into_iter().map(|(l, v)| (l[1].1.clone(), v)).collect();
+        assert_eq!(lag, [("0".to_string(), 4.0), ("1".to_string(), 3.0)]);
+    }
+}

@@ -47,7 +47,7 @@ impl Sampler {
             Ok(a) => a,
             Err(e) => return tracing::warn!(error = %e, "sampler: cannot count tasks"),
         };
-        if self.passes % FINISHED_EVERY == 0 {
+        if self.passes.is_multiple_of(FINISHED_EVERY) {
             match crate::stats::finished(pool).await {
                 Ok(f) => self.finished = f,
                 Err(e) => tracing::warn!(error = %e, "sampler: cannot count finished tasks"),
