@@ -150,6 +150,13 @@ async fn prometheus_scrapes_the_stack_and_every_shipped_query_runs() {
     let mut w = stack.worker("worker", &["--admin-listen", &admin, "--concurrency", "4"]).await;
     stack.wait_assigned(&w).await;
 
+    // Targets left by an earlier run that was killed (its Drop never ran)
+    // would be down, and meet the worker-down condition below.
+    for old in std::fs::read_dir(&targets_dir).into_iter().flatten().flatten() {
+        if old.file_name().to_string_lossy().starts_with("t_prometheus_") {
+            let _ = std::fs::remove_file(old.path());
+        }
+    }
     let gw_addr = gw.base.trim_start_matches("http://").to_string();
     let file = Path::new(&targets_dir).join(format!("{ns}.json"));
     let sd = json!([
