@@ -93,9 +93,11 @@ start() {
   nohup prometheus --config.file="$STATE/prometheus.yml" --storage.tsdb.path="$STATE/data" \
     --storage.tsdb.retention.time=1d --web.listen-address="127.0.0.1:$PORT" --web.enable-lifecycle \
     >"$STATE/server.log" 2>&1 &
-  echo $! > "$STATE/prometheus.pid"
+  local pid=$!
+  echo "$pid" > "$STATE/prometheus.pid"
   until answers_ready; do
-    running_pid >/dev/null || { tail -n 20 "$STATE/server.log" >&2; die "exited during start"; }
+    # kill -0, not running_pid: right after the fork the child's command line is still this script's.
+    kill -0 "$pid" 2>/dev/null || { rm -f "$STATE/prometheus.pid"; tail -n 20 "$STATE/server.log" >&2; die "exited during start"; }
     (( SECONDS - t0 > 30 )) && { tail -n 20 "$STATE/server.log" >&2; die "not ready after 30s"; }
     sleep 0.3
   done

@@ -278,7 +278,11 @@ async fn prometheus_scrapes_the_stack_and_every_shipped_query_runs() {
         eprintln!("{job}: /metrics in {:.1} ms (median of 5, min {:.1}), {series} series", took[2], took[0]);
     }
 
-    // The worker-down rule sees a worker that stops answering.
+    // A worker killed during a task: the worker-down condition sees it, and
+    // the leader (the gateway) counts the rescue once its heartbeat is old.
+    let worker_id = stack.worker_id(&w).await;
+    assert_eq!(gw.submit(&json!({"task": "sleep", "args": [60]})).await.status, 202);
+    stack.wait_processing_on(worker_id, 1, LONG).await;
     w.kill9();
     let down = rules.iter().find(|(n, _)| n == "YadtqWorkerDown").map(|(_, e)| e.clone()).unwrap();
     wait_for(LONG, "the worker-down condition for the killed worker", || async {
@@ -286,5 +290,8 @@ async fn prometheus_scrapes_the_stack_and_every_shipped_query_runs() {
         r.iter().any(|s| s["metric"]["yadtq_test"] == ns.as_str())
     })
     .await;
+    prom.wait_value(&format!("sum(yadtq_tasks_rescued_total{{{sel}, result=\"requeued\"}})"), 1.0).await;
+    prom.wait_value(&format!("sum(yadtq_workers_alive{{{sel}}})"), 0.0).await;
+    prom.wait_value(&tasks("queued"), 1.0).await;
     eprintln!("prometheus test wall time: {:.1} s", t0.elapsed().as_secs_f64());
 }
