@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -186,27 +187,49 @@ pub fn set_samples(name: &'static str, help: &'static str, source: &str, samples
     }
 }
 
-/// Removes every sample `source` contributes, in all families.
+/// Removes every sample `source` contributes, in all families, and its
+/// deadline ([`set_source_deadline`]).
 pub fn clear_samples(source: &str) {
     for family in families().lock().expect("families lock").values_mut() {
         family.1.remove(source);
     }
+    deadlines().lock().expect("deadlines lock").remove(source);
+}
+
+fn deadlines() -> &'static Mutex<BTreeMap<String, Instant>> {
+    static D: OnceLock<Mutex<BTreeMap<String, Instant>>> = OnceLock::new();
+    D.get_or_init(Default::default)
+}
+
+/// From `until` on, [`render`] leaves out `source`'s samples (until a later
+/// deadline is set). A source without a deadline is always rendered.
+pub fn set_source_deadline(source: &str, until: Instant) {
+    deadlines().lock().expect("deadlines lock").insert(source.to_owned(), until);
 }
 
 /// The process's metrics in the text exposition format: the `metrics`
 /// recorder's ([`install`]) followed by the families of [`set_samples`].
 pub fn render() -> String {
     let mut out = install().render();
+    let now = Instant::now();
+    let expired: Vec<String> = deadlines()
+        .lock()
+        .expect("deadlines lock")
+        .iter()
+        .filter(|(_, until)| **until <= now)
+        .map(|(source, _)| source.clone())
+        .collect();
     let f = families().lock().expect("families lock");
-    for (name, (help, sources)) in f.iter() {
-        if sources.values().all(Vec::is_empty) {
+    for (name, (help, all)) in f.iter() {
+        let sources: BTreeMap<&String, &Vec<Sample>> = all.iter().filter(|(s, _)| !expired.contains(s)).collect();
+        if sources.values().all(|v| v.is_empty()) {
             continue;
         }
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
-        for (labels, value) in sources.values().flatten() {
+        for (labels, value) in sources.values().flat_map(|v| v.iter()) {
             out.push_str(name);
             if !labels.is_empty() {
                 let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
@@ -243,6 +266,10 @@ mod tests {
         clear_samples("a");
         let text = render();
         assert!(!text.contains("q\\\"1"), "{text}");
+        set_source_deadline("b", Instant::now());
+        assert!(!render().contains("yadtq_test_gauge"), "past its deadline");
+        set_source_deadline("b", Instant::now() + std::time::Duration::from_secs(60));
+        assert!(render().contains("yadtq_test_gauge{queue=\"q2\"} 3.5\n"));
         set_samples("yadtq_test_gauge", "A test gauge", "b", vec![]);
         assert!(!render().contains("yadtq_test_gauge"));
     }

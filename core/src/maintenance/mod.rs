@@ -87,7 +87,8 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     let c = ctx.clone();
     let watched = leading.clone();
     let state = Arc::new(tokio::sync::Mutex::new(sampler::Sampler::default()));
-    let sampler = service(sampler::PERIOD, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
+    // After the previous leader's samples have expired (sampler::VALID_FOR).
+    let sampler = service(sampler::PERIOD, leading.clone(), shutdown.clone(), period * sampler::VALID_FOR, move || {
         let (c, watched, state) = (c.clone(), watched.clone(), state.clone());
         async move {
             state.lock().await.pass(&c.1, dead_after, &watched).await;
@@ -103,10 +104,14 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        let asked = Instant::now();
         let held = tokio::select! {
             held = lease.hold() => held,
             _ = shutdown.cancelled() => break,
         };
+        if held {
+            sampler::confirmed(asked, period);
+        }
         if shutdown.is_cancelled() {
             break; // a stopping process never starts leading
         }

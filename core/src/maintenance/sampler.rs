@@ -1,8 +1,14 @@
 //! The sampler: the leader's view of the database for the metrics (task
 //! counts by queue and status, oldest queued age, publisher backlog, workers
-//! alive), exported under source [`SOURCE`] only while this process leads and
-//! withdrawn the moment it stops, so a sum over all processes never counts a
-//! queue twice.
+//! alive), exported under source [`SOURCE`] only while this process leads, so
+//! a sum over all processes never counts a queue twice:
+//! - withdrawn the moment the lease loop sees the lease lost;
+//! - rendered only until [`VALID_FOR`] (in maintenance periods) after the
+//!   last lease check that confirmed it, so a leader cut off from PostgreSQL
+//!   (its check hanging) stops exporting by itself;
+//! - a new leader samples only after leading for [`VALID_FOR`], by which
+//!   time the previous leader's samples have expired: the old one's lock was
+//!   confirmed before its session ended, and the new one won the lock after.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -20,6 +26,9 @@ pub const PERIOD: Duration = Duration::from_secs(2);
 const FINISHED_EVERY: u32 = 15;
 /// The metrics source name of the leader's samples.
 pub const SOURCE: &str = "leader";
+/// Samples stay valid this many maintenance periods after the lease check
+/// that confirmed the lease; a new leader waits as long before sampling.
+pub const VALID_FOR: u32 = 2;
 
 const ACTIVE: [&str; 3] = ["queued", "scheduled", "processing"];
 const FINISHED: [&str; 3] = ["success", "failed", "cancelled"];
@@ -110,6 +119,12 @@ impl Sampler {
             vec![(vec![], now.as_secs_f64())],
         );
     }
+}
+
+/// Records that the lease was confirmed by a check sent at `asked`: the
+/// samples stay valid until `asked + VALID_FOR × period`.
+pub fn confirmed(asked: Instant, period: Duration) {
+    m::set_source_deadline(SOURCE, asked + period * VALID_FOR);
 }
 
 /// Withdraws the leader's samples (call once leadership is lost, after
