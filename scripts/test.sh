@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The test suite: unit tests and the end-to-end tests, which start the real
+# The test suite: the offline query data check (scripts/check-sqlx.sh),
+# unit tests (the store's on a real PostgreSQL) and the end-to-end tests, which start the real
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
-# cluster for the failover test, and a Prometheus server; stops what it started.
-# Extra arguments go to `cargo test` (e.g. a test name filter).
+# cluster for the failover test, and a Prometheus server; then the SDKs'
+# tests (scripts/test-clients.sh, against a gateway and worker of their own
+# on the same servers); stops what it started.
+# Extra arguments go to `cargo test` (e.g. a test name filter), and leave the
+# SDKs' tests out; so does YADTQ_TEST_CLIENTS=0.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -13,6 +17,9 @@ trap stop_started_services EXIT
 # Fault tests stop and start the servers; only when they are this project's local ones.
 if [[ -z "${DATABASE_URL:-}" && -z "${KAFKA_BOOTSTRAP:-}" ]]; then export YADTQ_TEST_LOCAL_SERVICES=1; fi
 start_services
+# The committed offline query data (.sqlx/) must match the code and the
+# migrations: every build checks its SQL against it.
+bash "$ROOT/scripts/check-sqlx.sh"
 # The Prometheus server of tests/tests/prometheus.rs (Debian's package,
 # installed when missing; scrapes the targets a test lists, every second).
 start_service prometheus
@@ -28,3 +35,6 @@ fi
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.
 cargo test --workspace "$@" -- --test-threads=1
+if [[ $# -eq 0 && "${YADTQ_TEST_CLIENTS:-1}" != 0 ]]; then
+  bash scripts/test-clients.sh
+fi

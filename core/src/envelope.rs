@@ -103,6 +103,17 @@ mod tests {
         assert!(matches!(Envelope::decode(Some(v2)), Err(EnvelopeError::UnknownVersion(2))));
     }
 
+    /// The upgrade rule (docs/deployment.md, "Upgrades"): an envelope from a
+    /// newer writer, with fields this release does not know, still decodes.
+    #[test]
+    fn envelopes_with_fields_from_a_newer_release_decode() {
+        let newer = br#"{"v":1,"id":"a","task":"add","args":[1],"kwargs":{},"queue":"default","attempt":2,
+            "submitted_at":"2026-01-01T00:00:00Z","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "tenant":{"id":"t1"}}"#;
+        let env = Envelope::decode(Some(newer)).unwrap();
+        assert_eq!((env.id.as_str(), env.attempt, env.args.get()), ("a", 2, "[1]"));
+    }
+
     #[test]
     fn max_encoded_len_bounds_every_record_of_a_task_and_is_tight() {
         let (args, kwargs) = (r#"[1, "\u0000", {"a": [2]}]"#, r#"{"k": "v"}"#);

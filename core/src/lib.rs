@@ -11,6 +11,7 @@ pub mod kafka;
 pub mod maintenance;
 pub mod metrics;
 pub mod model;
+pub mod publish;
 pub mod queues;
 pub mod stats;
 pub mod store;

@@ -84,6 +84,52 @@ pub struct Progress {
     pub message: String,
 }
 
+/// How an attempt ended (`task_attempts.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The handler returned a result.
+    Success,
+    /// The handler failed (the task may be retried).
+    Failed,
+    /// Reserved by the schema for a retried attempt; not written by this release.
+    Retry,
+    /// Reserved by the schema for a timed-out attempt; this release records a
+    /// timeout as `failed` with error kind `timeout`.
+    Timeout,
+    /// Its worker died or stopped before recording an outcome.
+    WorkerLost,
+    /// Aborted on a cancel request.
+    Cancelled,
+}
+
+impl AttemptOutcome {
+    /// The name stored in `task_attempts.outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failed => "failed",
+            Self::Retry => "retry",
+            Self::Timeout => "timeout",
+            Self::WorkerLost => "worker_lost",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "success" => Self::Success,
+            "failed" => Self::Failed,
+            "retry" => Self::Retry,
+            "timeout" => Self::Timeout,
+            "worker_lost" => Self::WorkerLost,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
 /// One claim of a task, as `GET /tasks/{id}/attempts` returns it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Attempt {
@@ -95,8 +141,8 @@ pub struct Attempt {
     pub started_at: DateTime<Utc>,
     /// When the attempt ended (null while it runs).
     pub finished_at: Option<DateTime<Utc>>,
-    /// `success`, `failed`, `worker_lost` or `cancelled`; null while it runs.
-    pub outcome: Option<String>,
+    /// How the attempt ended; null while it runs.
+    pub outcome: Option<AttemptOutcome>,
     /// Why the attempt failed.
     pub error: Option<TaskError>,
 }

@@ -18,7 +18,7 @@ pub fn undeclared<'a>(declared: &[String], wanted: &'a [String]) -> Vec<&'a str>
 /// list cannot be read, or no gateway has started yet, it says so with a
 /// warning and returns all of `queues`.
 pub async fn check_declared(pool: &PgPool, queues: &[String]) -> Vec<String> {
-    match crate::store::declared_queues(pool).await {
+    match crate::store::queues::declared(pool).await {
         Ok(declared) if declared.is_empty() => tracing::warn!(
             ?queues,
             "no gateway has declared its queues yet, so --queues cannot be checked; \

@@ -1,5 +1,6 @@
 //! Read-only aggregate queries the maintenance leader samples for the
-//! metrics (docs/operations.md): task counts by queue and status, the oldest
+//! metrics (docs/operations.md), checked at build time like the store's
+//! (`sqlx::query!`, offline data in `.sqlx/`): task counts by queue and status, the oldest
 //! queued task per queue, the publisher's backlog, workers alive. Each is one
 //! statement on the pool; the active-status ones use partial indexes
 //! (`tasks_queued_queue`, `tasks_scheduled_run_at`,
@@ -8,7 +9,7 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 /// Tasks in one (queue, status) pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,27 +41,25 @@ pub struct Active {
 /// matches none of them and scans the table): ~5 ms with 10,000 queued
 /// rows in a table of a million.
 pub async fn active(pool: &PgPool) -> Result<Active, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT queue, 'queued' AS status, count(*) AS n,
+    let rows = sqlx::query!(
+        r#"SELECT queue AS "queue!", 'queued' AS "status!", count(*) AS "n!",
                 extract(epoch FROM now() - min(greatest(created_at, coalesce(run_at, created_at))))::float8 AS oldest,
-                count(*) FILTER (WHERE published_at IS NULL) AS unpublished
+                count(*) FILTER (WHERE published_at IS NULL) AS "unpublished!"
            FROM tasks WHERE status = 'queued' GROUP BY queue
          UNION ALL
          SELECT queue, 'scheduled', count(*), NULL, 0 FROM tasks WHERE status = 'scheduled' GROUP BY queue
          UNION ALL
-         SELECT queue, 'processing', count(*), NULL, 0 FROM tasks WHERE status = 'processing' GROUP BY queue",
+         SELECT queue, 'processing', count(*), NULL, 0 FROM tasks WHERE status = 'processing' GROUP BY queue"#
     )
     .fetch_all(pool)
     .await?;
     let mut out = Active::default();
     for row in rows {
-        let queue: String = row.try_get("queue")?;
-        let status: String = row.try_get("status")?;
-        if let Some(oldest) = row.try_get::<Option<f64>, _>("oldest")? {
-            out.oldest_queued.push((queue.clone(), oldest.max(0.0)));
+        if let Some(oldest) = row.oldest {
+            out.oldest_queued.push((row.queue.clone(), oldest.max(0.0)));
         }
-        out.unpublished += row.try_get::<i64, _>("unpublished")?;
-        out.counts.push(StatusCount { queue, status, count: row.try_get("n")? });
+        out.unpublished += row.unpublished;
+        out.counts.push(StatusCount { queue: row.queue, status: row.status, count: row.n });
     }
     Ok(out)
 }
@@ -69,27 +68,23 @@ pub async fn active(pool: &PgPool) -> Result<Active, sqlx::Error> {
 /// kept until the retention deletes them. Scans the table (~0.4 s for a
 /// million rows): sample it rarely.
 pub async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT queue, status, count(*) AS n FROM tasks
-          WHERE status IN ('success', 'failed', 'cancelled') GROUP BY queue, status",
+    let rows = sqlx::query!(
+        r#"SELECT queue AS "queue!", status AS "status!", count(*) AS "n!" FROM tasks
+          WHERE status IN ('success', 'failed', 'cancelled') GROUP BY queue, status"#
     )
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(StatusCount { queue: row.try_get("queue")?, status: row.try_get("status")?, count: row.try_get("n")? })
-        })
-        .collect()
+    Ok(rows.into_iter().map(|r| StatusCount { queue: r.queue, status: r.status, count: r.n }).collect())
 }
 
 /// Workers alive: last heartbeat within `dead_after` of the database clock
 /// and not stopped (the `alive` of GET /workers).
 pub async fn workers_alive(pool: &PgPool, dead_after: Duration) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM workers
-          WHERE stopped_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => $1)",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM workers
+          WHERE stopped_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => $1)"#,
+        dead_after.as_secs_f64()
     )
-    .bind(dead_after.as_secs_f64())
     .fetch_one(pool)
     .await
 }

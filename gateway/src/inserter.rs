@@ -3,38 +3,32 @@
 //! (a lone request is written at once), which keeps PostgreSQL's per-commit
 //! cost from capping the submit rate.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use yadtq_core::batch::Batcher;
-use yadtq_core::store::{self, Inserted, NewTask};
+use yadtq_core::store::tasks::{self, Inserted, NewTask};
+use yadtq_core::store::StoreError;
 
 /// Rows per statement at most.
 const MAX_BATCH: usize = 256;
 /// Statements in flight at once.
 const PARALLEL: usize = 4;
 
-/// Why an insert did not happen (the error text, shared by the whole batch).
-pub type InsertError = Arc<sqlx::Error>;
-
 /// Batched task inserts.
 pub struct Inserter {
-    batcher: Batcher<NewTask, Result<Inserted, InsertError>>,
+    batcher: Batcher<NewTask, Result<Inserted, StoreError>>,
 }
 
 impl Inserter {
     /// Starts the insert tasks on `pool`.
     pub fn new(pool: PgPool) -> Self {
-        let batcher = Batcher::spawn(Duration::ZERO, MAX_BATCH, PARALLEL, move |tasks: Vec<NewTask>| {
+        let batcher = Batcher::spawn(Duration::ZERO, MAX_BATCH, PARALLEL, move |batch: Vec<NewTask>| {
             let pool = pool.clone();
             async move {
-                match store::insert_each(&pool, &tasks).await {
+                match tasks::insert_each(&pool, &batch).await {
                     Ok(out) => out.into_iter().map(Ok).collect(),
-                    Err(e) => {
-                        let e = Arc::new(e);
-                        tasks.iter().map(|_| Err(e.clone())).collect()
-                    }
+                    Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
                 }
             }
         });
@@ -42,7 +36,7 @@ impl Inserter {
     }
 
     /// Inserts one task (or finds it, for an idempotent repeat).
-    pub async fn insert(&self, task: NewTask) -> Result<Inserted, InsertError> {
-        self.batcher.call(task).await.unwrap_or_else(|| Err(Arc::new(sqlx::Error::PoolClosed)))
+    pub async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
+        self.batcher.call(task).await.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into()))
     }
 }

@@ -65,7 +65,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
 
     // Workers check their --queues against the declared list at start.
-    yadtq_core::store::declare_queues(&pool, &cfg.limits.queues).await?;
+    yadtq_core::store::queues::declare(&pool, &cfg.limits.queues).await?;
     let record_limits = Arc::new(yadtq_core::kafka::RecordLimits::new(
         &cfg.common,
         yadtq_core::kafka::producer_max_message_bytes(&cfg.common)?,

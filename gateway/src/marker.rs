@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use yadtq_core::maintenance::PUBLISH_GRACE as GRACE;
+use yadtq_core::store::tasks::Sent;
 
 /// How long after its ack a task is marked (well under [`GRACE`]).
 pub const DELAY: Duration = Duration::from_millis(500);
@@ -32,14 +33,10 @@ pub struct Marker {
     tx: mpsc::UnboundedSender<(Instant, Sent)>,
 }
 
-/// A record the broker acknowledged: task id and the attempt count it carried.
-type Sent = (String, i32);
-
 impl Marker {
-    /// Queues task `id`, whose record for attempt count `attempt` the broker
-    /// just acknowledged, to be marked after [`DELAY`].
-    pub fn send(&self, id: String, attempt: i32) {
-        let _ = self.tx.send((Instant::now() + DELAY, (id, attempt)));
+    /// Queues a record the broker just acknowledged, to be marked after [`DELAY`].
+    pub fn send(&self, sent: Sent) {
+        let _ = self.tx.send((Instant::now() + DELAY, sent));
     }
 }
 
@@ -83,7 +80,7 @@ pub fn spawn(pool: PgPool) -> (Marker, JoinHandle<()>) {
                     }
                 }
             }
-            if let Err(e) = yadtq_core::store::mark_published(&pool, &batch).await {
+            if let Err(e) = yadtq_core::store::tasks::mark_published(&pool, &batch).await {
                 tracing::warn!(error = %e, count = batch.len(), "cannot mark tasks published; the publisher will resend them");
             }
             if open {

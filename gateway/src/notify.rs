@@ -16,7 +16,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 
 /// Channel of task events; the services notify it after each change.
-pub const CHANNEL: &str = yadtq_core::store::TASK_EVENTS_CHANNEL;
+pub const CHANNEL: &str = yadtq_core::store::events::TASK_EVENTS_CHANNEL;
 
 /// How often a waiter re-reads the task even without an event (a missed
 /// notification, e.g. one sent by a process that died between its commit and

@@ -4,6 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+use yadtq_core::store::StoreError;
 
 /// An RFC 9457 problem document. `field` names the request field at fault.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,31 +89,16 @@ impl ApiError {
     }
 }
 
-impl From<std::sync::Arc<sqlx::Error>> for ApiError {
-    fn from(e: std::sync::Arc<sqlx::Error>) -> Self {
-        Self::from_db(&e)
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::from_db(&e)
-    }
-}
-
-impl ApiError {
-    /// Connection-level failures (PostgreSQL unreachable, pool exhausted) are a
-    /// 503 with Retry-After; anything else is a 500 and is logged.
-    fn from_db(e: &sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::Database(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
-                tracing::error!(error = %e, "database error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal database error", None)
-            }
-            other => {
-                tracing::warn!(error = %other, "PostgreSQL unavailable");
-                Self::unavailable("PostgreSQL is unavailable; retry later", 2)
-            }
+/// Connection-level failures (PostgreSQL unreachable, pool exhausted) are a
+/// 503 with Retry-After; anything else is a 500 and is logged.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            tracing::warn!(error = %e, "PostgreSQL unavailable");
+            Self::unavailable("PostgreSQL is unavailable; retry later", 2)
+        } else {
+            tracing::error!(error = %e, "database error");
+            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal database error", None)
         }
     }
 }
@@ -124,6 +110,12 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(s) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        // A body over the limit is left unread, so the server closes the
+        // connection after this answer: say so, or a client sends its next
+        // request on the dead connection (httpx fails it, curl resends it).
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

@@ -6,55 +6,35 @@
 //! publisher. Topics exist already: the gateway creates its declared queues'
 //! topics at start, never because of a request.
 
-use yadtq_core::envelope::{Envelope, ENVELOPE_VERSION};
-use yadtq_core::kafka::Delivery;
+use yadtq_core::envelope::Envelope;
 use yadtq_core::model::{Task, TaskStatus};
 
 use crate::state::AppState;
 
-/// Publishes the `queued` tasks among `tasks` (scheduled ones wait for the scheduler).
+/// Publishes the `queued` tasks among `tasks` (scheduled ones wait for the
+/// scheduler) through the one publish path ([`yadtq_core::publish::send`]);
+/// acknowledged ones go to the marker, refused ones fail.
 pub async fn publish(state: &AppState, tasks: &[&Task]) {
     for t in tasks {
         // Queues are the declared ones: a bounded label.
         metrics::counter!(yadtq_core::metrics::TASKS_SUBMITTED, "queue" => t.queue.clone()).increment(1);
     }
-    let envelopes: Vec<Envelope> = tasks
-        .iter()
-        .filter(|t| t.status == TaskStatus::Queued)
-        .map(|t| Envelope {
-            v: ENVELOPE_VERSION,
-            id: t.id.clone(),
-            task: t.task.clone(),
-            args: t.args.clone(),
-            kwargs: t.kwargs.clone(),
-            queue: t.queue.clone(),
-            attempt: t.attempts,
-            submitted_at: t.created_at,
-        })
-        .collect();
+    let envelopes: Vec<Envelope> =
+        tasks.iter().filter(|t| t.status == TaskStatus::Queued).map(|t| Envelope::from(*t)).collect();
     if envelopes.is_empty() {
         return;
     }
     let (names, producer, marker, pool) =
         (state.cfg.common.names(), state.producer.clone(), state.marker.clone(), state.pool.clone());
     let delivery = tokio::spawn(async move {
-        let producer = &producer;
-        let sends = envelopes.iter().map(|env| {
-            let topic = names.queue_topic(&env.queue);
-            async move { (env, yadtq_core::kafka::deliver(producer, &topic, env).await) }
-        });
-        let mut refused = Vec::new();
-        for (env, result) in futures::future::join_all(sends).await {
-            match result {
-                Delivery::Acked => marker.send(env.id.clone(), env.attempt),
-                Delivery::Failed(e) => {
-                    tracing::warn!(id = %env.id, error = %e, "task not sent to Kafka; the publisher will send it")
-                }
-                Delivery::Refused(error) => refused.push((env.id.clone(), env.attempt, error)),
-            }
+        let sends = yadtq_core::publish::send(&producer, &names, envelopes).await;
+        for sent in sends.acked {
+            marker.send(sent);
         }
-        // Classified as the publisher does: a record refused for itself fails its task.
-        yadtq_core::maintenance::fail_refused(&pool, &refused).await;
+        for (id, e) in &sends.failed {
+            tracing::warn!(%id, error = %e, "task not sent to Kafka; the publisher will send it");
+        }
+        yadtq_core::publish::fail_refused(&pool, &sends.refused).await;
     });
     // With no wait (the default) the delivery task just runs on, detached.
     let wait = state.cfg.publish_wait();

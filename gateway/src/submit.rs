@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use yadtq_core::config::{is_valid_queue, DEFAULT_QUEUE};
 use yadtq_core::envelope::Envelope;
 use yadtq_core::kafka::RecordLimit;
-use yadtq_core::store::NewTask;
+use yadtq_core::store::tasks::{Backoff, NewTask};
 use yadtq_core::validate;
 
 use crate::config::Limits;
@@ -227,7 +227,7 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
         max_retries,
         timeout_seconds,
         run_at,
-        retry_backoff: (req.retry_backoff_base, req.retry_backoff_cap),
+        retry_backoff: Backoff { base_seconds: req.retry_backoff_base, cap_seconds: req.retry_backoff_cap },
         request_hash,
     })
 }

@@ -535,8 +535,8 @@ impl Gateway {
 /// the gateway), with `POST /tasks`' defaults: 3 retries, 300 s timeout,
 /// queue `default`, no delay. `args` is JSON array text; the request hash is
 /// derived from the id.
-pub fn echo_task(id: String, args: String) -> yadtq_core::store::NewTask {
-    yadtq_core::store::NewTask {
+pub fn echo_task(id: String, args: String) -> yadtq_core::store::tasks::NewTask {
+    yadtq_core::store::tasks::NewTask {
         request_hash: format!("hash-{id}"),
         id,
         name: "echo".into(),
@@ -546,7 +546,7 @@ pub fn echo_task(id: String, args: String) -> yadtq_core::store::NewTask {
         max_retries: 3,
         timeout_seconds: 300.0,
         run_at: None,
-        retry_backoff: (None, None),
+        retry_backoff: Default::default(),
     }
 }
 

@@ -5,7 +5,8 @@
 //! (PostgreSQL breaks a lock cycle after deadlock_timeout, 1 s, by failing one
 //! statement), and every task runs once.
 
-use yadtq_core::store::{self, NewTask, Outcome};
+use yadtq_core::store::tasks::{self as store, AttemptOutcomeRecord, BatchInsert, NewTask, Outcome, Sent};
+use yadtq_core::store::StoreError;
 use yadtq_tests::Stack;
 
 /// `ids` in a random order (sorted by a fresh random key each).
@@ -21,16 +22,17 @@ fn new_task(round: usize, i: usize) -> NewTask {
 
 /// One worker: claims shuffled batches of `ids`, then records their outcomes in
 /// another order. Returns the tasks it claimed.
-async fn work(pool: sqlx::PgPool, ids: Vec<String>, batch: usize) -> Result<usize, sqlx::Error> {
+async fn work(pool: sqlx::PgPool, ids: Vec<String>, batch: usize) -> Result<usize, StoreError> {
     let worker = uuid::Uuid::new_v4();
     let mut claimed_total = 0;
     for chunk in shuffled(&ids).chunks(batch) {
-        let claimed = store::claim_tasks(&pool, chunk, worker).await?;
+        let claimed = store::claim(&pool, chunk, worker).await?;
         let mine: Vec<(String, i32)> =
             chunk.iter().zip(claimed).filter_map(|(id, c)| c.map(|c| (id.clone(), c.attempt))).collect();
         claimed_total += mine.len();
         let success = Outcome::Success("1".into());
-        let mut records: Vec<(&str, i32, &Outcome)> = mine.iter().map(|(id, a)| (id.as_str(), *a, &success)).collect();
+        let mut records: Vec<AttemptOutcomeRecord<'_>> =
+            mine.iter().map(|(id, a)| AttemptOutcomeRecord { task_id: id, attempt: *a, outcome: &success }).collect();
         records.reverse();
         store::record_outcomes(&pool, worker, &records).await?;
     }
@@ -55,10 +57,10 @@ async fn concurrent_batched_marks_claims_and_outcomes_never_deadlock() {
             let (pool, ids) = (pool.clone(), ids.clone());
             tokio::spawn(async move {
                 for chunk in shuffled(&ids).chunks(100) {
-                    let sent: Vec<(String, i32)> = chunk.iter().map(|id| (id.clone(), 0)).collect();
+                    let sent: Vec<Sent> = chunk.iter().map(|id| Sent { id: id.clone(), attempts: 0 }).collect();
                     store::mark_published(&pool, &sent).await?;
                 }
-                Ok::<_, sqlx::Error>(0)
+                Ok::<_, StoreError>(0)
             })
         };
         // Two workers over the same records: every task is claimed by one of them.
@@ -102,7 +104,10 @@ async fn concurrent_inserts_of_the_same_ids_never_deadlock() {
                 tokio::spawn(async move {
                     // Batches (one transaction) and grouped singles (one statement) alike.
                     if k % 2 == 0 {
-                        store::insert_tasks(&pool, &mine).await.map(|r| r.expect("same bodies: no conflict").len())
+                        store::insert_batch(&pool, &mine).await.map(|r| match r {
+                            BatchInsert::Done(inserted) => inserted.len(),
+                            BatchInsert::Conflict(id) => panic!("same bodies: no conflict, got one on {id}"),
+                        })
                     } else {
                         store::insert_each(&pool, &mine).await.map(|r| r.len())
                     }
@@ -134,7 +139,7 @@ async fn a_late_mark_for_an_earlier_send_leaves_a_requeued_task_unpublished() {
     store::insert_each(&stack.db, std::slice::from_ref(&task)).await.unwrap();
     // Claimed (attempt 1), then back to queued for a retry, unpublished.
     let worker = uuid::Uuid::new_v4();
-    let claimed = store::claim_tasks(&stack.db, std::slice::from_ref(&task.id), worker).await.unwrap();
+    let claimed = store::claim(&stack.db, std::slice::from_ref(&task.id), worker).await.unwrap();
     assert_eq!(claimed[0].as_ref().map(|c| c.attempt), Some(1));
     sqlx::query("UPDATE tasks SET status = 'queued', worker_id = NULL, published_at = NULL WHERE id = $1")
         .bind(&task.id)
@@ -150,9 +155,9 @@ async fn a_late_mark_for_an_earlier_send_leaves_a_requeued_task_unpublished() {
     };
 
     // The first send's ack (attempt count 0) lands late: nothing changes.
-    assert_eq!(store::mark_published(&stack.db, &[(task.id.clone(), 0)]).await.unwrap(), 0);
+    assert_eq!(store::mark_published(&stack.db, &[Sent { id: task.id.clone(), attempts: 0 }]).await.unwrap(), 0);
     assert!(!published().await, "the requeued row stays for the publisher");
     // The ack of the send for the current attempt count marks it.
-    assert_eq!(store::mark_published(&stack.db, &[(task.id.clone(), 1)]).await.unwrap(), 1);
+    assert_eq!(store::mark_published(&stack.db, &[Sent { id: task.id.clone(), attempts: 1 }]).await.unwrap(), 1);
     assert!(published().await);
 }

@@ -15,12 +15,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::model::TaskError;
-use yadtq_core::store::{self, Claimed, Outcome};
+use yadtq_core::store::tasks::{self, Claimed, Outcome, Recorded};
+use yadtq_core::store::StoreError;
 
 use crate::handler::{HandlerError, HandlerFn, ProgressFn, Registry, TaskContext};
 use crate::liveness::Liveness;
-use crate::retry::Backoff;
-use crate::writes::{WriteError, Writes};
+use crate::retry::{self, Backoff, Retry};
+use crate::writes::Writes;
 
 /// Everything a record's processing needs, shared by all of them.
 pub struct Executor {
@@ -98,7 +99,7 @@ impl Executor {
         let outcome = self.run_handler(&env.id, &claimed, fence).await;
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
-            Some(Outcome::Failed(_) | Outcome::Retry(..)) => Some(false),
+            Some(Outcome::Failed(_) | Outcome::Retry { .. }) => Some(false),
             Some(Outcome::Cancelled) => None,
             None => None,
         };
@@ -124,7 +125,7 @@ impl Executor {
         let kind = match outcome {
             Some(Outcome::Success(_)) => "success",
             Some(Outcome::Failed(_)) => "failed",
-            Some(Outcome::Retry(..)) => "retry",
+            Some(Outcome::Retry { .. }) => "retry",
             Some(Outcome::Cancelled) => "cancelled",
             None => "aborted",
         };
@@ -192,16 +193,18 @@ impl Executor {
         Some(match result {
             Ok(json) => Outcome::Success(json),
             Err(Failure::Cancelled) => Outcome::Cancelled,
-            Err(Failure::Error(e, true)) if claimed.attempt <= claimed.max_retries => {
+            Err(Failure::Error { error, retry }) => {
                 let backoff = Backoff {
-                    base: claimed.retry_backoff.0.unwrap_or(self.backoff.base),
-                    cap: claimed.retry_backoff.1.unwrap_or(self.backoff.cap),
+                    base: claimed.retry_backoff.base_seconds.unwrap_or(self.backoff.base),
+                    cap: claimed.retry_backoff.cap_seconds.unwrap_or(self.backoff.cap),
                 };
-                let delay = backoff.delay(claimed.attempt, &mut rand::thread_rng());
-                tracing::info!(id, attempt = claimed.attempt, kind = %e.kind, delay_s = delay.as_secs_f64(), "attempt failed; retrying later");
-                Outcome::Retry(e, delay)
+                let (attempt, max) = (claimed.attempt, claimed.max_retries);
+                let outcome = retry::after_failure(error, retry, attempt, max, backoff, &mut rand::thread_rng());
+                if let Outcome::Retry { error, delay } = &outcome {
+                    tracing::info!(id, attempt, kind = %error.kind, delay_s = delay.as_secs_f64(), "attempt failed; retrying later");
+                }
+                outcome
             }
-            Err(Failure::Error(e, _)) => Outcome::Failed(e),
         })
     }
 
@@ -217,7 +220,7 @@ impl Executor {
         let progress: ProgressFn = Arc::new(move |p| {
             let (pool, task_id) = (pool.clone(), task_id.clone());
             Box::pin(async move {
-                if let Err(e) = store::set_progress(&pool, &task_id, worker_id, attempt, &p).await {
+                if let Err(e) = tasks::set_progress(&pool, &task_id, worker_id, attempt, &p).await {
                     tracing::debug!(id = %task_id, error = %e, "progress not stored");
                 }
             })
@@ -251,7 +254,7 @@ impl Executor {
         let attempt = claimed.attempt;
         if fence.is_cancelled() || self.live.fenced() {
             tracing::warn!(id, attempt, "attempt not started: the worker fenced itself after the claim");
-            return Some(Err(Failure::Error(TaskError::new("worker_lost", FENCED_MESSAGE), true)));
+            return Some(Err(retryable("worker_lost", FENCED_MESSAGE)));
         }
         let tracked = self.live.track(id, attempt);
         let timeout = claimed.timeout;
@@ -274,11 +277,10 @@ impl Executor {
                 // task back once PostgreSQL answers again.
                 return match why {
                     Stopped::CancelRequested => Some(Err(Failure::Cancelled)),
-                    Stopped::Fenced => Some(Err(Failure::Error(TaskError::new("worker_lost", FENCED_MESSAGE), true))),
-                    Stopped::TakenOver => Some(Err(Failure::Error(
-                        TaskError::new("worker_lost", "the attempt was taken over by another worker"),
-                        true,
-                    ))),
+                    Stopped::Fenced => Some(Err(retryable("worker_lost", FENCED_MESSAGE))),
+                    Stopped::TakenOver => {
+                        Some(Err(retryable("worker_lost", "the attempt was taken over by another worker")))
+                    }
                     // Nothing is written; the rescuer requeues the stopped worker's tasks.
                     Stopped::Shutdown => None,
                 };
@@ -297,16 +299,17 @@ impl Executor {
                     Ok(json)
                 }
             }
-            Ok(Ok(Err(HandlerError { kind, message, retryable }))) => {
-                Err(Failure::Error(TaskError::new(kind, message), retryable))
-            }
+            Ok(Ok(Err(HandlerError { kind, message, retryable }))) => Err(Failure::Error {
+                error: TaskError::new(kind, message),
+                retry: if retryable { Retry::Allowed } else { Retry::Never },
+            }),
             Ok(Err(_elapsed)) => {
                 cancel.cancel();
                 let message = format!("attempt exceeded its timeout of {} s", timeout.as_secs_f64());
-                Err(Failure::Error(TaskError::new("timeout", message), true))
+                Err(retryable("timeout", message))
             }
-            Err(e) if e.is_panic() => Err(Failure::Error(TaskError::new("panic", panic_message(e.into_panic())), true)),
-            Err(e) => Err(Failure::Error(TaskError::new("handler_error", e.to_string()), true)),
+            Err(e) if e.is_panic() => Err(retryable("panic", panic_message(e.into_panic()))),
+            Err(e) => Err(retryable("handler_error", e.to_string())),
         })
     }
 
@@ -329,12 +332,12 @@ impl Executor {
             };
             outcome = back;
             match result {
-                Ok(true) => return,
-                Ok(false) => {
+                Ok(Recorded::Written) => return,
+                Ok(Recorded::Fenced) => {
                     tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");
                     return;
                 }
-                Err(WriteError::Refused(e)) if matches!(outcome, Outcome::Success(_)) => {
+                Err(e @ StoreError::Refused(_)) if matches!(outcome, Outcome::Success(_)) => {
                     tracing::error!(id, attempt, error = %e, "PostgreSQL refused the result; recording a failure instead");
                     outcome = fail("result_not_stored", format!("the result could not be stored: {e}"));
                 }
@@ -429,14 +432,23 @@ enum Claim {
 
 /// Why an attempt produced no result.
 enum Failure {
-    /// The error, and whether another attempt could succeed.
-    Error(TaskError, bool),
+    /// It failed, and another attempt may or may not succeed.
+    Error {
+        /// Why.
+        error: TaskError,
+        /// Whether another attempt could succeed.
+        retry: Retry,
+    },
     /// A cancel request stopped it.
     Cancelled,
 }
 
 fn permanent(kind: &str, message: String) -> Failure {
-    Failure::Error(TaskError::new(kind, message), false)
+    Failure::Error { error: TaskError::new(kind, message), retry: Retry::Never }
+}
+
+fn retryable(kind: &str, message: impl Into<String>) -> Failure {
+    Failure::Error { error: TaskError::new(kind, message), retry: Retry::Allowed }
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {

@@ -106,9 +106,9 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
 
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let task_names = registry.names();
-    store::register_worker(
+    store::workers::register(
         &pool,
-        &store::WorkerInfo {
+        &store::workers::WorkerInfo {
             id: worker_id,
             hostname: &hostname,
             pid: std::process::id() as i32,
@@ -213,7 +213,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         let _ = maint.await;
         stop_beats.cancel();
         let _ = on_thread("yadtq-heartbeat-join", move || drop(beats.join())).await;
-        if let Err(e) = store::mark_worker_stopped(&pool, worker_id, live.counts()).await {
+        if let Err(e) = store::workers::mark_stopped(&pool, worker_id, live.counts()).await {
             tracing::error!(error = %e, "cannot mark the worker stopped; the rescuer notices it after the dead-after threshold");
         }
     };

@@ -22,7 +22,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yadtq_core::model::WorkerState;
-use yadtq_core::store::{self, AttemptSignal, Partitions, RunningAttempt, WorkerCounts};
+use yadtq_core::store::attempts::{self, AttemptSignal, RunningAttempt};
+use yadtq_core::store::workers::{self, Beat, Partitions, WorkerCounts};
+use yadtq_core::store::{self, StoreError};
 
 /// How often the watchdog reads the clock: the bound on how long a resumed
 /// worker's stale handlers run before the fence aborts them (plus the time
@@ -419,15 +421,17 @@ async fn heartbeat_loop(
                 conn = Some(store::connect_dedicated(&database_url).await?);
             }
             let c = conn.as_mut().expect("connected");
-            let gap = store::heartbeat(&mut *c, worker_id, live.counts(), &live.partitions(), live.state()).await?;
+            let beat = workers::heartbeat(&mut *c, worker_id, live.counts(), &live.partitions(), live.state()).await?;
             // Cancel requests and takeovers ride on the heartbeat: acted on within one interval.
-            let signals = store::attempt_signals(&mut *c, worker_id, &live.running()).await?;
-            Ok::<_, sqlx::Error>((gap, signals))
+            let signals = attempts::signals(&mut *c, worker_id, &live.running()).await?;
+            Ok::<_, StoreError>((beat, signals))
         };
         match tokio::time::timeout(interval, beat).await {
-            Ok(Ok((gap, signals))) => {
-                if let Some(gap) = gap.filter(|g| *g > live.fence_after) {
-                    live.fence(FenceCause::DatabaseGap(gap));
+            Ok(Ok((beat, signals))) => {
+                if let Beat::Written { since_previous } = beat {
+                    if since_previous > live.fence_after {
+                        live.fence(FenceCause::DatabaseGap(since_previous));
+                    }
                 }
                 live.signal(&signals);
                 live.mark_ok(sent);

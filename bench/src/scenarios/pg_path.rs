@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::task::JoinSet;
-use yadtq_core::store::{self, NewTask, Outcome};
+use yadtq_core::store::tasks::{self as store, AttemptOutcomeRecord, NewTask, Outcome, Recorded};
 use yadtq_tests::echo_task;
 
 use super::{label_pg_path, pg_counters};
@@ -104,11 +104,12 @@ async fn one_pass(pool: &sqlx::PgPool, lane: usize, batches: usize) -> Result<()
             (0..BATCH).map(|i| echo_task(uuid::Uuid::new_v4().to_string(), format!("[{lane}, {i}]"))).collect();
         let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
         store::insert_each(pool, &tasks).await?;
-        let claimed = store::claim_tasks(pool, &ids, worker).await?;
+        let claimed = store::claim(pool, &ids, worker).await?;
         anyhow::ensure!(claimed.iter().all(Option::is_some), "a fresh task was not claimable");
-        let outcomes: Vec<_> = ids.iter().map(|id| (id.as_str(), 1, &result)).collect();
+        let outcomes: Vec<_> =
+            ids.iter().map(|id| AttemptOutcomeRecord { task_id: id, attempt: 1, outcome: &result }).collect();
         let recorded = store::record_outcomes(pool, worker, &outcomes).await?;
-        anyhow::ensure!(recorded.iter().all(|ok| *ok), "an outcome was not recorded");
+        anyhow::ensure!(recorded.iter().all(|r| *r == Recorded::Written), "an outcome was not recorded");
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ const MAX_BATCHES: usize = 10;
 pub async fn clean(pool: &PgPool, retention: Duration) -> u64 {
     let mut total = 0;
     for _ in 0..MAX_BATCHES {
-        match crate::store::delete_expired(pool, retention, BATCH).await {
+        match crate::store::tasks::delete_expired(pool, retention, BATCH).await {
             Ok(n) => {
                 total += n;
                 if n < BATCH as u64 {

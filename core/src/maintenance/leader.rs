@@ -33,10 +33,9 @@ impl Lease {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let result = if self.held {
-            // Prove the session (and so the lock) is still there.
-            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&mut *conn).await.map(|_| true)
+            crate::store::leader::still_connected(conn).await.map(|()| true)
         } else {
-            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)").bind(self.key).fetch_one(&mut *conn).await
+            crate::store::leader::try_lock(conn, self.key).await
         };
         match result {
             Ok(held) => self.held = held,

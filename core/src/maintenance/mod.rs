@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use cleaner::clean;
 pub use leader::Lease;
-pub use publisher::{fail_refused, publish_pending, publish_rows};
+pub use publisher::{publish_pending, publish_rows};
 pub use rescuer::rescue;
 pub use scheduler::promote;
 

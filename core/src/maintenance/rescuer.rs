@@ -17,7 +17,7 @@ pub async fn rescue(
     producer: &FutureProducer,
     dead_after: Duration,
 ) -> (usize, i64) {
-    match crate::store::rescue_dead_workers(pool, dead_after).await {
+    match crate::store::tasks::rescue(pool, dead_after).await {
         Ok(r) => {
             let (requeued, failed) = (r.requeued.len(), r.failed);
             if requeued > 0 || failed > 0 {

@@ -12,7 +12,7 @@ pub const BATCH: i64 = 1000;
 /// One scheduler pass; returns how many tasks were promoted. Promoted tasks the
 /// broker did not acknowledge stay unpublished for the publisher.
 pub async fn promote(cfg: &CommonConfig, pool: &PgPool, producer: &FutureProducer) -> usize {
-    match crate::store::promote_due(pool, BATCH).await {
+    match crate::store::tasks::promote_due(pool, BATCH).await {
         Ok(rows) => {
             let n = rows.len();
             super::publisher::publish_rows(cfg, pool, producer, rows).await;

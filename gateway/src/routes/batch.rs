@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use yadtq_core::model::Task;
-use yadtq_core::store::{self, Inserted};
+use yadtq_core::store::tasks::{self, BatchInsert, Inserted};
 
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -74,7 +74,10 @@ pub async fn submit_batch(
         submit::check_record_size(&task, &state.record_limits.of(&task.queue), &field)?;
         new.push(task);
     }
-    let inserted = store::insert_tasks(&state.pool, &new).await?.map_err(super::tasks::conflict)?;
+    let inserted = match tasks::insert_batch(&state.pool, &new).await? {
+        BatchInsert::Done(inserted) => inserted,
+        BatchInsert::Conflict(id) => return Err(super::tasks::conflict(id)),
+    };
     let any_created = inserted.iter().any(|i| matches!(i, Inserted::Created(_)));
     let created: Vec<&Task> = inserted
         .iter()
@@ -88,7 +91,7 @@ pub async fn submit_batch(
         .into_iter()
         .filter_map(|i| match i {
             Inserted::Created(r) | Inserted::Existing(r) => Some(r.task),
-            Inserted::Conflict(_) => None, // insert_tasks refuses the whole batch on a conflict
+            Inserted::Conflict(_) => None, // insert_batch refuses the whole batch on a conflict
         })
         .collect();
     let code = if any_created { StatusCode::ACCEPTED } else { StatusCode::OK };

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use yadtq_core::kafka::UNSENDABLE_KINDS;
 use yadtq_core::model::{Attempt, Task, TaskStatus};
-use yadtq_core::store::{self, CancelResult};
+use yadtq_core::store::tasks::{self, CancelResult, RetryResult};
 
 use super::tasks::TaskId;
 use crate::problem::{ApiError, Problem};
@@ -27,7 +27,7 @@ use crate::state::AppState;
     )
 )]
 pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
-    match store::cancel_task(&state.pool, &id).await? {
+    match tasks::cancel(&state.pool, &id).await? {
         CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(row.task))),
         CancelResult::Requested(row) => Ok((StatusCode::ACCEPTED, Json(row.task))),
         CancelResult::Terminal(row) => Err(ApiError::new(
@@ -54,13 +54,15 @@ pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result
     )
 )]
 pub async fn retry(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
-    match store::retry_task(&state.pool, &id).await? {
-        Ok(Some(row)) => {
+    match tasks::retry(&state.pool, &id).await? {
+        RetryResult::Requeued(row) => {
             crate::publish::publish(&state, &[&row.task]).await;
             Ok((StatusCode::ACCEPTED, Json(row.task)))
         }
-        Ok(None) => Err(ApiError::not_found(format!("no task with id '{id}'"))),
-        Err(row) => Err(ApiError::new(StatusCode::CONFLICT, not_retryable(&row.task), Some("id"))),
+        RetryResult::NotFound => Err(ApiError::not_found(format!("no task with id '{id}'"))),
+        RetryResult::NotRetryable(row) => {
+            Err(ApiError::new(StatusCode::CONFLICT, not_retryable(&row.task), Some("id")))
+        }
     }
 }
 
@@ -89,5 +91,5 @@ fn not_retryable(task: &Task) -> String {
 )]
 pub async fn attempts(State(state): State<AppState>, TaskId(id): TaskId) -> Result<Json<Vec<Attempt>>, ApiError> {
     super::tasks::load(&state, &id).await?;
-    Ok(Json(store::list_attempts(&state.pool, &id).await?))
+    Ok(Json(yadtq_core::store::attempts::list(&state.pool, &id).await?))
 }

@@ -12,7 +12,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use yadtq_core::model::{Task, TaskStatus};
-use yadtq_core::store::{self, Inserted, TaskFilter};
+use yadtq_core::store::tasks::{self, Inserted, TaskFilter};
 use yadtq_core::validate;
 
 use crate::problem::{ApiError, Problem};
@@ -191,7 +191,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
 
 /// The task, or 404.
 pub async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
-    match store::get_task(&state.pool, id).await? {
+    match tasks::get(&state.pool, id).await? {
         Some(row) => Ok(row.task),
         None => Err(ApiError::not_found(format!("no task with id '{id}'"))),
     }
@@ -260,8 +260,7 @@ pub async fn list(
             return Err(ApiError::bad_request(field, format!("{field} must not contain NUL characters")));
         }
     }
-    let filter =
-        TaskFilter { status: q.status.map(|s| s.as_str().to_string()), task: q.task, queue: q.queue, worker: q.worker };
-    let (tasks, next) = store::list_tasks(&state.pool, &filter, limit, before).await?;
-    Ok(Json(TaskPage { tasks, next_cursor: next.map(|n| n.to_string()) }))
+    let filter = TaskFilter { status: q.status, task: q.task, queue: q.queue, worker: q.worker };
+    let page = tasks::list(&state.pool, &filter, limit, before).await?;
+    Ok(Json(TaskPage { tasks: page.tasks, next_cursor: page.next.map(|n| n.to_string()) }))
 }

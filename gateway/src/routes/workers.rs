@@ -36,6 +36,6 @@ pub async fn list(
     query: Result<Query<WorkersQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Worker>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("alive", e.body_text()))?;
-    let workers = yadtq_core::store::list_workers(&state.pool, state.cfg.common.dead_after(), q.alive).await?;
+    let workers = yadtq_core::store::workers::list(&state.pool, state.cfg.common.dead_after(), q.alive).await?;
     Ok(Json(workers))
 }

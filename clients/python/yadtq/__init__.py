@@ -1,0 +1,159 @@
+"""A thin, hand-written layer over the generated client (`yadtq_client`).
+
+The generated functions (`yadtq_client.api.tasks.get_task.sync_detailed`, ...)
+return the parsed body of any documented status, a `Problem` included. This
+layer adds what they leave to the caller:
+
+- `unwrap`: the parsed body of a success, or `ProblemError` (carrying the
+  `Problem`) for an error;
+- `Yadtq.submit_and_wait` / `Yadtq.wait`: long-poll `GET /tasks/{id}?wait=`
+  until the task is terminal;
+- `Yadtq.iter_tasks`: every task of a `GET /tasks` listing, following
+  `next_cursor` from page to page;
+- `Yadtq.events`: the server-sent events of `GET /tasks/{id}/events`, as
+  `TaskEvent`s, until the terminal one.
+
+`Yadtq.client` is the generated `yadtq_client.Client`: pass it to any
+generated function for everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from yadtq_client import Client
+from yadtq_client.api.tasks import get_task, list_tasks, submit_task
+from yadtq_client.errors import UnexpectedStatus
+from yadtq_client.models import Problem, SubmitRequest, Task, TaskStatus
+from yadtq_client.types import UNSET, Response
+
+__all__ = ["TERMINAL", "ProblemError", "TaskEvent", "Yadtq", "submit_request", "unwrap"]
+
+T = TypeVar("T")
+
+#: Statuses a task never leaves (but for an explicit retry).
+TERMINAL = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+#: The gateway's longest long-poll, seconds.
+MAX_WAIT = 60.0
+
+
+class ProblemError(Exception):
+    """The gateway answered with an RFC 9457 problem document."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(f"{problem.status} {problem.title}: {problem.detail}")
+        self.problem = problem
+
+    @property
+    def status(self) -> int:
+        return self.problem.status
+
+    @property
+    def field(self) -> str | None:
+        """The request field at fault (`queue`, `id`, `tasks[3].args`, ...), if any."""
+        return self.problem.field or None
+
+
+def unwrap(response: Response[T | Problem]) -> T:
+    """The parsed body of a generated `*_detailed` call, or `ProblemError`."""
+    parsed = response.parsed
+    if isinstance(parsed, Problem):
+        raise ProblemError(parsed)
+    if parsed is None:  # a status the document does not list
+        raise UnexpectedStatus(response.status_code, response.content)
+    return parsed
+
+
+def submit_request(
+    task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
+) -> SubmitRequest:
+    """A `SubmitRequest`; `options` are its other fields by their JSON names
+    (`id`, `queue`, `max_retries`, `countdown`, `eta`, `timeout`, ...)."""
+    return SubmitRequest.from_dict({"task": task, "args": list(args), "kwargs": kwargs or {}, **options})
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One server-sent event: `kind` is `status` or `progress`; `task` the task then."""
+
+    kind: str
+    task: Task
+
+
+class Yadtq:
+    """A yadtq gateway. `timeout` (seconds) bounds each request; it is above
+    the longest long-poll, so `wait` never times out on its own."""
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8080", *, timeout: float = MAX_WAIT + 15):
+        self.client = Client(base_url=base_url, timeout=httpx.Timeout(timeout))
+
+    def submit(self, task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Task:
+        """`POST /tasks`; `options` as in `submit_request`."""
+        return unwrap(submit_task.sync_detailed(client=self.client, body=submit_request(task, args, kwargs, **options)))
+
+    def wait(self, task_id: str, timeout: float = 300.0) -> Task:
+        """The task once terminal, long-polling at most `MAX_WAIT` per request;
+        `TimeoutError` if it is not terminal within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            task = unwrap(get_task.sync_detailed(task_id, client=self.client, wait=max(0.0, min(left, MAX_WAIT))))
+            if task.status in TERMINAL:
+                return task
+            if left <= 0:
+                raise TimeoutError(f"task {task_id} is still {task.status.value} after {timeout} s")
+
+    def submit_and_wait(
+        self,
+        task: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float = 300.0,
+        **options: Any,
+    ) -> Task:
+        """Submit, then `wait` for the outcome."""
+        return self.wait(self.submit(task, args, kwargs, **options).id, timeout)
+
+    def iter_tasks(self, *, page_size: int = 50, **filters: Any) -> Iterator[Task]:
+        """Every task of `GET /tasks` matching `filters` (`status`, `task`,
+        `queue`, `worker`), newest first, one page of `page_size` at a time."""
+        cursor: str | Any = UNSET
+        while True:
+            page = unwrap(list_tasks.sync_detailed(client=self.client, limit=page_size, cursor=cursor, **filters))
+            yield from page.tasks
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def events(self, task_id: str) -> Iterator[TaskEvent]:
+        """The task's server-sent events, the current state first, until the
+        event with a terminal status (then the stream ends)."""
+        path = f"/tasks/{quote(task_id, safe='')}/events"
+        with self.client.get_httpx_client().stream("GET", path) as response:
+            if response.status_code != 200:
+                response.read()
+                raise ProblemError(Problem.from_dict(response.json()))
+            kind, data = "message", []
+            for line in response.iter_lines():
+                if line.startswith(":"):  # keep-alive comment
+                    continue
+                if line:
+                    name, _, value = line.partition(":")
+                    value = value.removeprefix(" ")
+                    if name == "event":
+                        kind = value
+                    elif name == "data":
+                        data.append(value)
+                    continue
+                if data:
+                    yield TaskEvent(kind, Task.from_dict(json.loads("\n".join(data))))
+                kind, data = "message", []

@@ -1,0 +1,41 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .attempt import Attempt
+from .attempt_outcome import AttemptOutcome
+from .batch_request import BatchRequest
+from .batch_response import BatchResponse
+from .get_openapi_response_200 import GetOpenapiResponse200
+from .health import Health
+from .problem import Problem
+from .progress import Progress
+from .submit_request import SubmitRequest
+from .submit_request_kwargs_type_0 import SubmitRequestKwargsType0
+from .task import Task
+from .task_error import TaskError
+from .task_kwargs import TaskKwargs
+from .task_page import TaskPage
+from .task_status import TaskStatus
+from .worker import Worker
+from .worker_partitions import WorkerPartitions
+from .worker_state import WorkerState
+
+__all__ = (
+    "Attempt",
+    "AttemptOutcome",
+    "BatchRequest",
+    "BatchResponse",
+    "GetOpenapiResponse200",
+    "Health",
+    "Problem",
+    "Progress",
+    "SubmitRequest",
+    "SubmitRequestKwargsType0",
+    "Task",
+    "TaskError",
+    "TaskKwargs",
+    "TaskPage",
+    "TaskStatus",
+    "Worker",
+    "WorkerPartitions",
+    "WorkerState",
+)

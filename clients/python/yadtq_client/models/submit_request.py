@@ -1,0 +1,334 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.submit_request_kwargs_type_0 import SubmitRequestKwargsType0
+
+
+T = TypeVar("T", bound="SubmitRequest")
+
+
+@_attrs_define
+class SubmitRequest:
+    """Body of `POST /tasks` (and each element of `POST /tasks/batch`).
+
+    Example:
+        {'task': 'multiply', 'args': [4, 5], 'kwargs': {}}
+
+    Attributes:
+        task (str): Handler name (required): letters, digits and `._:-`, starting with a letter.
+        args (list[Any] | None | Unset): Positional arguments, a JSON array of any values (default `[]`).
+        countdown (float | None | Unset): Run no sooner than this many seconds from now (the task waits `scheduled`).
+        eta (datetime.datetime | None | Unset): Run no sooner than this time (RFC 3339); exclusive with `countdown`.
+        id (None | str | Unset): Client-chosen task id (1-128 of letters, digits, `._:-`, other than `.`
+            and `..`); submitting the
+            same id again returns the original task. Default: a server UUID.
+        kwargs (None | SubmitRequestKwargsType0 | Unset): Keyword arguments, a JSON object of any values (default `{}`).
+        max_retries (int | None | Unset): Retries after the first attempt (claims allowed = max_retries + 1). Retried on
+            retryable errors only (panics, timeouts, HTTP 5xx/429, a handler's retryable error).
+        priority (int | None | Unset): Not supported: always refused with 400 (use a separate queue for urgent work).
+        queue (None | str | Unset): Queue (1-64 of letters, digits, `-`, `_`); maps to topic `yadtq.tasks.<queue>`.
+            Default `default`.
+        retry_backoff_base (float | None | Unset): Seconds: upper bound of the first retry delay (doubling per attempt,
+            full jitter).
+        retry_backoff_cap (float | None | Unset): Seconds: longest retry delay.
+        task_id (None | str | Unset): Same as `id` (the seed's spelling).
+        timeout (float | None | Unset): Per-attempt timeout in seconds; the handler is aborted and the attempt fails
+            with kind `timeout`.
+    """
+
+    task: str
+    args: list[Any] | None | Unset = UNSET
+    countdown: float | None | Unset = UNSET
+    eta: datetime.datetime | None | Unset = UNSET
+    id: None | str | Unset = UNSET
+    kwargs: None | SubmitRequestKwargsType0 | Unset = UNSET
+    max_retries: int | None | Unset = UNSET
+    priority: int | None | Unset = UNSET
+    queue: None | str | Unset = UNSET
+    retry_backoff_base: float | None | Unset = UNSET
+    retry_backoff_cap: float | None | Unset = UNSET
+    task_id: None | str | Unset = UNSET
+    timeout: float | None | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.submit_request_kwargs_type_0 import SubmitRequestKwargsType0  # noqa: PLC0415
+
+        task = self.task
+
+        args: list[Any] | None | Unset
+        if isinstance(self.args, Unset):
+            args = UNSET
+        elif isinstance(self.args, list):
+            args = self.args
+
+        else:
+            args = self.args
+
+        countdown: float | None | Unset
+        if isinstance(self.countdown, Unset):
+            countdown = UNSET
+        else:
+            countdown = self.countdown
+
+        eta: None | str | Unset
+        if isinstance(self.eta, Unset):
+            eta = UNSET
+        elif isinstance(self.eta, datetime.datetime):
+            eta = self.eta.isoformat()
+        else:
+            eta = self.eta
+
+        id: None | str | Unset
+        if isinstance(self.id, Unset):
+            id = UNSET
+        else:
+            id = self.id
+
+        kwargs: dict[str, Any] | None | Unset
+        if isinstance(self.kwargs, Unset):
+            kwargs = UNSET
+        elif isinstance(self.kwargs, SubmitRequestKwargsType0):
+            kwargs = self.kwargs.to_dict()
+        else:
+            kwargs = self.kwargs
+
+        max_retries: int | None | Unset
+        if isinstance(self.max_retries, Unset):
+            max_retries = UNSET
+        else:
+            max_retries = self.max_retries
+
+        priority: int | None | Unset
+        if isinstance(self.priority, Unset):
+            priority = UNSET
+        else:
+            priority = self.priority
+
+        queue: None | str | Unset
+        if isinstance(self.queue, Unset):
+            queue = UNSET
+        else:
+            queue = self.queue
+
+        retry_backoff_base: float | None | Unset
+        if isinstance(self.retry_backoff_base, Unset):
+            retry_backoff_base = UNSET
+        else:
+            retry_backoff_base = self.retry_backoff_base
+
+        retry_backoff_cap: float | None | Unset
+        if isinstance(self.retry_backoff_cap, Unset):
+            retry_backoff_cap = UNSET
+        else:
+            retry_backoff_cap = self.retry_backoff_cap
+
+        task_id: None | str | Unset
+        if isinstance(self.task_id, Unset):
+            task_id = UNSET
+        else:
+            task_id = self.task_id
+
+        timeout: float | None | Unset
+        if isinstance(self.timeout, Unset):
+            timeout = UNSET
+        else:
+            timeout = self.timeout
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "task": task,
+            }
+        )
+        if args is not UNSET:
+            field_dict["args"] = args
+        if countdown is not UNSET:
+            field_dict["countdown"] = countdown
+        if eta is not UNSET:
+            field_dict["eta"] = eta
+        if id is not UNSET:
+            field_dict["id"] = id
+        if kwargs is not UNSET:
+            field_dict["kwargs"] = kwargs
+        if max_retries is not UNSET:
+            field_dict["max_retries"] = max_retries
+        if priority is not UNSET:
+            field_dict["priority"] = priority
+        if queue is not UNSET:
+            field_dict["queue"] = queue
+        if retry_backoff_base is not UNSET:
+            field_dict["retry_backoff_base"] = retry_backoff_base
+        if retry_backoff_cap is not UNSET:
+            field_dict["retry_backoff_cap"] = retry_backoff_cap
+        if task_id is not UNSET:
+            field_dict["task-id"] = task_id
+        if timeout is not UNSET:
+            field_dict["timeout"] = timeout
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.submit_request_kwargs_type_0 import SubmitRequestKwargsType0  # noqa: PLC0415
+
+        d = dict(src_dict)
+        task = d.pop("task")
+
+        def _parse_args(data: object) -> list[Any] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                args_type_0 = cast(list[Any], data)
+
+                return args_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[Any] | None | Unset, data)
+
+        args = _parse_args(d.pop("args", UNSET))
+
+        def _parse_countdown(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        countdown = _parse_countdown(d.pop("countdown", UNSET))
+
+        def _parse_eta(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                eta_type_0 = datetime.datetime.fromisoformat(data)
+
+                return eta_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        eta = _parse_eta(d.pop("eta", UNSET))
+
+        def _parse_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        id = _parse_id(d.pop("id", UNSET))
+
+        def _parse_kwargs(data: object) -> None | SubmitRequestKwargsType0 | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                kwargs_type_0 = SubmitRequestKwargsType0.from_dict(data)
+
+                return kwargs_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | SubmitRequestKwargsType0 | Unset, data)
+
+        kwargs = _parse_kwargs(d.pop("kwargs", UNSET))
+
+        def _parse_max_retries(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        max_retries = _parse_max_retries(d.pop("max_retries", UNSET))
+
+        def _parse_priority(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        priority = _parse_priority(d.pop("priority", UNSET))
+
+        def _parse_queue(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        queue = _parse_queue(d.pop("queue", UNSET))
+
+        def _parse_retry_backoff_base(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        retry_backoff_base = _parse_retry_backoff_base(d.pop("retry_backoff_base", UNSET))
+
+        def _parse_retry_backoff_cap(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        retry_backoff_cap = _parse_retry_backoff_cap(d.pop("retry_backoff_cap", UNSET))
+
+        def _parse_task_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        task_id = _parse_task_id(d.pop("task-id", UNSET))
+
+        def _parse_timeout(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        timeout = _parse_timeout(d.pop("timeout", UNSET))
+
+        submit_request = cls(
+            task=task,
+            args=args,
+            countdown=countdown,
+            eta=eta,
+            id=id,
+            kwargs=kwargs,
+            max_retries=max_retries,
+            priority=priority,
+            queue=queue,
+            retry_backoff_base=retry_backoff_base,
+            retry_backoff_cap=retry_backoff_cap,
+            task_id=task_id,
+            timeout=timeout,
+        )
+
+        return submit_request

@@ -1,0 +1,373 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from uuid import UUID
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..models.task_status import TaskStatus
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.progress import Progress
+    from ..models.task_error import TaskError
+    from ..models.task_kwargs import TaskKwargs
+
+
+T = TypeVar("T", bound="Task")
+
+
+@_attrs_define
+class Task:
+    """A task as `GET /tasks/{id}` returns it.
+
+    Attributes:
+        args (list[Any]): Positional arguments, exactly as submitted: an array of any JSON values.
+        attempts (int): Number of times a worker has claimed the task.
+        created_at (datetime.datetime): When the gateway accepted the task.
+        id (str): Server-generated UUID or the client-chosen id.
+        kwargs (TaskKwargs): Keyword arguments, exactly as submitted: an object of any JSON values.
+        max_retries (int): Retries allowed after the first attempt (claims allowed = max_retries + 1).
+        queue (str): Queue the task was submitted to.
+        status (TaskStatus): Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
+        task (str): Handler name.
+        timeout (float): Per-attempt timeout, seconds.
+        cancel_requested_at (datetime.datetime | None | Unset): When cancellation of this `processing` task was
+            requested.
+        error (None | TaskError | Unset):
+        finished_at (datetime.datetime | None | Unset): When the task reached a terminal status.
+        progress (None | Progress | Unset):
+        result (Any | Unset): Handler's JSON result once `success` (any JSON value), else null.
+        run_at (datetime.datetime | None | Unset): When a `scheduled` task becomes due (countdown, eta or retry
+            backoff).
+        started_at (datetime.datetime | None | Unset): When the latest attempt started.
+        worker_id (None | Unset | UUID): Worker holding (or last holding) the task.
+    """
+
+    args: list[Any]
+    attempts: int
+    created_at: datetime.datetime
+    id: str
+    kwargs: TaskKwargs
+    max_retries: int
+    queue: str
+    status: TaskStatus
+    task: str
+    timeout: float
+    cancel_requested_at: datetime.datetime | None | Unset = UNSET
+    error: None | TaskError | Unset = UNSET
+    finished_at: datetime.datetime | None | Unset = UNSET
+    progress: None | Progress | Unset = UNSET
+    result: Any | Unset = UNSET
+    run_at: datetime.datetime | None | Unset = UNSET
+    started_at: datetime.datetime | None | Unset = UNSET
+    worker_id: None | Unset | UUID = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.progress import Progress  # noqa: PLC0415
+        from ..models.task_error import TaskError  # noqa: PLC0415
+
+        args = self.args
+
+        attempts = self.attempts
+
+        created_at = self.created_at.isoformat()
+
+        id = self.id
+
+        kwargs = self.kwargs.to_dict()
+
+        max_retries = self.max_retries
+
+        queue = self.queue
+
+        status = self.status.value
+
+        task = self.task
+
+        timeout = self.timeout
+
+        cancel_requested_at: None | str | Unset
+        if isinstance(self.cancel_requested_at, Unset):
+            cancel_requested_at = UNSET
+        elif isinstance(self.cancel_requested_at, datetime.datetime):
+            cancel_requested_at = self.cancel_requested_at.isoformat()
+        else:
+            cancel_requested_at = self.cancel_requested_at
+
+        error: dict[str, Any] | None | Unset
+        if isinstance(self.error, Unset):
+            error = UNSET
+        elif isinstance(self.error, TaskError):
+            error = self.error.to_dict()
+        else:
+            error = self.error
+
+        finished_at: None | str | Unset
+        if isinstance(self.finished_at, Unset):
+            finished_at = UNSET
+        elif isinstance(self.finished_at, datetime.datetime):
+            finished_at = self.finished_at.isoformat()
+        else:
+            finished_at = self.finished_at
+
+        progress: dict[str, Any] | None | Unset
+        if isinstance(self.progress, Unset):
+            progress = UNSET
+        elif isinstance(self.progress, Progress):
+            progress = self.progress.to_dict()
+        else:
+            progress = self.progress
+
+        result = self.result
+
+        run_at: None | str | Unset
+        if isinstance(self.run_at, Unset):
+            run_at = UNSET
+        elif isinstance(self.run_at, datetime.datetime):
+            run_at = self.run_at.isoformat()
+        else:
+            run_at = self.run_at
+
+        started_at: None | str | Unset
+        if isinstance(self.started_at, Unset):
+            started_at = UNSET
+        elif isinstance(self.started_at, datetime.datetime):
+            started_at = self.started_at.isoformat()
+        else:
+            started_at = self.started_at
+
+        worker_id: None | str | Unset
+        if isinstance(self.worker_id, Unset):
+            worker_id = UNSET
+        elif isinstance(self.worker_id, UUID):
+            worker_id = str(self.worker_id)
+        else:
+            worker_id = self.worker_id
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "args": args,
+                "attempts": attempts,
+                "created_at": created_at,
+                "id": id,
+                "kwargs": kwargs,
+                "max_retries": max_retries,
+                "queue": queue,
+                "status": status,
+                "task": task,
+                "timeout": timeout,
+            }
+        )
+        if cancel_requested_at is not UNSET:
+            field_dict["cancel_requested_at"] = cancel_requested_at
+        if error is not UNSET:
+            field_dict["error"] = error
+        if finished_at is not UNSET:
+            field_dict["finished_at"] = finished_at
+        if progress is not UNSET:
+            field_dict["progress"] = progress
+        if result is not UNSET:
+            field_dict["result"] = result
+        if run_at is not UNSET:
+            field_dict["run_at"] = run_at
+        if started_at is not UNSET:
+            field_dict["started_at"] = started_at
+        if worker_id is not UNSET:
+            field_dict["worker_id"] = worker_id
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.progress import Progress  # noqa: PLC0415
+        from ..models.task_error import TaskError  # noqa: PLC0415
+        from ..models.task_kwargs import TaskKwargs  # noqa: PLC0415
+
+        d = dict(src_dict)
+        args = cast(list[Any], d.pop("args"))
+
+        attempts = d.pop("attempts")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        id = d.pop("id")
+
+        kwargs = TaskKwargs.from_dict(d.pop("kwargs"))
+
+        max_retries = d.pop("max_retries")
+
+        queue = d.pop("queue")
+
+        status = TaskStatus(d.pop("status"))
+
+        task = d.pop("task")
+
+        timeout = d.pop("timeout")
+
+        def _parse_cancel_requested_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                cancel_requested_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return cancel_requested_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        cancel_requested_at = _parse_cancel_requested_at(d.pop("cancel_requested_at", UNSET))
+
+        def _parse_error(data: object) -> None | TaskError | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                error_type_1 = TaskError.from_dict(data)
+
+                return error_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TaskError | Unset, data)
+
+        error = _parse_error(d.pop("error", UNSET))
+
+        def _parse_finished_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                finished_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return finished_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
+
+        def _parse_progress(data: object) -> None | Progress | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                progress_type_1 = Progress.from_dict(data)
+
+                return progress_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Progress | Unset, data)
+
+        progress = _parse_progress(d.pop("progress", UNSET))
+
+        result = d.pop("result", UNSET)
+
+        def _parse_run_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                run_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return run_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        run_at = _parse_run_at(d.pop("run_at", UNSET))
+
+        def _parse_started_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                started_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return started_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        started_at = _parse_started_at(d.pop("started_at", UNSET))
+
+        def _parse_worker_id(data: object) -> None | Unset | UUID:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                worker_id_type_0 = UUID(data)
+
+                return worker_id_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Unset | UUID, data)
+
+        worker_id = _parse_worker_id(d.pop("worker_id", UNSET))
+
+        task = cls(
+            args=args,
+            attempts=attempts,
+            created_at=created_at,
+            id=id,
+            kwargs=kwargs,
+            max_retries=max_retries,
+            queue=queue,
+            status=status,
+            task=task,
+            timeout=timeout,
+            cancel_requested_at=cancel_requested_at,
+            error=error,
+            finished_at=finished_at,
+            progress=progress,
+            result=result,
+            run_at=run_at,
+            started_at=started_at,
+            worker_id=worker_id,
+        )
+
+        task.additional_properties = d
+        return task
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

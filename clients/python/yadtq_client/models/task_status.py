@@ -1,0 +1,13 @@
+from enum import StrEnum
+
+
+class TaskStatus(StrEnum):
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    PROCESSING = "processing"
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    SUCCESS = "success"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,150 @@
+// A thin, hand-written layer over the generated types (./schema.ts, made by
+// scripts/gen-clients.sh) and openapi-fetch, which makes the requests.
+// `Yadtq.client` is the typed openapi-fetch client: `client.GET("/tasks/{id}",
+// ...)` returns `{ data, error, response }` for any documented answer, a
+// problem document included. This layer adds what it leaves to the caller:
+//   - unwrap: the data of a success, or a thrown ProblemError (carrying the Problem);
+//   - submitAndWait / wait: long-poll `GET /tasks/{id}?wait=` until terminal;
+//   - iterTasks: every task of a `GET /tasks` listing, following `next_cursor`;
+//   - events: the server-sent events of `GET /tasks/{id}/events` as TaskEvents.
+import createClient, { type Client, type ClientOptions } from "openapi-fetch";
+import type { components, operations, paths } from "./schema.js";
+
+type Schemas = components["schemas"];
+export type Task = Schemas["Task"];
+export type TaskStatus = Schemas["TaskStatus"];
+export type SubmitRequest = Schemas["SubmitRequest"];
+export type Problem = Schemas["Problem"];
+export type ListFilters = Omit<NonNullable<operations["listTasks"]["parameters"]["query"]>, "limit" | "cursor">;
+export type YadtqClient = Client<paths>;
+
+/** Statuses a task never leaves (but for an explicit retry). */
+export const TERMINAL: ReadonlySet<TaskStatus> = new Set(["success", "failed", "cancelled"]);
+/** The gateway's longest long-poll, seconds. */
+export const MAX_WAIT = 60;
+
+/** The gateway answered with an RFC 9457 problem document. */
+export class ProblemError extends Error {
+  constructor(readonly problem: Problem) {
+    super(`${problem.status} ${problem.title}: ${problem.detail}`);
+    this.name = "ProblemError";
+  }
+  get status(): number {
+    return this.problem.status;
+  }
+  /** The request field at fault (`queue`, `id`, `tasks[3].args`, ...), if any. */
+  get field(): string | undefined {
+    return this.problem.field ?? undefined;
+  }
+}
+
+function isProblem(value: unknown): value is Problem {
+  return typeof value === "object" && value !== null && "status" in value && "title" in value && "detail" in value;
+}
+
+type Answer = { data?: unknown; error?: unknown; response: Response };
+
+/** The data of an openapi-fetch call's success; a ProblemError otherwise. */
+export async function unwrap<A extends Answer>(call: Promise<A>): Promise<NonNullable<A["data"]>> {
+  const { data, error, response } = await call;
+  if (isProblem(error)) throw new ProblemError(error);
+  if (!response.ok || data === undefined) {
+    throw new Error(`${response.status} ${response.statusText}: ${JSON.stringify(error)}`);
+  }
+  return data as NonNullable<A["data"]>;
+}
+
+/** One server-sent event: `kind` is `status` or `progress`; `task` the task then. */
+export interface TaskEvent {
+  kind: string;
+  task: Task;
+}
+
+/** A yadtq gateway. */
+export class Yadtq {
+  readonly client: YadtqClient;
+
+  constructor(baseUrl = "http://127.0.0.1:8080", options: Omit<ClientOptions, "baseUrl"> = {}) {
+    this.client = createClient<paths>({ baseUrl, ...options });
+  }
+
+  /** `POST /tasks`. */
+  submit(body: SubmitRequest): Promise<Task> {
+    return unwrap(this.client.POST("/tasks", { body }));
+  }
+
+  /** The task once terminal, long-polling at most MAX_WAIT s a request;
+   * rejects when it is not terminal within `timeoutS` seconds. */
+  async wait(id: string, timeoutS = 300): Promise<Task> {
+    const deadline = Date.now() + timeoutS * 1000;
+    for (;;) {
+      const left = (deadline - Date.now()) / 1000;
+      const wait = Math.max(0, Math.min(left, MAX_WAIT));
+      const task = await unwrap(this.client.GET("/tasks/{id}", { params: { path: { id }, query: { wait } } }));
+      if (TERMINAL.has(task.status)) return task;
+      if (left <= 0) throw new Error(`task ${id} is still ${task.status} after ${timeoutS} s`);
+    }
+  }
+
+  /** Submit, then `wait` for the outcome. */
+  async submitAndWait(body: SubmitRequest, timeoutS = 300): Promise<Task> {
+    return this.wait((await this.submit(body)).id, timeoutS);
+  }
+
+  /** Every task of `GET /tasks` matching `filters`, newest first, `pageSize` a page. */
+  async *iterTasks(filters: ListFilters = {}, pageSize = 50): AsyncGenerator<Task> {
+    let cursor: string | undefined;
+    do {
+      const query = { ...filters, limit: pageSize, cursor };
+      const page = await unwrap(this.client.GET("/tasks", { params: { query } }));
+      yield* page.tasks;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  /** The task's server-sent events, the current state first, until the event
+   * with a terminal status (then the stream ends). */
+  async *events(id: string): AsyncGenerator<TaskEvent> {
+    const stream = await unwrap(
+      this.client.GET("/tasks/{id}/events", { params: { path: { id } }, parseAs: "stream" }),
+    );
+    let kind = "message";
+    let data: string[] = [];
+    for await (const line of lines(stream)) {
+      if (line.startsWith(":")) continue; // keep-alive comment
+      if (line !== "") {
+        const colon = line.indexOf(":");
+        const name = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (name === "event") kind = value;
+        else if (name === "data") data.push(value);
+        continue;
+      }
+      if (data.length > 0) yield { kind, task: JSON.parse(data.join("\n")) as Task };
+      kind = "message";
+      data = [];
+    }
+  }
+}
+
+/** The lines of a UTF-8 byte stream (LF or CRLF). */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf("\n")) >= 0) {
+        yield buffer.slice(0, end).replace(/\r$/, "");
+        buffer = buffer.slice(end + 1);
+      }
+      if (done) break;
+    }
+    if (buffer) yield buffer;
+  } finally {
+    await reader.cancel(); // a caller that stops early closes the connection
+  }
+}

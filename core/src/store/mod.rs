@@ -1,0 +1,77 @@
+//! The PostgreSQL data layer, one module per table or concern:
+//! [`tasks`] (the task state machine, written once at the top of that
+//! module, and the `published_at` protocol), [`attempts`] (the attempt
+//! history and what the rows say about running attempts), [`workers`]
+//! (registration, heartbeats, listing), [`queues`] (declared queues),
+//! [`events`] (task-change notifications) and [`leader`] (the maintenance
+//! lease's lock).
+//!
+//! Every statement is checked against the schema at build time
+//! (`sqlx::query!` / `query_as!`, with the offline data committed in
+//! `.sqlx/`); business code never writes SQL. Every state transition is a
+//! conditional UPDATE naming the expected status (and, for a worker's writes,
+//! its worker id and attempt number), so a stale writer changes nothing.
+//! Statements that change many task rows lock them in id order (or skip
+//! locked rows), so two concurrent batches can never wait on each other in a
+//! cycle. They join the id list (`UNNEST`) to the table rather than filter
+//! with `id = ANY($1)`: a filter is tested against the whole list for every
+//! row a plan scans (a partial index, a small table's sequential scan), a
+//! join is not.
+
+pub mod attempts;
+mod columns;
+mod error;
+pub mod events;
+pub mod leader;
+pub mod queues;
+pub mod tasks;
+#[cfg(test)]
+mod tests;
+pub mod workers;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+
+pub use error::StoreError;
+
+use crate::config::CommonConfig;
+
+/// Embedded migrations from `migrations/`. Running them takes an advisory
+/// lock, so several processes starting at once are safe. Versions applied by
+/// a newer release are accepted (`ignore_missing`): migrations are additive
+/// (docs/deployment.md, "Upgrades"), so this release's statements still hold
+/// on a newer schema during a rolling deploy.
+pub static MIGRATOR: sqlx::migrate::Migrator = {
+    let mut m = sqlx::migrate!("../migrations");
+    m.ignore_missing = true;
+    m
+};
+
+/// Opens the pool described by `cfg` and applies pending migrations.
+///
+/// Errors when PostgreSQL cannot be reached within the acquire timeout (the
+/// message names the host and port) or a migration fails.
+pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
+    let opts: PgConnectOptions = cfg.database_url.parse()?;
+    let target = format!("{}:{}", opts.get_host(), opts.get_port());
+    let pool = PgPoolOptions::new()
+        .max_connections(cfg.db_pool_size)
+        .acquire_timeout(cfg.db_acquire_timeout())
+        .connect_with(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {target} (DATABASE_URL): {e}"))?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Opens one connection outside any pool (heartbeats and the leader lock use
+/// their own connection, so a busy or recycling pool cannot delay or drop them).
+pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, StoreError> {
+    use sqlx::Connection;
+    Ok(PgConnection::connect(database_url).await?)
+}
+
+/// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
+pub async fn ping(pool: &PgPool) -> bool {
+    sqlx::query!("SELECT 1 AS one").fetch_one(pool).await.is_ok()
+}

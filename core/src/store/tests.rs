@@ -1,0 +1,277 @@
+//! The store on a real PostgreSQL (`#[sqlx::test]`: a fresh database per
+//! test, migrated with [`super::MIGRATOR`], from `DATABASE_URL`, which
+//! scripts/test.sh exports). Every transition of the state machine is applied
+//! to a task in every status: it changes exactly the statuses the table in
+//! `tasks.rs` lists, and every fenced write is refused for the wrong worker,
+//! the wrong attempt and the wrong status.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::attempts::{self, AttemptSignal, RunningAttempt};
+use super::tasks::{self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Sent, Transition};
+use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
+use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
+
+const ALL_STATUSES: [TaskStatus; 6] = [
+    TaskStatus::Queued,
+    TaskStatus::Scheduled,
+    TaskStatus::Processing,
+    TaskStatus::Success,
+    TaskStatus::Failed,
+    TaskStatus::Cancelled,
+];
+
+fn new_task(id: &str) -> NewTask {
+    NewTask {
+        id: id.into(),
+        name: "echo".into(),
+        args: "[1]".into(),
+        kwargs: "{}".into(),
+        queue: "default".into(),
+        max_retries: 3,
+        timeout_seconds: 30.0,
+        run_at: None,
+        retry_backoff: Default::default(),
+        request_hash: format!("hash-{id}"),
+    }
+}
+
+async fn register(pool: &PgPool) -> Uuid {
+    let id = Uuid::new_v4();
+    let info = WorkerInfo { id, hostname: "test", pid: 1, queues: &[], task_names: &[], concurrency: 1 };
+    workers::register(pool, &info).await.unwrap();
+    id
+}
+
+/// Inserts task `id` and puts it in `status` as attempt 1 of `worker`, due,
+/// finished an hour ago and unpublished: every transition's other
+/// preconditions hold, so only the status decides.
+async fn task_in(pool: &PgPool, id: &str, status: TaskStatus, worker: Uuid) {
+    tasks::insert_each(pool, &[new_task(id)]).await.unwrap();
+    sqlx::query(
+        "UPDATE tasks SET status = $2, worker_id = $3, attempts = 1, run_at = now() - interval '1 second',
+             finished_at = now() - interval '1 hour', published_at = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(worker)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO task_attempts (task_id, attempt, worker_id) VALUES ($1, 1, $2)")
+        .bind(id)
+        .bind(worker)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// The whole row as JSON (`None` once deleted), to compare before and after.
+async fn row(pool: &PgPool, id: &str) -> Option<serde_json::Value> {
+    sqlx::query_scalar("SELECT to_jsonb(t) FROM tasks t WHERE id = $1").bind(id).fetch_optional(pool).await.unwrap()
+}
+
+/// Applies `t` to task `id`, as attempt 1 of `worker` where it takes one.
+async fn apply(pool: &PgPool, t: Transition, id: &str, worker: Uuid) {
+    match t {
+        Transition::Promote => drop(tasks::promote_due(pool, 100).await.unwrap()),
+        Transition::Claim => drop(tasks::claim(pool, &[id.to_string()], worker).await.unwrap()),
+        Transition::RecordOutcome => {
+            let success = Outcome::Success("1".into());
+            let o = AttemptOutcomeRecord { task_id: id, attempt: 1, outcome: &success };
+            tasks::record_outcomes(pool, worker, &[o]).await.unwrap();
+        }
+        Transition::Rescue => drop(tasks::rescue(pool, Duration::from_secs(60)).await.unwrap()),
+        Transition::Cancel => drop(tasks::cancel(pool, id).await.unwrap()),
+        Transition::Retry => drop(tasks::retry(pool, id).await.unwrap()),
+        Transition::RefuseRecord => {
+            let r = Refused { id: id.into(), attempts: 1, error: TaskError::new("record_too_large", "test") };
+            tasks::fail_unsendable(pool, &[r]).await.unwrap();
+        }
+        Transition::Expire => drop(tasks::delete_expired(pool, Duration::from_secs(1), 100).await.unwrap()),
+    }
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn each_transition_changes_exactly_the_statuses_it_moves_from(pool: PgPool) {
+    // The worker has stopped, so the rescuer may take its tasks; its id still
+    // fences the outcome write as the owner's.
+    let worker = register(&pool).await;
+    workers::mark_stopped(&pool, worker, WorkerCounts::default()).await.unwrap();
+    for t in Transition::ALL {
+        for status in ALL_STATUSES {
+            let id = format!("{t:?}-{}", status.as_str());
+            task_in(&pool, &id, status, worker).await;
+            let before = row(&pool, &id).await;
+            apply(&pool, t, &id, worker).await;
+            let after = row(&pool, &id).await;
+            if t.from().contains(&status) {
+                assert_ne!(before, after, "{t:?} left a {} task unchanged", status.as_str());
+            } else {
+                assert_eq!(before, after, "{t:?} changed a {} task", status.as_str());
+            }
+        }
+    }
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn outcomes_and_progress_are_fenced_by_worker_and_attempt(pool: PgPool) {
+    let (owner, other) = (register(&pool).await, register(&pool).await);
+    tasks::insert_each(&pool, &[new_task("t")]).await.unwrap();
+    let claimed = tasks::claim(&pool, &["t".to_string()], owner).await.unwrap();
+    assert_eq!(claimed[0].as_ref().map(|c| c.attempt), Some(1));
+    // A second claim of the same record finds it taken.
+    assert!(tasks::claim(&pool, &["t".to_string()], other).await.unwrap()[0].is_none());
+
+    let progress = Progress { percent: 50.0, message: "half".into() };
+    assert_eq!(tasks::set_progress(&pool, "t", other, 1, &progress).await.unwrap(), Recorded::Fenced);
+    assert_eq!(tasks::set_progress(&pool, "t", owner, 2, &progress).await.unwrap(), Recorded::Fenced);
+    assert_eq!(tasks::set_progress(&pool, "t", owner, 1, &progress).await.unwrap(), Recorded::Written);
+
+    let success = Outcome::Success("42".into());
+    let record = |attempt| AttemptOutcomeRecord { task_id: "t", attempt, outcome: &success };
+    assert_eq!(tasks::record_outcomes(&pool, other, &[record(1)]).await.unwrap(), [Recorded::Fenced]);
+    assert_eq!(tasks::record_outcomes(&pool, owner, &[record(2)]).await.unwrap(), [Recorded::Fenced]);
+    assert_eq!(tasks::get(&pool, "t").await.unwrap().unwrap().task.status, TaskStatus::Processing);
+    assert_eq!(tasks::record_outcomes(&pool, owner, &[record(1)]).await.unwrap(), [Recorded::Written]);
+    // The same outcome again: the task is no longer processing.
+    assert_eq!(tasks::record_outcomes(&pool, owner, &[record(1)]).await.unwrap(), [Recorded::Fenced]);
+    assert_eq!(tasks::set_progress(&pool, "t", owner, 1, &progress).await.unwrap(), Recorded::Fenced);
+
+    let task = tasks::get(&pool, "t").await.unwrap().unwrap().task;
+    assert_eq!((task.status, task.result.map(|r| r.get().to_string())), (TaskStatus::Success, Some("42".into())));
+    let history = attempts::list(&pool, "t").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome, Some(crate::model::AttemptOutcome::Success));
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn publish_marks_and_refusals_apply_only_at_the_records_attempt(pool: PgPool) {
+    tasks::insert_each(&pool, &[new_task("a"), new_task("b")]).await.unwrap();
+    let sent = |id: &str, attempts| Sent { id: id.into(), attempts };
+    // A record of another attempt count marks nothing; the right one marks once.
+    assert_eq!(tasks::mark_published(&pool, &[sent("a", 1)]).await.unwrap(), 0);
+    assert_eq!(tasks::mark_published(&pool, &[sent("a", 0)]).await.unwrap(), 1);
+    assert_eq!(tasks::mark_published(&pool, &[sent("a", 0)]).await.unwrap(), 0);
+    // Unpublished rows past the grace: only b.
+    let due = tasks::fetch_unpublished(&pool, Duration::ZERO, 10).await.unwrap();
+    assert_eq!(due.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["b"]);
+
+    let refused =
+        |id: &str, attempts| Refused { id: id.into(), attempts, error: TaskError::new("record_too_large", "x") };
+    // A published row (a) or another attempt count (b at 1) is not failed.
+    assert!(tasks::fail_unsendable(&pool, &[refused("a", 0), refused("b", 1)]).await.unwrap().is_empty());
+    assert_eq!(tasks::fail_unsendable(&pool, &[refused("b", 0)]).await.unwrap(), ["b"]);
+    // A task failed because Kafka can never take its record cannot be retried.
+    assert!(matches!(tasks::retry(&pool, "b").await.unwrap(), tasks::RetryResult::NotRetryable(_)));
+    assert!(matches!(tasks::retry(&pool, "nope").await.unwrap(), tasks::RetryResult::NotFound));
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_batch_with_a_conflicting_id_stores_nothing(pool: PgPool) {
+    tasks::insert_each(&pool, &[new_task("x")]).await.unwrap();
+    let mut changed = new_task("x");
+    changed.args = "[2]".into();
+    changed.request_hash = "hash-of-another-body".into();
+    match tasks::insert_batch(&pool, &[new_task("y"), changed]).await.unwrap() {
+        tasks::BatchInsert::Conflict(id) => assert_eq!(id, "x"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(tasks::get(&pool, "y").await.unwrap().is_none());
+    // The same request again is an idempotent repeat.
+    match tasks::insert_batch(&pool, &[new_task("x")]).await.unwrap() {
+        tasks::BatchInsert::Done(v) => assert!(matches!(v[..], [tasks::Inserted::Existing(_)])),
+        other => panic!("expected the existing task, got {other:?}"),
+    }
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn attempt_signals_tell_cancel_requests_from_takeovers(pool: PgPool) {
+    let (owner, rescuer_side) = (register(&pool).await, register(&pool).await);
+    tasks::insert_each(&pool, &[new_task("c"), new_task("k"), new_task("m")]).await.unwrap();
+    let ids: Vec<String> = ["c", "k", "m"].map(String::from).to_vec();
+    tasks::claim(&pool, &ids, owner).await.unwrap();
+    assert!(matches!(tasks::cancel(&pool, "c").await.unwrap(), tasks::CancelResult::Requested(_)));
+    // "k" now belongs to another worker's attempt 2.
+    sqlx::query("UPDATE tasks SET worker_id = $1, attempts = 2 WHERE id = 'k'")
+        .bind(rescuer_side)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let running: Vec<RunningAttempt> =
+        ids.iter().map(|id| RunningAttempt { task_id: id.clone(), attempt: 1 }).collect();
+    let mut signals = attempts::signals(&pool, owner, &running).await.unwrap();
+    signals.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(
+        signals,
+        [
+            AttemptSignal::CancelRequested(RunningAttempt { task_id: "c".into(), attempt: 1 }),
+            AttemptSignal::TakenOver(RunningAttempt { task_id: "k".into(), attempt: 1 }),
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn heartbeats_report_the_gap_and_listing_derives_dead_and_stopped(pool: PgPool) {
+    assert_eq!(
+        workers::heartbeat(&pool, Uuid::new_v4(), WorkerCounts::default(), &Partitions::new(), WorkerState::Ready)
+            .await
+            .unwrap(),
+        Beat::NoRow
+    );
+    let (live, stopped) = (register(&pool).await, register(&pool).await);
+    let partitions = Partitions::from([("yadtq.tasks".to_string(), vec![0, 3])]);
+    let beat = workers::heartbeat(&pool, live, WorkerCounts::default(), &partitions, WorkerState::Ready).await;
+    assert!(matches!(beat.unwrap(), Beat::Written { since_previous } if since_previous < Duration::from_secs(60)));
+    workers::mark_stopped(&pool, stopped, WorkerCounts::default()).await.unwrap();
+
+    let listed = workers::list(&pool, Duration::from_secs(60), None).await.unwrap();
+    let state = |id| listed.iter().find(|w| w.id == id).map(|w| (w.state, w.ready, w.partitions.clone()));
+    assert_eq!(state(live), Some((WorkerState::Ready, true, partitions)));
+    assert_eq!(state(stopped), Some((WorkerState::Stopped, false, Partitions::new())));
+    // With a threshold of zero, the live one is dead too and owns nothing.
+    let dead = workers::list(&pool, Duration::ZERO, Some(false)).await.unwrap();
+    assert!(dead.iter().any(|w| w.id == live && w.state == WorkerState::Dead && w.partitions.is_empty()));
+}
+
+/// The upgrade rule (docs/deployment.md, "Upgrades"): a process of this
+/// release restarting after a newer one migrated still starts.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn the_migrator_accepts_versions_a_newer_release_applied(pool: PgPool) {
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99990101000000, 'from a newer release', true, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    super::MIGRATOR.run(&pool).await.expect("an unknown, newer version must not stop this release");
+}
+
+/// The upgrade rule: migrations are additive, so the previous release's
+/// statements still hold on the new schema during a rolling deploy.
+#[test]
+fn migrations_are_additive() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 7, "migrations not found in {dir}");
+    for file in files {
+        let sql = std::fs::read_to_string(&file).unwrap();
+        // Statements without their comments, upper-cased, whitespace folded.
+        let code: String = sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join(" ");
+        let code = code.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
+        for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let name = file.file_name().unwrap().to_string_lossy();
+            for forbidden in ["DROP COLUMN", "DROP TABLE", "RENAME ", " TYPE ", "SET NOT NULL"] {
+                assert!(!statement.contains(forbidden), "{name}: `{forbidden}` is not additive: {statement}");
+            }
+            if statement.contains("ADD COLUMN") && statement.contains("NOT NULL") {
+                assert!(statement.contains("DEFAULT"), "{name}: a NOT NULL column needs a DEFAULT: {statement}");
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The `workers` table: one row per worker process start, its heartbeats
+//! (database clock) and what it reports with them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::model::{Worker, WorkerState};
+
+/// Static facts about a worker process, written once at start.
+#[derive(Debug)]
+pub struct WorkerInfo<'a> {
+    /// Fresh per process start.
+    pub id: Uuid,
+    /// Host name.
+    pub hostname: &'a str,
+    /// Process id.
+    pub pid: i32,
+    /// Queues consumed.
+    pub queues: &'a [String],
+    /// Task names served.
+    pub task_names: &'a [String],
+    /// Tasks run at once at most.
+    pub concurrency: i32,
+}
+
+/// Inserts the worker's row; its first heartbeat is the insert time (database clock).
+pub async fn register<'e, E: PgExecutor<'e>>(ex: E, w: &WorkerInfo<'_>) -> Result<(), StoreError> {
+    sqlx::query!(
+        "INSERT INTO workers (id, hostname, pid, version, queues, task_names, concurrency)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        w.id,
+        w.hostname,
+        w.pid,
+        crate::VERSION,
+        w.queues,
+        w.task_names,
+        w.concurrency
+    )
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Counters reported with each heartbeat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerCounts {
+    /// Tasks running now.
+    pub in_flight: i32,
+    /// Successful tasks so far.
+    pub processed: i64,
+    /// Failed attempts so far.
+    pub failed: i64,
+}
+
+/// Kafka partitions a worker owns: topic → partition numbers, ascending.
+pub type Partitions = BTreeMap<String, Vec<i32>>;
+
+/// What a heartbeat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Written; the database-clock time since the previous heartbeat, so a
+    /// worker can notice a pause its own clocks missed.
+    Written {
+        /// Time since the previous heartbeat (database clock).
+        since_previous: Duration,
+    },
+    /// The worker has no row (deleted by retention, or never registered).
+    NoRow,
+}
+
+/// Sets `last_heartbeat_at = now()` (database clock), the counters, the
+/// partitions the worker owns and its state.
+pub async fn heartbeat<'e, E: PgExecutor<'e>>(
+    ex: E,
+    id: Uuid,
+    c: WorkerCounts,
+    partitions: &Partitions,
+    state: WorkerState,
+) -> Result<Beat, StoreError> {
+    write_state(ex, id, c, partitions, Some(state)).await
+}
+
+/// Marks a worker stopped after a graceful shutdown; the rescuer requeues any
+/// task it still held at once instead of waiting for the dead-after threshold.
+/// A stopped worker owns no partition.
+pub async fn mark_stopped<'e, E: PgExecutor<'e>>(ex: E, id: Uuid, c: WorkerCounts) -> Result<(), StoreError> {
+    write_state(ex, id, c, &Partitions::new(), None).await.map(drop)
+}
+
+/// `state` None: the worker stopped. `prev` is read from the statement's
+/// snapshot: the row before this update.
+async fn write_state<'e, E: PgExecutor<'e>>(
+    ex: E,
+    id: Uuid,
+    c: WorkerCounts,
+    partitions: &Partitions,
+    state: Option<WorkerState>,
+) -> Result<Beat, StoreError> {
+    let gap = sqlx::query_scalar!(
+        r#"UPDATE workers w SET last_heartbeat_at = now(), in_flight = $2, processed = $3, failed = $4,
+               stopped_at = CASE WHEN $5 THEN now() ELSE w.stopped_at END, partitions = $6,
+               state = coalesce($7, w.state)
+           FROM workers prev
+           WHERE w.id = $1 AND prev.id = $1
+           RETURNING extract(epoch FROM now() - prev.last_heartbeat_at)::float8 AS "gap!""#,
+        id,
+        c.in_flight,
+        c.processed,
+        c.failed,
+        state.is_none(),
+        Json(partitions) as _,
+        state as Option<WorkerState>
+    )
+    .fetch_optional(ex)
+    .await?;
+    Ok(match gap {
+        Some(s) => Beat::Written { since_previous: Duration::from_secs_f64(s.max(0.0)) },
+        None => Beat::NoRow,
+    })
+}
+
+/// Lists workers, newest first; `alive` is computed against `now()` with the
+/// dead-after threshold `dead_after`. `alive_filter` keeps only matching rows.
+/// A worker that is not alive is listed with no partitions.
+pub async fn list(pool: &PgPool, dead_after: Duration, alive_filter: Option<bool>) -> Result<Vec<Worker>, StoreError> {
+    // A dead worker (no heartbeat for D) owns no partitions any more,
+    // whatever its last heartbeat said.
+    let rows = sqlx::query!(
+        r#"SELECT w.id, w.hostname, w.pid, w.version, w.queues, w.task_names, w.concurrency, w.started_at,
+               w.last_heartbeat_at, w.stopped_at, w.in_flight, w.processed, w.failed,
+               a.alive AS "alive!",
+               CASE WHEN a.alive THEN w.partitions ELSE '{}'::jsonb END AS "partitions!: Json<Partitions>",
+               CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped' WHEN NOT a.alive THEN 'dead' ELSE w.state END
+                   AS "state!: WorkerState"
+           FROM workers w CROSS JOIN LATERAL (SELECT w.stopped_at IS NULL
+               AND w.last_heartbeat_at > now() - make_interval(secs => $1) AS alive) a
+           WHERE $2::boolean IS NULL OR a.alive = $2
+           ORDER BY w.started_at DESC, w.id"#,
+        dead_after.as_secs_f64(),
+        alive_filter
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Worker {
+            id: r.id,
+            alive: r.alive,
+            ready: matches!(r.state, WorkerState::Ready | WorkerState::Idle),
+            state: r.state,
+            hostname: r.hostname,
+            pid: r.pid,
+            version: r.version,
+            queues: r.queues,
+            task_names: r.task_names,
+            concurrency: r.concurrency,
+            started_at: r.started_at,
+            last_heartbeat_at: r.last_heartbeat_at,
+            stopped_at: r.stopped_at,
+            in_flight: r.in_flight,
+            processed: r.processed,
+            failed: r.failed,
+            partitions: r.partitions.0,
+        })
+        .collect())
+}
