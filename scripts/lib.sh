@@ -14,7 +14,7 @@ STARTED_SERVICES=()
 stop_started_services() {
   local s
   # Without the exported URLs, which make the scripts leave servers alone.
-  for s in "${STARTED_SERVICES[@]}"; do env -u DATABASE_URL -u KAFKA_BOOTSTRAP "$ROOT/scripts/$s.sh" stop || true; done
+  for s in "${STARTED_SERVICES[@]}"; do env -u DATABASE_URL -u KAFKA_BOOTSTRAP -u YADTQ_PROMETHEUS_URL "$ROOT/scripts/$s.sh" stop || true; done
 }
 
 # start_service NAME: starts scripts/NAME.sh's server (noting it for

@@ -4,9 +4,9 @@
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
-# cluster for the failover test; then the SDKs' tests (scripts/test-clients.sh,
-# against a gateway and worker of their own on the same servers); stops what
-# it started.
+# cluster for the failover test, and a Prometheus server; then the SDKs'
+# tests (scripts/test-clients.sh, against a gateway and worker of their own
+# on the same servers); stops what it started.
 # Extra arguments go to `cargo test` (e.g. a test name filter), and leave the
 # SDKs' tests out; so does YADTQ_TEST_CLIENTS=0.
 set -euo pipefail
@@ -20,6 +20,10 @@ start_services
 # The committed offline query data (.sqlx/) must match the code and the
 # migrations: every build checks its SQL against it.
 bash "$ROOT/scripts/check-sqlx.sh"
+# The Prometheus server of tests/tests/prometheus.rs (Debian's package,
+# installed when missing; scrapes the targets a test lists, every second).
+start_service prometheus
+export YADTQ_PROMETHEUS_URL YADTQ_PROMETHEUS_TARGETS
 # The three-node cluster of the broker failover test (tests/tests/cluster.rs,
 # skipped without it), only with the local servers: the test kills its
 # brokers. YADTQ_TEST_CLUSTER=0 leaves it out (three more JVMs, ~1.5 GiB).

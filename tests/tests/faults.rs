@@ -329,7 +329,8 @@ async fn the_retry_limit_holds_when_every_attempt_dies_with_its_worker() {
 async fn a_worker_cut_off_from_postgres_fences_itself_and_hands_its_task_back() {
     let stack = Stack::new("selffence").await;
     let gw = stack.gateway(&[]).await;
-    let w = stack.worker("worker", &[]).await;
+    let admin = format!("127.0.0.1:{}", yadtq_tests::free_port());
+    let w = stack.worker("worker", &["--admin-listen", &admin]).await;
     let wid = stack.worker_id(&w).await;
     stack.wait_assigned(&w).await;
     let ids = stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [6]})).await;
@@ -352,4 +353,7 @@ async fn a_worker_cut_off_from_postgres_fences_itself_and_hands_its_task_back() 
     assert_eq!(history[0], (1, "failed".to_string(), Some("worker_lost".to_string())), "{history:?}");
     assert_eq!(history.last().unwrap().1, "success");
     assert!(w.log().contains("attempt aborted: worker fenced itself"));
+    // The fence is counted (docs/operations.md, yadtq_worker_fencings_total).
+    let metrics = reqwest::get(format!("http://{admin}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "yadtq_worker_fencings_total 1"), "{metrics}");
 }

@@ -65,3 +65,67 @@ async fn gateway_and_worker_export_what_they_did() {
     })
     .await;
 }
+
+/// The leader's samples (`yadtq_queue_tasks`, …) come from one process at a
+/// time: the leader exports them, the others never do, and a leader that
+/// loses the lease withdraws them. The test takes the lease away from both
+/// gateways by holding the advisory lock itself, then gives it back.
+#[tokio::test]
+async fn only_the_leader_exports_the_samples_and_drops_them_with_the_lease() {
+    use sqlx::Connection;
+    let stack = Stack::new("leader_metrics").await;
+    let a = stack.gateway(&[]).await;
+    assert_eq!(a.submit(&json!({"task": "add", "args": [1, 2]})).await.status, 202); // no worker: it stays queued
+    let b = stack.gateway(&[]).await;
+    let queued = ["queue=\"default\"", "status=\"queued\""];
+    let both = || async {
+        let (_, _, ta) = scrape(&format!("{}/metrics", a.base)).await;
+        let (_, _, tb) = scrape(&format!("{}/metrics", b.base)).await;
+        (ta, tb)
+    };
+    // One leads and exports the queued task; the other exports no sample.
+    let one_leader = || async {
+        let (ta, tb) = both().await;
+        let leads = |t: &str| sample(t, "yadtq_leader", &[]) == Some(1.0);
+        let samples = |t: &str| sample(t, "yadtq_queue_tasks", &queued);
+        (leads(&ta) != leads(&tb))
+            && [&ta, &tb].iter().all(|t| samples(t) == leads(t).then_some(1.0))
+            && [&ta, &tb].iter().all(|t| sample(t, "yadtq_publisher_backlog", &[]).is_some() == leads(t))
+    };
+    wait_for(Duration::from_secs(60), "one gateway to lead and export the samples", one_leader).await;
+
+    // Take the lease: end the holder's session and lock the key before either gateway can.
+    let key = yadtq_core::config::Names::new(&stack.namespace).leader_lock_key();
+    let mut mine = sqlx::PgConnection::connect(&stack.database_url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let _ = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+              WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .execute(&stack.db)
+        .await;
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut mine).await.unwrap();
+        if got {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the test could not take the leader lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for(Duration::from_secs(30), "both gateways to withdraw the samples", || async {
+        let (ta, tb) = both().await;
+        [&ta, &tb].iter().all(|t| {
+            sample(t, "yadtq_leader", &[]) == Some(0.0)
+                && !t.contains("yadtq_queue_tasks")
+                && !t.contains("yadtq_publisher_backlog")
+                && !t.contains("yadtq_workers_alive")
+        })
+    })
+    .await;
+
+    // Released: a gateway leads again, and it alone exports them.
+    let _: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)").bind(key).fetch_one(&mut mine).await.unwrap();
+    wait_for(Duration::from_secs(60), "a gateway to lead again and export the samples", one_leader).await;
+}

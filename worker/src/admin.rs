@@ -45,6 +45,7 @@ async fn readyz(State(live): State<Arc<Liveness>>) -> impl IntoResponse {
     (code, Json(serde_json::json!({"ready": ready, "state": state})))
 }
 
-async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, yadtq_core::metrics::CONTENT_TYPE)], yadtq_core::metrics::install().render())
+async fn metrics(State(live): State<Arc<Liveness>>) -> impl IntoResponse {
+    live.export_heartbeat_age();
+    ([(header::CONTENT_TYPE, yadtq_core::metrics::CONTENT_TYPE)], yadtq_core::metrics::render())
 }

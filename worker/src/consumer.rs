@@ -26,7 +26,74 @@ pub struct WorkerContext {
     pub topic: String,
 }
 
-impl ClientContext for WorkerContext {}
+impl ClientContext for WorkerContext {
+    /// librdkafka's statistics (every [`STATS_INTERVAL_MS`]): exports the
+    /// lag of each partition this consumer owns ([`yadtq_core::metrics::CONSUMER_LAG`]),
+    /// replacing the previous report so revoked partitions vanish.
+    fn stats_raw(&self, statistics: &[u8]) {
+        match serde_json::from_slice::<Stats>(statistics) {
+            Ok(stats) => {
+                let samples = stats.lag_samples();
+                let m = yadtq_core::metrics::CONSUMER_LAG;
+                let help = "Messages behind the high watermark (stored offset) per owned partition";
+                yadtq_core::metrics::set_samples(m, help, &format!("lag:{}", self.topic), samples);
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot parse librdkafka statistics"),
+        }
+    }
+}
+
+/// How often librdkafka reports statistics (consumer lag), milliseconds.
+pub const STATS_INTERVAL_MS: u32 = 5000;
+
+/// The part of librdkafka's statistics JSON the lag needs.
+#[derive(serde::Deserialize)]
+struct Stats {
+    #[serde(default)]
+    topics: std::collections::HashMap<String, StatsTopic>,
+}
+
+#[derive(serde::Deserialize)]
+struct StatsTopic {
+    #[serde(default)]
+    partitions: std::collections::HashMap<String, StatsPartition>,
+}
+
+#[derive(serde::Deserialize)]
+struct StatsPartition {
+    partition: i32,
+    #[serde(default)]
+    desired: bool,
+    #[serde(default = "unknown")]
+    consumer_lag: i64,
+    #[serde(default = "unknown")]
+    consumer_lag_stored: i64,
+}
+
+fn unknown() -> i64 {
+    -1
+}
+
+impl Stats {
+    /// One sample per owned partition with a known lag: the distance from
+    /// the stored offset (what is complete here), else from the committed one.
+    fn lag_samples(&self) -> Vec<yadtq_core::metrics::Sample> {
+        let mut out = Vec::new();
+        for (topic, t) in &self.topics {
+            for p in t.partitions.values() {
+                if p.partition < 0 || !p.desired {
+                    continue; // the internal "unassigned" partition, or one not ours
+                }
+                let lag = if p.consumer_lag_stored >= 0 { p.consumer_lag_stored } else { p.consumer_lag };
+                if lag >= 0 {
+                    out.push((vec![("topic", topic.clone()), ("partition", p.partition.to_string())], lag as f64));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
 
 impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -113,7 +180,8 @@ pub fn create(
         // keeps the pause of moved partitions short when a worker joins or leaves.
         .set("heartbeat.interval.ms", (session / 3).clamp(100, HEARTBEAT_MAX_MS).to_string())
         .set("max.poll.interval.ms", cfg.kafka_max_poll_interval_ms.to_string())
-        .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string());
+        .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string())
+        .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
     let consumer: TaskConsumer = yadtq_core::kafka::apply_user_options(&cfg.common, &mut c)
         .create_with_context(WorkerContext { tracker, live, topic: topic.to_string() })?;
     consumer.subscribe(&[topic])?;
@@ -211,5 +279,23 @@ impl Membership {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod stats_tests {
+    use super::Stats;
+
+    #[test]
+    fn lag_is_read_for_owned_partitions_only() {
+        let json = br#"{"name": "c", "topics": {"ns.yadtq.tasks": {"topic": "ns.yadtq.tasks", "partitions": {
+            "0": {"partition": 0, "desired": true, "consumer_lag": 9, "consumer_lag_stored": 4},
+            "1": {"partition": 1, "desired": true, "consumer_lag": 3, "consumer_lag_stored": -1},
+            "2": {"partition": 2, "desired": false, "consumer_lag": 7, "consumer_lag_stored": 7},
+            "3": {"partition": 3, "desired": true, "consumer_lag": -1, "consumer_lag_stored": -1},
+            "-1": {"partition": -1, "desired": false, "consumer_lag": -1, "consumer_lag_stored": -1}}}}}"#;
+        let stats: Stats = serde_json::from_slice(json).unwrap();
+        let lag: Vec<(String, f64)> = stats.lag_samples().into_iter().map(|(l, v)| (l[1].1.clone(), v)).collect();
+        assert_eq!(lag, [("0".to_string(), 4.0), ("1".to_string(), 3.0)]);
     }
 }

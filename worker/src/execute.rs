@@ -59,6 +59,9 @@ pub struct Executor {
     /// Cancelled when shutdown's grace period is over: running handlers stop,
     /// and so do the retries of outcome writes.
     pub abort: CancellationToken,
+    /// The queue each subscribed topic serves (topic -> queue): the `queue`
+    /// label of the metrics, so a record's own fields never name a series.
+    pub topic_queues: std::collections::HashMap<String, String>,
 }
 
 /// Pause between retries of a database write that failed (PostgreSQL unreachable).
@@ -91,6 +94,7 @@ impl Executor {
             Claim::Dropped => return false,
         };
         self.live.task_started();
+        self.count_start(&claimed.name, &msg);
         let started = std::time::Instant::now();
         let outcome = self.run_handler(&env.id, &claimed, fence).await;
         let success = match &outcome {
@@ -127,6 +131,22 @@ impl Executor {
         };
         metrics::counter!(m::TASKS_FINISHED, "task" => task.clone(), "outcome" => kind).increment(1);
         metrics::histogram!(m::TASK_DURATION, "task" => task).record(ran.as_secs_f64());
+    }
+
+    /// Counts a claimed attempt and the time its record waited: from the
+    /// record's producer timestamp (the task's submission, its promotion by
+    /// the scheduler at `run_at`, or its requeue) to now, on the two hosts'
+    /// clocks (a negative difference, clock skew, counts as 0).
+    fn count_start(&self, name: &str, msg: &OwnedMessage) {
+        use yadtq_core::metrics as m;
+        let task = if self.registry.get(name).is_some() { name.to_owned() } else { "(unknown)".to_owned() };
+        let queue = self.topic_queues.get(msg.topic()).cloned().unwrap_or_else(|| "(other)".to_owned());
+        metrics::counter!(m::TASKS_STARTED, "task" => task, "queue" => queue.clone()).increment(1);
+        if let Some(produced_ms) = msg.timestamp().to_millis() {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let wait = (now_ms - produced_ms).max(0) as f64 / 1000.0;
+            metrics::histogram!(m::TASK_QUEUE_WAIT, "queue" => queue).record(wait);
+        }
     }
 
     /// Claims the row, retrying while PostgreSQL is unreachable and waiting while
@@ -353,12 +373,14 @@ impl Executor {
         if let Some(p) = msg.payload() {
             record = record.payload(p);
         }
-        match self.producer.send(record, Duration::from_secs(5)).await {
-            Ok(_) => {}
+        let result = match self.producer.send(record, Duration::from_secs(5)).await {
+            Ok(_) => "written",
             Err((e, _)) => {
-                tracing::error!(origin, error = %e, "cannot write dead letter; record dropped")
+                tracing::error!(origin, error = %e, "cannot write dead letter; record dropped");
+                "lost"
             }
-        }
+        };
+        metrics::counter!(yadtq_core::metrics::DEAD_LETTERS, "result" => result).increment(1);
     }
 }
 

@@ -121,6 +121,8 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     tracing::info!(%worker_id, concurrency = cfg.concurrency, queues = ?cfg.queues, group = %names.group_id(), "worker started");
 
     yadtq_core::metrics::install();
+    metrics::gauge!(yadtq_core::metrics::WORKER_CONCURRENCY).set(cfg.concurrency as f64);
+    yadtq_core::metrics::zero_worker_series(&task_names, &queue_names);
     let live = Liveness::new(common.dead_after(), common.heartbeat_interval());
     let stop_beats = CancellationToken::new();
     let beats = liveness::spawn_heartbeat(
@@ -165,6 +167,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         outcome_retry_limit: cfg.outcome_retry_limit(),
         draining: CancellationToken::new(),
         abort: CancellationToken::new(),
+        topic_queues: queue_names.iter().map(|q| (names.queue_topic(q), q.clone())).collect(),
     });
 
     // One consumer per queue, all in the same group, sharing the execution slots.

@@ -207,6 +207,7 @@ impl Liveness {
             "no heartbeat for the fence threshold (D - H/2): fencing this worker, aborting its running tasks"
         );
         self.healthy_beats.store(0, Ordering::SeqCst);
+        metrics::counter!(yadtq_core::metrics::WORKER_FENCINGS).increment(1);
         e.cancel();
         *e = CancellationToken::new();
     }
@@ -323,6 +324,12 @@ impl Liveness {
         metrics::gauge!(m::WORKER_READY)
             .set(f64::from(u8::from(matches!(state, WorkerState::Ready | WorkerState::Idle))));
         metrics::gauge!(m::WORKER_FENCED).set(f64::from(u8::from(state == WorkerState::Fenced)));
+    }
+
+    /// Sets the heartbeat-age gauge (seconds since the last successful
+    /// heartbeat); called at each scrape, so it grows while heartbeats fail.
+    pub fn export_heartbeat_age(&self) {
+        metrics::gauge!(yadtq_core::metrics::WORKER_HEARTBEAT_AGE).set(self.since_heartbeat().as_secs_f64());
     }
 
     /// The state reported with each heartbeat (design.md, "Worker states").

@@ -7,6 +7,8 @@
 //! - the scheduler turns due `scheduled` tasks into `queued` ones and sends them
 //!   (every quarter period, so a task starts within a second of its time);
 //! - the cleaner deletes finished tasks past the retention;
+//! - the sampler counts tasks by queue and status for the metrics, exported
+//!   by the leader alone (withdrawn when it loses the lease);
 //! - the rescuer requeues tasks of dead or stopped workers, but only once this
 //!   process has led for D seconds, so a new leader, or one whose connection
 //!   dropped, never declares live workers dead just because nobody could record
@@ -16,6 +18,7 @@ mod cleaner;
 mod leader;
 mod publisher;
 mod rescuer;
+mod sampler;
 mod scheduler;
 
 /// Queued rows younger than this, with no `published_at`, are still the
@@ -44,6 +47,7 @@ use crate::config::CommonConfig;
 /// cancelled, then releases the lease so another process takes over at once.
 pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shutdown: CancellationToken) {
     let names = cfg.names();
+    crate::metrics::zero_maintenance_series();
     let period = cfg.maintenance_period();
     let dead_after = cfg.dead_after();
     // `Some(since)` while this process leads.
@@ -74,13 +78,23 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     });
     // Every half period, so a dead worker's tasks move within D + P.
     let c = ctx.clone();
-    let rescuer = service(period / 2, leading, shutdown.clone(), dead_after, move || {
+    let rescuer = service(period / 2, leading.clone(), shutdown.clone(), dead_after, move || {
         let c = c.clone();
         async move {
             rescue(&c.0, &c.1, &c.2, dead_after).await;
         }
     });
-    let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer) });
+    let c = ctx.clone();
+    let watched = leading.clone();
+    let state = Arc::new(tokio::sync::Mutex::new(sampler::Sampler::default()));
+    // After the previous leader's samples have expired (sampler::VALID_FOR).
+    let sampler = service(sampler::PERIOD, leading.clone(), shutdown.clone(), period * sampler::VALID_FOR, move || {
+        let (c, watched, state) = (c.clone(), watched.clone(), state.clone());
+        async move {
+            state.lock().await.pass(&c.1, dead_after, &watched).await;
+        }
+    });
+    let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer, sampler) });
 
     let mut lease = Lease::new(cfg.database_url.clone(), names.leader_lock_key());
     let mut ticker = tokio::time::interval(period);
@@ -90,13 +104,18 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        let asked = Instant::now();
         let held = tokio::select! {
             held = lease.hold() => held,
             _ = shutdown.cancelled() => break,
         };
+        if held {
+            sampler::confirmed(asked, period);
+        }
         if shutdown.is_cancelled() {
             break; // a stopping process never starts leading
         }
+        metrics::gauge!(crate::metrics::LEADER).set(f64::from(u8::from(held)));
         let was = *leading_tx.borrow();
         match (was, held) {
             (None, true) => {
@@ -106,11 +125,14 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
             (Some(_), false) => {
                 tracing::warn!("maintenance leadership lost");
                 let _ = leading_tx.send(None);
+                sampler::withdraw();
             }
             _ => {}
         }
     }
     let _ = leading_tx.send(None);
+    sampler::withdraw();
+    metrics::gauge!(crate::metrics::LEADER).set(0.0);
     let _ = services.await;
     if tokio::time::timeout(STOP_BOUND / 2, lease.release()).await.is_err() {
         tracing::warn!("cannot release the maintenance lease (PostgreSQL unreachable?); it ends with the connection");

@@ -22,6 +22,9 @@ pub async fn rescue(
             let (requeued, failed) = (r.requeued.len(), r.failed);
             if requeued > 0 || failed > 0 {
                 tracing::info!(requeued, failed, "rescued tasks of dead or stopped workers");
+                use crate::metrics::TASKS_RESCUED;
+                metrics::counter!(TASKS_RESCUED, "result" => "requeued").increment(requeued as u64);
+                metrics::counter!(TASKS_RESCUED, "result" => "failed").increment(failed.max(0) as u64);
             }
             // Unacknowledged ones stay unpublished for the publisher.
             super::publisher::publish_rows(cfg, pool, producer, r.requeued).await;

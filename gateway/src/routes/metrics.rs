@@ -16,7 +16,7 @@ use yadtq_core::metrics as m;
         content_type = "text/plain", body = String)),
 )]
 pub async fn render() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, m::CONTENT_TYPE)], m::install().render())
+    ([(header::CONTENT_TYPE, m::CONTENT_TYPE)], m::render())
 }
 
 /// Counts and times each request. Labels stay bounded: the route is the
