@@ -13,7 +13,6 @@ pub mod metrics;
 pub mod model;
 pub mod publish;
 pub mod queues;
-pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

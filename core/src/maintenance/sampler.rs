@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::metrics::{self as m, Sample};
-use crate::stats::StatusCount;
+use crate::store::stats::StatusCount;
 
 /// How often the active statuses are sampled.
 pub const PERIOD: Duration = Duration::from_secs(2);
@@ -52,18 +52,18 @@ impl Sampler {
     /// (`leading`), publishes the samples. Errors are logged and leave the
     /// previous samples in place (their timestamp gauge shows their age).
     pub async fn pass(&mut self, pool: &PgPool, dead_after: Duration, leading: &watch::Receiver<Option<Instant>>) {
-        let active = match crate::stats::active(pool).await {
+        let active = match crate::store::stats::active(pool).await {
             Ok(a) => a,
             Err(e) => return tracing::warn!(error = %e, "sampler: cannot count tasks"),
         };
         if self.passes.is_multiple_of(FINISHED_EVERY) {
-            match crate::stats::finished(pool).await {
+            match crate::store::stats::finished(pool).await {
                 Ok(f) => self.finished = f,
                 Err(e) => tracing::warn!(error = %e, "sampler: cannot count finished tasks"),
             }
         }
         self.passes = self.passes.wrapping_add(1);
-        let alive = match crate::stats::workers_alive(pool, dead_after).await {
+        let alive = match crate::store::stats::workers_alive(pool, dead_after).await {
             Ok(n) => n,
             Err(e) => return tracing::warn!(error = %e, "sampler: cannot count workers"),
         };

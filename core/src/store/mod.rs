@@ -3,6 +3,7 @@
 //! module, and the `published_at` protocol), [`attempts`] (the attempt
 //! history and what the rows say about running attempts), [`workers`]
 //! (registration, heartbeats, listing), [`queues`] (declared queues),
+//! [`stats`] (the aggregates the leader samples for the metrics),
 //! [`events`] (task-change notifications) and [`leader`] (the maintenance
 //! lease's lock).
 //!
@@ -24,6 +25,7 @@ mod error;
 pub mod events;
 pub mod leader;
 pub mod queues;
+pub mod stats;
 pub mod tasks;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::StoreError;
+
 /// Tasks in one (queue, status) pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusCount {
@@ -40,7 +42,7 @@ pub struct Active {
 /// One branch per status, so each uses its partial index (`status IN (…)`
 /// matches none of them and scans the table): ~5 ms with 10,000 queued
 /// rows in a table of a million.
-pub async fn active(pool: &PgPool) -> Result<Active, sqlx::Error> {
+pub async fn active(pool: &PgPool) -> Result<Active, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT queue AS "queue!", 'queued' AS "status!", count(*) AS "n!",
                 extract(epoch FROM now() - min(greatest(created_at, coalesce(run_at, created_at))))::float8 AS oldest,
@@ -67,7 +69,7 @@ pub async fn active(pool: &PgPool) -> Result<Active, sqlx::Error> {
 /// Counts of finished tasks (`success`, `failed`, `cancelled`) per queue,
 /// kept until the retention deletes them. Scans the table (~0.4 s for a
 /// million rows): sample it rarely.
-pub async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, sqlx::Error> {
+pub async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT queue AS "queue!", status AS "status!", count(*) AS "n!" FROM tasks
           WHERE status IN ('success', 'failed', 'cancelled') GROUP BY queue, status"#
@@ -79,12 +81,13 @@ pub async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, sqlx::Error> {
 
 /// Workers alive: last heartbeat within `dead_after` of the database clock
 /// and not stopped (the `alive` of GET /workers).
-pub async fn workers_alive(pool: &PgPool, dead_after: Duration) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
+pub async fn workers_alive(pool: &PgPool, dead_after: Duration) -> Result<i64, StoreError> {
+    let n = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM workers
           WHERE stopped_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => $1)"#,
         dead_after.as_secs_f64()
     )
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok(n)
 }
