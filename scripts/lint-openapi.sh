@@ -17,41 +17,17 @@ CACHE="$ROOT/.cache/openapi-lint"
 cd "$ROOT"
 if [[ $# -eq 0 ]]; then set -- openapi/openapi.json; fi
 
-as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  echo "lint-openapi: installing $* with apt-get" >&2
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-# Short digest of a lock file: names the cached install made from it.
-digest() { sha256sum "$1" | cut -c1-16; }
-
+source "$ROOT/scripts/pinned-tools.sh"
 # openapi-spec-validator in .cache/openapi-lint/venv-<digest>.
-venv="$CACHE/venv-$(digest "$TOOLS/requirements.txt")"
-if [[ ! -f "$venv/.installed" ]]; then
-  command -v python3 >/dev/null || apt_install python3
-  # Debian splits venv (and the ensurepip it needs) into python3-venv.
-  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-  rm -rf "$CACHE"/venv-*  # this one, half made, or one of an older pin
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$TOOLS/requirements.txt"
-  touch "$venv/.installed"
-fi
-
-# @redocly/cli in .cache/openapi-lint/npm-<digest>/node_modules.
-npm_dir="$CACHE/npm-$(digest "$TOOLS/package-lock.json")"
-if [[ ! -f "$npm_dir/.installed" ]]; then
-  command -v npm >/dev/null || apt_install nodejs npm
-  # The pinned @redocly/cli's `engines` asks for Node >=20.19 <21 or >=22.12
-  # (older Debian releases package an older Node): say so rather than fail obscurely.
-  node -e 'const [a, b] = process.versions.node.split(".").map(Number);
-    process.exit((a === 20 && b >= 19) || a > 22 || (a === 22 && b >= 12) ? 0 : 1)' ||
-    { echo "lint-openapi: @redocly/cli needs Node.js 20.19+ or 22.12+, found $(node --version)" >&2; exit 1; }
-  rm -rf "$CACHE"/npm-*
-  mkdir -p "$npm_dir"
-  cp "$TOOLS/package.json" "$TOOLS/package-lock.json" "$npm_dir/"
-  (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
-  touch "$npm_dir/.installed"
-fi
+venv="$(pinned_venv "$TOOLS/requirements.txt" "$CACHE")"
+# @redocly/cli in .cache/openapi-lint/npm-<digest>/node_modules. Its
+# `engines` asks for Node >=20.19 <21 or >=22.12 (older Debian releases
+# package an older Node): say so rather than fail obscurely.
+command -v node >/dev/null || apt_install nodejs npm
+node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+  process.exit((a === 20 && b >= 19) || a > 22 || (a === 22 && b >= 12) ? 0 : 1)' ||
+  { echo "lint-openapi: @redocly/cli needs Node.js 20.19+ or 22.12+, found $(node --version)" >&2; exit 1; }
+npm_dir="$(pinned_npm "$TOOLS" "$CACHE")"
 
 status=0
 echo "== openapi-spec-validator $("$venv/bin/pip" show openapi-spec-validator | sed -n 's/^Version: //p')"
