@@ -4,7 +4,8 @@
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
-# cluster for the failover test; stops what it started.
+# cluster for the failover test; then schemathesis against a live gateway
+# (scripts/schemathesis.sh); stops what it started.
 # Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,3 +29,9 @@ fi
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.
 cargo test --workspace "$@" -- --test-threads=1
+# The contract, property-tested against a live gateway and worker of its own
+# on the same servers (about a minute); not with a cargo test filter, nor with
+# YADTQ_TEST_SCHEMATHESIS=0.
+if [[ $# -eq 0 && "${YADTQ_TEST_SCHEMATHESIS:-1}" != 0 ]]; then
+  bash scripts/schemathesis.sh
+fi
