@@ -77,6 +77,18 @@ pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// Opens one connection outside any pool (heartbeats and the leader lock use
+/// their own connection, so a busy or recycling pool cannot delay or drop them).
+pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, StoreError> {
+    use sqlx::Connection;
+    Ok(PgConnection::connect(database_url).await?)
+}
+
+/// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
+pub async fn ping(pool: &PgPool) -> bool {
+    sqlx::query!("SELECT 1 AS one").fetch_one(pool).await.is_ok()
+}
+
 #[cfg(test)]
 mod connect_tests {
     use clap::Parser;
@@ -106,16 +118,4 @@ mod connect_tests {
         assert!(e.contains("PostgreSQL at 127.0.0.1:1 (DATABASE_URL)"), "{e}");
         assert!(e.to_lowercase().contains("refused"), "{e}");
     }
-}
-
-/// Opens one connection outside any pool (heartbeats and the leader lock use
-/// their own connection, so a busy or recycling pool cannot delay or drop them).
-pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, StoreError> {
-    use sqlx::Connection;
-    Ok(PgConnection::connect(database_url).await?)
-}
-
-/// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
-pub async fn ping(pool: &PgPool) -> bool {
-    sqlx::query!("SELECT 1 AS one").fetch_one(pool).await.is_ok()
 }
