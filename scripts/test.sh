@@ -4,11 +4,13 @@
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
-# cluster for the failover test, and a Prometheus server; then the SDKs'
-# tests (scripts/test-clients.sh, against a gateway and worker of their own
-# on the same servers); stops what it started.
-# Extra arguments go to `cargo test` (e.g. a test name filter), and leave the
-# SDKs' tests out; so does YADTQ_TEST_CLIENTS=0.
+# cluster for the failover test, and a Prometheus server; then schemathesis
+# against a live gateway (scripts/schemathesis.sh) and the SDKs' tests
+# (scripts/test-clients.sh), each against a gateway and worker of its own on
+# the same servers; stops what it started.
+# Extra arguments go to `cargo test` (e.g. a test name filter), and leave
+# schemathesis and the SDKs' tests out; so do YADTQ_TEST_SCHEMATHESIS=0 and
+# YADTQ_TEST_CLIENTS=0.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -41,6 +43,12 @@ fi
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.
 cargo test --workspace "$@" -- --test-threads=1
+# The contract, property-tested against a live gateway and worker of its own
+# on the same servers (about a minute); not with a cargo test filter, nor with
+# YADTQ_TEST_SCHEMATHESIS=0.
+if [[ $# -eq 0 && "${YADTQ_TEST_SCHEMATHESIS:-1}" != 0 ]]; then
+  bash scripts/schemathesis.sh
+fi
 if [[ $# -eq 0 && "${YADTQ_TEST_CLIENTS:-1}" != 0 ]]; then
   bash scripts/test-clients.sh
 fi

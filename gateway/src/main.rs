@@ -88,7 +88,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         pool,
         producer,
     };
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let listener = bind(cfg.listen).await?;
     tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, "gateway listening");
     let server =
         axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -115,6 +115,14 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     }
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// The listening socket; the error names the address (a busy port otherwise
+/// says only "Address already in use").
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (--listen, YADTQ_LISTEN): {e}"))
 }
 
 /// Creates the declared queues' topics, then reads their record limits, at
@@ -153,5 +161,18 @@ async fn signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: stopping"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A busy port: the error says which address.
+    #[tokio::test]
+    async fn a_busy_listen_address_is_named() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let addr = taken.local_addr().expect("its address");
+        let e = super::bind(addr).await.expect_err("the port is taken").to_string();
+        assert!(e.contains(&format!("cannot listen on {addr}")), "{e}");
+        assert!(e.contains("in use"), "{e}");
     }
 }

@@ -63,13 +63,74 @@ impl Modify for Public {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "getOpenapi", responses(
     (status = 200, description = "The OpenAPI 3.1 document (the committed `openapi/openapi.json`)", body = Object),
 ))]
-pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+pub async fn document() -> axum::Json<serde_json::Value> {
+    axum::Json(full())
 }
 
 /// The document as pretty JSON with a trailing newline (the committed form).
 pub fn pretty() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().expect("openapi serialises");
+    let mut s = serde_json::to_string_pretty(&full()).expect("openapi serialises");
     s.push('\n');
     s
+}
+
+/// The generated document with what utoipa cannot say: the event stream's
+/// schema. For `text/event-stream`, an OpenAPI 3.1 `schema` describes one
+/// event (the reading OpenAPI 3.2 makes explicit with `itemSchema`): its
+/// `event` name and its `data`, one line of JSON whose own schema is `Task`
+/// (`contentMediaType` / `contentSchema`, which utoipa's schema types lack).
+pub fn full() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("openapi serialises");
+    links_in_camel_case(&mut doc);
+    let sse = &mut doc["paths"]["/tasks/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"];
+    assert!(sse.is_object(), "the event stream's response is in the document");
+    *sse = serde_json::json!({
+        "schema": {
+            "type": "object",
+            "description": "One server-sent event.",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {
+                    "type": "string",
+                    "enum": ["status", "progress"],
+                    "description": "`status` for the first event and each status change, `progress` for a progress report"
+                },
+                "data": {
+                    "type": "string",
+                    "description": "The task as `GET /tasks/{id}` returns it, as one line of JSON",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"$ref": "#/components/schemas/Task"}
+                }
+            }
+        },
+        "example": {
+            "event": "status",
+            "data": "{\"id\":\"order-42\",\"task\":\"multiply\",\"status\":\"queued\",...}"
+        }
+    });
+    doc
+}
+
+/// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`);
+/// OpenAPI names them `operationId`, `operationRef`, `requestBody`.
+fn links_in_camel_case(doc: &mut serde_json::Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    let responses = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|r| r.values_mut());
+    for response in responses {
+        let Some(links) = response.get_mut("links").and_then(|l| l.as_object_mut()) else { continue };
+        for link in links.values_mut().filter_map(|l| l.as_object_mut()) {
+            for (from, to) in
+                [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+            {
+                if let Some(v) = link.shift_remove(from) {
+                    link.insert(to.to_string(), v);
+                }
+            }
+        }
+    }
 }

@@ -25,7 +25,7 @@ pub struct SubmitRequest {
     /// Handler name (required): letters, digits and `._:-`, starting with a letter.
     // Required in the schema; an `Option` here only so that its absence is a
     // 400 naming `task` rather than serde's generic message.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^[A-Za-z][A-Za-z0-9._:-]{0,127}$")]
     pub task: Option<String>,
     /// Positional arguments, a JSON array of any values (default `[]`).
     #[schema(value_type = Option<Vec<serde_json::Value>>)]
@@ -36,28 +36,56 @@ pub struct SubmitRequest {
     /// Client-chosen task id (1-128 of letters, digits, `._:-`, other than `.`
     /// and `..`); submitting the
     /// same id again returns the original task. Default: a server UUID.
+    /// `task-id` and the `Idempotency-Key` header, when given too, must be the same id.
+    #[schema(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")]
     pub id: Option<String>,
     /// Same as `id` (the seed's spelling).
     #[serde(rename = "task-id")]
+    #[schema(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")]
     pub task_id: Option<String>,
     /// Queue (1-64 of letters, digits, `-`, `_`); maps to topic `yadtq.tasks.<queue>`. Default `default`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub queue: Option<String>,
     /// Retries after the first attempt (claims allowed = max_retries + 1). Retried on
     /// retryable errors only (panics, timeouts, HTTP 5xx/429, a handler's retryable error).
+    /// At most `YADTQ_MAX_RETRIES_LIMIT` (default 100).
+    #[schema(minimum = 0, maximum = 100)]
+    #[serde(default, deserialize_with = "integer")]
     pub max_retries: Option<i32>,
-    /// Seconds: upper bound of the first retry delay (doubling per attempt, full jitter).
+    /// Seconds: upper bound of the first retry delay (doubling per attempt, full jitter);
+    /// at most `YADTQ_MAX_TIMEOUT` (default 86400).
+    #[schema(minimum = 0, maximum = 86400)]
     pub retry_backoff_base: Option<f64>,
-    /// Seconds: longest retry delay.
+    /// Seconds: longest retry delay; at least `retry_backoff_base`, at most `YADTQ_MAX_TIMEOUT` (default 86400).
+    #[schema(minimum = 0, maximum = 86400)]
     pub retry_backoff_cap: Option<f64>,
     /// Per-attempt timeout in seconds; the handler is aborted and the attempt fails with kind `timeout`.
+    /// At most `YADTQ_MAX_TIMEOUT` (default 86400).
+    #[schema(exclusive_minimum = 0, maximum = 86400)]
     pub timeout: Option<f64>,
-    /// Run no sooner than this many seconds from now (the task waits `scheduled`).
+    /// Run no sooner than this many seconds from now (the task waits `scheduled`); at most
+    /// `YADTQ_MAX_SCHEDULE_AHEAD` (default 2592000, 30 days).
+    #[schema(minimum = 0, maximum = 2592000)]
     pub countdown: Option<f64>,
-    /// Run no sooner than this time (RFC 3339); exclusive with `countdown`.
+    /// Run no sooner than this time (RFC 3339), at most `YADTQ_MAX_SCHEDULE_AHEAD` (default 30 days)
+    /// ahead; exclusive with `countdown`.
     pub eta: Option<DateTime<Utc>>,
-    /// Not supported: always refused with 400 (use a separate queue for urgent work).
-    #[schema(value_type = Option<i32>)]
+    /// Not supported: always refused with 400 naming `priority` (use a separate
+    /// queue for urgent work). Not in the schema, which allows no such field.
+    #[schema(ignore)]
     pub priority: Option<serde::de::IgnoredAny>,
+}
+
+/// An optional integer, also when written with a fraction of zero (`4.0`):
+/// JSON Schema counts that as an integer, and so do clients that only have
+/// floating-point numbers.
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let whole = n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e18).map(|f| f as i64));
+    whole
+        .and_then(|i| i32::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("invalid value: {n}, expected an integer (32 bits)")))
 }
 
 /// Validates a submission body; `idempotency_key` is the `Idempotency-Key` header.
@@ -107,6 +135,17 @@ pub fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ApiError> {
 
 /// Validates one task whose JSON is already known to be well formed.
 pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<NewTask, ApiError> {
+    validate_item_or(body, idempotency_key, None, limits)
+}
+
+/// [`validate_item`], with `default_id` (a batch's `<Idempotency-Key>.<index>`)
+/// as the id of a task that names none, instead of a fresh UUID.
+pub fn validate_item_or(
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    default_id: Option<String>,
+    limits: &Limits,
+) -> Result<NewTask, ApiError> {
     let req: SubmitRequest = parse(body)?;
     if req.priority.is_some() {
         return Err(ApiError::bad_request(
@@ -216,7 +255,7 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
     let request_hash = hash(&[&name, &args, &kwargs, &queue]);
     let id = match chosen {
         Some((_, id)) => id,
-        None => uuid::Uuid::new_v4().to_string(),
+        None => default_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
     Ok(NewTask {
         id,
@@ -340,6 +379,18 @@ mod tests {
         assert_eq!(field_of(r#"[[[[[[[[[1]]]]]]]]]"#), "body");
         assert_eq!(field_of(r#"{"task": "a", "args": ["\ud800"]}"#), "body");
         assert_eq!(field_of("not json"), "body");
+    }
+
+    /// schemathesis: `"max_retries": 4.0` is an integer to JSON Schema, and was a 400.
+    #[test]
+    fn max_retries_written_with_a_zero_fraction_is_an_integer() {
+        for (text, want) in [("4", 4), ("4.0", 4), ("4e0", 4), ("0.0", 0)] {
+            let body = format!(r#"{{"task": "echo", "max_retries": {text}}}"#);
+            assert_eq!(validate(body.as_bytes(), None, &limits()).unwrap().max_retries, want, "{text}");
+        }
+        for text in ["4.5", "\"4\"", "1e10", "true"] {
+            assert_eq!(field_of(&format!(r#"{{"task": "echo", "max_retries": {text}}}"#)), "max_retries", "{text}");
+        }
     }
 
     #[test]

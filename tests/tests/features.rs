@@ -174,6 +174,28 @@ async fn a_batch_is_all_or_nothing_and_runs_every_task() {
 }
 
 #[tokio::test]
+async fn a_batch_with_an_idempotency_key_is_submitted_once() {
+    let stack = Stack::new("batch_key").await;
+    let gw = stack.gateway(&[]).await;
+    let batch = json!({"tasks": [{"task": "echo", "args": [1]}, {"task": "echo", "args": [2], "id": "own"}]});
+    let key = [("Idempotency-Key", "order-7")];
+    let ids = |a: &Value| -> Vec<String> {
+        a["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+    };
+    let first = gw.post_raw("/tasks/batch", batch.to_string(), &key).await;
+    assert_eq!(first.status, 202, "{}", first.text);
+    // Task i without an id of its own gets `<key>.<i>`.
+    assert_eq!(ids(&first.body), ["order-7.0", "own"]);
+    let again = gw.post_raw("/tasks/batch", batch.to_string(), &key).await;
+    assert_eq!((again.status, ids(&again.body)), (200, ids(&first.body)), "{}", again.text);
+    let changed = json!({"tasks": [{"task": "echo", "args": [9]}]});
+    let a = gw.post_raw("/tasks/batch", changed.to_string(), &key).await;
+    assert_eq!((a.status, a.body["field"].as_str()), (409, Some("id")), "{}", a.text);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks").fetch_one(&stack.db).await.unwrap();
+    assert_eq!(stored, 2);
+}
+
+#[tokio::test]
 async fn tasks_are_listed_newest_first_with_filters_and_cursors() {
     let stack = Stack::new("list").await;
     let gw = stack.gateway(&[]).await;

@@ -338,18 +338,21 @@ export interface components {
             args?: unknown[] | null;
             /**
              * Format: double
-             * @description Run no sooner than this many seconds from now (the task waits `scheduled`).
+             * @description Run no sooner than this many seconds from now (the task waits `scheduled`); at most
+             *     `YADTQ_MAX_SCHEDULE_AHEAD` (default 2592000, 30 days).
              */
             countdown?: number | null;
             /**
              * Format: date-time
-             * @description Run no sooner than this time (RFC 3339); exclusive with `countdown`.
+             * @description Run no sooner than this time (RFC 3339), at most `YADTQ_MAX_SCHEDULE_AHEAD` (default 30 days)
+             *     ahead; exclusive with `countdown`.
              */
             eta?: string | null;
             /**
              * @description Client-chosen task id (1-128 of letters, digits, `._:-`, other than `.`
              *     and `..`); submitting the
              *     same id again returns the original task. Default: a server UUID.
+             *     `task-id` and the `Idempotency-Key` header, when given too, must be the same id.
              */
             id?: string | null;
             /** @description Keyword arguments, a JSON object of any values (default `{}`). */
@@ -360,23 +363,20 @@ export interface components {
              * Format: int32
              * @description Retries after the first attempt (claims allowed = max_retries + 1). Retried on
              *     retryable errors only (panics, timeouts, HTTP 5xx/429, a handler's retryable error).
+             *     At most `YADTQ_MAX_RETRIES_LIMIT` (default 100).
              */
             max_retries?: number | null;
-            /**
-             * Format: int32
-             * @description Not supported: always refused with 400 (use a separate queue for urgent work).
-             */
-            priority?: number | null;
             /** @description Queue (1-64 of letters, digits, `-`, `_`); maps to topic `yadtq.tasks.<queue>`. Default `default`. */
             queue?: string | null;
             /**
              * Format: double
-             * @description Seconds: upper bound of the first retry delay (doubling per attempt, full jitter).
+             * @description Seconds: upper bound of the first retry delay (doubling per attempt, full jitter);
+             *     at most `YADTQ_MAX_TIMEOUT` (default 86400).
              */
             retry_backoff_base?: number | null;
             /**
              * Format: double
-             * @description Seconds: longest retry delay.
+             * @description Seconds: longest retry delay; at least `retry_backoff_base`, at most `YADTQ_MAX_TIMEOUT` (default 86400).
              */
             retry_backoff_cap?: number | null;
             /** @description Handler name (required): letters, digits and `._:-`, starting with a letter. */
@@ -386,6 +386,7 @@ export interface components {
             /**
              * Format: double
              * @description Per-attempt timeout in seconds; the handler is aborted and the attempt fails with kind `timeout`.
+             *     At most `YADTQ_MAX_TIMEOUT` (default 86400).
              */
             timeout?: number | null;
         };
@@ -665,15 +666,15 @@ export interface operations {
             query?: {
                 /** @description Only tasks in this status. */
                 status?: components["schemas"]["TaskStatus"];
-                /** @description Only tasks of this name. */
+                /** @description Only tasks of this name (any text without NUL characters). */
                 task?: string;
-                /** @description Only tasks of this queue. */
+                /** @description Only tasks of this queue (any text without NUL characters). */
                 queue?: string;
                 /** @description Only tasks held (or last held) by this worker id. */
                 worker?: string;
                 /** @description Page size, 1 to 500 (default 50). */
                 limit?: number;
-                /** @description `next_cursor` of the previous page. */
+                /** @description `next_cursor` of the previous page (digits). */
                 cursor?: string;
             };
             header?: never;
@@ -703,6 +704,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -715,7 +718,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Client-chosen task id; same as `id` in the body */
+                /** @description Client-chosen task id; same as `id` in the body (and `task-id`), which must not name another */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -730,6 +733,8 @@ export interface operations {
             /** @description This id was submitted before with the same body: the original task */
             200: {
                 headers: {
+                    /** @description /tasks/{id} */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -795,6 +800,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -806,7 +813,10 @@ export interface operations {
     submitBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the batch idempotent: task `i` without an `id` of its own gets the id `<key>.<i>` (a task id itself, as long as the last one stays within 128 characters); the same batch again answers 200 with the same tasks, a different one 409 */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -882,6 +892,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -938,6 +950,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -988,6 +1002,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1056,6 +1072,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1076,17 +1094,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-sent events. Each event is `event: status` (the first one, and each status change) or `event: progress` (a progress report), and its `data` is one line of JSON: the task as `GET /tasks/{id}` returns it (schema `Task`). Comment lines (`:`) keep the connection alive. The stream ends after the event carrying a terminal status. */
+            /** @description Server-sent events. Each event is `event: status` (the first one, and each status change) or `event: progress` (a progress report), and its `data` is one line of JSON: the task as `GET /tasks/{id}` returns it (schema `Task`). Comment lines (`:`) keep the connection alive. The stream ends after the event carrying a terminal status. The schema describes one event. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     /**
-                     * @example event: status
-                     *     data: {"id":"order-42","task":"multiply","status":"queued",...}
+                     * @example {
+                     *       "event": "status",
+                     *       "data": "{\"id\":\"order-42\",\"task\":\"multiply\",\"status\":\"queued\",...}"
+                     *     }
                      */
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        /**
+                         * @description `status` for the first event and each status change, `progress` for a progress report
+                         * @enum {string}
+                         */
+                        event: "status" | "progress";
+                        /** @description The task as `GET /tasks/{id}` returns it, as one line of JSON */
+                        data: string;
+                    };
                 };
             };
             /** @description Malformed id (`field` is `id`) */
@@ -1110,6 +1138,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1169,6 +1199,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1210,6 +1242,8 @@ export interface operations {
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -56,12 +56,25 @@ pub static MIGRATOR: sqlx::migrate::Migrator = {
 pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
     let opts: PgConnectOptions = cfg.database_url.parse()?;
     let target = format!("{}:{}", opts.get_host(), opts.get_port());
-    let pool = PgPoolOptions::new()
+    let pool = match PgPoolOptions::new()
         .max_connections(cfg.db_pool_size)
         .acquire_timeout(cfg.db_acquire_timeout())
-        .connect_with(opts)
+        .connect_with(opts.clone())
         .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {target} (DATABASE_URL): {e}"))?;
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            // The pool retries until its acquire timeout and then says only
+            // that it timed out; one direct attempt says why (refused,
+            // unknown host, authentication, no such database).
+            use sqlx::Connection;
+            let cause = match tokio::time::timeout(cfg.db_acquire_timeout(), PgConnection::connect_with(&opts)).await {
+                Ok(Err(direct)) => direct.to_string(),
+                _ => e.to_string(),
+            };
+            anyhow::bail!("cannot connect to PostgreSQL at {target} (DATABASE_URL): {cause}")
+        }
+    };
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }
@@ -76,4 +89,35 @@ pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, Store
 /// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query!("SELECT 1 AS one").fetch_one(pool).await.is_ok()
+}
+
+#[cfg(test)]
+mod connect_tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        cfg: crate::config::CommonConfig,
+    }
+
+    /// A closed port: the error names the host and port and the real cause,
+    /// not only the pool's timeout.
+    #[tokio::test]
+    async fn an_unreachable_database_url_names_its_host_port_and_cause() {
+        let cfg = Cli::try_parse_from([
+            "t",
+            "--database-url",
+            "postgres://yadtq:yadtq@127.0.0.1:1/none",
+            "--kafka-bootstrap",
+            "127.0.0.1:1",
+            "--db-acquire-timeout",
+            "1",
+        ])
+        .expect("parses")
+        .cfg;
+        let e = super::connect(&cfg).await.expect_err("nothing listens on port 1").to_string();
+        assert!(e.contains("PostgreSQL at 127.0.0.1:1 (DATABASE_URL)"), "{e}");
+        assert!(e.to_lowercase().contains("refused"), "{e}");
+    }
 }

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use yadtq_core::model::Task;
 use yadtq_core::store::tasks::{self, BatchInsert, Inserted};
+use yadtq_core::validate;
 
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -20,7 +21,7 @@ use crate::submit::{self, SubmitRequest};
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// The tasks, each as in `POST /tasks` (at most the configured batch size, default 1000).
-    #[schema(value_type = Vec<SubmitRequest>)]
+    #[schema(value_type = Vec<SubmitRequest>, min_items = 1, max_items = 1000)]
     pub tasks: Vec<Box<RawValue>>,
 }
 
@@ -36,15 +37,31 @@ pub struct BatchResponse {
 #[utoipa::path(
     post, path = "/tasks/batch", tag = "tasks", operation_id = "submitBatch",
     request_body = BatchRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the batch idempotent: task `i` without an `id` of its own gets the id `<key>.<i>` (a task id itself, as long as the last one stays within 128 characters); the same batch again answers 200 with the same tasks, a different one 409", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
-        (status = 202, description = "All accepted", body = BatchResponse),
-        (status = 200, description = "Every task was an idempotent repeat", body = BatchResponse),
+        (status = 202, description = "All accepted", body = BatchResponse,
+         links(
+             ("getTask" = (operation_id = "getTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Read the first task")),
+             ("cancelTask" = (operation_id = "cancelTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Cancel the first task")),
+             ("retryTask" = (operation_id = "retryTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Run the first task again")),
+             ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/tasks/0/id")), description = "The task's attempts")),
+             ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/tasks/0/id")), description = "The task's events")),
+         )),
+        (status = 200, description = "Every task was an idempotent repeat", body = BatchResponse,
+         links(
+             ("getTask" = (operation_id = "getTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Read the first task")),
+             ("cancelTask" = (operation_id = "cancelTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Cancel the first task")),
+             ("retryTask" = (operation_id = "retryTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Run the first task again")),
+             ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/tasks/0/id")), description = "The task's attempts")),
+             ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/tasks/0/id")), description = "The task's events")),
+         )),
         (status = 400, description = "A task is invalid; `field` is e.g. `tasks[3].args`; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An id exists with a different body; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body or task count above the limit, or a task's Kafka record larger than the broker accepts (`field` is e.g. `tasks[3]`); nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A task names a task outside the catalogue or an undeclared queue; nothing stored", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn submit_batch(
@@ -67,10 +84,13 @@ pub async fn submit_batch(
             Some("tasks"),
         ));
     }
+    let key = idempotency_key(&headers, req.tasks.len())?;
     let mut new = Vec::with_capacity(req.tasks.len());
     for (i, raw) in req.tasks.iter().enumerate() {
         let field = format!("tasks[{i}]");
-        let task = submit::validate_item(raw.get().as_bytes(), None, limits).map_err(|e| e.within(&field))?;
+        let default_id = key.map(|k| format!("{k}.{i}"));
+        let task =
+            submit::validate_item_or(raw.get().as_bytes(), None, default_id, limits).map_err(|e| e.within(&field))?;
         submit::check_record_size(&task, &state.record_limits.of(&task.queue), &field)?;
         new.push(task);
     }
@@ -96,4 +116,25 @@ pub async fn submit_batch(
         .collect();
     let code = if any_created { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((code, Json(BatchResponse { tasks })))
+}
+
+/// The `Idempotency-Key` header of a batch of `count` tasks, checked: task `i`
+/// without an id of its own gets the id `<key>.<i>`, so a repeat of the batch
+/// finds the same tasks (200) and a changed one is a 409. The key follows the
+/// task id rule, short enough for the longest id it makes to follow it too.
+fn idempotency_key(headers: &HeaderMap, count: usize) -> Result<Option<&str>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = v.to_str().ok().filter(|k| validate::is_valid_task_id(k));
+    let longest = key.map(|k| format!("{k}.{}", count.saturating_sub(1)));
+    match (key, longest) {
+        (Some(k), Some(id)) if validate::is_valid_task_id(&id) => Ok(Some(k)),
+        _ => Err(ApiError::bad_request(
+            "Idempotency-Key",
+            format!(
+                "Idempotency-Key must be {}, and short enough that '<key>.{}' is too (the id of the last task)",
+                validate::TASK_ID_RULE,
+                count.saturating_sub(1)
+            ),
+        )),
+    }
 }

@@ -16,14 +16,15 @@ use crate::state::AppState;
 /// on within one heartbeat, aborting the handler, and it becomes `cancelled`.
 #[utoipa::path(
     post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",
-    params(("id" = String, Path, description = "Task id")),
+    params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
         (status = 200, description = "Cancelled", body = Task),
         (status = 202, description = "Running: cancel requested; watch the task or its events", body = Task),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
@@ -44,13 +45,14 @@ pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result
 /// take its record (`record_too_large`, `unpublishable`) is refused with 409.
 #[utoipa::path(
     post, path = "/tasks/{id}/retry", tag = "tasks", operation_id = "retryTask",
-    params(("id" = String, Path, description = "Task id")),
+    params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
         (status = 202, description = "Queued again", body = Task),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn retry(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
@@ -81,12 +83,13 @@ fn not_retryable(task: &Task) -> String {
 /// The attempt history of a task: one entry per claim, oldest first.
 #[utoipa::path(
     get, path = "/tasks/{id}/attempts", tag = "tasks", operation_id = "listAttempts",
-    params(("id" = String, Path, description = "Task id")),
+    params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
         (status = 200, description = "Attempts", body = Vec<Attempt>),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn attempts(State(state): State<AppState>, TaskId(id): TaskId) -> Result<Json<Vec<Attempt>>, ApiError> {

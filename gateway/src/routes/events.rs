@@ -19,16 +19,17 @@ use crate::state::AppState;
 /// through any gateway: changes reach every gateway through PostgreSQL NOTIFY.
 #[utoipa::path(
     get, path = "/tasks/{id}/events", tag = "tasks", operation_id = "streamTaskEvents",
-    params(("id" = String, Path, description = "Task id")),
+    params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
         (status = 200, description = "Server-sent events. Each event is `event: status` (the first one, and each \
          status change) or `event: progress` (a progress report), and its `data` is one line of JSON: the task as \
          `GET /tasks/{id}` returns it (schema `Task`). Comment lines (`:`) keep the connection alive. The stream \
-         ends after the event carrying a terminal status.", body = String, content_type = "text/event-stream",
-         example = json!("event: status\ndata: {\"id\":\"order-42\",\"task\":\"multiply\",\"status\":\"queued\",...}\n\n")),
+         ends after the event carrying a terminal status. The schema describes one event.",
+         body = String, content_type = "text/event-stream"),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn stream(

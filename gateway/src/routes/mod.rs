@@ -27,6 +27,41 @@ async fn method_not_allowed(method: axum::http::Method) -> crate::problem::ApiEr
     )
 }
 
+/// Longest request target (path and query) the gateway reads: longer is a 414
+/// problem document. The longest valid one (a 128-character id, every list
+/// filter) is far shorter.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes (names and values) a request may carry: more is a 431
+/// problem document. hyper itself answers a bare 431 (no body) above about
+/// 400 KiB of headers or 100 header fields, before any of this code runs.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// 414 / 431 problem documents for a request target or headers above the
+/// limits (hyper's own answers to those have an empty body).
+async fn request_limits(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let uri = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return crate::problem::ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is {uri} bytes; the limit is {MAX_URI_BYTES}"),
+            Some("path"),
+        )
+        .into_response();
+    }
+    let headers: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    if headers > MAX_HEADER_BYTES {
+        return crate::problem::ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request's headers are {headers} bytes; the limit is {MAX_HEADER_BYTES}"),
+            Some("headers"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// The gateway's router with its middleware (body limit, request tracing).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
@@ -49,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { crate::problem::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(request_limits))
         .layer(axum::middleware::from_fn(metrics::record))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -30,17 +30,33 @@ use crate::submit::{self, SubmitRequest};
 #[utoipa::path(
     post, path = "/tasks", tag = "tasks", operation_id = "submitTask",
     request_body = SubmitRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body (and `task-id`), which must not name another", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
         (status = 202, description = "Accepted; `Location` names the task", body = Task,
-         headers(("Location" = String, description = "/tasks/{id}"))),
-        (status = 200, description = "This id was submitted before with the same body: the original task", body = Task),
+         headers(("Location" = String, description = "/tasks/{id}")),
+         links(
+             ("getTask" = (operation_id = "getTask", parameters(("id" = "$response.body#/id")), description = "Read the task")),
+             ("cancelTask" = (operation_id = "cancelTask", parameters(("id" = "$response.body#/id")), description = "Cancel the task")),
+             ("retryTask" = (operation_id = "retryTask", parameters(("id" = "$response.body#/id")), description = "Run the task again")),
+             ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/id")), description = "The task's attempts")),
+             ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/id")), description = "The task's events")),
+         )),
+        (status = 200, description = "This id was submitted before with the same body: the original task", body = Task,
+         headers(("Location" = String, description = "/tasks/{id}")),
+         links(
+             ("getTask" = (operation_id = "getTask", parameters(("id" = "$response.body#/id")), description = "Read the task")),
+             ("cancelTask" = (operation_id = "cancelTask", parameters(("id" = "$response.body#/id")), description = "Cancel the task")),
+             ("retryTask" = (operation_id = "retryTask", parameters(("id" = "$response.body#/id")), description = "Run the task again")),
+             ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/id")), description = "The task's attempts")),
+             ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/id")), description = "The task's events")),
+         )),
         (status = 400, description = "Invalid body; `field` names the culprit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit, or the task's Kafka record larger than the broker accepts (the detail names the limit)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Task name not in the configured catalogue, or queue not declared (`field` says which)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn submit(
@@ -126,6 +142,7 @@ fn location(id: &str) -> [(header::HeaderName, String); 1] {
 pub struct GetQuery {
     /// Long-poll: wait up to this many seconds (max 60) for the task to become
     /// terminal; answers as soon as it is, or with its current state at the deadline.
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<f64>,
 }
 
@@ -135,12 +152,13 @@ pub const MAX_WAIT: f64 = 60.0;
 /// Read a task: status, result or error, progress, attempts and timestamps.
 #[utoipa::path(
     get, path = "/tasks/{id}", tag = "tasks", operation_id = "getTask",
-    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`, other than `.` and `..`)"), GetQuery),
+    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`, other than `.` and `..`)", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$"), GetQuery),
     responses(
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task was ever submitted with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn get(
@@ -204,15 +222,19 @@ pub async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
 pub struct ListQuery {
     /// Only tasks in this status.
     pub status: Option<TaskStatus>,
-    /// Only tasks of this name.
+    /// Only tasks of this name (any text without NUL characters).
+    #[param(pattern = "^[^\\x00]*$")]
     pub task: Option<String>,
-    /// Only tasks of this queue.
+    /// Only tasks of this queue (any text without NUL characters).
+    #[param(pattern = "^[^\\x00]*$")]
     pub queue: Option<String>,
     /// Only tasks held (or last held) by this worker id.
     pub worker: Option<uuid::Uuid>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (digits).
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -231,7 +253,8 @@ pub struct TaskPage {
     responses(
         (status = 200, description = "A page of tasks", body = TaskPage),
         (status = 400, description = "Invalid filter (a NUL character included) or cursor; `field` names it", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn list(
@@ -251,7 +274,11 @@ pub async fn list(
         return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
     }
     let before = match q.cursor {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "cursor is not one we issued"))?),
+        // Cursors are the digits of a positive number (what `next_cursor` gives).
+        Some(c) if c.len() <= 18 && !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(c.parse::<i64>().expect("at most 18 digits fit an i64"))
+        }
+        Some(_) => return Err(ApiError::bad_request("cursor", "cursor is not one we issued")),
         None => None,
     };
     // PostgreSQL refuses NUL in text, which would surface as a 500.

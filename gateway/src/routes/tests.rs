@@ -159,3 +159,85 @@ async fn an_id_with_invalid_percent_encoding_is_a_problem_document() {
         assert_eq!(problem(&a), (400, "id"), "{method} {path}: {:?}", a.body);
     }
 }
+
+#[tokio::test]
+async fn a_request_target_too_long_is_414_as_a_problem_document() {
+    // 20 KB. From 64 KiB on, the http crate cannot hold the URI: hyper
+    // answers a bare 414 itself (docs/contract.md).
+    for path in [format!("/tasks/{}", "a".repeat(20_000)), format!("/tasks?task={}", "a".repeat(20_000))] {
+        let a = call(get(&path)).await;
+        assert_eq!(problem(&a), (414, "path"), "{:?}", a.body);
+    }
+    // At the limit it reaches the handler (an id too long: 400).
+    let path = format!("/tasks/{}", "a".repeat(super::MAX_URI_BYTES - "/tasks/".len()));
+    assert_eq!(problem(&call(get(&path)).await), (400, "id"));
+}
+
+#[tokio::test]
+async fn headers_too_large_are_431_as_a_problem_document() {
+    let req = Request::get("/tasks/%2E%2E").header("x-big", "a".repeat(100_000)).body(Body::empty()).unwrap();
+    let a = call(req).await;
+    assert_eq!(problem(&a), (431, "headers"), "{:?}", a.body);
+    let req = Request::get("/tasks/%2E%2E").header("x-big", "a".repeat(1_000)).body(Body::empty()).unwrap();
+    assert_eq!(problem(&call(req).await), (400, "id"));
+}
+
+#[tokio::test]
+async fn a_batch_idempotency_key_that_cannot_make_task_ids_is_400() {
+    let batch = json!({"tasks": [{"task": "echo"}, {"task": "echo"}]}).to_string();
+    // 127 characters: `<key>.1` would be 129.
+    for key in ["a".repeat(127), "..".to_string(), "a b".to_string(), String::new()] {
+        let req = Request::post("/tasks/batch")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("idempotency-key", &key)
+            .body(Body::from(batch.clone()))
+            .unwrap();
+        let a = call(req).await;
+        assert_eq!(problem(&a), (400, "Idempotency-Key"), "{key:?}: {:?}", a.body);
+    }
+    // A valid key still lets each task be checked as in POST /tasks (validation
+    // comes before the database), its field under `tasks[i]`.
+    let req = Request::post("/tasks/batch")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("idempotency-key", "a".repeat(126))
+        .body(Body::from(json!({"tasks": [{"task": "echo"}, {"task": 5}]}).to_string()))
+        .unwrap();
+    assert_eq!(problem(&call(req).await), (400, "tasks[1].task"));
+}
+
+#[test]
+fn every_503_documents_retry_after_and_submissions_link_to_their_task() {
+    let doc = crate::openapi::full();
+    let mut unavailable = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(r) = op["responses"].get("503") else { continue };
+            if r["content"].get("application/problem+json").is_none() {
+                continue; // /readyz: a Health body, no Retry-After
+            }
+            unavailable += 1;
+            assert_eq!(r["headers"]["Retry-After"]["schema"]["type"], "integer", "{method} {path}");
+        }
+    }
+    assert!(unavailable >= 9, "{unavailable}");
+    for (path, pointer) in [("/tasks", "$response.body#/id"), ("/tasks/batch", "$response.body#/tasks/0/id")] {
+        for code in ["200", "202"] {
+            let links = &doc["paths"][path]["post"]["responses"][code]["links"];
+            for op in ["getTask", "cancelTask", "retryTask", "listAttempts", "streamTaskEvents"] {
+                assert_eq!(links[op]["operationId"], op, "{path} {code}");
+                assert_eq!(links[op]["parameters"]["id"], pointer, "{path} {code} {op}");
+                assert!(links[op].get("operation_id").is_none(), "{path} {code} {op}: {}", links[op]);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_event_stream_documents_one_event_whose_data_is_a_task() {
+    let doc = crate::openapi::full();
+    let event =
+        &doc["paths"]["/tasks/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"];
+    assert_eq!(event["properties"]["event"]["enum"], json!(["status", "progress"]));
+    assert_eq!(event["properties"]["data"]["contentMediaType"], "application/json");
+    assert_eq!(event["properties"]["data"]["contentSchema"]["$ref"], "#/components/schemas/Task");
+}

@@ -28,7 +28,8 @@ pub struct WorkersQuery {
     responses(
         (status = 200, description = "Workers", body = Vec<Worker>),
         (status = 400, description = "Invalid query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn list(

@@ -8,6 +8,8 @@ from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
 from .problem import Problem
 from .progress import Progress
+from .stream_task_events_response_200 import StreamTaskEventsResponse200
+from .stream_task_events_response_200_event import StreamTaskEventsResponse200Event
 from .submit_request import SubmitRequest
 from .submit_request_kwargs_type_0 import SubmitRequestKwargsType0
 from .task import Task
@@ -28,6 +30,8 @@ __all__ = (
     "Health",
     "Problem",
     "Progress",
+    "StreamTaskEventsResponse200",
+    "StreamTaskEventsResponse200Event",
     "SubmitRequest",
     "SubmitRequestKwargsType0",
     "Task",

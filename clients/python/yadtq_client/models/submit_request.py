@@ -25,23 +25,31 @@ class SubmitRequest:
     Attributes:
         task (str): Handler name (required): letters, digits and `._:-`, starting with a letter.
         args (list[Any] | None | Unset): Positional arguments, a JSON array of any values (default `[]`).
-        countdown (float | None | Unset): Run no sooner than this many seconds from now (the task waits `scheduled`).
-        eta (datetime.datetime | None | Unset): Run no sooner than this time (RFC 3339); exclusive with `countdown`.
+        countdown (float | None | Unset): Run no sooner than this many seconds from now (the task waits `scheduled`); at
+            most
+            `YADTQ_MAX_SCHEDULE_AHEAD` (default 2592000, 30 days).
+        eta (datetime.datetime | None | Unset): Run no sooner than this time (RFC 3339), at most
+            `YADTQ_MAX_SCHEDULE_AHEAD` (default 30 days)
+            ahead; exclusive with `countdown`.
         id (None | str | Unset): Client-chosen task id (1-128 of letters, digits, `._:-`, other than `.`
             and `..`); submitting the
             same id again returns the original task. Default: a server UUID.
+            `task-id` and the `Idempotency-Key` header, when given too, must be the same id.
         kwargs (None | SubmitRequestKwargsType0 | Unset): Keyword arguments, a JSON object of any values (default `{}`).
         max_retries (int | None | Unset): Retries after the first attempt (claims allowed = max_retries + 1). Retried on
             retryable errors only (panics, timeouts, HTTP 5xx/429, a handler's retryable error).
-        priority (int | None | Unset): Not supported: always refused with 400 (use a separate queue for urgent work).
+            At most `YADTQ_MAX_RETRIES_LIMIT` (default 100).
         queue (None | str | Unset): Queue (1-64 of letters, digits, `-`, `_`); maps to topic `yadtq.tasks.<queue>`.
             Default `default`.
         retry_backoff_base (float | None | Unset): Seconds: upper bound of the first retry delay (doubling per attempt,
-            full jitter).
-        retry_backoff_cap (float | None | Unset): Seconds: longest retry delay.
+            full jitter);
+            at most `YADTQ_MAX_TIMEOUT` (default 86400).
+        retry_backoff_cap (float | None | Unset): Seconds: longest retry delay; at least `retry_backoff_base`, at most
+            `YADTQ_MAX_TIMEOUT` (default 86400).
         task_id (None | str | Unset): Same as `id` (the seed's spelling).
         timeout (float | None | Unset): Per-attempt timeout in seconds; the handler is aborted and the attempt fails
             with kind `timeout`.
+            At most `YADTQ_MAX_TIMEOUT` (default 86400).
     """
 
     task: str
@@ -51,7 +59,6 @@ class SubmitRequest:
     id: None | str | Unset = UNSET
     kwargs: None | SubmitRequestKwargsType0 | Unset = UNSET
     max_retries: int | None | Unset = UNSET
-    priority: int | None | Unset = UNSET
     queue: None | str | Unset = UNSET
     retry_backoff_base: float | None | Unset = UNSET
     retry_backoff_cap: float | None | Unset = UNSET
@@ -106,12 +113,6 @@ class SubmitRequest:
         else:
             max_retries = self.max_retries
 
-        priority: int | None | Unset
-        if isinstance(self.priority, Unset):
-            priority = UNSET
-        else:
-            priority = self.priority
-
         queue: None | str | Unset
         if isinstance(self.queue, Unset):
             queue = UNSET
@@ -161,8 +162,6 @@ class SubmitRequest:
             field_dict["kwargs"] = kwargs
         if max_retries is not UNSET:
             field_dict["max_retries"] = max_retries
-        if priority is not UNSET:
-            field_dict["priority"] = priority
         if queue is not UNSET:
             field_dict["queue"] = queue
         if retry_backoff_base is not UNSET:
@@ -261,15 +260,6 @@ class SubmitRequest:
 
         max_retries = _parse_max_retries(d.pop("max_retries", UNSET))
 
-        def _parse_priority(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        priority = _parse_priority(d.pop("priority", UNSET))
-
         def _parse_queue(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -323,7 +313,6 @@ class SubmitRequest:
             id=id,
             kwargs=kwargs,
             max_retries=max_retries,
-            priority=priority,
             queue=queue,
             retry_backoff_base=retry_backoff_base,
             retry_backoff_cap=retry_backoff_cap,

@@ -7,6 +7,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
+from ...models.stream_task_events_response_200 import StreamTaskEventsResponse200
 from ...types import Response
 
 
@@ -24,9 +25,12 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | str | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Problem | StreamTaskEventsResponse200 | None:
     if response.status_code == 200:
-        response_200 = response.text
+        response_200 = StreamTaskEventsResponse200.from_dict(response.text)
+
         return response_200
 
     if response.status_code == 400:
@@ -50,7 +54,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | str]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Problem | StreamTaskEventsResponse200]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -63,7 +69,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Problem | str]:
+) -> Response[Problem | StreamTaskEventsResponse200]:
     """Stream a task's changes as server-sent events. The first event is the
     current state; each later one follows a status change (`event: status`) or
     a progress report (`event: progress`); the data is the task as `GET
@@ -78,7 +84,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | str]
+        Response[Problem | StreamTaskEventsResponse200]
     """
 
     kwargs = _get_kwargs(
@@ -96,7 +102,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Problem | str | None:
+) -> Problem | StreamTaskEventsResponse200 | None:
     """Stream a task's changes as server-sent events. The first event is the
     current state; each later one follows a status change (`event: status`) or
     a progress report (`event: progress`); the data is the task as `GET
@@ -111,7 +117,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | str
+        Problem | StreamTaskEventsResponse200
     """
 
     return sync_detailed(
@@ -124,7 +130,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Problem | str]:
+) -> Response[Problem | StreamTaskEventsResponse200]:
     """Stream a task's changes as server-sent events. The first event is the
     current state; each later one follows a status change (`event: status`) or
     a progress report (`event: progress`); the data is the task as `GET
@@ -139,7 +145,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | str]
+        Response[Problem | StreamTaskEventsResponse200]
     """
 
     kwargs = _get_kwargs(
@@ -155,7 +161,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Problem | str | None:
+) -> Problem | StreamTaskEventsResponse200 | None:
     """Stream a task's changes as server-sent events. The first event is the
     current state; each later one follows a status change (`event: status`) or
     a progress report (`event: progress`); the data is the task as `GET
@@ -170,7 +176,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | str
+        Problem | StreamTaskEventsResponse200
     """
 
     return (

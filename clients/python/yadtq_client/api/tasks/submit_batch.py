@@ -8,14 +8,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.batch_request import BatchRequest
 from ...models.batch_response import BatchResponse
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: BatchRequest,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -94,11 +97,13 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: BatchRequest,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[BatchResponse | Problem]:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
+        idempotency_key (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -111,6 +116,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -124,11 +130,13 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: BatchRequest,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> BatchResponse | Problem | None:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
+        idempotency_key (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -142,6 +150,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -149,11 +158,13 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: BatchRequest,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[BatchResponse | Problem]:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
+        idempotency_key (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -166,6 +177,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -177,11 +189,13 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: BatchRequest,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> BatchResponse | Problem | None:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
+        idempotency_key (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -196,5 +210,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

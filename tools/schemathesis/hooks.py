@@ -1,0 +1,92 @@
+"""Schemathesis hooks for scripts/schemathesis.sh (loaded through SCHEMATHESIS_HOOKS).
+
+One hook, narrowly scoped: a "schema-valid request rejected" failure (ST202,
+the positive_data_acceptance check) is dropped when the request breaks a rule
+of POST /tasks or POST /tasks/batch that the OpenAPI document states in words
+but JSON Schema cannot express, and the gateway's 4xx problem document names
+that very rule's field. Every such rule is a relation between fields or
+depends on the gateway's configuration or clock:
+
+- `id`, `task-id` and the `Idempotency-Key` header name one id when more than
+  one is given (400, the second one named);
+- `countdown` and `eta` are exclusive (400 `eta`);
+- `retry_backoff_cap` is at least `retry_backoff_base` (400 `retry_backoff_cap`);
+- `eta` is at most YADTQ_MAX_SCHEDULE_AHEAD (30 days) ahead of now (400 `eta`);
+- `queue` names a queue the gateway declares (422 `queue`; YADTQ_QUEUES);
+- a batch's `Idempotency-Key` leaves room for `.<index>` within 128 characters
+  (400 `Idempotency-Key`).
+
+Any other failure, and any rejection of a request that keeps these rules, still
+fails the run.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+MAX_SCHEDULE_AHEAD = timedelta(days=30)
+MAX_ID = 128
+
+
+def _present(task, key):
+    return isinstance(task, dict) and task.get(key) is not None
+
+
+def _breaks(task, header_key, index=None):
+    """The fields whose cross-field rule `task` (one submission) breaks."""
+    if not isinstance(task, dict):
+        return set()
+    broken = set()
+    ids = [v for v in (task.get("id"), task.get("task-id")) if v is not None]
+    if index is None and header_key is not None:
+        ids.append(header_key)
+    if len(set(map(str, ids))) > 1:
+        broken |= {"id", "task-id", "Idempotency-Key"}
+    if _present(task, "countdown") and _present(task, "eta"):
+        broken.add("eta")
+    base, cap = task.get("retry_backoff_base"), task.get("retry_backoff_cap")
+    if isinstance(base, (int, float)) and isinstance(cap, (int, float)) and cap < base:
+        broken.add("retry_backoff_cap")
+    eta = task.get("eta")
+    if isinstance(eta, str):
+        try:
+            when = datetime.fromisoformat(eta.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            if when - datetime.now(timezone.utc) > MAX_SCHEDULE_AHEAD - timedelta(minutes=1):
+                broken.add("eta")
+        except (ValueError, OverflowError):
+            pass
+    if _present(task, "queue") and task["queue"] != "default":
+        broken.add("queue")
+    return broken
+
+
+def _header(case, name):
+    for k, v in (case.headers or {}).items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+@schemathesis.hook
+def filter_failure(ctx, failure, case, response):
+    if failure.code != "ST202" or case.method.upper() != "POST":
+        return True
+    try:
+        field = response.json().get("field") or ""
+    except Exception:
+        return True
+    key = _header(case, "Idempotency-Key")
+    body = case.body
+    if case.path == "/tasks":
+        return field not in _breaks(body, key)
+    if case.path == "/tasks/batch" and isinstance(body, dict) and isinstance(body.get("tasks"), list):
+        tasks = body["tasks"]
+        if field == "Idempotency-Key" and key is not None and len(f"{key}.{len(tasks) - 1}") > MAX_ID:
+            return False
+        for i, task in enumerate(tasks):
+            prefix = f"tasks[{i}]."
+            if field.startswith(prefix) and field[len(prefix) :] in _breaks(task, key, i):
+                return False
+    return True
