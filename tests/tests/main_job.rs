@@ -68,6 +68,51 @@ async fn five_hundred_mixed_tasks_through_two_workers() {
     assert_eq!(not_once, 0, "every task ran exactly once");
 }
 
+/// Runs one of the README's curl lines with `sh` against the gateway at
+/// `host` (for `localhost:8080`), with `id` for the README's placeholder id,
+/// and without its trailing comment; returns curl's output.
+fn readme_curl(line: &str, host: &str, id: &str) -> String {
+    let command = line.split_once(" #").map_or(line, |(c, _)| c).trim();
+    let command = command.replace("localhost:8080", host).replace("1b0e\u{2026}", id);
+    let out = std::process::Command::new("sh").arg("-c").arg(&command).output().expect("run curl");
+    assert!(out.status.success(), "`{command}` failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The README's curl lines ("Using it"), run as written with curl: the
+/// submission answers 202 with its task, the read shows it done with 20, the
+/// listing shows the worker alive.
+#[tokio::test]
+async fn the_readme_curl_lines_run() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().filter(|l| l.starts_with("curl ")).collect();
+    assert_eq!(lines.len(), 3, "the README's curl lines: {lines:?}");
+    let stack = Stack::new("readme_curl").await;
+    let gw = stack.gateway(&[]).await;
+    let _w = stack.worker("worker", &[]).await;
+    let host = gw.base.trim_start_matches("http://");
+
+    let submitted = readme_curl(lines[0], host, "");
+    assert!(submitted.starts_with("HTTP/1.1 202"), "{submitted}");
+    let task: Value = serde_json::from_str(submitted.lines().last().unwrap()).unwrap();
+    let id = task["id"].as_str().unwrap().to_string();
+    assert!(submitted.to_lowercase().contains(&format!("location: /tasks/{id}")), "{submitted}");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read: Value = serde_json::from_str(&readme_curl(lines[1], host, &id)).unwrap();
+        if read["status"] == "success" {
+            assert_eq!(read["result"], json!(20));
+            break;
+        }
+        assert!(Instant::now() < deadline, "task {id} still {} after 60 s", read["status"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let workers: Value = serde_json::from_str(&readme_curl(lines[2], host, &id)).unwrap();
+    let workers = workers.as_array().expect("a JSON array of workers");
+    assert!(!workers.is_empty() && workers.iter().all(|w| w["alive"] == true), "{workers:?}");
+}
+
 #[tokio::test]
 async fn the_seed_example_round_trips() {
     let stack = Stack::new("seed").await;
