@@ -733,14 +733,14 @@ pub struct Sent {
 /// a row left unmarked only costs one duplicate record from the publisher.
 /// Returns how many rows were marked.
 pub async fn mark_published(pool: &PgPool, sent: &[Sent]) -> Result<u64, StoreError> {
-    let (ids, attempts): (Vec<String>, Vec<i32>) = sent.iter().map(|s| (s.id.clone(), s.attempts)).unzip();
+    let (ids, attempts): (Vec<&str>, Vec<i32>) = sent.iter().map(|s| (s.id.as_str(), s.attempts)).unzip();
     let r = sqlx::query!(
         "UPDATE tasks SET published_at = now()
          WHERE id IN (SELECT t.id FROM UNNEST($1::text[], $2::int[]) AS u(id, attempts)
                       JOIN tasks t ON t.id = u.id AND t.attempts = u.attempts
                       WHERE t.status = 'queued' ORDER BY t.id FOR UPDATE OF t SKIP LOCKED)
            AND published_at IS NULL",
-        &ids,
+        &ids as &[&str],
         &attempts
     )
     .execute(pool)
@@ -768,7 +768,7 @@ pub async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Result<Vec<S
     if refused.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = refused.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<&str> = refused.iter().map(|r| r.id.as_str()).collect();
     let attempts: Vec<i32> = refused.iter().map(|r| r.attempts).collect();
     let errors: Vec<String> =
         refused.iter().map(|r| serde_json::to_string(&r.error).expect("error serialises")).collect();
@@ -780,7 +780,7 @@ pub async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Result<Vec<S
                ORDER BY t.id FOR UPDATE OF t SKIP LOCKED) AS u
          WHERE t.id = u.id
          RETURNING t.id",
-        &ids,
+        &ids as &[&str],
         &attempts,
         &errors
     )
