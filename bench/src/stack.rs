@@ -38,9 +38,11 @@ pub struct Bench {
 /// A started process (SIGKILLed when dropped) and a running gateway.
 pub use yadtq_tests::{Gateway, Proc};
 
-/// An HTTP client sized for `conns` concurrent connections to one host.
-pub fn http_client(conns: usize) -> reqwest::Client {
+/// An HTTP client sized for `conns` concurrent connections to one host,
+/// sending `api_key` as its bearer token (the stack's, [`yadtq_tests::Stack::api_key`]).
+pub fn http_client(conns: usize, api_key: &str) -> reqwest::Client {
     reqwest::Client::builder()
+        .default_headers(yadtq_tests::bearer_headers(api_key))
         .pool_max_idle_per_host(conns.max(1))
         .timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
@@ -62,7 +64,8 @@ impl Bench {
             let (k, v) = kv.split_once('=').with_context(|| format!("--env {kv}: expected NAME=VALUE"))?;
             stack.set_env(k, v);
         }
-        Ok(Self { stack, http: http_client(256) })
+        let http = http_client(256, &stack.api_key);
+        Ok(Self { stack, http })
     }
 
     pub fn db(&self) -> &PgPool {

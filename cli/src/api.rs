@@ -24,6 +24,8 @@ pub mod exit {
     pub const TASK_FAILED: i32 = 7;
     /// The wait's deadline passed before the task finished.
     pub const WAIT_EXPIRED: i32 = 8;
+    /// The gateway refused the API key (401: none, unknown or revoked; 403: a scope or queue it lacks).
+    pub const DENIED: i32 = 9;
 }
 
 /// An RFC 9457 problem document, as the gateway sends with every error.
@@ -89,6 +91,7 @@ impl Error {
                 409 => exit::CONFLICT,
                 400 | 413 | 415 | 422 => exit::INVALID,
                 503 => exit::UNAVAILABLE,
+                401 | 403 => exit::DENIED,
                 _ => exit::OTHER,
             },
             Error::Unreachable { .. } => exit::UNAVAILABLE,
@@ -141,9 +144,18 @@ pub struct Client {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Client {
-    /// A client of the gateway at `base` (`http://127.0.0.1:8080`).
-    pub fn new(base: &str) -> Result<Self> {
+    /// A client of the gateway at `base` (`http://127.0.0.1:8080`) that
+    /// sends `api_key` as `Authorization: Bearer <key>` when given.
+    pub fn new(base: &str, api_key: Option<&str>) -> Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = api_key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| Error::Input("--api-key (YADTQ_API_KEY) must be visible ASCII".into()))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("yadtq-cli/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -15,7 +15,8 @@ Exit codes:
   5  invalid input (400, 413, 415, 422: e.g. an undeclared queue; or a bad --kwargs / --file line)
   6  gateway unavailable (connection refused, timeout, 503)
   7  a task waited for ended failed or cancelled
-  8  the wait ended before the task did";
+  8  the wait ended before the task did
+  9  the API key was refused (401: missing, unknown or revoked; 403: lacks a scope or queue)";
 
 /// Command-line client of a yadtq gateway: submit tasks, read and follow
 /// them, list tasks and workers.
@@ -25,6 +26,9 @@ pub struct Cli {
     /// Base URL of the gateway.
     #[arg(long, global = true, env = "YADTQ_URL", default_value = "http://127.0.0.1:8080", value_parser = parse_url)]
     pub url: String,
+    /// API key sent as `Authorization: Bearer <key>` (from `yadtq-gateway keys create`).
+    #[arg(long, global = true, env = "YADTQ_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Print the API's JSON as is instead of tables (one document per answer;
     /// `watch` prints one task per line).
     #[arg(long, global = true)]

@@ -4,6 +4,7 @@
 //!
 //! See `docs/design.md` (and `shared/design.md`) for the contract these types keep.
 
+pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod envelope;

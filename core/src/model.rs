@@ -148,7 +148,7 @@ pub struct Attempt {
 }
 
 /// A task as `GET /tasks/{id}` returns it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Task {
     /// Server-generated UUID or the client-chosen id.
     pub id: String,
@@ -250,12 +250,12 @@ pub struct Worker {
     /// The worker's state: `joining`, `ready`, `idle`, `fenced` as it last
     /// reported it, or `dead` / `stopped` when it is not `alive`.
     pub state: WorkerState,
-    /// Host the worker runs on.
-    pub hostname: String,
-    /// Operating-system process id.
-    pub pid: i32,
-    /// yadtq version of the worker.
-    pub version: String,
+    /// Host the worker runs on; null for keys without the `operate` scope.
+    pub hostname: Option<String>,
+    /// Operating-system process id; null for keys without the `operate` scope.
+    pub pid: Option<i32>,
+    /// yadtq version of the worker; null for keys without the `operate` scope.
+    pub version: Option<String>,
     /// Queues the worker consumes.
     pub queues: Vec<String>,
     /// Task names the worker has handlers for.

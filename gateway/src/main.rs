@@ -1,8 +1,10 @@
 //! `yadtq-gateway`: the HTTP API. `yadtq-gateway serve` (the default) runs it;
 //! `yadtq-gateway openapi` prints the OpenAPI document.
 
+mod auth;
 mod config;
 mod inserter;
+mod keys;
 mod marker;
 mod notify;
 mod openapi;
@@ -35,6 +37,8 @@ enum Command {
     Serve(Box<GatewayConfig>),
     /// Print the OpenAPI 3.1 document to stdout.
     Openapi,
+    /// Manage API keys in the database (`DATABASE_URL`).
+    Keys(keys::KeysCommand),
 }
 
 #[tokio::main]
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", openapi::pretty());
             Ok(())
         }
+        Command::Keys(cmd) => keys::run(cmd).await,
         Command::Serve(cfg) => {
             yadtq_core::telemetry::init();
             yadtq_core::metrics::install();
@@ -55,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     cfg.normalise();
     cfg.common.validate()?;
+    cfg.auth.validate()?;
     anyhow::ensure!(
         cfg.kafka_limits_refresh.is_finite() && cfg.kafka_limits_refresh > 0.0,
         "--kafka-limits-refresh must be a positive number of seconds, got {}",
@@ -64,6 +70,10 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
     let shutdown = CancellationToken::new();
 
+    auth::bootstrap(&cfg.auth, &pool).await?;
+    if cfg.auth.mode == auth::AuthMode::Off {
+        tokio::spawn(auth::warn_while_off());
+    }
     // Workers check their --queues against the declared list at start.
     yadtq_core::store::queues::declare(&pool, &cfg.limits.queues).await?;
     let record_limits = Arc::new(yadtq_core::kafka::RecordLimits::new(
@@ -84,12 +94,13 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         marker,
         inserter: Arc::new(inserter::Inserter::new(pool.clone())),
         record_limits,
+        auth: Arc::new(auth::Authenticator::new(&cfg.auth, pool.clone())),
         cfg: Arc::new(cfg.clone()),
         pool,
         producer,
     };
     let listener = bind(cfg.listen).await?;
-    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, "gateway listening");
+    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, auth = ?cfg.auth.mode, "gateway listening");
     let server =
         axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace = yadtq_core::config::secs(cfg.shutdown_grace);

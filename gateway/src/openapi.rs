@@ -22,6 +22,10 @@ use utoipa::{Modify, OpenApi};
         crate::routes::health::healthz,
         crate::routes::health::readyz,
         crate::routes::metrics::render,
+        crate::routes::admin::create_key,
+        crate::routes::admin::list_keys,
+        crate::routes::admin::revoke_key,
+        crate::routes::admin::audit,
         document,
     ),
     components(schemas(
@@ -37,30 +41,73 @@ use utoipa::{Modify, OpenApi};
         yadtq_core::model::TaskStatus,
         yadtq_core::model::TaskError,
         yadtq_core::model::Worker,
+        yadtq_core::auth::Scope,
+        yadtq_core::store::keys::ApiKey,
+        yadtq_core::store::audit::AuditEntry,
+        crate::routes::admin::CreateKey,
+        crate::routes::admin::CreatedKey,
+        crate::routes::admin::AuditPage,
     )),
-    modifiers(&Public),
+    modifiers(&BearerKeys),
     tags(
         (name = "tasks", description = "Submit and read tasks"),
         (name = "workers", description = "The worker roster"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "admin", description = "API keys and the audit log (the `admin` scope)"),
         (name = "meta", description = "This API description"),
     )
 )]
 pub struct ApiDoc;
 
-/// Declares the API public: `security: []` at the top level. The gateway has
-/// no authentication yet, and saying so explicitly (rather than leaving
-/// `security` out) tells generators and linters it is deliberate.
-struct Public;
+/// API keys: an HTTP bearer scheme required by every operation (the
+/// document's top-level `security`) except those that declare themselves
+/// public (`security: [{}]`: health, readiness, this document, metrics).
+struct BearerKeys;
 
-impl Modify for Public {
+impl Modify for BearerKeys {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        openapi.security = Some(Vec::new());
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("An API key (`yadtq_…`), from `yadtq-gateway keys create` or `POST /admin/keys`"))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        openapi.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    }
+}
+
+/// Adds the 401 and 403 answers to every operation that needs a key (one
+/// without its own `security`), rather than repeating them in each annotation.
+fn auth_responses(doc: &mut serde_json::Value) {
+    let problem = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        })
+    };
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for op in paths.values_mut().filter_map(|item| item.as_object_mut()).flat_map(|item| item.values_mut()) {
+        if op.get("security").is_some() {
+            continue;
+        }
+        let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else { continue };
+        responses.insert(
+            "401".into(),
+            problem("No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked"),
+        );
+        responses.insert(
+            "403".into(),
+            problem("The key lacks the scope this operation needs (the detail names it), or may not use this queue"),
+        );
+        responses.sort_keys();
     }
 }
 
 /// Serve this document.
-#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "getOpenapi", responses(
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "getOpenapi", security(()), responses(
     (status = 200, description = "The OpenAPI 3.1 document (the committed `openapi/openapi.json`)", body = Object),
 ))]
 pub async fn document() -> axum::Json<serde_json::Value> {
@@ -82,6 +129,7 @@ pub fn pretty() -> String {
 pub fn full() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("openapi serialises");
     links_in_camel_case(&mut doc);
+    auth_responses(&mut doc);
     let sse = &mut doc["paths"]["/tasks/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"];
     assert!(sse.is_object(), "the event stream's response is in the document");
     *sse = serde_json::json!({

@@ -30,6 +30,8 @@ pub struct ApiError {
     status: StatusCode,
     problem: Problem,
     retry_after: Option<u32>,
+    /// Answer with `WWW-Authenticate: Bearer` (a 401).
+    challenge: bool,
 }
 
 impl ApiError {
@@ -47,7 +49,15 @@ impl ApiError {
                 field: field.map(str::to_string),
             },
             retry_after: None,
+            challenge: false,
         }
+    }
+
+    /// 401 Unauthorized with `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, detail, Some("Authorization"));
+        e.challenge = true;
+        e
     }
 
     /// The same error with its field put under `prefix` (`args` in task 3 of a
@@ -108,6 +118,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, axum::Json(&self.problem)).into_response();
         let headers = resp.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"yadtq\""));
+        }
         if let Some(s) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }

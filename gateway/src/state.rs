@@ -24,6 +24,8 @@ pub struct AppState {
     pub inserter: Arc<crate::inserter::Inserter>,
     /// Marks acknowledged tasks published, in batches.
     pub marker: crate::marker::Marker,
+    /// Checks API keys.
+    pub auth: Arc<crate::auth::Authenticator>,
     /// Waiters on task changes (status or progress, from PostgreSQL NOTIFY).
     pub events: crate::notify::TaskEvents,
 }

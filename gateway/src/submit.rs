@@ -259,6 +259,8 @@ pub fn validate_item_or(
     };
     Ok(NewTask {
         id,
+        // The caller's tenant and its stored key are set by `auth::Caller::adopt`.
+        tenant: yadtq_core::auth::DEFAULT_TENANT.into(),
         name,
         args,
         kwargs,

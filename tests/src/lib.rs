@@ -61,6 +61,9 @@ pub struct Stack {
     pub db: PgPool,
     /// How processes are started (binaries, logs, timings); set it before starting any.
     pub launch: Launch,
+    /// An admin key of the default tenant, minted for this test: what
+    /// [`Gateway`]'s requests send, and `YADTQ_API_KEY` of the processes it starts.
+    pub api_key: String,
     http: reqwest::Client,
     extra_env: Vec<(String, String)>,
 }
@@ -108,7 +111,9 @@ impl Stack {
         let database_url = format!("{base}/{name}");
         let db = PgPool::connect(&database_url).await.expect("connect to test database");
         yadtq_migrate(&db).await;
+        let api_key = mint_key(&db, yadtq_core::auth::DEFAULT_TENANT, &[yadtq_core::auth::Scope::Admin], None).await;
         Self {
+            api_key,
             database_url,
             launch: Launch::tests(&name),
             namespace: name.clone(),
@@ -138,6 +143,7 @@ impl Stack {
             .env("DATABASE_URL", &self.database_url)
             .env("KAFKA_BOOTSTRAP", &self.kafka)
             .env("YADTQ_NAMESPACE", &self.namespace)
+            .env("YADTQ_API_KEY", &self.api_key)
             .envs(self.launch.timings.iter().copied())
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -158,7 +164,9 @@ impl Stack {
         let mut all = vec!["serve", "--listen", listen.as_str()];
         all.extend_from_slice(args);
         let proc = self.spawn("yadtq-gateway", &all, &format!("gateway-{port}"));
-        let gw = Gateway { base: format!("http://{listen}"), http: self.http.clone(), proc };
+        let client =
+            Client { base: format!("http://{listen}"), http: self.http.clone(), key: Some(self.api_key.clone()) };
+        let gw = Gateway { client, proc };
         wait_for(Duration::from_secs(30), "gateway /healthz", || async {
             gw.http.get(format!("{}/healthz", gw.base)).send().await.is_ok_and(|r| r.status().is_success())
         })
@@ -242,6 +250,24 @@ impl Stack {
     }
 }
 
+/// Stores a new API key of `tenant` with `scopes` (limited to `queues` when
+/// given) in the database of `db`, as `yadtq-gateway keys create` does, and
+/// returns its token.
+pub async fn mint_key(
+    db: &PgPool,
+    tenant: &str,
+    scopes: &[yadtq_core::auth::Scope],
+    queues: Option<&[&str]>,
+) -> String {
+    let key = yadtq_core::store::keys::NewKey {
+        tenant: tenant.into(),
+        name: "test".into(),
+        scopes: scopes.to_vec(),
+        queues: queues.map(|q| q.iter().map(|s| s.to_string()).collect()),
+    };
+    yadtq_core::store::keys::create(db, &key, "test-harness").await.expect("mint an API key").1
+}
+
 async fn yadtq_migrate(db: &PgPool) {
     // The services migrate on start too; doing it here lets tests read tables
     // before any process has started. The migrations embedded in yadtq-core,
@@ -323,13 +349,38 @@ impl Drop for Proc {
     }
 }
 
-/// A running gateway and an HTTP client for it.
+/// A running gateway and an HTTP client for it that sends the stack's
+/// admin key ([`Stack::api_key`]); [`Client`]'s methods are its own.
 pub struct Gateway {
+    client: Client,
+    /// The process.
+    pub proc: Proc,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Gateway {
+    /// A client of this gateway that sends `key` as its bearer token (none: no
+    /// `Authorization` header).
+    pub fn as_key(&self, key: Option<&str>) -> Client {
+        Client { key: key.map(str::to_string), ..self.client.clone() }
+    }
+}
+
+/// An HTTP client of one gateway, with the API key it sends.
+#[derive(Clone)]
+pub struct Client {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     http: reqwest::Client,
-    /// The process.
-    pub proc: Proc,
+    /// Sent as `Authorization: Bearer <key>`.
+    pub key: Option<String>,
 }
 
 /// An HTTP answer: status, selected headers and the parsed JSON body (Null when not JSON).
@@ -347,7 +398,14 @@ pub struct Answer {
     pub text: String,
 }
 
-impl Gateway {
+impl Client {
+    fn authorised(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
     async fn answer(resp: reqwest::Response) -> Answer {
         let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         let (status, content_type, location) =
@@ -358,7 +416,8 @@ impl Gateway {
 
     /// POSTs raw `body` to `path` with extra headers.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> Answer {
-        let mut req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json");
+        let mut req =
+            self.authorised(self.http.post(format!("{}{path}", self.base))).header("content-type", "application/json");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -370,9 +429,14 @@ impl Gateway {
         self.post_raw("/tasks", body.to_string(), &[]).await
     }
 
+    /// GETs `path` and returns the response unread (e.g. an event stream).
+    pub async fn get_response(&self, path: &str) -> reqwest::Response {
+        self.authorised(self.http.get(format!("{}{path}", self.base))).send().await.expect("GET")
+    }
+
     /// GETs `path`.
     pub async fn get(&self, path: &str) -> Answer {
-        Self::answer(self.http.get(format!("{}{path}", self.base)).send().await.expect("GET")).await
+        Self::answer(self.authorised(self.http.get(format!("{}{path}", self.base))).send().await.expect("GET")).await
     }
 
     /// Polls `GET /tasks/{id}` until the task is terminal.
@@ -388,6 +452,14 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Default headers that send `key` as `Authorization: Bearer <key>`, for
+/// HTTP clients of a gateway built outside [`Client`].
+pub fn bearer_headers(key: &str) -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse().expect("a token is visible ASCII"));
+    h
 }
 
 /// A free TCP port on loopback.
@@ -524,7 +596,7 @@ impl Stack {
     }
 }
 
-impl Gateway {
+impl Client {
     /// POSTs an owned JSON body to `/tasks` (for building many futures).
     pub async fn submit_owned(&self, body: Value) -> Answer {
         self.submit(&body).await
@@ -539,6 +611,7 @@ pub fn echo_task(id: String, args: String) -> yadtq_core::store::tasks::NewTask 
     yadtq_core::store::tasks::NewTask {
         request_hash: format!("hash-{id}"),
         id,
+        tenant: yadtq_core::auth::DEFAULT_TENANT.into(),
         name: "echo".into(),
         args,
         kwargs: "{}".into(),
@@ -768,6 +841,7 @@ impl Stack {
             kafka: self.kafka.clone(),
             db: self.db.clone(),
             launch: self.launch.clone(),
+            api_key: self.api_key.clone(),
             http: self.http.clone(),
             extra_env: Vec::new(),
         }

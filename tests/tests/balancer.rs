@@ -154,7 +154,7 @@ async fn clients_behind_a_load_balancer_see_one_queue_and_survive_a_gateway_cras
     let dir = std::env::temp_dir().join(format!("yadtq-balancer-{}", free_port()));
     let upstreams = [a.base.trim_start_matches("http://"), b.base.trim_start_matches("http://")];
     let lb = Balancer::start(&nginx, &dir, &upstreams).await;
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().default_headers(yadtq_tests::bearer_headers(&stack.api_key)).build().unwrap();
 
     // An event stream opened through the balancer before any worker runs:
     // its first event must arrive now, not when the task ends.

@@ -245,8 +245,8 @@ async fn long_poll_answers_when_the_task_finishes_or_at_the_deadline() {
 }
 
 /// Reads a server-sent event stream until it ends; returns (event, status, percent) triples.
-async fn read_sse(url: String) -> Vec<(String, String, Option<f64>)> {
-    let mut resp = reqwest::get(url).await.unwrap();
+async fn read_sse(gw: yadtq_tests::Client, path: String) -> Vec<(String, String, Option<f64>)> {
+    let mut resp = gw.get_response(&path).await;
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let (mut buf, mut out) = (String::new(), Vec::new());
     while let Some(chunk) = resp.chunk().await.unwrap() {
@@ -269,7 +269,7 @@ async fn an_event_stream_on_another_gateway_sees_queued_processing_progress_succ
     let a = stack.gateway(&[]).await;
     let b = stack.gateway(&[]).await;
     let id = a.submit(&json!({"task": "sleep", "args": [2.5]})).await.body["id"].as_str().unwrap().to_string();
-    let reader = tokio::spawn(read_sse(format!("{}/tasks/{id}/events", b.base)));
+    let reader = tokio::spawn(read_sse(b.as_key(Some(&stack.api_key)), format!("/tasks/{id}/events")));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _w = stack.worker("worker", &[]).await;
     let events = tokio::time::timeout(LONG, reader).await.unwrap().unwrap();

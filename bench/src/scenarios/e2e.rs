@@ -31,7 +31,7 @@ pub async fn warm_up_stack(a: &Args) -> Result<()> {
     let b = Bench::new("warmup", a).await?;
     let gw = b.gateway().await;
     let workers = b.workers(a.workers, a.concurrency).await;
-    let http = http_client(a.clients);
+    let http = http_client(a.clients, &b.stack.api_key);
     let tasks: Vec<usize> = (0..a.warmup_tasks).collect();
     let parts = tasks.chunks(tasks.len().div_ceil(a.clients.max(1)).max(1)).map(|part| {
         let (http, base, part) = (http.clone(), gw.base.clone(), part.to_vec());
@@ -71,7 +71,7 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     warm_up(&b, &gw.base, 200).await?;
     let mark: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(b.db()).await?;
 
-    let http = http_client(a.clients);
+    let http = http_client(a.clients, &b.stack.api_key);
     let named = stack_groups(gw.proc.pid(), &workers.iter().map(|w| w.pid()).collect::<Vec<_>>());
     let cpu0 = CpuSnapshot::take(&named);
     let pg0 = pg_counters(b.db()).await?;

@@ -40,7 +40,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     super::e2e::warm_up(&b, &gw.base, 200).await?;
     let mark: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(b.db()).await?;
 
-    let http = http_client(256);
+    let http = http_client(256, &b.stack.api_key);
     let (ok, err, secs, http_lat) = fixed_rate(&http, &gw.base, a.rate, a.rate_secs, 0).await;
     b.wait_all_terminal(Duration::from_secs(300)).await?;
 

@@ -13,7 +13,7 @@ use crate::Args;
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let b = Bench::new("submit", a).await?;
     let gw = b.gateway().await;
-    let http = http_client(a.clients.max(64));
+    let http = http_client(a.clients.max(64), &b.stack.api_key);
 
     // Warm up connections and the gateway's pools (not counted).
     closed_loop(&http, &gw.base, SubmitApi::Single, a.clients, 1.0).await;

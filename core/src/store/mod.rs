@@ -3,6 +3,7 @@
 //! module, and the `published_at` protocol), [`attempts`] (the attempt
 //! history and what the rows say about running attempts), [`workers`]
 //! (registration, heartbeats, listing), [`queues`] (declared queues),
+//! [`keys`] and [`audit`] (API keys and the audit log of admin actions),
 //! [`stats`] (the aggregates the leader samples for the metrics),
 //! [`events`] (task-change notifications) and [`leader`] (the maintenance
 //! lease's lock).
@@ -20,9 +21,11 @@
 //! join is not.
 
 pub mod attempts;
+pub mod audit;
 mod columns;
 mod error;
 pub mod events;
+pub mod keys;
 pub mod leader;
 pub mod queues;
 pub mod stats;

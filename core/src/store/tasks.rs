@@ -189,8 +189,11 @@ pub struct Backoff {
 /// A task to insert, already validated by the gateway.
 #[derive(Debug, Clone)]
 pub struct NewTask {
-    /// Task id (server UUID or client-chosen).
+    /// Stored task key: the tenant's id (server UUID or client-chosen)
+    /// through [`crate::auth::task_key`].
     pub id: String,
+    /// Tenant that submitted it.
+    pub tenant: String,
     /// Handler name.
     pub name: String,
     /// JSON array text, kept as sent.
@@ -261,13 +264,13 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let rows = task_query!(
         "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
-                            retry_backoff_base, retry_backoff_cap, request_hash)
+                            retry_backoff_base, retry_backoff_cap, request_hash, tenant)
          SELECT id, name, args::json, kwargs::json, queue,
                 CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
-                max_retries, timeout_seconds, run_at, base, cap, hash
+                max_retries, timeout_seconds, run_at, base, cap, hash, tenant
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
-                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[])
-              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash)
+                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[])
+              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant)
          ORDER BY id
          ON CONFLICT (id) DO NOTHING RETURNING ",
         "",
@@ -282,6 +285,7 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
         &tasks.iter().map(|t| t.retry_backoff.base_seconds).collect::<Vec<_>>() as &[Option<f64>],
         &tasks.iter().map(|t| t.retry_backoff.cap_seconds).collect::<Vec<_>>() as &[Option<f64>],
         &col(|t| t.request_hash.clone()),
+        &col(|t| t.tenant.clone()),
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -333,13 +337,22 @@ pub struct TaskPage {
     pub next: Option<i64>,
 }
 
-/// Up to `limit` tasks matching `f`, newest first, strictly older than the
+/// Up to `limit` of `tenant`'s tasks matching `f`, in `queues` when given
+/// (a key limited to some queues), newest first, strictly older than the
 /// `before` cursor (a `seq` from an earlier page).
-pub async fn list(pool: &PgPool, f: &TaskFilter, limit: i64, before: Option<i64>) -> Result<TaskPage, StoreError> {
+pub async fn list(
+    pool: &PgPool,
+    tenant: &str,
+    queues: Option<&[String]>,
+    f: &TaskFilter,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<TaskPage, StoreError> {
     let rows = task_query!(
         "SELECT ",
         " FROM tasks
-         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR name = $2)
+         WHERE tenant = $7 AND ($8::text[] IS NULL OR queue = ANY($8))
+           AND ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR name = $2)
            AND ($3::text IS NULL OR queue = $3) AND ($4::uuid IS NULL OR worker_id = $4)
            AND ($5::bigint IS NULL OR seq < $5)
          ORDER BY seq DESC LIMIT $6",
@@ -349,6 +362,8 @@ pub async fn list(pool: &PgPool, f: &TaskFilter, limit: i64, before: Option<i64>
         f.worker,
         before,
         limit,
+        tenant,
+        queues,
     )
     .fetch_all(pool)
     .await?;

@@ -27,6 +27,7 @@ const ALL_STATUSES: [TaskStatus; 6] = [
 fn new_task(id: &str) -> NewTask {
     NewTask {
         id: id.into(),
+        tenant: crate::auth::DEFAULT_TENANT.into(),
         name: "echo".into(),
         args: "[1]".into(),
         kwargs: "{}".into(),

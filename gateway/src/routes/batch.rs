@@ -8,10 +8,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
+use yadtq_core::auth::Scope;
 use yadtq_core::model::Task;
 use yadtq_core::store::tasks::{self, BatchInsert, Inserted};
 use yadtq_core::validate;
 
+use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::submit::{self, SubmitRequest};
@@ -66,9 +68,11 @@ pub struct BatchResponse {
 )]
 pub async fn submit_batch(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<BatchResponse>), ApiError> {
+    caller.require(Scope::Submit)?;
     let limits = &state.cfg.limits;
     super::tasks::require_json(&headers)?;
     let body = super::tasks::read_body(body, limits.max_batch_body_bytes)?;
@@ -89,14 +93,16 @@ pub async fn submit_batch(
     for (i, raw) in req.tasks.iter().enumerate() {
         let field = format!("tasks[{i}]");
         let default_id = key.map(|k| format!("{k}.{i}"));
-        let task =
+        let mut task =
             submit::validate_item_or(raw.get().as_bytes(), None, default_id, limits).map_err(|e| e.within(&field))?;
+        caller.require_queue(&task.queue, "queue").map_err(|e| e.within(&field))?;
+        caller.adopt(&mut task);
         submit::check_record_size(&task, &state.record_limits.of(&task.queue), &field)?;
         new.push(task);
     }
     let inserted = match tasks::insert_batch(&state.pool, &new).await? {
         BatchInsert::Done(inserted) => inserted,
-        BatchInsert::Conflict(id) => return Err(super::tasks::conflict(id)),
+        BatchInsert::Conflict(id) => return Err(super::tasks::conflict(&caller, &id)),
     };
     let any_created = inserted.iter().any(|i| matches!(i, Inserted::Created(_)));
     let created: Vec<&Task> = inserted
@@ -110,7 +116,7 @@ pub async fn submit_batch(
     let tasks = inserted
         .into_iter()
         .filter_map(|i| match i {
-            Inserted::Created(r) | Inserted::Existing(r) => Some(r.task),
+            Inserted::Created(r) | Inserted::Existing(r) => Some(caller.present(r.task)),
             Inserted::Conflict(_) => None, // insert_batch refuses the whole batch on a conflict
         })
         .collect();

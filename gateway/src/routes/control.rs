@@ -3,11 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use yadtq_core::auth::Scope;
 use yadtq_core::kafka::UNSENDABLE_KINDS;
 use yadtq_core::model::{Attempt, Task, TaskStatus};
 use yadtq_core::store::tasks::{self, CancelResult, RetryResult};
 
 use super::tasks::TaskId;
+use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -27,10 +29,16 @@ use crate::state::AppState;
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
-pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
-    match tasks::cancel(&state.pool, &id).await? {
-        CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(row.task))),
-        CancelResult::Requested(row) => Ok((StatusCode::ACCEPTED, Json(row.task))),
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    TaskId(id): TaskId,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    caller.require(Scope::Operate)?;
+    super::tasks::load(&state, &caller, &id).await?;
+    match tasks::cancel(&state.pool, &caller.task_key(&id)).await? {
+        CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(caller.present(row.task)))),
+        CancelResult::Requested(row) => Ok((StatusCode::ACCEPTED, Json(caller.present(row.task)))),
         CancelResult::Terminal(row) => Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("task '{id}' is already {}", row.task.status.as_str()),
@@ -55,28 +63,35 @@ pub async fn cancel(State(state): State<AppState>, TaskId(id): TaskId) -> Result
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
-pub async fn retry(State(state): State<AppState>, TaskId(id): TaskId) -> Result<(StatusCode, Json<Task>), ApiError> {
-    match tasks::retry(&state.pool, &id).await? {
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    TaskId(id): TaskId,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    caller.require(Scope::Operate)?;
+    super::tasks::load(&state, &caller, &id).await?;
+    match tasks::retry(&state.pool, &caller.task_key(&id)).await? {
         RetryResult::Requeued(row) => {
             crate::publish::publish(&state, &[&row.task]).await;
-            Ok((StatusCode::ACCEPTED, Json(row.task)))
+            Ok((StatusCode::ACCEPTED, Json(caller.present(row.task))))
         }
         RetryResult::NotFound => Err(ApiError::not_found(format!("no task with id '{id}'"))),
         RetryResult::NotRetryable(row) => {
-            Err(ApiError::new(StatusCode::CONFLICT, not_retryable(&row.task), Some("id")))
+            Err(ApiError::new(StatusCode::CONFLICT, not_retryable(&id, &row.task), Some("id")))
         }
     }
 }
 
-/// Why `task` cannot be retried: its status, or a record Kafka can never take.
-fn not_retryable(task: &Task) -> String {
+/// Why `task` (the caller's `id`) cannot be retried: its status, or a record
+/// Kafka can never take.
+fn not_retryable(id: &str, task: &Task) -> String {
     match &task.error {
         Some(e) if task.status == TaskStatus::Failed && UNSENDABLE_KINDS.contains(&e.kind.as_str()) => format!(
-            "task '{}' failed with {} ({}): its Kafka record can never be sent, so a retry would fail the \
+            "task '{id}' failed with {} ({}): its Kafka record can never be sent, so a retry would fail the \
              same way; submit it again with smaller args or kwargs",
-            task.id, e.kind, e.message
+            e.kind, e.message
         ),
-        _ => format!("task '{}' is {}; only failed or cancelled tasks can be retried", task.id, task.status.as_str()),
+        _ => format!("task '{id}' is {}; only failed or cancelled tasks can be retried", task.status.as_str()),
     }
 }
 
@@ -92,7 +107,13 @@ fn not_retryable(task: &Task) -> String {
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
-pub async fn attempts(State(state): State<AppState>, TaskId(id): TaskId) -> Result<Json<Vec<Attempt>>, ApiError> {
-    super::tasks::load(&state, &id).await?;
-    Ok(Json(yadtq_core::store::attempts::list(&state.pool, &id).await?))
+pub async fn attempts(
+    State(state): State<AppState>,
+    caller: Caller,
+    TaskId(id): TaskId,
+) -> Result<Json<Vec<Attempt>>, ApiError> {
+    caller.require(Scope::Read)?;
+    super::tasks::load(&state, &caller, &id).await?;
+    let attempts = yadtq_core::store::attempts::list(&state.pool, &caller.task_key(&id)).await?;
+    Ok(Json(attempts.into_iter().map(|a| caller.present_attempt(a)).collect()))
 }

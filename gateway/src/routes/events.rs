@@ -6,9 +6,11 @@ use std::convert::Infallible;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream::{self, Stream};
+use yadtq_core::auth::Scope;
 use yadtq_core::model::Task;
 
 use super::tasks::{load, TaskId};
+use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -34,19 +36,22 @@ use crate::state::AppState;
 )]
 pub async fn stream(
     State(state): State<AppState>,
+    caller: Caller,
     TaskId(id): TaskId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let events = state.events.subscribe(&id);
-    let first = load(&state, &id).await?;
+    caller.require(Scope::Read)?;
+    let events = state.events.subscribe(&caller.task_key(&id));
+    let first = load(&state, &caller, &id).await?;
     struct Cursor {
         state: AppState,
+        caller: Caller,
         id: String,
         events: crate::notify::Subscription,
         last: Option<Task>,
         pending: Option<Task>,
         done: bool,
     }
-    let start = Cursor { state, id, events, last: None, pending: Some(first), done: false };
+    let start = Cursor { state, caller, id, events, last: None, pending: Some(first), done: false };
     let s = stream::unfold(start, |mut c| async move {
         loop {
             if c.done {
@@ -60,12 +65,13 @@ pub async fn stream(
                     Some(_) => continue,
                 };
                 c.done = task.status.is_terminal();
-                let event = Event::default().event(kind).json_data(&task).expect("task serialises");
+                let event =
+                    Event::default().event(kind).json_data(c.caller.present(task.clone())).expect("task serialises");
                 c.last = Some(task);
                 return Some((Ok(event), c));
             }
             c.events.next().await;
-            match load(&c.state, &c.id).await {
+            match load(&c.state, &c.caller, &c.id).await {
                 Ok(task) => c.pending = Some(task),
                 Err(e) => tracing::debug!(id = %c.id, error = ?e, "event stream: cannot read task; retrying"),
             }

@@ -25,7 +25,7 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz", responses(
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz", security(()), responses(
     (status = 200, description = "The process answers", body = Health),
 ))]
 pub async fn healthz() -> Json<Health> {
@@ -34,7 +34,7 @@ pub async fn healthz() -> Json<Health> {
 
 /// Readiness: 200 when PostgreSQL answers, 503 when it does not. Kafka's state
 /// is reported in the body either way.
-#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz", responses(
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz", security(()), responses(
     (status = 200, description = "PostgreSQL reachable", body = Health),
     (status = 503, description = "PostgreSQL unreachable", body = Health),
 ))]

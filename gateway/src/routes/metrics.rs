@@ -3,20 +3,34 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::{header, Method};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use yadtq_core::auth::Scope;
 use yadtq_core::metrics as m;
+
+use crate::state::AppState;
 
 /// The process's metrics in the Prometheus text exposition format.
 #[utoipa::path(
     get, path = "/metrics", tag = "health", operation_id = "getMetrics",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4 (docs/operations.md lists the metrics)",
-        content_type = "text/plain", body = String)),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4 (docs/operations.md lists the metrics)",
+         content_type = "text/plain", body = String),
+        (status = 401, description = "With `--metrics-auth`: no key, or an unknown or revoked one", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "With `--metrics-auth`: the key lacks the `metrics` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = [])),
 )]
-pub async fn render() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, m::CONTENT_TYPE)], m::render())
+pub async fn render(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, crate::problem::ApiError> {
+    if state.cfg.auth.metrics_auth {
+        state.auth.authenticate(&headers).await?.require(Scope::Metrics)?;
+    }
+    Ok(([(header::CONTENT_TYPE, m::CONTENT_TYPE)], m::render()))
 }
 
 /// Counts and times each request. Labels stay bounded: the route is the

@@ -1,6 +1,7 @@
 //! HTTP routes. [`router`] builds the whole API from an [`AppState`], so tests
 //! can use it without a socket.
 
+pub mod admin;
 pub mod batch;
 pub mod control;
 pub mod events;
@@ -63,10 +64,13 @@ async fn request_limits(req: axum::extract::Request, next: axum::middleware::Nex
 }
 
 /// The gateway's router with its middleware (body limit, request tracing).
+/// Every route but the public ones (`/healthz`, `/readyz`, `/openapi.json`,
+/// `/metrics`, which checks `--metrics-auth` itself) needs an API key
+/// ([`crate::auth::require_key`]).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
     let batch_limit = state.cfg.limits.max_batch_body_bytes;
-    Router::new()
+    let api = Router::new()
         .route("/tasks", post(tasks::submit).get(tasks::list))
         .route("/tasks/batch", post(batch::submit_batch).layer(DefaultBodyLimit::max(batch_limit)))
         .route("/tasks/{id}", get(tasks::get))
@@ -75,6 +79,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/cancel", post(control::cancel))
         .route("/tasks/{id}/retry", post(control::retry))
         .route("/workers", get(workers::list))
+        .route("/admin/keys", post(admin::create_key).get(admin::list_keys))
+        .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
+        .route("/admin/audit", get(admin::audit))
+        // Only matched routes: an unknown path stays a 404, a wrong method a 405.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(crate::openapi::document))

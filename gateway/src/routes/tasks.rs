@@ -11,10 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use yadtq_core::auth::Scope;
 use yadtq_core::model::{Task, TaskStatus};
 use yadtq_core::store::tasks::{self, Inserted, TaskFilter};
 use yadtq_core::validate;
 
+use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::submit::{self, SubmitRequest};
@@ -61,9 +63,11 @@ use crate::submit::{self, SubmitRequest};
 )]
 pub async fn submit(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require(Scope::Submit)?;
     require_json(&headers)?;
     let body = read_body(body, state.cfg.limits.max_body_bytes)?;
     let key = match headers.get("idempotency-key") {
@@ -73,20 +77,25 @@ pub async fn submit(
         ),
         None => None,
     };
-    let new = submit::validate(&body, key, &state.cfg.limits)?;
+    let mut new = submit::validate(&body, key, &state.cfg.limits)?;
+    caller.require_queue(&new.queue, "queue")?;
+    caller.adopt(&mut new);
     submit::check_record_size(&new, &state.record_limits.of(&new.queue), "body")?;
-    match state.inserter.insert(new).await? {
-        Inserted::Existing(row) => Ok((StatusCode::OK, location(&row.task.id), Json(row.task)).into_response()),
-        Inserted::Conflict(id) => Err(conflict(id)),
+    let (code, row) = match state.inserter.insert(new).await? {
+        Inserted::Existing(row) => (StatusCode::OK, row),
+        Inserted::Conflict(id) => return Err(conflict(&caller, &id)),
         Inserted::Created(row) => {
             crate::publish::publish(&state, &[&row.task]).await;
-            Ok((StatusCode::ACCEPTED, location(&row.task.id), Json(row.task)).into_response())
+            (StatusCode::ACCEPTED, row)
         }
-    }
+    };
+    let task = caller.present(row.task);
+    Ok((code, location(&task.id), Json(task)).into_response())
 }
 
-/// The 409 for an id submitted before with a different request.
-pub fn conflict(id: String) -> ApiError {
+/// The 409 for task key `key` submitted before with a different request.
+pub fn conflict(caller: &Caller, key: &str) -> ApiError {
+    let id = yadtq_core::auth::client_id(&caller.tenant, key);
     ApiError::new(
         StatusCode::CONFLICT,
         format!("task id '{id}' was already submitted with a different task, args, kwargs or queue"),
@@ -163,9 +172,11 @@ pub const MAX_WAIT: f64 = 60.0;
 )]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     TaskId(id): TaskId,
     query: Result<Query<GetQuery>, QueryRejection>,
 ) -> Result<Json<Task>, ApiError> {
+    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("wait", e.body_text()))?;
     let wait = q.wait.unwrap_or(0.0);
     if !(0.0..=MAX_WAIT).contains(&wait) {
@@ -174,12 +185,13 @@ pub async fn get(
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
     // Subscribe before reading, so a change between the read and the wait is
     // not missed (a plain read, without `wait`, needs no subscription).
-    let mut events = (wait > 0.0).then(|| state.events.subscribe(&id));
+    let key = caller.task_key(&id);
+    let mut events = (wait > 0.0).then(|| state.events.subscribe(&key));
     loop {
-        let task = load(&state, &id).await?;
-        let Some(events) = events.as_mut() else { return Ok(Json(task)) };
+        let task = load(&state, &caller, &id).await?;
+        let Some(events) = events.as_mut() else { return Ok(Json(caller.present(task))) };
         if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(task));
+            return Ok(Json(caller.present(task)));
         }
         tokio::select! {
             _ = events.next() => {}
@@ -207,11 +219,12 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
     }
 }
 
-/// The task, or 404.
-pub async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
-    match tasks::get(&state.pool, id).await? {
-        Some(row) => Ok(row.task),
-        None => Err(ApiError::not_found(format!("no task with id '{id}'"))),
+/// The caller's task `id` as stored (not yet [`Caller::present`]ed), or 404:
+/// also for a task in a queue the caller's key may not see.
+pub async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<Task, ApiError> {
+    match tasks::get(&state.pool, &caller.task_key(id)).await? {
+        Some(row) if caller.sees_queue(&row.task.queue) => Ok(row.task),
+        _ => Err(ApiError::not_found(format!("no task with id '{id}'"))),
     }
 }
 
@@ -259,8 +272,10 @@ pub struct TaskPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<TaskPage>, ApiError> {
+    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| {
         let text = e.body_text();
         let field = ["status", "task", "queue", "worker", "limit", "cursor"]
@@ -288,6 +303,7 @@ pub async fn list(
         }
     }
     let filter = TaskFilter { status: q.status, task: q.task, queue: q.queue, worker: q.worker };
-    let page = tasks::list(&state.pool, &filter, limit, before).await?;
-    Ok(Json(TaskPage { tasks: page.tasks, next_cursor: page.next.map(|n| n.to_string()) }))
+    let page = tasks::list(&state.pool, &caller.tenant, caller.queues(), &filter, limit, before).await?;
+    let tasks = page.tasks.into_iter().map(|t| caller.present(t)).collect();
+    Ok(Json(TaskPage { tasks, next_cursor: page.next.map(|n| n.to_string()) }))
 }

@@ -28,6 +28,10 @@ fn app() -> axum::Router {
         "postgres://yadtq@127.0.0.1:1/unreachable",
         "--kafka-bootstrap",
         "127.0.0.1:1",
+        // The HTTP behaviour before a handler reaches PostgreSQL; a key
+        // lookup would need it. `requests_without_a_key_are_refused` covers auth.
+        "--auth",
+        "off",
     ])
     .expect("test configuration parses")
     .cfg;
@@ -41,6 +45,7 @@ fn app() -> axum::Router {
         marker,
         inserter: Arc::new(crate::inserter::Inserter::new(pool.clone())),
         record_limits: Arc::new(yadtq_core::kafka::RecordLimits::new(&cfg.common, 1_000_000)),
+        auth: Arc::new(crate::auth::Authenticator::new(&cfg.auth, pool.clone())),
         producer: yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway-test").expect("producer"),
         cfg: Arc::new(cfg),
         pool,

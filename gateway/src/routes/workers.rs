@@ -5,8 +5,10 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use yadtq_core::auth::Scope;
 use yadtq_core::model::Worker;
 
+use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -34,9 +36,11 @@ pub struct WorkersQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     query: Result<Query<WorkersQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Worker>>, ApiError> {
+    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("alive", e.body_text()))?;
     let workers = yadtq_core::store::workers::list(&state.pool, state.cfg.common.dead_after(), q.alive).await?;
-    Ok(Json(workers))
+    Ok(Json(workers.into_iter().map(|w| caller.present_worker(w)).collect()))
 }

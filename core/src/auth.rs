@@ -1,0 +1,175 @@
+//! Pure parts of authentication: API key scopes, tokens and their hashes,
+//! tenant names, and how a tenant's task id maps to the stored task key.
+//! The key table is `store::keys`; the gateway checks requests
+//! (`gateway/src/auth.rs`). docs/security.md has the model.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+/// The tenant of tasks submitted before tenants existed, of the bootstrap
+/// admin key, and of every request when authentication is off.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// What [`is_valid_tenant`] accepts, for error messages.
+pub const TENANT_RULE: &str = "1-64 characters of letters, digits, '-' and '_'";
+
+/// True when `t` is 1 to 64 ASCII letters, digits, `-` or `_` (so it can
+/// never contain the `/` of a stored task key).
+pub fn is_valid_tenant(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The stored key (`tasks.id`) of tenant `tenant`'s task `id`: `id` itself
+/// for [`DEFAULT_TENANT`] (every id stored before tenants existed stays
+/// valid), `<tenant>/<id>` otherwise. Client ids cannot contain `/`, so keys
+/// of two tenants never collide. This key is what Kafka records, NOTIFY
+/// payloads, attempt rows and workers carry.
+pub fn task_key(tenant: &str, id: &str) -> String {
+    if tenant == DEFAULT_TENANT {
+        id.to_string()
+    } else {
+        format!("{tenant}/{id}")
+    }
+}
+
+/// The tenant's own id of stored key `key` (the inverse of [`task_key`] for
+/// a key of `tenant`).
+pub fn client_id<'k>(tenant: &str, key: &'k str) -> &'k str {
+    if tenant == DEFAULT_TENANT {
+        return key;
+    }
+    key.strip_prefix(tenant).and_then(|rest| rest.strip_prefix('/')).unwrap_or(key)
+}
+
+/// The tenant a stored task key belongs to (the part before `/`, else [`DEFAULT_TENANT`]).
+pub fn tenant_of(key: &str) -> &str {
+    key.split_once('/').map_or(DEFAULT_TENANT, |(t, _)| t)
+}
+
+/// What a key may do. `admin` implies every other scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// `POST /tasks`, `POST /tasks/batch`.
+    Submit,
+    /// Read tasks, their attempts and events, and the worker roster (without
+    /// handler output or worker hosts).
+    Read,
+    /// Cancel and retry tasks; see handler output and worker details.
+    Operate,
+    /// `GET /metrics` when the gateway is configured to protect it.
+    Metrics,
+    /// Everything, across tenants: keys, the audit log, worker details.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope, in the order listings show them.
+    pub const ALL: [Scope; 5] = [Scope::Submit, Scope::Read, Scope::Operate, Scope::Metrics, Scope::Admin];
+
+    /// The name stored in `api_keys.scopes` and used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submit => "submit",
+            Self::Read => "read",
+            Self::Operate => "operate",
+            Self::Metrics => "metrics",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown scope '{s}'; scopes are {}", Self::ALL.map(Scope::as_str).join(", ")))
+    }
+}
+
+/// True when a key holding `held` may act with `needed` (`admin` holds all).
+pub fn grants(held: &[Scope], needed: Scope) -> bool {
+    held.contains(&needed) || held.contains(&Scope::Admin)
+}
+
+/// Prefix of every token this release makes, so a leaked one is easy to
+/// find in logs and code scanners.
+pub const TOKEN_PREFIX: &str = "yadtq_";
+
+/// Shortest token the gateway accepts from `YADTQ_BOOTSTRAP_ADMIN_KEY`
+/// (those it makes are 49 characters: the prefix and 256 random bits).
+pub const MIN_TOKEN_LEN: usize = 32;
+
+/// A new token: [`TOKEN_PREFIX`] and 32 bytes from the operating system's
+/// random source, base64url without padding (49 characters).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 of a token, the only form the database keeps.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The first characters of a token, kept to tell keys apart in listings.
+pub fn token_prefix(token: &str) -> String {
+    token.chars().take(TOKEN_PREFIX.len() + 6).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_keys_are_unique_across_tenants_and_reversible() {
+        assert_eq!(task_key(DEFAULT_TENANT, "12345abc"), "12345abc");
+        assert_eq!(task_key("acme", "12345abc"), "acme/12345abc");
+        assert_ne!(task_key("acme", "x"), task_key("beta", "x"));
+        for (tenant, id) in [("default", "a:b.c"), ("acme", "12345abc"), ("a-b_c", "default")] {
+            let key = task_key(tenant, id);
+            assert_eq!(client_id(tenant, &key), id);
+            assert_eq!(tenant_of(&key), tenant);
+        }
+    }
+
+    #[test]
+    fn tenant_names_cannot_hold_the_key_separator() {
+        assert!(is_valid_tenant("acme-1_b") && !is_valid_tenant("a/b") && !is_valid_tenant(""));
+        assert!(!is_valid_tenant(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn admin_grants_every_scope() {
+        assert!(grants(&[Scope::Admin], Scope::Operate));
+        assert!(grants(&[Scope::Read, Scope::Submit], Scope::Submit));
+        assert!(!grants(&[Scope::Read], Scope::Operate));
+        assert_eq!("operate".parse::<Scope>(), Ok(Scope::Operate));
+        assert!("root".parse::<Scope>().unwrap_err().contains("scopes are submit, read, operate, metrics, admin"));
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == 49, "{a}");
+        assert_eq!(token_hash(&a).len(), 32);
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(token_prefix(&a).len(), 12);
+    }
+}

@@ -1,0 +1,221 @@
+//! The `api_keys` table: API keys (only their SHA-256 is stored), their
+//! tenant, scopes and queues; creation and revocation write the audit log in
+//! the same transaction.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{audit, StoreError};
+use crate::auth::{self, Scope};
+
+/// A key as listings show it: never the token, only its first characters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiKey {
+    /// Key id (what `revoke` takes).
+    pub id: Uuid,
+    /// Tenant whose tasks the key reaches.
+    pub tenant: String,
+    /// Free text given at creation, e.g. "billing service".
+    pub name: String,
+    /// The token's first 12 characters.
+    pub token_prefix: String,
+    /// What the key may do.
+    pub scopes: Vec<Scope>,
+    /// Queues the key may submit to and read; null: every queue.
+    pub queues: Option<Vec<String>>,
+    /// Who created it: `key:<id>` (admin API), `cli` or `bootstrap`.
+    pub created_by: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Revocation time; null while the key works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What a new key is for.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// Tenant (see [`auth::is_valid_tenant`]).
+    pub tenant: String,
+    /// Free text.
+    pub name: String,
+    /// At least one scope.
+    pub scopes: Vec<Scope>,
+    /// Queues the key is limited to; `None`: every queue.
+    pub queues: Option<Vec<String>>,
+}
+
+struct KeyRow {
+    id: Uuid,
+    tenant: String,
+    name: String,
+    token_prefix: String,
+    scopes: Vec<String>,
+    queues: Option<Vec<String>>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRow> for ApiKey {
+    fn from(r: KeyRow) -> Self {
+        Self {
+            id: r.id,
+            tenant: r.tenant,
+            name: r.name,
+            token_prefix: r.token_prefix,
+            // A scope a newer release added is dropped: this release cannot grant it.
+            scopes: r.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+            queues: r.queues,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+fn scope_names(scopes: &[Scope]) -> Vec<String> {
+    scopes.iter().map(|s| s.as_str().to_string()).collect()
+}
+
+async fn insert<'e, E: PgExecutor<'e>>(
+    ex: E,
+    key: &NewKey,
+    token: &str,
+    created_by: &str,
+) -> Result<Option<ApiKey>, StoreError> {
+    let row = sqlx::query_as!(
+        KeyRow,
+        "INSERT INTO api_keys (id, tenant, name, token_hash, token_prefix, scopes, queues, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (token_hash) DO NOTHING
+         RETURNING id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at",
+        Uuid::now_v7(),
+        key.tenant,
+        key.name,
+        auth::token_hash(token),
+        auth::token_prefix(token),
+        &scope_names(&key.scopes),
+        key.queues.as_deref(),
+        created_by
+    )
+    .fetch_optional(ex)
+    .await?;
+    Ok(row.map(ApiKey::from))
+}
+
+/// Creates a key for `key` with a fresh token, recording `actor` (`key:<id>`,
+/// `cli`) in the audit log; returns the key and its token, which is shown
+/// once and never stored.
+pub async fn create(pool: &PgPool, key: &NewKey, actor: &str) -> Result<(ApiKey, String), StoreError> {
+    let token = auth::new_token();
+    let mut tx = pool.begin().await?;
+    let created = insert(&mut *tx, key, &token, actor).await?.expect("a fresh 256-bit token is not stored yet");
+    audit::record(
+        &mut *tx,
+        actor,
+        "key.create",
+        Some(&created.tenant),
+        Some(&created.id.to_string()),
+        &detail(&created),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((created, token))
+}
+
+/// Stores `token` as an admin key of the default tenant named `bootstrap`
+/// unless a key with that token exists (revoked included: a revoked
+/// bootstrap token stays revoked). Returns whether it was added.
+pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<bool, StoreError> {
+    let key = NewKey {
+        tenant: auth::DEFAULT_TENANT.into(),
+        name: "bootstrap".into(),
+        scopes: vec![Scope::Admin],
+        queues: None,
+    };
+    let mut tx = pool.begin().await?;
+    let Some(created) = insert(&mut *tx, &key, token, "bootstrap").await? else { return Ok(false) };
+    audit::record(
+        &mut *tx,
+        "bootstrap",
+        "key.create",
+        Some(&created.tenant),
+        Some(&created.id.to_string()),
+        &detail(&created),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+fn detail(k: &ApiKey) -> serde_json::Value {
+    serde_json::json!({ "name": k.name, "scopes": k.scopes, "queues": k.queues, "token_prefix": k.token_prefix })
+}
+
+/// The working (not revoked) key whose token hashes to `hash`.
+pub async fn find(pool: &PgPool, hash: &[u8]) -> Result<Option<ApiKey>, StoreError> {
+    let row = sqlx::query_as!(
+        KeyRow,
+        "SELECT id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at
+         FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL",
+        hash
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(ApiKey::from))
+}
+
+/// Every key, newest first; only `tenant`'s when given.
+pub async fn list(pool: &PgPool, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+    let rows = sqlx::query_as!(
+        KeyRow,
+        "SELECT id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at
+         FROM api_keys WHERE $1::text IS NULL OR tenant = $1 ORDER BY created_at DESC, id DESC",
+        tenant
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(ApiKey::from).collect())
+}
+
+/// Result of [`revoke`].
+#[derive(Debug)]
+pub enum Revoked {
+    /// Revoked now.
+    Done(ApiKey),
+    /// It was revoked before; unchanged.
+    Already(ApiKey),
+    /// No key with this id.
+    NotFound,
+}
+
+/// Revokes key `id`, recording `actor` in the audit log. Gateways stop
+/// accepting it once their key cache entry expires (`--auth-cache-ttl`).
+pub async fn revoke(pool: &PgPool, id: Uuid, actor: &str) -> Result<Revoked, StoreError> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query_as!(
+        KeyRow,
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
+         RETURNING id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(key) = row.map(ApiKey::from) else {
+        let existing = sqlx::query_as!(
+            KeyRow,
+            "SELECT id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at
+             FROM api_keys WHERE id = $1",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        return Ok(existing.map_or(Revoked::NotFound, |k| Revoked::Already(k.into())));
+    };
+    audit::record(&mut *tx, actor, "key.revoke", Some(&key.tenant), Some(&key.id.to_string()), &detail(&key)).await?;
+    tx.commit().await?;
+    Ok(Revoked::Done(key))
+}

@@ -1,0 +1,346 @@
+//! Who is calling, and what they may see: API keys (`Authorization: Bearer
+//! <token>`) checked on every route but the public ones (`/healthz`,
+//! `/readyz`, `/openapi.json`, `/ui`, and `/metrics` unless
+//! `--metrics-auth`), the caller's tenant and scopes, and the views of tasks
+//! and workers a caller without the `operate` scope gets. docs/security.md
+//! has the model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use clap::{Args, ValueEnum};
+use sqlx::PgPool;
+use uuid::Uuid;
+use yadtq_core::auth::{self, Scope, DEFAULT_TENANT};
+use yadtq_core::model::{Attempt, Task, TaskError, Worker};
+use yadtq_core::store::keys::{self, ApiKey};
+use yadtq_core::store::tasks::NewTask;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Whether requests must carry a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Every API route needs a key (the default).
+    On,
+    /// No key is checked: every request acts as an admin of the default
+    /// tenant. For local development only; the gateway warns at start and
+    /// every minute.
+    Off,
+}
+
+/// A secret from the command line or environment, never printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.len() < auth::MIN_TOKEN_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "must be at least {} visible ASCII characters (make one with `yadtq-gateway keys token`)",
+                auth::MIN_TOKEN_LEN
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+/// Authentication settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// `on`: every API route needs `Authorization: Bearer <key>`; `off`: none
+    /// does, and every request acts as an admin of the `default` tenant (local
+    /// development only: the gateway logs a warning at start and every minute).
+    #[arg(long = "auth", env = "YADTQ_AUTH", value_enum, default_value_t = AuthMode::On)]
+    pub mode: AuthMode,
+
+    /// Seconds a gateway reuses a key lookup: a revoked key stops working on
+    /// every gateway within this.
+    #[arg(long, env = "YADTQ_AUTH_CACHE_TTL", default_value_t = 2.0)]
+    pub auth_cache_ttl: f64,
+
+    /// Make `/metrics` need a key with the `metrics` scope (public otherwise).
+    #[arg(long, env = "YADTQ_METRICS_AUTH")]
+    pub metrics_auth: bool,
+
+    /// A token stored at start as an admin key of the `default` tenant
+    /// (named `bootstrap`) unless a key with it exists, revoked included: how
+    /// a new deployment gets its first key. At least 32 characters.
+    #[arg(long, env = "YADTQ_BOOTSTRAP_ADMIN_KEY", hide_env_values = true)]
+    pub bootstrap_admin_key: Option<Secret>,
+}
+
+impl AuthConfig {
+    /// Checks the settings at start.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.auth_cache_ttl.is_finite() && (0.0..=300.0).contains(&self.auth_cache_ttl),
+            "--auth-cache-ttl must be 0 to 300 seconds, got {}",
+            self.auth_cache_ttl
+        );
+        Ok(())
+    }
+}
+
+/// The authenticated caller of a request: its key's tenant, scopes and queues.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The key, or `None` when authentication is off.
+    pub key_id: Option<Uuid>,
+    /// Tenant whose tasks the request reaches.
+    pub tenant: String,
+    scopes: Vec<Scope>,
+    queues: Option<Vec<String>>,
+}
+
+impl From<ApiKey> for Caller {
+    fn from(k: ApiKey) -> Self {
+        Self { key_id: Some(k.id), tenant: k.tenant, scopes: k.scopes, queues: k.queues }
+    }
+}
+
+impl Caller {
+    /// Every request's caller with authentication off.
+    fn unrestricted() -> Self {
+        Self { key_id: None, tenant: DEFAULT_TENANT.into(), scopes: vec![Scope::Admin], queues: None }
+    }
+
+    /// True when the key holds `scope` (or `admin`).
+    pub fn may(&self, scope: Scope) -> bool {
+        auth::grants(&self.scopes, scope)
+    }
+
+    /// 403 naming the missing scope unless the key holds it.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.may(scope) {
+            return Ok(());
+        }
+        let held = self.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this key lacks the '{scope}' scope (it has: {held})"),
+            Some("Authorization"),
+        ))
+    }
+
+    /// True when the key may reach tasks of `queue`.
+    pub fn sees_queue(&self, queue: &str) -> bool {
+        self.queues.as_ref().is_none_or(|qs| qs.iter().any(|q| q == queue))
+    }
+
+    /// The queues the key is limited to (`None`: every queue).
+    pub fn queues(&self) -> Option<&[String]> {
+        self.queues.as_deref()
+    }
+
+    /// 403 naming `field` unless the key may submit to `queue`.
+    pub fn require_queue(&self, queue: &str, field: &str) -> Result<(), ApiError> {
+        if self.sees_queue(queue) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this key may not use queue '{queue}' (it may use: {})",
+                self.queues.as_deref().unwrap_or(&[]).join(", ")
+            ),
+            Some(field),
+        ))
+    }
+
+    /// The stored key of this tenant's task `id`.
+    pub fn task_key(&self, id: &str) -> String {
+        auth::task_key(&self.tenant, id)
+    }
+
+    /// Makes a validated task this tenant's: its tenant and stored key.
+    pub fn adopt(&self, task: &mut NewTask) {
+        task.id = self.task_key(&task.id);
+        task.tenant.clone_from(&self.tenant);
+    }
+
+    /// Who acted, for the audit log: `key:<id>`, or `anonymous` with authentication off.
+    pub fn actor(&self) -> String {
+        self.key_id.map_or_else(|| "anonymous".to_string(), |id| format!("key:{id}"))
+    }
+
+    /// `task` as this caller sees it: under the tenant's own id, with
+    /// handler output left out of its error unless the key may operate.
+    pub fn present(&self, mut task: Task) -> Task {
+        task.id = auth::client_id(&self.tenant, &task.id).to_string();
+        if !self.may(Scope::Operate) {
+            task.error = task.error.map(redact);
+        }
+        task
+    }
+
+    /// `attempt` as this caller sees it (see [`Caller::present`]).
+    pub fn present_attempt(&self, mut attempt: Attempt) -> Attempt {
+        if !self.may(Scope::Operate) {
+            attempt.error = attempt.error.map(redact);
+        }
+        attempt
+    }
+
+    /// `worker` as this caller sees it: host, pid and version only for keys
+    /// that may operate.
+    pub fn present_worker(&self, mut worker: Worker) -> Worker {
+        if !self.may(Scope::Operate) {
+            worker.hostname = None;
+            worker.pid = None;
+            worker.version = None;
+        }
+        worker
+    }
+}
+
+/// Longest error message a caller without `operate` sees, in characters.
+pub const REDACTED_MESSAGE_CHARS: usize = 120;
+
+/// The error's kind and the first clause of its message (yadtq's handlers
+/// put handler output after a `;`: `...; stderr: ...`, `...; body: ...`),
+/// at most [`REDACTED_MESSAGE_CHARS`] characters.
+fn redact(e: TaskError) -> TaskError {
+    let first = e.message.split(';').next().unwrap_or_default();
+    let mut message: String = first.chars().take(REDACTED_MESSAGE_CHARS).collect();
+    if message.len() < e.message.len() {
+        message.push_str(" [details need the operate scope]");
+    }
+    TaskError { kind: e.kind, message }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            tracing::error!(path = %parts.uri.path(), "a handler asked for the caller on a route without authentication");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None)
+        })
+    }
+}
+
+/// Checks bearer tokens against `api_keys`, with a short cache.
+pub struct Authenticator {
+    mode: AuthMode,
+    pool: PgPool,
+    /// Token hash → the key's caller, or `None` for a token no working key has.
+    cache: moka::sync::Cache<Vec<u8>, Option<Arc<Caller>>>,
+}
+
+/// Most distinct tokens a gateway remembers at once.
+const CACHE_ENTRIES: u64 = 100_000;
+
+impl Authenticator {
+    /// An authenticator over `pool` with `cfg`'s mode and cache lifetime.
+    pub fn new(cfg: &AuthConfig, pool: PgPool) -> Self {
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(CACHE_ENTRIES)
+            .time_to_live(Duration::from_secs_f64(cfg.auth_cache_ttl))
+            .build();
+        Self { mode: cfg.mode, pool, cache }
+    }
+
+    /// The caller of a request with `headers`: 401 without a bearer token or
+    /// with one no working key has, 503 when PostgreSQL cannot tell.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        if self.mode == AuthMode::Off {
+            return Ok(Caller::unrestricted());
+        }
+        let token = bearer(headers)?;
+        let hash = auth::token_hash(token);
+        let found = match self.cache.get(&hash) {
+            Some(found) => found,
+            None => {
+                let found = keys::find(&self.pool, &hash).await?.map(|k| Arc::new(Caller::from(k)));
+                self.cache.insert(hash, found.clone());
+                found
+            }
+        };
+        match found {
+            Some(caller) => Ok(Caller::clone(&caller)),
+            None => Err(ApiError::unauthorized("the key is not known or was revoked")),
+        }
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`, or 401.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized("send an API key as 'Authorization: Bearer <key>'"));
+    };
+    let value = value.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(ApiError::unauthorized("the Authorization header must be 'Bearer <key>'")),
+    }
+}
+
+/// Middleware of the authenticated routes: puts the [`Caller`] in the
+/// request's extensions, or answers 401 / 503.
+pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(req.headers()).await?;
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}
+
+/// Logs, at start and every minute, that authentication is off.
+pub async fn warn_while_off() {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        tracing::warn!(
+            "AUTHENTICATION IS OFF (--auth off / YADTQ_AUTH=off): anyone who can reach this gateway can submit, \
+             read, cancel and retry every task and create keys. Use it for local development only."
+        );
+    }
+}
+
+/// Stores the bootstrap admin key when one is configured and not yet stored.
+pub async fn bootstrap(cfg: &AuthConfig, pool: &PgPool) -> anyhow::Result<()> {
+    let Some(Secret(token)) = &cfg.bootstrap_admin_key else { return Ok(()) };
+    if keys::bootstrap(pool, token).await? {
+        tracing::info!(prefix = %auth::token_prefix(token), "stored the bootstrap admin key (YADTQ_BOOTSTRAP_ADMIN_KEY)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_the_kind_and_the_first_clause() {
+        let e = redact(TaskError::new("command_failed", "exit code 1 (retryable); stderr: password=hunter2"));
+        assert_eq!(e.kind, "command_failed");
+        assert_eq!(e.message, "exit code 1 (retryable) [details need the operate scope]");
+        let short = redact(TaskError::new("timeout", "attempt timed out after 1 s"));
+        assert_eq!(short.message, "attempt timed out after 1 s");
+        let long = redact(TaskError::new("handler_error", "x".repeat(500)));
+        assert!(long.message.starts_with(&"x".repeat(REDACTED_MESSAGE_CHARS)) && long.message.len() < 200);
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        let mut h = HeaderMap::new();
+        assert!(bearer(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Bearer yadtq_abc".parse().unwrap());
+        assert_eq!(bearer(&h).unwrap(), "yadtq_abc");
+        h.insert(header::AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
+        assert!(bearer(&h).is_err());
+    }
+}
