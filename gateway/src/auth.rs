@@ -46,15 +46,9 @@ impl std::fmt::Debug for Secret {
 }
 
 impl std::str::FromStr for Secret {
-    type Err = String;
+    type Err = std::convert::Infallible;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.len() < auth::MIN_TOKEN_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!(
-                "must be at least {} visible ASCII characters (make one with `yadtq-gateway keys token`)",
-                auth::MIN_TOKEN_LEN
-            ));
-        }
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Self(s.to_string()))
     }
 }
@@ -79,7 +73,8 @@ pub struct AuthConfig {
 
     /// A token stored at start as an admin key of the `default` tenant
     /// (named `bootstrap`) unless a key with it exists, revoked included: how
-    /// a new deployment gets its first key. At least 32 characters.
+    /// a new deployment gets its first key. At least 32 visible ASCII
+    /// characters; empty means none.
     #[arg(long, env = "YADTQ_BOOTSTRAP_ADMIN_KEY", hide_env_values = true)]
     pub bootstrap_admin_key: Option<Secret>,
 }
@@ -92,6 +87,14 @@ impl AuthConfig {
             "--auth-cache-ttl must be 0 to 300 seconds, got {}",
             self.auth_cache_ttl
         );
+        if let Some(Secret(token)) = self.bootstrap_admin_key.as_ref().filter(|s| !s.0.is_empty()) {
+            anyhow::ensure!(
+                token.len() >= auth::MIN_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic()),
+                "YADTQ_BOOTSTRAP_ADMIN_KEY (--bootstrap-admin-key) must be at least {} visible ASCII characters \
+                 (make one with `yadtq-gateway keys token`)",
+                auth::MIN_TOKEN_LEN
+            );
+        }
         Ok(())
     }
 }
@@ -312,7 +315,7 @@ pub async fn warn_while_off() {
 
 /// Stores the bootstrap admin key when one is configured and not yet stored.
 pub async fn bootstrap(cfg: &AuthConfig, pool: &PgPool) -> anyhow::Result<()> {
-    let Some(Secret(token)) = &cfg.bootstrap_admin_key else { return Ok(()) };
+    let Some(Secret(token)) = cfg.bootstrap_admin_key.as_ref().filter(|s| !s.0.is_empty()) else { return Ok(()) };
     if keys::bootstrap(pool, token).await? {
         tracing::info!(prefix = %auth::token_prefix(token), "stored the bootstrap admin key (YADTQ_BOOTSTRAP_ADMIN_KEY)");
     }

@@ -31,14 +31,17 @@ impl Run {
     }
 }
 
-/// Runs `yadtq args...` against `url` (through `YADTQ_URL`, as a user would);
-/// kills it and fails after [`RUN_LIMIT`], so a wait that never ends stops the test.
-fn yadtq_at(url: &str, args: &[&str]) -> Run {
+/// Runs `yadtq args...` against `url` (through `YADTQ_URL`, as a user would)
+/// with `key` as `YADTQ_API_KEY`; kills it and fails after [`RUN_LIMIT`], so
+/// a wait that never ends stops the test.
+fn yadtq_at(url: &str, key: Option<&str>, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let mut child = Command::new(binary("yadtq"))
         .args(args)
         .env("YADTQ_URL", url)
+        .env_remove("YADTQ_API_KEY")
+        .envs(key.map(|k| ("YADTQ_API_KEY", k)))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).expect("stdout file"))
         .stderr(std::fs::File::create(&err).expect("stderr file"))
@@ -63,7 +66,7 @@ fn yadtq_at(url: &str, args: &[&str]) -> Run {
 
 /// Runs `yadtq args...` against `gw`.
 fn yadtq(gw: &Gateway, args: &[&str]) -> Run {
-    yadtq_at(&gw.base, args)
+    yadtq_at(&gw.base, gw.key.as_deref(), args)
 }
 
 /// Runs `yadtq args...` against `gw` and checks that it exited 0.
@@ -167,8 +170,8 @@ async fn watch_follows_a_task_across_a_gateway_restart() {
     let w = stack.worker("worker", &[]).await;
     stack.wait_assigned(&w).await;
     ok(&gw, &["submit", "sleep", "5", "--id", "cli-long"]);
-    let url = gw.base.clone();
-    let watcher = std::thread::spawn(move || yadtq_at(&url, &["watch", "cli-long"]));
+    let (url, key) = (gw.base.clone(), gw.key.clone());
+    let watcher = std::thread::spawn(move || yadtq_at(&url, key.as_deref(), &["watch", "cli-long"]));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     gw.proc.kill9();
     let listen = gw.base.trim_start_matches("http://").to_string();
@@ -251,11 +254,19 @@ async fn errors_name_the_problem_and_exit_by_kind() {
         refused.stderr
     );
 
+    let anonymous = yadtq_at(&gw.base, None, &["get", "x"]);
+    assert_eq!(anonymous.code, 9, "a refused key exits 9");
+    assert!(anonymous.stderr.contains("Authorization"), "{}", anonymous.stderr);
+    let reader = yadtq_tests::mint_key(&stack.db, "default", &[yadtq_core::auth::Scope::Read], None).await;
+    let denied = yadtq_at(&gw.base, Some(&reader), &["submit", "add", "1", "2"]);
+    assert_eq!(denied.code, 9);
+    assert!(denied.stderr.contains("'submit' scope"), "{}", denied.stderr);
+
     let usage = yadtq(&gw, &["submit", "add", "--kwargs", "[1]"]);
     assert_eq!(usage.code, 2, "clap's usage error");
 
     let url = format!("http://127.0.0.1:{}", free_port());
-    let down = yadtq_at(&url, &["get", "x"]);
+    let down = yadtq_at(&url, None, &["get", "x"]);
     assert_eq!(down.code, 6, "unreachable exits 6");
     assert!(down.stderr.contains(&format!("cannot reach the gateway at {url}")), "{}", down.stderr);
 }

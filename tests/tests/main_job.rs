@@ -331,6 +331,9 @@ fn the_committed_openapi_document_is_current() {
         "/readyz",
         "/metrics",
         "/openapi.json",
+        "/admin/keys",
+        "/admin/keys/{id}/revoke",
+        "/admin/audit",
     ];
     assert_eq!(paths, HashSet::from(expected));
     // What generated SDKs need (scripts/lint-openapi.sh checks the rest):
