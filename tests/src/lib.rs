@@ -98,14 +98,19 @@ impl Stack {
     /// Like [`Stack::new`], with the processes on the Kafka bootstrap servers
     /// `kafka` instead (e.g. [`Cluster::bootstrap`]).
     pub async fn with_kafka(test: &str, kafka: &str) -> Self {
-        let admin_url = env("DATABASE_URL");
+        Self::with_servers(test, &env("DATABASE_URL"), kafka).await
+    }
+
+    /// Like [`Stack::new`] on other servers: the test's database is created
+    /// through `admin_url` (a superuser's URL; its query, e.g. `sslmode`,
+    /// is kept for the test's URL), the processes use the broker `kafka`.
+    pub async fn with_servers(test: &str, admin_url: &str, kafka: &str) -> Self {
         let kafka = kafka.to_string();
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let name = format!("t_{test}_{suffix}");
-        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
+        let mut admin = PgConnection::connect(admin_url).await.expect("connect to the admin database URL");
         sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("create test database");
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("DATABASE_URL has a database name");
-        let database_url = format!("{base}/{name}");
+        let database_url = database_url_for(admin_url, &name);
         let db = PgPool::connect(&database_url).await.expect("connect to test database");
         yadtq_migrate(&db).await;
         Self {
@@ -240,6 +245,16 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// `url` with its database replaced by `database`, its query (`?sslmode=…`) kept.
+pub fn database_url_for(url: &str, database: &str) -> String {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let base = path.rsplit_once('/').map(|(b, _)| b).expect("the database URL has a database name");
+    format!("{base}/{database}{query}")
 }
 
 async fn yadtq_migrate(db: &PgPool) {
@@ -759,6 +774,15 @@ impl Stack {
         let mut via = Self { extra_env: self.extra_env.clone(), ..self.shallow() };
         via.extra_env.push(("DATABASE_URL".into(), cut.url.clone()));
         via.worker(name, args).await
+    }
+
+    /// This stack with `env` set for the processes started through the
+    /// copy (over [`Stack::set_env`]'s), e.g. another `DATABASE_URL` or Kafka
+    /// credentials for one process.
+    pub fn with_env(&self, env: &[(&str, &str)]) -> Self {
+        let mut copy = Self { extra_env: self.extra_env.clone(), ..self.shallow() };
+        copy.extra_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        copy
     }
 
     fn shallow(&self) -> Self {
