@@ -155,6 +155,24 @@ impl KafkaSecurity {
         s
     }
 
+    /// The settings from the environment alone (the `YADTQ_KAFKA_*`
+    /// variables a gateway or worker reads), checked with
+    /// [`KafkaSecurity::validate`]: for Kafka clients built outside the
+    /// services, such as the tests' and the benchmark's.
+    ///
+    /// Errors when a variable has an invalid value or the settings are inconsistent.
+    pub fn from_env() -> anyhow::Result<Self> {
+        #[derive(clap::Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            security: KafkaSecurity,
+        }
+        use clap::Parser;
+        let security = FromEnv::try_parse_from(["yadtq"])?.security;
+        security.validate()?;
+        Ok(security)
+    }
+
     /// Checks the settings against each other and the files they name.
     ///
     /// Errors, naming the flag and its environment variable, when: a SASL

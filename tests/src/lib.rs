@@ -77,6 +77,20 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// A Kafka client configuration for the tests' own clients: `bootstrap`
+/// and the connection security the services read from the environment
+/// (`YADTQ_KAFKA_SECURITY_PROTOCOL`, …; plaintext when unset), so the
+/// tests' clients connect as the processes they start do. Panics when those
+/// variables are invalid.
+pub fn kafka_config(bootstrap: &str) -> ClientConfig {
+    let security = yadtq_core::kafka_security::KafkaSecurity::from_env()
+        .unwrap_or_else(|e| panic!("the YADTQ_KAFKA_* security settings: {e}"));
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    security.apply(&mut c);
+    c
+}
+
 /// Path of a debug workspace binary; panics with a hint when it was not built.
 pub fn binary(name: &str) -> PathBuf {
     built(target_dir().join("debug").join(name))
@@ -598,8 +612,7 @@ impl Cluster {
     /// sets after starting it; `None` when unset (the test is then skipped).
     pub fn from_env() -> Option<Self> {
         let bootstrap = std::env::var("YADTQ_KAFKA_CLUSTER").ok().filter(|b| !b.is_empty())?;
-        let meta = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
+        let meta = kafka_config(&bootstrap)
             .set("client.id", "yadtq-tests-cluster-metadata")
             .create()
             .expect("metadata client");
@@ -714,8 +727,7 @@ impl Cluster {
     /// Deletes `topics` (a test's own, so the cluster does not accumulate
     /// partitions that every broker restart must recover); errors are ignored.
     pub async fn delete_topics(&self, topics: &[String]) {
-        let admin: Result<AdminClient<DefaultClientContext>, _> =
-            ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create();
+        let admin: Result<AdminClient<DefaultClientContext>, _> = kafka_config(&self.bootstrap).create();
         if let Ok(admin) = admin {
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             let _ = admin.delete_topics(&names, &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT))).await;
