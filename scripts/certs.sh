@@ -34,7 +34,11 @@ sign() {
 }
 
 make() {
-  command -v openssl >/dev/null || { log "ERROR: openssl not found (apt-get install openssl)"; exit 1; }
+  if ! command -v openssl >/dev/null; then
+    log "installing openssl via apt-get"
+    local sudo=(); [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  fi
   mkdir -p "$DIR"
   if valid "$DIR/ca.pem" && valid "$DIR/server.pem" && valid "$DIR/client.pem" && [[ -f "$DIR/server.p12" ]]; then
     log "certificates in $DIR are valid"
