@@ -8,6 +8,13 @@ require_cargo() {
     [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
   fi
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
+  # rdkafka's ssl feature (Kafka over TLS) builds librdkafka against the
+  # system's OpenSSL, found with pkg-config.
+  if command -v dpkg >/dev/null && ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
+    echo "installing libssl-dev and pkg-config with apt-get (librdkafka's TLS)" >&2
+    local sudo=(); [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >/dev/null
+  fi
 }
 
 STARTED_SERVICES=()

@@ -4,7 +4,8 @@
 # gateway and worker binaries against real PostgreSQL and Apache Kafka.
 # Starts both servers (installing what is missing) unless DATABASE_URL /
 # KAFKA_BOOTSTRAP point at the user's own, and then the three-node Kafka
-# cluster for the failover test, and a Prometheus server; then schemathesis
+# cluster for the failover test, the secured (TLS, SASL_SSL) PostgreSQL and
+# Kafka of tests/tests/secured.rs, and a Prometheus server; then schemathesis
 # against a live gateway (scripts/schemathesis.sh) and the SDKs' tests
 # (scripts/test-clients.sh), each against a gateway and worker of its own on
 # the same servers; stops what it started.
@@ -32,6 +33,15 @@ export YADTQ_PROMETHEUS_URL YADTQ_PROMETHEUS_TARGETS
 if [[ "${YADTQ_TEST_LOCAL_SERVICES:-}" == 1 && "${YADTQ_TEST_CLUSTER:-1}" != 0 ]]; then
   start_service kafka-cluster
   export YADTQ_KAFKA_CLUSTER
+fi
+# The secured PostgreSQL and Kafka of tests/tests/secured.rs (TLS only,
+# SCRAM, the certificates of scripts/certs.sh; skipped without them), on
+# ports of their own (YADTQ_SECURED_PG_PORT, YADTQ_SECURED_KAFKA_PORT), only
+# with the local servers. YADTQ_TEST_SECURED=0 leaves them out (one more JVM).
+if [[ "${YADTQ_TEST_LOCAL_SERVICES:-}" == 1 && "${YADTQ_TEST_SECURED:-1}" != 0 ]]; then
+  start_service secured
+  export YADTQ_SECURED_DATABASE_URL YADTQ_SECURED_KAFKA YADTQ_SECURED_CERTS YADTQ_SECURED_KAFKA_USERNAME \
+    YADTQ_SECURED_KAFKA_PASSWORD
 fi
 
 # The load-balancer test (tests/tests/balancer.rs) runs Debian's nginx.

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 use sqlx::PgPool;
 
 /// Liveness settings at their documented defaults (written out so a stray
@@ -136,7 +135,7 @@ impl Bench {
 }
 
 async fn delete_topics(kafka: &str, ns: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", kafka).create()?;
+    let admin: AdminClient<DefaultClientContext> = yadtq_tests::kafka_config(kafka).create()?;
     let md = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
     let names: Vec<String> =
         md.topics().iter().map(|t| t.name().to_string()).filter(|n| n.starts_with(&format!("{ns}."))).collect();

@@ -27,8 +27,13 @@ pub struct CommonConfig {
     #[arg(long, env = "YADTQ_PARTITIONS", default_value_t = 12)]
     pub partitions: i32,
 
+    /// How the Kafka clients connect: TLS, SASL (SCRAM) and the CA.
+    #[command(flatten)]
+    pub kafka_security: crate::kafka_security::KafkaSecurity,
+
     /// Extra librdkafka settings for every Kafka client, `KEY=VALUE`, repeatable
-    /// (env: comma separated), e.g. `security.protocol=SSL`. Applied last.
+    /// (env: comma separated), e.g. `ssl.certificate.location=/etc/yadtq/client.pem`.
+    /// Applied last, over every other setting.
     #[arg(long = "kafka-option", env = "YADTQ_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_kafka_option)]
     pub kafka_options: Vec<(String, String)>,
 
@@ -97,8 +102,10 @@ impl CommonConfig {
 
     /// Checks relations between settings that clap cannot express.
     ///
-    /// Errors when a duration is not positive, or when the heartbeat interval is
-    /// not below the dead-after threshold (a live worker would look dead).
+    /// Errors when a duration is not positive, when the heartbeat interval is
+    /// not below the dead-after threshold (a live worker would look dead), or
+    /// when the Kafka security settings are inconsistent or name unreadable
+    /// files ([`crate::kafka_security::KafkaSecurity::validate`]).
     pub fn validate(&self) -> anyhow::Result<()> {
         for (name, v) in [
             ("heartbeat-interval", self.heartbeat_interval),
@@ -116,7 +123,7 @@ impl CommonConfig {
             self.dead_after
         );
         anyhow::ensure!(self.partitions > 0, "--partitions must be at least 1");
-        Ok(())
+        self.kafka_security.validate()
     }
 }
 

@@ -19,12 +19,32 @@ use crate::model::TaskError;
 pub const MESSAGE_TIMEOUT_MS: u32 = 30_000;
 
 /// Base client settings: bootstrap servers, a client id naming the process,
-/// and the user's `--kafka-option`s. Callers add their own settings after, so
-/// [`apply_user_options`] must run last.
+/// and the connection's security ([`crate::kafka_security::KafkaSecurity`]).
+/// Callers add their own settings after, then [`apply_user_options`], which
+/// must run last.
 pub fn client_config(cfg: &CommonConfig, client_id: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.kafka_bootstrap).set("client.id", client_id);
+    cfg.kafka_security.apply(&mut c);
     c
+}
+
+/// Checks at start that the broker accepts this process's Kafka credentials
+/// and certificate settings, waiting at most `timeout` for its answer.
+///
+/// Errors when the broker refuses them (authentication failed, TLS handshake
+/// failed), naming the settings; an unreachable broker is only logged, since
+/// yadtq waits out a Kafka outage.
+pub async fn check_credentials(cfg: &CommonConfig, timeout: Duration) -> anyhow::Result<()> {
+    let mut c = client_config(cfg, "yadtq-preflight");
+    apply_user_options(cfg, &mut c);
+    match crate::kafka_security::check_broker(c, &cfg.kafka_bootstrap, timeout).await? {
+        crate::kafka_security::BrokerCheck::Reachable => {}
+        crate::kafka_security::BrokerCheck::Unreachable(last) => {
+            tracing::warn!(bootstrap = %cfg.kafka_bootstrap, last_error = %last, "Kafka not reachable at start; going on")
+        }
+    }
+    Ok(())
 }
 
 /// Applies the user's `--kafka-option KEY=VALUE` settings over `c`.

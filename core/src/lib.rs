@@ -9,6 +9,7 @@ pub mod batch;
 pub mod config;
 pub mod envelope;
 pub mod kafka;
+pub mod kafka_security;
 pub mod maintenance;
 pub mod metrics;
 pub mod model;

@@ -67,6 +67,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         cfg.kafka_limits_refresh
     );
     let pool = yadtq_core::store::connect(&cfg.common).await?;
+    yadtq_core::kafka::check_credentials(&cfg.common, KAFKA_ADMIN_TIMEOUT).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
     let shutdown = CancellationToken::new();
 

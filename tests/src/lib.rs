@@ -80,6 +80,20 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// A Kafka client configuration for the tests' own clients: `bootstrap`
+/// and the connection security the services read from the environment
+/// (`YADTQ_KAFKA_SECURITY_PROTOCOL`, …; plaintext when unset), so the
+/// tests' clients connect as the processes they start do. Panics when those
+/// variables are invalid.
+pub fn kafka_config(bootstrap: &str) -> ClientConfig {
+    let security = yadtq_core::kafka_security::KafkaSecurity::from_env()
+        .unwrap_or_else(|e| panic!("the YADTQ_KAFKA_* security settings: {e}"));
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    security.apply(&mut c);
+    c
+}
+
 /// Path of a debug workspace binary; panics with a hint when it was not built.
 pub fn binary(name: &str) -> PathBuf {
     built(target_dir().join("debug").join(name))
@@ -101,14 +115,19 @@ impl Stack {
     /// Like [`Stack::new`], with the processes on the Kafka bootstrap servers
     /// `kafka` instead (e.g. [`Cluster::bootstrap`]).
     pub async fn with_kafka(test: &str, kafka: &str) -> Self {
-        let admin_url = env("DATABASE_URL");
+        Self::with_servers(test, &env("DATABASE_URL"), kafka).await
+    }
+
+    /// Like [`Stack::new`] on other servers: the test's database is created
+    /// through `admin_url` (a superuser's URL; its query, e.g. `sslmode`,
+    /// is kept for the test's URL), the processes use the broker `kafka`.
+    pub async fn with_servers(test: &str, admin_url: &str, kafka: &str) -> Self {
         let kafka = kafka.to_string();
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let name = format!("t_{test}_{suffix}");
-        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
+        let mut admin = PgConnection::connect(admin_url).await.expect("connect to the admin database URL");
         sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("create test database");
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("DATABASE_URL has a database name");
-        let database_url = format!("{base}/{name}");
+        let database_url = database_url_for(admin_url, &name);
         let db = PgPool::connect(&database_url).await.expect("connect to test database");
         yadtq_migrate(&db).await;
         let api_key = mint_key(&db, yadtq_core::auth::DEFAULT_TENANT, &[yadtq_core::auth::Scope::Admin], None).await;
@@ -266,6 +285,16 @@ pub async fn mint_key(
         queues: queues.map(|q| q.iter().map(|s| s.to_string()).collect()),
     };
     yadtq_core::store::keys::create(db, &key, "test-harness").await.expect("mint an API key").1
+}
+
+/// `url` with its database replaced by `database`, its query (`?sslmode=…`) kept.
+pub fn database_url_for(url: &str, database: &str) -> String {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let base = path.rsplit_once('/').map(|(b, _)| b).expect("the database URL has a database name");
+    format!("{base}/{database}{query}")
 }
 
 async fn yadtq_migrate(db: &PgPool) {
@@ -656,8 +685,7 @@ impl Cluster {
     /// sets after starting it; `None` when unset (the test is then skipped).
     pub fn from_env() -> Option<Self> {
         let bootstrap = std::env::var("YADTQ_KAFKA_CLUSTER").ok().filter(|b| !b.is_empty())?;
-        let meta = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
+        let meta = kafka_config(&bootstrap)
             .set("client.id", "yadtq-tests-cluster-metadata")
             .create()
             .expect("metadata client");
@@ -772,8 +800,7 @@ impl Cluster {
     /// Deletes `topics` (a test's own, so the cluster does not accumulate
     /// partitions that every broker restart must recover); errors are ignored.
     pub async fn delete_topics(&self, topics: &[String]) {
-        let admin: Result<AdminClient<DefaultClientContext>, _> =
-            ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create();
+        let admin: Result<AdminClient<DefaultClientContext>, _> = kafka_config(&self.bootstrap).create();
         if let Ok(admin) = admin {
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             let _ = admin.delete_topics(&names, &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT))).await;
@@ -832,6 +859,15 @@ impl Stack {
         let mut via = Self { extra_env: self.extra_env.clone(), ..self.shallow() };
         via.extra_env.push(("DATABASE_URL".into(), cut.url.clone()));
         via.worker(name, args).await
+    }
+
+    /// This stack with `env` set for the processes started through the
+    /// copy (over [`Stack::set_env`]'s), e.g. another `DATABASE_URL` or Kafka
+    /// credentials for one process.
+    pub fn with_env(&self, env: &[(&str, &str)]) -> Self {
+        let mut copy = Self { extra_env: self.extra_env.clone(), ..self.shallow() };
+        copy.extra_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        copy
     }
 
     fn shallow(&self) -> Self {

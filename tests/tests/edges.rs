@@ -5,15 +5,14 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
 use serde_json::json;
-use yadtq_tests::{wait_for, Stack};
+use yadtq_tests::{kafka_config, wait_for, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
 /// The broker's topic names (cluster metadata).
 async fn topics(kafka: &str) -> Vec<String> {
-    let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", kafka).create().expect("metadata client");
+    let client: BaseConsumer = kafka_config(kafka).create().expect("metadata client");
     tokio::task::spawn_blocking(move || {
         let md = client.fetch_metadata(None, Duration::from_secs(10)).expect("metadata");
         md.topics().iter().map(|t| t.name().to_string()).collect()
@@ -121,8 +120,7 @@ async fn a_task_larger_than_the_broker_takes_is_413_and_one_at_the_limit_runs() 
 async fn set_topic_max_message_bytes(kafka: &str, topic: &str, bytes: usize) {
     use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
     use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", kafka).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = kafka_config(kafka).create().expect("admin client");
     let value = bytes.to_string();
     let alter = AlterConfig::new(ResourceSpecifier::Topic(topic)).set("max.message.bytes", &value);
     let results = admin.alter_configs(&[alter], &AdminOptions::new()).await.expect("alter configs");

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
-use yadtq_tests::{wait_for, Servers, Stack};
+use yadtq_tests::{kafka_config, wait_for, Servers, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -220,7 +219,7 @@ async fn poison_records_are_dead_lettered_and_tasks_behind_them_run() {
     let w = stack.worker("worker", &[]).await;
     stack.wait_assigned(&w).await;
     let topic = format!("{}.yadtq.tasks", stack.namespace);
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &stack.kafka).create().unwrap();
+    let producer: FutureProducer = kafka_config(&stack.kafka).create().unwrap();
     let poison: [(&str, &[u8]); 3] = [
         ("not json", b"\xff\xfe not json"),
         ("missing id", br#"{"v":1,"task":"add","args":[],"kwargs":{},"queue":"default","attempt":0,"submitted_at":"2026-01-01T00:00:00Z"}"#),
@@ -238,8 +237,7 @@ async fn poison_records_are_dead_lettered_and_tasks_behind_them_run() {
     let t = gw.wait_task("same-partition", LONG).await;
     assert_eq!(t["result"], json!(4));
 
-    let dlq: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &stack.kafka)
+    let dlq: BaseConsumer = kafka_config(&stack.kafka)
         .set("group.id", format!("{}-dlq-reader", stack.namespace))
         .set("auto.offset.reset", "earliest")
         .create()

@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
-use yadtq_tests::{free_port, wait_for, Stack};
+use yadtq_tests::{free_port, kafka_config, wait_for, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -177,7 +176,7 @@ async fn prometheus_scrapes_the_stack_and_every_shipped_query_runs() {
     let flaky =
         json!({"task": "flaky", "args": [2], "max_retries": 3, "retry_backoff_base": 0.1, "retry_backoff_cap": 0.2});
     ids.extend(stack.submit_many(&gw, 3, |_| flaky.clone()).await);
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &stack.kafka).create().unwrap();
+    let producer: FutureProducer = kafka_config(&stack.kafka).create().unwrap();
     let topic = format!("{ns}.yadtq.tasks");
     producer.send(FutureRecord::<str, [u8]>::to(&topic).payload(b"not an envelope"), LONG).await.unwrap();
     wait_for(LONG, "the load to be running or done", || async {

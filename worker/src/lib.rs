@@ -72,14 +72,16 @@ pub fn shutdown_on_signals() -> CancellationToken {
 /// stops taking records, lets running tasks finish within the grace period
 /// (aborting the rest), commits offsets, and marks the worker stopped.
 ///
-/// Errors when the configuration is invalid or PostgreSQL / Kafka clients
-/// cannot be created at start. Kafka being down at start is waited out.
+/// Errors when the configuration is invalid, PostgreSQL / Kafka clients
+/// cannot be created at start, or the broker refuses the Kafka credentials or
+/// certificate. Kafka being down at start is waited out.
 pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationToken) -> anyhow::Result<()> {
     cfg.validate()?;
     let common = &cfg.common;
     let names = common.names();
     let worker_id = Uuid::new_v4();
     let pool = store::connect(common).await?;
+    kafka::check_credentials(common, Duration::from_secs(10)).await?;
     let producer = kafka::producer(common, &format!("yadtq-worker-{worker_id}"))?;
 
     // The broker runs with topic auto-creation off: create the topics of the

@@ -52,10 +52,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = {
     m
 };
 
-/// Opens the pool described by `cfg` and applies pending migrations.
+/// Opens the pool described by `cfg` and applies pending migrations. TLS is
+/// as `DATABASE_URL`'s query says (`sslmode`, `sslrootcert`, `sslcert`,
+/// `sslkey`; sqlx's default is `prefer`, which does not verify the server).
 ///
 /// Errors when PostgreSQL cannot be reached within the acquire timeout (the
-/// message names the host and port) or a migration fails.
+/// message names the host and port, and for a failed TLS handshake the URL's
+/// TLS parameters) or a migration fails.
 pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
     let opts: PgConnectOptions = cfg.database_url.parse()?;
     let target = format!("{}:{}", opts.get_host(), opts.get_port());
@@ -72,6 +75,9 @@ pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
             // unknown host, authentication, no such database).
             use sqlx::Connection;
             let cause = match tokio::time::timeout(cfg.db_acquire_timeout(), PgConnection::connect_with(&opts)).await {
+                Ok(Err(direct)) if is_tls_failure(&direct) => {
+                    format!("{direct} (check sslmode, sslrootcert, sslcert and sslkey in DATABASE_URL)")
+                }
                 Ok(Err(direct)) => direct.to_string(),
                 _ => e.to_string(),
             };
@@ -80,6 +86,16 @@ pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
     };
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// True for a failed TLS set-up: sqlx's own TLS errors, and the handshake's
+/// (an untrusted or misnamed certificate), which rustls reports as invalid data.
+fn is_tls_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
 }
 
 /// Opens one connection outside any pool (heartbeats and the leader lock use
