@@ -38,6 +38,9 @@ pub struct GatewayConfig {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub edge: crate::edge::EdgeConfig,
 }
 
 impl GatewayConfig {

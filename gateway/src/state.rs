@@ -26,4 +26,6 @@ pub struct AppState {
     pub marker: crate::marker::Marker,
     /// Waiters on task changes (status or progress, from PostgreSQL NOTIFY).
     pub events: crate::notify::TaskEvents,
+    /// The waiter cap and the rate limiter.
+    pub edge: Arc<crate::edge::Edge>,
 }

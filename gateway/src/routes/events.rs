@@ -2,13 +2,14 @@
 //! change, ending after a terminal status.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream::{self, Stream};
 use yadtq_core::model::Task;
 
-use super::tasks::{load, TaskId};
+use super::tasks::TaskId;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -28,7 +29,9 @@ use crate::state::AppState;
          body = String, content_type = "text/event-stream"),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 429, description = "This client is past its rate limit (`--rate-limit`); see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+        (status = 503, description = "PostgreSQL unavailable, or the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -36,17 +39,18 @@ pub async fn stream(
     State(state): State<AppState>,
     TaskId(id): TaskId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let events = state.events.subscribe(&id);
-    let first = load(&state, &id).await?;
+    let place = state.edge.waiter()?;
+    // Every read is shared with the task's other waiters on this gateway (crate::notify).
+    let mut events = state.events.subscribe(&id);
+    let first = events.first().await?;
     struct Cursor {
-        state: AppState,
-        id: String,
         events: crate::notify::Subscription,
-        last: Option<Task>,
-        pending: Option<Task>,
+        last: Option<Arc<Task>>,
+        pending: Option<Arc<Task>>,
         done: bool,
+        _place: crate::edge::WaiterPermit,
     }
-    let start = Cursor { state, id, events, last: None, pending: Some(first), done: false };
+    let start = Cursor { events, last: None, pending: Some(first), done: false, _place: place };
     let s = stream::unfold(start, |mut c| async move {
         loop {
             if c.done {
@@ -60,15 +64,12 @@ pub async fn stream(
                     Some(_) => continue,
                 };
                 c.done = task.status.is_terminal();
-                let event = Event::default().event(kind).json_data(&task).expect("task serialises");
+                let event = Event::default().event(kind).json_data(&*task).expect("task serialises");
                 c.last = Some(task);
                 return Some((Ok(event), c));
             }
-            c.events.next().await;
-            match load(&c.state, &c.id).await {
-                Ok(task) => c.pending = Some(task),
-                Err(e) => tracing::debug!(id = %c.id, error = ?e, "event stream: cannot read task; retrying"),
-            }
+            // The task is gone (the cleaner deleted it): the stream ends.
+            c.pending = Some(c.events.next().await.ok()?);
         }
     });
     Ok(Sse::new(s).keep_alive(KeepAlive::default()))

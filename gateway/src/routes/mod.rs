@@ -66,7 +66,9 @@ async fn request_limits(req: axum::extract::Request, next: axum::middleware::Nex
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
     let batch_limit = state.cfg.limits.max_batch_body_bytes;
-    Router::new()
+    let cors = crate::edge::cors(&state.cfg.edge);
+    let edge = state.edge.clone();
+    let router = Router::new()
         .route("/tasks", post(tasks::submit).get(tasks::list))
         .route("/tasks/batch", post(batch::submit_batch).layer(DefaultBodyLimit::max(batch_limit)))
         .route("/tasks/{id}", get(tasks::get))
@@ -84,8 +86,14 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { crate::problem::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(crate::edge::json_bodies))
         .layer(axum::middleware::from_fn(request_limits))
-        .layer(axum::middleware::from_fn(metrics::record))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(edge, crate::edge::rate_limit))
+        .layer(axum::middleware::from_fn(metrics::record));
+    // Outside the limits, so a browser can read their answers (429, 415).
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }

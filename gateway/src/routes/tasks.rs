@@ -114,10 +114,12 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     ))
 }
 
-/// The body, or 413 / 400 problem documents.
+/// The body, or 413 / 408 / 400 problem documents.
 pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if let Some(t) = crate::edge::body_timed_out(&e) {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, t.to_string(), Some("body"))
+        } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body exceeds the limit of {limit} bytes"),
@@ -157,7 +159,9 @@ pub const MAX_WAIT: f64 = 60.0;
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task was ever submitted with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 429, description = "This client is past its rate limit (`--rate-limit`); see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+        (status = 503, description = "PostgreSQL unavailable, or (with `wait`) the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -165,27 +169,28 @@ pub async fn get(
     State(state): State<AppState>,
     TaskId(id): TaskId,
     query: Result<Query<GetQuery>, QueryRejection>,
-) -> Result<Json<Task>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("wait", e.body_text()))?;
     let wait = q.wait.unwrap_or(0.0);
     if !(0.0..=MAX_WAIT).contains(&wait) {
         return Err(ApiError::bad_request("wait", format!("wait must be 0 to {MAX_WAIT} seconds")));
     }
+    if wait == 0.0 {
+        return Ok(Json(load(&state, &id).await?).into_response());
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
-    // Subscribe before reading, so a change between the read and the wait is
-    // not missed (a plain read, without `wait`, needs no subscription).
-    let mut events = (wait > 0.0).then(|| state.events.subscribe(&id));
-    loop {
-        let task = load(&state, &id).await?;
-        let Some(events) = events.as_mut() else { return Ok(Json(task)) };
-        if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(task));
-        }
+    let _place = state.edge.waiter()?;
+    // The first read and every later one are shared with the task's other
+    // waiters on this gateway (crate::notify).
+    let mut events = state.events.subscribe(&id);
+    let mut task = events.first().await?;
+    while !task.status.is_terminal() {
         tokio::select! {
-            _ = events.next() => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            next = events.next() => task = next?,
+            _ = tokio::time::sleep_until(deadline) => break,
         }
     }
+    Ok(Json(&*task).into_response())
 }
 
 /// The `{id}` of a `/tasks/{id}...` path, percent-decoded and checked: every
