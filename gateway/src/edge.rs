@@ -197,6 +197,48 @@ pub async fn json_bodies(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Adds the edge's answers to every operation of the OpenAPI document `doc`:
+/// 429 (the rate limit) to all but the probes, whose paths are never
+/// limited, 415 to every POST (a body not declared JSON), and 408 to those
+/// that read a body (the ones with a 413).
+pub fn document_refusals(doc: &mut serde_json::Value) {
+    let problem = |description: &str, retry_after: bool| {
+        let mut r = serde_json::json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        });
+        if retry_after {
+            r["headers"] = serde_json::json!({"Retry-After": {
+                "schema": {"type": "integer", "format": "int32", "minimum": 0},
+                "description": "Seconds to wait before trying again",
+            }});
+        }
+        r
+    };
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, op) in item.iter_mut() {
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else { continue };
+            if method == "post" && !responses.contains_key("415") {
+                let r = problem(
+                    "The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`)",
+                    false,
+                );
+                responses.insert("415".into(), r);
+            }
+            if responses.contains_key("413") && !responses.contains_key("408") {
+                let r = problem("The body did not arrive within `--body-read-timeout` (`field` is `body`)", false);
+                responses.insert("408".into(), r);
+            }
+            if !matches!(path.as_str(), "/healthz" | "/readyz") {
+                let r = problem("This client is past its rate limit (`--rate-limit`); see Retry-After", true);
+                responses.insert("429".into(), r);
+            }
+        }
+    }
+}
+
 /// Shared limits of one gateway: the waiter cap and the rate limiter.
 pub struct Edge {
     waiters: Arc<Semaphore>,

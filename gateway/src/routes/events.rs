@@ -29,8 +29,6 @@ use crate::state::AppState;
          body = String, content_type = "text/event-stream"),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "This client is past its rate limit (`--rate-limit`); see Retry-After", body = Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
         (status = 503, description = "PostgreSQL unavailable, or the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )

@@ -159,8 +159,6 @@ pub const MAX_WAIT: f64 = 60.0;
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task was ever submitted with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "This client is past its rate limit (`--rate-limit`); see Retry-After", body = Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
         (status = 503, description = "PostgreSQL unavailable, or (with `wait`) the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
