@@ -249,7 +249,6 @@ pub struct Edge {
 /// A long-poll's or event stream's place under `--max-waiters`; freed when dropped.
 pub struct WaiterPermit {
     _permit: OwnedSemaphorePermit,
-    edge: Arc<Edge>,
 }
 
 impl Edge {
@@ -270,11 +269,13 @@ impl Edge {
 
     /// A place for one more waiter, or 503 with Retry-After when
     /// `--max-waiters` are open.
-    pub fn waiter(self: &Arc<Self>) -> Result<WaiterPermit, ApiError> {
+    pub fn waiter(&self) -> Result<WaiterPermit, ApiError> {
         match self.waiters.clone().try_acquire_owned() {
             Ok(permit) => {
-                self.count_waiters();
-                Ok(WaiterPermit { _permit: permit, edge: self.clone() })
+                // Counted up and down (atomic), not set from the semaphore,
+                // whose reading may be stale by the time it is set.
+                metrics::gauge!(WAITERS).increment(1.0);
+                Ok(WaiterPermit { _permit: permit })
             }
             Err(_) => {
                 metrics::counter!(REFUSED, "limit" => "waiters").increment(1);
@@ -288,17 +289,11 @@ impl Edge {
             }
         }
     }
-
-    fn count_waiters(&self) {
-        metrics::gauge!(WAITERS).set((self.max_waiters - self.waiters.available_permits()) as f64);
-    }
 }
 
 impl Drop for WaiterPermit {
     fn drop(&mut self) {
-        // The permit goes back after this body; count it as gone already.
-        let open = self.edge.max_waiters - self.edge.waiters.available_permits() - 1;
-        metrics::gauge!(WAITERS).set(open as f64);
+        metrics::gauge!(WAITERS).decrement(1.0);
     }
 }
 
@@ -666,12 +661,12 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &EdgeConfig, shutdow
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        metrics::gauge!(CONNECTIONS_OPEN).set((max - slots.available_permits()) as f64);
-        let (app, shutdown, slots) = (app.clone(), shutdown.clone(), slots.clone());
+        metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
+        let (app, shutdown) = (app.clone(), shutdown.clone());
         tokio::spawn(async move {
             connection(stream, peer, app, timeouts, shutdown).await;
+            metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
             drop(slot);
-            metrics::gauge!(CONNECTIONS_OPEN).set((max - slots.available_permits()) as f64);
         });
     }
     drop(listener);
@@ -743,5 +738,48 @@ async fn connection(stream: TcpStream, peer: SocketAddr, app: Router, t: Timeout
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        edge: EdgeConfig,
+    }
+
+    fn config(args: &[&str]) -> EdgeConfig {
+        Cli::try_parse_from(std::iter::once("gateway").chain(args.iter().copied())).expect("flags").edge
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert!(parse_origin("https://app.example").is_ok());
+        assert!(parse_origin("http://localhost:3000").is_ok());
+        for bad in ["*", "app.example", "https://app.example/", "https://*.example", "ftp://x", "https://"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        let e = config(&["--cors-allow-origins", "https://a.example,https://b.example/"]).validate().unwrap_err();
+        assert!(e.to_string().contains("--cors-allow-origins") && e.to_string().contains("b.example/"), "{e}");
+        assert!(config(&[]).validate().is_ok(), "the defaults are valid");
+        assert!(config(&["--idle-timeout", "0"]).validate().is_err());
+        assert!(config(&["--rate-limit=-1"]).validate().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_client_table_puts_new_clients_in_one_shared_bucket() {
+        let cfg = config(&["--rate-limit", "0.001", "--rate-limit-burst", "2", "--rate-limit-clients", "2"]);
+        let l = Limiter::new(&cfg);
+        assert_eq!((l.check(1), l.check(1)), (Ok(()), Ok(())), "a burst of 2");
+        assert!(l.check(1).is_err_and(|s| s >= 1), "then refused with a Retry-After of at least 1 s");
+        assert!(l.check(2).is_ok(), "another client has its own bucket");
+        // The table is full of recent clients: new ones share the overflow bucket.
+        assert!(l.check(3).is_ok() && l.check(4).is_ok());
+        assert!(l.check(5).is_err(), "clients 3, 4 and 5 share one bucket of 2");
+        assert!(l.buckets.len() <= 3, "the table stays at its cap plus the shared bucket");
     }
 }
