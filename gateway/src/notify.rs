@@ -10,7 +10,8 @@
 //! per gateway, not one per waiter (2,000 waiters on one task re-reading it on
 //! each change cost about 900 transactions a second and exhausted the pool).
 //! A new waiter's first read goes through the same reader, so waiters that
-//! arrive together share it too.
+//! arrive together share it too. A round reads all the marked ids in one
+//! statement (`tasks::get_many`, [`READ_BATCH`] ids at most).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,15 +36,20 @@ pub const CHANNEL: &str = yadtq_core::store::events::TASK_EVENTS_CHANNEL;
 /// task id per period, shared by all of its waiters.
 pub const RECHECK: Duration = Duration::from_secs(2);
 
-/// Reads of distinct task ids the reader runs at once (each takes a pool
-/// connection; the rest of the pool stays for requests).
-const READ_CONCURRENCY: usize = 4;
+/// Most task ids one read statement asks for.
+pub const READ_BATCH: usize = 1000;
+
+/// Read statements a round runs at once (each takes a pool connection; the
+/// rest of the pool stays for requests).
+const READ_CONCURRENCY: usize = 2;
 
 /// Pause before reading again ids whose read failed (PostgreSQL unreachable).
 const READ_RETRY: Duration = Duration::from_secs(1);
 
-/// Reads one task row: `tasks::get` in production.
-type Reader = Arc<dyn Fn(String) -> BoxFuture<'static, Result<Option<Task>, StoreError>> + Send + Sync>;
+/// Reads the task rows of some ids (those that exist): `tasks::get_many` in production.
+type Reader = Arc<dyn Fn(Vec<String>) -> BoxFuture<'static, Rows> + Send + Sync>;
+/// The rows one read statement found.
+type Rows = Result<Vec<Task>, StoreError>;
 
 /// Waiters by task id and the shared reader that feeds them. Cheap to clone.
 #[derive(Clone)]
@@ -106,9 +112,13 @@ pub struct Subscription {
 impl TaskEvents {
     /// Events whose reads go to `pool`.
     fn new(pool: PgPool) -> Self {
-        Self::with_reader(Arc::new(move |id: String| {
+        Self::with_reader(Arc::new(move |ids: Vec<String>| {
             let pool = pool.clone();
-            async move { yadtq_core::store::tasks::get(&pool, &id).await.map(|r| r.map(|r| r.task)) }.boxed()
+            async move {
+                let rows = yadtq_core::store::tasks::get_many(&pool, &ids).await?;
+                Ok(rows.into_iter().map(|r| r.task).collect())
+            }
+            .boxed()
         }))
     }
 
@@ -210,12 +220,13 @@ async fn read_loop(inner: std::sync::Weak<Inner>) {
             continue;
         }
         let read = events.read.clone();
-        let reads: Vec<(String, Result<Option<Task>, StoreError>)> = futures::stream::iter(ids)
-            .map(|id| {
+        let chunks: Vec<Vec<String>> = ids.chunks(READ_BATCH).map(<[String]>::to_vec).collect();
+        let reads: Vec<(Vec<String>, Rows)> = futures::stream::iter(chunks)
+            .map(|ids| {
                 let read = read.clone();
                 async move {
-                    let r = read(id.clone()).await;
-                    (id, r)
+                    let r = read(ids.clone()).await;
+                    (ids, r)
                 }
             })
             .buffer_unordered(READ_CONCURRENCY)
@@ -224,22 +235,29 @@ async fn read_loop(inner: std::sync::Weak<Inner>) {
         let mut failed = false;
         {
             let mut state = events.state.lock().expect("task events lock");
-            for (id, r) in reads {
-                let read = match r {
-                    Ok(Some(task)) => Read::Found(Arc::new(task)),
-                    Ok(None) => Read::Missing,
-                    Err(e) => {
-                        tracing::warn!(id = %id, error = %e, "cannot read a watched task; retrying");
-                        failed = true;
-                        Read::Failed { transient: e.is_transient() }
+            for (ids, r) in reads {
+                match r {
+                    Ok(tasks) => {
+                        let mut found: HashMap<String, Arc<Task>> =
+                            tasks.into_iter().map(|t| (t.id.clone(), Arc::new(t))).collect();
+                        for id in ids {
+                            let read = found.remove(&id).map_or(Read::Missing, Read::Found);
+                            if let Some(entry) = state.by_id.get(&id) {
+                                entry.tx.send_replace(Snapshot { round, read });
+                            }
+                        }
                     }
-                };
-                let retry = matches!(read, Read::Failed { .. });
-                if let Some(entry) = state.by_id.get(&id) {
-                    entry.tx.send_replace(Snapshot { round, read });
-                }
-                if retry {
-                    state.mark(&id);
+                    Err(e) => {
+                        tracing::warn!(tasks = ids.len(), error = %e, "cannot read watched tasks; retrying");
+                        failed = true;
+                        let transient = e.is_transient();
+                        for id in ids {
+                            if let Some(entry) = state.by_id.get(&id) {
+                                entry.tx.send_replace(Snapshot { round, read: Read::Failed { transient } });
+                            }
+                            state.mark(&id);
+                        }
+                    }
                 }
             }
         }
@@ -373,41 +391,39 @@ mod tests {
     use super::*;
 
     /// Events whose reader answers "no such task" for `gone`, a task for any
-    /// other id, and counts its reads.
+    /// other id, and counts its read statements.
     fn counted() -> (TaskEvents, Arc<AtomicUsize>) {
         let reads = Arc::new(AtomicUsize::new(0));
         let count = reads.clone();
-        let events = TaskEvents::with_reader(Arc::new(move |id: String| {
+        let events = TaskEvents::with_reader(Arc::new(move |ids: Vec<String>| {
             count.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if id == "gone" {
-                    return Ok(None);
-                }
-                let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_string()).expect("json");
-                Ok(Some(Task {
-                    id,
-                    task: "echo".into(),
-                    args: raw("[]"),
-                    kwargs: raw("{}"),
-                    queue: "default".into(),
-                    status: yadtq_core::model::TaskStatus::Queued,
-                    result: None,
-                    error: None,
-                    attempts: 0,
-                    max_retries: 3,
-                    timeout: 300.0,
-                    run_at: None,
-                    progress: None,
-                    cancel_requested_at: None,
-                    worker_id: None,
-                    created_at: chrono::Utc::now(),
-                    started_at: None,
-                    finished_at: None,
-                }))
-            }
-            .boxed()
+            async move { Ok(ids.into_iter().filter(|id| id != "gone").map(task).collect()) }.boxed()
         }));
         (events, reads)
+    }
+
+    fn task(id: String) -> Task {
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_string()).expect("json");
+        Task {
+            id,
+            task: "echo".into(),
+            args: raw("[]"),
+            kwargs: raw("{}"),
+            queue: "default".into(),
+            status: yadtq_core::model::TaskStatus::Queued,
+            result: None,
+            error: None,
+            attempts: 0,
+            max_retries: 3,
+            timeout: 300.0,
+            run_at: None,
+            progress: None,
+            cancel_requested_at: None,
+            worker_id: None,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+        }
     }
 
     #[tokio::test]
@@ -435,6 +451,21 @@ mod tests {
         let (events, _) = counted();
         let mut s = events.subscribe("gone");
         assert_eq!(s.first().await.expect_err("no such task").status(), axum::http::StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn changes_of_many_tasks_are_read_in_one_statement() {
+        let (events, reads) = counted();
+        let mut subs: Vec<Subscription> = (0..50).map(|i| events.subscribe(&format!("t{i}"))).collect();
+        for s in &mut subs {
+            s.first().await.expect("found");
+        }
+        let before = reads.load(Ordering::SeqCst);
+        (0..50).for_each(|i| events.changed(&format!("t{i}")));
+        for s in &mut subs {
+            s.next().await.expect("found");
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), before + 1, "50 changed tasks, one read");
     }
 
     #[tokio::test(start_paused = true)]
