@@ -41,6 +41,9 @@ pub struct GatewayConfig {
 
     #[command(flatten)]
     pub auth: crate::auth::AuthConfig,
+
+    #[command(flatten)]
+    pub edge: crate::edge::EdgeConfig,
 }
 
 impl GatewayConfig {

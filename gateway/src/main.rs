@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod edge;
 mod inserter;
 mod keys;
 mod marker;
@@ -14,7 +15,6 @@ mod routes;
 mod state;
 mod submit;
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,6 +66,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         "--kafka-limits-refresh must be a positive number of seconds, got {}",
         cfg.kafka_limits_refresh
     );
+    cfg.edge.validate()?;
     let pool = yadtq_core::store::connect(&cfg.common).await?;
     yadtq_core::kafka::check_credentials(&cfg.common, KAFKA_ADMIN_TIMEOUT).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
@@ -91,7 +92,8 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
 
     let (marker, marker_writer) = marker::spawn(pool.clone());
     let state = AppState {
-        events: notify::spawn(cfg.common.database_url.clone()),
+        events: notify::spawn(cfg.common.database_url.clone(), pool.clone()),
+        edge: edge::Edge::new(&cfg.edge),
         marker,
         inserter: Arc::new(inserter::Inserter::new(pool.clone())),
         record_limits,
@@ -102,11 +104,10 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     };
     let listener = bind(cfg.listen).await?;
     tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, auth = ?cfg.auth.mode, "gateway listening");
-    let server =
-        axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = edge::serve(listener, routes::router(state), &cfg.edge, shutdown.clone());
     let grace = yadtq_core::config::secs(cfg.shutdown_grace);
     tokio::select! {
-        r = server.into_future() => r?,
+        () = server => {}
         // A stopping gateway takes no maintenance leadership: the token stops
         // maintenance at once while open requests get their grace period.
         _ = async { signal().await; shutdown.cancel(); tokio::time::sleep(grace).await } => {

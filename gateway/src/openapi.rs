@@ -130,6 +130,7 @@ pub fn full() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("openapi serialises");
     links_in_camel_case(&mut doc);
     auth_responses(&mut doc);
+    crate::edge::document_refusals(&mut doc);
     let sse = &mut doc["paths"]["/tasks/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"];
     assert!(sse.is_object(), "the event stream's response is in the document");
     *sse = serde_json::json!({

@@ -86,6 +86,13 @@ impl ApiError {
         e
     }
 
+    /// 429 Too Many Requests with `Retry-After: seconds`.
+    pub fn too_many_requests(detail: impl Into<String>, seconds: u32) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, detail, None);
+        e.retry_after = Some(seconds);
+        e
+    }
+
     /// The problem document this error answers with.
     #[cfg(test)]
     pub fn into_problem(self) -> Problem {
@@ -93,7 +100,6 @@ impl ApiError {
     }
 
     /// HTTP status of this error.
-    #[cfg(test)]
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -124,10 +130,14 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
-        // A body over the limit is left unread, so the server closes the
-        // connection after this answer: say so, or a client sends its next
-        // request on the dead connection (httpx fails it, curl resends it).
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+        // A body over the limit, of the wrong type or too slow is left
+        // unread, so the server closes the connection after this answer: say
+        // so, or a client sends its next request on the dead connection
+        // (httpx fails it, curl resends it).
+        if matches!(
+            self.status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::REQUEST_TIMEOUT
+        ) {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp

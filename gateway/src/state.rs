@@ -28,4 +28,6 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Authenticator>,
     /// Waiters on task changes (status or progress, from PostgreSQL NOTIFY).
     pub events: crate::notify::TaskEvents,
+    /// The waiter cap and the rate limiter.
+    pub edge: Arc<crate::edge::Edge>,
 }

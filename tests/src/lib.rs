@@ -425,6 +425,8 @@ pub struct Answer {
     pub body: Value,
     /// Body as text.
     pub text: String,
+    /// Every header.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Client {
@@ -439,8 +441,40 @@ impl Client {
         let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         let (status, content_type, location) =
             (resp.status().as_u16(), header("content-type").unwrap_or_default(), header("location"));
+        let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
-        Answer { status, content_type, location, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+        Answer {
+            status,
+            content_type,
+            location,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+            headers,
+        }
+    }
+
+    /// Sends `method` to `path` with exactly `headers` (no default
+    /// `Content-Type`) and an optional body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Answer {
+        let mut req = self.authorised(self.http.request(method, format!("{}{path}", self.base)));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        Self::answer(req.send().await.expect("request")).await
+    }
+
+    /// `host:port` of the gateway, for raw TCP clients.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     /// POSTs raw `body` to `path` with extra headers.

@@ -902,3 +902,10 @@ pub async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<
     .await?;
     Ok(r.rows_affected())
 }
+
+/// Reads the tasks of `ids` in one statement (the gateway's shared read of
+/// the tasks its waiters watch); ids with no task are left out.
+pub async fn get_many(pool: &PgPool, ids: &[String]) -> Result<Vec<TaskRow>, StoreError> {
+    let rows = task_query!("SELECT ", " FROM tasks WHERE id = ANY($1)", ids).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(TaskRow::from).collect())
+}

@@ -2,6 +2,7 @@
 //! change, ending after a terminal status.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -9,7 +10,7 @@ use futures::stream::{self, Stream};
 use yadtq_core::auth::Scope;
 use yadtq_core::model::Task;
 
-use super::tasks::{load, TaskId};
+use super::tasks::TaskId;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -30,7 +31,7 @@ use crate::state::AppState;
          body = String, content_type = "text/event-stream"),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "PostgreSQL unavailable, or the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -40,18 +41,19 @@ pub async fn stream(
     TaskId(id): TaskId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Scope::Read)?;
-    let events = state.events.subscribe(&caller.task_key(&id));
-    let first = load(&state, &caller, &id).await?;
+    let place = state.edge.waiter()?;
+    // Every read is shared with the task's other waiters on this gateway (crate::notify).
+    let mut events = state.events.subscribe(&caller.task_key(&id));
+    let first = super::tasks::first_read(&mut events, &caller, &id).await?;
     struct Cursor {
-        state: AppState,
         caller: Caller,
-        id: String,
         events: crate::notify::Subscription,
-        last: Option<Task>,
-        pending: Option<Task>,
+        last: Option<Arc<Task>>,
+        pending: Option<Arc<Task>>,
         done: bool,
+        _place: crate::edge::WaiterPermit,
     }
-    let start = Cursor { state, caller, id, events, last: None, pending: Some(first), done: false };
+    let start = Cursor { caller, events, last: None, pending: Some(first), done: false, _place: place };
     let s = stream::unfold(start, |mut c| async move {
         loop {
             if c.done {
@@ -65,16 +67,15 @@ pub async fn stream(
                     Some(_) => continue,
                 };
                 c.done = task.status.is_terminal();
-                let event =
-                    Event::default().event(kind).json_data(c.caller.present(task.clone())).expect("task serialises");
+                let event = Event::default()
+                    .event(kind)
+                    .json_data(c.caller.present(Task::clone(&task)))
+                    .expect("task serialises");
                 c.last = Some(task);
                 return Some((Ok(event), c));
             }
-            c.events.next().await;
-            match load(&c.state, &c.caller, &c.id).await {
-                Ok(task) => c.pending = Some(task),
-                Err(e) => tracing::debug!(id = %c.id, error = ?e, "event stream: cannot read task; retrying"),
-            }
+            // The task is gone (the cleaner deleted it): the stream ends.
+            c.pending = Some(c.events.next().await.ok()?);
         }
     });
     Ok(Sse::new(s).keep_alive(KeepAlive::default()))

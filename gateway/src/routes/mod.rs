@@ -70,6 +70,8 @@ async fn request_limits(req: axum::extract::Request, next: axum::middleware::Nex
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
     let batch_limit = state.cfg.limits.max_batch_body_bytes;
+    let cors = crate::edge::cors(&state.cfg.edge);
+    let edge = state.edge.clone();
     let api = Router::new()
         .route("/tasks", post(tasks::submit).get(tasks::list))
         .route("/tasks/batch", post(batch::submit_batch).layer(DefaultBodyLimit::max(batch_limit)))
@@ -84,7 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         // Only matched routes: an unknown path stays a 404, a wrong method a 405.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -95,8 +97,14 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { crate::problem::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(crate::edge::json_bodies))
         .layer(axum::middleware::from_fn(request_limits))
-        .layer(axum::middleware::from_fn(metrics::record))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(edge, crate::edge::rate_limit))
+        .layer(axum::middleware::from_fn(metrics::record));
+    // Outside the limits, so a browser can read their answers (429, 415).
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }

@@ -123,10 +123,12 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     ))
 }
 
-/// The body, or 413 / 400 problem documents.
+/// The body, or 413 / 408 / 400 problem documents.
 pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if let Some(t) = crate::edge::body_timed_out(&e) {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, t.to_string(), Some("body"))
+        } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body exceeds the limit of {limit} bytes"),
@@ -166,7 +168,7 @@ pub const MAX_WAIT: f64 = 60.0;
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task was ever submitted with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "PostgreSQL unavailable, or (with `wait`) the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -175,28 +177,48 @@ pub async fn get(
     caller: Caller,
     TaskId(id): TaskId,
     query: Result<Query<GetQuery>, QueryRejection>,
-) -> Result<Json<Task>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("wait", e.body_text()))?;
     let wait = q.wait.unwrap_or(0.0);
     if !(0.0..=MAX_WAIT).contains(&wait) {
         return Err(ApiError::bad_request("wait", format!("wait must be 0 to {MAX_WAIT} seconds")));
     }
+    if wait == 0.0 {
+        return Ok(Json(caller.present(load(&state, &caller, &id).await?)).into_response());
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
-    // Subscribe before reading, so a change between the read and the wait is
-    // not missed (a plain read, without `wait`, needs no subscription).
-    let key = caller.task_key(&id);
-    let mut events = (wait > 0.0).then(|| state.events.subscribe(&key));
-    loop {
-        let task = load(&state, &caller, &id).await?;
-        let Some(events) = events.as_mut() else { return Ok(Json(caller.present(task))) };
-        if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(caller.present(task)));
-        }
+    let _place = state.edge.waiter()?;
+    // The first read and every later one are shared with the task's other
+    // waiters on this gateway (crate::notify).
+    let mut events = state.events.subscribe(&caller.task_key(&id));
+    let mut task = first_read(&mut events, &caller, &id).await?;
+    while !task.status.is_terminal() {
         tokio::select! {
-            _ = events.next() => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            next = events.next() => task = next.map_err(|_| no_task(&id))?,
+            _ = tokio::time::sleep_until(deadline) => break,
         }
+    }
+    Ok(Json(caller.present(Task::clone(&task))).into_response())
+}
+
+/// The 404 for the caller's task `id`.
+fn no_task(id: &str) -> ApiError {
+    ApiError::not_found(format!("no task with id '{id}'"))
+}
+
+/// The first read of a subscription to the caller's task `id`: 404 (naming
+/// the caller's id) also for a task in a queue the caller's key may not see.
+pub async fn first_read(
+    events: &mut crate::notify::Subscription,
+    caller: &Caller,
+    id: &str,
+) -> Result<std::sync::Arc<Task>, ApiError> {
+    match events.first().await {
+        Ok(task) if caller.sees_queue(&task.queue) => Ok(task),
+        Ok(_) => Err(no_task(id)),
+        Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => Err(no_task(id)),
+        Err(e) => Err(e),
     }
 }
 
@@ -224,7 +246,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
 pub async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<Task, ApiError> {
     match tasks::get(&state.pool, &caller.task_key(id)).await? {
         Some(row) if caller.sees_queue(&row.task.queue) => Ok(row.task),
-        _ => Err(ApiError::not_found(format!("no task with id '{id}'"))),
+        _ => Err(no_task(id)),
     }
 }
 

@@ -41,7 +41,8 @@ fn app() -> axum::Router {
         .expect("lazy pool");
     let (marker, _writer) = crate::marker::spawn(pool.clone());
     let state = AppState {
-        events: crate::notify::spawn(cfg.common.database_url.clone()),
+        events: crate::notify::spawn(cfg.common.database_url.clone(), pool.clone()),
+        edge: crate::edge::Edge::new(&cfg.edge),
         marker,
         inserter: Arc::new(crate::inserter::Inserter::new(pool.clone())),
         record_limits: Arc::new(yadtq_core::kafka::RecordLimits::new(&cfg.common, 1_000_000)),

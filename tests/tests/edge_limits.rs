@@ -1,0 +1,344 @@
+//! The gateway bounds every client: slow and idle connections are closed,
+//! connections and waiters are capped, waiters share one read per change,
+//! CORS is an allow-list, bodies must be JSON, and clients are rate limited.
+//! End to end against the real gateway binary, loopback only, every loop
+//! bounded in count and time.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use yadtq_tests::{wait_for, Answer, Gateway, Stack};
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// Committed transactions of the test's database so far
+/// (`pg_stat_database.xact_commit`).
+async fn commits(db: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(db)
+        .await
+        .expect("xact_commit")
+}
+
+/// One change of task `id` as a worker makes it: an update and its NOTIFY,
+/// in one transaction.
+async fn change(db: &mut PgConnection, id: &str, sql_set: &str) {
+    let q = format!(
+        "WITH u AS (UPDATE tasks SET {sql_set} WHERE id = $1 RETURNING id) SELECT pg_notify('{}', id) FROM u",
+        yadtq_core::store::events::TASK_EVENTS_CHANNEL
+    );
+    sqlx::query(&q).bind(id).execute(db).await.expect("change the task");
+}
+
+/// Waits until the gateway's backends have exited, so their statistics are
+/// flushed (PostgreSQL 15 reports a backend's counts at its exit or every few
+/// seconds, not at each commit).
+async fn backends_gone(db: &mut PgConnection) {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut *db)
+        .await
+        .expect("sessions");
+        if n == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{n} sessions of the gateway still open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Value of the unlabelled sample `name` in a Prometheus text page (0 when absent).
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Number of long-polls and event streams the gateway holds, from its
+/// `yadtq_gateway_waiters` gauge.
+async fn waiters(gw: &Gateway) -> f64 {
+    sample(&gw.get("/metrics").await.text, "yadtq_gateway_waiters")
+}
+
+/// Everything the gateway sends on `s` until it closes the connection.
+async fn until_closed(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    tokio::time::timeout(LONG, s.read_to_end(&mut got))
+        .await
+        .expect("the gateway closes the connection")
+        .expect("read");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// One request on a connection of its own, `Connection: close`; the whole answer.
+async fn raw_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    until_closed(&mut s).await
+}
+
+fn header<'a>(a: &'a Answer, name: &str) -> Option<&'a str> {
+    a.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A client that stalls is closed: half a header after the header timeout,
+/// a silent connection too, an idle keep-alive connection after the idle
+/// timeout, and a body that stops arriving is answered 408.
+#[tokio::test]
+async fn slow_and_idle_clients_are_closed() {
+    let stack = Stack::new("slow_clients").await;
+    let gw = stack.gateway(&["--header-read-timeout", "1", "--idle-timeout", "1", "--body-read-timeout", "1"]).await;
+    let addr = gw.addr().to_string();
+
+    let started = Instant::now();
+    let mut half = TcpStream::connect(&addr).await.expect("connect");
+    half.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await.expect("send");
+    assert_eq!(until_closed(&mut half).await, "", "half a header: closed without an answer");
+    println!("half a header held the connection {:.1} s (--header-read-timeout 1)", started.elapsed().as_secs_f64());
+
+    let mut silent = TcpStream::connect(&addr).await.expect("connect");
+    assert_eq!(until_closed(&mut silent).await, "", "a connection that sends nothing is closed");
+
+    let started = Instant::now();
+    let mut idle = TcpStream::connect(&addr).await.expect("connect");
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.expect("send");
+    let answer = until_closed(&mut idle).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "the request is answered, then the idle connection closed: {answer}");
+    println!(
+        "an idle keep-alive connection was closed after {:.1} s (--idle-timeout 1)",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut stalled = TcpStream::connect(&addr).await.expect("connect");
+    let head = format!(
+        "POST /tasks HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    );
+    stalled.write_all(head.as_bytes()).await.expect("send");
+    stalled.write_all(br#"{"task": "#).await.expect("send");
+    let answer = until_closed(&mut stalled).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    let body: Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).expect("a problem document");
+    assert_eq!((body["status"].as_u64(), body["field"].as_str()), (Some(408), Some("body")), "{body}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks").fetch_one(&stack.db).await.unwrap();
+    assert_eq!(stored, 0, "nothing was submitted");
+}
+
+/// Past `--max-connections`, a new connection waits in the accept backlog
+/// and is served once another closes.
+#[tokio::test]
+async fn a_connection_past_the_cap_waits_for_a_free_one() {
+    let stack = Stack::new("connection_cap").await;
+    let gw = stack.gateway(&["--max-connections", "2", "--idle-timeout", "1", "--header-read-timeout", "60"]).await;
+    let addr = gw.addr().to_string();
+    // The harness's own keep-alive connection goes after the idle timeout:
+    // then only the scrape's own connection is open.
+    wait_for(LONG, "the gateway's connections to close", || async {
+        sample(&raw_get(&addr, "/metrics").await, "yadtq_gateway_connections_open") == 1.0
+    })
+    .await;
+    let first = TcpStream::connect(&addr).await.expect("connect");
+    let _second = TcpStream::connect(&addr).await.expect("connect");
+    let mut third = TcpStream::connect(&addr).await.expect("the kernel's backlog takes the connection");
+    third
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_secs(1), third.read(&mut byte)).await;
+    assert!(early.is_err(), "two connections are open: the third is not served yet");
+    drop(first);
+    let answer = until_closed(&mut third).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "served once a connection closed: {answer}");
+}
+
+/// Past `--max-waiters`, long-polls and event streams are answered 503
+/// with Retry-After; plain reads still work.
+#[tokio::test]
+async fn waiters_past_the_cap_get_503_with_retry_after() {
+    let stack = Stack::new("waiter_cap").await;
+    let gw = stack.gateway(&["--max-waiters", "2"]).await;
+    let id = gw.submit(&json!({"task": "echo", "args": [1]})).await.body["id"].as_str().expect("id").to_string();
+    let poll = format!("/tasks/{id}?wait=20");
+    let held = futures::future::join(gw.get(&poll), gw.get(&poll));
+    let check = async {
+        wait_for(LONG, "two long-polls to wait", || async { waiters(&gw).await == 2.0 }).await;
+        let more = gw.get(&format!("/tasks/{id}?wait=5")).await;
+        let stream = gw.get(&format!("/tasks/{id}/events")).await;
+        let plain = gw.get(&format!("/tasks/{id}")).await;
+        (more, stream, plain)
+    };
+    let ((a, b), (more, stream, plain)) = tokio::join!(held, check);
+    for refused in [&more, &stream] {
+        assert_eq!(refused.status, 503, "{}", refused.text);
+        assert_eq!(refused.content_type, "application/problem+json");
+        assert_eq!(header(refused, "retry-after"), Some("1"));
+        assert!(refused.body["detail"].as_str().unwrap_or_default().contains("long-polls"), "{}", refused.text);
+    }
+    assert_eq!(plain.status, 200, "a read without wait is not a waiter");
+    assert_eq!((a.status, b.status), (200, 200), "the held long-polls answer at their deadline");
+}
+
+/// CORS: only the allowed origins get `Access-Control-Allow-Origin`, and a
+/// preflight names the API's methods and headers; with no allow-list, no
+/// CORS header at all.
+#[tokio::test]
+async fn cors_answers_only_the_allowed_origins() {
+    let stack = Stack::new("cors").await;
+    let gw = stack.gateway(&["--cors-allow-origins", "https://app.example,http://localhost:3000"]).await;
+    let allowed = gw.send(Method::GET, "/healthz", &[("origin", "https://app.example")], None).await;
+    assert_eq!(header(&allowed, "access-control-allow-origin"), Some("https://app.example"));
+    let other = gw.send(Method::GET, "/healthz", &[("origin", "https://evil.example")], None).await;
+    assert_eq!(other.status, 200);
+    assert_eq!(header(&other, "access-control-allow-origin"), None, "a disallowed origin gets no CORS header");
+
+    let preflight = gw
+        .send(
+            Method::OPTIONS,
+            "/tasks",
+            &[
+                ("origin", "http://localhost:3000"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization, content-type"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(preflight.status, 200, "{}", preflight.text);
+    assert_eq!(header(&preflight, "access-control-allow-origin"), Some("http://localhost:3000"));
+    let methods = header(&preflight, "access-control-allow-methods").unwrap_or_default().to_ascii_uppercase();
+    assert!(methods.contains("GET") && methods.contains("POST"), "{methods}");
+    let headers = header(&preflight, "access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
+    assert!(headers.contains("authorization") && headers.contains("content-type"), "{headers}");
+    let evil = gw
+        .send(
+            Method::OPTIONS,
+            "/tasks",
+            &[("origin", "https://evil.example"), ("access-control-request-method", "POST")],
+            None,
+        )
+        .await;
+    assert_eq!(header(&evil, "access-control-allow-origin"), None);
+
+    let plain = stack.gateway(&[]).await;
+    let none = plain.send(Method::GET, "/healthz", &[("origin", "https://app.example")], None).await;
+    assert_eq!(header(&none, "access-control-allow-origin"), None, "no allow-list: no CORS header");
+}
+
+/// A POST body that is not declared JSON is 415 naming `Content-Type`, on
+/// every route; JSON with parameters is accepted.
+#[tokio::test]
+async fn a_post_body_that_is_not_json_is_415() {
+    let stack = Stack::new("content_type").await;
+    let gw = stack.gateway(&[]).await;
+    let body = json!({"task": "echo", "args": [1]}).to_string();
+    let form = gw
+        .send(Method::POST, "/tasks", &[("content-type", "application/x-www-form-urlencoded")], Some(body.clone()))
+        .await;
+    assert_eq!((form.status, form.body["field"].as_str()), (415, Some("Content-Type")), "{}", form.text);
+    assert_eq!(form.content_type, "application/problem+json");
+    let ok = gw.send(Method::POST, "/tasks", &[("content-type", "application/json; charset=utf-8")], Some(body)).await;
+    assert_eq!(ok.status, 202, "{}", ok.text);
+    let id = ok.body["id"].as_str().expect("id");
+    let text = gw
+        .send(Method::POST, &format!("/tasks/{id}/cancel"), &[("content-type", "text/plain")], Some("x".into()))
+        .await;
+    assert_eq!((text.status, text.body["field"].as_str()), (415, Some("Content-Type")), "{}", text.text);
+    let bare = gw.send(Method::POST, &format!("/tasks/{id}/cancel"), &[], None).await;
+    assert_eq!(bare.status, 200, "a POST without a body needs no type: {}", bare.text);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks").fetch_one(&stack.db).await.unwrap();
+    assert_eq!(stored, 1, "only the JSON submission was stored");
+}
+
+/// Past its rate, a client gets 429 with Retry-After; another client, and
+/// the probes, are not limited by it.
+#[tokio::test]
+async fn a_client_past_its_rate_gets_429_with_retry_after() {
+    let stack = Stack::new("rate_limit").await;
+    let gw = stack.gateway(&["--rate-limit", "0.2", "--rate-limit-burst", "3"]).await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..6 {
+        let a = gw.get("/tasks?limit=1").await;
+        statuses.push(a.status);
+        if a.status == 429 {
+            limited = Some(a);
+            break;
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "a burst of 3, then refused");
+    let limited = limited.expect("a 429");
+    assert_eq!(limited.content_type, "application/problem+json");
+    let wait: u32 = header(&limited, "retry-after").and_then(|v| v.parse().ok()).expect("Retry-After in seconds");
+    assert!((1..=5).contains(&wait), "one request every 5 s: retry within 5 s, got {wait}");
+    assert_eq!(gw.get("/healthz").await.status, 200, "probes are never limited");
+    let other = gw.send(Method::GET, "/tasks?limit=1", &[("authorization", "Bearer another-client")], None).await;
+    assert_ne!(other.status, 429, "another client has its own bucket: {}", other.text);
+}
+
+/// 2,000 long-polls on one task that changes 20 times, then finishes: every
+/// long-poll answers `success`, and PostgreSQL saw a number of transactions
+/// close to the number of changes, not to waiters × changes (each waiter
+/// re-reading the row on each change cost 2,000 × 20 = 40,000).
+#[tokio::test]
+async fn waiters_on_one_task_share_one_read_per_change() {
+    const WAITERS: usize = 2_000;
+    const CHANGES: usize = 20;
+    let mut stack = Stack::new("shared_waiters").await;
+    stack.set_env("YADTQ_MAX_CONNECTIONS", "5000");
+    stack.set_env("YADTQ_MAX_WAITERS", "5000");
+    // The test's own single connection, so the sessions left are the gateway's.
+    stack.db.close().await;
+    let mut db = PgConnection::connect(&stack.database_url).await.expect("connect");
+    let gw = stack.gateway(&[]).await;
+    let id = gw.submit(&json!({"task": "echo", "args": [1]})).await.body["id"].as_str().expect("id").to_string();
+    // No worker runs: the test plays the worker, so it knows every change.
+    change(&mut db, &id, "status = 'processing', attempts = 1, started_at = now()").await;
+
+    let polls: Vec<_> = (0..WAITERS)
+        .map(|_| {
+            let (gw, path) = (&gw, format!("/tasks/{id}?wait=60"));
+            async move { gw.get(&path).await }
+        })
+        .collect();
+    let answers = futures::future::join_all(polls);
+    let drive = async {
+        wait_for(LONG, "every long-poll to wait", || async { waiters(&gw).await >= WAITERS as f64 }).await;
+        let before = (commits(&mut db).await, Instant::now());
+        for i in 0..CHANGES {
+            change(&mut db, &id, &format!("progress = '{{\"percent\": {i}}}'")).await;
+            // One change at a time, as a handler reports progress.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        change(&mut db, &id, "status = 'success', result = '1', finished_at = now()").await;
+        before
+    };
+    let (answers, before) = tokio::join!(answers, drive);
+    let (before, started) = before;
+    let window = started.elapsed().as_secs_f64();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for a in &answers {
+        *outcomes.entry(format!("{} {}", a.status, a.body["status"].as_str().unwrap_or(""))).or_insert(0) += 1;
+    }
+    let succeeded = outcomes.get("200 success").copied().unwrap_or(0);
+    drop(gw);
+    backends_gone(&mut db).await;
+    let spent = commits(&mut db).await - before;
+    println!(
+        "{WAITERS} long-polls, {} changes in {window:.1} s: {spent} PostgreSQL transactions ({:.0}/s); answers {outcomes:?}",
+        CHANGES + 1,
+        spent as f64 / window
+    );
+    assert_eq!(succeeded, WAITERS, "every long-poll answers the terminal status");
+    assert!(spent < 20 * (CHANGES as i64 + 1), "{spent} transactions for {} changes", CHANGES + 1);
+}
