@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod config;
 pub mod envelope;
+pub mod inspect;
 pub mod kafka;
 pub mod maintenance;
 pub mod metrics;

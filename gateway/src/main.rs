@@ -11,6 +11,7 @@ mod publish;
 mod routes;
 mod state;
 mod submit;
+mod ui;
 
 use std::future::IntoFuture;
 use std::sync::Arc;

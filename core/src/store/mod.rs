@@ -4,6 +4,7 @@
 //! history and what the rows say about running attempts), [`workers`]
 //! (registration, heartbeats, listing), [`queues`] (declared queues),
 //! [`stats`] (the aggregates the leader samples for the metrics),
+//! [`overview`] (recent throughput per queue, for `GET /queues`),
 //! [`events`] (task-change notifications) and [`leader`] (the maintenance
 //! lease's lock).
 //!
@@ -24,6 +25,7 @@ mod columns;
 mod error;
 pub mod events;
 pub mod leader;
+pub mod overview;
 pub mod queues;
 pub mod stats;
 pub mod tasks;

@@ -3,9 +3,11 @@
 
 pub mod batch;
 pub mod control;
+pub mod dead_letters;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod queues;
 pub mod tasks;
 pub mod workers;
 
@@ -75,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/cancel", post(control::cancel))
         .route("/tasks/{id}/retry", post(control::retry))
         .route("/workers", get(workers::list))
+        .route("/queues", get(queues::list))
+        .route("/dead-letters", get(dead_letters::list))
+        .route("/dead-letters/{partition}/{offset}", get(dead_letters::get))
+        .route("/dead-letters/{partition}/{offset}/replay", post(dead_letters::replay))
+        .merge(crate::ui::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(crate::openapi::document))
