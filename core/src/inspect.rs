@@ -120,7 +120,7 @@ pub fn dead_letters(
         }
     }
     let mut out = read_ranges(&consumer, &topic, &ranges, preview, deadline)?;
-    out.sort_by(|a, b| (b.timestamp, b.offset).cmp(&(a.timestamp, a.offset)));
+    out.sort_by_key(|d| std::cmp::Reverse((d.timestamp, d.offset)));
     out.truncate(limit);
     Ok(DeadLetters { topic, retained, dead_letters: out })
 }

@@ -184,7 +184,9 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
             std::env::var_os("YADTQ_TEST_LOCAL_SERVICES").is_none(),
             "chromedriver is missing: install Debian's chromium and chromium-driver (scripts/test.sh does)"
         );
-        eprintln!("SKIPPED: chromedriver not found (apt-get install chromium chromium-driver, or set YADTQ_CHROMEDRIVER)");
+        eprintln!(
+            "SKIPPED: chromedriver not found (apt-get install chromium chromium-driver, or set YADTQ_CHROMEDRIVER)"
+        );
         return;
     };
     let stack = Stack::new("dashboard").await;
@@ -239,14 +241,18 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     let live = gw.submit(&json!({"id": "ui-sleep", "task": "sleep", "args": [3]})).await;
     assert_eq!(live.status, 202, "{}", live.text);
     browser.goto(&format!("{ui}#/tasks")).await;
-    browser.wait_text("#tasks tr[data-id=ui-sleep] td:nth-child(2)", "the submitted task listed", |t| t == "sleep").await;
+    browser
+        .wait_text("#tasks tr[data-id=ui-sleep] td:nth-child(2)", "the submitted task listed", |t| t == "sleep")
+        .await;
     browser.shot("tasks").await;
     browser.click("#tasks tr[data-id=ui-sleep] a").await;
     browser.wait_text("#task-details #status", "the task's page", |t| !t.is_empty()).await;
     let status = browser.wait_text("#task-details #status", "the task to finish, live", |t| t == "success").await;
     assert_eq!(status, "success");
     browser.wait_text("#result", "its result", |t| t.trim().starts_with('3')).await;
-    browser.wait_text("#attempts tr[data-attempt='1'] td:nth-child(5)", "attempt 1 succeeded", |t| t == "success").await;
+    browser
+        .wait_text("#attempts tr[data-attempt='1'] td:nth-child(5)", "attempt 1 succeeded", |t| t == "success")
+        .await;
     assert_eq!(task_field(&gw, "ui-sleep", "status").await, "success");
     browser.shot("task").await;
     browser.assert_clean_console("a task's page", &[]).await;
@@ -315,7 +321,9 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     browser.shot("dead-letters").await;
     browser.click("#dead-letters tr[data-key=ui-stuck] button.replay").await;
     browser
-        .wait_text("#dead-letters tr[data-key=ui-stuck] .replay-result", "the replay sent", |t| t.contains("Sent again"))
+        .wait_text("#dead-letters tr[data-key=ui-stuck] .replay-result", "the replay sent", |t| {
+            t.contains("Sent again")
+        })
         .await;
     let t = gw.wait_task("ui-stuck", LONG).await;
     assert_eq!((t["status"].as_str(), t["result"].clone()), (Some("success"), json!(["replayed"])), "{t}");
@@ -333,7 +341,9 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
 
     // Back to the overview, with everything that happened, for the README.
     browser.goto(&ui).await;
-    browser.wait_text("#queues tr[data-queue=default] td[data-count=cancelled]", "the cancel counted", |t| t != "0").await;
+    browser
+        .wait_text("#queues tr[data-queue=default] td[data-count=cancelled]", "the cancel counted", |t| t != "0")
+        .await;
     browser.shot("dashboard").await;
     browser.assert_clean_console("the overview", &[]).await;
 }

@@ -58,9 +58,7 @@ pub struct DeadLettersQuery {
 }
 
 /// Reads the topic on a blocking thread; a broker that does not answer is a 503.
-async fn blocking<T: Send + 'static>(
-    read: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(read: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(read).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) if e.is::<NoSuchPartition>() => Err(ApiError::bad_request("partition", e.to_string())),
@@ -90,8 +88,7 @@ pub async fn list(
 ) -> Result<Json<DeadLetters>, ApiError> {
     let Query(q) = query.map_err(|e| {
         let text = e.body_text();
-        let field =
-            ["partition", "before", "limit"].into_iter().find(|f| text.contains(&format!("{f}"))).unwrap_or("query");
+        let field = ["partition", "before", "limit"].into_iter().find(|f| text.contains(f)).unwrap_or("query");
         ApiError::bad_request(field, text)
     })?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
@@ -213,13 +210,13 @@ pub async fn replay(State(state): State<AppState>, addr: Address) -> Result<(Sta
     };
     let task = match yadtq_core::store::tasks::get(&state.pool, &id).await? {
         Some(row) => row.task,
-        None => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("the dead letter names task '{id}', which does not exist (never submitted, or deleted by retention)"),
-                Some("key"),
-            ))
-        }
+        None => return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "the dead letter names task '{id}', which does not exist (never submitted, or deleted by retention)"
+            ),
+            Some("key"),
+        )),
     };
     if task.status != TaskStatus::Queued {
         let hint = match task.status {

@@ -65,6 +65,6 @@ mod tests {
             assert!(!SCRIPT.contains(&format!("'{inline}")), "{inline} built by app.js");
         }
         assert!(!SCRIPT.contains("innerHTML"), "app.js builds nodes, never markup from data");
-        assert!(!SCRIPT.contains("EventSource"), "EventSource cannot send the Authorization header");
+        assert!(!SCRIPT.contains("new EventSource"), "EventSource cannot send the Authorization header");
     }
 }
