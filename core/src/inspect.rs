@@ -87,7 +87,7 @@ fn partitions(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> anyhow
 /// from `spawn_blocking`.
 ///
 /// Errors when the broker does not answer within `timeout` (the whole read's
-/// bound), or the topic or partition does not exist.
+/// bound), or the topic does not exist. A `partition` the topic lacks reads nothing.
 pub fn dead_letters(
     cfg: &CommonConfig,
     partition: Option<i32>,
@@ -101,11 +101,8 @@ pub fn dead_letters(
     let consumer = reader(cfg, &format!("{}-inspect", names.group_id()))?;
     let deadline = Instant::now() + timeout;
     let all = partitions(&consumer, &topic, timeout)?.ok_or_else(|| anyhow::anyhow!("no topic {topic}"))?;
-    let chosen: Vec<i32> = match partition {
-        Some(p) if all.contains(&p) => vec![p],
-        Some(p) => anyhow::bail!(NoSuchPartition(p)),
-        None => all.clone(),
-    };
+    // A partition the topic lacks is a filter matching nothing, like any other.
+    let chosen: Vec<i32> = all.iter().copied().filter(|p| partition.is_none_or(|want| want == *p)).collect();
     let mut retained = 0;
     let mut ranges = Vec::new();
     for p in &all {
@@ -152,11 +149,6 @@ pub fn dead_letter(
     // read may lie past the one asked for.
     Ok(read.into_iter().find(|d| d.offset == offset))
 }
-
-/// `partition` is not a partition of the dead-letter topic.
-#[derive(Debug, thiserror::Error)]
-#[error("the dead-letter topic has no partition {0}")]
-pub struct NoSuchPartition(pub i32);
 
 fn left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))

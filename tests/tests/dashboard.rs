@@ -190,8 +190,8 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
         return;
     };
     let stack = Stack::new("dashboard").await;
-    let gw = stack.gateway(&[]).await;
-    let worker = stack.worker("worker", &["--concurrency", "4"]).await;
+    let gw = stack.gateway(&["--queues", "default,emails"]).await;
+    let worker = stack.worker("worker", &["--concurrency", "4", "--queues", "default,emails"]).await;
     stack.wait_assigned(&worker).await;
     let worker_id = stack.worker_id(&worker).await;
 
@@ -307,10 +307,29 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
             .await
             .expect("produce a record the worker cannot read");
     }
-    wait_for(LONG, "two dead letters", || async {
-        gw.get("/dead-letters").await.body["dead_letters"].as_array().is_some_and(|d| d.len() == 2)
+    // And a large record that is not JSON at all, naming no task.
+    let big = "x".repeat(10_000);
+    producer
+        .send(FutureRecord::to(&topic).key("ui-big").payload(&big), Duration::from_secs(10))
+        .await
+        .expect("produce a record that is not JSON");
+    wait_for(LONG, "three dead letters", || async {
+        gw.get("/dead-letters").await.body["dead_letters"].as_array().is_some_and(|d| d.len() == 3)
     })
     .await;
+    let listed = gw.get("/dead-letters").await.body;
+    assert_eq!(listed["retained"], 3, "{listed}");
+    let row = listed["dead_letters"].as_array().unwrap().iter().find(|d| d["key"] == "ui-big").cloned().unwrap();
+    assert_eq!((row["truncated"].as_bool(), row["payload_bytes"].as_u64()), (Some(true), Some(10_000)), "{row}");
+    assert_eq!(row["payload"].as_str().map(str::len), Some(4096), "a listing shows the first 4 KiB");
+    let addr = format!("/dead-letters/{}/{}", row["partition"], row["offset"]);
+    let whole = gw.get(&addr).await;
+    assert_eq!((whole.status, whole.body["payload"].as_str().map(str::len)), (200, Some(10_000)), "{addr}");
+    assert_eq!(whole.body["truncated"], false);
+    let nothing = gw.post_raw(&format!("{addr}/replay"), "{}", &[]).await;
+    assert_eq!((nothing.status, nothing.body["field"].as_str()), (409, Some("key")), "{}", nothing.text);
+    let gone = gw.get(&format!("/dead-letters/{}/999", row["partition"])).await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
     assert_eq!(task_field(&gw, "ui-stuck", "status").await, "queued", "nothing runs it but a replay");
 
     browser.goto(&format!("{ui}#/dead-letters")).await;
@@ -339,8 +358,32 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     let ids = ["ui-add", "ui-sleep", "ui-stuck"].map(String::from);
     assert_eq!(stack.not_run_once(&ids).await, vec![], "each task ran exactly once");
 
-    // Back to the overview, with everything that happened, for the README.
+    // Back to the overview, for the README, after a mixed load on two
+    // queues: successes, permanent failures, and tasks still running.
+    let mut batch: Vec<Value> = (0..40)
+        .map(|i| match i % 8 {
+            7 => json!({"task": "fail", "args": ["boom"], "max_retries": 0, "queue": "emails"}),
+            n if n % 2 == 0 => json!({"task": "add", "args": [i, n]}),
+            _ => json!({"task": "multiply", "args": [i, 3], "queue": "emails"}),
+        })
+        .collect();
+    batch.extend((0..2).map(|_| json!({"task": "sleep", "args": [120], "queue": "emails"})));
+    let sent = gw.post_raw("/tasks/batch", json!({"tasks": batch}).to_string(), &[]).await;
+    assert_eq!(sent.status, 202, "{}", sent.text);
+    wait_for(LONG, "the batch to finish but the two sleeps", || async {
+        let q = gw.get("/queues").await.body;
+        let emails = q["queues"].as_array().and_then(|qs| qs.iter().find(|q| q["queue"] == "emails").cloned());
+        emails.is_some_and(|e| e["processing"] == 2 && e["queued"] == 0 && e["finished"]["failed"] == 5)
+    })
+    .await;
     browser.goto(&ui).await;
+    browser
+        .wait_text("#queues tr[data-queue=emails] td[data-count=failed]", "the failures counted", |t| t == "5")
+        .await;
+    // The workers commit offsets every second: the drained queue's lag
+    // reaches 0; the sleeps hold their partitions' offsets, so emails keeps some.
+    browser.wait_text("#queues tr[data-queue=default] td[data-count=lag]", "no lag on default", |t| t == "0").await;
+    browser.wait_text("#slots-busy", "the two sleeps in flight", |t| t == "2/4").await;
     browser
         .wait_text("#queues tr[data-queue=default] td[data-count=cancelled]", "the cancel counted", |t| t != "0")
         .await;

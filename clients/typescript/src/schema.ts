@@ -790,7 +790,10 @@ export interface operations {
     listDeadLetters: {
         parameters: {
             query?: {
-                /** @description Only this partition of the dead-letter topic (yadtq creates it with one, partition 0). */
+                /**
+                 * @description Only this partition of the dead-letter topic (yadtq creates it with
+                 *     one, partition 0); one the topic lacks matches nothing.
+                 */
                 partition?: number;
                 /**
                  * @description Only records before this offset (in each partition read): pass the
@@ -815,7 +818,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeadLetters"];
                 };
             };
-            /** @description Invalid query parameter (`field` names it), or no such partition */
+            /** @description Invalid query parameter (`field` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;

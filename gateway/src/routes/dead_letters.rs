@@ -24,7 +24,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use yadtq_core::inspect::{DeadLetter, DeadLetters, NoSuchPartition};
+use yadtq_core::inspect::{DeadLetter, DeadLetters};
 use yadtq_core::model::{Task, TaskStatus};
 use yadtq_core::validate;
 
@@ -45,7 +45,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLettersQuery {
-    /// Only this partition of the dead-letter topic (yadtq creates it with one, partition 0).
+    /// Only this partition of the dead-letter topic (yadtq creates it with
+    /// one, partition 0); one the topic lacks matches nothing.
     #[param(minimum = 0)]
     pub partition: Option<i32>,
     /// Only records before this offset (in each partition read): pass the
@@ -61,7 +62,6 @@ pub struct DeadLettersQuery {
 async fn blocking<T: Send + 'static>(read: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(read).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) if e.is::<NoSuchPartition>() => Err(ApiError::bad_request("partition", e.to_string())),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "cannot read the dead-letter topic");
             Err(ApiError::unavailable(format!("cannot read the dead-letter topic from Kafka: {e}"), 2))
@@ -77,7 +77,7 @@ async fn blocking<T: Send + 'static>(read: impl FnOnce() -> anyhow::Result<T> + 
     get, path = "/dead-letters", tag = "dead-letters", operation_id = "listDeadLetters", params(DeadLettersQuery),
     responses(
         (status = 200, description = "A page of dead letters", body = DeadLetters),
-        (status = 400, description = "Invalid query parameter (`field` names it), or no such partition", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query parameter (`field` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Kafka did not answer within 5 s; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
@@ -210,13 +210,15 @@ pub async fn replay(State(state): State<AppState>, addr: Address) -> Result<(Sta
     };
     let task = match yadtq_core::store::tasks::get(&state.pool, &id).await? {
         Some(row) => row.task,
-        None => return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
+        None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
                 "the dead letter names task '{id}', which does not exist (never submitted, or deleted by retention)"
             ),
-            Some("key"),
-        )),
+                Some("key"),
+            ))
+        }
     };
     if task.status != TaskStatus::Queued {
         let hint = match task.status {

@@ -244,7 +244,7 @@ function overview(root) {
       { class: "cards" },
       h("div", { class: "card" }, h("div", { class: "big", id: "workers-alive" }, workers.length), "workers alive"),
       h("div", { class: "card" }, h("div", { class: "big" }, ready), "ready"),
-      h("div", { class: "card" }, h("div", { class: "big" }, `${inFlight}/${slots}`), "slots busy"),
+      h("div", { class: "card" }, h("div", { class: "big", id: "slots-busy" }, `${inFlight}/${slots}`), "slots busy"),
       h(
         "div",
         { class: "card" },
@@ -266,7 +266,7 @@ function overview(root) {
         h("td", { class: "num", "data-count": "cancelled" }, q.finished.cancelled),
         h("td", { class: "num" }, q.failure_rate === null ? "–" : `${(q.failure_rate * 100).toFixed(1)} %`),
         h("td", {}, sparkline(q.throughput)),
-        h("td", { class: "num" }, q.consumer_lag === null ? "?" : q.consumer_lag),
+        h("td", { class: "num", "data-count": "lag" }, q.consumer_lag === null ? "?" : q.consumer_lag),
       ),
     );
     const table = h(
@@ -278,17 +278,17 @@ function overview(root) {
         h(
           "tr",
           {},
-          ["Queue", "Queued", "Scheduled", "Processing", "Oldest queued"].map((t) => h("th", {}, t)),
-          h("th", { colspan: 3 }, `Finished, last ${queues.minutes} min (ok / failed / cancelled)`),
-          h("th", {}, "Failure rate"),
-          h("th", {}, "Per minute"),
-          h("th", {}, "Consumer lag"),
+          h("th", {}, "Queue"),
+          ["Queued", "Scheduled", "Processing", "Oldest queued"].map((t) => h("th", { class: "num" }, t)),
+          ["Succeeded", "Failed", "Cancelled", "Failure rate"].map((t) => h("th", { class: "num", title: `last ${queues.minutes} min` }, t)),
+          h("th", {}, `Finished per minute (${queues.minutes} min)`),
+          h("th", { class: "num" }, "Consumer lag"),
         ),
       ),
       h("tbody", {}, rows),
     );
     const note = queues.kafka_error ? h("p", { class: "error-note" }, `Consumer lag unknown: ${queues.kafka_error}`) : null;
-    return [h("h2", {}, "Overview"), cards, h("h3", {}, "Queues"), table, note];
+    return [h("h2", {}, "Overview"), cards, h("h3", {}, `Queues (finished: last ${queues.minutes} minutes)`), table, note];
   });
 }
 
@@ -572,6 +572,9 @@ function workers(root) {
 function deadLetters(root) {
   const results = new Map(); // "partition/offset" -> what the last replay said
   const list = h("div", {});
+  const pager = h("div", { class: "pager" });
+  let before = null; // offset the page ends before (null: the newest); yadtq's topic has one partition
+  let stop = () => {};
   root.replaceChildren(
     h("h2", {}, "Dead letters"),
     h(
@@ -581,9 +584,20 @@ function deadLetters(root) {
         "only while that task is still queued: a task that ran, or is running, is never run twice.",
     ),
     list,
+    pager,
   );
-  return every(list, async () => {
-    const page = await api("/dead-letters?limit=50");
+  const load = () => {
+    stop();
+    stop = every(list, () => fetchPage());
+  };
+  const fetchPage = async () => {
+    const page = await api(`/dead-letters?limit=50${before === null ? "" : `&before=${before}`}`);
+    const oldest = Math.min(...page.dead_letters.map((d) => d.offset));
+    pager.replaceChildren(
+      h("button", { type: "button", disabled: before === null, on: { click: () => { before = null; load(); } } }, "‹ Newest"),
+      h("button", { type: "button", disabled: page.dead_letters.length < 50 || oldest <= 0, on: { click: () => { before = oldest; load(); } } }, "Older ›"),
+      h("span", { class: "muted" }, ` ${page.retained} held on ${page.topic}`),
+    );
     if (page.dead_letters.length === 0) return h("p", { class: "muted" }, `No dead letter on ${page.topic}.`);
     return h(
       "table",
@@ -624,7 +638,9 @@ function deadLetters(root) {
         }),
       ),
     );
-  });
+  };
+  load();
+  return () => stop();
 }
 
 // ---- routing -------------------------------------------------------------
