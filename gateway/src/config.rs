@@ -38,6 +38,9 @@ pub struct GatewayConfig {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub inspect: crate::routes::dead_letters::InspectConfig,
 }
 
 impl GatewayConfig {

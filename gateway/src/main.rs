@@ -61,6 +61,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         "--kafka-limits-refresh must be a positive number of seconds, got {}",
         cfg.kafka_limits_refresh
     );
+    cfg.inspect.validate()?;
     let pool = yadtq_core::store::connect(&cfg.common).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
     let shutdown = CancellationToken::new();

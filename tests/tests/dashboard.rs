@@ -190,7 +190,7 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
         return;
     };
     let stack = Stack::new("dashboard").await;
-    let gw = stack.gateway(&["--queues", "default,emails"]).await;
+    let gw = stack.gateway(&["--queues", "default,emails", "--dead-letter-preview-bytes", "2000"]).await;
     let worker = stack.worker("worker", &["--concurrency", "4", "--queues", "default,emails"]).await;
     stack.wait_assigned(&worker).await;
     let worker_id = stack.worker_id(&worker).await;
@@ -321,7 +321,7 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     assert_eq!(listed["retained"], 3, "{listed}");
     let row = listed["dead_letters"].as_array().unwrap().iter().find(|d| d["key"] == "ui-big").cloned().unwrap();
     assert_eq!((row["truncated"].as_bool(), row["payload_bytes"].as_u64()), (Some(true), Some(10_000)), "{row}");
-    assert_eq!(row["payload"].as_str().map(str::len), Some(4096), "a listing shows the first 4 KiB");
+    assert_eq!(row["payload"].as_str().map(str::len), Some(2000), "a listing shows --dead-letter-preview-bytes");
     let addr = format!("/dead-letters/{}/{}", row["partition"], row["offset"]);
     let whole = gw.get(&addr).await;
     assert_eq!((whole.status, whole.body["payload"].as_str().map(str::len)), (200, Some(10_000)), "{addr}");

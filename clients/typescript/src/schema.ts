@@ -14,7 +14,8 @@ export interface paths {
         /**
          * List dead letters, newest first: records a worker found on a task topic
          *     that are not valid envelopes, with the reason and origin it gave. Values
-         *     are cut to 4,096 bytes (`truncated`); read one whole by its address.
+         *     are cut to 4,096 bytes by default (`truncated`; the gateway's
+         *     `--dead-letter-preview-bytes`); read one whole by its address.
          */
         get: operations["listDeadLetters"];
         put?: never;
@@ -129,7 +130,8 @@ export interface paths {
          *     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
          *     partial indexes (active statuses, `finished_at`), so its cost follows the
          *     active and recent tasks rather than the table; the lag asks Kafka for
-         *     watermarks and the workers' committed offsets (bounded at 2 s).
+         *     watermarks and the workers' committed offsets (bounded by the gateway's
+         *     `--lag-read-timeout`, 2 s by default).
          */
         get: operations["listQueues"];
         put?: never;
@@ -527,7 +529,10 @@ export interface components {
         };
         /** @description Every queue: the ones the gateways declare and any that holds tasks. */
         Queues: {
-            /** @description Why `consumer_lag` is null, when Kafka did not answer within 2 s. */
+            /**
+             * @description Why `consumer_lag` is null, when Kafka did not answer within the
+             *     gateway's `--lag-read-timeout` (2 s by default).
+             */
             kafka_error?: string | null;
             /**
              * Format: int32
@@ -827,7 +832,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Kafka did not answer within 5 s; see Retry-After */
+            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -881,7 +886,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Kafka did not answer within 5 s; see Retry-After */
+            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */

@@ -35,10 +35,49 @@ use crate::state::AppState;
 pub const MAX_LIMIT: usize = 200;
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 50;
-/// Bytes of each value a listing shows (`GET /dead-letters/{partition}/{offset}` shows it whole).
-pub const PREVIEW_BYTES: usize = 4096;
-/// Longest a read of the dead-letter topic may take before the answer is a 503.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of the gateway's Kafka reads for operators (`GET /dead-letters`,
+/// the consumer lag of `GET /queues`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InspectConfig {
+    /// Bytes of each dead letter's value a listing shows (`GET
+    /// /dead-letters/{partition}/{offset}` shows it whole).
+    #[arg(long, env = "YADTQ_DEAD_LETTER_PREVIEW_BYTES", default_value_t = 4096)]
+    pub dead_letter_preview_bytes: usize,
+
+    /// Seconds a read of the dead-letter topic may take; past it the answer
+    /// is a 503 with Retry-After.
+    #[arg(long, env = "YADTQ_DEAD_LETTER_READ_TIMEOUT", default_value_t = 5.0)]
+    pub dead_letter_read_timeout: f64,
+
+    /// Seconds the consumer-lag read of `GET /queues` may take; past it the
+    /// answer carries `consumer_lag: null` and `kafka_error`.
+    #[arg(long, env = "YADTQ_LAG_READ_TIMEOUT", default_value_t = 2.0)]
+    pub lag_read_timeout: f64,
+}
+
+impl InspectConfig {
+    /// Errors naming the flag when a timeout is not a positive number of seconds.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (flag, v) in [
+            ("--dead-letter-read-timeout", self.dead_letter_read_timeout),
+            ("--lag-read-timeout", self.lag_read_timeout),
+        ] {
+            anyhow::ensure!(v.is_finite() && v > 0.0, "{flag} must be a positive number of seconds, got {v}");
+        }
+        Ok(())
+    }
+
+    /// Bound on a dead-letter read.
+    pub fn dead_letter_read_timeout(&self) -> Duration {
+        yadtq_core::config::secs(self.dead_letter_read_timeout)
+    }
+
+    /// Bound on the consumer-lag read.
+    pub fn lag_read_timeout(&self) -> Duration {
+        yadtq_core::config::secs(self.lag_read_timeout)
+    }
+}
 
 /// Query of `GET /dead-letters`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -72,13 +111,14 @@ async fn blocking<T: Send + 'static>(read: impl FnOnce() -> anyhow::Result<T> + 
 
 /// List dead letters, newest first: records a worker found on a task topic
 /// that are not valid envelopes, with the reason and origin it gave. Values
-/// are cut to 4,096 bytes (`truncated`); read one whole by its address.
+/// are cut to 4,096 bytes by default (`truncated`; the gateway's
+/// `--dead-letter-preview-bytes`); read one whole by its address.
 #[utoipa::path(
     get, path = "/dead-letters", tag = "dead-letters", operation_id = "listDeadLetters", params(DeadLettersQuery),
     responses(
         (status = 200, description = "A page of dead letters", body = DeadLetters),
         (status = 400, description = "Invalid query parameter (`field` names it)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Kafka did not answer within 5 s; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -102,10 +142,11 @@ pub async fn list(
         return Err(ApiError::bad_request("before", "before must be 0 or more"));
     }
     let cfg = state.cfg.common.clone();
-    let page = blocking(move || {
-        yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, PREVIEW_BYTES, READ_TIMEOUT)
-    })
-    .await?;
+    let (preview, timeout) =
+        (state.cfg.inspect.dead_letter_preview_bytes, state.cfg.inspect.dead_letter_read_timeout());
+    let page =
+        blocking(move || yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, preview, timeout))
+            .await?;
     Ok(Json(page))
 }
 
@@ -142,7 +183,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Address {
 /// The dead letter at `addr`, or 404.
 async fn load(state: &AppState, addr: &Address) -> Result<DeadLetter, ApiError> {
     let (cfg, partition, offset) = (state.cfg.common.clone(), addr.partition, addr.offset);
-    blocking(move || yadtq_core::inspect::dead_letter(&cfg, partition, offset, READ_TIMEOUT))
+    let timeout = state.cfg.inspect.dead_letter_read_timeout();
+    blocking(move || yadtq_core::inspect::dead_letter(&cfg, partition, offset, timeout))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no dead letter at partition {partition}, offset {offset}")))
 }
@@ -158,7 +200,7 @@ async fn load(state: &AppState, addr: &Address) -> Result<DeadLetter, ApiError> 
         (status = 200, description = "The dead letter", body = DeadLetter),
         (status = 400, description = "Malformed partition or offset (`field` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The topic holds no record there (never written, or deleted by retention)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Kafka did not answer within 5 s; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]

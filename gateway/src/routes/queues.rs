@@ -3,7 +3,6 @@
 //! workers' consumer lag. What the dashboard's overview shows.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -19,9 +18,6 @@ use crate::state::AppState;
 pub const MAX_MINUTES: i32 = 60;
 /// Window when `minutes` is not given, minutes.
 pub const DEFAULT_MINUTES: i32 = 15;
-/// Longest the consumer-lag read may take; past it the answer carries
-/// `consumer_lag: null` and `kafka_error` instead of waiting on Kafka.
-pub const LAG_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Query of `GET /queues`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -80,7 +76,8 @@ pub struct Queues {
     pub minutes: i32,
     /// The queues, by name.
     pub queues: Vec<QueueOverview>,
-    /// Why `consumer_lag` is null, when Kafka did not answer within 2 s.
+    /// Why `consumer_lag` is null, when Kafka did not answer within the
+    /// gateway's `--lag-read-timeout` (2 s by default).
     pub kafka_error: Option<String>,
 }
 
@@ -88,7 +85,8 @@ pub struct Queues {
 /// failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
 /// partial indexes (active statuses, `finished_at`), so its cost follows the
 /// active and recent tasks rather than the table; the lag asks Kafka for
-/// watermarks and the workers' committed offsets (bounded at 2 s).
+/// watermarks and the workers' committed offsets (bounded by the gateway's
+/// `--lag-read-timeout`, 2 s by default).
 #[utoipa::path(
     get, path = "/queues", tag = "queues", operation_id = "listQueues", params(QueuesQuery),
     responses(
@@ -120,8 +118,8 @@ pub async fn list(
     let names: Vec<String> = names.into_iter().collect();
 
     let (lag, kafka_error) = {
-        let (cfg, queues) = (state.cfg.common.clone(), names.clone());
-        let read = tokio::task::spawn_blocking(move || yadtq_core::inspect::consumer_lag(&cfg, &queues, LAG_TIMEOUT));
+        let (cfg, queues, timeout) = (state.cfg.common.clone(), names.clone(), state.cfg.inspect.lag_read_timeout());
+        let read = tokio::task::spawn_blocking(move || yadtq_core::inspect::consumer_lag(&cfg, &queues, timeout));
         match read.await {
             Ok(Ok(lag)) => (lag, None),
             Ok(Err(e)) => (BTreeMap::new(), Some(e.to_string())),

@@ -290,3 +290,23 @@ async fn the_dashboard_is_served_under_a_strict_content_security_policy() {
     let a = call(get("/ui/missing.js")).await;
     assert_eq!(problem(&a), (404, ""), "{:?}", a.body);
 }
+
+#[test]
+fn the_kafka_read_bounds_are_flags_checked_at_start() {
+    let parse = |args: &[&str]| {
+        let base = ["yadtq-gateway", "--database-url", "postgres://127.0.0.1:1/x", "--kafka-bootstrap", "127.0.0.1:1"];
+        Cli::try_parse_from([&base[..], args].concat()).expect("parses").cfg
+    };
+    let defaults = parse(&[]).inspect;
+    assert_eq!(defaults.dead_letter_preview_bytes, 4096);
+    assert_eq!(defaults.dead_letter_read_timeout(), std::time::Duration::from_secs(5));
+    assert_eq!(defaults.lag_read_timeout(), std::time::Duration::from_secs(2));
+    assert!(defaults.validate().is_ok());
+    for flag in ["--dead-letter-read-timeout", "--lag-read-timeout"] {
+        for bad in ["0", "-1", "inf"] {
+            let e = parse(&[&format!("{flag}={bad}")]).inspect.validate().expect_err("refused").to_string();
+            assert!(e.contains(flag), "{flag} {bad}: {e}");
+        }
+    }
+    assert_eq!(parse(&["--dead-letter-preview-bytes", "10"]).inspect.dead_letter_preview_bytes, 10);
+}

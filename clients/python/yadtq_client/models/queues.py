@@ -22,7 +22,8 @@ class Queues:
     Attributes:
         minutes (int): The throughput window, minutes.
         queues (list[QueueOverview]): The queues, by name.
-        kafka_error (None | str | Unset): Why `consumer_lag` is null, when Kafka did not answer within 2 s.
+        kafka_error (None | str | Unset): Why `consumer_lag` is null, when Kafka did not answer within the
+            gateway's `--lag-read-timeout` (2 s by default).
     """
 
     minutes: int

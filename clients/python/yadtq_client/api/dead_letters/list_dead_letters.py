@@ -78,7 +78,8 @@ def sync_detailed(
 ) -> Response[DeadLetters | Problem]:
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
-    are cut to 4,096 bytes (`truncated`); read one whole by its address.
+    are cut to 4,096 bytes by default (`truncated`; the gateway's
+    `--dead-letter-preview-bytes`); read one whole by its address.
 
     Args:
         partition (int | Unset):
@@ -115,7 +116,8 @@ def sync(
 ) -> DeadLetters | Problem | None:
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
-    are cut to 4,096 bytes (`truncated`); read one whole by its address.
+    are cut to 4,096 bytes by default (`truncated`; the gateway's
+    `--dead-letter-preview-bytes`); read one whole by its address.
 
     Args:
         partition (int | Unset):
@@ -147,7 +149,8 @@ async def asyncio_detailed(
 ) -> Response[DeadLetters | Problem]:
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
-    are cut to 4,096 bytes (`truncated`); read one whole by its address.
+    are cut to 4,096 bytes by default (`truncated`; the gateway's
+    `--dead-letter-preview-bytes`); read one whole by its address.
 
     Args:
         partition (int | Unset):
@@ -182,7 +185,8 @@ async def asyncio(
 ) -> DeadLetters | Problem | None:
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
-    are cut to 4,096 bytes (`truncated`); read one whole by its address.
+    are cut to 4,096 bytes by default (`truncated`; the gateway's
+    `--dead-letter-preview-bytes`); read one whole by its address.
 
     Args:
         partition (int | Unset):

@@ -70,7 +70,8 @@ def sync_detailed(
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for
-    watermarks and the workers' committed offsets (bounded at 2 s).
+    watermarks and the workers' committed offsets (bounded by the gateway's
+    `--lag-read-timeout`, 2 s by default).
 
     Args:
         minutes (int | Unset):
@@ -103,7 +104,8 @@ def sync(
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for
-    watermarks and the workers' committed offsets (bounded at 2 s).
+    watermarks and the workers' committed offsets (bounded by the gateway's
+    `--lag-read-timeout`, 2 s by default).
 
     Args:
         minutes (int | Unset):
@@ -131,7 +133,8 @@ async def asyncio_detailed(
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for
-    watermarks and the workers' committed offsets (bounded at 2 s).
+    watermarks and the workers' committed offsets (bounded by the gateway's
+    `--lag-read-timeout`, 2 s by default).
 
     Args:
         minutes (int | Unset):
@@ -162,7 +165,8 @@ async def asyncio(
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for
-    watermarks and the workers' committed offsets (bounded at 2 s).
+    watermarks and the workers' committed offsets (bounded by the gateway's
+    `--lag-read-timeout`, 2 s by default).
 
     Args:
         minutes (int | Unset):
