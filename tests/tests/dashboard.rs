@@ -376,6 +376,18 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
         emails.is_some_and(|e| e["processing"] == 2 && e["queued"] == 0 && e["finished"]["failed"] == 5)
     })
     .await;
+    // What the overview's reads cost (printed, not asserted): the pages
+    // call these every 2 s.
+    for path in ["/queues", "/workers?alive=true", "/dead-letters?limit=1"] {
+        let mut ms = Vec::new();
+        for _ in 0..10 {
+            let t0 = Instant::now();
+            assert_eq!(gw.get(path).await.status, 200, "{path}");
+            ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        println!("GET {path}: median {:.1} ms, max {:.1} ms over 10 (debug gateway)", ms[5], ms[9]);
+    }
     browser.goto(&ui).await;
     browser
         .wait_text("#queues tr[data-queue=emails] td[data-count=failed]", "the failures counted", |t| t == "5")
