@@ -167,7 +167,29 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The session ends with its driver; chromedriver stops its Chromium.
+        // Killing chromedriver would leave its Chromium running: end the
+        // session first (chromedriver then quits the browser), with a plain
+        // blocking request, since a drop (a panic's too) cannot await.
+        use std::io::{Read, Write};
+        let addr = self.driver_url.trim_start_matches("http://").to_string();
+        if let Ok(mut conn) = std::net::TcpStream::connect(&addr) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            // Wait for the answer (its JSON body ends the exchange; chromedriver
+            // may keep the connection open past it).
+            let (mut answer, mut chunk) = (Vec::new(), [0u8; 4096]);
+            if conn.write_all(request.as_bytes()).is_ok() {
+                while let Ok(n @ 1..) = conn.read(&mut chunk) {
+                    answer.extend_from_slice(&chunk[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                        break;
+                    }
+                }
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
