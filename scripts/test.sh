@@ -50,6 +50,13 @@ if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
   apt_install nginx-light
 fi
 
+# The dashboard test (tests/tests/dashboard.rs) drives Debian's headless
+# Chromium over WebDriver (chromedriver).
+if [[ ! -x /usr/bin/chromedriver ]] && ! command -v chromedriver >/dev/null; then
+  source "$ROOT/scripts/pinned-tools.sh"
+  apt_install chromium chromium-driver
+fi
+
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.
 cargo test --workspace "$@" -- --test-threads=1

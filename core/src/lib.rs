@@ -8,6 +8,7 @@ pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod envelope;
+pub mod inspect;
 pub mod kafka;
 pub mod kafka_security;
 pub mod maintenance;

@@ -44,6 +44,9 @@ pub struct GatewayConfig {
 
     #[command(flatten)]
     pub edge: crate::edge::EdgeConfig,
+
+    #[command(flatten)]
+    pub inspect: crate::routes::dead_letters::InspectConfig,
 }
 
 impl GatewayConfig {

@@ -14,6 +14,7 @@ mod publish;
 mod routes;
 mod state;
 mod submit;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         cfg.kafka_limits_refresh
     );
     cfg.edge.validate()?;
+    cfg.inspect.validate()?;
     let pool = yadtq_core::store::connect(&cfg.common).await?;
     yadtq_core::kafka::check_credentials(&cfg.common, KAFKA_ADMIN_TIMEOUT).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;

@@ -334,17 +334,25 @@ fn the_committed_openapi_document_is_current() {
         "/admin/keys",
         "/admin/keys/{id}/revoke",
         "/admin/audit",
+        "/queues",
+        "/dead-letters",
+        "/dead-letters/{partition}/{offset}",
+        "/dead-letters/{partition}/{offset}/replay",
     ];
     assert_eq!(paths, HashSet::from(expected));
     // What generated SDKs need (scripts/lint-openapi.sh checks the rest):
-    // one unique operationId per operation, and only `id` in the path.
+    // one unique operationId per operation, and only the declared path
+    // parameters (`id`; a dead letter's `partition` and `offset`).
     let mut ids = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             ids.push(op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId")));
             for p in op["parameters"].as_array().into_iter().flatten() {
                 let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
-                assert!(place != "path" || name == "id", "{method} {path}: {name} declared in the path");
+                assert!(
+                    place != "path" || ["id", "partition", "offset"].contains(&name),
+                    "{method} {path}: {name} declared in the path"
+                );
             }
         }
     }

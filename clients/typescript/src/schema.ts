@@ -4,6 +4,69 @@
  */
 
 export interface paths {
+    "/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List dead letters, newest first: records a worker found on a task topic
+         *     that are not valid envelopes, with the reason and origin it gave. Values
+         *     are cut to 4,096 bytes by default (`truncated`; the gateway's
+         *     `--dead-letter-preview-bytes`); read one whole by its address.
+         */
+        get: operations["listDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dead-letters/{partition}/{offset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dead letter, its value whole. */
+        get: operations["getDeadLetter"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dead-letters/{partition}/{offset}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay a dead letter: when the task it names is still `queued` (its
+         *     only record was dead-lettered, so nothing would run it), send a fresh
+         *     envelope built from the task's row. Never runs a task twice: a task that
+         *     is running or finished is refused with 409 (retry a failed or cancelled
+         *     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
+         *     the claim.
+         */
+        post: operations["replayDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -47,6 +110,30 @@ export interface paths {
         };
         /** Serve this document. */
         get: operations["getOpenapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per queue: tasks by active status, oldest queued age, throughput and
+         *     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
+         *     partial indexes (active statuses, `finished_at`), so its cost follows the
+         *     active and recent tasks rather than the table; the lag asks Kafka for
+         *     watermarks and the workers' committed offsets (bounded by the gateway's
+         *     `--lag-read-timeout`, 2 s by default).
+         */
+        get: operations["listQueues"];
         put?: never;
         post?: never;
         delete?: never;
@@ -284,6 +371,57 @@ export interface components {
             /** @description The tasks as stored (an idempotent repeat returns the original). */
             tasks: components["schemas"]["Task"][];
         };
+        /**
+         * @description One record of the dead-letter topic: a record a worker found on a task
+         *     topic that is not a valid envelope, copied with its key and value.
+         */
+        DeadLetter: {
+            /**
+             * @description The original record's key (for yadtq's own records, the task id), as
+             *     UTF-8 text with invalid bytes replaced.
+             */
+            key?: string | null;
+            /**
+             * Format: int64
+             * @description Offset in that partition; with `partition`, the dead letter's address.
+             */
+            offset: number;
+            /** @description Where it was read: `topic/partition/offset` of the task topic. */
+            origin?: string | null;
+            /**
+             * Format: int32
+             * @description Partition of the dead-letter topic.
+             */
+            partition: number;
+            /**
+             * @description The record's value as UTF-8 text (invalid bytes replaced), cut to the
+             *     reader's preview length; null when the record had no value.
+             */
+            payload?: string | null;
+            /** @description Size of the whole value, bytes. */
+            payload_bytes: number;
+            /** @description Why the worker refused it (`invalid envelope: …`, `unknown envelope version 2`). */
+            reason?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was dead-lettered (the record's timestamp), if it has one.
+             */
+            timestamp?: string | null;
+            /** @description True when `payload` was cut. */
+            truncated: boolean;
+        };
+        /** @description A page of dead letters, newest first, and what the topic holds. */
+        DeadLetters: {
+            /** @description The records read, newest first. */
+            dead_letters: components["schemas"]["DeadLetter"][];
+            /**
+             * Format: int64
+             * @description Records the topic still holds (retention deletes the oldest), over all partitions.
+             */
+            retained: number;
+            /** @description The dead-letter topic's name. */
+            topic: string;
+        };
         /** @description Health or readiness report. */
         Health: {
             /** @description `up`, or `down: <reason>` (readiness only). */
@@ -292,6 +430,29 @@ export interface components {
             postgres?: string | null;
             /** @description `ok`, `ready` or `unavailable`. */
             status: string;
+        };
+        /** @description Tasks finished in one minute, by outcome. */
+        Minute: {
+            /**
+             * Format: int64
+             * @description Tasks cancelled.
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Tasks that failed (retries spent, or a permanent error).
+             */
+            failed: number;
+            /**
+             * Format: date-time
+             * @description Start of the minute (database clock).
+             */
+            minute: string;
+            /**
+             * Format: int64
+             * @description Tasks that succeeded.
+             */
+            success: number;
         };
         /** @description An RFC 9457 problem document. `field` names the request field at fault. */
         Problem: {
@@ -321,6 +482,65 @@ export interface components {
              * @description 0 to 100.
              */
             percent: number;
+        };
+        /** @description One queue's state. */
+        QueueOverview: {
+            /**
+             * Format: int64
+             * @description Records on the queue's topic the workers' consumer group has not
+             *     committed yet; null when Kafka did not answer (see `kafka_error`).
+             */
+            consumer_lag?: number | null;
+            /**
+             * Format: double
+             * @description `failed / (success + failed)` over the window; null when none finished.
+             */
+            failure_rate?: number | null;
+            /** @description Sums of `throughput`. */
+            finished: components["schemas"]["Minute"];
+            /**
+             * Format: double
+             * @description Seconds since the oldest `queued` task became due (database clock);
+             *     null when none is queued.
+             */
+            oldest_queued_age_s?: number | null;
+            /**
+             * Format: int64
+             * @description Tasks running now.
+             */
+            processing: number;
+            /** @description Queue name. */
+            queue: string;
+            /**
+             * Format: int64
+             * @description Tasks waiting for a worker now.
+             */
+            queued: number;
+            /**
+             * Format: int64
+             * @description Tasks waiting for their `run_at` (countdown, eta, retry backoff).
+             */
+            scheduled: number;
+            /**
+             * @description Tasks finished per minute over the window, oldest first, one entry per
+             *     minute (zeros included); the last one is the current, partial minute.
+             */
+            throughput: components["schemas"]["Minute"][];
+        };
+        /** @description Every queue: the ones the gateways declare and any that holds tasks. */
+        Queues: {
+            /**
+             * @description Why `consumer_lag` is null, when Kafka did not answer within the
+             *     gateway's `--lag-read-timeout` (2 s by default).
+             */
+            kafka_error?: string | null;
+            /**
+             * Format: int32
+             * @description The throughput window, minutes.
+             */
+            minutes: number;
+            /** @description The queues, by name. */
+            queues: components["schemas"]["QueueOverview"][];
         };
         /**
          * @description Body of `POST /tasks` (and each element of `POST /tasks/batch`).
@@ -572,6 +792,176 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listDeadLetters: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only this partition of the dead-letter topic (yadtq creates it with
+                 *     one, partition 0); one the topic lacks matches nothing.
+                 */
+                partition?: number;
+                /**
+                 * @description Only records before this offset (in each partition read): pass the
+                 *     smallest `offset` of a page to read the page before it.
+                 */
+                before?: number;
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of dead letters */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetters"];
+                };
+            };
+            /** @description Invalid query parameter (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Partition of the dead-letter topic */
+                partition: number;
+                /** @description Offset in that partition */
+                offset: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dead letter */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetter"];
+                };
+            };
+            /** @description Malformed partition or offset (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The topic holds no record there (never written, or deleted by retention) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Partition of the dead-letter topic */
+                partition: number;
+                /** @description Offset in that partition */
+                offset: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task was queued and is sent again; the body is the task */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description Malformed partition or offset (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The topic holds no record there */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The dead letter names no task (`field` is `key`), or its task is not `queued`: it ran or is running already (`field` is `status`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kafka or PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -643,6 +1033,52 @@ export interface operations {
             };
             /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
             429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listQueues: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Throughput window: the last this many minutes, the current one
+                 *     included (1 to 60, default 15).
+                 */
+                minutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queues */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Queues"];
+                };
+            };
+            /** @description Invalid `minutes` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "Retry-After"?: number;

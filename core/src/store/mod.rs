@@ -5,6 +5,7 @@
 //! (registration, heartbeats, listing), [`queues`] (declared queues),
 //! [`keys`] and [`audit`] (API keys and the audit log of admin actions),
 //! [`stats`] (the aggregates the leader samples for the metrics),
+//! [`overview`] (recent throughput per queue, for `GET /queues`),
 //! [`events`] (task-change notifications) and [`leader`] (the maintenance
 //! lease's lock).
 //!
@@ -27,6 +28,7 @@ mod error;
 pub mod events;
 pub mod keys;
 pub mod leader;
+pub mod overview;
 pub mod queues;
 pub mod stats;
 pub mod tasks;

@@ -4,9 +4,11 @@
 pub mod admin;
 pub mod batch;
 pub mod control;
+pub mod dead_letters;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod queues;
 pub mod tasks;
 pub mod workers;
 
@@ -81,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/cancel", post(control::cancel))
         .route("/tasks/{id}/retry", post(control::retry))
         .route("/workers", get(workers::list))
+        .route("/queues", get(queues::list))
+        .route("/dead-letters", get(dead_letters::list))
+        .route("/dead-letters/{partition}/{offset}", get(dead_letters::get))
+        .route("/dead-letters/{partition}/{offset}/replay", post(dead_letters::replay))
         .route("/admin/keys", post(admin::create_key).get(admin::list_keys))
         .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
         .route("/admin/audit", get(admin::audit))
@@ -88,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
     let router = Router::new()
         .merge(api)
+        .merge(crate::ui::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(crate::openapi::document))

@@ -247,3 +247,72 @@ fn the_event_stream_documents_one_event_whose_data_is_a_task() {
     assert_eq!(event["properties"]["data"]["contentMediaType"], "application/json");
     assert_eq!(event["properties"]["data"]["contentSchema"]["$ref"], "#/components/schemas/Task");
 }
+
+#[tokio::test]
+async fn invalid_queue_and_dead_letter_parameters_are_400_naming_them() {
+    for (path, field) in [
+        ("/queues?minutes=0", "minutes"),
+        ("/queues?minutes=61", "minutes"),
+        ("/queues?minutes=soon", "minutes"),
+        ("/queues?window=5", "minutes"),
+        ("/dead-letters?limit=0", "limit"),
+        ("/dead-letters?limit=201", "limit"),
+        ("/dead-letters?partition=-1", "partition"),
+        ("/dead-letters?before=-5", "before"),
+        ("/dead-letters?before=x", "before"),
+        ("/dead-letters/x/0", "partition"),
+        ("/dead-letters/-1/0", "partition"),
+        ("/dead-letters/0/-1", "offset"),
+        ("/dead-letters/0/9999999999999999999999", "offset"),
+    ] {
+        let a = call(get(path)).await;
+        assert_eq!(problem(&a), (400, field), "{path}: {:?}", a.body);
+    }
+    let a = call(post("/dead-letters/0/x/replay", Some("application/json"), "{}")).await;
+    assert_eq!(problem(&a), (400, "offset"), "{:?}", a.body);
+}
+
+#[tokio::test]
+async fn the_dashboard_is_served_under_a_strict_content_security_policy() {
+    for (path, kind) in [
+        ("/ui", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+        ("/ui/icon.svg", "image/svg+xml"),
+    ] {
+        let resp = app().oneshot(get(path)).await.expect("router answers");
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = |n: header::HeaderName| resp.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+        assert!(h(header::CONTENT_TYPE).unwrap().starts_with(kind), "{path}");
+        assert_eq!(h(header::CONTENT_SECURITY_POLICY).as_deref(), Some(crate::ui::CSP), "{path}");
+        assert_eq!(h(header::X_CONTENT_TYPE_OPTIONS).as_deref(), Some("nosniff"), "{path}");
+    }
+    for directive in ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"] {
+        assert!(crate::ui::CSP.contains(directive), "{directive}");
+    }
+    assert!(!crate::ui::CSP.contains("unsafe"), "no unsafe-inline or unsafe-eval");
+    let resp = app().oneshot(get("/ui/")).await.expect("router answers");
+    assert_eq!((resp.status().as_u16(), resp.headers()[header::LOCATION].to_str().unwrap()), (308, "/ui"));
+    let a = call(get("/ui/missing.js")).await;
+    assert_eq!(problem(&a), (404, ""), "{:?}", a.body);
+}
+
+#[test]
+fn the_kafka_read_bounds_are_flags_checked_at_start() {
+    let parse = |args: &[&str]| {
+        let base = ["yadtq-gateway", "--database-url", "postgres://127.0.0.1:1/x", "--kafka-bootstrap", "127.0.0.1:1"];
+        Cli::try_parse_from([&base[..], args].concat()).expect("parses").cfg
+    };
+    let defaults = parse(&[]).inspect;
+    assert_eq!(defaults.dead_letter_preview_bytes, 4096);
+    assert_eq!(defaults.dead_letter_read_timeout(), std::time::Duration::from_secs(5));
+    assert_eq!(defaults.lag_read_timeout(), std::time::Duration::from_secs(2));
+    assert!(defaults.validate().is_ok());
+    for flag in ["--dead-letter-read-timeout", "--lag-read-timeout"] {
+        for bad in ["0", "-1", "inf"] {
+            let e = parse(&[&format!("{flag}={bad}")]).inspect.validate().expect_err("refused").to_string();
+            assert!(e.contains(flag), "{flag} {bad}: {e}");
+        }
+    }
+    assert_eq!(parse(&["--dead-letter-preview-bytes", "10"]).inspect.dead_letter_preview_bytes, 10);
+}

@@ -4,10 +4,15 @@ from .attempt import Attempt
 from .attempt_outcome import AttemptOutcome
 from .batch_request import BatchRequest
 from .batch_response import BatchResponse
+from .dead_letter import DeadLetter
+from .dead_letters import DeadLetters
 from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
+from .minute import Minute
 from .problem import Problem
 from .progress import Progress
+from .queue_overview import QueueOverview
+from .queues import Queues
 from .stream_task_events_response_200 import StreamTaskEventsResponse200
 from .stream_task_events_response_200_event import StreamTaskEventsResponse200Event
 from .submit_request import SubmitRequest
@@ -26,10 +31,15 @@ __all__ = (
     "AttemptOutcome",
     "BatchRequest",
     "BatchResponse",
+    "DeadLetter",
+    "DeadLetters",
     "GetOpenapiResponse200",
     "Health",
+    "Minute",
     "Problem",
     "Progress",
+    "QueueOverview",
+    "Queues",
     "StreamTaskEventsResponse200",
     "StreamTaskEventsResponse200Event",
     "SubmitRequest",

@@ -1,0 +1,206 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.problem import Problem
+from ...models.task import Task
+from ...types import Response
+
+
+def _get_kwargs(
+    partition: int,
+    offset: int,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/dead-letters/{partition}/{offset}/replay".format(
+            partition=quote(str(partition), safe=""),
+            offset=quote(str(offset), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Task | None:
+    if response.status_code == 202:
+        response_202 = Task.from_dict(response.json())
+
+        return response_202
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | Task]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    partition: int,
+    offset: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Response[Problem | Task]:
+    """Replay a dead letter: when the task it names is still `queued` (its
+    only record was dead-lettered, so nothing would run it), send a fresh
+    envelope built from the task's row. Never runs a task twice: a task that
+    is running or finished is refused with 409 (retry a failed or cancelled
+    one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
+    the claim.
+
+    Args:
+        partition (int):
+        offset (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | Task]
+    """
+
+    kwargs = _get_kwargs(
+        partition=partition,
+        offset=offset,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    partition: int,
+    offset: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Problem | Task | None:
+    """Replay a dead letter: when the task it names is still `queued` (its
+    only record was dead-lettered, so nothing would run it), send a fresh
+    envelope built from the task's row. Never runs a task twice: a task that
+    is running or finished is refused with 409 (retry a failed or cancelled
+    one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
+    the claim.
+
+    Args:
+        partition (int):
+        offset (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | Task
+    """
+
+    return sync_detailed(
+        partition=partition,
+        offset=offset,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    partition: int,
+    offset: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Response[Problem | Task]:
+    """Replay a dead letter: when the task it names is still `queued` (its
+    only record was dead-lettered, so nothing would run it), send a fresh
+    envelope built from the task's row. Never runs a task twice: a task that
+    is running or finished is refused with 409 (retry a failed or cancelled
+    one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
+    the claim.
+
+    Args:
+        partition (int):
+        offset (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | Task]
+    """
+
+    kwargs = _get_kwargs(
+        partition=partition,
+        offset=offset,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    partition: int,
+    offset: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Problem | Task | None:
+    """Replay a dead letter: when the task it names is still `queued` (its
+    only record was dead-lettered, so nothing would run it), send a fresh
+    envelope built from the task's row. Never runs a task twice: a task that
+    is running or finished is refused with 409 (retry a failed or cancelled
+    one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
+    the claim.
+
+    Args:
+        partition (int):
+        offset (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | Task
+    """
+
+    return (
+        await asyncio_detailed(
+            partition=partition,
+            offset=offset,
+            client=client,
+        )
+    ).parsed

@@ -1,0 +1,246 @@
+//! Read-only views of Kafka for operators (`GET /dead-letters`, `GET
+//! /queues`): the records on the dead-letter topic, and the workers'
+//! consumer lag per queue. Neither joins a consumer group: dead letters are
+//! read by assigning partitions directly (nothing is committed), and the
+//! lag compares the workers' committed offsets (an OffsetFetch for their
+//! group) with each partition's high watermark.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::CommonConfig;
+use crate::kafka::{apply_user_options, client_config};
+
+/// Header naming why a record was dead-lettered (written by the worker).
+pub const REASON_HEADER: &str = "yadtq-dlq-reason";
+/// Header naming where a dead letter came from: `topic/partition/offset`.
+pub const ORIGIN_HEADER: &str = "yadtq-dlq-origin";
+
+/// One record of the dead-letter topic: a record a worker found on a task
+/// topic that is not a valid envelope, copied with its key and value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeadLetter {
+    /// Partition of the dead-letter topic.
+    pub partition: i32,
+    /// Offset in that partition; with `partition`, the dead letter's address.
+    pub offset: i64,
+    /// When it was dead-lettered (the record's timestamp), if it has one.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The original record's key (for yadtq's own records, the task id), as
+    /// UTF-8 text with invalid bytes replaced.
+    pub key: Option<String>,
+    /// Why the worker refused it (`invalid envelope: …`, `unknown envelope version 2`).
+    pub reason: Option<String>,
+    /// Where it was read: `topic/partition/offset` of the task topic.
+    pub origin: Option<String>,
+    /// The record's value as UTF-8 text (invalid bytes replaced), cut to the
+    /// reader's preview length; null when the record had no value.
+    pub payload: Option<String>,
+    /// Size of the whole value, bytes.
+    pub payload_bytes: usize,
+    /// True when `payload` was cut.
+    pub truncated: bool,
+}
+
+/// A page of dead letters, newest first, and what the topic holds.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeadLetters {
+    /// The dead-letter topic's name.
+    pub topic: String,
+    /// Records the topic still holds (retention deletes the oldest), over all partitions.
+    pub retained: i64,
+    /// The records read, newest first.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// A consumer that never joins a group: `group` only names the group whose
+/// committed offsets [`consumer_lag`] fetches.
+fn reader(cfg: &CommonConfig, group: &str) -> anyhow::Result<BaseConsumer> {
+    let mut c = client_config(cfg, "yadtq-inspect");
+    c.set("group.id", group).set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    Ok(apply_user_options(cfg, &mut c).create()?)
+}
+
+/// The partitions of `topic`, by id; `None` when the broker says the topic
+/// does not exist (or reports another error for it).
+///
+/// Errors when the broker does not answer within `timeout`.
+fn partitions(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> anyhow::Result<Option<Vec<i32>>> {
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let Some(t) = md.topics().first().filter(|t| t.error().is_none()) else { return Ok(None) };
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    Ok(Some(ids))
+}
+
+/// Reads the dead-letter topic: for each partition (only `partition` when
+/// given), the newest `limit` records before offset `before` (the end when
+/// `None`), merged newest first (by timestamp, then offset) and cut to
+/// `limit`. Values longer than `preview` bytes are cut. Blocking: call it
+/// from `spawn_blocking`.
+///
+/// Errors when the broker does not answer within `timeout` (the whole read's
+/// bound), or the topic does not exist. A `partition` the topic lacks reads nothing.
+pub fn dead_letters(
+    cfg: &CommonConfig,
+    partition: Option<i32>,
+    before: Option<i64>,
+    limit: usize,
+    preview: usize,
+    timeout: Duration,
+) -> anyhow::Result<DeadLetters> {
+    let names = cfg.names();
+    let topic = names.dlq_topic();
+    let consumer = reader(cfg, &format!("{}-inspect", names.group_id()))?;
+    let deadline = Instant::now() + timeout;
+    let all = partitions(&consumer, &topic, timeout)?.ok_or_else(|| anyhow::anyhow!("no topic {topic}"))?;
+    // A partition the topic lacks is a filter matching nothing, like any other.
+    let chosen: Vec<i32> = all.iter().copied().filter(|p| partition.is_none_or(|want| want == *p)).collect();
+    let mut retained = 0;
+    let mut ranges = Vec::new();
+    for p in &all {
+        let (low, high) = consumer.fetch_watermarks(&topic, *p, left(deadline))?;
+        retained += high - low;
+        if chosen.contains(p) {
+            let end = before.map_or(high, |b| b.clamp(low, high));
+            let start = (end - limit as i64).max(low);
+            if start < end {
+                ranges.push((*p, start, end));
+            }
+        }
+    }
+    let mut out = read_ranges(&consumer, &topic, &ranges, preview, deadline)?;
+    out.sort_by_key(|d| std::cmp::Reverse((d.timestamp, d.offset)));
+    out.truncate(limit);
+    Ok(DeadLetters { topic, retained, dead_letters: out })
+}
+
+/// The dead letter at `partition`/`offset`, its value whole; `None` when the
+/// topic does not hold that offset (never written, or deleted by retention).
+/// Blocking, like [`dead_letters`].
+///
+/// Errors when the broker does not answer within `timeout`.
+pub fn dead_letter(
+    cfg: &CommonConfig,
+    partition: i32,
+    offset: i64,
+    timeout: Duration,
+) -> anyhow::Result<Option<DeadLetter>> {
+    let names = cfg.names();
+    let topic = names.dlq_topic();
+    let consumer = reader(cfg, &format!("{}-inspect", names.group_id()))?;
+    let deadline = Instant::now() + timeout;
+    if !partitions(&consumer, &topic, timeout)?.is_some_and(|all| all.contains(&partition)) {
+        return Ok(None);
+    }
+    let (low, high) = consumer.fetch_watermarks(&topic, partition, left(deadline))?;
+    if !(low..high).contains(&offset) {
+        return Ok(None);
+    }
+    let read = read_ranges(&consumer, &topic, &[(partition, offset, offset + 1)], usize::MAX, deadline)?;
+    // A compacted or transactional topic may skip offsets: the first record
+    // read may lie past the one asked for.
+    Ok(read.into_iter().find(|d| d.offset == offset))
+}
+
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
+}
+
+/// Reads `[start, end)` of each `(partition, start, end)`.
+fn read_ranges(
+    consumer: &BaseConsumer,
+    topic: &str,
+    ranges: &[(i32, i64, i64)],
+    preview: usize,
+    deadline: Instant,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (p, start, _) in ranges {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*start))?;
+    }
+    consumer.assign(&tpl)?;
+    let mut open: BTreeMap<i32, i64> = ranges.iter().map(|(p, _, end)| (*p, *end)).collect();
+    let mut out = Vec::new();
+    while !open.is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "the dead-letter topic did not answer in time");
+        let Some(next) = consumer.poll(left(deadline).min(Duration::from_millis(200))) else { continue };
+        let m = next?;
+        let Some(end) = open.get(&m.partition()).copied() else { continue };
+        if m.offset() + 1 >= end {
+            open.remove(&m.partition());
+        }
+        if m.offset() >= end {
+            continue;
+        }
+        let header = |name: &str| {
+            m.headers().and_then(|h| {
+                h.iter().find(|x| x.key == name).and_then(|x| x.value).map(|v| String::from_utf8_lossy(v).into_owned())
+            })
+        };
+        let value = m.payload();
+        let cut = value.map(|v| &v[..v.len().min(preview)]);
+        out.push(DeadLetter {
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp: m.timestamp().to_millis().and_then(DateTime::from_timestamp_millis),
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            reason: header(REASON_HEADER),
+            origin: header(ORIGIN_HEADER),
+            payload: cut.map(|v| String::from_utf8_lossy(v).into_owned()),
+            payload_bytes: value.map_or(0, <[u8]>::len),
+            truncated: value.is_some_and(|v| v.len() > preview),
+        });
+    }
+    Ok(out)
+}
+
+/// Records on each queue's topic that the workers' group has not committed
+/// yet, summed over the topic's partitions (a partition the group never
+/// committed counts from its low watermark), by queue. Blocking, like
+/// [`dead_letters`]. The committed offset trails what is done by up to the
+/// workers' commit interval, so a drained queue reads a few records of lag
+/// for that long.
+///
+/// Errors when the broker does not answer within `timeout` (the whole read's bound).
+pub fn consumer_lag(cfg: &CommonConfig, queues: &[String], timeout: Duration) -> anyhow::Result<BTreeMap<String, i64>> {
+    let names = cfg.names();
+    let consumer = reader(cfg, &names.group_id())?;
+    let deadline = Instant::now() + timeout;
+    let mut tpl = TopicPartitionList::new();
+    let mut marks = BTreeMap::new();
+    for q in queues {
+        let topic = names.queue_topic(q);
+        // A queue without a topic (yet) has no lag to report: absent from the answer.
+        let Some(ids) = partitions(&consumer, &topic, left(deadline))? else { continue };
+        for p in ids {
+            let (low, high) = consumer.fetch_watermarks(&topic, p, left(deadline))?;
+            marks.insert((topic.clone(), p), (low, high));
+            tpl.add_partition(&topic, p);
+        }
+    }
+    if tpl.count() == 0 {
+        return Ok(BTreeMap::new());
+    }
+    let committed = consumer.committed_offsets(tpl, left(deadline))?;
+    let mut by_topic: BTreeMap<String, i64> = BTreeMap::new();
+    for e in committed.elements() {
+        let (low, high) = marks[&(e.topic().to_string(), e.partition())];
+        let done = match e.offset() {
+            Offset::Offset(o) => o.clamp(low, high),
+            _ => low,
+        };
+        *by_topic.entry(e.topic().to_string()).or_default() += high - done;
+    }
+    Ok(queues.iter().filter_map(|q| Some((q.clone(), *by_topic.get(&names.queue_topic(q))?))).collect())
+}

@@ -1,0 +1,294 @@
+//! `GET /dead-letters`, `GET /dead-letters/{partition}/{offset}` and `POST
+//! /dead-letters/{partition}/{offset}/replay`: the dead-letter topic
+//! (`yadtq.dlq`), otherwise invisible, and a way to run the task a dead
+//! letter stood for.
+//!
+//! What replay means: a Kafka record only says "look at this row"
+//! (design.md), so replay never re-sends the dead letter's bytes (they are
+//! what the worker could not read). It reads the task id from the record's
+//! key (or, failing that, the value's `id`) and, when that task's row is
+//! still `queued`, sends a fresh envelope built from the row, as the
+//! publisher would. A task that is running or finished is refused (409):
+//! it ran, or is running, already, and the claim would refuse a second run
+//! anyway; a failed or cancelled one is run again by `POST
+//! /tasks/{id}/retry`, as a new attempt. Replaying twice, or a task whose
+//! first record is still in the topic, at worst adds a duplicate record,
+//! which the claim absorbs (it moves only `queued` to `processing`).
+
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use yadtq_core::inspect::{DeadLetter, DeadLetters};
+use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::validate;
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use yadtq_core::auth::Scope;
+
+/// Most dead letters one `GET /dead-letters` returns.
+pub const MAX_LIMIT: usize = 200;
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// Settings of the gateway's Kafka reads for operators (`GET /dead-letters`,
+/// the consumer lag of `GET /queues`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InspectConfig {
+    /// Bytes of each dead letter's value a listing shows (`GET
+    /// /dead-letters/{partition}/{offset}` shows it whole).
+    #[arg(long, env = "YADTQ_DEAD_LETTER_PREVIEW_BYTES", default_value_t = 4096)]
+    pub dead_letter_preview_bytes: usize,
+
+    /// Seconds a read of the dead-letter topic may take; past it the answer
+    /// is a 503 with Retry-After.
+    #[arg(long, env = "YADTQ_DEAD_LETTER_READ_TIMEOUT", default_value_t = 5.0)]
+    pub dead_letter_read_timeout: f64,
+
+    /// Seconds the consumer-lag read of `GET /queues` may take; past it the
+    /// answer carries `consumer_lag: null` and `kafka_error`.
+    #[arg(long, env = "YADTQ_LAG_READ_TIMEOUT", default_value_t = 2.0)]
+    pub lag_read_timeout: f64,
+}
+
+impl InspectConfig {
+    /// Errors naming the flag when a timeout is not a positive number of seconds.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (flag, v) in [
+            ("--dead-letter-read-timeout", self.dead_letter_read_timeout),
+            ("--lag-read-timeout", self.lag_read_timeout),
+        ] {
+            anyhow::ensure!(v.is_finite() && v > 0.0, "{flag} must be a positive number of seconds, got {v}");
+        }
+        Ok(())
+    }
+
+    /// Bound on a dead-letter read.
+    pub fn dead_letter_read_timeout(&self) -> Duration {
+        yadtq_core::config::secs(self.dead_letter_read_timeout)
+    }
+
+    /// Bound on the consumer-lag read.
+    pub fn lag_read_timeout(&self) -> Duration {
+        yadtq_core::config::secs(self.lag_read_timeout)
+    }
+}
+
+/// Query of `GET /dead-letters`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLettersQuery {
+    /// Only this partition of the dead-letter topic (yadtq creates it with
+    /// one, partition 0); one the topic lacks matches nothing.
+    #[param(minimum = 0)]
+    pub partition: Option<i32>,
+    /// Only records before this offset (in each partition read): pass the
+    /// smallest `offset` of a page to read the page before it.
+    #[param(minimum = 0)]
+    pub before: Option<i64>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+}
+
+/// Reads the topic on a blocking thread; a broker that does not answer is a 503.
+async fn blocking<T: Send + 'static>(read: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the dead-letter topic");
+            Err(ApiError::unavailable(format!("cannot read the dead-letter topic from Kafka: {e}"), 2))
+        }
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)),
+    }
+}
+
+/// List dead letters, newest first: records a worker found on a task topic
+/// that are not valid envelopes, with the reason and origin it gave. Values
+/// are cut to 4,096 bytes by default (`truncated`; the gateway's
+/// `--dead-letter-preview-bytes`); read one whole by its address.
+#[utoipa::path(
+    get, path = "/dead-letters", tag = "dead-letters", operation_id = "listDeadLetters", params(DeadLettersQuery),
+    responses(
+        (status = 200, description = "A page of dead letters", body = DeadLetters),
+        (status = 400, description = "Invalid query parameter (`field` names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<DeadLettersQuery>, QueryRejection>,
+) -> Result<Json<DeadLetters>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let Query(q) = query.map_err(|e| {
+        let text = e.body_text();
+        let field = ["partition", "before", "limit"].into_iter().find(|f| text.contains(f)).unwrap_or("query");
+        ApiError::bad_request(field, text)
+    })?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request("limit", format!("limit must be 1 to {MAX_LIMIT}")));
+    }
+    if q.partition.is_some_and(|p| p < 0) {
+        return Err(ApiError::bad_request("partition", "partition must be 0 or more"));
+    }
+    if q.before.is_some_and(|b| b < 0) {
+        return Err(ApiError::bad_request("before", "before must be 0 or more"));
+    }
+    let cfg = state.cfg.common.clone();
+    let (preview, timeout) =
+        (state.cfg.inspect.dead_letter_preview_bytes, state.cfg.inspect.dead_letter_read_timeout());
+    let page =
+        blocking(move || yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, preview, timeout))
+            .await?;
+    Ok(Json(page))
+}
+
+/// The `{partition}/{offset}` of a dead letter's path, checked: a 400
+/// problem document naming the parameter otherwise.
+pub struct Address {
+    /// Partition of the dead-letter topic.
+    pub partition: i32,
+    /// Offset in it.
+    pub offset: i64,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Address {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path((p, o)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("partition", e.body_text()))?;
+        let partition = p
+            .parse::<i32>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| ApiError::bad_request("partition", "partition must be a number, 0 or more"))?;
+        let offset = o
+            .parse::<i64>()
+            .ok()
+            .filter(|o| *o >= 0)
+            .ok_or_else(|| ApiError::bad_request("offset", "offset must be a number, 0 or more"))?;
+        Ok(Self { partition, offset })
+    }
+}
+
+/// The dead letter at `addr`, or 404.
+async fn load(state: &AppState, addr: &Address) -> Result<DeadLetter, ApiError> {
+    let (cfg, partition, offset) = (state.cfg.common.clone(), addr.partition, addr.offset);
+    let timeout = state.cfg.inspect.dead_letter_read_timeout();
+    blocking(move || yadtq_core::inspect::dead_letter(&cfg, partition, offset, timeout))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no dead letter at partition {partition}, offset {offset}")))
+}
+
+/// One dead letter, its value whole.
+#[utoipa::path(
+    get, path = "/dead-letters/{partition}/{offset}", tag = "dead-letters", operation_id = "getDeadLetter",
+    params(
+        ("partition" = i32, Path, description = "Partition of the dead-letter topic", minimum = 0),
+        ("offset" = i64, Path, description = "Offset in that partition", minimum = 0),
+    ),
+    responses(
+        (status = 200, description = "The dead letter", body = DeadLetter),
+        (status = 400, description = "Malformed partition or offset (`field` names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The topic holds no record there (never written, or deleted by retention)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    )
+)]
+pub async fn get(State(state): State<AppState>, caller: Caller, addr: Address) -> Result<Json<DeadLetter>, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(load(&state, &addr).await?))
+}
+
+/// The task id a dead letter names: its key when that is a task id (the
+/// worker keeps the original record's key, which yadtq sets to the id),
+/// else the `id` string of its value when the value is a JSON object.
+pub fn task_id(dl: &DeadLetter) -> Option<String> {
+    let from_key = dl.key.clone().filter(|k| validate::is_valid_task_id(k));
+    from_key.or_else(|| {
+        let value: serde_json::Value = serde_json::from_str(dl.payload.as_deref()?).ok()?;
+        value.get("id")?.as_str().filter(|id| validate::is_valid_task_id(id)).map(str::to_string)
+    })
+}
+
+/// Replay a dead letter: when the task it names is still `queued` (its
+/// only record was dead-lettered, so nothing would run it), send a fresh
+/// envelope built from the task's row. Never runs a task twice: a task that
+/// is running or finished is refused with 409 (retry a failed or cancelled
+/// one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
+/// the claim.
+#[utoipa::path(
+    post, path = "/dead-letters/{partition}/{offset}/replay", tag = "dead-letters", operation_id = "replayDeadLetter",
+    params(
+        ("partition" = i32, Path, description = "Partition of the dead-letter topic", minimum = 0),
+        ("offset" = i64, Path, description = "Offset in that partition", minimum = 0),
+    ),
+    responses(
+        (status = 202, description = "The task was queued and is sent again; the body is the task", body = Task),
+        (status = 400, description = "Malformed partition or offset (`field` names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The topic holds no record there", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The dead letter names no task (`field` is `key`), or its task is not `queued`: it ran or is running already (`field` is `status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Kafka or PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    )
+)]
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    addr: Address,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let dl = load(&state, &addr).await?;
+    let Some(id) = task_id(&dl) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the dead letter names no task (its key is not a task id, and its value has no `id`): \
+             there is nothing to run; a task exists only as a row, which its submission writes",
+            Some("key"),
+        ));
+    };
+    let task = match yadtq_core::store::tasks::get(&state.pool, &id).await? {
+        Some(row) => row.task,
+        None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                "the dead letter names task '{id}', which does not exist (never submitted, or deleted by retention)"
+            ),
+                Some("key"),
+            ))
+        }
+    };
+    if task.status != TaskStatus::Queued {
+        let hint = match task.status {
+            TaskStatus::Failed | TaskStatus::Cancelled => {
+                "; to run it again as a new attempt use POST /tasks/{id}/retry".replace("{id}", &id)
+            }
+            _ => String::new(),
+        };
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "task '{id}' is {}: it ran or is running already, and replay only sends tasks still queued{hint}",
+                task.status.as_str()
+            ),
+            Some("status"),
+        ));
+    }
+    tracing::info!(%id, partition = addr.partition, offset = addr.offset, "replaying a dead letter");
+    crate::publish::publish(&state, &[&task]).await;
+    Ok((StatusCode::ACCEPTED, Json(task)))
+}
