@@ -119,8 +119,9 @@ async fn slow_and_idle_clients_are_closed() {
     );
 
     let mut stalled = TcpStream::connect(&addr).await.expect("connect");
+    let key = &stack.api_key;
     let head = format!(
-        "POST /tasks HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        "POST /tasks HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     );
     stalled.write_all(head.as_bytes()).await.expect("send");
     stalled.write_all(br#"{"task": "#).await.expect("send");
