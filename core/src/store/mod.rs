@@ -24,6 +24,8 @@ mod columns;
 mod error;
 pub mod events;
 pub mod leader;
+#[cfg(test)]
+mod list_plans;
 pub mod queues;
 pub mod stats;
 pub mod tasks;

@@ -288,6 +288,6 @@ pub async fn list(
         }
     }
     let filter = TaskFilter { status: q.status, task: q.task, queue: q.queue, worker: q.worker };
-    let page = tasks::list(&state.pool, &filter, limit, before).await?;
+    let page = tasks::list(&state.pool, "default", None, &filter, limit, before).await?;
     Ok(Json(TaskPage { tasks: page.tasks, next_cursor: page.next.map(|n| n.to_string()) }))
 }
