@@ -38,48 +38,9 @@ const MAX_SORTED: f64 = 2_000.0;
 /// the rows of its rarest filter's index range (under 1,000 in this mix).
 const MAX_READ: f64 = 10_000.0;
 
-/// Loads [`ROWS`] tasks with a skewed, realistic mix: tenants (70 % `default`,
-/// 20 % `acme`, 10 % spread over 20 small ones), statuses (85 % `success`,
-/// 0.5 % `processing`), queues (one rare at 0.1 %), names and 64 workers.
-/// The values are hashes of the row number, so every run loads the same rows.
-/// Two statements load halves at once (the machine has 2 cores).
 async fn load(pool: &PgPool) {
     let started = Instant::now();
-    let half = |from: i64, to: i64| {
-        sqlx::query(
-            "INSERT INTO tasks (id, tenant, name, args, kwargs, queue, status, attempts, worker_id, request_hash,
-                            created_at, started_at, finished_at, run_at, published_at, result)
-         SELECT 'scale-' || g, tenant, name, '[1, 2]', '{}', queue, status,
-                CASE WHEN status IN ('queued', 'scheduled') THEN 0 ELSE 1 END,
-                CASE WHEN status IN ('queued', 'scheduled') THEN NULL
-                     ELSE ('00000000-0000-0000-0000-' || lpad(to_hex(r4 % 64), 12, '0'))::uuid END,
-                'hash-' || g, at, at,
-                CASE WHEN status IN ('success', 'failed', 'cancelled') THEN at END,
-                CASE WHEN status = 'scheduled' THEN now() + interval '1 day' END,
-                at, CASE WHEN status = 'success' THEN '3'::json END
-         FROM (SELECT g, now() - make_interval(secs => $1 - g) AS at,
-                      CASE WHEN r1 < 850 THEN 'success' WHEN r1 < 900 THEN 'failed' WHEN r1 < 920 THEN 'cancelled'
-                           WHEN r1 < 970 THEN 'queued' WHEN r1 < 995 THEN 'scheduled' ELSE 'processing' END AS status,
-                      CASE WHEN r2 < 600 THEN 'default' WHEN r2 < 850 THEN 'emails' WHEN r2 < 950 THEN 'reports'
-                           WHEN r2 < 999 THEN 'batch' ELSE 'rare' END AS queue,
-                      CASE WHEN r3 < 500 THEN 'echo' WHEN r3 < 750 THEN 'send_email' WHEN r3 < 900 THEN 'resize'
-                           WHEN r3 < 990 THEN 'report' WHEN r3 < 999 THEN 'add' ELSE 'rare_task' END AS name,
-                      CASE WHEN r5 < 700 THEN 'default' WHEN r5 < 900 THEN 'acme'
-                           ELSE 'tenant-' || (r5 % 20) END AS tenant,
-                      r4
-               FROM (SELECT g, abs(hashint8extended(g, 1)) % 1000 AS r1, abs(hashint8extended(g, 2)) % 1000 AS r2,
-                            abs(hashint8extended(g, 3)) % 1000 AS r3, abs(hashint8extended(g, 4)) AS r4,
-                            abs(hashint8extended(g, 5)) % 1000 AS r5
-                     FROM generate_series($2::bigint, $3) AS g) AS r) AS t",
-        )
-        .bind(ROWS)
-        .bind(from)
-        .bind(to)
-        .execute(pool)
-    };
-    let (a, b) = tokio::join!(half(1, ROWS / 2), half(ROWS / 2 + 1, ROWS));
-    a.unwrap();
-    b.unwrap();
+    super::synthetic::load_tasks(pool, ROWS).await.unwrap();
     let loaded = started.elapsed();
     sqlx::query("ANALYZE tasks").execute(pool).await.unwrap();
     println!("list_plans: loaded {ROWS} rows in {loaded:.1?}, ANALYZE {:.1?}", started.elapsed() - loaded);
@@ -157,7 +118,7 @@ impl Case {
 /// Every combination of the documented filters, with common and rare
 /// values, for a large and a small tenant, with and without visible queues.
 fn cases(before: i64) -> Vec<Case> {
-    let worker = Uuid::parse_str("00000000-0000-0000-0000-000000000007").unwrap();
+    let worker = Uuid::parse_str(super::synthetic::WORKER).unwrap();
     let mut out = Vec::new();
     for tenant in ["default", "tenant-3"] {
         for visible in [None, Some(vec!["emails".to_string(), "rare".to_string()])] {

@@ -28,6 +28,7 @@ pub mod leader;
 mod list_plans;
 pub mod queues;
 pub mod stats;
+pub mod synthetic;
 pub mod tasks;
 #[cfg(test)]
 mod tests;
