@@ -6,7 +6,7 @@
 -- id for the `default` tenant, which keeps every id stored before tenants
 -- existed, and `<tenant>/<client id>` for any other (client ids cannot
 -- contain '/', so the two forms never meet).
-ALTER TABLE tasks ADD COLUMN tenant text NOT NULL DEFAULT 'default';
+ALTER TABLE tasks ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
 
 -- API keys. Only a SHA-256 of the token is kept (tokens are 256 random bits,
 -- so a fast hash is enough); `token_prefix` is its first characters, shown in

@@ -46,7 +46,7 @@ done
 # GET /workers lists the partitions each worker owns.
 owning() {
   curl -fsS "http://127.0.0.1:$PORT/workers?alive=true" 2>/dev/null |
-    python3 -c 'import json,sys; print(sum(1 for w in json.load(sys.stdin) if w["partitions"]))' 2>/dev/null || echo 0
+    python3 -c 'import json,sys; print(sum(1 for w in json.load(sys.stdin)["workers"] if w["partitions"]))' 2>/dev/null || echo 0
 }
 for _ in $(seq 1 120); do
   [[ "$(owning)" == 2 ]] && break

@@ -90,7 +90,8 @@ def main():
 
     # Counters travel with heartbeats (every 2 s): let one pass so they are current.
     time.sleep(2.5)
-    _, workers = call("GET", "/workers")
+    _, page = call("GET", "/workers")
+    workers = page["workers"]
     print("\nWorker roster (GET /workers; counters as of each worker's last heartbeat):")
     print(f"  {'id':<36} {'alive':<5} {'host':<12} {'pid':>7} {'conc':>4} {'in-flight':>9} {'processed':>9} {'failed':>6}  last heartbeat")
     for w in workers:

@@ -39,7 +39,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 stack_ready() {
   curl -fsS "$YADTQ_URL/readyz" >/dev/null 2>&1 &&
     curl -fsS "$YADTQ_URL/workers?alive=true" 2>/dev/null |
-    python3 -c 'import json, sys; sys.exit(0 if any(any(p.values()) for p in (w["partitions"] for w in json.load(sys.stdin))) else 1)'
+    python3 -c 'import json, sys; sys.exit(0 if any(any(p.values()) for p in (w["partitions"] for w in json.load(sys.stdin)["workers"])) else 1)'
 }
 
 start_stack() {

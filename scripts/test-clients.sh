@@ -35,7 +35,7 @@ stack_ready() {
   curl -fsS "$YADTQ_URL/readyz" >/dev/null 2>&1 &&
     curl -fsS "$YADTQ_URL/workers?alive=true" 2>/dev/null | python3 -c '
 import json, sys
-owned = {t for w in json.load(sys.stdin) for t, parts in w["partitions"].items() if parts}
+owned = {t for w in json.load(sys.stdin)["workers"] for t, parts in w["partitions"].items() if parts}
 sys.exit(0 if len(owned) == len(sys.argv[1].split(",")) else 1)' "$QUEUES"
 }
 

@@ -33,6 +33,8 @@ pub enum Scenario {
     Recovery,
     /// 7: PostgreSQL alone: a task's insert, claim and outcome without HTTP or Kafka (a ceiling for 3).
     Pg,
+    /// 8: GET /tasks on --listing-rows tasks per filter, and submits while 128 clients list.
+    Listing,
     /// Scenarios 2 and 3 with Celery (needs --celery-python).
     Celery,
 }
@@ -45,7 +47,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
     /// Scenarios to run (comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "submit,drain,e2e,rate,recovery,pg,celery")]
+    #[arg(long, value_delimiter = ',', default_value = "submit,drain,e2e,rate,recovery,pg,listing,celery")]
     pub scenarios: Vec<Scenario>,
     /// Concurrent HTTP clients (scenario 1, and for submitting in 2 and 3).
     #[arg(long, default_value_t = 32)]
@@ -88,6 +90,15 @@ pub struct Args {
     /// `sleep 30` tasks in flight when a worker is killed (scenario 6; split over two workers).
     #[arg(long, default_value_t = 8)]
     pub recovery_tasks: usize,
+    /// Tasks loaded before the listing scenario (8).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub listing_rows: usize,
+    /// Requests per filter timed in the listing scenario (8), one at a time.
+    #[arg(long, default_value_t = 200)]
+    pub listing_requests: usize,
+    /// Clients listing back to back while submits are measured (scenario 8).
+    #[arg(long, default_value_t = 128)]
+    pub listing_clients: usize,
     /// Python with celery and redis installed (scripts/bench.sh makes a venv).
     #[arg(long, env = "YADTQ_BENCH_PYTHON")]
     pub celery_python: Option<PathBuf>,
@@ -157,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
         step!(Scenario::Rate, "fixed rate", scenarios::rate::run(&a, &mut yadtq));
         step!(Scenario::Recovery, "recovery", scenarios::recovery::run(&a, &mut yadtq));
         step!(Scenario::Pg, "PostgreSQL alone", scenarios::pg_path::run(&a, &mut yadtq));
+        step!(Scenario::Listing, "listing", scenarios::listing::run(&a, &mut yadtq));
         if celery_on {
             if want(Scenario::Drain) {
                 step!(Scenario::Celery, "celery drain", scenarios::celery::drain(&a, &mut celery));

@@ -74,11 +74,20 @@ pub enum Command {
         /// Task id.
         id: String,
     },
-    /// List workers, newest first.
+    /// List workers, newest first (one page unless --all).
     Workers {
         /// Only live workers (true) or only dead and stopped ones (false).
         #[arg(long)]
         alive: Option<bool>,
+        /// Page size, 1 to 500 (the gateway's default: 50).
+        #[arg(long)]
+        limit: Option<u16>,
+        /// Start at this page (`next_cursor` of the previous one).
+        #[arg(long, conflicts_with = "all")]
+        cursor: Option<String>,
+        /// Follow `next_cursor` to the last page.
+        #[arg(long)]
+        all: bool,
     },
     /// Print a shell completion script (e.g. `yadtq completions bash > /etc/bash_completion.d/yadtq`).
     Completions {
@@ -335,7 +344,9 @@ mod tests {
         };
         assert_eq!(l.query(), vec![("status", "failed".into()), ("task", "fail".into()), ("limit", "5".into())]);
         assert!(l.all);
-        let Command::Workers { alive } = parse(&["workers", "--alive", "false"]).command else { panic!("not workers") };
+        let Command::Workers { alive, .. } = parse(&["workers", "--alive", "false"]).command else {
+            panic!("not workers")
+        };
         assert_eq!(alive, Some(false));
     }
 

@@ -35,11 +35,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             out.show(&a, |b| render::attempts(items(b)));
             Ok(())
         }
-        Command::Workers { alive } => {
-            let query: Vec<(&str, String)> = alive.map(|a| ("alive", a.to_string())).into_iter().collect();
-            let a = client.get("/workers", &query).await?;
-            out.show(&a, |b| render::workers(items(b)));
-            Ok(())
+        Command::Workers { alive, limit, cursor, all } => {
+            let mut query: Vec<(&str, String)> = alive.map(|a| ("alive", a.to_string())).into_iter().collect();
+            query.extend(limit.map(|l| ("limit", l.to_string())));
+            Pager { path: "/workers", key: "workers", query, cursor, all }.show(&client, out, render::workers).await
         }
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -75,9 +74,9 @@ impl Output {
     }
 }
 
-/// The array `v` (an API listing), or the array under `tasks`.
+/// The array `v` (an API listing), or the array under `tasks` or `workers` (a page).
 fn items(v: &Value) -> &[Value] {
-    v.as_array().or_else(|| v["tasks"].as_array()).map_or(&[], Vec::as_slice)
+    v.as_array().or_else(|| v["tasks"].as_array()).or_else(|| v["workers"].as_array()).map_or(&[], Vec::as_slice)
 }
 
 /// `/tasks/{id}{rest}`, the id percent-encoded where it holds more than task-id characters.
@@ -257,29 +256,50 @@ fn event_line(kind: &str, t: &Value) -> String {
 
 /// `yadtq list`: one page, or every page with `--all`.
 async fn list(client: &Client, out: Output, l: &List) -> Result<()> {
-    let mut query = l.query();
-    if let Some(c) = &l.cursor {
-        query.push(("cursor", c.clone()));
-    }
-    let first = client.get("/tasks", &query).await?;
-    if !l.all {
-        out.show(&first, |page| render::tasks(items(page)));
-        if let (false, Some(next)) = (out.json, first.body["next_cursor"].as_str()) {
-            eprintln!("(more: add --cursor {next}, or --all)");
+    let pager = Pager { path: "/tasks", key: "tasks", query: l.query(), cursor: l.cursor.clone(), all: l.all };
+    pager.show(client, out, render::tasks).await
+}
+
+/// A listing the gateway pages with `limit`, `cursor` and `next_cursor`
+/// (`GET /tasks`, `GET /workers`).
+struct Pager {
+    /// The listing's path.
+    path: &'static str,
+    /// The array's key in a page (`tasks`, `workers`).
+    key: &'static str,
+    /// Filters and `limit`.
+    query: Vec<(&'static str, String)>,
+    /// The page to start at.
+    cursor: Option<String>,
+    /// Follow `next_cursor` to the last page and print the rows as one page.
+    all: bool,
+}
+
+impl Pager {
+    async fn show(self, client: &Client, out: Output, render: fn(&[Value])) -> Result<()> {
+        let page_query = |cursor: Option<&String>| {
+            let mut q = self.query.clone();
+            q.extend(cursor.map(|c| ("cursor", c.clone())));
+            q
+        };
+        let first = client.get(self.path, &page_query(self.cursor.as_ref())).await?;
+        if !self.all {
+            out.show(&first, |page| render(items(page)));
+            if let (false, Some(next)) = (out.json, first.body["next_cursor"].as_str()) {
+                eprintln!("(more: add --cursor {next}, or --all)");
+            }
+            return Ok(());
         }
-        return Ok(());
+        let mut rows = items(&first.body).to_vec();
+        let mut next = first.body["next_cursor"].as_str().map(str::to_string);
+        while let Some(cursor) = next {
+            let page = client.get(self.path, &page_query(Some(&cursor))).await?;
+            rows.extend_from_slice(items(&page.body));
+            next = page.body["next_cursor"].as_str().map(str::to_string);
+        }
+        out.show_value(&json!({self.key: rows, "next_cursor": null}), |v| render(items(v)));
+        Ok(())
     }
-    let mut tasks = items(&first.body).to_vec();
-    let mut next = first.body["next_cursor"].as_str().map(str::to_string);
-    while let Some(cursor) = next {
-        let mut q = l.query();
-        q.push(("cursor", cursor));
-        let page = client.get("/tasks", &q).await?;
-        tasks.extend_from_slice(items(&page.body));
-        next = page.body["next_cursor"].as_str().map(str::to_string);
-    }
-    out.show_value(&json!({"tasks": tasks, "next_cursor": null}), |v| render::tasks(items(v)));
-    Ok(())
 }
 
 /// `yadtq cancel ID`.

@@ -55,7 +55,8 @@ pub struct CommonConfig {
     pub maintenance_period: f64,
 
     /// Seconds finished tasks (and their attempts) are kept before the
-    /// maintenance leader deletes them (default 7 days).
+    /// maintenance leader deletes them (default 7 days); also how long the
+    /// rows of stopped or dead workers stay in GET /workers.
     #[arg(long, env = "YADTQ_RETENTION", default_value_t = 604_800.0)]
     pub retention: f64,
 
@@ -90,7 +91,7 @@ impl CommonConfig {
         secs(self.maintenance_period)
     }
 
-    /// Retention of finished tasks.
+    /// Retention of finished tasks and of stopped or dead workers' rows.
     pub fn retention(&self) -> Duration {
         secs(self.retention)
     }

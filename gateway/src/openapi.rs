@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::batch::BatchRequest,
         crate::routes::batch::BatchResponse,
         crate::routes::tasks::TaskPage,
+        crate::routes::workers::WorkerPage,
         yadtq_core::model::Attempt,
         yadtq_core::model::Progress,
         crate::problem::Problem,

@@ -118,15 +118,22 @@ pub fn check_json(body: &[u8], limits: &Limits) -> Result<(), ApiError> {
 
 /// Deserialises `body` as `T`, naming the offending field on error.
 pub fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ApiError> {
+    // serde's derived structs also accept an array of the fields in order
+    // (`["multiply", [4, 5]]`, or a 400 naming `[0]`); the API takes objects.
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(ApiError::bad_request("body", "the body must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let detail = e.inner().to_string();
         let path = e.path().to_string();
-        let field = match (path.as_str(), detail.strip_prefix("unknown field `")) {
-            // The unknown field itself is at fault, not the object holding it.
-            (".", Some(rest)) => rest.split('`').next().unwrap_or("body").to_string(),
-            (_, Some(rest)) => format!("{path}.{}", rest.split('`').next().unwrap_or_default()),
-            (".", None) => "body".to_string(),
+        let unknown = detail.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next());
+        // The path of an unknown field ends with the field itself, which is
+        // at fault rather than the object holding it. A field named "" is
+        // named as the body.
+        let field = match (path.as_str(), unknown) {
+            (".", Some(name)) if !name.is_empty() => name.to_string(),
+            (".", _) | ("", _) => "body".to_string(),
             _ => path,
         };
         ApiError::bad_request(&field, detail)
@@ -322,6 +329,9 @@ fn hash(parts: &[&str]) -> String {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -381,6 +391,11 @@ mod tests {
         assert_eq!(field_of(r#"[[[[[[[[[1]]]]]]]]]"#), "body");
         assert_eq!(field_of(r#"{"task": "a", "args": ["\ud800"]}"#), "body");
         assert_eq!(field_of("not json"), "body");
+        assert_eq!(field_of(r#"["multiply", [4, 5]]"#), "body");
+        assert_eq!(field_of(r#""multiply""#), "body");
+        assert_eq!(field_of(r#"{"task": "a", "bogus": 1}"#), "bogus");
+        assert_eq!(field_of(r#"{"task": "a", ".x": 1}"#), ".x");
+        assert_eq!(field_of(r#"{"task": "a", "": 1}"#), "body");
     }
 
     /// schemathesis: `"max_retries": 4.0` is an integer to JSON Schema, and was a 400.

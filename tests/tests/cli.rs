@@ -140,7 +140,11 @@ async fn every_command_against_a_live_stack() {
     let id = stack.worker_id(&w).await.to_string();
     let workers = ok(&gw, &["workers", "--alive", "true"]);
     assert_eq!(workers.row(&id)[1..3], ["ready", "true"]);
-    assert_eq!(ok(&gw, &["--json", "workers", "--alive", "false"]).json(), serde_json::json!([]));
+    let none = serde_json::json!({"workers": [], "next_cursor": null});
+    assert_eq!(ok(&gw, &["--json", "workers", "--alive", "false"]).json(), none);
+    assert_eq!(ok(&gw, &["--json", "workers", "--alive", "false", "--all"]).json(), none);
+    let page = ok(&gw, &["--json", "workers", "--limit", "1"]).json();
+    assert_eq!(page["workers"][0]["id"], id.as_str(), "{page}");
     let by_worker = ok(&gw, &["--json", "list", "--worker", &id, "--queue", "default", "--all"]).json();
     assert_eq!(by_worker["tasks"].as_array().map(Vec::len), Some(5), "every task so far ran there");
     assert_eq!(ok(&gw, &["--json", "list", "--queue", "other"]).json()["tasks"], serde_json::json!([]));

@@ -105,7 +105,7 @@ async fn named_queues_go_to_the_workers_that_serve_them() {
     assert_eq!(e["worker_id"], mid.to_string());
     assert_eq!(r["worker_id"], mid.to_string());
     assert_eq!(d["worker_id"], gid.to_string());
-    let workers = gw.get("/workers").await.body;
+    let workers = gw.get("/workers").await.body["workers"].take();
     let m = workers.as_array().unwrap().iter().find(|w| w["id"] == mid.to_string()).unwrap();
     assert_eq!(m["queues"], json!(["emails", "reports"]));
 
@@ -115,7 +115,7 @@ async fn named_queues_go_to_the_workers_that_serve_them() {
     let owned = |id: uuid::Uuid| {
         let gw = &gw;
         async move {
-            let workers = gw.get("/workers").await.body;
+            let workers = gw.get("/workers").await.body["workers"].take();
             let w = workers.as_array().unwrap().iter().find(|w| w["id"] == id.to_string()).cloned().unwrap();
             let mut topics: Vec<(String, usize)> = w["partitions"]
                 .as_object()

@@ -148,7 +148,7 @@ fn times(proc: &yadtq_tests::Proc, needle: &str) -> usize {
 /// another worker in the group: it kept its share).
 async fn keeps_partitions(gw: &yadtq_tests::Gateway, id: &str) {
     wait_for(LONG, "the worker to keep some partitions", || async {
-        let workers = gw.get("/workers").await.body;
+        let workers = gw.get("/workers").await.body["workers"].take();
         workers
             .as_array()
             .unwrap()
@@ -189,7 +189,7 @@ async fn a_worker_cut_off_from_postgres_gives_its_partitions_to_the_others_and_r
     cut.set_cut(false);
     a.wait_log(REJOIN, LONG).await;
     wait_for(LONG, "the rejoined worker to own partitions and be ready", || async {
-        let workers = gw.get("/workers").await.body;
+        let workers = gw.get("/workers").await.body["workers"].take();
         workers.as_array().unwrap().iter().any(|w| {
             w["id"] == aid && w["state"] == "ready" && w["partitions"].as_object().is_some_and(|p| !p.is_empty())
         })

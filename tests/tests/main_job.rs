@@ -109,7 +109,7 @@ async fn the_readme_curl_lines_run() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let workers: Value = serde_json::from_str(&readme_curl(lines[2], host, &id)).unwrap();
-    let workers = workers.as_array().expect("a JSON array of workers");
+    let workers = workers["workers"].as_array().expect("a page of workers");
     assert!(!workers.is_empty() && workers.iter().all(|w| w["alive"] == true), "{workers:?}");
 }
 
@@ -170,7 +170,7 @@ async fn read_your_write_without_any_worker() {
     let id = a.body["id"].as_str().unwrap();
     let t = gw.get(&format!("/tasks/{id}")).await;
     assert_eq!((t.status, t.body["status"].as_str()), (200, Some("queued")));
-    assert_eq!(gw.get("/workers").await.body, json!([]));
+    assert_eq!(gw.get("/workers").await.body, json!({"workers": [], "next_cursor": null}));
 }
 
 #[tokio::test]
@@ -214,13 +214,13 @@ async fn a_killed_worker_is_declared_dead_and_its_tasks_finish_elsewhere() {
     wait_for(dead, "victim reported dead by GET /workers", || {
         let gw = &gw;
         async move {
-            let w = gw.get("/workers").await.body;
+            let w = gw.get("/workers").await.body["workers"].take();
             w.as_array().unwrap().iter().any(|w| w["id"] == victim_id.to_string() && w["alive"] == false)
         }
     })
     .await;
     eprintln!("victim reported dead {:.1} s after SIGKILL", killed_at.elapsed().as_secs_f64());
-    let alive = gw.get("/workers?alive=true").await.body;
+    let alive = gw.get("/workers?alive=true").await.body["workers"].take();
     assert_eq!(alive.as_array().unwrap().len(), 1, "{alive}");
     assert_eq!(alive[0]["id"], survivor_id.to_string());
 

@@ -38,15 +38,15 @@ async fn get_workers_reports_ready_idle_and_stopped_with_one_rule() {
         (w["state"].as_str().unwrap().to_string(), w["ready"].as_bool().unwrap(), w["alive"].as_bool().unwrap())
     };
     yadtq_tests::wait_for(Duration::from_secs(60), "the second worker to be reported idle", || async {
-        let workers = gw.get("/workers").await.body;
+        let workers = gw.get("/workers").await.body["workers"].take();
         state_of(&workers, &sid).0 == "idle"
     })
     .await;
-    let workers = gw.get("/workers").await.body;
+    let workers = gw.get("/workers").await.body["workers"].take();
     assert_eq!(state_of(&workers, &fid), ("ready".into(), true, true), "{workers}");
     assert_eq!(state_of(&workers, &sid), ("idle".into(), true, true), "idle is ready, not a failure: {workers}");
 
     assert!(second.terminate(Duration::from_secs(30)));
-    let workers = gw.get("/workers").await.body;
+    let workers = gw.get("/workers").await.body["workers"].take();
     assert_eq!(state_of(&workers, &sid), ("stopped".into(), false, false), "{workers}");
 }

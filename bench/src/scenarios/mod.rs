@@ -5,6 +5,7 @@
 pub mod celery;
 pub mod drain;
 pub mod e2e;
+pub mod listing;
 pub mod pg_path;
 pub mod rate;
 pub mod recovery;
@@ -54,6 +55,11 @@ pub const LABEL_RECOVERY: &str = "6 recovery after SIGKILL (default timings)";
 /// Scenario 7: a task's statements on PostgreSQL alone.
 pub fn label_pg_path() -> String {
     format!("7 PostgreSQL alone: insert, claim, outcome ({}-task batches, {} loops)", pg_path::BATCH, pg_path::LOOPS)
+}
+
+/// Scenario 8: `GET /tasks` on a large table, and submits while it is listed.
+pub fn label_listing(a: &Args) -> String {
+    format!("8 listing at {} rows", a.listing_rows)
 }
 
 /// PostgreSQL write counters: rows of this database, WAL of the cluster.

@@ -93,11 +93,14 @@ def test_listing_filters_and_cursor_pagination(q, new_id):
 
 
 def test_workers_with_alive(q):
-    alive = unwrap(list_workers.sync_detailed(client=q.client, alive=True))
+    alive = unwrap(list_workers.sync_detailed(client=q.client, alive=True)).workers
     ours = [w for w in alive if QUEUE in w.queues]
     assert ours and all(w.alive for w in alive)
     assert "multiply" in ours[0].task_names and ours[0].ready
-    assert not any(w.alive for w in unwrap(list_workers.sync_detailed(client=q.client, alive=False)))
+    gone = unwrap(list_workers.sync_detailed(client=q.client, alive=False, limit=500))
+    assert not any(w.alive for w in gone.workers)
+    one = unwrap(list_workers.sync_detailed(client=q.client, alive=True, limit=1))
+    assert len(one.workers) == 1
 
 
 def test_batch_all_or_nothing_and_idempotent(q, new_id):

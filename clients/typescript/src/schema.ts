@@ -315,8 +315,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List workers, newest first. `alive` is derived from the last heartbeat
-         *     against the database clock and the dead-after threshold.
+         * List workers, newest first (by registration), with keyset pagination.
+         *     `alive` is derived from the last heartbeat against the database clock and
+         *     the dead-after threshold. Rows of workers stopped or dead for longer than
+         *     the retention are deleted by the maintenance leader.
          */
         get: operations["listWorkers"];
         put?: never;
@@ -777,6 +779,13 @@ export interface components {
             task_names: string[];
             /** @description yadtq version of the worker. */
             version: string;
+        };
+        /** @description A page of workers, newest first. */
+        WorkerPage: {
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
+            /** @description The workers. */
+            workers: components["schemas"]["Worker"][];
         };
         /**
          * @description A worker's state in GET /workers (design.md, "Worker states").
@@ -1796,6 +1805,10 @@ export interface operations {
             query?: {
                 /** @description `true`: only live workers; `false`: only dead or stopped ones. */
                 alive?: boolean;
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (digits). */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1803,16 +1816,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Workers */
+            /** @description A page of workers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Worker"][];
+                    "application/json": components["schemas"]["WorkerPage"];
                 };
             };
-            /** @description Invalid query parameter */
+            /** @description Invalid query parameter; `field` names it */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -89,12 +89,14 @@ test("listing with filters and cursor pagination", async () => {
 });
 
 test("workers with alive", async () => {
-  const alive = await unwrap(q.client.GET("/workers", { params: { query: { alive: true } } }));
+  const alive = (await unwrap(q.client.GET("/workers", { params: { query: { alive: true } } }))).workers;
   const ours = alive.filter((w) => w.queues.includes(QUEUE));
   assert.ok(ours.length > 0 && alive.every((w) => w.alive));
   assert.ok(ours[0]!.task_names.includes("multiply") && ours[0]!.ready);
-  const gone = await unwrap(q.client.GET("/workers", { params: { query: { alive: false } } }));
-  assert.ok(!gone.some((w) => w.alive));
+  const gone = await unwrap(q.client.GET("/workers", { params: { query: { alive: false, limit: 500 } } }));
+  assert.ok(!gone.workers.some((w) => w.alive));
+  const one = await unwrap(q.client.GET("/workers", { params: { query: { alive: true, limit: 1 } } }));
+  assert.equal(one.workers.length, 1);
 });
 
 test("batch: all or nothing, idempotent", async () => {

@@ -6,7 +6,8 @@
 //! - the publisher sends `queued` rows that are not yet on Kafka;
 //! - the scheduler turns due `scheduled` tasks into `queued` ones and sends them
 //!   (every quarter period, so a task starts within a second of its time);
-//! - the cleaner deletes finished tasks past the retention;
+//! - the cleaner deletes finished tasks past the retention, and the rows of
+//!   workers stopped or dead for longer than the retention;
 //! - the sampler counts tasks by queue and status for the metrics, exported
 //!   by the leader alone (withdrawn when it loses the lease);
 //! - the rescuer requeues tasks of dead or stopped workers, but only once this
@@ -73,7 +74,7 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     let cleaner = service(period * 10, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
-            clean(&c.1, c.0.retention()).await;
+            clean(&c.1, c.0.retention(), c.0.dead_after()).await;
         }
     });
     // Every half period, so a dead worker's tasks move within D + P.

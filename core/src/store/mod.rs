@@ -28,9 +28,12 @@ mod error;
 pub mod events;
 pub mod keys;
 pub mod leader;
+#[cfg(test)]
+mod list_plans;
 pub mod overview;
 pub mod queues;
 pub mod stats;
+pub mod synthetic;
 pub mod tasks;
 #[cfg(test)]
 mod tests;

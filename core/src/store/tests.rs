@@ -229,12 +229,12 @@ async fn heartbeats_report_the_gap_and_listing_derives_dead_and_stopped(pool: Pg
     assert!(matches!(beat.unwrap(), Beat::Written { since_previous } if since_previous < Duration::from_secs(60)));
     workers::mark_stopped(&pool, stopped, WorkerCounts::default()).await.unwrap();
 
-    let listed = workers::list(&pool, Duration::from_secs(60), None).await.unwrap();
+    let listed = workers::list(&pool, Duration::from_secs(60), None, 50, None).await.unwrap().workers;
     let state = |id| listed.iter().find(|w| w.id == id).map(|w| (w.state, w.ready, w.partitions.clone()));
     assert_eq!(state(live), Some((WorkerState::Ready, true, partitions)));
     assert_eq!(state(stopped), Some((WorkerState::Stopped, false, Partitions::new())));
     // With a threshold of zero, the live one is dead too and owns nothing.
-    let dead = workers::list(&pool, Duration::ZERO, Some(false)).await.unwrap();
+    let dead = workers::list(&pool, Duration::ZERO, Some(false), 50, None).await.unwrap().workers;
     assert!(dead.iter().any(|w| w.id == live && w.state == WorkerState::Dead && w.partitions.is_empty()));
 }
 

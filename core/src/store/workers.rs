@@ -124,29 +124,51 @@ async fn write_state<'e, E: PgExecutor<'e>>(
     })
 }
 
-/// Lists workers, newest first; `alive` is computed against `now()` with the
-/// dead-after threshold `dead_after`. `alive_filter` keeps only matching rows.
-/// A worker that is not alive is listed with no partitions.
-pub async fn list(pool: &PgPool, dead_after: Duration, alive_filter: Option<bool>) -> Result<Vec<Worker>, StoreError> {
+/// One page of [`list`].
+#[derive(Debug)]
+pub struct WorkerPage {
+    /// Newest first (by registration).
+    pub workers: Vec<Worker>,
+    /// Cursor of the next page (`before`), when there may be one.
+    pub next: Option<i64>,
+}
+
+/// Lists up to `limit` workers, newest first, registered strictly before the
+/// `before` cursor (a value of an earlier page's [`WorkerPage::next`]);
+/// `alive` is computed against `now()` with the dead-after threshold
+/// `dead_after`. `alive_filter` keeps only matching rows. A worker that is
+/// not alive is listed with no partitions.
+///
+/// Errors: [`StoreError`] when PostgreSQL fails or cannot be reached.
+pub async fn list(
+    pool: &PgPool,
+    dead_after: Duration,
+    alive_filter: Option<bool>,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<WorkerPage, StoreError> {
     // A dead worker (no heartbeat for D) owns no partitions any more,
     // whatever its last heartbeat said.
     let rows = sqlx::query!(
-        r#"SELECT w.id, w.hostname, w.pid, w.version, w.queues, w.task_names, w.concurrency, w.started_at,
-               w.last_heartbeat_at, w.stopped_at, w.in_flight, w.processed, w.failed,
+        r#"SELECT w.id, w.seq AS "seq!", w.hostname, w.pid, w.version, w.queues, w.task_names, w.concurrency,
+               w.started_at, w.last_heartbeat_at, w.stopped_at, w.in_flight, w.processed, w.failed,
                a.alive AS "alive!",
                CASE WHEN a.alive THEN w.partitions ELSE '{}'::jsonb END AS "partitions!: Json<Partitions>",
                CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped' WHEN NOT a.alive THEN 'dead' ELSE w.state END
                    AS "state!: WorkerState"
            FROM workers w CROSS JOIN LATERAL (SELECT w.stopped_at IS NULL
                AND w.last_heartbeat_at > now() - make_interval(secs => $1) AS alive) a
-           WHERE $2::boolean IS NULL OR a.alive = $2
-           ORDER BY w.started_at DESC, w.id"#,
+           WHERE ($2::boolean IS NULL OR a.alive = $2) AND ($3::bigint IS NULL OR w.seq < $3)
+           ORDER BY w.seq DESC LIMIT $4"#,
         dead_after.as_secs_f64(),
-        alive_filter
+        alive_filter,
+        before,
+        limit
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let next = if rows.len() as i64 == limit { rows.last().map(|r| r.seq) } else { None };
+    let workers = rows
         .into_iter()
         .map(|r| Worker {
             id: r.id,
@@ -167,5 +189,38 @@ pub async fn list(pool: &PgPool, dead_after: Duration, alive_filter: Option<bool
             failed: r.failed,
             partitions: r.partitions.0,
         })
-        .collect())
+        .collect();
+    Ok(WorkerPage { workers, next })
+}
+
+/// Deletes up to `batch` rows of workers that stopped or died and whose last
+/// heartbeat is older than `retention`; returns how many were deleted. A live
+/// worker (heartbeat within `dead_after`, not stopped) is never deleted,
+/// whatever `retention` is, and neither is one that still holds a
+/// `processing` task: the rescuer finds those tasks through their worker's
+/// row. A pruned worker that was only paused finds no row at its next
+/// heartbeat ([`Beat::NoRow`]).
+///
+/// Errors: [`StoreError`] when PostgreSQL fails or cannot be reached.
+pub async fn delete_expired(
+    pool: &PgPool,
+    retention: Duration,
+    dead_after: Duration,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "DELETE FROM workers WHERE id IN (
+             SELECT w.id FROM workers w
+             WHERE w.last_heartbeat_at < now() - make_interval(secs => $1)
+               AND (w.stopped_at IS NOT NULL OR w.last_heartbeat_at < now() - make_interval(secs => $2))
+               AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.worker_id = w.id AND t.status = 'processing')
+             ORDER BY w.last_heartbeat_at LIMIT $3
+             FOR UPDATE SKIP LOCKED)",
+        retention.as_secs_f64(),
+        dead_after.as_secs_f64(),
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -23,6 +23,7 @@ from .task_kwargs import TaskKwargs
 from .task_page import TaskPage
 from .task_status import TaskStatus
 from .worker import Worker
+from .worker_page import WorkerPage
 from .worker_partitions import WorkerPartitions
 from .worker_state import WorkerState
 
@@ -50,6 +51,7 @@ __all__ = (
     "TaskPage",
     "TaskStatus",
     "Worker",
+    "WorkerPage",
     "WorkerPartitions",
     "WorkerState",
 )

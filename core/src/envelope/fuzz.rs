@@ -1,0 +1,165 @@
+//! Fuzz targets of the envelope decoder ([`Envelope::decode`]), as property
+//! tests: arbitrary bytes (and JSON-ish records) never panic, encode then
+//! decode is the identity, and fields this release does not know are
+//! ignored (a newer writer's envelope still decodes to the same task).
+//!
+//! Deterministic by default (a fixed seed, [`CASES`] cases, each target
+//! stopped after [`BUDGET`] whatever is left), so CI runs the same cases in a
+//! few seconds. Longer, with other seeds:
+//! `PROPTEST_CASES=1000000 YADTQ_FUZZ_SECONDS=3600 PROPTEST_RNG_SEED=$RANDOM
+//! cargo test -p yadtq-core fuzz -- --nocapture`.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::{Envelope, EnvelopeError, ENVELOPE_VERSION};
+
+/// Cases per target unless `PROPTEST_CASES` says otherwise.
+const CASES: u32 = 1024;
+/// Seed unless `PROPTEST_RNG_SEED` says otherwise.
+const SEED: u64 = 13;
+/// Longest a target runs unless `YADTQ_FUZZ_SECONDS` says otherwise; the
+/// cases left then pass unrun (the count run is printed).
+const BUDGET: Duration = Duration::from_secs(6);
+
+/// The envelope's fields.
+const FIELDS: [&str; 8] = ["v", "id", "task", "args", "kwargs", "queue", "attempt", "submitted_at"];
+
+/// Runs `test` on values of `strategy` under the fixed configuration.
+fn run<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>) {
+    let mut config = Config { failure_persistence: None, max_shrink_time: 10_000, ..Config::default() };
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = CASES;
+    }
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = RngSeed::Fixed(SEED);
+    }
+    let budget = std::env::var("YADTQ_FUZZ_SECONDS")
+        .ok()
+        .map_or(BUDGET, |s| Duration::from_secs_f64(s.parse().expect("YADTQ_FUZZ_SECONDS: seconds")));
+    let (started, ran) = (Instant::now(), Cell::new(0u64));
+    let result = TestRunner::new(config.clone()).run(&strategy, |v| {
+        if started.elapsed() > budget {
+            return Ok(());
+        }
+        ran.set(ran.get() + 1);
+        test(v)
+    });
+    println!(
+        "fuzz {name}: {} of {} cases in {:.1?} (seed {:?})",
+        ran.get(),
+        config.cases,
+        started.elapsed(),
+        config.rng_seed
+    );
+    if let Err(e) = result {
+        panic!("fuzz {name}: {e}");
+    }
+}
+
+/// Any JSON value, nested a few levels, with large numbers and any text.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        "-?[1-9][0-9]{0,39}".prop_map(|d| Value::Number(d.parse().expect("digits are a number"))),
+        any::<String>().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((any::<String>(), inner), 0..4)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// An envelope as a gateway or the publisher writes one.
+fn envelope() -> impl Strategy<Value = Envelope> {
+    (
+        (".+", any::<String>(), any::<String>()),
+        prop::collection::vec(json_value(), 0..4),
+        prop::collection::vec((any::<String>(), json_value()), 0..4),
+        any::<i32>(),
+        (0i64..253_402_300_799, 0u32..1_000_000_000),
+    )
+        .prop_map(|((id, task, queue), args, kwargs, attempt, (secs, nanos))| Envelope {
+            v: ENVELOPE_VERSION,
+            id,
+            task,
+            args: RawValue::from_string(Value::Array(args).to_string()).expect("JSON text"),
+            kwargs: RawValue::from_string(Value::Object(kwargs.into_iter().collect()).to_string()).expect("JSON text"),
+            queue,
+            attempt,
+            submitted_at: chrono::DateTime::from_timestamp(secs, nanos).expect("in range"),
+        })
+}
+
+/// The envelope's content, to compare two of them.
+fn fields(e: &Envelope) -> (u32, &str, &str, &str, &str, &str, i32, chrono::DateTime<chrono::Utc>) {
+    (e.v, &e.id, &e.task, e.args.get(), e.kwargs.get(), &e.queue, e.attempt, e.submitted_at)
+}
+
+#[test]
+fn fuzz_envelope_arbitrary_bytes_never_panic() {
+    run("envelope bytes", prop::collection::vec(any::<u8>(), 0..256), |bytes| {
+        match Envelope::decode(Some(&bytes)) {
+            Ok(env) => prop_assert!(env.v == ENVELOPE_VERSION && !env.id.is_empty()),
+            Err(EnvelopeError::Invalid(_) | EnvelopeError::UnknownVersion(_)) => {}
+            Err(e) => prop_assert!(false, "{e} for a record with a value"),
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn fuzz_envelope_jsonish_records_never_panic() {
+    // Objects of the envelope's fields with any values: the decoder's error
+    // paths for each field, and a valid record now and then.
+    let field = (prop::sample::select(FIELDS.to_vec()).prop_map(str::to_string), json_value());
+    let record = (prop::collection::vec(field, 0..10), envelope()).prop_map(|(fields, base)| {
+        let mut doc: Map<String, Value> = serde_json::from_slice(&base.encode()).expect("an envelope is an object");
+        doc.extend(fields);
+        serde_json::to_vec(&doc).expect("a Value serialises")
+    });
+    run("envelope records", record, |bytes| {
+        if let Ok(env) = Envelope::decode(Some(&bytes)) {
+            prop_assert!(env.v == ENVELOPE_VERSION && !env.id.is_empty());
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn fuzz_envelope_encode_then_decode_is_the_identity() {
+    run("envelope round trip", envelope(), |env| {
+        let bytes = env.encode();
+        let back = Envelope::decode(Some(&bytes)).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        prop_assert_eq!(fields(&back), fields(&env));
+        prop_assert_eq!(back.encode(), bytes);
+        Ok(())
+    });
+}
+
+#[test]
+fn fuzz_envelope_unknown_fields_are_ignored() {
+    let extra = prop::collection::vec(
+        (any::<String>().prop_filter("unknown", |k| !FIELDS.contains(&k.as_str())), json_value()),
+        1..5,
+    );
+    run("envelope unknown fields", (envelope(), extra), |(env, extra)| {
+        let mut doc: Map<String, Value> = serde_json::from_slice(&env.encode()).expect("an envelope is an object");
+        doc.extend(extra);
+        let bytes = serde_json::to_vec(&doc).expect("a Value serialises");
+        let back = Envelope::decode(Some(&bytes)).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        prop_assert_eq!(fields(&back), fields(&env));
+        Ok(())
+    });
+}
