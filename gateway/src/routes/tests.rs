@@ -246,3 +246,11 @@ fn the_event_stream_documents_one_event_whose_data_is_a_task() {
     assert_eq!(event["properties"]["data"]["contentMediaType"], "application/json");
     assert_eq!(event["properties"]["data"]["contentSchema"]["$ref"], "#/components/schemas/Task");
 }
+
+#[tokio::test]
+async fn an_audit_cursor_below_1_is_400_naming_it() {
+    for cursor in ["0", "-5"] {
+        let a = call(get(&format!("/admin/audit?cursor={cursor}"))).await;
+        assert_eq!(problem(&a), (400, "cursor"), "{cursor}: {:?}", a.body);
+    }
+}
