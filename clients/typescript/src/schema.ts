@@ -4,6 +4,58 @@
  */
 
 export interface paths {
+    "/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read the audit log of admin actions (key creation and revocation), newest first. */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List API keys (never their tokens), newest first, revoked ones included. */
+        get: operations["listKeys"];
+        put?: never;
+        /** Create an API key. The token is in this answer only. */
+        post: operations["createKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/keys/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s by default). */
+        post: operations["revokeKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -244,6 +296,36 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A key as listings show it: never the token, only its first characters. */
+        ApiKey: {
+            /**
+             * Format: date-time
+             * @description Creation time.
+             */
+            created_at: string;
+            /** @description Who created it: `key:<id>` (admin API), `cli` or `bootstrap`. */
+            created_by: string;
+            /**
+             * Format: uuid
+             * @description Key id (what `revoke` takes).
+             */
+            id: string;
+            /** @description Free text given at creation, e.g. "billing service". */
+            name: string;
+            /** @description Queues the key may submit to and read; null: every queue. */
+            queues?: string[] | null;
+            /**
+             * Format: date-time
+             * @description Revocation time; null while the key works.
+             */
+            revoked_at?: string | null;
+            /** @description What the key may do. */
+            scopes: components["schemas"]["Scope"][];
+            /** @description Tenant whose tasks the key reaches. */
+            tenant: string;
+            /** @description The token's first 12 characters. */
+            token_prefix: string;
+        };
         /** @description One claim of a task, as `GET /tasks/{id}/attempts` returns it. */
         Attempt: {
             /**
@@ -274,6 +356,39 @@ export interface components {
          * @enum {string}
          */
         AttemptOutcome: "success" | "failed" | "retry" | "timeout" | "worker_lost" | "cancelled";
+        /** @description One admin action. */
+        AuditEntry: {
+            /** @description What, e.g. `key.create`, `key.revoke`. */
+            action: string;
+            /** @description Who: `key:<id>` (admin API), `cli` (`yadtq-gateway keys`) or `bootstrap`. */
+            actor: string;
+            /**
+             * Format: date-time
+             * @description When (database clock).
+             */
+            at: string;
+            /** @description Particulars (never a token). */
+            detail: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Increasing entry number (the listing's cursor).
+             */
+            id: number;
+            /** @description Object acted on, e.g. a key id. */
+            target?: string | null;
+            /** @description Tenant concerned, when one is. */
+            tenant?: string | null;
+        };
+        /** @description A page of the audit log, newest first. */
+        AuditPage: {
+            /** @description The entries. */
+            entries: components["schemas"]["AuditEntry"][];
+            /**
+             * Format: int64
+             * @description Pass as `cursor` for the next page; null on the last page.
+             */
+            next_cursor?: number | null;
+        };
         /** @description Body of `POST /tasks/batch`. */
         BatchRequest: {
             /** @description The tasks, each as in `POST /tasks` (at most the configured batch size, default 1000). */
@@ -283,6 +398,27 @@ export interface components {
         BatchResponse: {
             /** @description The tasks as stored (an idempotent repeat returns the original). */
             tasks: components["schemas"]["Task"][];
+        };
+        /** @description Body of `POST /admin/keys`. */
+        CreateKey: {
+            /** @description What the key is for, shown in listings (at most 200 characters). */
+            name?: string;
+            /** @description Queues the key is limited to; absent or null: every queue. */
+            queues?: components["schemas"]["QueueName"][] | null;
+            /** @description What the key may do (at least one; `admin` implies every scope). */
+            scopes: components["schemas"]["Scope"][];
+            /** @description Tenant whose tasks the key reaches (1-64 letters, digits, `-`, `_`); default `default`. */
+            tenant?: string | null;
+        };
+        /** @description A new key and its token. */
+        CreatedKey: {
+            /** @description The key. */
+            key: components["schemas"]["ApiKey"];
+            /**
+             * @description Send as `Authorization: Bearer <token>`. Shown only in this answer:
+             *     the gateway keeps only its hash.
+             */
+            token: string;
         };
         /** @description Health or readiness report. */
         Health: {
@@ -322,6 +458,13 @@ export interface components {
              */
             percent: number;
         };
+        /** @description A queue's name, as `YADTQ_QUEUES` declares it: 1-64 letters, digits, `-`, `_`. */
+        QueueName: string;
+        /**
+         * @description What a key may do. `admin` implies every other scope.
+         * @enum {string}
+         */
+        Scope: "submit" | "read" | "operate" | "metrics" | "admin";
         /**
          * @description Body of `POST /tasks` (and each element of `POST /tasks/batch`).
          * @example {
@@ -495,8 +638,8 @@ export interface components {
              * @description Attempts that ended in failure on this worker.
              */
             failed: number;
-            /** @description Host the worker runs on. */
-            hostname: string;
+            /** @description Host the worker runs on; null for keys without the `operate` scope. */
+            hostname?: string | null;
             /**
              * Format: uuid
              * @description Fresh per process start.
@@ -523,9 +666,9 @@ export interface components {
             };
             /**
              * Format: int32
-             * @description Operating-system process id.
+             * @description Operating-system process id; null for keys without the `operate` scope.
              */
-            pid: number;
+            pid?: number | null;
             /**
              * Format: int64
              * @description Tasks finished with `success` by this worker.
@@ -555,8 +698,8 @@ export interface components {
             stopped_at?: string | null;
             /** @description Task names the worker has handlers for. */
             task_names: string[];
-            /** @description yadtq version of the worker. */
-            version: string;
+            /** @description yadtq version of the worker; null for keys without the `operate` scope. */
+            version?: string | null;
         };
         /**
          * @description A worker's state in GET /workers (design.md, "Worker states").
@@ -572,6 +715,271 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 100). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Invalid limit or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listKeys: {
+        parameters: {
+            query?: {
+                /** @description Only this tenant's keys. */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Keys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"][];
+                };
+            };
+            /** @description Invalid query parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateKey"];
+            };
+        };
+        responses: {
+            /** @description Created; `token` is shown only now */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKey"];
+                };
+            };
+            /** @description Invalid body; `field` names the culprit */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Key id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked (or revoked before: `revoked_at` says when) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"];
+                };
+            };
+            /** @description Malformed id (`field` is `id`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -608,6 +1016,24 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description With `--metrics-auth`: no key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With `--metrics-auth`: the key lacks the `metrics` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -701,6 +1127,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
@@ -754,6 +1198,24 @@ export interface operations {
             };
             /** @description Invalid body; `field` names the culprit */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -853,6 +1315,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An id exists with a different body; nothing stored */
             409: {
                 headers: {
@@ -938,6 +1418,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No task was ever submitted with this id */
             404: {
                 headers: {
@@ -983,6 +1481,24 @@ export interface operations {
             };
             /** @description Malformed id (`field` is `id`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1044,6 +1560,24 @@ export interface operations {
             };
             /** @description Malformed id (`field` is `id`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1126,6 +1660,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such task */
             404: {
                 headers: {
@@ -1171,6 +1723,24 @@ export interface operations {
             };
             /** @description Malformed id (`field` is `id`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1232,6 +1802,24 @@ export interface operations {
             };
             /** @description Invalid query parameter */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,13 +1,20 @@
 """Contains all the data models used in inputs/outputs"""
 
+from .api_key import ApiKey
 from .attempt import Attempt
 from .attempt_outcome import AttemptOutcome
+from .audit_entry import AuditEntry
+from .audit_entry_detail import AuditEntryDetail
+from .audit_page import AuditPage
 from .batch_request import BatchRequest
 from .batch_response import BatchResponse
+from .create_key import CreateKey
+from .created_key import CreatedKey
 from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
 from .problem import Problem
 from .progress import Progress
+from .scope import Scope
 from .stream_task_events_response_200 import StreamTaskEventsResponse200
 from .stream_task_events_response_200_event import StreamTaskEventsResponse200Event
 from .submit_request import SubmitRequest
@@ -22,14 +29,21 @@ from .worker_partitions import WorkerPartitions
 from .worker_state import WorkerState
 
 __all__ = (
+    "ApiKey",
     "Attempt",
     "AttemptOutcome",
+    "AuditEntry",
+    "AuditEntryDetail",
+    "AuditPage",
     "BatchRequest",
     "BatchResponse",
+    "CreatedKey",
+    "CreateKey",
     "GetOpenapiResponse200",
     "Health",
     "Problem",
     "Progress",
+    "Scope",
     "StreamTaskEventsResponse200",
     "StreamTaskEventsResponse200Event",
     "SubmitRequest",
