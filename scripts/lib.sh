@@ -1,7 +1,27 @@
-# Shared by scripts/test.sh and scripts/demo.sh: start PostgreSQL and Kafka
-# (unless DATABASE_URL / KAFKA_BOOTSTRAP name servers of the user's) and stop,
-# on exit, whichever of them this run started.
+# Sourced, never run. Shared by the scripts under scripts/:
+#   apt_install PKG...        Debian packages, as root (sudo otherwise); every
+#                             script that installs something uses it;
+#   require_cargo             cargo on PATH (~/.cargo/bin too), or a clear error;
+#   start_services / start_service NAME / stop_started_services
+#                             PostgreSQL and Kafka (unless DATABASE_URL /
+#                             KAFKA_BOOTSTRAP name servers of the user's), and
+#                             stopping, on exit, whichever of them a run started.
+# Sourced once: a second `source` (postgres.sh, prometheus.sh, kafka-common.sh
+# and pinned-tools.sh source it too) would forget what a run started.
+[[ -n "${YADTQ_LIB_SOURCED:-}" ]] && return 0
+YADTQ_LIB_SOURCED=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The prefix of this file's messages: the running script's name.
+lib_tag() { basename "$0" .sh; }
+
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# apt_install [APT-GET OPTION...] PKG...: installs Debian packages quietly.
+apt_install() {
+  echo "[$(lib_tag)] installing $* with apt-get" >&2
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
 require_cargo() {
   if ! command -v cargo >/dev/null; then
