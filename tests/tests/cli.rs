@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use yadtq_tests::{binary, free_port, Gateway, Stack};
+use yadtq_core::auth::{Scope, DEFAULT_TENANT};
+use yadtq_tests::{binary, free_port, mint_key, Gateway, Stack};
 
 /// Longest a run of `yadtq` may take.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -31,12 +32,18 @@ impl Run {
     }
 }
 
-/// Runs `yadtq args...` against `url` (through `YADTQ_URL`, as a user would);
-/// kills it and fails after [`RUN_LIMIT`], so a wait that never ends stops the test.
-fn yadtq_at(url: &str, args: &[&str]) -> Run {
+/// Runs `yadtq args...` against `url` with the API key `key` (through
+/// `YADTQ_URL` and `YADTQ_API_KEY`, as a user would; none: no key); kills it
+/// and fails after [`RUN_LIMIT`], so a wait that never ends stops the test.
+fn yadtq_at(url: &str, key: Option<&str>, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = Command::new(binary("yadtq"))
+    let mut command = Command::new(binary("yadtq"));
+    match key {
+        Some(key) => command.env("YADTQ_API_KEY", key),
+        None => command.env_remove("YADTQ_API_KEY"),
+    };
+    let mut child = command
         .args(args)
         .env("YADTQ_URL", url)
         .stdin(Stdio::null())
@@ -61,15 +68,22 @@ fn yadtq_at(url: &str, args: &[&str]) -> Run {
     run
 }
 
-/// Runs `yadtq args...` against `gw`.
+/// Runs `yadtq args...` against `gw` with the key its client sends (the stack's admin key).
 fn yadtq(gw: &Gateway, args: &[&str]) -> Run {
-    yadtq_at(&gw.base, args)
+    yadtq_at(&gw.base, gw.key.as_deref(), args)
 }
 
 /// Runs `yadtq args...` against `gw` and checks that it exited 0.
 fn ok(gw: &Gateway, args: &[&str]) -> Run {
     let run = yadtq(gw, args);
     assert_eq!(run.code, 0, "yadtq {args:?} failed: {}", run.stderr);
+    run
+}
+
+/// Like [`ok`], with the API key `key`.
+fn ok_with(gw: &Gateway, key: &str, args: &[&str]) -> Run {
+    let run = yadtq_at(&gw.base, Some(key), args);
+    assert_eq!(run.code, 0, "yadtq {args:?} with key {key} failed: {}", run.stderr);
     run
 }
 
@@ -167,8 +181,8 @@ async fn watch_follows_a_task_across_a_gateway_restart() {
     let w = stack.worker("worker", &[]).await;
     stack.wait_assigned(&w).await;
     ok(&gw, &["submit", "sleep", "5", "--id", "cli-long"]);
-    let url = gw.base.clone();
-    let watcher = std::thread::spawn(move || yadtq_at(&url, &["watch", "cli-long"]));
+    let (url, key) = (gw.base.clone(), gw.key.clone());
+    let watcher = std::thread::spawn(move || yadtq_at(&url, key.as_deref(), &["watch", "cli-long"]));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     gw.proc.kill9();
     let listen = gw.base.trim_start_matches("http://").to_string();
@@ -254,8 +268,27 @@ async fn errors_name_the_problem_and_exit_by_kind() {
     let usage = yadtq(&gw, &["submit", "add", "--kwargs", "[1]"]);
     assert_eq!(usage.code, 2, "clap's usage error");
 
+    // Without a key, and with a key that may only read, the gateway refuses: exit 9.
+    let anonymous = yadtq_at(&gw.base, None, &["get", "cli-same"]);
+    assert_eq!(anonymous.code, 9, "401 exits 9");
+    assert!(
+        anonymous.stderr.starts_with("error: 401 Unauthorized: ")
+            && anonymous.stderr.contains("(field: Authorization)"),
+        "{}",
+        anonymous.stderr
+    );
+    let reader = mint_key(&stack.db, DEFAULT_TENANT, &[Scope::Read], None).await;
+    ok_with(&gw, &reader, &["get", "cli-same"]);
+    let refused = yadtq_at(&gw.base, Some(&reader), &["submit", "add", "1", "2"]);
+    assert_eq!(refused.code, 9, "403 exits 9");
+    assert!(
+        refused.stderr.starts_with("error: 403 Forbidden: ") && refused.stderr.contains("'submit'"),
+        "{}",
+        refused.stderr
+    );
+
     let url = format!("http://127.0.0.1:{}", free_port());
-    let down = yadtq_at(&url, &["get", "x"]);
+    let down = yadtq_at(&url, gw.key.as_deref(), &["get", "x"]);
     assert_eq!(down.code, 6, "unreachable exits 6");
     assert!(down.stderr.contains(&format!("cannot reach the gateway at {url}")), "{}", down.stderr);
 }
