@@ -35,9 +35,8 @@ for a in "$@"; do [[ "$a" == "-h" || "$a" == "--help" || "$a" == "-V" ]] && HELP
 
 setup_celery() {
   if ! command -v redis-server >/dev/null; then
-    log "redis-server not found, installing via apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    log "redis-server not found"
+    apt_install redis-server
   fi
   local py; py="$(command -v python3)" || die "python3 not found (needed for the Celery side; YADTQ_BENCH_NO_CELERY=1 skips it)"
   local stamp="$VENV/.requirements.sha256" want

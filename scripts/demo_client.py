@@ -4,8 +4,11 @@
 Submits the seed's example tasks and N mixed tasks over HTTP, waits for every
 result by polling GET /tasks/{id}, checks each result, and prints a summary and
 the worker roster from GET /workers. Exits non-zero when a result is wrong.
+Usage: demo_client.py URL N, with YADTQ_API_KEY an API key that may submit,
+read and see workers' hosts (operate; the demo's is an admin key).
 """
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -14,12 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080"
 EXTRA = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+API_KEY = os.environ.get("YADTQ_API_KEY") or sys.exit("demo_client.py: set YADTQ_API_KEY to an API key of the gateway")
 
 
 def call(method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(BASE + path, data=data, method=method,
-                                 headers={"content-type": "application/json"})
+                                 headers={"content-type": "application/json",
+                                          "authorization": f"Bearer {API_KEY}"})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())

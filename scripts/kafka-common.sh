@@ -17,11 +17,7 @@ MARKER="$CACHE/.fetch-ok"       # outside libs/ so the classpath wildcard never 
 log() { echo "[$LOG_TAG] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-apt_install() {
-  log "installing $* via apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
-}
+source "$ROOT/scripts/lib.sh" # apt_install
 
 ensure_java() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless

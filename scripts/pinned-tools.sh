@@ -14,11 +14,7 @@
 # install inside it would carry on and mark itself installed.
 shopt -s inherit_errexit
 
-as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  echo "pinned-tools: installing $* with apt-get" >&2
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # apt_install
 # Short digest of a lock file: names the cached install made from it.
 digest() { sha256sum "$1" | cut -c1-16; }
 

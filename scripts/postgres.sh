@@ -10,6 +10,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib.sh" # apt_install
 TLS="${YADTQ_PG_TLS:-0}"
 if [[ "$TLS" == 1 ]]; then STATE="$ROOT/.local/postgres-tls"; else STATE="$ROOT/.local/postgres"; fi
 DATA="$STATE/data"
@@ -29,9 +30,8 @@ find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || 
 
 ensure_installed() {
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    log "PostgreSQL server not found, installing via apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+    log "PostgreSQL server not found"
+    apt_install postgresql
   fi
   BIN="$(find_bin)"
   # The server refuses to run as root, so it runs as the 'postgres' system user.

@@ -14,6 +14,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib.sh" # apt_install
 STATE="$ROOT/.local/prometheus"
 PORT="${YADTQ_PROM_PORT:-9390}"
 INTERVAL="${YADTQ_PROM_SCRAPE_INTERVAL:-1s}"
@@ -26,13 +27,12 @@ die() { log "ERROR: $*"; exit 1; }
 
 ensure_installed() {
   command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
-  log "prometheus not found, installing Debian's package via apt-get"
-  export DEBIAN_FRONTEND=noninteractive
+  log "prometheus not found, installing Debian's package"
   # Keep the package's own service from starting: this script runs the binary.
   local policy=/usr/sbin/policy-rc.d made=0
   if [[ ! -e "$policy" ]]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made=1; fi
   local t0=$SECONDS rc=0
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || rc=$?
+  apt_install --no-install-recommends prometheus || rc=$?
   if (( made )); then rm -f "$policy"; fi
   (( rc == 0 )) || die "apt-get install prometheus failed"
   # Some init systems start it anyway; a service we did not ask for is stopped.

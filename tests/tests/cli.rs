@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use yadtq_tests::{binary, free_port, Gateway, Stack};
+use yadtq_core::auth::{Scope, DEFAULT_TENANT};
+use yadtq_tests::{binary, free_port, mint_key, Gateway, Stack};
 
 /// Longest a run of `yadtq` may take.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -31,13 +32,18 @@ impl Run {
     }
 }
 
-/// Runs `yadtq args...` against `url` (through `YADTQ_URL`, as a user would)
-/// with `key` as `YADTQ_API_KEY`; kills it and fails after [`RUN_LIMIT`], so
-/// a wait that never ends stops the test.
+/// Runs `yadtq args...` against `url` with the API key `key` (through
+/// `YADTQ_URL` and `YADTQ_API_KEY`, as a user would; none: no key); kills it
+/// and fails after [`RUN_LIMIT`], so a wait that never ends stops the test.
 fn yadtq_at(url: &str, key: Option<&str>, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = Command::new(binary("yadtq"))
+    let mut command = Command::new(binary("yadtq"));
+    match key {
+        Some(key) => command.env("YADTQ_API_KEY", key),
+        None => command.env_remove("YADTQ_API_KEY"),
+    };
+    let mut child = command
         .args(args)
         .env("YADTQ_URL", url)
         .env_remove("YADTQ_API_KEY")
@@ -64,7 +70,7 @@ fn yadtq_at(url: &str, key: Option<&str>, args: &[&str]) -> Run {
     run
 }
 
-/// Runs `yadtq args...` against `gw`.
+/// Runs `yadtq args...` against `gw` with the key its client sends (the stack's admin key).
 fn yadtq(gw: &Gateway, args: &[&str]) -> Run {
     yadtq_at(&gw.base, gw.key.as_deref(), args)
 }
@@ -73,6 +79,13 @@ fn yadtq(gw: &Gateway, args: &[&str]) -> Run {
 fn ok(gw: &Gateway, args: &[&str]) -> Run {
     let run = yadtq(gw, args);
     assert_eq!(run.code, 0, "yadtq {args:?} failed: {}", run.stderr);
+    run
+}
+
+/// Like [`ok`], with the API key `key`.
+fn ok_with(gw: &Gateway, key: &str, args: &[&str]) -> Run {
+    let run = yadtq_at(&gw.base, Some(key), args);
+    assert_eq!(run.code, 0, "yadtq {args:?} with key {key} failed: {}", run.stderr);
     run
 }
 
@@ -258,16 +271,27 @@ async fn errors_name_the_problem_and_exit_by_kind() {
         refused.stderr
     );
 
-    let anonymous = yadtq_at(&gw.base, None, &["get", "x"]);
-    assert_eq!(anonymous.code, 9, "a refused key exits 9");
-    assert!(anonymous.stderr.contains("Authorization"), "{}", anonymous.stderr);
-    let reader = yadtq_tests::mint_key(&stack.db, "default", &[yadtq_core::auth::Scope::Read], None).await;
-    let denied = yadtq_at(&gw.base, Some(&reader), &["submit", "add", "1", "2"]);
-    assert_eq!(denied.code, 9);
-    assert!(denied.stderr.contains("'submit' scope"), "{}", denied.stderr);
-
     let usage = yadtq(&gw, &["submit", "add", "--kwargs", "[1]"]);
     assert_eq!(usage.code, 2, "clap's usage error");
+
+    // Without a key, and with a key that may only read, the gateway refuses: exit 9.
+    let anonymous = yadtq_at(&gw.base, None, &["get", "cli-same"]);
+    assert_eq!(anonymous.code, 9, "401 exits 9");
+    assert!(
+        anonymous.stderr.starts_with("error: 401 Unauthorized: ")
+            && anonymous.stderr.contains("(field: Authorization)"),
+        "{}",
+        anonymous.stderr
+    );
+    let reader = mint_key(&stack.db, DEFAULT_TENANT, &[Scope::Read], None).await;
+    ok_with(&gw, &reader, &["get", "cli-same"]);
+    let refused = yadtq_at(&gw.base, Some(&reader), &["submit", "add", "1", "2"]);
+    assert_eq!(refused.code, 9, "403 exits 9");
+    assert!(
+        refused.stderr.starts_with("error: 403 Forbidden: ") && refused.stderr.contains("'submit'"),
+        "{}",
+        refused.stderr
+    );
 
     let url = format!("http://127.0.0.1:{}", free_port());
     let down = yadtq_at(&url, None, &["get", "x"]);

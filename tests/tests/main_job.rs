@@ -71,28 +71,47 @@ async fn five_hundred_mixed_tasks_through_two_workers() {
 /// Runs one of the README's curl lines with `sh` against the gateway at
 /// `host` (for `localhost:8080`), with `id` for the README's placeholder id,
 /// and without its trailing comment; returns curl's output.
-fn readme_curl(line: &str, host: &str, id: &str) -> String {
+/// Runs one of the README's shell lines as written (its trailing `# comment`
+/// dropped), against `host` and with `id` for the README's `1b0e…`, `cargo
+/// run -q -p yadtq-gateway --` being the built gateway, in an environment of
+/// `env`; its standard output.
+fn readme_line(line: &str, host: &str, id: &str, env: &[(&str, &str)]) -> String {
     let command = line.split_once(" #").map_or(line, |(c, _)| c).trim();
-    let command = command.replace("localhost:8080", host).replace("1b0e\u{2026}", id);
-    let out = std::process::Command::new("sh").arg("-c").arg(&command).output().expect("run curl");
+    let gateway = binary("yadtq-gateway");
+    let command = command
+        .replace("localhost:8080", host)
+        .replace("1b0e\u{2026}", id)
+        .replace("cargo run -q -p yadtq-gateway --", &gateway.display().to_string());
+    let out =
+        std::process::Command::new("sh").arg("-c").arg(&command).envs(env.iter().copied()).output().expect("run sh");
     assert!(out.status.success(), "`{command}` failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The README's curl lines ("Using it"), run as written with curl: the
-/// submission answers 202 with its task, the read shows it done with 20, the
-/// listing shows the worker alive.
+/// The README's curl lines ("Using it"), run as written with curl after its
+/// line that makes an API key: the key works, the submission answers 202 with
+/// its task, the read shows it done with 20, the listing shows the worker
+/// alive.
 #[tokio::test]
 async fn the_readme_curl_lines_run() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let lines: Vec<&str> = readme.lines().filter(|l| l.starts_with("curl ")).collect();
     assert_eq!(lines.len(), 3, "the README's curl lines: {lines:?}");
+    let key_lines: Vec<&str> = readme.lines().filter(|l| l.starts_with("export YADTQ_API_KEY=")).collect();
+    assert_eq!(key_lines.len(), 1, "the README's line that makes a key: {key_lines:?}");
     let stack = Stack::new("readme_curl").await;
     let gw = stack.gateway(&[]).await;
     let _w = stack.worker("worker", &[]).await;
     let host = gw.base.trim_start_matches("http://");
 
-    let submitted = readme_curl(lines[0], host, "");
+    // The key line, then its variable, in one shell: what the next lines get.
+    let key_line =
+        format!("{}; printf %s \"$YADTQ_API_KEY\"", key_lines[0].split_once(" #").map_or(key_lines[0], |(c, _)| c));
+    let key = readme_line(&key_line, host, "", &[("DATABASE_URL", &stack.database_url)]);
+    assert!(key.starts_with("yadtq_"), "the key line printed {key:?}");
+    let env = [("YADTQ_API_KEY", key.as_str())];
+
+    let submitted = readme_line(lines[0], host, "", &env);
     assert!(submitted.starts_with("HTTP/1.1 202"), "{submitted}");
     let task: Value = serde_json::from_str(submitted.lines().last().unwrap()).unwrap();
     let id = task["id"].as_str().unwrap().to_string();
@@ -100,7 +119,7 @@ async fn the_readme_curl_lines_run() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let read: Value = serde_json::from_str(&readme_curl(lines[1], host, &id)).unwrap();
+        let read: Value = serde_json::from_str(&readme_line(lines[1], host, &id, &env)).unwrap();
         if read["status"] == "success" {
             assert_eq!(read["result"], json!(20));
             break;
@@ -108,9 +127,13 @@ async fn the_readme_curl_lines_run() {
         assert!(Instant::now() < deadline, "task {id} still {} after 60 s", read["status"]);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let workers: Value = serde_json::from_str(&readme_curl(lines[2], host, &id)).unwrap();
+    let workers: Value = serde_json::from_str(&readme_line(lines[2], host, &id, &env)).unwrap();
     let workers = workers["workers"].as_array().expect("a page of workers");
     assert!(!workers.is_empty() && workers.iter().all(|w| w["alive"] == true), "{workers:?}");
+
+    // The same lines without the key are refused.
+    let anonymous = readme_line(lines[0], host, "", &[("YADTQ_API_KEY", "")]);
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
 }
 
 #[tokio::test]

@@ -18,8 +18,18 @@ depends on the gateway's configuration or clock:
 
 Any other failure, and any rejection of a request that keeps these rules, still
 fails the run.
+
+A second hook keeps the run's own API key (YADTQ_API_KEY) alive: stateful
+sequences take key ids from `GET /admin/keys` to `POST /admin/keys/{id}/revoke`,
+and a revoked key would turn every later request into a 401, which the
+checks accept, so the rest of the run would test nothing. A revocation of that
+key goes to a fresh id instead (a documented 404).
 """
 
+import json
+import os
+import urllib.request
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
@@ -90,3 +100,33 @@ def filter_failure(ctx, failure, case, response):
             if field.startswith(prefix) and field[len(prefix) :] in _breaks(task, key, i):
                 return False
     return True
+
+
+# The length of a token's prefix that `GET /admin/keys` shows (`yadtq_` and 6).
+TOKEN_PREFIX_LEN = 12
+_own_key_id = None
+
+
+def _own_key():
+    """The id of the key the run sends, looked up once through the admin API."""
+    global _own_key_id
+    if _own_key_id is None:
+        token = os.environ["YADTQ_API_KEY"]
+        request = urllib.request.Request(
+            os.environ["YADTQ_URL"] + "/admin/keys", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            keys = json.load(response)
+        _own_key_id = next(
+            (k["id"] for k in keys if k["token_prefix"] == token[:TOKEN_PREFIX_LEN] and not k.get("revoked_at")), ""
+        )
+    return _own_key_id
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    if case.method.upper() != "POST" or case.path != "/admin/keys/{id}/revoke":
+        return
+    key_id = str((case.path_parameters or {}).get("id", ""))
+    if key_id and key_id == _own_key():
+        case.path_parameters = {**case.path_parameters, "id": str(uuid.uuid4())}

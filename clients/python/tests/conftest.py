@@ -1,5 +1,6 @@
 """The live gateway under test: YADTQ_URL (scripts/test-clients.sh starts one,
-with a worker serving the queue YADTQ_SDK_QUEUE, default `sdk_py`)."""
+with a worker serving the queue YADTQ_SDK_QUEUE, default `sdk_py`), and
+YADTQ_API_KEY, an admin key of it (scripts/test-clients.sh makes one)."""
 
 import os
 import uuid
@@ -10,11 +11,14 @@ from yadtq import Yadtq
 
 URL = os.environ.get("YADTQ_URL", "http://127.0.0.1:8080")
 QUEUE = os.environ.get("YADTQ_SDK_QUEUE", "sdk_py")
+API_KEY = os.environ.get("YADTQ_API_KEY", "")
 
 
 @pytest.fixture
 def q() -> Yadtq:
-    return Yadtq(URL)
+    if not API_KEY:
+        pytest.fail(f"set YADTQ_API_KEY to an admin key of the gateway at {URL}")
+    return Yadtq(URL, api_key=API_KEY)
 
 
 @pytest.fixture

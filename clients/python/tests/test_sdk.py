@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import QUEUE, URL
+from conftest import API_KEY, QUEUE, URL
 
-from yadtq import ProblemError, submit_request, unwrap
+from yadtq import ProblemError, Yadtq, submit_request, unwrap
+from yadtq_client.api.admin import create_key
 from yadtq_client.api.tasks import (
     cancel_task,
     get_task,
@@ -22,7 +23,7 @@ from yadtq_client.api.tasks import (
     submit_task,
 )
 from yadtq_client.api.workers import list_workers
-from yadtq_client.models import BatchRequest, Problem, TaskStatus
+from yadtq_client.models import BatchRequest, CreateKey, Problem, Scope, TaskStatus
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "clients/python/examples/quickstart.py"
@@ -33,11 +34,30 @@ def test_readme_quickstart_snippet_runs_and_prints_20():
     assert snippet in (ROOT / "README.md").read_text(), (
         "README.md must show clients/python/examples/quickstart.py as is"
     )
-    env = {**os.environ, "YADTQ_URL": URL}
+    env = {**os.environ, "YADTQ_URL": URL, "YADTQ_API_KEY": API_KEY}
     out = subprocess.run(
         [sys.executable, str(EXAMPLE)], env=env, capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout == "success 20\n"
+
+
+def test_a_request_without_a_key_is_401_and_a_read_only_key_may_not_submit(q):
+    with pytest.raises(ProblemError) as anonymous:
+        Yadtq(URL).submit("multiply", [4, 5], queue=QUEUE)
+    assert (anonymous.value.status, anonymous.value.field) == (401, "Authorization")
+
+    created = unwrap(
+        create_key.sync_detailed(client=q.client, body=CreateKey(scopes=[Scope.READ], name="sdk_py read-only"))
+    )
+    assert created.key.scopes == [Scope.READ] and created.token.startswith(created.key.token_prefix)
+    reader = Yadtq(URL, api_key=created.token)
+    with pytest.raises(ProblemError) as refused:
+        reader.submit("multiply", [4, 5], queue=QUEUE)
+    assert (refused.value.status, refused.value.field) == (403, "Authorization")
+    assert "submit" in refused.value.problem.detail
+    # What it may do, it does: read the admin's task.
+    task = q.submit("multiply", [4, 5], queue=QUEUE)
+    assert reader.wait(task.id, timeout=30).id == task.id
 
 
 def test_multiply_4_5_is_20_through_the_generated_client(q, new_id):

@@ -13,8 +13,10 @@ layer adds what they leave to the caller:
 - `Yadtq.events`: the server-sent events of `GET /tasks/{id}/events`, as
   `TaskEvent`s, until the terminal one.
 
-`Yadtq.client` is the generated `yadtq_client.Client`: pass it to any
-generated function for everything else.
+`Yadtq.client` is the generated client (`yadtq_client.AuthenticatedClient`
+when given an API key, which it sends as `Authorization: Bearer <key>` on
+every request; `yadtq_client.Client` without one): pass it to any generated
+function for everything else.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from urllib.parse import quote
 
 import httpx
 
-from yadtq_client import Client
+from yadtq_client import AuthenticatedClient, Client
 from yadtq_client.api.tasks import get_task, list_tasks, submit_task
 from yadtq_client.errors import UnexpectedStatus
 from yadtq_client.models import Problem, SubmitRequest, Task, TaskStatus
@@ -89,11 +91,27 @@ class TaskEvent:
 
 
 class Yadtq:
-    """A yadtq gateway. `timeout` (seconds) bounds each request; it is above
+    """A yadtq gateway.
+
+    `api_key` is the token of an API key (`yadtq-gateway keys create`, or
+    `POST /admin/keys`), sent as `Authorization: Bearer <key>`; the gateway
+    answers 401 without a valid one (unless it runs with `--auth off`) and 403
+    when the key lacks the scope an operation needs, both as `ProblemError`.
+    `None` sends no key. `timeout` (seconds) bounds each request; it is above
     the longest long-poll, so `wait` never times out on its own."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8080", *, timeout: float = MAX_WAIT + 15):
-        self.client = Client(base_url=base_url, timeout=httpx.Timeout(timeout))
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8080",
+        *,
+        api_key: str | None = None,
+        timeout: float = MAX_WAIT + 15,
+    ):
+        self.client: AuthenticatedClient | Client
+        if api_key is None:
+            self.client = Client(base_url=base_url, timeout=httpx.Timeout(timeout))
+        else:
+            self.client = AuthenticatedClient(base_url=base_url, token=api_key, timeout=httpx.Timeout(timeout))
 
     def submit(self, task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Task:
         """`POST /tasks`; `options` as in `submit_request`."""

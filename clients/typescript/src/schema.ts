@@ -4,20 +4,15 @@
  */
 
 export interface paths {
-    "/dead-letters": {
+    "/admin/audit": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * List dead letters, newest first: records a worker found on a task topic
-         *     that are not valid envelopes, with the reason and origin it gave. Values
-         *     are cut to 4,096 bytes by default (`truncated`; the gateway's
-         *     `--dead-letter-preview-bytes`); read one whole by its address.
-         */
-        get: operations["listDeadLetters"];
+        /** Read the audit log of admin actions (key creation and revocation), newest first. */
+        get: operations["listAudit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -26,24 +21,25 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/dead-letters/{partition}/{offset}": {
+    "/admin/keys": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** One dead letter, its value whole. */
-        get: operations["getDeadLetter"];
+        /** List API keys (never their tokens), newest first, revoked ones included. */
+        get: operations["listKeys"];
         put?: never;
-        post?: never;
+        /** Create an API key. The token is in this answer only. */
+        post: operations["createKey"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/dead-letters/{partition}/{offset}/replay": {
+    "/admin/keys/{id}/revoke": {
         parameters: {
             query?: never;
             header?: never;
@@ -52,15 +48,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Replay a dead letter: when the task it names is still `queued` (its
-         *     only record was dead-lettered, so nothing would run it), send a fresh
-         *     envelope built from the task's row. Never runs a task twice: a task that
-         *     is running or finished is refused with 409 (retry a failed or cancelled
-         *     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-         *     the claim.
-         */
-        post: operations["replayDeadLetter"];
+        /** Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s by default). */
+        post: operations["revokeKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -110,30 +99,6 @@ export interface paths {
         };
         /** Serve this document. */
         get: operations["getOpenapi"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/queues": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Per queue: tasks by active status, oldest queued age, throughput and
-         *     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
-         *     partial indexes (active statuses, `finished_at`), so its cost follows the
-         *     active and recent tasks rather than the table; the lag asks Kafka for
-         *     watermarks and the workers' committed offsets (bounded by the gateway's
-         *     `--lag-read-timeout`, 2 s by default).
-         */
-        get: operations["listQueues"];
         put?: never;
         post?: never;
         delete?: never;
@@ -315,10 +280,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List workers, newest first (by registration), with keyset pagination.
-         *     `alive` is derived from the last heartbeat against the database clock and
-         *     the dead-after threshold. Rows of workers stopped or dead for longer than
-         *     the retention are deleted by the maintenance leader.
+         * List workers, newest first. `alive` is derived from the last heartbeat
+         *     against the database clock and the dead-after threshold.
          */
         get: operations["listWorkers"];
         put?: never;
@@ -333,6 +296,36 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A key as listings show it: never the token, only its first characters. */
+        ApiKey: {
+            /**
+             * Format: date-time
+             * @description Creation time.
+             */
+            created_at: string;
+            /** @description Who created it: `key:<id>` (admin API), `cli` or `bootstrap`. */
+            created_by: string;
+            /**
+             * Format: uuid
+             * @description Key id (what `revoke` takes).
+             */
+            id: string;
+            /** @description Free text given at creation, e.g. "billing service". */
+            name: string;
+            /** @description Queues the key may submit to and read; null: every queue. */
+            queues?: string[] | null;
+            /**
+             * Format: date-time
+             * @description Revocation time; null while the key works.
+             */
+            revoked_at?: string | null;
+            /** @description What the key may do. */
+            scopes: components["schemas"]["Scope"][];
+            /** @description Tenant whose tasks the key reaches. */
+            tenant: string;
+            /** @description The token's first 12 characters. */
+            token_prefix: string;
+        };
         /** @description One claim of a task, as `GET /tasks/{id}/attempts` returns it. */
         Attempt: {
             /**
@@ -363,6 +356,39 @@ export interface components {
          * @enum {string}
          */
         AttemptOutcome: "success" | "failed" | "retry" | "timeout" | "worker_lost" | "cancelled";
+        /** @description One admin action. */
+        AuditEntry: {
+            /** @description What, e.g. `key.create`, `key.revoke`. */
+            action: string;
+            /** @description Who: `key:<id>` (admin API), `cli` (`yadtq-gateway keys`) or `bootstrap`. */
+            actor: string;
+            /**
+             * Format: date-time
+             * @description When (database clock).
+             */
+            at: string;
+            /** @description Particulars (never a token). */
+            detail: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Increasing entry number (the listing's cursor).
+             */
+            id: number;
+            /** @description Object acted on, e.g. a key id. */
+            target?: string | null;
+            /** @description Tenant concerned, when one is. */
+            tenant?: string | null;
+        };
+        /** @description A page of the audit log, newest first. */
+        AuditPage: {
+            /** @description The entries. */
+            entries: components["schemas"]["AuditEntry"][];
+            /**
+             * Format: int64
+             * @description Pass as `cursor` for the next page; null on the last page.
+             */
+            next_cursor?: number | null;
+        };
         /** @description Body of `POST /tasks/batch`. */
         BatchRequest: {
             /** @description The tasks, each as in `POST /tasks` (at most the configured batch size, default 1000). */
@@ -373,56 +399,26 @@ export interface components {
             /** @description The tasks as stored (an idempotent repeat returns the original). */
             tasks: components["schemas"]["Task"][];
         };
-        /**
-         * @description One record of the dead-letter topic: a record a worker found on a task
-         *     topic that is not a valid envelope, copied with its key and value.
-         */
-        DeadLetter: {
-            /**
-             * @description The original record's key (for yadtq's own records, the task id), as
-             *     UTF-8 text with invalid bytes replaced.
-             */
-            key?: string | null;
-            /**
-             * Format: int64
-             * @description Offset in that partition; with `partition`, the dead letter's address.
-             */
-            offset: number;
-            /** @description Where it was read: `topic/partition/offset` of the task topic. */
-            origin?: string | null;
-            /**
-             * Format: int32
-             * @description Partition of the dead-letter topic.
-             */
-            partition: number;
-            /**
-             * @description The record's value as UTF-8 text (invalid bytes replaced), cut to the
-             *     reader's preview length; null when the record had no value.
-             */
-            payload?: string | null;
-            /** @description Size of the whole value, bytes. */
-            payload_bytes: number;
-            /** @description Why the worker refused it (`invalid envelope: …`, `unknown envelope version 2`). */
-            reason?: string | null;
-            /**
-             * Format: date-time
-             * @description When it was dead-lettered (the record's timestamp), if it has one.
-             */
-            timestamp?: string | null;
-            /** @description True when `payload` was cut. */
-            truncated: boolean;
+        /** @description Body of `POST /admin/keys`. */
+        CreateKey: {
+            /** @description What the key is for, shown in listings (at most 200 characters). */
+            name?: string;
+            /** @description Queues the key is limited to; absent or null: every queue. */
+            queues?: components["schemas"]["QueueName"][] | null;
+            /** @description What the key may do (at least one; `admin` implies every scope). */
+            scopes: components["schemas"]["Scope"][];
+            /** @description Tenant whose tasks the key reaches (1-64 letters, digits, `-`, `_`); default `default`. */
+            tenant?: string | null;
         };
-        /** @description A page of dead letters, newest first, and what the topic holds. */
-        DeadLetters: {
-            /** @description The records read, newest first. */
-            dead_letters: components["schemas"]["DeadLetter"][];
+        /** @description A new key and its token. */
+        CreatedKey: {
+            /** @description The key. */
+            key: components["schemas"]["ApiKey"];
             /**
-             * Format: int64
-             * @description Records the topic still holds (retention deletes the oldest), over all partitions.
+             * @description Send as `Authorization: Bearer <token>`. Shown only in this answer:
+             *     the gateway keeps only its hash.
              */
-            retained: number;
-            /** @description The dead-letter topic's name. */
-            topic: string;
+            token: string;
         };
         /** @description Health or readiness report. */
         Health: {
@@ -432,29 +428,6 @@ export interface components {
             postgres?: string | null;
             /** @description `ok`, `ready` or `unavailable`. */
             status: string;
-        };
-        /** @description Tasks finished in one minute, by outcome. */
-        Minute: {
-            /**
-             * Format: int64
-             * @description Tasks cancelled.
-             */
-            cancelled: number;
-            /**
-             * Format: int64
-             * @description Tasks that failed (retries spent, or a permanent error).
-             */
-            failed: number;
-            /**
-             * Format: date-time
-             * @description Start of the minute (database clock).
-             */
-            minute: string;
-            /**
-             * Format: int64
-             * @description Tasks that succeeded.
-             */
-            success: number;
         };
         /** @description An RFC 9457 problem document. `field` names the request field at fault. */
         Problem: {
@@ -485,65 +458,13 @@ export interface components {
              */
             percent: number;
         };
-        /** @description One queue's state. */
-        QueueOverview: {
-            /**
-             * Format: int64
-             * @description Records on the queue's topic the workers' consumer group has not
-             *     committed yet; null when Kafka did not answer (see `kafka_error`).
-             */
-            consumer_lag?: number | null;
-            /**
-             * Format: double
-             * @description `failed / (success + failed)` over the window; null when none finished.
-             */
-            failure_rate?: number | null;
-            /** @description Sums of `throughput`. */
-            finished: components["schemas"]["Minute"];
-            /**
-             * Format: double
-             * @description Seconds since the oldest `queued` task became due (database clock);
-             *     null when none is queued.
-             */
-            oldest_queued_age_s?: number | null;
-            /**
-             * Format: int64
-             * @description Tasks running now.
-             */
-            processing: number;
-            /** @description Queue name. */
-            queue: string;
-            /**
-             * Format: int64
-             * @description Tasks waiting for a worker now.
-             */
-            queued: number;
-            /**
-             * Format: int64
-             * @description Tasks waiting for their `run_at` (countdown, eta, retry backoff).
-             */
-            scheduled: number;
-            /**
-             * @description Tasks finished per minute over the window, oldest first, one entry per
-             *     minute (zeros included); the last one is the current, partial minute.
-             */
-            throughput: components["schemas"]["Minute"][];
-        };
-        /** @description Every queue: the ones the gateways declare and any that holds tasks. */
-        Queues: {
-            /**
-             * @description Why `consumer_lag` is null, when Kafka did not answer within the
-             *     gateway's `--lag-read-timeout` (2 s by default).
-             */
-            kafka_error?: string | null;
-            /**
-             * Format: int32
-             * @description The throughput window, minutes.
-             */
-            minutes: number;
-            /** @description The queues, by name. */
-            queues: components["schemas"]["QueueOverview"][];
-        };
+        /** @description A queue's name, as `YADTQ_QUEUES` declares it: 1-64 letters, digits, `-`, `_`. */
+        QueueName: string;
+        /**
+         * @description What a key may do. `admin` implies every other scope.
+         * @enum {string}
+         */
+        Scope: "submit" | "read" | "operate" | "metrics" | "admin";
         /**
          * @description Body of `POST /tasks` (and each element of `POST /tasks/batch`).
          * @example {
@@ -717,8 +638,8 @@ export interface components {
              * @description Attempts that ended in failure on this worker.
              */
             failed: number;
-            /** @description Host the worker runs on. */
-            hostname: string;
+            /** @description Host the worker runs on; null for keys without the `operate` scope. */
+            hostname?: string | null;
             /**
              * Format: uuid
              * @description Fresh per process start.
@@ -745,9 +666,9 @@ export interface components {
             };
             /**
              * Format: int32
-             * @description Operating-system process id.
+             * @description Operating-system process id; null for keys without the `operate` scope.
              */
-            pid: number;
+            pid?: number | null;
             /**
              * Format: int64
              * @description Tasks finished with `success` by this worker.
@@ -777,15 +698,8 @@ export interface components {
             stopped_at?: string | null;
             /** @description Task names the worker has handlers for. */
             task_names: string[];
-            /** @description yadtq version of the worker. */
-            version: string;
-        };
-        /** @description A page of workers, newest first. */
-        WorkerPage: {
-            /** @description Pass as `cursor` for the next page; null on the last page. */
-            next_cursor?: string | null;
-            /** @description The workers. */
-            workers: components["schemas"]["Worker"][];
+            /** @description yadtq version of the worker; null for keys without the `operate` scope. */
+            version?: string | null;
         };
         /**
          * @description A worker's state in GET /workers (design.md, "Worker states").
@@ -801,21 +715,13 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    listDeadLetters: {
+    listAudit: {
         parameters: {
             query?: {
-                /**
-                 * @description Only this partition of the dead-letter topic (yadtq creates it with
-                 *     one, partition 0); one the topic lacks matches nothing.
-                 */
-                partition?: number;
-                /**
-                 * @description Only records before this offset (in each partition read): pass the
-                 *     smallest `offset` of a page to read the page before it.
-                 */
-                before?: number;
-                /** @description Page size, 1 to 200 (default 50). */
+                /** @description Page size, 1 to 500 (default 100). */
                 limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: number;
             };
             header?: never;
             path?: never;
@@ -823,16 +729,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of dead letters */
+            /** @description A page of entries */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DeadLetters"];
+                    "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description Invalid query parameter (`field` names it) */
+            /** @description Invalid limit or cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -841,7 +747,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -854,30 +778,28 @@ export interface operations {
             };
         };
     };
-    getDeadLetter: {
+    listKeys: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Partition of the dead-letter topic */
-                partition: number;
-                /** @description Offset in that partition */
-                offset: number;
+            query?: {
+                /** @description Only this tenant's keys. */
+                tenant?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The dead letter */
+            /** @description Keys */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DeadLetter"];
+                    "application/json": components["schemas"]["ApiKey"][];
                 };
             };
-            /** @description Malformed partition or offset (`field` names it) */
+            /** @description Invalid query parameter */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -886,8 +808,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The topic holds no record there (never written, or deleted by retention) */
-            404: {
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -895,7 +817,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -908,30 +839,29 @@ export interface operations {
             };
         };
     };
-    replayDeadLetter: {
+    createKey: {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description Partition of the dead-letter topic */
-                partition: number;
-                /** @description Offset in that partition */
-                offset: number;
-            };
+            path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateKey"];
+            };
+        };
         responses: {
-            /** @description The task was queued and is sent again; the body is the task */
-            202: {
+            /** @description Created; `token` is shown only now */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Task"];
+                    "application/json": components["schemas"]["CreatedKey"];
                 };
             };
-            /** @description Malformed partition or offset (`field` names it) */
+            /** @description Invalid body; `field` names the culprit */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -940,7 +870,95 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The topic holds no record there */
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Key id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked (or revoked before: `revoked_at` says when) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"];
+                };
+            };
+            /** @description Malformed id (`field` is `id`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such key */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -949,16 +967,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The dead letter names no task (`field` is `key`), or its task is not `queued`: it ran or is running already (`field` is `status`) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Kafka or PostgreSQL unavailable; see Retry-After */
+            /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1009,11 +1018,18 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
+            /** @description With `--metrics-auth`: no key, or an unknown or revoked one */
+            401: {
                 headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With `--metrics-auth`: the key lacks the `metrics` scope */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1038,63 +1054,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
-                };
-            };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listQueues: {
-        parameters: {
-            query?: {
-                /**
-                 * @description Throughput window: the last this many minutes, the current one
-                 *     included (1 to 60, default 15).
-                 */
-                minutes?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The queues */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Queues"];
-                };
-            };
-            /** @description Invalid `minutes` */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description PostgreSQL unavailable; see Retry-After */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1168,11 +1127,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
                 headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1239,8 +1205,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body did not arrive within `--body-read-timeout` (`field` is `body`) */
-            408: {
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1278,17 +1253,6 @@ export interface operations {
             /** @description Task name not in the configured catalogue, or queue not declared (`field` says which) */
             422: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1351,8 +1315,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body did not arrive within `--body-read-timeout` (`field` is `body`) */
-            408: {
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1390,17 +1363,6 @@ export interface operations {
             /** @description A task names a task outside the catalogue or an undeclared queue; nothing stored */
             422: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1456,6 +1418,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No task was ever submitted with this id */
             404: {
                 headers: {
@@ -1465,18 +1445,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description PostgreSQL unavailable, or (with `wait`) the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After */
+            /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1519,8 +1488,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such task */
-            404: {
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1528,11 +1497,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
                 headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such task */
+            404: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1591,6 +1567,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such task */
             404: {
                 headers: {
@@ -1603,26 +1597,6 @@ export interface operations {
             /** @description Already finished */
             409: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1686,6 +1660,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such task */
             404: {
                 headers: {
@@ -1695,18 +1687,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description PostgreSQL unavailable, or the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After */
+            /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1749,6 +1730,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such task */
             404: {
                 headers: {
@@ -1761,26 +1760,6 @@ export interface operations {
             /** @description Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) */
             409: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1805,10 +1784,6 @@ export interface operations {
             query?: {
                 /** @description `true`: only live workers; `false`: only dead or stopped ones. */
                 alive?: boolean;
-                /** @description Page size, 1 to 500 (default 50). */
-                limit?: number;
-                /** @description `next_cursor` of the previous page (digits). */
-                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1816,16 +1791,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of workers */
+            /** @description Workers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WorkerPage"];
+                    "application/json": components["schemas"]["Worker"][];
                 };
             };
-            /** @description Invalid query parameter; `field` names it */
+            /** @description Invalid query parameter */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1834,11 +1809,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
-            429: {
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
                 headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

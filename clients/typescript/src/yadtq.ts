@@ -2,7 +2,8 @@
 // scripts/gen-clients.sh) and openapi-fetch, which makes the requests.
 // `Yadtq.client` is the typed openapi-fetch client: `client.GET("/tasks/{id}",
 // ...)` returns `{ data, error, response }` for any documented answer, a
-// problem document included. This layer adds what it leaves to the caller:
+// problem document included; given an API key, it sends it on every request.
+// This layer adds what it leaves to the caller:
 //   - unwrap: the data of a success, or a thrown ProblemError (carrying the Problem);
 //   - submitAndWait / wait: long-poll `GET /tasks/{id}?wait=` until terminal;
 //   - iterTasks: every task of a `GET /tasks` listing, following `next_cursor`;
@@ -17,6 +18,16 @@ export type SubmitRequest = Schemas["SubmitRequest"];
 export type Problem = Schemas["Problem"];
 export type ListFilters = Omit<NonNullable<operations["listTasks"]["parameters"]["query"]>, "limit" | "cursor">;
 export type YadtqClient = Client<paths>;
+
+/** Options of a Yadtq: openapi-fetch's (`fetch`, `headers`, ...) and the API key. */
+export interface YadtqOptions extends Omit<ClientOptions, "baseUrl"> {
+  /** The token of an API key (`yadtq-gateway keys create`, or `POST /admin/keys`),
+   * sent as `Authorization: Bearer <key>` on every request that carries no
+   * Authorization header of its own. Without a valid one the gateway answers
+   * 401 (unless it runs with `--auth off`), and 403 when the key lacks the
+   * scope an operation needs: both are problem documents. */
+  apiKey?: string;
+}
 
 /** Statuses a task never leaves (but for an explicit retry). */
 export const TERMINAL: ReadonlySet<TaskStatus> = new Set(["success", "failed", "cancelled"]);
@@ -64,8 +75,17 @@ export interface TaskEvent {
 export class Yadtq {
   readonly client: YadtqClient;
 
-  constructor(baseUrl = "http://127.0.0.1:8080", options: Omit<ClientOptions, "baseUrl"> = {}) {
+  constructor(baseUrl = "http://127.0.0.1:8080", { apiKey, ...options }: YadtqOptions = {}) {
     this.client = createClient<paths>({ baseUrl, ...options });
+    if (apiKey !== undefined) {
+      const authorization = `Bearer ${apiKey}`;
+      this.client.use({
+        onRequest({ request }) {
+          if (!request.headers.has("Authorization")) request.headers.set("Authorization", authorization);
+          return request;
+        },
+      });
+    }
   }
 
   /** `POST /tasks`. */

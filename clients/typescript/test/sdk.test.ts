@@ -1,6 +1,7 @@
 // The TypeScript SDK against a live gateway and worker (YADTQ_URL; the worker
-// serves the queue YADTQ_SDK_QUEUE, default `sdk_ts`): the generated client
-// (`q.client.GET(...)`, openapi-fetch over schema.ts) and the layer on top.
+// serves the queue YADTQ_SDK_QUEUE, default `sdk_ts`; YADTQ_API_KEY is an
+// admin key of it): the generated client (`q.client.GET(...)`, openapi-fetch
+// over schema.ts) and the layer on top.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
@@ -9,7 +10,9 @@ import { ProblemError, Yadtq, unwrap, type SubmitRequest, type Task, type TaskSt
 
 const URL = process.env.YADTQ_URL ?? "http://127.0.0.1:8080";
 const QUEUE = process.env.YADTQ_SDK_QUEUE ?? "sdk_ts";
-const q = new Yadtq(URL);
+const API_KEY = process.env.YADTQ_API_KEY;
+if (!API_KEY) throw new Error(`set YADTQ_API_KEY to an admin key of the gateway at ${URL}`);
+const q = new Yadtq(URL, { apiKey: API_KEY });
 const run = randomUUID().slice(0, 12);
 /** A fresh client-chosen task id, unique across runs against one gateway. */
 const newId = (name: string) => `ts-${run}-${name}`;
@@ -36,6 +39,24 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   for await (const item of items) all.push(item);
   return all;
 }
+
+test("a request without a key is 401, and a read-only key may not submit", async () => {
+  const anonymous = await problemOf(() => new Yadtq(URL).submit(job("multiply", [4, 5])));
+  assert.deepEqual([anonymous.status, anonymous.field], [401, "Authorization"]);
+
+  const created = await q.client.POST("/admin/keys", { body: { scopes: ["read"], name: "sdk_ts read-only" } });
+  assert.equal(created.response.status, 201);
+  const { key, token } = created.data!;
+  assert.deepEqual(key.scopes, ["read"]);
+  assert.ok(token.startsWith(key.token_prefix));
+  const reader = new Yadtq(URL, { apiKey: token });
+  const refused = await problemOf(() => reader.submit(job("multiply", [4, 5])));
+  assert.deepEqual([refused.status, refused.field], [403, "Authorization"]);
+  assert.match(refused.problem.detail, /submit/);
+  // What it may do, it does: read the admin's task.
+  const task = await q.submit(job("multiply", [4, 5]));
+  assert.equal((await reader.wait(task.id, 30)).id, task.id);
+});
 
 test("multiply(4, 5) = 20 through the generated client", async () => {
   const submitted = await q.client.POST("/tasks", { body: job("multiply", [4, 5]) });

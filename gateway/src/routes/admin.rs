@@ -28,12 +28,19 @@ pub struct CreateKey {
     #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Queues the key is limited to; absent or null: every queue.
+    #[schema(value_type = Option<Vec<QueueName>>)]
     pub queues: Option<Vec<String>>,
     /// What the key is for, shown in listings (at most 200 characters).
     #[serde(default)]
     #[schema(max_length = 200)]
     pub name: String,
 }
+
+/// A queue's name, as `YADTQ_QUEUES` declares it: 1-64 letters, digits, `-`, `_`.
+#[derive(ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+#[allow(dead_code)] // only the document's schema of `CreateKey::queues` items
+pub struct QueueName(String);
 
 /// A new key and its token.
 #[derive(Debug, Serialize, ToSchema)]
@@ -186,6 +193,9 @@ pub async fn audit(
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
+    }
+    if q.cursor.is_some_and(|c| c < 1) {
+        return Err(ApiError::bad_request("cursor", "cursor must be a `next_cursor` of an earlier page (1 or more)"));
     }
     let entries = audit::list(&state.pool, limit, q.cursor).await?;
     let next_cursor = if entries.len() as i64 == limit { entries.last().map(|e| e.id) } else { None };

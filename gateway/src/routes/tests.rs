@@ -316,3 +316,11 @@ fn the_kafka_read_bounds_are_flags_checked_at_start() {
     }
     assert_eq!(parse(&["--dead-letter-preview-bytes", "10"]).inspect.dead_letter_preview_bytes, 10);
 }
+
+#[tokio::test]
+async fn an_audit_cursor_below_1_is_400_naming_it() {
+    for cursor in ["0", "-5"] {
+        let a = call(get(&format!("/admin/audit?cursor={cursor}"))).await;
+        assert_eq!(problem(&a), (400, "cursor"), "{cursor}: {:?}", a.body);
+    }
+}

@@ -1,18 +1,20 @@
 """Contains all the data models used in inputs/outputs"""
 
+from .api_key import ApiKey
 from .attempt import Attempt
 from .attempt_outcome import AttemptOutcome
+from .audit_entry import AuditEntry
+from .audit_entry_detail import AuditEntryDetail
+from .audit_page import AuditPage
 from .batch_request import BatchRequest
 from .batch_response import BatchResponse
-from .dead_letter import DeadLetter
-from .dead_letters import DeadLetters
+from .create_key import CreateKey
+from .created_key import CreatedKey
 from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
-from .minute import Minute
 from .problem import Problem
 from .progress import Progress
-from .queue_overview import QueueOverview
-from .queues import Queues
+from .scope import Scope
 from .stream_task_events_response_200 import StreamTaskEventsResponse200
 from .stream_task_events_response_200_event import StreamTaskEventsResponse200Event
 from .submit_request import SubmitRequest
@@ -23,24 +25,25 @@ from .task_kwargs import TaskKwargs
 from .task_page import TaskPage
 from .task_status import TaskStatus
 from .worker import Worker
-from .worker_page import WorkerPage
 from .worker_partitions import WorkerPartitions
 from .worker_state import WorkerState
 
 __all__ = (
+    "ApiKey",
     "Attempt",
     "AttemptOutcome",
+    "AuditEntry",
+    "AuditEntryDetail",
+    "AuditPage",
     "BatchRequest",
     "BatchResponse",
-    "DeadLetter",
-    "DeadLetters",
+    "CreatedKey",
+    "CreateKey",
     "GetOpenapiResponse200",
     "Health",
-    "Minute",
     "Problem",
     "Progress",
-    "QueueOverview",
-    "Queues",
+    "Scope",
     "StreamTaskEventsResponse200",
     "StreamTaskEventsResponse200Event",
     "SubmitRequest",
@@ -51,7 +54,6 @@ __all__ = (
     "TaskPage",
     "TaskStatus",
     "Worker",
-    "WorkerPage",
     "WorkerPartitions",
     "WorkerState",
 )

@@ -27,7 +27,6 @@ class Worker:
             database clock and the worker has not stopped.
         concurrency (int): Tasks it runs at once at most.
         failed (int): Attempts that ended in failure on this worker.
-        hostname (str): Host the worker runs on.
         id (UUID): Fresh per process start.
         in_flight (int): Tasks running at the last heartbeat.
         last_heartbeat_at (datetime.datetime): Last heartbeat, database clock.
@@ -35,7 +34,6 @@ class Worker:
             as of its last heartbeat; a worker also beats right after a rebalance.
             Empty while it has none (e.g. more workers than partitions), once
             stopped, and once it is not `alive`.
-        pid (int): Operating-system process id.
         processed (int): Tasks finished with `success` by this worker.
         queues (list[str]): Queues the worker consumes.
         ready (bool): True when the worker is `alive`, a member of its consumer group and
@@ -43,27 +41,29 @@ class Worker:
         started_at (datetime.datetime): Process start.
         state (WorkerState): A worker's state in GET /workers (design.md, "Worker states").
         task_names (list[str]): Task names the worker has handlers for.
-        version (str): yadtq version of the worker.
+        hostname (None | str | Unset): Host the worker runs on; null for keys without the `operate` scope.
+        pid (int | None | Unset): Operating-system process id; null for keys without the `operate` scope.
         stopped_at (datetime.datetime | None | Unset): Set on graceful shutdown.
+        version (None | str | Unset): yadtq version of the worker; null for keys without the `operate` scope.
     """
 
     alive: bool
     concurrency: int
     failed: int
-    hostname: str
     id: UUID
     in_flight: int
     last_heartbeat_at: datetime.datetime
     partitions: WorkerPartitions
-    pid: int
     processed: int
     queues: list[str]
     ready: bool
     started_at: datetime.datetime
     state: WorkerState
     task_names: list[str]
-    version: str
+    hostname: None | str | Unset = UNSET
+    pid: int | None | Unset = UNSET
     stopped_at: datetime.datetime | None | Unset = UNSET
+    version: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,8 +73,6 @@ class Worker:
 
         failed = self.failed
 
-        hostname = self.hostname
-
         id = str(self.id)
 
         in_flight = self.in_flight
@@ -82,8 +80,6 @@ class Worker:
         last_heartbeat_at = self.last_heartbeat_at.isoformat()
 
         partitions = self.partitions.to_dict()
-
-        pid = self.pid
 
         processed = self.processed
 
@@ -97,7 +93,17 @@ class Worker:
 
         task_names = self.task_names
 
-        version = self.version
+        hostname: None | str | Unset
+        if isinstance(self.hostname, Unset):
+            hostname = UNSET
+        else:
+            hostname = self.hostname
+
+        pid: int | None | Unset
+        if isinstance(self.pid, Unset):
+            pid = UNSET
+        else:
+            pid = self.pid
 
         stopped_at: None | str | Unset
         if isinstance(self.stopped_at, Unset):
@@ -107,6 +113,12 @@ class Worker:
         else:
             stopped_at = self.stopped_at
 
+        version: None | str | Unset
+        if isinstance(self.version, Unset):
+            version = UNSET
+        else:
+            version = self.version
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -114,23 +126,26 @@ class Worker:
                 "alive": alive,
                 "concurrency": concurrency,
                 "failed": failed,
-                "hostname": hostname,
                 "id": id,
                 "in_flight": in_flight,
                 "last_heartbeat_at": last_heartbeat_at,
                 "partitions": partitions,
-                "pid": pid,
                 "processed": processed,
                 "queues": queues,
                 "ready": ready,
                 "started_at": started_at,
                 "state": state,
                 "task_names": task_names,
-                "version": version,
             }
         )
+        if hostname is not UNSET:
+            field_dict["hostname"] = hostname
+        if pid is not UNSET:
+            field_dict["pid"] = pid
         if stopped_at is not UNSET:
             field_dict["stopped_at"] = stopped_at
+        if version is not UNSET:
+            field_dict["version"] = version
 
         return field_dict
 
@@ -145,8 +160,6 @@ class Worker:
 
         failed = d.pop("failed")
 
-        hostname = d.pop("hostname")
-
         id = UUID(d.pop("id"))
 
         in_flight = d.pop("in_flight")
@@ -154,8 +167,6 @@ class Worker:
         last_heartbeat_at = datetime.datetime.fromisoformat(d.pop("last_heartbeat_at"))
 
         partitions = WorkerPartitions.from_dict(d.pop("partitions"))
-
-        pid = d.pop("pid")
 
         processed = d.pop("processed")
 
@@ -169,7 +180,23 @@ class Worker:
 
         task_names = cast(list[str], d.pop("task_names"))
 
-        version = d.pop("version")
+        def _parse_hostname(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        hostname = _parse_hostname(d.pop("hostname", UNSET))
+
+        def _parse_pid(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        pid = _parse_pid(d.pop("pid", UNSET))
 
         def _parse_stopped_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -188,24 +215,33 @@ class Worker:
 
         stopped_at = _parse_stopped_at(d.pop("stopped_at", UNSET))
 
+        def _parse_version(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        version = _parse_version(d.pop("version", UNSET))
+
         worker = cls(
             alive=alive,
             concurrency=concurrency,
             failed=failed,
-            hostname=hostname,
             id=id,
             in_flight=in_flight,
             last_heartbeat_at=last_heartbeat_at,
             partitions=partitions,
-            pid=pid,
             processed=processed,
             queues=queues,
             ready=ready,
             started_at=started_at,
             state=state,
             task_names=task_names,
-            version=version,
+            hostname=hostname,
+            pid=pid,
             stopped_at=stopped_at,
+            version=version,
         )
 
         worker.additional_properties = d

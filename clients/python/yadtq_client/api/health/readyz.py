@@ -47,7 +47,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
 ) -> Response[Health]:
     """Readiness: 200 when PostgreSQL answers, 503 when it does not. Kafka's state
     is reported in the body either way.
@@ -71,7 +71,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
 ) -> Health | None:
     """Readiness: 200 when PostgreSQL answers, 503 when it does not. Kafka's state
     is reported in the body either way.
@@ -91,7 +91,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
 ) -> Response[Health]:
     """Readiness: 200 when PostgreSQL answers, 503 when it does not. Kafka's state
     is reported in the body either way.
@@ -113,7 +113,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
 ) -> Health | None:
     """Readiness: 200 when PostgreSQL answers, 503 when it does not. Kafka's state
     is reported in the body either way.

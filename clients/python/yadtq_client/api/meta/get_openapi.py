@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.get_openapi_response_200 import GetOpenapiResponse200
-from ...models.problem import Problem
 from ...types import Response
 
 
@@ -20,18 +19,11 @@ def _get_kwargs() -> dict[str, Any]:
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> GetOpenapiResponse200 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> GetOpenapiResponse200 | None:
     if response.status_code == 200:
         response_200 = GetOpenapiResponse200.from_dict(response.json())
 
         return response_200
-
-    if response.status_code == 429:
-        response_429 = Problem.from_dict(response.json())
-
-        return response_429
 
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
@@ -41,7 +33,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[GetOpenapiResponse200 | Problem]:
+) -> Response[GetOpenapiResponse200]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -52,8 +44,8 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
-) -> Response[GetOpenapiResponse200 | Problem]:
+    client: AuthenticatedClient,
+) -> Response[GetOpenapiResponse200]:
     """Serve this document.
 
     Raises:
@@ -61,7 +53,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetOpenapiResponse200 | Problem]
+        Response[GetOpenapiResponse200]
     """
 
     kwargs = _get_kwargs()
@@ -75,8 +67,8 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
-) -> GetOpenapiResponse200 | Problem | None:
+    client: AuthenticatedClient,
+) -> GetOpenapiResponse200 | None:
     """Serve this document.
 
     Raises:
@@ -84,7 +76,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetOpenapiResponse200 | Problem
+        GetOpenapiResponse200
     """
 
     return sync_detailed(
@@ -94,8 +86,8 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
-) -> Response[GetOpenapiResponse200 | Problem]:
+    client: AuthenticatedClient,
+) -> Response[GetOpenapiResponse200]:
     """Serve this document.
 
     Raises:
@@ -103,7 +95,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetOpenapiResponse200 | Problem]
+        Response[GetOpenapiResponse200]
     """
 
     kwargs = _get_kwargs()
@@ -115,8 +107,8 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
-) -> GetOpenapiResponse200 | Problem | None:
+    client: AuthenticatedClient,
+) -> GetOpenapiResponse200 | None:
     """Serve this document.
 
     Raises:
@@ -124,7 +116,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetOpenapiResponse200 | Problem
+        GetOpenapiResponse200
     """
 
     return (

@@ -51,10 +51,15 @@ def _parse_response(
 
         return response_400
 
-    if response.status_code == 408:
-        response_408 = Problem.from_dict(response.json())
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
 
-        return response_408
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
 
     if response.status_code == 409:
         response_409 = Problem.from_dict(response.json())
@@ -75,11 +80,6 @@ def _parse_response(
         response_422 = Problem.from_dict(response.json())
 
         return response_422
-
-    if response.status_code == 429:
-        response_429 = Problem.from_dict(response.json())
-
-        return response_429
 
     if response.status_code == 503:
         response_503 = Problem.from_dict(response.json())

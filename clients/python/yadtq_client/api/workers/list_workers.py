@@ -6,24 +6,18 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...models.worker_page import WorkerPage
+from ...models.worker import Worker
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     alive: bool | Unset = UNSET,
-    limit: int | Unset = UNSET,
-    cursor: str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
 
     params["alive"] = alive
-
-    params["limit"] = limit
-
-    params["cursor"] = cursor
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -36,9 +30,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | WorkerPage | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | list[Worker] | None:
     if response.status_code == 200:
-        response_200 = WorkerPage.from_dict(response.json())
+        response_200 = []
+        _response_200 = response.json()
+        for response_200_item_data in _response_200:
+            response_200_item = Worker.from_dict(response_200_item_data)
+
+            response_200.append(response_200_item)
 
         return response_200
 
@@ -47,10 +46,15 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_400
 
-    if response.status_code == 429:
-        response_429 = Problem.from_dict(response.json())
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
 
-        return response_429
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
 
     if response.status_code == 503:
         response_503 = Problem.from_dict(response.json())
@@ -65,7 +69,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | WorkerPage]:
+) -> Response[Problem | list[Worker]]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -78,31 +82,23 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-    limit: int | Unset = UNSET,
-    cursor: str | Unset = UNSET,
-) -> Response[Problem | WorkerPage]:
-    """List workers, newest first (by registration), with keyset pagination.
-    `alive` is derived from the last heartbeat against the database clock and
-    the dead-after threshold. Rows of workers stopped or dead for longer than
-    the retention are deleted by the maintenance leader.
+) -> Response[Problem | list[Worker]]:
+    """List workers, newest first. `alive` is derived from the last heartbeat
+    against the database clock and the dead-after threshold.
 
     Args:
         alive (bool | Unset):
-        limit (int | Unset):
-        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | WorkerPage]
+        Response[Problem | list[Worker]]
     """
 
     kwargs = _get_kwargs(
         alive=alive,
-        limit=limit,
-        cursor=cursor,
     )
 
     response = client.get_httpx_client().request(
@@ -116,32 +112,24 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-    limit: int | Unset = UNSET,
-    cursor: str | Unset = UNSET,
-) -> Problem | WorkerPage | None:
-    """List workers, newest first (by registration), with keyset pagination.
-    `alive` is derived from the last heartbeat against the database clock and
-    the dead-after threshold. Rows of workers stopped or dead for longer than
-    the retention are deleted by the maintenance leader.
+) -> Problem | list[Worker] | None:
+    """List workers, newest first. `alive` is derived from the last heartbeat
+    against the database clock and the dead-after threshold.
 
     Args:
         alive (bool | Unset):
-        limit (int | Unset):
-        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | WorkerPage
+        Problem | list[Worker]
     """
 
     return sync_detailed(
         client=client,
         alive=alive,
-        limit=limit,
-        cursor=cursor,
     ).parsed
 
 
@@ -149,31 +137,23 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-    limit: int | Unset = UNSET,
-    cursor: str | Unset = UNSET,
-) -> Response[Problem | WorkerPage]:
-    """List workers, newest first (by registration), with keyset pagination.
-    `alive` is derived from the last heartbeat against the database clock and
-    the dead-after threshold. Rows of workers stopped or dead for longer than
-    the retention are deleted by the maintenance leader.
+) -> Response[Problem | list[Worker]]:
+    """List workers, newest first. `alive` is derived from the last heartbeat
+    against the database clock and the dead-after threshold.
 
     Args:
         alive (bool | Unset):
-        limit (int | Unset):
-        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | WorkerPage]
+        Response[Problem | list[Worker]]
     """
 
     kwargs = _get_kwargs(
         alive=alive,
-        limit=limit,
-        cursor=cursor,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -185,32 +165,24 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-    limit: int | Unset = UNSET,
-    cursor: str | Unset = UNSET,
-) -> Problem | WorkerPage | None:
-    """List workers, newest first (by registration), with keyset pagination.
-    `alive` is derived from the last heartbeat against the database clock and
-    the dead-after threshold. Rows of workers stopped or dead for longer than
-    the retention are deleted by the maintenance leader.
+) -> Problem | list[Worker] | None:
+    """List workers, newest first. `alive` is derived from the last heartbeat
+    against the database clock and the dead-after threshold.
 
     Args:
         alive (bool | Unset):
-        limit (int | Unset):
-        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | WorkerPage
+        Problem | list[Worker]
     """
 
     return (
         await asyncio_detailed(
             client=client,
             alive=alive,
-            limit=limit,
-            cursor=cursor,
         )
     ).parsed

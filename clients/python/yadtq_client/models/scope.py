@@ -1,0 +1,12 @@
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    ADMIN = "admin"
+    METRICS = "metrics"
+    OPERATE = "operate"
+    READ = "read"
+    SUBMIT = "submit"
+
+    def __str__(self) -> str:
+        return str(self.value)
