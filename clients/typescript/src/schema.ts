@@ -56,6 +56,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List dead letters, newest first: records a worker found on a task topic
+         *     that are not valid envelopes, with the reason and origin it gave. Values
+         *     are cut to 4,096 bytes by default (`truncated`; the gateway's
+         *     `--dead-letter-preview-bytes`); read one whole by its address.
+         */
+        get: operations["listDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dead-letters/{partition}/{offset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dead letter, its value whole. */
+        get: operations["getDeadLetter"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dead-letters/{partition}/{offset}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay a dead letter: when the task it names is still `queued` (its
+         *     only record was dead-lettered, so nothing would run it), send a fresh
+         *     envelope built from the task's row. Never runs a task twice: a task that
+         *     is running or finished is refused with 409 (retry a failed or cancelled
+         *     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
+         *     the claim.
+         */
+        post: operations["replayDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -99,6 +162,30 @@ export interface paths {
         };
         /** Serve this document. */
         get: operations["getOpenapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per queue: tasks by active status, oldest queued age, throughput and
+         *     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
+         *     partial indexes (active statuses, `finished_at`), so its cost follows the
+         *     active and recent tasks rather than the table; the lag asks Kafka for
+         *     watermarks and the workers' committed offsets (bounded by the gateway's
+         *     `--lag-read-timeout`, 2 s by default).
+         */
+        get: operations["listQueues"];
         put?: never;
         post?: never;
         delete?: never;
@@ -280,8 +367,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List workers, newest first. `alive` is derived from the last heartbeat
-         *     against the database clock and the dead-after threshold.
+         * List workers, newest first (by registration), with keyset pagination.
+         *     `alive` is derived from the last heartbeat against the database clock and
+         *     the dead-after threshold. Rows of workers stopped or dead for longer than
+         *     the retention are deleted by the maintenance leader.
          */
         get: operations["listWorkers"];
         put?: never;
@@ -420,6 +509,57 @@ export interface components {
              */
             token: string;
         };
+        /**
+         * @description One record of the dead-letter topic: a record a worker found on a task
+         *     topic that is not a valid envelope, copied with its key and value.
+         */
+        DeadLetter: {
+            /**
+             * @description The original record's key (for yadtq's own records, the task id), as
+             *     UTF-8 text with invalid bytes replaced.
+             */
+            key?: string | null;
+            /**
+             * Format: int64
+             * @description Offset in that partition; with `partition`, the dead letter's address.
+             */
+            offset: number;
+            /** @description Where it was read: `topic/partition/offset` of the task topic. */
+            origin?: string | null;
+            /**
+             * Format: int32
+             * @description Partition of the dead-letter topic.
+             */
+            partition: number;
+            /**
+             * @description The record's value as UTF-8 text (invalid bytes replaced), cut to the
+             *     reader's preview length; null when the record had no value.
+             */
+            payload?: string | null;
+            /** @description Size of the whole value, bytes. */
+            payload_bytes: number;
+            /** @description Why the worker refused it (`invalid envelope: …`, `unknown envelope version 2`). */
+            reason?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was dead-lettered (the record's timestamp), if it has one.
+             */
+            timestamp?: string | null;
+            /** @description True when `payload` was cut. */
+            truncated: boolean;
+        };
+        /** @description A page of dead letters, newest first, and what the topic holds. */
+        DeadLetters: {
+            /** @description The records read, newest first. */
+            dead_letters: components["schemas"]["DeadLetter"][];
+            /**
+             * Format: int64
+             * @description Records the topic still holds (retention deletes the oldest), over all partitions.
+             */
+            retained: number;
+            /** @description The dead-letter topic's name. */
+            topic: string;
+        };
         /** @description Health or readiness report. */
         Health: {
             /** @description `up`, or `down: <reason>` (readiness only). */
@@ -428,6 +568,29 @@ export interface components {
             postgres?: string | null;
             /** @description `ok`, `ready` or `unavailable`. */
             status: string;
+        };
+        /** @description Tasks finished in one minute, by outcome. */
+        Minute: {
+            /**
+             * Format: int64
+             * @description Tasks cancelled.
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Tasks that failed (retries spent, or a permanent error).
+             */
+            failed: number;
+            /**
+             * Format: date-time
+             * @description Start of the minute (database clock).
+             */
+            minute: string;
+            /**
+             * Format: int64
+             * @description Tasks that succeeded.
+             */
+            success: number;
         };
         /** @description An RFC 9457 problem document. `field` names the request field at fault. */
         Problem: {
@@ -460,6 +623,65 @@ export interface components {
         };
         /** @description A queue's name, as `YADTQ_QUEUES` declares it: 1-64 letters, digits, `-`, `_`. */
         QueueName: string;
+        /** @description One queue's state. */
+        QueueOverview: {
+            /**
+             * Format: int64
+             * @description Records on the queue's topic the workers' consumer group has not
+             *     committed yet; null when Kafka did not answer (see `kafka_error`).
+             */
+            consumer_lag?: number | null;
+            /**
+             * Format: double
+             * @description `failed / (success + failed)` over the window; null when none finished.
+             */
+            failure_rate?: number | null;
+            /** @description Sums of `throughput`. */
+            finished: components["schemas"]["Minute"];
+            /**
+             * Format: double
+             * @description Seconds since the oldest `queued` task became due (database clock);
+             *     null when none is queued.
+             */
+            oldest_queued_age_s?: number | null;
+            /**
+             * Format: int64
+             * @description Tasks running now.
+             */
+            processing: number;
+            /** @description Queue name. */
+            queue: string;
+            /**
+             * Format: int64
+             * @description Tasks waiting for a worker now.
+             */
+            queued: number;
+            /**
+             * Format: int64
+             * @description Tasks waiting for their `run_at` (countdown, eta, retry backoff).
+             */
+            scheduled: number;
+            /**
+             * @description Tasks finished per minute over the window, oldest first, one entry per
+             *     minute (zeros included); the last one is the current, partial minute.
+             */
+            throughput: components["schemas"]["Minute"][];
+        };
+        /** @description Every queue: the ones the gateways declare and any that holds tasks. */
+        Queues: {
+            /**
+             * @description Why `consumer_lag` is null, when Kafka did not answer within the
+             *     gateway's `--lag-read-timeout` (2 s by default).
+             */
+            kafka_error?: string | null;
+            /**
+             * Format: int32
+             * @description The throughput window, minutes.
+             */
+            minutes: number;
+            /** @description The queues, by name. */
+            queues: components["schemas"]["QueueOverview"][];
+        };
         /**
          * @description What a key may do. `admin` implies every other scope.
          * @enum {string}
@@ -701,6 +923,13 @@ export interface components {
             /** @description yadtq version of the worker; null for keys without the `operate` scope. */
             version?: string | null;
         };
+        /** @description A page of workers, newest first. */
+        WorkerPage: {
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
+            /** @description The workers. */
+            workers: components["schemas"]["Worker"][];
+        };
         /**
          * @description A worker's state in GET /workers (design.md, "Worker states").
          * @enum {string}
@@ -765,6 +994,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
@@ -820,6 +1060,17 @@ export interface operations {
             /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -897,6 +1148,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
@@ -967,7 +1229,293 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDeadLetters: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only this partition of the dead-letter topic (yadtq creates it with
+                 *     one, partition 0); one the topic lacks matches nothing.
+                 */
+                partition?: number;
+                /**
+                 * @description Only records before this offset (in each partition read): pass the
+                 *     smallest `offset` of a page to read the page before it.
+                 */
+                before?: number;
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of dead letters */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetters"];
+                };
+            };
+            /** @description Invalid query parameter (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Partition of the dead-letter topic */
+                partition: number;
+                /** @description Offset in that partition */
+                offset: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dead letter */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetter"];
+                };
+            };
+            /** @description Malformed partition or offset (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The topic holds no record there (never written, or deleted by retention) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Partition of the dead-letter topic */
+                partition: number;
+                /** @description Offset in that partition */
+                offset: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task was queued and is sent again; the body is the task */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description Malformed partition or offset (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The topic holds no record there */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The dead letter names no task (`field` is `key`), or its task is not `queued`: it ran or is running already (`field` is `status`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kafka or PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1036,6 +1584,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getOpenapi: {
@@ -1054,6 +1613,92 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listQueues: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Throughput window: the last this many minutes, the current one
+                 *     included (1 to 60, default 15).
+                 */
+                minutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queues */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Queues"];
+                };
+            };
+            /** @description Invalid `minutes` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1145,6 +1790,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
@@ -1223,6 +1879,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body did not arrive within `--body-read-timeout` (`field` is `body`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description This id was submitted before with a different body */
             409: {
                 headers: {
@@ -1253,6 +1918,17 @@ export interface operations {
             /** @description Task name not in the configured catalogue, or queue not declared (`field` says which) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1333,6 +2009,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body did not arrive within `--body-read-timeout` (`field` is `body`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An id exists with a different body; nothing stored */
             409: {
                 headers: {
@@ -1363,6 +2048,17 @@ export interface operations {
             /** @description A task names a task outside the catalogue or an undeclared queue; nothing stored */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1445,7 +2141,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description PostgreSQL unavailable; see Retry-After */
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable, or (with `wait`) the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1509,6 +2216,17 @@ export interface operations {
             /** @description No such task */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1603,6 +2321,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
@@ -1687,7 +2425,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description PostgreSQL unavailable; see Retry-After */
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable, or the gateway holds its most long-polls and event streams (`--max-waiters`); see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1766,6 +2515,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
@@ -1784,6 +2553,10 @@ export interface operations {
             query?: {
                 /** @description `true`: only live workers; `false`: only dead or stopped ones. */
                 alive?: boolean;
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (digits). */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1791,16 +2564,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Workers */
+            /** @description A page of workers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Worker"][];
+                    "application/json": components["schemas"]["WorkerPage"];
                 };
             };
-            /** @description Invalid query parameter */
+            /** @description Invalid query parameter; `field` names it */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1821,6 +2594,17 @@ export interface operations {
             /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -10,10 +10,15 @@ from .batch_request import BatchRequest
 from .batch_response import BatchResponse
 from .create_key import CreateKey
 from .created_key import CreatedKey
+from .dead_letter import DeadLetter
+from .dead_letters import DeadLetters
 from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
+from .minute import Minute
 from .problem import Problem
 from .progress import Progress
+from .queue_overview import QueueOverview
+from .queues import Queues
 from .scope import Scope
 from .stream_task_events_response_200 import StreamTaskEventsResponse200
 from .stream_task_events_response_200_event import StreamTaskEventsResponse200Event
@@ -25,6 +30,7 @@ from .task_kwargs import TaskKwargs
 from .task_page import TaskPage
 from .task_status import TaskStatus
 from .worker import Worker
+from .worker_page import WorkerPage
 from .worker_partitions import WorkerPartitions
 from .worker_state import WorkerState
 
@@ -39,10 +45,15 @@ __all__ = (
     "BatchResponse",
     "CreatedKey",
     "CreateKey",
+    "DeadLetter",
+    "DeadLetters",
     "GetOpenapiResponse200",
     "Health",
+    "Minute",
     "Problem",
     "Progress",
+    "QueueOverview",
+    "Queues",
     "Scope",
     "StreamTaskEventsResponse200",
     "StreamTaskEventsResponse200Event",
@@ -54,6 +65,7 @@ __all__ = (
     "TaskPage",
     "TaskStatus",
     "Worker",
+    "WorkerPage",
     "WorkerPartitions",
     "WorkerState",
 )

@@ -6,18 +6,24 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...models.worker import Worker
+from ...models.worker_page import WorkerPage
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     alive: bool | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
 
     params["alive"] = alive
+
+    params["limit"] = limit
+
+    params["cursor"] = cursor
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -30,14 +36,9 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | list[Worker] | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | WorkerPage | None:
     if response.status_code == 200:
-        response_200 = []
-        _response_200 = response.json()
-        for response_200_item_data in _response_200:
-            response_200_item = Worker.from_dict(response_200_item_data)
-
-            response_200.append(response_200_item)
+        response_200 = WorkerPage.from_dict(response.json())
 
         return response_200
 
@@ -56,6 +57,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_403
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if response.status_code == 503:
         response_503 = Problem.from_dict(response.json())
 
@@ -69,7 +75,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | list[Worker]]:
+) -> Response[Problem | WorkerPage]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -82,23 +88,31 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-) -> Response[Problem | list[Worker]]:
-    """List workers, newest first. `alive` is derived from the last heartbeat
-    against the database clock and the dead-after threshold.
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+) -> Response[Problem | WorkerPage]:
+    """List workers, newest first (by registration), with keyset pagination.
+    `alive` is derived from the last heartbeat against the database clock and
+    the dead-after threshold. Rows of workers stopped or dead for longer than
+    the retention are deleted by the maintenance leader.
 
     Args:
         alive (bool | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[Worker]]
+        Response[Problem | WorkerPage]
     """
 
     kwargs = _get_kwargs(
         alive=alive,
+        limit=limit,
+        cursor=cursor,
     )
 
     response = client.get_httpx_client().request(
@@ -112,24 +126,32 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-) -> Problem | list[Worker] | None:
-    """List workers, newest first. `alive` is derived from the last heartbeat
-    against the database clock and the dead-after threshold.
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+) -> Problem | WorkerPage | None:
+    """List workers, newest first (by registration), with keyset pagination.
+    `alive` is derived from the last heartbeat against the database clock and
+    the dead-after threshold. Rows of workers stopped or dead for longer than
+    the retention are deleted by the maintenance leader.
 
     Args:
         alive (bool | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[Worker]
+        Problem | WorkerPage
     """
 
     return sync_detailed(
         client=client,
         alive=alive,
+        limit=limit,
+        cursor=cursor,
     ).parsed
 
 
@@ -137,23 +159,31 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-) -> Response[Problem | list[Worker]]:
-    """List workers, newest first. `alive` is derived from the last heartbeat
-    against the database clock and the dead-after threshold.
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+) -> Response[Problem | WorkerPage]:
+    """List workers, newest first (by registration), with keyset pagination.
+    `alive` is derived from the last heartbeat against the database clock and
+    the dead-after threshold. Rows of workers stopped or dead for longer than
+    the retention are deleted by the maintenance leader.
 
     Args:
         alive (bool | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[Worker]]
+        Response[Problem | WorkerPage]
     """
 
     kwargs = _get_kwargs(
         alive=alive,
+        limit=limit,
+        cursor=cursor,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -165,24 +195,32 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     alive: bool | Unset = UNSET,
-) -> Problem | list[Worker] | None:
-    """List workers, newest first. `alive` is derived from the last heartbeat
-    against the database clock and the dead-after threshold.
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+) -> Problem | WorkerPage | None:
+    """List workers, newest first (by registration), with keyset pagination.
+    `alive` is derived from the last heartbeat against the database clock and
+    the dead-after threshold. Rows of workers stopped or dead for longer than
+    the retention are deleted by the maintenance leader.
 
     Args:
         alive (bool | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[Worker]
+        Problem | WorkerPage
     """
 
     return (
         await asyncio_detailed(
             client=client,
             alive=alive,
+            limit=limit,
+            cursor=cursor,
         )
     ).parsed
