@@ -229,7 +229,8 @@ function sparkline(minutes) {
 
 function overview(root) {
   return every(root, async () => {
-    const [queues, workers] = await Promise.all([api("/queues?minutes=15"), api("/workers?alive=true")]);
+    const [queues, page] = await Promise.all([api("/queues?minutes=15"), api("/workers?alive=true&limit=500")]);
+    const workers = page.workers;
     let dlq = null;
     try {
       dlq = await api("/dead-letters?limit=1");
@@ -536,13 +537,14 @@ function task(root, id) {
 
 function workers(root) {
   return every(root, async () => {
-    const list = await api("/workers");
+    const list = (await api("/workers?limit=500")).workers;
     const rows = list.map((w) =>
       h(
         "tr",
         { "data-worker": w.id, class: w.alive ? "" : "gone" },
         h("td", { class: "mono", title: w.id }, w.id.slice(0, 8)),
-        h("td", {}, `${w.hostname}:${w.pid}`),
+        // Host and pid are null for keys without the operate scope.
+        h("td", {}, w.hostname == null ? "–" : `${w.hostname}:${w.pid}`),
         h("td", {}, h("span", { class: `badge w-${w.state}` }, w.state)),
         h("td", {}, w.alive ? "yes" : "no"),
         h("td", {}, w.ready ? "yes" : "no"),
