@@ -8,6 +8,7 @@ pub mod dead_letters;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod paging;
 pub mod queues;
 pub mod tasks;
 pub mod workers;

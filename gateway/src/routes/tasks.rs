@@ -298,26 +298,12 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<TaskPage>, ApiError> {
     caller.require(Scope::Read)?;
-    let Query(q) = query.map_err(|e| {
-        let text = e.body_text();
-        let field = ["status", "task", "queue", "worker", "limit", "cursor"]
-            .into_iter()
-            .find(|f| text.contains(&format!("`{f}`")) || text.contains(&format!("{f}:")))
-            .unwrap_or("query");
-        ApiError::bad_request(field, text)
-    })?;
+    let q = super::paging::query(query, &["status", "task", "queue", "worker", "limit", "cursor"])?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
     }
-    let before = match q.cursor {
-        // Cursors are the digits of a positive number (what `next_cursor` gives).
-        Some(c) if c.len() <= 18 && !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(c.parse::<i64>().expect("at most 18 digits fit an i64"))
-        }
-        Some(_) => return Err(ApiError::bad_request("cursor", "cursor is not one we issued")),
-        None => None,
-    };
+    let before = super::paging::cursor(q.cursor.as_deref())?;
     // PostgreSQL refuses NUL in text, which would surface as a 500.
     for (field, value) in [("task", &q.task), ("queue", &q.queue)] {
         if value.as_deref().is_some_and(|v| v.contains('\0')) {

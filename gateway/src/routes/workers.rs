@@ -62,26 +62,12 @@ pub async fn list(
     query: Result<Query<WorkersQuery>, QueryRejection>,
 ) -> Result<Json<WorkerPage>, ApiError> {
     caller.require(Scope::Read)?;
-    let Query(q) = query.map_err(|e| {
-        let text = e.body_text();
-        let field = ["alive", "limit", "cursor"]
-            .into_iter()
-            .find(|f| text.contains(&format!("`{f}`")) || text.contains(&format!("{f}:")))
-            .unwrap_or("query");
-        ApiError::bad_request(field, text)
-    })?;
+    let q = super::paging::query(query, &["alive", "limit", "cursor"])?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request("limit", format!("limit must be 1 to {MAX_LIMIT}")));
     }
-    let before = match q.cursor {
-        // Cursors are the digits of a positive number (what `next_cursor` gives).
-        Some(c) if c.len() <= 18 && !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(c.parse::<i64>().expect("at most 18 digits fit an i64"))
-        }
-        Some(_) => return Err(ApiError::bad_request("cursor", "cursor is not one we issued")),
-        None => None,
-    };
+    let before = super::paging::cursor(q.cursor.as_deref())?;
     let page =
         yadtq_core::store::workers::list(&state.pool, state.cfg.common.dead_after(), q.alive, limit, before).await?;
     let workers = page.workers.into_iter().map(|w| caller.present_worker(w)).collect();
