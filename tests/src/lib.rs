@@ -634,6 +634,46 @@ impl Stack {
         .expect("attempt counts")
     }
 
+    /// Asserts each of `ids` was claimed exactly once. On failure the message
+    /// holds each offending task's attempts (worker, outcome, error, times),
+    /// their workers' rows and the load average, so a failure seen once in CI
+    /// tells a re-run caused by a starved heartbeat (first attempt
+    /// `worker_lost`) from a double claim.
+    pub async fn assert_ran_once(&self, ids: &[String], what: &str) {
+        let bad = self.not_run_once(ids).await;
+        if bad.is_empty() {
+            return;
+        }
+        let bad_ids: Vec<String> = bad.iter().map(|(id, _)| id.clone()).collect();
+        // One line per row, formatted by PostgreSQL: this is a failure report, not data.
+        let attempts: Vec<String> = sqlx::query_scalar(
+            "SELECT format('task %s attempt %s on worker %s: outcome %s, error %s, %s .. %s',
+                           task_id, attempt, worker_id, outcome, error, started_at, finished_at)
+             FROM task_attempts WHERE task_id = ANY($1) ORDER BY task_id, attempt",
+        )
+        .bind(&bad_ids)
+        .fetch_all(&self.db)
+        .await
+        .expect("attempt history");
+        let workers: Vec<String> = sqlx::query_scalar(
+            "SELECT format('worker %s: state %s, started %s, stopped %s, last heartbeat %s',
+                           id, state, started_at, stopped_at, last_heartbeat_at)
+             FROM workers WHERE id IN (SELECT worker_id FROM task_attempts WHERE task_id = ANY($1))",
+        )
+        .bind(&bad_ids)
+        .fetch_all(&self.db)
+        .await
+        .expect("workers of the attempts");
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let mut report =
+            format!("{what}: {} of {} tasks were not claimed exactly once (load average {load})", bad.len(), ids.len());
+        for line in attempts.iter().chain(&workers) {
+            report.push_str("\n  ");
+            report.push_str(line);
+        }
+        panic!("{report}");
+    }
+
     /// Count of `ids` in `status`.
     pub async fn count_status(&self, ids: &[String], status: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM tasks WHERE id = ANY($1) AND status = $2")

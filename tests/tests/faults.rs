@@ -30,7 +30,7 @@ async fn kafka_outage_gateway_still_accepts_and_the_publisher_catches_up() {
 
     stack.wait_terminal(&ids, LONG).await;
     assert_eq!(stack.count_status(&ids, "success").await, 20);
-    assert!(stack.not_run_once(&ids).await.is_empty());
+    stack.assert_ran_once(&ids, "after the fault").await;
     let unpublished: i64 =
         sqlx::query_scalar("SELECT count(*) FROM tasks WHERE published_at IS NULL").fetch_one(&stack.db).await.unwrap();
     assert_eq!(unpublished, 0);
@@ -59,7 +59,7 @@ async fn postgres_outage_is_503_and_workers_keep_their_outcomes() {
 
     stack.wait_terminal(&ids, LONG).await;
     assert_eq!(stack.count_status(&ids, "success").await, 4);
-    assert!(stack.not_run_once(&ids).await.is_empty(), "outcomes were kept, not re-run");
+    stack.assert_ran_once(&ids, "outcomes were kept, not re-run").await;
     assert_eq!(gw.get("/readyz").await.status, 200);
     assert_eq!(gw.submit(&json!({"task": "add", "args": [1, 2]})).await.status, 202);
 }
@@ -80,7 +80,7 @@ async fn broker_restart_loses_nothing_and_runs_nothing_twice() {
 
     stack.wait_terminal(&ids, LONG).await;
     assert_eq!(stack.count_status(&ids, "success").await, 200);
-    assert_eq!(stack.not_run_once(&ids).await, vec![]);
+    stack.assert_ran_once(&ids, "after the fault").await;
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn rebalance_while_tasks_are_in_flight_runs_each_task_once() {
 
     stack.wait_terminal(&ids, LONG).await;
     assert_eq!(stack.count_status(&ids, "success").await, 200);
-    assert_eq!(stack.not_run_once(&ids).await, vec![]);
+    stack.assert_ran_once(&ids, "after the fault").await;
     let stopped: i64 = sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL")
         .fetch_one(&stack.db)
         .await
@@ -175,7 +175,7 @@ async fn a_task_longer_than_max_poll_interval_keeps_its_worker_in_the_group() {
     let all: Vec<String> = long.iter().chain(&short).cloned().collect();
     stack.wait_terminal(&all, LONG).await;
     assert_eq!(stack.count_status(&all, "success").await, 4);
-    assert_eq!(stack.not_run_once(&all).await, vec![]);
+    stack.assert_ran_once(&all, "long and short tasks").await;
     assert!(!w.log().contains("LOST"), "the worker kept its group membership:\n{}", w.log());
 }
 
@@ -275,7 +275,7 @@ async fn the_same_id_submitted_concurrently_is_one_task_run_once() {
     assert!(answers.iter().all(|a| a.body["id"] == "order-42"));
     let t = gw.wait_task("order-42", LONG).await;
     assert_eq!(t["result"], json!(42));
-    assert_eq!(stack.not_run_once(&["order-42".to_string()]).await, vec![]);
+    stack.assert_ran_once(&["order-42".to_string()], "order-42").await;
     let conflict = gw
         .post_raw("/tasks", json!({"task": "add", "args": [1, 1]}).to_string(), &[("Idempotency-Key", "order-42")])
         .await;

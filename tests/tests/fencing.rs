@@ -183,7 +183,7 @@ async fn a_worker_cut_off_from_postgres_gives_its_partitions_to_the_others_and_r
     stack.wait_terminal(&ids, Duration::from_secs(60)).await;
     eprintln!("partition hand-over: all 40 tasks done {:.1} s after the cut", t0.elapsed().as_secs_f64());
     assert_eq!(stack.count_status(&ids, "success").await, 40);
-    assert!(stack.not_run_once(&ids).await.is_empty());
+    stack.assert_ran_once(&ids, "fenced tasks").await;
     assert_eq!(times(&a, LEAVE), 1, "the cut worker left its group once");
 
     cut.set_cut(false);
@@ -269,5 +269,5 @@ async fn records_in_hand_of_a_worker_that_left_its_group_are_never_claimed_by_it
     .await
     .unwrap();
     assert!(stale.is_empty(), "claimed from revoked partitions before rejoining at {rejoined}: {stale:?}");
-    assert!(stack.not_run_once(&ids).await.is_empty());
+    stack.assert_ran_once(&ids, "fenced tasks").await;
 }
