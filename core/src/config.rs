@@ -179,6 +179,15 @@ impl Names {
         }
     }
 
+    /// The task topic of dedicated tenant `tenant`'s tasks in `queue`: the
+    /// queue's topic followed by `.tenant.<tenant>` (`yadtq.tasks.tenant.acme`,
+    /// `yadtq.tasks.emails.tenant.acme`). Queue and tenant names hold no `.`,
+    /// so no other queue's topic has this name. Which tenants are dedicated
+    /// is [`crate::tenants`]'s business.
+    pub fn tenant_topic(&self, queue: &str, tenant: &str) -> String {
+        format!("{}.tenant.{tenant}", self.queue_topic(queue))
+    }
+
     /// The dead-letter topic for records that are not valid envelopes.
     pub fn dlq_topic(&self) -> String {
         format!("{}yadtq.dlq", self.prefix)
@@ -215,6 +224,8 @@ mod tests {
         assert_eq!(Names::new("").task_topic(), "yadtq.tasks");
         assert_eq!(n.queue_topic("default"), "t1.yadtq.tasks");
         assert_eq!(n.queue_topic("emails"), "t1.yadtq.tasks.emails");
+        assert_eq!(n.tenant_topic("default", "acme"), "t1.yadtq.tasks.tenant.acme");
+        assert_eq!(n.tenant_topic("emails", "acme"), "t1.yadtq.tasks.emails.tenant.acme");
         assert!(is_valid_queue("emails-2_b") && !is_valid_queue("a.b") && !is_valid_queue(""));
     }
 }

@@ -205,28 +205,34 @@ fn read_ranges(
     Ok(out)
 }
 
-/// Records on each queue's topic that the workers' group has not committed
-/// yet, summed over the topic's partitions (a partition the group never
-/// committed counts from its low watermark), by queue. Blocking, like
+/// Records on each queue's topics (`queues`: each queue with its topics, the
+/// shared one and its dedicated tenants': [`crate::tenants::Routes::topics_of`])
+/// that the workers' group has not committed yet, summed over the topics'
+/// partitions (a partition the group never committed counts from its low
+/// watermark), by queue. Blocking, like
 /// [`dead_letters`]. The committed offset trails what is done by up to the
 /// workers' commit interval, so a drained queue reads a few records of lag
 /// for that long.
 ///
 /// Errors when the broker does not answer within `timeout` (the whole read's bound).
-pub fn consumer_lag(cfg: &CommonConfig, queues: &[String], timeout: Duration) -> anyhow::Result<BTreeMap<String, i64>> {
+pub fn consumer_lag(
+    cfg: &CommonConfig,
+    queues: &[(String, Vec<String>)],
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, i64>> {
     let names = cfg.names();
     let consumer = reader(cfg, &names.group_id())?;
     let deadline = Instant::now() + timeout;
     let mut tpl = TopicPartitionList::new();
     let mut marks = BTreeMap::new();
-    for q in queues {
-        let topic = names.queue_topic(q);
-        // A queue without a topic (yet) has no lag to report: absent from the answer.
-        let Some(ids) = partitions(&consumer, &topic, left(deadline))? else { continue };
+    for topic in queues.iter().flat_map(|(_, topics)| topics) {
+        // A topic that does not exist (yet) has no lag to report: a queue
+        // without any is absent from the answer.
+        let Some(ids) = partitions(&consumer, topic, left(deadline))? else { continue };
         for p in ids {
-            let (low, high) = consumer.fetch_watermarks(&topic, p, left(deadline))?;
+            let (low, high) = consumer.fetch_watermarks(topic, p, left(deadline))?;
             marks.insert((topic.clone(), p), (low, high));
-            tpl.add_partition(&topic, p);
+            tpl.add_partition(topic, p);
         }
     }
     if tpl.count() == 0 {
@@ -242,5 +248,9 @@ pub fn consumer_lag(cfg: &CommonConfig, queues: &[String], timeout: Duration) ->
         };
         *by_topic.entry(e.topic().to_string()).or_default() += high - done;
     }
-    Ok(queues.iter().filter_map(|q| Some((q.clone(), *by_topic.get(&names.queue_topic(q))?))).collect())
+    let lag_of = |topics: &[String]| {
+        let known: Vec<i64> = topics.iter().filter_map(|t| by_topic.get(t).copied()).collect();
+        (!known.is_empty()).then(|| known.iter().sum())
+    };
+    Ok(queues.iter().filter_map(|(q, topics)| Some((q.clone(), lag_of(topics)?))).collect())
 }

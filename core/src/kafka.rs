@@ -131,32 +131,29 @@ pub struct RecordLimits {
     producer_max: usize,
     /// Topic name to its `max.message.bytes`, for the topics read so far.
     topics: std::sync::RwLock<std::collections::HashMap<String, usize>>,
-    names: crate::config::Names,
 }
 
 impl RecordLimits {
     /// Limits with only the producer's known (`producer_max`, bytes) until the first refresh.
-    pub fn new(cfg: &CommonConfig, producer_max: usize) -> Self {
-        Self { producer_max, topics: Default::default(), names: cfg.names() }
+    pub fn new(producer_max: usize) -> Self {
+        Self { producer_max, topics: Default::default() }
     }
 
-    /// The limit on `queue`'s topic as last read.
-    pub fn of(&self, queue: &str) -> RecordLimit {
-        let topic = self.names.queue_topic(queue);
-        let topic_max = self.topics.read().expect("record limits").get(&topic).copied();
-        RecordLimit { producer_max: self.producer_max, topic, topic_max }
+    /// The limit on `topic` (where a task goes: [`crate::tenants::Routes::topic`]) as last read.
+    pub fn of(&self, topic: &str) -> RecordLimit {
+        let topic_max = self.topics.read().expect("record limits").get(topic).copied();
+        RecordLimit { producer_max: self.producer_max, topic: topic.to_string(), topic_max }
     }
 
-    /// Reads `max.message.bytes` of `queues`' topics from the broker (admin
-    /// API DescribeConfigs) and keeps what it read.
+    /// Reads `max.message.bytes` of `topics` from the broker (admin API
+    /// DescribeConfigs) and keeps what it read.
     ///
     /// Errors when the broker cannot be reached within `timeout`, or does not
     /// describe one of the topics (missing, or the value is not a number);
     /// the topics read keep their new value, the others their old one.
-    pub async fn refresh(&self, cfg: &CommonConfig, queues: &[String], timeout: Duration) -> anyhow::Result<()> {
+    pub async fn refresh(&self, cfg: &CommonConfig, topics: &[String], timeout: Duration) -> anyhow::Result<()> {
         let admin: AdminClient<DefaultClientContext> =
             apply_user_options(cfg, &mut client_config(cfg, "yadtq-admin")).create()?;
-        let topics: Vec<String> = queues.iter().map(|q| self.names.queue_topic(q)).collect();
         let specs: Vec<ResourceSpecifier> = topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
         let opts = AdminOptions::new().request_timeout(Some(timeout));
         let described = admin.describe_configs(&specs, &opts).await?;
@@ -178,15 +175,16 @@ impl RecordLimits {
     }
 }
 
-/// Creates the dead-letter topic and the task topics of `queues` when absent
+/// Creates the dead-letter topic and the task topics `topics` when absent
 /// (`cfg.partitions` partitions each); existing topics are kept as they are.
-/// Called at start for the configured queues only (auto-creation is off on
-/// the broker): no request ever creates a topic.
+/// Called at start for the configured queues (and their dedicated tenants'
+/// topics) only (auto-creation is off on the broker): no request ever
+/// creates a topic.
 ///
 /// Errors when the broker cannot be reached within `timeout` or refuses the request.
-pub async fn ensure_topics(cfg: &CommonConfig, queues: &[String], timeout: Duration) -> anyhow::Result<()> {
+pub async fn ensure_topics(cfg: &CommonConfig, topics: &[String], timeout: Duration) -> anyhow::Result<()> {
     let names = cfg.names();
-    let mut topics: Vec<(String, i32)> = queues.iter().map(|q| (names.queue_topic(q), cfg.partitions)).collect();
+    let mut topics: Vec<(String, i32)> = topics.iter().map(|t| (t.clone(), cfg.partitions)).collect();
     topics.push((names.dlq_topic(), 1));
     create_topics(cfg, &topics, timeout).await
 }

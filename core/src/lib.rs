@@ -18,6 +18,7 @@ pub mod publish;
 pub mod queues;
 pub mod store;
 pub mod telemetry;
+pub mod tenants;
 pub mod validate;
 
 /// Version string recorded in the `workers` table and reported by the services.

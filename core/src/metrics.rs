@@ -38,6 +38,10 @@ pub const TASK_QUEUE_WAIT: &str = "yadtq_task_queue_wait_seconds";
 /// Tasks the rescuer took from dead or stopped workers: counter, label
 /// `result` (`requeued`, `failed`); counted by the leader that moved them.
 pub const TASKS_RESCUED: &str = "yadtq_tasks_rescued_total";
+/// Records of a tenant a worker does not serve (sent by an old route, when
+/// the dedicated tenants changed) that it sent back to the publisher instead
+/// of running: counter, label `queue`.
+pub const TASKS_SENT_BACK: &str = "yadtq_tasks_sent_back_total";
 /// Times a worker fenced itself (no heartbeat for the fence threshold): counter.
 pub const WORKER_FENCINGS: &str = "yadtq_worker_fencings_total";
 /// Records a worker sent to the dead-letter topic: counter, label `result`
@@ -127,6 +131,7 @@ fn describe() {
     describe_histogram!(TASK_QUEUE_WAIT, Unit::Seconds, "Time from a task's Kafka record to its claim, by queue");
     describe_counter!(TASKS_RESCUED, "Tasks the rescuer took from dead or stopped workers, by result");
     describe_counter!(WORKER_FENCINGS, "Times this worker fenced itself");
+    describe_counter!(TASKS_SENT_BACK, "Records of tenants this worker does not serve, sent back to the publisher");
     describe_counter!(DEAD_LETTERS, "Invalid records sent to the dead-letter topic, by result");
     describe_gauge!(WORKER_CONCURRENCY, "Handler slots of this worker (--concurrency)");
     describe_gauge!(WORKER_HEARTBEAT_AGE, Unit::Seconds, "Seconds since this worker's last successful heartbeat");
@@ -151,6 +156,9 @@ pub fn zero_worker_series(tasks: &[String], queues: &[String]) {
     metrics::counter!(DEAD_LETTERS, "result" => "written").increment(0);
     metrics::counter!(DEAD_LETTERS, "result" => "lost").increment(0);
     metrics::counter!(WORKER_FENCINGS).increment(0);
+    for queue in queues {
+        metrics::counter!(TASKS_SENT_BACK, "queue" => queue.clone()).increment(0);
+    }
 }
 
 /// Registers the maintenance counters at 0 (see [`zero_worker_series`]),

@@ -9,13 +9,13 @@
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
-use crate::config::Names;
 use crate::envelope::{Envelope, ENVELOPE_VERSION};
 use rdkafka::error::KafkaError;
 
 use crate::kafka::Delivery;
 use crate::model::Task;
 use crate::store::tasks::{Refused, Sent, Unpublished};
+use crate::tenants::Routes;
 
 impl From<Unpublished> for Envelope {
     fn from(r: Unpublished) -> Self {
@@ -59,14 +59,15 @@ pub struct Sends {
     pub failed: Vec<(String, KafkaError)>,
 }
 
-/// Sends `envelopes` to their queues' topics (named by `names`) as one
-/// producer batch (the idempotent producer keeps their order per partition)
-/// and waits for every answer.
-pub async fn send(producer: &FutureProducer, names: &Names, envelopes: Vec<Envelope>) -> Sends {
+/// Sends `envelopes` to the topics `routes` names for their queue and
+/// tenant ([`Routes::topic`]) as one producer batch (the idempotent producer
+/// keeps their order per partition) and waits for every answer.
+pub async fn send(producer: &FutureProducer, routes: &Routes, envelopes: Vec<Envelope>) -> Sends {
     let sends = envelopes.iter().map(|env| {
-        // Topics exist for the declared queues (created at start); a row of a
-        // queue without one (declared no more) fails to send and waits.
-        let topic = names.queue_topic(&env.queue);
+        // Topics exist for the declared queues and dedicated tenants (created
+        // at start); a row routed to a topic that does not exist (a queue
+        // declared no more) fails to send and waits.
+        let topic = routes.topic_of_task(&env.queue, &env.id);
         async move { crate::kafka::deliver(producer, &topic, env).await }
     });
     let results = futures::future::join_all(sends).await;

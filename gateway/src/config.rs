@@ -36,6 +36,16 @@ pub struct GatewayConfig {
     #[arg(long, env = "YADTQ_KAFKA_LIMITS_REFRESH", default_value_t = 60.0)]
     pub kafka_limits_refresh: f64,
 
+    /// Tenants with workers of their own, comma separated tenant names (none
+    /// by default). Their tasks go to topics of their own, one per queue
+    /// (`yadtq.tasks[.<queue>].tenant.<tenant>`), which only workers started
+    /// with `--tenants` naming them read; every other tenant's tasks go to the
+    /// shared topics. Recorded in PostgreSQL at start (this list replaces the
+    /// recorded one), which every process routes by: give every gateway the
+    /// same list. See docs/security.md, "Dedicated workers".
+    #[arg(long, env = "YADTQ_DEDICATED_TENANTS", value_delimiter = ',', value_parser = yadtq_core::tenants::parse_tenant)]
+    pub dedicated_tenants: Vec<String>,
+
     #[command(flatten)]
     pub limits: Limits,
 
@@ -56,6 +66,19 @@ impl GatewayConfig {
         self.limits.task_catalogue.retain(|n| !n.trim().is_empty());
         let mut seen = std::collections::HashSet::new();
         self.limits.queues.retain(|q| seen.insert(q.clone()));
+        // An empty YADTQ_DEDICATED_TENANTS means none.
+        self.dedicated_tenants.retain(|t| !t.is_empty());
+        self.dedicated_tenants.sort();
+        self.dedicated_tenants.dedup();
+    }
+
+    /// Checks the topic names the queues and dedicated tenants make against
+    /// Kafka's rules ([`yadtq_core::tenants::check_topics`]).
+    ///
+    /// Errors naming the topic that breaks them.
+    pub fn validate_topics(&self) -> anyhow::Result<()> {
+        yadtq_core::tenants::check_topics(&self.common.names(), &self.limits.queues, &self.dedicated_tenants)
+            .map_err(|e| anyhow::anyhow!("--queues and --dedicated-tenants: {e}"))
     }
 
     /// Period of the topic limit reads.

@@ -7,6 +7,9 @@
 //!   timeout, and graceful shutdown.
 //! - [`Edge::waiter`] caps concurrent long-polls and event streams (503 with
 //!   Retry-After past it).
+//! - [`Edge::listing`] caps concurrent listings (`GET /tasks`, `GET /workers`)
+//!   so they cannot take every pooled connection from submissions (503 with
+//!   Retry-After past a bounded wait).
 //! - [`rate_limit`] limits each client's request rate (429 with Retry-After).
 //! - [`cors`] answers browsers from the allowed origins only; [`json_bodies`]
 //!   refuses a POST body that is not declared JSON (415), so a web page
@@ -55,6 +58,10 @@ pub const REFUSED: &str = "yadtq_gateway_refused_total";
 
 /// Seconds a client is told to wait (Retry-After) when the waiter cap is reached.
 pub const WAITERS_RETRY_AFTER: u32 = 1;
+/// Seconds a client is told to wait (Retry-After) when the listing cap stays full.
+pub const LISTINGS_RETRY_AFTER: u32 = 1;
+/// Listings running now (`GET /tasks`, `GET /workers`): gauge.
+pub const LISTINGS: &str = "yadtq_gateway_listings";
 
 /// How each client is bounded (flags and `YADTQ_*` environment).
 #[derive(Debug, Clone, Args)]
@@ -90,6 +97,19 @@ pub struct EdgeConfig {
     #[arg(long, env = "YADTQ_MAX_WAITERS", default_value_t = 2048)]
     pub max_waiters: usize,
 
+    /// Most listings (`GET /tasks`, `GET /workers`) this gateway runs at once;
+    /// 0 (the default): a quarter of `--db-pool-size`, at least 1. A listing
+    /// past it waits up to `--listing-wait` for a place, then is answered
+    /// 503 with Retry-After, so listings never hold every pooled connection
+    /// and submissions keep theirs.
+    #[arg(long, env = "YADTQ_MAX_CONCURRENT_LISTINGS", default_value_t = 0)]
+    pub max_concurrent_listings: usize,
+
+    /// Seconds a listing waits for a place under `--max-concurrent-listings`
+    /// before it is answered 503 with Retry-After.
+    #[arg(long, env = "YADTQ_LISTING_WAIT", default_value_t = 1.0)]
+    pub listing_wait: f64,
+
     /// Origins whose web pages may call the API (CORS), comma separated,
     /// each `scheme://host[:port]` as a browser sends it. None by default:
     /// no `Access-Control-Allow-Origin` header at all.
@@ -120,6 +140,7 @@ impl EdgeConfig {
             ("--header-read-timeout", self.header_read_timeout),
             ("--body-read-timeout", self.body_read_timeout),
             ("--idle-timeout", self.idle_timeout),
+            ("--listing-wait", self.listing_wait),
         ] {
             anyhow::ensure!(v.is_finite() && v > 0.0, "{flag} must be a positive number of seconds, got {v}");
         }
@@ -129,6 +150,10 @@ impl EdgeConfig {
             "--max-connections is too large"
         );
         anyhow::ensure!(self.max_waiters > 0, "--max-waiters must be at least 1");
+        anyhow::ensure!(
+            self.max_concurrent_listings <= Semaphore::MAX_PERMITS,
+            "--max-concurrent-listings is too large"
+        );
         anyhow::ensure!(
             self.rate_limit.is_finite() && self.rate_limit >= 0.0,
             "--rate-limit must be 0 (off) or a positive number of requests per second, got {}",
@@ -140,6 +165,15 @@ impl EdgeConfig {
             parse_origin(origin).map_err(|e| anyhow::anyhow!("--cors-allow-origins: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The listing cap: `--max-concurrent-listings`, or a quarter of
+    /// `pool_size` (at least 1) when it is 0.
+    pub fn listing_cap(&self, pool_size: u32) -> usize {
+        match self.max_concurrent_listings {
+            0 => (pool_size as usize / 4).max(1),
+            n => n,
+        }
     }
 
     fn timeouts(&self) -> Timeouts {
@@ -239,11 +273,25 @@ pub fn document_refusals(doc: &mut serde_json::Value) {
     }
 }
 
-/// Shared limits of one gateway: the waiter cap and the rate limiter.
+/// Shared limits of one gateway: the waiter cap, the listing cap and the rate limiter.
 pub struct Edge {
     waiters: Arc<Semaphore>,
     max_waiters: usize,
+    listings: Arc<Semaphore>,
+    max_listings: usize,
+    listing_wait: Duration,
     limiter: Option<Limiter>,
+}
+
+/// A listing's place under `--max-concurrent-listings`; freed when dropped.
+pub struct ListingPermit {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for ListingPermit {
+    fn drop(&mut self) {
+        metrics::gauge!(LISTINGS).decrement(1.0);
+    }
 }
 
 /// A long-poll's or event stream's place under `--max-waiters`; freed when dropped.
@@ -252,13 +300,18 @@ pub struct WaiterPermit {
 }
 
 impl Edge {
-    /// The limits of `cfg`; starts the rate limiter's memory sweeper when
-    /// rate limiting is on (call within the runtime).
-    pub fn new(cfg: &EdgeConfig) -> Arc<Self> {
+    /// The limits of `cfg` (the listing cap derived from `pool_size`, the
+    /// PostgreSQL pool's connections, unless set); starts the rate limiter's
+    /// memory sweeper when rate limiting is on (call within the runtime).
+    pub fn new(cfg: &EdgeConfig, pool_size: u32) -> Arc<Self> {
         let limiter = (cfg.rate_limit > 0.0).then(|| Limiter::new(cfg));
+        let max_listings = cfg.listing_cap(pool_size);
         let edge = Arc::new(Self {
             waiters: Arc::new(Semaphore::new(cfg.max_waiters)),
             max_waiters: cfg.max_waiters,
+            listings: Arc::new(Semaphore::new(max_listings)),
+            max_listings,
+            listing_wait: yadtq_core::config::secs(cfg.listing_wait),
             limiter,
         });
         if edge.limiter.is_some() {
@@ -285,6 +338,29 @@ impl Edge {
                         self.max_waiters
                     ),
                     WAITERS_RETRY_AFTER,
+                ))
+            }
+        }
+    }
+
+    /// A place for one more listing, waiting up to `--listing-wait` (first
+    /// come, first served) while `--max-concurrent-listings` run; then 503
+    /// with Retry-After.
+    pub async fn listing(&self) -> Result<ListingPermit, ApiError> {
+        match tokio::time::timeout(self.listing_wait, self.listings.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => {
+                metrics::gauge!(LISTINGS).increment(1.0);
+                Ok(ListingPermit { _permit: permit })
+            }
+            _ => {
+                metrics::counter!(REFUSED, "limit" => "listings").increment(1);
+                Err(ApiError::unavailable(
+                    format!(
+                        "this gateway runs its most listings at once ({}) and none ended within {} s; retry later",
+                        self.max_listings,
+                        self.listing_wait.as_secs_f64()
+                    ),
+                    LISTINGS_RETRY_AFTER,
                 ))
             }
         }

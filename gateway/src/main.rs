@@ -69,6 +69,7 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     );
     cfg.edge.validate()?;
     cfg.inspect.validate()?;
+    cfg.validate_topics()?;
     let pool = yadtq_core::store::connect(&cfg.common).await?;
     yadtq_core::kafka::check_credentials(&cfg.common, KAFKA_ADMIN_TIMEOUT).await?;
     let producer = yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway")?;
@@ -80,22 +81,23 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     }
     // Workers check their --queues against the declared list at start.
     yadtq_core::store::queues::declare(&pool, &cfg.limits.queues).await?;
-    let record_limits = Arc::new(yadtq_core::kafka::RecordLimits::new(
-        &cfg.common,
-        yadtq_core::kafka::producer_max_message_bytes(&cfg.common)?,
-    ));
+    let routes = declare_dedicated(&cfg, &pool).await?;
+    routes.spawn_refresh(pool.clone(), cfg.common.maintenance_period(), shutdown.clone());
+    let record_limits =
+        Arc::new(yadtq_core::kafka::RecordLimits::new(yadtq_core::kafka::producer_max_message_bytes(&cfg.common)?));
     let topics = tokio::spawn(topics_and_limits(cfg.clone(), record_limits.clone()));
     let maintenance = tokio::spawn(yadtq_core::maintenance::run(
         cfg.common.clone(),
         pool.clone(),
         producer.clone(),
+        routes.clone(),
         shutdown.clone(),
     ));
 
     let (marker, marker_writer) = marker::spawn(pool.clone());
     let state = AppState {
         events: notify::spawn(cfg.common.database_url.clone(), pool.clone()),
-        edge: edge::Edge::new(&cfg.edge),
+        edge: edge::Edge::new(&cfg.edge, cfg.common.db_pool_size),
         marker,
         inserter: Arc::new(inserter::Inserter::new(pool.clone())),
         record_limits,
@@ -103,9 +105,10 @@ async fn serve(mut cfg: GatewayConfig) -> anyhow::Result<()> {
         cfg: Arc::new(cfg.clone()),
         pool,
         producer,
+        routes,
     };
     let listener = bind(cfg.listen).await?;
-    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, auth = ?cfg.auth.mode, "gateway listening");
+    tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, dedicated_tenants = ?cfg.dedicated_tenants, auth = ?cfg.auth.mode, "gateway listening");
     let server = edge::serve(listener, routes::router(state), &cfg.edge, shutdown.clone());
     let grace = yadtq_core::config::secs(cfg.shutdown_grace);
     tokio::select! {
@@ -140,19 +143,39 @@ async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListe
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (--listen, YADTQ_LISTEN): {e}"))
 }
 
-/// Creates the declared queues' topics, then reads their record limits, at
-/// once and every `--kafka-limits-refresh`. In the background, so a Kafka
-/// outage does not stop the gateway from accepting (until the first read,
-/// submissions are bounded by the producer's limit alone). No request
+/// Records this gateway's `--dedicated-tenants` as the dedicated list (logging
+/// what changed) and returns the routes every publish of this process uses,
+/// read back from PostgreSQL.
+///
+/// Errors when PostgreSQL cannot be written or read.
+async fn declare_dedicated(cfg: &GatewayConfig, pool: &sqlx::PgPool) -> anyhow::Result<yadtq_core::tenants::Routes> {
+    let actor = format!("gateway:{}", cfg.listen);
+    let change = yadtq_core::store::tenants::declare(pool, &cfg.dedicated_tenants, &actor).await?;
+    if !change.is_empty() {
+        tracing::warn!(
+            now_dedicated = ?change.dedicated,
+            now_shared = ?change.shared,
+            "dedicated tenants changed by this gateway's --dedicated-tenants: new tasks follow the new routes at \
+             once, queued ones are sent again to them by the maintenance leader shortly"
+        );
+    }
+    Ok(yadtq_core::tenants::Routes::load(cfg.common.names(), pool).await?)
+}
+
+/// Creates the declared queues' topics (the shared ones and one per queue
+/// for each of this gateway's dedicated tenants), then reads their record
+/// limits, at once and every `--kafka-limits-refresh`. In the background, so
+/// a Kafka outage does not stop the gateway from accepting (until the first
+/// read, submissions are bounded by the producer's limit alone). No request
 /// creates a topic: topics exist for the configured queues only.
 async fn topics_and_limits(cfg: GatewayConfig, limits: Arc<yadtq_core::kafka::RecordLimits>) {
-    let queues = &cfg.limits.queues;
-    while let Err(e) = yadtq_core::kafka::ensure_topics(&cfg.common, queues, KAFKA_ADMIN_TIMEOUT).await {
+    let topics = yadtq_core::tenants::task_topics(&cfg.common.names(), &cfg.limits.queues, &cfg.dedicated_tenants);
+    while let Err(e) = yadtq_core::kafka::ensure_topics(&cfg.common, &topics, KAFKA_ADMIN_TIMEOUT).await {
         tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
         tokio::time::sleep(KAFKA_ADMIN_RETRY).await;
     }
     loop {
-        let pause = match limits.refresh(&cfg.common, queues, KAFKA_ADMIN_TIMEOUT).await {
+        let pause = match limits.refresh(&cfg.common, &topics, KAFKA_ADMIN_TIMEOUT).await {
             Ok(()) => cfg.kafka_limits_refresh(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the topics' record limits; retrying");

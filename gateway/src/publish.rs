@@ -4,7 +4,7 @@
 //! when acked, failing the ones Kafka refuses for the record itself) goes on
 //! in the background past that; anything else not acked is left to the
 //! publisher. Topics exist already: the gateway creates its declared queues'
-//! topics at start, never because of a request.
+//! topics (and their dedicated tenants') at start, never because of a request.
 
 use yadtq_core::envelope::Envelope;
 use yadtq_core::model::{Task, TaskStatus};
@@ -24,10 +24,10 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
     if envelopes.is_empty() {
         return;
     }
-    let (names, producer, marker, pool) =
-        (state.cfg.common.names(), state.producer.clone(), state.marker.clone(), state.pool.clone());
+    let (routes, producer, marker, pool) =
+        (state.routes.clone(), state.producer.clone(), state.marker.clone(), state.pool.clone());
     let delivery = tokio::spawn(async move {
-        let sends = yadtq_core::publish::send(&producer, &names, envelopes).await;
+        let sends = yadtq_core::publish::send(&producer, &routes, envelopes).await;
         for sent in sends.acked {
             marker.send(sent);
         }

@@ -30,4 +30,14 @@ pub struct AppState {
     pub events: crate::notify::TaskEvents,
     /// The waiter cap and the rate limiter.
     pub edge: Arc<crate::edge::Edge>,
+    /// Where tasks go: the dedicated tenants, as last read from PostgreSQL.
+    pub routes: yadtq_core::tenants::Routes,
+}
+
+impl AppState {
+    /// What the broker accepts on the topic `task` goes to (its queue's, or
+    /// its tenant's own when the tenant is dedicated).
+    pub fn record_limit(&self, task: &yadtq_core::store::tasks::NewTask) -> yadtq_core::kafka::RecordLimit {
+        self.record_limits.of(&self.routes.topic(&task.queue, &task.tenant))
+    }
 }

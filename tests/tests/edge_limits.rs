@@ -190,6 +190,41 @@ async fn waiters_past_the_cap_get_503_with_retry_after() {
     assert_eq!((a.status, b.status), (200, 200), "the held long-polls answer at their deadline");
 }
 
+/// Past `--max-concurrent-listings`, a listing waits `--listing-wait` and is
+/// answered 503 with Retry-After, while a submission still gets its 202. The
+/// cap is held by a `GET /workers` blocked on a lock of the `workers` table
+/// (which submissions never touch).
+#[tokio::test]
+async fn listings_past_the_cap_get_503_while_submissions_pass() {
+    let stack = Stack::new("listing_cap").await;
+    let gw = stack.gateway(&["--max-concurrent-listings", "1", "--listing-wait", "0.5"]).await;
+    let mut lock = PgConnection::connect(&stack.database_url).await.expect("connect");
+    sqlx::query("BEGIN").execute(&mut lock).await.expect("begin");
+    sqlx::query("LOCK TABLE workers IN ACCESS EXCLUSIVE MODE").execute(&mut lock).await.expect("lock");
+    let held = gw.get("/workers");
+    let check = async {
+        wait_for(LONG, "the listing to hold the cap", || async {
+            sample(&gw.get("/metrics").await.text, "yadtq_gateway_listings") == 1.0
+        })
+        .await;
+        let started = Instant::now();
+        let refused = gw.get("/tasks").await;
+        let waited = started.elapsed();
+        let submitted = gw.submit(&json!({"task": "echo", "args": [1]})).await;
+        sqlx::query("COMMIT").execute(&mut lock).await.expect("release the lock");
+        (refused, waited, submitted)
+    };
+    let (workers, (refused, waited, submitted)) = tokio::join!(held, check);
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert_eq!(refused.content_type, "application/problem+json");
+    assert_eq!(header(&refused, "retry-after"), Some("1"));
+    assert!(refused.body["detail"].as_str().unwrap_or_default().contains("listings"), "{}", refused.text);
+    assert!(waited >= Duration::from_millis(500), "it waited --listing-wait first: {waited:?}");
+    assert_eq!(submitted.status, 202, "{}", submitted.text);
+    assert_eq!(workers.status, 200, "the held listing answers once the lock is gone: {}", workers.text);
+    assert_eq!(gw.get("/tasks").await.status, 200, "the cap is free again");
+}
+
 /// CORS: only the allowed origins get `Access-Control-Allow-Origin`, and a
 /// preflight names the API's methods and headers; with no allow-list, no
 /// CORS header at all.

@@ -31,6 +31,14 @@ pub struct WorkerConfig {
     #[arg(long, env = "YADTQ_QUEUES", value_delimiter = ',', default_value = "default", value_parser = parse_queue)]
     pub queues: Vec<(String, u32)>,
 
+    /// Dedicated tenants this worker serves, comma separated tenant names; none
+    /// by default. Without it the worker reads its queues' shared topics and
+    /// runs every tenant's tasks except the dedicated ones'; with it, it reads
+    /// only these tenants' own topics of its `--queues`. A tenant no gateway
+    /// declared dedicated (`--dedicated-tenants`) is logged as an error.
+    #[arg(long, env = "YADTQ_TENANTS", value_delimiter = ',', value_parser = yadtq_core::tenants::parse_tenant)]
+    pub tenants: Vec<String>,
+
     /// Seconds: upper bound of the first retry delay (doubles per attempt, full jitter).
     #[arg(long, env = "YADTQ_RETRY_BACKOFF_BASE", default_value_t = 1.0)]
     pub retry_backoff_base: f64,
@@ -107,6 +115,13 @@ impl WorkerConfig {
             .iter()
             .map(|(q, w)| (q.clone(), ((capacity * f64::from(*w) / f64::from(total)).ceil() as usize).max(1)))
             .collect()
+    }
+
+    /// Which tenants' tasks this worker runs (`--tenants`; an empty
+    /// `YADTQ_TENANTS` means none given).
+    pub fn serves(&self) -> yadtq_core::tenants::Serves {
+        let tenants: Vec<String> = self.tenants.iter().filter(|t| !t.is_empty()).cloned().collect();
+        yadtq_core::tenants::Serves::from_flag(&tenants)
     }
 
     /// Grace period for in-flight tasks on shutdown.

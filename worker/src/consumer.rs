@@ -22,8 +22,10 @@ pub struct WorkerContext {
     pub tracker: Arc<Mutex<OffsetTracker>>,
     /// Where the assignment is reported from (the heartbeat).
     pub live: Arc<Liveness>,
-    /// The one topic this consumer subscribes to (its queue's).
-    pub topic: String,
+    /// The queue this consumer reads (one consumer per queue, reading the
+    /// queue's shared topic or its dedicated tenants' topics): the name its
+    /// membership and lag are reported under.
+    pub queue: String,
 }
 
 impl ClientContext for WorkerContext {
@@ -36,7 +38,7 @@ impl ClientContext for WorkerContext {
                 let samples = stats.lag_samples();
                 let m = yadtq_core::metrics::CONSUMER_LAG;
                 let help = "Messages behind the high watermark (stored offset) per owned partition";
-                yadtq_core::metrics::set_samples(m, help, &format!("lag:{}", self.topic), samples);
+                yadtq_core::metrics::set_samples(m, help, &format!("lag:{}", self.queue), samples);
             }
             Err(e) => tracing::debug!(error = %e, "cannot parse librdkafka statistics"),
         }
@@ -100,7 +102,7 @@ impl ConsumerContext for WorkerContext {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 if consumer.assignment_lost() {
-                    self.live.membership(&self.topic, false);
+                    self.live.membership(&self.queue, false);
                     tracing::error!(
                         partitions = ?partitions(tpl),
                         "consumer group membership LOST (session timeout or max.poll.interval.ms exceeded); \
@@ -121,7 +123,7 @@ impl ConsumerContext for WorkerContext {
                 tracing::info!(partitions = ?partitions(tpl), "partitions revoked");
             }
             Rebalance::Assign(tpl) => {
-                self.live.membership(&self.topic, true);
+                self.live.membership(&self.queue, true);
                 self.report(tpl, true);
                 tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
             }
@@ -158,17 +160,21 @@ const HEARTBEAT_MAX_MS: u32 = 500;
 /// The task consumer.
 pub type TaskConsumer = StreamConsumer<WorkerContext>;
 
-/// Creates a consumer in group `<ns>yadtq-workers` subscribed to `topic` (one per queue).
+/// Creates the consumer of `queue` in group `<ns>yadtq-workers`, subscribed
+/// to `topics` (the queue's shared topic, or its topics of the dedicated
+/// tenants this worker serves). One group for every worker: members
+/// subscribed to different topics only ever get those topics' partitions.
 pub fn create(
     cfg: &WorkerConfig,
     worker_id: Uuid,
-    topic: &str,
+    queue: &str,
+    topics: &[String],
     tracker: Arc<Mutex<OffsetTracker>>,
     live: Arc<Liveness>,
 ) -> KafkaResult<TaskConsumer> {
     let names = cfg.common.names();
     let session = cfg.kafka_session_timeout_ms;
-    let mut c = yadtq_core::kafka::client_config(&cfg.common, &format!("yadtq-worker-{worker_id}-{topic}"));
+    let mut c = yadtq_core::kafka::client_config(&cfg.common, &format!("yadtq-worker-{worker_id}-{queue}"));
     c.set("group.id", names.group_id())
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "true")
@@ -183,9 +189,13 @@ pub fn create(
         .set("fetch.wait.max.ms", cfg.kafka_fetch_wait_ms.to_string())
         .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
     let consumer: TaskConsumer = yadtq_core::kafka::apply_user_options(&cfg.common, &mut c)
-        .create_with_context(WorkerContext { tracker, live, topic: topic.to_string() })?;
-    consumer.subscribe(&[topic])?;
+        .create_with_context(WorkerContext { tracker, live, queue: queue.to_string() })?;
+    consumer.subscribe(&topic_refs(topics))?;
     Ok(consumer)
+}
+
+fn topic_refs(topics: &[String]) -> Vec<&str> {
+    topics.iter().map(String::as_str).collect()
 }
 
 /// Stores `next` (the next offset to read) for commit on the record's partition.
@@ -219,7 +229,9 @@ pub const REJOIN_AFTER_BEATS: u32 = 3;
 /// possibly Kafka), so the rest of the group serves its partitions, and
 /// rejoins once heartbeats are healthy again. One per consumer.
 pub struct Membership {
-    topic: String,
+    /// The consumer's queue, for logs and the reported membership.
+    queue: String,
+    topics: Vec<String>,
     dead_after: Duration,
     heartbeat_interval: Duration,
     subscribed: bool,
@@ -228,9 +240,9 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// A consumer subscribed to `topic` (as [`create`] leaves it).
-    pub fn new(topic: String, dead_after: Duration, heartbeat_interval: Duration) -> Self {
-        Self { topic, dead_after, heartbeat_interval, subscribed: true, rejoin_at: None }
+    /// The consumer of `queue` subscribed to `topics` (as [`create`] leaves it).
+    pub fn new(queue: String, topics: Vec<String>, dead_after: Duration, heartbeat_interval: Duration) -> Self {
+        Self { queue, topics, dead_after, heartbeat_interval, subscribed: true, rejoin_at: None }
     }
 
     /// Leaves the group when [`Liveness::should_leave_group`] says so; the
@@ -243,7 +255,7 @@ impl Membership {
         if self.subscribed {
             if live.should_leave_group(self.dead_after) {
                 tracing::warn!(
-                    topic = %self.topic,
+                    queue = %self.queue,
                     since_last_heartbeat_s = live.since_heartbeat().as_secs_f64(),
                     "PostgreSQL unreachable for the dead-after threshold: leaving the consumer group so \
                      other workers serve these partitions; records in hand are dropped"
@@ -252,7 +264,7 @@ impl Membership {
                 // re-assign: resume first, so partitions handed back later fetch.
                 set_paused(consumer, false);
                 consumer.unsubscribe();
-                live.membership(&self.topic, false);
+                live.membership(&self.queue, false);
                 self.subscribed = false;
                 self.rejoin_at = None;
             }
@@ -268,14 +280,14 @@ impl Membership {
         if Instant::now() < at {
             return false;
         }
-        match consumer.subscribe(&[&self.topic]) {
+        match consumer.subscribe(&topic_refs(&self.topics)) {
             Ok(()) => {
-                tracing::info!(topic = %self.topic, "heartbeats healthy again: rejoining the consumer group");
+                tracing::info!(queue = %self.queue, "heartbeats healthy again: rejoining the consumer group");
                 self.subscribed = true;
                 true
             }
             Err(e) => {
-                tracing::warn!(topic = %self.topic, error = %e, "cannot rejoin the consumer group yet");
+                tracing::warn!(queue = %self.queue, error = %e, "cannot rejoin the consumer group yet");
                 false
             }
         }

@@ -62,6 +62,10 @@ pub struct Executor {
     /// The queue each subscribed topic serves (topic -> queue): the `queue`
     /// label of the metrics, so a record's own fields never name a series.
     pub topic_queues: std::collections::HashMap<String, String>,
+    /// The dedicated tenants, as last read (refreshed every maintenance period).
+    pub routes: yadtq_core::tenants::Routes,
+    /// Which tenants' tasks this worker runs (`--tenants`).
+    pub serves: yadtq_core::tenants::Serves,
 }
 
 /// Pause between retries of a database write that failed (PostgreSQL unreachable).
@@ -79,6 +83,9 @@ impl Executor {
                 return true;
             }
         };
+        if !self.serves.serves(&self.routes, yadtq_core::auth::tenant_of(&env.id)) {
+            return self.send_back(&env.id, &msg, &assigned).await;
+        }
         let Ok(slot) = self.slots.acquire().await else {
             return false;
         };
@@ -149,29 +156,69 @@ impl Executor {
         }
     }
 
-    /// Claims the row, retrying while PostgreSQL is unreachable and waiting while
-    /// fenced, as long as the record's partition is still `assigned` here.
+    /// Claims the row ([`Executor::until_written`]).
     async fn claim(&self, id: &str, assigned: &impl Fn() -> bool) -> Claim {
+        match self.until_written(id, "claim", assigned, || self.writes.claim(id)).await {
+            None => Claim::Dropped,
+            Some(Some(c)) => Claim::Claimed(c),
+            Some(None) => {
+                tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
+                Claim::Skipped
+            }
+        }
+    }
+
+    /// A record of a tenant this worker does not serve: it came by the
+    /// tenant's old route (the dedicated tenants changed since it was sent).
+    /// Its task is not run here but handed back to the publisher
+    /// ([`yadtq_core::store::tenants::resend`]), which sends it to the route
+    /// it reads now. Returns whether the record is complete, like [`Executor::process`].
+    async fn send_back(&self, id: &str, msg: &OwnedMessage, assigned: &impl Fn() -> bool) -> bool {
+        let resend = || yadtq_core::store::tenants::resend(&self.pool, id);
+        let Some(changed) = self.until_written(id, "send back", assigned, resend).await else { return false };
+        if changed {
+            let queue = self.topic_queues.get(msg.topic()).cloned().unwrap_or_else(|| "(other)".to_owned());
+            metrics::counter!(yadtq_core::metrics::TASKS_SENT_BACK, "queue" => queue).increment(1);
+            tracing::info!(
+                id,
+                topic = msg.topic(),
+                "record of a tenant this worker does not serve: sent back to the publisher"
+            );
+        }
+        true
+    }
+
+    /// Runs `write` (a claim, a send-back) until PostgreSQL answers, retrying
+    /// while it is unreachable and waiting while fenced, as long as the
+    /// record's partition is still `assigned` here. `None` when it gave up
+    /// (shutdown abort, or the partition was revoked: its new owner reads the
+    /// record again).
+    async fn until_written<T, Fut>(
+        &self,
+        id: &str,
+        what: &str,
+        assigned: &impl Fn() -> bool,
+        write: impl Fn() -> Fut,
+    ) -> Option<T>
+    where
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
         loop {
             if self.abort.is_cancelled() {
-                return Claim::Dropped;
+                return None;
             }
             if !assigned() {
                 tracing::debug!(id, "dropping record: its partition was revoked (the new owner reads it)");
-                return Claim::Dropped;
+                return None;
             }
             if self.live.fenced() {
                 tokio::time::sleep(DB_RETRY).await;
                 continue;
             }
-            match self.writes.claim(id).await {
-                Ok(Some(c)) => return Claim::Claimed(c),
-                Ok(None) => {
-                    tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
-                    return Claim::Skipped;
-                }
+            match write().await {
+                Ok(v) => return Some(v),
                 Err(e) => {
-                    tracing::warn!(id, error = %e, "claim failed; retrying");
+                    tracing::warn!(id, error = %e, "{what} failed; retrying");
                     tokio::time::sleep(DB_RETRY).await;
                 }
             }

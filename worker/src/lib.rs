@@ -84,10 +84,26 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     kafka::check_credentials(common, Duration::from_secs(10)).await?;
     let producer = kafka::producer(common, &format!("yadtq-worker-{worker_id}"))?;
 
+    // Where this worker's tasks come from, and which records it may run:
+    // the dedicated tenants as the gateways recorded them, read again every P.
+    let routes = yadtq_core::tenants::Routes::load(names.clone(), &pool).await?;
+    routes.spawn_refresh(pool.clone(), common.maintenance_period(), shutdown.clone());
+    let serves = cfg.serves();
+
     // The broker runs with topic auto-creation off: create the topics of the
-    // declared queues ourselves (the gateways' --queues is the one list).
+    // declared queues ourselves (the gateways' --queues is the one list), and
+    // for a dedicated worker those of its tenants that are declared dedicated.
     let queue_names: Vec<String> = cfg.queues.iter().map(|(q, _)| q.clone()).collect();
-    let creatable = yadtq_core::queues::check_declared(&pool, &queue_names).await;
+    let creatable_queues = yadtq_core::queues::check_declared(&pool, &queue_names).await;
+    let creatable: Vec<String> = match &serves {
+        yadtq_core::tenants::Serves::Shared => yadtq_core::tenants::task_topics(&names, &creatable_queues, &[]),
+        yadtq_core::tenants::Serves::Tenants(ts) => {
+            let tenants: Vec<String> = ts.iter().cloned().collect();
+            let dedicated = yadtq_core::tenants::check_dedicated(&routes, &tenants);
+            let topics = |q: &String| dedicated.iter().map(|t| names.tenant_topic(q, t)).collect::<Vec<_>>();
+            creatable_queues.iter().flat_map(topics).collect()
+        }
+    };
     while let Err(e) = kafka::ensure_topics(common, &creatable, Duration::from_secs(10)).await {
         tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
         tokio::select! {
@@ -120,7 +136,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         },
     )
     .await?;
-    tracing::info!(%worker_id, concurrency = cfg.concurrency, queues = ?cfg.queues, group = %names.group_id(), "worker started");
+    tracing::info!(%worker_id, concurrency = cfg.concurrency, queues = ?cfg.queues, tenants = ?serves, group = %names.group_id(), "worker started");
 
     yadtq_core::metrics::install();
     metrics::gauge!(yadtq_core::metrics::WORKER_CONCURRENCY).set(cfg.concurrency as f64);
@@ -142,7 +158,13 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let fatal: Arc<Mutex<Option<String>>> = Arc::default();
     // Maintenance stops as soon as shutdown starts: a draining worker never
     // takes the leadership, and releases it at once if it held it.
-    let maint = tokio::spawn(maintenance::run(common.clone(), pool.clone(), producer.clone(), stopping.clone()));
+    let maint = tokio::spawn(maintenance::run(
+        common.clone(),
+        pool.clone(),
+        producer.clone(),
+        routes.clone(),
+        stopping.clone(),
+    ));
 
     // Handlers run on their own runtime so a busy handler cannot starve polling,
     // with a thread per slot: a handler that computes without awaiting holds
@@ -169,7 +191,12 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         outcome_retry_limit: cfg.outcome_retry_limit(),
         draining: CancellationToken::new(),
         abort: CancellationToken::new(),
-        topic_queues: queue_names.iter().map(|q| (names.queue_topic(q), q.clone())).collect(),
+        topic_queues: queue_names
+            .iter()
+            .flat_map(|q| serves.topics(&names, q).into_iter().map(move |t| (t, q.clone())))
+            .collect(),
+        routes,
+        serves: serves.clone(),
     });
 
     // One consumer per queue, all in the same group, sharing the execution slots.
@@ -177,9 +204,9 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     live.set_consumers(cfg.queues.len());
     for (queue, share) in cfg.queue_shares() {
         let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
-        let topic = names.queue_topic(&queue);
-        let consumer = consumer::create(&cfg, worker_id, &topic, tracker.clone(), live.clone())?;
-        let membership = consumer::Membership::new(topic, common.dead_after(), common.heartbeat_interval());
+        let topics = serves.topics(&names, &queue);
+        let consumer = consumer::create(&cfg, worker_id, &queue, &topics, tracker.clone(), live.clone())?;
+        let membership = consumer::Membership::new(queue, topics, common.dead_after(), common.heartbeat_interval());
         consumers.push((consumer, tracker, share, membership));
     }
     let stop = Stop { token: stopping.clone(), fatal: fatal.clone() };

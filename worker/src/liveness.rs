@@ -91,7 +91,7 @@ pub struct Liveness {
     partitions: Mutex<BTreeMap<String, BTreeSet<i32>>>,
     /// Wakes the heartbeat when the assignment changed, so it is reported at once.
     reassigned: Notify,
-    /// Topics whose consumer is a member of the group now (one consumer per queue).
+    /// Queues whose consumer is a member of the group now (one consumer per queue).
     joined: Mutex<BTreeSet<String>>,
     /// How many consumers the worker runs: joined when all of them are.
     consumers: AtomicUsize,
@@ -300,14 +300,14 @@ impl Liveness {
         self.consumers.store(n, Ordering::SeqCst);
     }
 
-    /// Records that the consumer of `topic` joined its group (`true`: it got
+    /// Records that the consumer of `queue` joined its group (`true`: it got
     /// an assignment, even an empty one) or lost its membership (`false`).
-    pub fn membership(&self, topic: &str, member: bool) {
+    pub fn membership(&self, queue: &str, member: bool) {
         let mut joined = self.joined.lock().expect("joined lock");
         if member {
-            joined.insert(topic.to_string());
+            joined.insert(queue.to_string());
         } else {
-            joined.remove(topic);
+            joined.remove(queue);
         }
         drop(joined);
         self.reassigned.notify_one();

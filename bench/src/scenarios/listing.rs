@@ -67,21 +67,26 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.add(&label, "submit alone errors", Unit::Count, err as f64);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let (listed, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (listed, failed, refused) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let urls: Arc<Vec<String>> =
         Arc::new(filters().into_iter().map(|(_, q)| format!("{}/tasks?limit=50&{q}", gw.base)).collect());
     let listers: Vec<_> = (0..a.listing_clients)
         .map(|i| {
-            let (http, urls, stop, listed, failed) =
-                (http.clone(), urls.clone(), stop.clone(), listed.clone(), failed.clone());
+            let (http, urls, stop, listed, failed, refused) =
+                (http.clone(), urls.clone(), stop.clone(), listed.clone(), failed.clone(), refused.clone());
             tokio::spawn(async move {
                 let mut n = i;
                 while !stop.load(Ordering::Relaxed) {
-                    let ok = match http.get(&urls[n % urls.len()]).send().await {
-                        Ok(resp) => resp.status().is_success() && resp.bytes().await.is_ok(),
-                        Err(_) => false,
+                    // A 503 is the gateway's listing cap (--max-concurrent-listings) refusing.
+                    let counter = match http.get(&urls[n % urls.len()]).send().await {
+                        Ok(resp) if resp.status().as_u16() == 503 => &refused,
+                        Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                            Ok(_) => &listed,
+                            Err(_) => &failed,
+                        },
+                        _ => &failed,
                     };
-                    let counter = if ok { &listed } else { &failed };
                     counter.fetch_add(1, Ordering::Relaxed);
                     n += 1;
                 }
@@ -101,6 +106,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.add(&label, &format!("submit {with} errors"), Unit::Count, err as f64);
     r.add(&label, &format!("listings/s {with}"), Unit::PerSec, listed_during as f64 / secs);
     r.add(&label, "listing errors", Unit::Count, failed.load(Ordering::Relaxed) as f64);
+    r.add(&label, "listings refused (503)", Unit::Count, refused.load(Ordering::Relaxed) as f64);
 
     drop(gw);
     b.cleanup().await;

@@ -627,8 +627,9 @@ export interface components {
         QueueOverview: {
             /**
              * Format: int64
-             * @description Records on the queue's topic the workers' consumer group has not
-             *     committed yet; null when Kafka did not answer (see `kafka_error`).
+             * @description Records on the queue's topics (its shared topic and its dedicated
+             *     tenants' own) the workers' consumer group has not committed yet; null
+             *     when Kafka did not answer (see `kafka_error`).
              */
             consumer_lag?: number | null;
             /**
@@ -1801,7 +1802,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description PostgreSQL unavailable; see Retry-After */
+            /** @description PostgreSQL unavailable, or the gateway's listing cap (`--max-concurrent-listings`) stayed full for `--listing-wait`; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2611,7 +2612,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description PostgreSQL unavailable; see Retry-After */
+            /** @description PostgreSQL unavailable, or the gateway's listing cap (`--max-concurrent-listings`) stayed full for `--listing-wait`; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */

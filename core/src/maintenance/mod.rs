@@ -46,7 +46,17 @@ use crate::config::CommonConfig;
 
 /// Runs the lease loop and the maintenance services until `shutdown` is
 /// cancelled, then releases the lease so another process takes over at once.
-pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shutdown: CancellationToken) {
+///
+/// `routes` is the process's copy of the dedicated tenants (refreshed by the
+/// caller, [`crate::tenants::Routes::spawn_refresh`]): where the publisher,
+/// the scheduler and the rescuer send tasks.
+pub async fn run(
+    cfg: CommonConfig,
+    pool: PgPool,
+    producer: FutureProducer,
+    routes: crate::tenants::Routes,
+    shutdown: CancellationToken,
+) {
     let names = cfg.names();
     crate::metrics::zero_maintenance_series();
     let period = cfg.maintenance_period();
@@ -54,20 +64,21 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     // `Some(since)` while this process leads.
     let (leading_tx, leading) = watch::channel::<Option<Instant>>(None);
 
-    let ctx = Arc::new((cfg.clone(), pool.clone(), producer.clone()));
+    let ctx = Arc::new((cfg.clone(), pool.clone(), producer.clone(), routes));
+    let settle = crate::tenants::reroute_settle(period);
 
     let c = ctx.clone();
     let publisher = service(period, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
-            publish_pending(&c.0, &c.1, &c.2).await;
+            publish_pending(&c.3, &c.1, &c.2, settle).await;
         }
     });
     let c = ctx.clone();
     let scheduler = service(period / 4, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
-            promote(&c.0, &c.1, &c.2).await;
+            promote(&c.3, &c.1, &c.2).await;
         }
     });
     let c = ctx.clone();
@@ -82,7 +93,7 @@ pub async fn run(cfg: CommonConfig, pool: PgPool, producer: FutureProducer, shut
     let rescuer = service(period / 2, leading.clone(), shutdown.clone(), dead_after, move || {
         let c = c.clone();
         async move {
-            rescue(&c.0, &c.1, &c.2, dead_after).await;
+            rescue(&c.3, &c.1, &c.2, dead_after).await;
         }
     });
     let c = ctx.clone();

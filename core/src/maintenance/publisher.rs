@@ -10,8 +10,8 @@ use std::time::Duration;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
-use crate::config::CommonConfig;
 use crate::store::tasks::Unpublished;
+use crate::tenants::Routes;
 
 /// Rows younger than this are still the accepting gateway's to publish.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -19,10 +19,18 @@ pub const GRACE: Duration = Duration::from_secs(2);
 pub const BATCH: i64 = 1000;
 
 /// One publisher pass; returns how many rows were sent and marked. Errors are
-/// logged; unacknowledged rows stay unpublished for the next pass.
-pub async fn publish_pending(cfg: &CommonConfig, pool: &PgPool, producer: &FutureProducer) -> usize {
+/// logged; unacknowledged rows stay unpublished for the next pass. First,
+/// the queued tasks of tenants whose route changed at least `settle` ago
+/// ([`crate::tenants::reroute_settle`]) are made unpublished again, once per
+/// change, so they are sent to their new route's topic in this pass.
+pub async fn publish_pending(routes: &Routes, pool: &PgPool, producer: &FutureProducer, settle: Duration) -> usize {
+    match crate::store::tenants::reroute_changed(pool, settle).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(tasks = n, "publisher: re-routing the queued tasks of tenants whose route changed"),
+        Err(e) => tracing::warn!(error = %e, "publisher: cannot re-route tenants whose route changed; next pass"),
+    }
     match crate::store::tasks::fetch_unpublished(pool, GRACE, BATCH).await {
-        Ok(rows) => publish_rows(cfg, pool, producer, rows).await,
+        Ok(rows) => publish_rows(routes, pool, producer, rows).await,
         Err(e) => {
             tracing::warn!(error = %e, "publisher: cannot read unpublished tasks");
             0
@@ -30,18 +38,13 @@ pub async fn publish_pending(cfg: &CommonConfig, pool: &PgPool, producer: &Futur
     }
 }
 
-/// Sends `rows` ([`crate::publish::send`]), marks the acknowledged ones
-/// published and fails the refused ones ([`crate::publish::fail_refused`]).
-pub async fn publish_rows(
-    cfg: &CommonConfig,
-    pool: &PgPool,
-    producer: &FutureProducer,
-    rows: Vec<Unpublished>,
-) -> usize {
+/// Sends `rows` to their routes' topics ([`crate::publish::send`]), marks the
+/// acknowledged ones published and fails the refused ones ([`crate::publish::fail_refused`]).
+pub async fn publish_rows(routes: &Routes, pool: &PgPool, producer: &FutureProducer, rows: Vec<Unpublished>) -> usize {
     if rows.is_empty() {
         return 0;
     }
-    let sends = crate::publish::send(producer, &cfg.names(), rows.into_iter().map(Into::into).collect()).await;
+    let sends = crate::publish::send(producer, routes, rows.into_iter().map(Into::into).collect()).await;
     for (id, e) in &sends.failed {
         tracing::debug!(%id, error = %e, "publisher: delivery failed");
     }

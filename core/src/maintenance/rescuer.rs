@@ -1,5 +1,6 @@
 //! The rescuer: tasks held by dead or stopped workers go back to `queued` and
-//! are published again in the same pass (or, out of attempts, become `failed`
+//! are published again in the same pass (to the topic their tenant's route
+//! names now: a dedicated tenant's task goes back to its own topic) (or, out of attempts, become `failed`
 //! with kind `worker_lost`; `cancelled` when cancellation had been requested).
 
 use std::time::Duration;
@@ -7,16 +8,11 @@ use std::time::Duration;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
-use crate::config::CommonConfig;
+use crate::tenants::Routes;
 
 /// One rescuer pass; returns how many tasks it requeued and failed (errors are
 /// logged and count as nothing moved; the next pass retries).
-pub async fn rescue(
-    cfg: &CommonConfig,
-    pool: &PgPool,
-    producer: &FutureProducer,
-    dead_after: Duration,
-) -> (usize, i64) {
+pub async fn rescue(routes: &Routes, pool: &PgPool, producer: &FutureProducer, dead_after: Duration) -> (usize, i64) {
     match crate::store::tasks::rescue(pool, dead_after).await {
         Ok(r) => {
             let (requeued, failed) = (r.requeued.len(), r.failed);
@@ -27,7 +23,7 @@ pub async fn rescue(
                 metrics::counter!(TASKS_RESCUED, "result" => "failed").increment(failed.max(0) as u64);
             }
             // Unacknowledged ones stay unpublished for the publisher.
-            super::publisher::publish_rows(cfg, pool, producer, r.requeued).await;
+            super::publisher::publish_rows(routes, pool, producer, r.requeued).await;
             (requeued, failed)
         }
         Err(e) => {

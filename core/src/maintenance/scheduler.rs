@@ -4,18 +4,18 @@
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
-use crate::config::CommonConfig;
+use crate::tenants::Routes;
 
 /// Tasks promoted per pass at most.
 pub const BATCH: i64 = 1000;
 
 /// One scheduler pass; returns how many tasks were promoted. Promoted tasks the
 /// broker did not acknowledge stay unpublished for the publisher.
-pub async fn promote(cfg: &CommonConfig, pool: &PgPool, producer: &FutureProducer) -> usize {
+pub async fn promote(routes: &Routes, pool: &PgPool, producer: &FutureProducer) -> usize {
     match crate::store::tasks::promote_due(pool, BATCH).await {
         Ok(rows) => {
             let n = rows.len();
-            super::publisher::publish_rows(cfg, pool, producer, rows).await;
+            super::publisher::publish_rows(routes, pool, producer, rows).await;
             n
         }
         Err(e) => {

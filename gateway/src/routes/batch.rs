@@ -97,7 +97,7 @@ pub async fn submit_batch(
             submit::validate_item_or(raw.get().as_bytes(), None, default_id, limits).map_err(|e| e.within(&field))?;
         caller.require_queue(&task.queue, "queue").map_err(|e| e.within(&field))?;
         caller.adopt(&mut task);
-        submit::check_record_size(&task, &state.record_limits.of(&task.queue), &field)?;
+        submit::check_record_size(&task, &state.record_limit(&task), &field)?;
         new.push(task);
     }
     let inserted = match tasks::insert_batch(&state.pool, &new).await? {

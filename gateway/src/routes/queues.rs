@@ -64,8 +64,9 @@ pub struct QueueOverview {
     pub finished: Minute,
     /// `failed / (success + failed)` over the window; null when none finished.
     pub failure_rate: Option<f64>,
-    /// Records on the queue's topic the workers' consumer group has not
-    /// committed yet; null when Kafka did not answer (see `kafka_error`).
+    /// Records on the queue's topics (its shared topic and its dedicated
+    /// tenants' own) the workers' consumer group has not committed yet; null
+    /// when Kafka did not answer (see `kafka_error`).
     pub consumer_lag: Option<i64>,
 }
 
@@ -121,7 +122,9 @@ pub async fn list(
     let names: Vec<String> = names.into_iter().collect();
 
     let (lag, kafka_error) = {
-        let (cfg, queues, timeout) = (state.cfg.common.clone(), names.clone(), state.cfg.inspect.lag_read_timeout());
+        // Each queue's lag sums its shared topic and its dedicated tenants'.
+        let queues: Vec<(String, Vec<String>)> = names.iter().map(|q| (q.clone(), state.routes.topics_of(q))).collect();
+        let (cfg, timeout) = (state.cfg.common.clone(), state.cfg.inspect.lag_read_timeout());
         let read = tokio::task::spawn_blocking(move || yadtq_core::inspect::consumer_lag(&cfg, &queues, timeout));
         match read.await {
             Ok(Ok(lag)) => (lag, None),

@@ -80,7 +80,7 @@ pub async fn submit(
     let mut new = submit::validate(&body, key, &state.cfg.limits)?;
     caller.require_queue(&new.queue, "queue")?;
     caller.adopt(&mut new);
-    submit::check_record_size(&new, &state.record_limits.of(&new.queue), "body")?;
+    submit::check_record_size(&new, &state.record_limit(&new), "body")?;
     let (code, row) = match state.inserter.insert(new).await? {
         Inserted::Existing(row) => (StatusCode::OK, row),
         Inserted::Conflict(id) => return Err(conflict(&caller, &id)),
@@ -288,7 +288,7 @@ pub struct TaskPage {
     responses(
         (status = 200, description = "A page of tasks", body = TaskPage),
         (status = 400, description = "Invalid filter (a NUL character included) or cursor; `field` names it", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "PostgreSQL unavailable, or the gateway's listing cap (`--max-concurrent-listings`) stayed full for `--listing-wait`; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -311,6 +311,7 @@ pub async fn list(
         }
     }
     let filter = TaskFilter { status: q.status, task: q.task, queue: q.queue, worker: q.worker };
+    let _place = state.edge.listing().await?;
     let page = tasks::list(&state.pool, &caller.tenant, caller.queues(), &filter, limit, before).await?;
     let tasks = page.tasks.into_iter().map(|t| caller.present(t)).collect();
     Ok(Json(TaskPage { tasks, next_cursor: page.next.map(|n| n.to_string()) }))

@@ -42,12 +42,13 @@ fn app() -> axum::Router {
     let (marker, _writer) = crate::marker::spawn(pool.clone());
     let state = AppState {
         events: crate::notify::spawn(cfg.common.database_url.clone(), pool.clone()),
-        edge: crate::edge::Edge::new(&cfg.edge),
+        edge: crate::edge::Edge::new(&cfg.edge, cfg.common.db_pool_size),
         marker,
         inserter: Arc::new(crate::inserter::Inserter::new(pool.clone())),
-        record_limits: Arc::new(yadtq_core::kafka::RecordLimits::new(&cfg.common, 1_000_000)),
+        record_limits: Arc::new(yadtq_core::kafka::RecordLimits::new(1_000_000)),
         auth: Arc::new(crate::auth::Authenticator::new(&cfg.auth, pool.clone())),
         producer: yadtq_core::kafka::producer(&cfg.common, "yadtq-gateway-test").expect("producer"),
+        routes: yadtq_core::tenants::Routes::new(cfg.common.names(), []),
         cfg: Arc::new(cfg),
         pool,
     };

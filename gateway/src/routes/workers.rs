@@ -52,7 +52,7 @@ pub struct WorkerPage {
     responses(
         (status = 200, description = "A page of workers", body = WorkerPage),
         (status = 400, description = "Invalid query parameter; `field` names it", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "PostgreSQL unavailable, or the gateway's listing cap (`--max-concurrent-listings`) stayed full for `--listing-wait`; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -68,6 +68,7 @@ pub async fn list(
         return Err(ApiError::bad_request("limit", format!("limit must be 1 to {MAX_LIMIT}")));
     }
     let before = super::paging::cursor(q.cursor.as_deref())?;
+    let _place = state.edge.listing().await?;
     let page =
         yadtq_core::store::workers::list(&state.pool, state.cfg.common.dead_after(), q.alive, limit, before).await?;
     let workers = page.workers.into_iter().map(|w| caller.present_worker(w)).collect();

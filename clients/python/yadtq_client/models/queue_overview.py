@@ -27,8 +27,9 @@ class QueueOverview:
         scheduled (int): Tasks waiting for their `run_at` (countdown, eta, retry backoff).
         throughput (list[Minute]): Tasks finished per minute over the window, oldest first, one entry per
             minute (zeros included); the last one is the current, partial minute.
-        consumer_lag (int | None | Unset): Records on the queue's topic the workers' consumer group has not
-            committed yet; null when Kafka did not answer (see `kafka_error`).
+        consumer_lag (int | None | Unset): Records on the queue's topics (its shared topic and its dedicated
+            tenants' own) the workers' consumer group has not committed yet; null
+            when Kafka did not answer (see `kafka_error`).
         failure_rate (float | None | Unset): `failed / (success + failed)` over the window; null when none finished.
         oldest_queued_age_s (float | None | Unset): Seconds since the oldest `queued` task became due (database clock);
             null when none is queued.
