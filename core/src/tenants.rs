@@ -98,13 +98,8 @@ impl Routes {
     pub fn spawn_refresh(&self, pool: PgPool, period: Duration, shutdown: CancellationToken) {
         let routes = self.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = ticker.tick() => {}
-                }
+            let mut ticker = crate::periodic::every(period);
+            while crate::periodic::next_tick(&mut ticker, &shutdown).await {
                 if let Err(e) = routes.refresh(&pool).await {
                     tracing::warn!(error = %e, "cannot read the dedicated tenants; routing by the last list read");
                 }

@@ -270,8 +270,7 @@ async fn read_loop(inner: std::sync::Weak<Inner>) {
 
 /// Marks every watched id every [`RECHECK`].
 async fn recheck_loop(inner: std::sync::Weak<Inner>) {
-    let mut tick = tokio::time::interval(RECHECK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = yadtq_core::periodic::every(RECHECK);
     tick.tick().await;
     loop {
         tick.tick().await;

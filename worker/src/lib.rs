@@ -319,8 +319,7 @@ async fn consume(
             consumer::store(consumer, &pos, next);
         }
     };
-    let mut membership_check = tokio::time::interval(consumer::MEMBERSHIP_CHECK);
-    membership_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut membership_check = yadtq_core::periodic::every(consumer::MEMBERSHIP_CHECK);
     loop {
         tokio::select! {
             biased;

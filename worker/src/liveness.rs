@@ -406,8 +406,7 @@ async fn heartbeat_loop(
     stop: CancellationToken,
 ) {
     let mut conn = None;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = yadtq_core::periodic::every(interval);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,

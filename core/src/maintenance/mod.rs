@@ -109,13 +109,8 @@ pub async fn run(
     let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer, sampler) });
 
     let mut lease = Lease::new(cfg.database_url.clone(), names.leader_lock_key());
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = ticker.tick() => {}
-        }
+    let mut ticker = crate::periodic::every(period);
+    while crate::periodic::next_tick(&mut ticker, &shutdown).await {
         let asked = Instant::now();
         let held = tokio::select! {
             held = lease.hold() => held,
@@ -166,13 +161,8 @@ async fn service<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
+    let mut ticker = crate::periodic::every(period);
+    while crate::periodic::next_tick(&mut ticker, &shutdown).await {
         let since = *leading.borrow();
         if since.is_some_and(|s| s.elapsed() >= warmup) {
             tokio::select! {
