@@ -283,20 +283,27 @@ pub struct Edge {
     limiter: Option<Limiter>,
 }
 
-/// A listing's place under `--max-concurrent-listings`; freed when dropped.
-pub struct ListingPermit {
+/// A place under one of the edge's caps (a long-poll's or event stream's
+/// under `--max-waiters`, a listing's under `--max-concurrent-listings`),
+/// counted in `gauge` while held; freed when dropped.
+pub struct Permit {
     _permit: OwnedSemaphorePermit,
+    gauge: &'static str,
 }
 
-impl Drop for ListingPermit {
-    fn drop(&mut self) {
-        metrics::gauge!(LISTINGS).decrement(1.0);
+impl Permit {
+    fn counted(permit: OwnedSemaphorePermit, gauge: &'static str) -> Self {
+        // Counted up and down (atomic), not set from the semaphore, whose
+        // reading may be stale by the time it is set.
+        metrics::gauge!(gauge).increment(1.0);
+        Self { _permit: permit, gauge }
     }
 }
 
-/// A long-poll's or event stream's place under `--max-waiters`; freed when dropped.
-pub struct WaiterPermit {
-    _permit: OwnedSemaphorePermit,
+impl Drop for Permit {
+    fn drop(&mut self) {
+        metrics::gauge!(self.gauge).decrement(1.0);
+    }
 }
 
 impl Edge {
@@ -322,14 +329,9 @@ impl Edge {
 
     /// A place for one more waiter, or 503 with Retry-After when
     /// `--max-waiters` are open.
-    pub fn waiter(&self) -> Result<WaiterPermit, ApiError> {
+    pub fn waiter(&self) -> Result<Permit, ApiError> {
         match self.waiters.clone().try_acquire_owned() {
-            Ok(permit) => {
-                // Counted up and down (atomic), not set from the semaphore,
-                // whose reading may be stale by the time it is set.
-                metrics::gauge!(WAITERS).increment(1.0);
-                Ok(WaiterPermit { _permit: permit })
-            }
+            Ok(permit) => Ok(Permit::counted(permit, WAITERS)),
             Err(_) => {
                 metrics::counter!(REFUSED, "limit" => "waiters").increment(1);
                 Err(ApiError::unavailable(
@@ -346,12 +348,9 @@ impl Edge {
     /// A place for one more listing, waiting up to `--listing-wait` (first
     /// come, first served) while `--max-concurrent-listings` run; then 503
     /// with Retry-After.
-    pub async fn listing(&self) -> Result<ListingPermit, ApiError> {
+    pub async fn listing(&self) -> Result<Permit, ApiError> {
         match tokio::time::timeout(self.listing_wait, self.listings.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => {
-                metrics::gauge!(LISTINGS).increment(1.0);
-                Ok(ListingPermit { _permit: permit })
-            }
+            Ok(Ok(permit)) => Ok(Permit::counted(permit, LISTINGS)),
             _ => {
                 metrics::counter!(REFUSED, "limit" => "listings").increment(1);
                 Err(ApiError::unavailable(
@@ -364,12 +363,6 @@ impl Edge {
                 ))
             }
         }
-    }
-}
-
-impl Drop for WaiterPermit {
-    fn drop(&mut self) {
-        metrics::gauge!(WAITERS).decrement(1.0);
     }
 }
 

@@ -51,7 +51,7 @@ pub async fn stream(
         last: Option<Arc<Task>>,
         pending: Option<Arc<Task>>,
         done: bool,
-        _place: crate::edge::WaiterPermit,
+        _place: crate::edge::Permit,
     }
     let start = Cursor { caller, events, last: None, pending: Some(first), done: false, _place: place };
     let s = stream::unfold(start, |mut c| async move {
