@@ -74,10 +74,8 @@ impl Routes {
     /// Every topic of `queue`: its shared topic, then each dedicated
     /// tenant's, as last read. For topic creation, record limits and lag.
     pub fn topics_of(&self, queue: &str) -> Vec<String> {
-        let dedicated = self.dedicated();
-        std::iter::once(self.names.queue_topic(queue))
-            .chain(dedicated.iter().map(|t| self.names.tenant_topic(queue, t)))
-            .collect()
+        let dedicated: Vec<String> = self.dedicated().iter().cloned().collect();
+        task_topics(&self.names, &[queue.to_string()], &dedicated)
     }
 
     /// Reads the list again; returns true when it changed (and logs the new one).

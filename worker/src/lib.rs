@@ -95,15 +95,16 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     // for a dedicated worker those of its tenants that are declared dedicated.
     let queue_names: Vec<String> = cfg.queues.iter().map(|(q, _)| q.clone()).collect();
     let creatable_queues = yadtq_core::queues::check_declared(&pool, &queue_names).await;
-    let creatable: Vec<String> = match &serves {
-        yadtq_core::tenants::Serves::Shared => yadtq_core::tenants::task_topics(&names, &creatable_queues, &[]),
+    let creatable_for = match &serves {
+        yadtq_core::tenants::Serves::Shared => yadtq_core::tenants::Serves::Shared,
         yadtq_core::tenants::Serves::Tenants(ts) => {
             let tenants: Vec<String> = ts.iter().cloned().collect();
-            let dedicated = yadtq_core::tenants::check_dedicated(&routes, &tenants);
-            let topics = |q: &String| dedicated.iter().map(|t| names.tenant_topic(q, t)).collect::<Vec<_>>();
-            creatable_queues.iter().flat_map(topics).collect()
+            yadtq_core::tenants::Serves::Tenants(
+                yadtq_core::tenants::check_dedicated(&routes, &tenants).into_iter().collect(),
+            )
         }
     };
+    let creatable: Vec<String> = creatable_queues.iter().flat_map(|q| creatable_for.topics(&names, q)).collect();
     while let Err(e) = kafka::ensure_topics(common, &creatable, Duration::from_secs(10)).await {
         tracing::warn!(error = %e, "cannot ensure Kafka topics yet; retrying");
         tokio::select! {
