@@ -3,8 +3,9 @@
 //! - [`serve`] accepts connections itself (hyper's HTTP/1 server) to bound
 //!   them: at most `--max-connections` open (past it, new connections wait
 //!   in the kernel's accept backlog until one closes), a header read
-//!   timeout, a request body read timeout (408) and an idle keep-alive
-//!   timeout, and graceful shutdown.
+//!   timeout, a request body read timeout (408), a response write timeout
+//!   (a client that stops reading), an idle keep-alive timeout, and
+//!   graceful shutdown.
 //! - [`Edge::waiter`] caps concurrent long-polls and event streams (503 with
 //!   Retry-After past it).
 //! - [`Edge::listing`] caps concurrent listings (`GET /tasks`, `GET /workers`)
@@ -48,7 +49,7 @@ use crate::problem::ApiError;
 /// Connections open now: gauge.
 pub const CONNECTIONS_OPEN: &str = "yadtq_gateway_connections_open";
 /// Connections the gateway closed because the client was slow or idle:
-/// counter, label `reason` (`header_timeout`, `idle_timeout`).
+/// counter, label `reason` (`header_timeout`, `write_timeout`, `idle_timeout`).
 pub const CONNECTIONS_CLOSED: &str = "yadtq_gateway_connections_closed_total";
 /// Long-polls and event streams open now: gauge.
 pub const WAITERS: &str = "yadtq_gateway_waiters";
@@ -77,6 +78,14 @@ pub struct EdgeConfig {
     /// connection closed.
     #[arg(long, env = "YADTQ_BODY_READ_TIMEOUT", default_value_t = 30.0)]
     pub body_read_timeout: f64,
+
+    /// Seconds a response write may make no progress (the client has
+    /// stopped reading and the socket's buffers are full) before the
+    /// connection is closed, so a client that never reads cannot hold a
+    /// connection and its request. Progress restarts the count: a slow
+    /// reader of a long event stream is not cut off.
+    #[arg(long, env = "YADTQ_WRITE_TIMEOUT", default_value_t = 30.0)]
+    pub write_timeout: f64,
 
     /// Seconds a keep-alive connection may stay idle between requests
     /// before the gateway closes it. Keep it above the idle timeout of the
@@ -139,6 +148,7 @@ impl EdgeConfig {
         for (flag, v) in [
             ("--header-read-timeout", self.header_read_timeout),
             ("--body-read-timeout", self.body_read_timeout),
+            ("--write-timeout", self.write_timeout),
             ("--idle-timeout", self.idle_timeout),
             ("--listing-wait", self.listing_wait),
         ] {
@@ -180,6 +190,7 @@ impl EdgeConfig {
         Timeouts {
             header: yadtq_core::config::secs(self.header_read_timeout),
             body: yadtq_core::config::secs(self.body_read_timeout),
+            write: yadtq_core::config::secs(self.write_timeout),
             idle: yadtq_core::config::secs(self.idle_timeout),
         }
     }
@@ -581,11 +592,13 @@ impl<B: http_body::Body> http_body::Body for Tracked<B> {
 struct Timeouts {
     header: Duration,
     body: Duration,
+    write: Duration,
     idle: Duration,
 }
 
 /// What one connection is doing, for its watchdog: requests in flight, when
-/// it last became idle, and whether a new request has started arriving.
+/// it last became idle, whether a new request has started arriving, and
+/// whether a write is stuck on a client that does not read.
 struct Activity {
     opened: Instant,
     in_flight: AtomicUsize,
@@ -595,6 +608,9 @@ struct Activity {
     /// Milliseconds from `opened` to the first byte read while idle; NEVER
     /// when none was.
     read_at: AtomicU64,
+    /// Milliseconds from `opened` to the first of the writes that have been
+    /// pending since (the socket full); NEVER once one makes progress.
+    write_stalled_at: AtomicU64,
     changed: Notify,
 }
 
@@ -607,6 +623,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(NEVER),
             read_at: AtomicU64::new(NEVER),
+            write_stalled_at: AtomicU64::new(NEVER),
             changed: Notify::new(),
         })
     }
@@ -624,18 +641,35 @@ impl Activity {
         }
     }
 
+    /// Records a write's result: pending starts the stall's clock (once),
+    /// anything else stops it.
+    fn wrote<T>(&self, r: &Poll<T>) {
+        if r.is_pending() {
+            if self.write_stalled_at.compare_exchange(NEVER, self.now_ms(), Ordering::AcqRel, Ordering::Acquire).is_ok()
+            {
+                self.changed.notify_one();
+            }
+        } else {
+            self.write_stalled_at.store(NEVER, Ordering::Release);
+        }
+    }
+
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
     }
 
     /// When the watchdog closes the connection, and why; `None` while a
-    /// request is in flight.
+    /// request is in flight and its response is not stuck.
     fn deadline(&self, t: &Timeouts) -> Option<(Instant, &'static str)> {
+        let at = |ms: u64, d: Duration| self.opened + Duration::from_millis(ms) + d;
+        let stalled = self.write_stalled_at.load(Ordering::Acquire);
+        if stalled != NEVER {
+            return Some((at(stalled, t.write), "write_timeout"));
+        }
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        let at = |ms: u64, d: Duration| self.opened + Duration::from_millis(ms) + d;
         let idle_since = self.idle_since.load(Ordering::Acquire);
         let read_at = self.read_at.load(Ordering::Acquire);
         Some(if idle_since == NEVER {
@@ -662,7 +696,8 @@ impl Drop for InFlight {
     }
 }
 
-/// The client's socket, telling [`Activity`] when bytes arrive.
+/// The client's socket, telling [`Activity`] when bytes arrive and when
+/// writes stall.
 struct Watched {
     stream: TcpStream,
     activity: Arc<Activity>,
@@ -681,11 +716,15 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let r = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.activity.wrote(&r);
+        r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let r = Pin::new(&mut self.stream).poll_flush(cx);
+        self.activity.wrote(&r);
+        r
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -697,7 +736,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.activity.wrote(&r);
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -755,7 +796,8 @@ async fn accept_error(e: std::io::Error) {
 }
 
 /// Serves one connection, closing it when a timeout of [`Timeouts`] passes
-/// with no request in flight.
+/// with no request in flight, or when a write has made no progress for the
+/// write timeout.
 async fn connection(stream: TcpStream, peer: SocketAddr, app: Router, t: Timeouts, shutdown: CancellationToken) {
     let activity = Activity::new();
     let io = TokioIo::new(Watched { stream, activity: activity.clone() });
@@ -836,6 +878,7 @@ mod tests {
         assert!(e.to_string().contains("--cors-allow-origins") && e.to_string().contains("b.example/"), "{e}");
         assert!(config(&[]).validate().is_ok(), "the defaults are valid");
         assert!(config(&["--idle-timeout", "0"]).validate().is_err());
+        assert!(config(&["--write-timeout", "0"]).validate().is_err());
         assert!(config(&["--rate-limit=-1"]).validate().is_err());
     }
 

@@ -135,6 +135,43 @@ async fn slow_and_idle_clients_are_closed() {
     assert_eq!(stored, 0, "nothing was submitted");
 }
 
+/// A client that sends requests and never reads the answers is closed once
+/// a write has made no progress for `--write-timeout`, and its connection
+/// is freed for others.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    let stack = Stack::new("stops_reading").await;
+    let gw = stack.gateway(&["--write-timeout", "1", "--max-connections", "2"]).await;
+    let addr = gw.addr().to_string();
+    let closed = r#"yadtq_gateway_connections_closed_total{reason="write_timeout"}"#;
+    assert_eq!(sample(&gw.get("/metrics").await.text, closed), 0.0);
+
+    // 200 pipelined requests for the OpenAPI document (about 120 KB each):
+    // far more than the sockets' buffers hold while nobody reads.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut reader_gone = socket.connect(addr.parse().expect("addr")).await.expect("connect");
+    let one = format!("GET /openapi.json HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    reader_gone.write_all(one.repeat(200).as_bytes()).await.expect("send");
+    let started = Instant::now();
+    wait_for(LONG, "the gateway closes the connection that does not read", || async {
+        sample(&gw.get("/metrics").await.text, closed) == 1.0
+    })
+    .await;
+    println!(
+        "a client that stopped reading held its connection {:.1} s (--write-timeout 1)",
+        started.elapsed().as_secs_f64()
+    );
+    // The connection is gone: what it had not read never arrives.
+    let whole = 200 * gw.get("/openapi.json").await.text.len();
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(LONG, reader_gone.read_to_end(&mut rest)).await.expect("the socket ends");
+    assert!(end.is_err() || rest.len() < whole, "{} of {whole} bytes arrived", rest.len());
+    // Both connection places are free again.
+    assert!(raw_get(&addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(raw_get(&addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+}
+
 /// Past `--max-connections`, a new connection waits in the accept backlog
 /// and is served once another closes.
 #[tokio::test]
