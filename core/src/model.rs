@@ -262,6 +262,11 @@ pub struct Worker {
     pub task_names: Vec<String>,
     /// Tasks it runs at once at most.
     pub concurrency: i32,
+    /// The tenants the worker was started for (`--tenants`), whose tasks it
+    /// runs while they are dedicated; null for a worker of the shared topics
+    /// (every tenant that is not dedicated). Keys without the `admin` scope
+    /// see at most their own tenant in it (`[]`: dedicated to others).
+    pub tenants: Option<Vec<String>>,
     /// Process start.
     pub started_at: DateTime<Utc>,
     /// Last heartbeat, database clock.

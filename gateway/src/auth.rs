@@ -200,12 +200,17 @@ impl Caller {
     }
 
     /// `worker` as this caller sees it: host, pid and version only for keys
-    /// that may operate.
+    /// that may operate; other tenants' names only for admin keys.
     pub fn present_worker(&self, mut worker: Worker) -> Worker {
         if !self.may(Scope::Operate) {
             worker.hostname = None;
             worker.pid = None;
             worker.version = None;
+        }
+        if !self.may(Scope::Admin) {
+            if let Some(tenants) = &mut worker.tenants {
+                tenants.retain(|t| *t == self.tenant);
+            }
         }
         worker
     }

@@ -3,7 +3,9 @@
 //! started with `--tenants` naming it, and every other tenant only by the
 //! shared workers; its tasks wait while none of its workers runs; a rescue
 //! sends its task back to its own topic; records a tenant's old route left
-//! on the shared topic are sent back to the publisher, not run. What a user
+//! on the shared topic are sent back to the publisher, not run, and those
+//! left on a tenant's own topic when it stops being dedicated reach the
+//! shared workers through the maintenance leader's re-send. What a user
 //! sees: task statuses over GET /tasks, the attempts' worker ids over
 //! GET /tasks/{id}/attempts, and GET /queues' lag.
 
@@ -112,6 +114,22 @@ async fn a_dedicated_tenant_runs_only_on_its_own_workers_and_waits_for_them() {
     assert_eq!(acme_workers, BTreeSet::from([own_id]), "acme's tasks ran on acme's worker only");
     let beta_workers: BTreeSet<Uuid> = attempt_workers(&beta, &beta_ids).await.into_iter().collect();
     assert_eq!(beta_workers, BTreeSet::from([shared_id]), "beta's tasks ran on the shared worker only");
+
+    // GET /workers says whom each worker serves: null for the shared one;
+    // other tenants' names only to admin keys.
+    assert_eq!(worker_tenants(&gw, shared_id).await, Value::Null);
+    assert_eq!(worker_tenants(&gw, own_id).await, json!(["acme"]));
+    assert_eq!(worker_tenants(&acme, own_id).await, json!(["acme"]));
+    assert_eq!(worker_tenants(&beta, own_id).await, json!([]), "beta does not learn acme's name");
+}
+
+/// The `tenants` field of worker `id` in GET /workers, as `client` reads it.
+async fn worker_tenants(client: &Client, id: Uuid) -> Value {
+    let a = client.get("/workers?alive=true").await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let workers = a.body["workers"].as_array().cloned().unwrap_or_default();
+    let w = workers.iter().find(|w| w["id"] == id.to_string()).unwrap_or_else(|| panic!("no worker {id}: {}", a.text));
+    w["tenants"].clone()
 }
 
 #[tokio::test]
@@ -171,4 +189,40 @@ async fn tasks_queued_before_a_tenant_became_dedicated_reach_its_workers() {
     let workers: BTreeSet<Uuid> = attempt_workers(&acme, &ids).await.into_iter().collect();
     assert_eq!(workers, BTreeSet::from([own_id]));
     assert!(!workers.contains(&shared_id));
+}
+
+#[tokio::test]
+async fn tasks_left_on_a_tenants_own_topic_reach_the_shared_workers_once_it_is_shared_again() {
+    let stack = Stack::new("ten_unshare").await;
+    let mut before = stack.gateway(&["--dedicated-tenants", "acme"]).await;
+    let acme = tenant_client(&stack, &before, "acme").await;
+    // Sent to acme's own topic, which no worker will read again.
+    let ids = submit(&acme, "a", 5).await;
+    yadtq_tests::wait_for(LONG, "acme's tasks sent to Kafka", || async {
+        let unsent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM tasks WHERE tenant = 'acme' AND published_at IS NULL")
+                .fetch_one(&stack.db)
+                .await
+                .expect("count");
+        unsent == 0
+    })
+    .await;
+    before.proc.terminate(Duration::from_secs(15));
+
+    let gw = stack.gateway(&[]).await;
+    let acme = tenant_client(&stack, &gw, "acme").await;
+    let shared = stack.worker("shared", &[]).await;
+    let shared_id = stack.worker_id(&shared).await;
+    stack.wait_assigned(&shared).await;
+    // The shared worker does not read acme's old topic: the tasks wait for
+    // the leader's re-send (tenants::reroute_settle after the change, about
+    // 36 s with the harness's maintenance period), then run.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(statuses(&acme, &ids).await, BTreeSet::from(["queued".to_string()]));
+    for id in &ids {
+        let t = acme.wait_task(id, Duration::from_secs(120)).await;
+        assert_eq!(t["status"], "success", "{t}");
+    }
+    let workers = attempt_workers(&acme, &ids).await;
+    assert_eq!(workers, vec![shared_id; ids.len()], "each task ran once, on the shared worker");
 }

@@ -125,6 +125,10 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
 
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let task_names = registry.names();
+    let started_for: Option<Vec<String>> = match &serves {
+        yadtq_core::tenants::Serves::Shared => None,
+        yadtq_core::tenants::Serves::Tenants(ts) => Some(ts.iter().cloned().collect()),
+    };
     store::workers::register(
         &pool,
         &store::workers::WorkerInfo {
@@ -134,6 +138,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
             queues: &queue_names,
             task_names: &task_names,
             concurrency: cfg.concurrency as i32,
+            tenants: started_for.as_deref(),
         },
     )
     .await?;

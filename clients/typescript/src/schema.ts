@@ -921,6 +921,13 @@ export interface components {
             stopped_at?: string | null;
             /** @description Task names the worker has handlers for. */
             task_names: string[];
+            /**
+             * @description The tenants the worker was started for (`--tenants`), whose tasks it
+             *     runs while they are dedicated; null for a worker of the shared topics
+             *     (every tenant that is not dedicated). Keys without the `admin` scope
+             *     see at most their own tenant in it (`[]`: dedicated to others).
+             */
+            tenants?: string[] | null;
             /** @description yadtq version of the worker; null for keys without the `operate` scope. */
             version?: string | null;
         };

@@ -42,7 +42,7 @@ fn new_task(id: &str) -> NewTask {
 
 async fn register(pool: &PgPool) -> Uuid {
     let id = Uuid::new_v4();
-    let info = WorkerInfo { id, hostname: "test", pid: 1, queues: &[], task_names: &[], concurrency: 1 };
+    let info = WorkerInfo { id, hostname: "test", pid: 1, queues: &[], task_names: &[], concurrency: 1, tenants: None };
     workers::register(pool, &info).await.unwrap();
     id
 }

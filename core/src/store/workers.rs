@@ -26,20 +26,24 @@ pub struct WorkerInfo<'a> {
     pub task_names: &'a [String],
     /// Tasks run at once at most.
     pub concurrency: i32,
+    /// The tenants of its `--tenants`, by name; `None` for a worker of the
+    /// shared topics.
+    pub tenants: Option<&'a [String]>,
 }
 
 /// Inserts the worker's row; its first heartbeat is the insert time (database clock).
 pub async fn register<'e, E: PgExecutor<'e>>(ex: E, w: &WorkerInfo<'_>) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO workers (id, hostname, pid, version, queues, task_names, concurrency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO workers (id, hostname, pid, version, queues, task_names, concurrency, tenants)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         w.id,
         w.hostname,
         w.pid,
         crate::VERSION,
         w.queues,
         w.task_names,
-        w.concurrency
+        w.concurrency,
+        w.tenants
     )
     .execute(ex)
     .await?;
@@ -150,7 +154,7 @@ pub async fn list(
     // A dead worker (no heartbeat for D) owns no partitions any more,
     // whatever its last heartbeat said.
     let rows = sqlx::query!(
-        r#"SELECT w.id, w.seq AS "seq!", w.hostname, w.pid, w.version, w.queues, w.task_names, w.concurrency,
+        r#"SELECT w.id, w.seq AS "seq!", w.hostname, w.pid, w.version, w.queues, w.task_names, w.concurrency, w.tenants,
                w.started_at, w.last_heartbeat_at, w.stopped_at, w.in_flight, w.processed, w.failed,
                a.alive AS "alive!",
                CASE WHEN a.alive THEN w.partitions ELSE '{}'::jsonb END AS "partitions!: Json<Partitions>",
@@ -181,6 +185,7 @@ pub async fn list(
             queues: r.queues,
             task_names: r.task_names,
             concurrency: r.concurrency,
+            tenants: r.tenants,
             started_at: r.started_at,
             last_heartbeat_at: r.last_heartbeat_at,
             stopped_at: r.stopped_at,

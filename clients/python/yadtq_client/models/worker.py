@@ -44,6 +44,10 @@ class Worker:
         hostname (None | str | Unset): Host the worker runs on; null for keys without the `operate` scope.
         pid (int | None | Unset): Operating-system process id; null for keys without the `operate` scope.
         stopped_at (datetime.datetime | None | Unset): Set on graceful shutdown.
+        tenants (list[str] | None | Unset): The tenants the worker was started for (`--tenants`), whose tasks it
+            runs while they are dedicated; null for a worker of the shared topics
+            (every tenant that is not dedicated). Keys without the `admin` scope
+            see at most their own tenant in it (`[]`: dedicated to others).
         version (None | str | Unset): yadtq version of the worker; null for keys without the `operate` scope.
     """
 
@@ -63,6 +67,7 @@ class Worker:
     hostname: None | str | Unset = UNSET
     pid: int | None | Unset = UNSET
     stopped_at: datetime.datetime | None | Unset = UNSET
+    tenants: list[str] | None | Unset = UNSET
     version: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -113,6 +118,15 @@ class Worker:
         else:
             stopped_at = self.stopped_at
 
+        tenants: list[str] | None | Unset
+        if isinstance(self.tenants, Unset):
+            tenants = UNSET
+        elif isinstance(self.tenants, list):
+            tenants = self.tenants
+
+        else:
+            tenants = self.tenants
+
         version: None | str | Unset
         if isinstance(self.version, Unset):
             version = UNSET
@@ -144,6 +158,8 @@ class Worker:
             field_dict["pid"] = pid
         if stopped_at is not UNSET:
             field_dict["stopped_at"] = stopped_at
+        if tenants is not UNSET:
+            field_dict["tenants"] = tenants
         if version is not UNSET:
             field_dict["version"] = version
 
@@ -215,6 +231,23 @@ class Worker:
 
         stopped_at = _parse_stopped_at(d.pop("stopped_at", UNSET))
 
+        def _parse_tenants(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                tenants_type_0 = cast(list[str], data)
+
+                return tenants_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        tenants = _parse_tenants(d.pop("tenants", UNSET))
+
         def _parse_version(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -241,6 +274,7 @@ class Worker:
             hostname=hostname,
             pid=pid,
             stopped_at=stopped_at,
+            tenants=tenants,
             version=version,
         )
 
