@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::metrics::{self as m, Sample};
+use crate::model::TaskStatus;
 use crate::store::stats::StatusCount;
 
 /// How often the active statuses are sampled.
@@ -30,8 +31,8 @@ pub const SOURCE: &str = "leader";
 /// that confirmed the lease; a new leader waits as long before sampling.
 pub const VALID_FOR: u32 = 2;
 
-const ACTIVE: [&str; 3] = ["queued", "scheduled", "processing"];
-const FINISHED: [&str; 3] = ["success", "failed", "cancelled"];
+const ACTIVE: [TaskStatus; 3] = [TaskStatus::Queued, TaskStatus::Scheduled, TaskStatus::Processing];
+const FINISHED: [TaskStatus; 3] = [TaskStatus::Success, TaskStatus::Failed, TaskStatus::Cancelled];
 
 /// Held while samples are published or withdrawn, so a pass that ends just
 /// as the lease is lost never publishes after the withdrawal.
@@ -71,11 +72,11 @@ impl Sampler {
         let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for q in &self.queues {
             for s in ACTIVE.iter().chain(&FINISHED) {
-                counts.insert((q, s), 0);
+                counts.insert((q, s.as_str()), 0);
             }
         }
         for c in active.counts.iter().chain(&self.finished) {
-            counts.insert((&c.queue, &c.status), c.count);
+            counts.insert((&c.queue, c.status.as_str()), c.count);
         }
         let tasks: Vec<Sample> = counts
             .into_iter()

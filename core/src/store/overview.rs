@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::StoreError;
+use crate::model::TaskStatus;
 
 /// Tasks of one queue that finished in one minute with one status.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,8 +17,8 @@ pub struct FinishedMinute {
     pub queue: String,
     /// Start of the minute (database clock, truncated to the minute).
     pub minute: DateTime<Utc>,
-    /// `success`, `failed` or `cancelled`.
-    pub status: String,
+    /// `Success`, `Failed` or `Cancelled`.
+    pub status: TaskStatus,
     /// Tasks that finished in that minute with that status.
     pub count: i64,
 }
@@ -32,7 +33,7 @@ pub async fn finished_per_minute(
 ) -> Result<(DateTime<Utc>, Vec<FinishedMinute>), StoreError> {
     let now = sqlx::query_scalar!(r#"SELECT date_trunc('minute', now()) AS "now!""#).fetch_one(pool).await?;
     let rows = sqlx::query!(
-        r#"SELECT queue AS "queue!", date_trunc('minute', finished_at) AS "minute!", status AS "status!",
+        r#"SELECT queue AS "queue!", date_trunc('minute', finished_at) AS "minute!", status AS "status!: TaskStatus",
                   count(*) AS "n!"
              FROM tasks
             WHERE finished_at IS NOT NULL

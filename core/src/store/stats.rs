@@ -12,14 +12,15 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::StoreError;
+use crate::model::TaskStatus;
 
 /// Tasks in one (queue, status) pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusCount {
     /// Queue name.
     pub queue: String,
-    /// Task status (`queued`, `scheduled`, …).
-    pub status: String,
+    /// Task status.
+    pub status: TaskStatus,
     /// Number of tasks.
     pub count: i64,
 }
@@ -44,7 +45,7 @@ pub struct Active {
 /// rows in a table of a million.
 pub async fn active(pool: &PgPool) -> Result<Active, StoreError> {
     let rows = sqlx::query!(
-        r#"SELECT queue AS "queue!", 'queued' AS "status!", count(*) AS "n!",
+        r#"SELECT queue AS "queue!", 'queued' AS "status!: TaskStatus", count(*) AS "n!",
                 extract(epoch FROM now() - min(greatest(created_at, coalesce(run_at, created_at))))::float8 AS oldest,
                 count(*) FILTER (WHERE published_at IS NULL) AS "unpublished!"
            FROM tasks WHERE status = 'queued' GROUP BY queue
@@ -71,7 +72,7 @@ pub async fn active(pool: &PgPool) -> Result<Active, StoreError> {
 /// million rows): sample it rarely.
 pub async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, StoreError> {
     let rows = sqlx::query!(
-        r#"SELECT queue AS "queue!", status AS "status!", count(*) AS "n!" FROM tasks
+        r#"SELECT queue AS "queue!", status AS "status!: TaskStatus", count(*) AS "n!" FROM tasks
           WHERE status IN ('success', 'failed', 'cancelled') GROUP BY queue, status"#
     )
     .fetch_all(pool)

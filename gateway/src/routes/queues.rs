@@ -10,6 +10,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use yadtq_core::model::TaskStatus;
 
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -137,7 +138,7 @@ pub async fn list(
     let queues = names
         .iter()
         .map(|name| {
-            let count = |status: &str| {
+            let count = |status: TaskStatus| {
                 active.counts.iter().find(|c| &c.queue == name && c.status == status).map_or(0, |c| c.count)
             };
             let mut throughput: Vec<Minute> = (0..minutes)
@@ -146,9 +147,9 @@ pub async fn list(
             let mut total = Minute { minute: first, ..Minute::default() };
             for f in finished.iter().filter(|f| &f.queue == name) {
                 let Some(slot) = throughput.iter_mut().find(|m| m.minute == f.minute) else { continue };
-                let (one, sum) = match f.status.as_str() {
-                    "success" => (&mut slot.success, &mut total.success),
-                    "failed" => (&mut slot.failed, &mut total.failed),
+                let (one, sum) = match f.status {
+                    TaskStatus::Success => (&mut slot.success, &mut total.success),
+                    TaskStatus::Failed => (&mut slot.failed, &mut total.failed),
                     _ => (&mut slot.cancelled, &mut total.cancelled),
                 };
                 *one += f.count;
@@ -157,9 +158,9 @@ pub async fn list(
             let decided = total.success + total.failed;
             QueueOverview {
                 queue: name.clone(),
-                queued: count("queued"),
-                scheduled: count("scheduled"),
-                processing: count("processing"),
+                queued: count(TaskStatus::Queued),
+                scheduled: count(TaskStatus::Scheduled),
+                processing: count(TaskStatus::Processing),
                 oldest_queued_age_s: active.oldest_queued.iter().find(|(q, _)| q == name).map(|(_, age)| *age),
                 failure_rate: (decided > 0).then(|| total.failed as f64 / decided as f64),
                 finished: total,
