@@ -749,7 +749,7 @@ impl AsyncWrite for Watched {
 /// Serves `app` on `listener` until `shutdown` is cancelled, then stops
 /// accepting, lets every open connection finish its requests, and returns
 /// when all are closed (the caller bounds that wait: `--shutdown-grace`).
-/// HTTP/1.1 only, as before.
+/// HTTP/1.1 only (the API needs nothing of HTTP/2, and proxies speak 1.1 upstream).
 pub async fn serve(listener: TcpListener, app: Router, cfg: &EdgeConfig, shutdown: CancellationToken) {
     let timeouts = cfg.timeouts();
     let max = cfg.max_connections;

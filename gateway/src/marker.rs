@@ -1,9 +1,9 @@
 //! Marks acknowledged tasks as published, in batches, [`DELAY`] after the
 //! broker's ack. By then a worker has usually claimed the task, and the claim
 //! stamps `published_at` itself, so the mark's UPDATE finds nothing to do and
-//! the row gets one version fewer (the mark used to be a fourth write of every
-//! task, and its row locks made claims wait). A task still waiting in Kafka
-//! (a backlog, no worker) is marked as before, well inside the publisher's
+//! the row gets one version fewer (marking at the ack would be a fourth write
+//! of every task, whose row locks make claims wait). A task still waiting in
+//! Kafka (a backlog, no worker) is marked then, well inside the publisher's
 //! [`GRACE`] for new tasks, so it is not sent twice. (A task sent again by
 //! `POST /tasks/{id}/retry` has no grace: the publisher may send it once more
 //! before its mark lands, which the claim absorbs.) Acks that fall due within

@@ -45,7 +45,7 @@ async fn concurrent_batched_marks_claims_and_outcomes_never_deadlock() {
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&stack.database_url).await.unwrap();
     let n = 4000;
     // A cycle needs two batches to meet in the wrong order: a few rounds make it
-    // near certain that the old statements hit one.
+    // near certain that statements locking rows in input order would hit one.
     for round in 0..3 {
         let tasks: Vec<NewTask> = (0..n).map(|i| new_task(round, i)).collect();
         for chunk in tasks.chunks(500) {
