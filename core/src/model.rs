@@ -189,6 +189,10 @@ pub struct Task {
     pub started_at: Option<DateTime<Utc>>,
     /// When the task reached a terminal status.
     pub finished_at: Option<DateTime<Utc>>,
+    /// W3C trace id (32 hex digits) of the trace the task runs in: the
+    /// submitter's `traceparent`, or a new trace when it sent none or an
+    /// invalid one; null for tasks stored before traces existed.
+    pub trace_id: Option<String>,
 }
 
 /// A worker's state in GET /workers (design.md, "Worker states").

@@ -422,6 +422,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             started_at: None,
             finished_at: None,
+            trace_id: None,
         }
     }
 

@@ -277,6 +277,8 @@ pub fn validate_item_or(
         run_at,
         retry_backoff: Backoff { base_seconds: req.retry_backoff_base, cap_seconds: req.retry_backoff_cap },
         request_hash,
+        // Set by the route from the request's headers.
+        trace: None,
     })
 }
 

@@ -716,6 +716,7 @@ impl Client {
 /// derived from the id.
 pub fn echo_task(id: String, args: String) -> yadtq_core::store::tasks::NewTask {
     yadtq_core::store::tasks::NewTask {
+        trace: None,
         request_hash: format!("hash-{id}"),
         id,
         tenant: yadtq_core::auth::DEFAULT_TENANT.into(),

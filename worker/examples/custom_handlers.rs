@@ -53,7 +53,7 @@ async fn countdown(ctx: TaskContext) -> Result<Value, HandlerError> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    yadtq_core::telemetry::init();
+    let _telemetry = yadtq_core::telemetry::init("yadtq-custom-worker");
     let cli = Cli::parse();
     let mut registry = Registry::with_builtins();
     registry.register("word_count", word_count);

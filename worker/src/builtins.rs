@@ -137,6 +137,7 @@ mod tests {
             cancel: Default::default(),
             progress: None,
             owner: None,
+            trace: None,
         };
         (r.get(name).unwrap())(ctx).await
     }

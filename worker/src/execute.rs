@@ -4,7 +4,7 @@
 //! stored (design guarantee 5).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -17,6 +17,7 @@ use yadtq_core::envelope::Envelope;
 use yadtq_core::model::TaskError;
 use yadtq_core::store::tasks::{self, Claimed, Outcome, Recorded};
 use yadtq_core::store::StoreError;
+use yadtq_core::telemetry::{self, KeyValue, SpanKind, TraceContext};
 
 use crate::handler::{HandlerError, HandlerFn, ProgressFn, Registry, TaskContext};
 use crate::liveness::Liveness;
@@ -95,15 +96,25 @@ impl Executor {
         // Taken before the claim: a fence from here on stops this attempt,
         // even one that falls between the claim and the handler's start.
         let fence = self.live.epoch();
+        let claim_from = SystemTime::now();
         let claimed = match self.claim(&env.id, &assigned).await {
             Claim::Claimed(c) => c,
             Claim::Skipped => return true,
             Claim::Dropped => return false,
         };
+        // The spans continue the trace stored with the task (a new one for
+        // a task stored without).
+        let stored = claimed.trace.as_ref();
+        let trace =
+            telemetry::remote_parent(stored.map(|t| t.traceparent.as_str()), stored.map(|t| t.tracestate.as_str()));
+        let attributes = span_attributes(&env.id, &claimed);
+        telemetry::record("claim", &trace, claim_from, attributes.clone());
         self.live.task_started();
         self.count_start(&claimed.name, &msg);
         let started = std::time::Instant::now();
-        let outcome = self.run_handler(&env.id, &claimed, fence).await;
+        let run = telemetry::start("run", SpanKind::Consumer, &trace, None, attributes.clone());
+        let outcome = self.run_handler(&env.id, &claimed, fence, TraceContext::of(&run)).await;
+        telemetry::end(&run, vec![KeyValue::new("yadtq.outcome", outcome_name(outcome.as_ref()))]);
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
             Some(Outcome::Failed(_) | Outcome::Retry { .. }) => Some(false),
@@ -118,7 +129,11 @@ impl Executor {
         drop(slot);
         self.live.task_finished(success);
         if let Some(outcome) = outcome {
+            let (from, name) = (SystemTime::now(), outcome_name(Some(&outcome)));
             self.record(&env.id, claimed.attempt, outcome).await;
+            let mut attributes = attributes;
+            attributes.push(KeyValue::new("yadtq.outcome", name));
+            telemetry::record("outcome", &trace, from, attributes);
         }
         true
     }
@@ -229,10 +244,16 @@ impl Executor {
     /// (success, retry later, failed, or cancelled). An attempt aborted by the
     /// fence fails as `worker_lost` (retryable). `None` when it was aborted by
     /// shutdown: nothing is written; the rescuer requeues the stopped worker's tasks.
-    async fn run_handler(&self, id: &str, claimed: &Claimed, fence: CancellationToken) -> Option<Outcome> {
+    async fn run_handler(
+        &self,
+        id: &str,
+        claimed: &Claimed,
+        fence: CancellationToken,
+        trace: Option<TraceContext>,
+    ) -> Option<Outcome> {
         let result = match self.registry.get(&claimed.name) {
             None => Err(permanent("unknown_task", format!("no handler serves task name '{}'", claimed.name))),
-            Some(handler) => match self.context(id, claimed) {
+            Some(handler) => match self.context(id, claimed, trace) {
                 Ok((ctx, cancel)) => self.attempt(id, claimed, handler, ctx, cancel, fence).await?,
                 Err(e) => Err(e),
             },
@@ -257,7 +278,12 @@ impl Executor {
 
     /// Parses the claimed row into a handler context; a row whose arguments do
     /// not parse fails permanently.
-    fn context(&self, id: &str, claimed: &Claimed) -> Result<(TaskContext, CancellationToken), Failure> {
+    fn context(
+        &self,
+        id: &str,
+        claimed: &Claimed,
+        trace: Option<TraceContext>,
+    ) -> Result<(TaskContext, CancellationToken), Failure> {
         let args: Vec<Value> = serde_json::from_str(claimed.args.get())
             .map_err(|e| permanent("invalid_arguments", format!("args is not a JSON array: {e}")))?;
         let kwargs: Map<String, Value> = serde_json::from_str(claimed.kwargs.get())
@@ -282,6 +308,7 @@ impl Executor {
             cancel: cancel.clone(),
             progress: Some(progress),
             owner: Some(Arc::new(move || !live.fenced())),
+            trace,
         };
         Ok((ctx, cancel))
     }
@@ -428,6 +455,30 @@ impl Executor {
             }
         };
         metrics::counter!(yadtq_core::metrics::DEAD_LETTERS, "result" => result).increment(1);
+    }
+}
+
+/// The attributes of a task's worker spans: the task's id as its tenant
+/// knows it, its tenant, name and attempt.
+fn span_attributes(key: &str, claimed: &Claimed) -> Vec<KeyValue> {
+    let tenant = yadtq_core::auth::tenant_of(key);
+    vec![
+        KeyValue::new("yadtq.task.id", yadtq_core::auth::client_id(tenant, key).to_string()),
+        KeyValue::new("yadtq.tenant", tenant.to_string()),
+        KeyValue::new("yadtq.task.name", claimed.name.clone()),
+        KeyValue::new("yadtq.attempt", i64::from(claimed.attempt)),
+    ]
+}
+
+/// How an attempt ended, as the `yadtq.outcome` span attribute: `success`,
+/// `failed`, `retry`, `cancelled`, or `aborted` (shutdown; nothing written).
+fn outcome_name(outcome: Option<&Outcome>) -> &'static str {
+    match outcome {
+        Some(Outcome::Success(_)) => "success",
+        Some(Outcome::Failed(_)) => "failed",
+        Some(Outcome::Retry { .. }) => "retry",
+        Some(Outcome::Cancelled) => "cancelled",
+        None => "aborted",
     }
 }
 

@@ -42,6 +42,10 @@ pub struct TaskContext {
     pub progress: Option<ProgressFn>,
     /// Backs [`TaskContext::still_owner`]; `None` leaves only `cancel` to tell.
     pub owner: Option<OwnerFn>,
+    /// The attempt's `run` span as W3C trace context (the submitter's trace
+    /// id), which HTTP and command handlers pass on; `None` when there is no
+    /// span (tracing not initialised).
+    pub trace: Option<yadtq_core::telemetry::TraceContext>,
 }
 
 impl std::fmt::Debug for TaskContext {

@@ -22,7 +22,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    yadtq_core::telemetry::init();
+    let telemetry = yadtq_core::telemetry::init("yadtq-worker");
     let cli = Cli::parse();
     let mut registry = Registry::with_builtins();
     if let Some(path) = &cli.handlers_file {
@@ -33,5 +33,7 @@ async fn main() -> anyhow::Result<()> {
         file.register(&mut registry);
         tracing::info!(path = %path.display(), handlers = ?file.names().collect::<Vec<_>>(), "handlers file loaded");
     }
-    yadtq_worker::run(cli.worker, registry, yadtq_worker::shutdown_on_signals()).await
+    let ran = yadtq_worker::run(cli.worker, registry, yadtq_worker::shutdown_on_signals()).await;
+    telemetry.shutdown();
+    ran
 }

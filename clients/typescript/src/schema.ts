@@ -817,6 +817,12 @@ export interface components {
              */
             timeout: number;
             /**
+             * @description W3C trace id (32 hex digits) of the trace the task runs in: the
+             *     submitter's `traceparent`, or a new trace when it sent none or an
+             *     invalid one; null for tasks stored before traces existed.
+             */
+            trace_id?: string | null;
+            /**
              * Format: uuid
              * @description Worker holding (or last holding) the task.
              */
@@ -1828,6 +1834,10 @@ export interface operations {
             header?: {
                 /** @description Client-chosen task id; same as `id` in the body (and `task-id`), which must not name another */
                 "Idempotency-Key"?: string | null;
+                /** @description W3C trace context: the task runs in this trace (its `trace_id`); absent or invalid, a new trace */
+                traceparent?: string | null;
+                /** @description W3C trace state, kept with the trace context */
+                tracestate?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1962,6 +1972,10 @@ export interface operations {
             header?: {
                 /** @description Makes the batch idempotent: task `i` without an `id` of its own gets the id `<key>.<i>` (a task id itself, as long as the last one stays within 128 characters); the same batch again answers 200 with the same tasks, a different one 409 */
                 "Idempotency-Key"?: string | null;
+                /** @description W3C trace context: every task of the batch runs in this trace; absent or invalid, a new trace */
+                traceparent?: string | null;
+                /** @description W3C trace state, kept with the trace context */
+                tracestate?: string | null;
             };
             path?: never;
             cookie?: never;

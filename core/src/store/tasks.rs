@@ -40,6 +40,7 @@ use uuid::Uuid;
 use super::events::notify_changed;
 use super::StoreError;
 use crate::model::{Progress, Task, TaskError, TaskStatus};
+use crate::telemetry::TraceContext;
 
 /// One row of the state machine table above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +106,7 @@ macro_rules! task_query {
                      run_at AS "run_at?", progress AS "progress?: Json<serde_json::Value>",
                      cancel_requested_at AS "cancel_requested_at?", worker_id AS "worker_id?",
                      created_at AS "created_at!", started_at AS "started_at?", finished_at AS "finished_at?",
-                     request_hash AS "request_hash!""#
+                     request_hash AS "request_hash!", traceparent AS "traceparent?""#
                 + $after
             $(, $arg)*
         )
@@ -134,6 +135,7 @@ struct TaskRecord {
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     request_hash: String,
+    traceparent: Option<String>,
 }
 
 impl From<TaskRecord> for TaskRow {
@@ -159,6 +161,7 @@ impl From<TaskRecord> for TaskRow {
                 created_at: r.created_at,
                 started_at: r.started_at,
                 finished_at: r.finished_at,
+                trace_id: r.traceparent.as_deref().and_then(TraceContext::trace_id).map(str::to_string),
             },
             request_hash: r.request_hash,
             seq: r.seq,
@@ -212,6 +215,8 @@ pub struct NewTask {
     pub retry_backoff: Backoff,
     /// Hash of the request, compared when the id is submitted again.
     pub request_hash: String,
+    /// The gateway's `submit` span, under the submitter's trace when it sent one.
+    pub trace: Option<TraceContext>,
 }
 
 /// Result of an insert for one task.
@@ -264,13 +269,13 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let rows = task_query!(
         "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
-                            retry_backoff_base, retry_backoff_cap, request_hash, tenant)
+                            retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate)
          SELECT id, name, args::json, kwargs::json, queue,
                 CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
-                max_retries, timeout_seconds, run_at, base, cap, hash, tenant
+                max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
-                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[])
-              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant)
+                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[], $14::text[])
+              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts)
          ORDER BY id
          ON CONFLICT (id) DO NOTHING RETURNING ",
         "",
@@ -286,6 +291,10 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
         &tasks.iter().map(|t| t.retry_backoff.cap_seconds).collect::<Vec<_>>() as &[Option<f64>],
         &col(|t| t.request_hash.clone()),
         &col(|t| t.tenant.clone()),
+        &tasks.iter().map(|t| t.trace.as_ref().map(|c| c.traceparent.clone())).collect::<Vec<_>>()
+            as &[Option<String>],
+        &tasks.iter().map(|t| t.trace.as_ref().map(|c| c.tracestate.clone())).collect::<Vec<_>>()
+            as &[Option<String>],
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -489,6 +498,8 @@ pub struct Claimed {
     pub max_retries: i32,
     /// Retry backoff the task sets.
     pub retry_backoff: Backoff,
+    /// The trace context stored at submission, if any.
+    pub trace: Option<TraceContext>,
 }
 
 /// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
@@ -507,7 +518,7 @@ pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec
                     published_at = coalesce(published_at, now())
              FROM locked l WHERE t.id = l.id AND t.status = 'queued'
              RETURNING t.id, name, args, kwargs, attempts, timeout_seconds,
-                       max_retries, retry_backoff_base, retry_backoff_cap
+                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate
          ), attempt AS (
              INSERT INTO task_attempts (task_id, attempt, worker_id)
              SELECT id, attempts, $2 FROM claimed
@@ -515,7 +526,7 @@ pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec
          SELECT id AS "id!", name AS "name!", args AS "args!: Json<Box<RawValue>>",
                 kwargs AS "kwargs!: Json<Box<RawValue>>", attempts AS "attempts!",
                 timeout_seconds AS "timeout_seconds!", max_retries AS "max_retries!",
-                retry_backoff_base, retry_backoff_cap
+                retry_backoff_base, retry_backoff_cap, traceparent, tracestate
          FROM claimed"#,
         ids,
         worker_id
@@ -532,6 +543,9 @@ pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec
             timeout: crate::config::secs(r.timeout_seconds),
             max_retries: r.max_retries,
             retry_backoff: Backoff { base_seconds: r.retry_backoff_base, cap_seconds: r.retry_backoff_cap },
+            trace: r
+                .traceparent
+                .map(|traceparent| TraceContext { traceparent, tracestate: r.tracestate.unwrap_or_default() }),
         };
         by_id.insert(r.id, claimed);
     }

@@ -26,6 +26,7 @@ const ALL_STATUSES: [TaskStatus; 6] = [
 
 fn new_task(id: &str) -> NewTask {
     NewTask {
+        trace: None,
         id: id.into(),
         tenant: crate::auth::DEFAULT_TENANT.into(),
         name: "echo".into(),

@@ -39,7 +39,11 @@ pub struct BatchResponse {
 #[utoipa::path(
     post, path = "/tasks/batch", tag = "tasks", operation_id = "submitBatch",
     request_body = BatchRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the batch idempotent: task `i` without an `id` of its own gets the id `<key>.<i>` (a task id itself, as long as the last one stays within 128 characters); the same batch again answers 200 with the same tasks, a different one 409", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the batch idempotent: task `i` without an `id` of its own gets the id `<key>.<i>` (a task id itself, as long as the last one stays within 128 characters); the same batch again answers 200 with the same tasks, a different one 409", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context: every task of the batch runs in this trace; absent or invalid, a new trace"),
+        ("tracestate" = Option<String>, Header, description = "W3C trace state, kept with the trace context"),
+    ),
     responses(
         (status = 202, description = "All accepted", body = BatchResponse,
          links(
@@ -89,6 +93,8 @@ pub async fn submit_batch(
         ));
     }
     let key = idempotency_key(&headers, req.tasks.len())?;
+    let span = super::tasks::submit_span(&headers);
+    let trace = yadtq_core::telemetry::TraceContext::of(&span);
     let mut new = Vec::with_capacity(req.tasks.len());
     for (i, raw) in req.tasks.iter().enumerate() {
         let field = format!("tasks[{i}]");
@@ -97,6 +103,7 @@ pub async fn submit_batch(
             submit::validate_item_or(raw.get().as_bytes(), None, default_id, limits).map_err(|e| e.within(&field))?;
         caller.require_queue(&task.queue, "queue").map_err(|e| e.within(&field))?;
         caller.adopt(&mut task);
+        task.trace = trace.clone();
         submit::check_record_size(&task, &state.record_limit(&task), &field)?;
         new.push(task);
     }

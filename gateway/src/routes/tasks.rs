@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use yadtq_core::auth::Scope;
 use yadtq_core::model::{Task, TaskStatus};
 use yadtq_core::store::tasks::{self, Inserted, TaskFilter};
+use yadtq_core::telemetry::{self, KeyValue, TraceContext};
 use yadtq_core::validate;
 
 use crate::auth::Caller;
@@ -32,7 +33,11 @@ use crate::submit::{self, SubmitRequest};
 #[utoipa::path(
     post, path = "/tasks", tag = "tasks", operation_id = "submitTask",
     request_body = SubmitRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body (and `task-id`), which must not name another", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body (and `task-id`), which must not name another", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context: the task runs in this trace (its `trace_id`); absent or invalid, a new trace"),
+        ("tracestate" = Option<String>, Header, description = "W3C trace state, kept with the trace context"),
+    ),
     responses(
         (status = 202, description = "Accepted; `Location` names the task", body = Task,
          headers(("Location" = String, description = "/tasks/{id}")),
@@ -77,9 +82,11 @@ pub async fn submit(
         ),
         None => None,
     };
+    let span = submit_span(&headers);
     let mut new = submit::validate(&body, key, &state.cfg.limits)?;
     caller.require_queue(&new.queue, "queue")?;
     caller.adopt(&mut new);
+    new.trace = TraceContext::of(&span);
     submit::check_record_size(&new, &state.record_limit(&new), "body")?;
     let (code, row) = match state.inserter.insert(new).await? {
         Inserted::Existing(row) => (StatusCode::OK, row),
@@ -90,7 +97,17 @@ pub async fn submit(
         }
     };
     let task = caller.present(row.task);
+    telemetry::end(&span, vec![KeyValue::new("yadtq.task.id", task.id.clone())]);
     Ok((code, location(&task.id), Json(task)).into_response())
+}
+
+/// The request's `submit` span, a child of the submitter's `traceparent`
+/// and `tracestate` headers; an absent or invalid `traceparent` starts a
+/// new trace (W3C), never a 4xx. Every task the request stores continues it.
+pub fn submit_span(headers: &HeaderMap) -> telemetry::Context {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let parent = telemetry::remote_parent(header(telemetry::TRACEPARENT), header(telemetry::TRACESTATE));
+    telemetry::start("submit", telemetry::SpanKind::Server, &parent, None, vec![])
 }
 
 /// The 409 for task key `key` submitted before with a different request.

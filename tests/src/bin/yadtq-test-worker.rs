@@ -18,7 +18,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    yadtq_core::telemetry::init();
+    let _telemetry = yadtq_core::telemetry::init("yadtq-test-worker");
     let mut registry = Registry::with_builtins();
     registry.register("spin", |ctx| async move {
         let secs = ctx

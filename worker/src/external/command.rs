@@ -21,7 +21,8 @@ use nix::unistd::Pid;
 
 use super::{
     cancelled, check_timeout, error, excerpt, tag, task_json, CommandConfig, LoadError, ATTEMPT_ENV,
-    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, TASK_ID_ENV, WITHHELD_ENV, WITHHELD_ENV_PREFIX,
+    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV, WITHHELD_ENV,
+    WITHHELD_ENV_PREFIX,
 };
 
 /// A program serving one task name: run with the configured argv (no shell)
@@ -106,6 +107,14 @@ impl CommandHandler {
             }
         }
         cmd.envs(&self.env).env(ATTEMPT_ENV, ctx.attempt.to_string()).env(TASK_ID_ENV, &ctx.id);
+        // The attempt's `run` span (W3C), never the worker's own environment's.
+        cmd.env_remove(TRACEPARENT_ENV).env_remove(TRACESTATE_ENV);
+        if let Some(trace) = &ctx.trace {
+            cmd.env(TRACEPARENT_ENV, &trace.traceparent);
+            if !trace.tracestate.is_empty() {
+                cmd.env(TRACESTATE_ENV, &trace.tracestate);
+            }
+        }
         let mut child = cmd.spawn().map_err(|e| {
             let retryable = !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied);
             error("command_failed", retryable, format!("cannot start `{}`: {e} ({})", self.argv[0], tag(retryable)))

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
+use yadtq_core::telemetry;
 
 use crate::handler::{HandlerError, TaskContext};
 
@@ -122,7 +123,7 @@ impl HttpHandler {
     async fn exchange(&self, ctx: &TaskContext) -> Result<Value, HandlerError> {
         let transport =
             |e: reqwest::Error| error("http_error", true, format!("{} (retryable)", chain(&e.without_url())));
-        let mut resp = self
+        let mut request = self
             .client
             .request(self.method.clone(), self.url.clone())
             .header(CONTENT_TYPE, "application/json")
@@ -130,11 +131,15 @@ impl HttpHandler {
             .headers(self.headers.clone())
             // The fencing token, for endpoints that refuse a stale attempt's writes.
             .header(ATTEMPT_HEADER, ctx.attempt)
-            .header(TASK_ID_HEADER, &ctx.id)
-            .body(task_json(ctx))
-            .send()
-            .await
-            .map_err(transport)?;
+            .header(TASK_ID_HEADER, &ctx.id);
+        // The attempt's `run` span, so the endpoint's spans join the submitter's trace.
+        if let Some(trace) = &ctx.trace {
+            request = request.header(telemetry::TRACEPARENT, &trace.traceparent);
+            if !trace.tracestate.is_empty() {
+                request = request.header(telemetry::TRACESTATE, &trace.tracestate);
+            }
+        }
+        let mut resp = request.body(task_json(ctx)).send().await.map_err(transport)?;
         let status = resp.status();
         let mut bytes = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {

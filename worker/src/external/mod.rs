@@ -53,6 +53,11 @@ pub const TASK_ID_HEADER: &str = "x-yadtq-task-id";
 pub const ATTEMPT_ENV: &str = "YADTQ_ATTEMPT";
 /// Environment variable carrying the task id to command handlers.
 pub const TASK_ID_ENV: &str = "YADTQ_TASK_ID";
+/// Environment variable carrying the attempt's W3C `traceparent` to command
+/// handlers (the header of the same name for HTTP handlers).
+pub const TRACEPARENT_ENV: &str = "TRACEPARENT";
+/// Environment variable carrying the attempt's W3C `tracestate`, when there is one.
+pub const TRACESTATE_ENV: &str = "TRACESTATE";
 /// Default per-request timeout of an HTTP handler, in seconds.
 pub const DEFAULT_HTTP_TIMEOUT_SECS: f64 = 30.0;
 /// Default number of stderr bytes a command handler keeps (the last ones).
@@ -391,6 +396,7 @@ mod tests {
             cancel: CancellationToken::new(),
             progress: None,
             owner: None,
+            trace: None,
         }
     }
 

@@ -44,6 +44,9 @@ class Task:
         run_at (datetime.datetime | None | Unset): When a `scheduled` task becomes due (countdown, eta or retry
             backoff).
         started_at (datetime.datetime | None | Unset): When the latest attempt started.
+        trace_id (None | str | Unset): W3C trace id (32 hex digits) of the trace the task runs in: the
+            submitter's `traceparent`, or a new trace when it sent none or an
+            invalid one; null for tasks stored before traces existed.
         worker_id (None | Unset | UUID): Worker holding (or last holding) the task.
     """
 
@@ -64,6 +67,7 @@ class Task:
     result: Any | Unset = UNSET
     run_at: datetime.datetime | None | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
+    trace_id: None | str | Unset = UNSET
     worker_id: None | Unset | UUID = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -141,6 +145,12 @@ class Task:
         else:
             started_at = self.started_at
 
+        trace_id: None | str | Unset
+        if isinstance(self.trace_id, Unset):
+            trace_id = UNSET
+        else:
+            trace_id = self.trace_id
+
         worker_id: None | str | Unset
         if isinstance(self.worker_id, Unset):
             worker_id = UNSET
@@ -179,6 +189,8 @@ class Task:
             field_dict["run_at"] = run_at
         if started_at is not UNSET:
             field_dict["started_at"] = started_at
+        if trace_id is not UNSET:
+            field_dict["trace_id"] = trace_id
         if worker_id is not UNSET:
             field_dict["worker_id"] = worker_id
 
@@ -315,6 +327,15 @@ class Task:
 
         started_at = _parse_started_at(d.pop("started_at", UNSET))
 
+        def _parse_trace_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        trace_id = _parse_trace_id(d.pop("trace_id", UNSET))
+
         def _parse_worker_id(data: object) -> None | Unset | UUID:
             if data is None:
                 return data
@@ -350,6 +371,7 @@ class Task:
             result=result,
             run_at=run_at,
             started_at=started_at,
+            trace_id=trace_id,
             worker_id=worker_id,
         )
 

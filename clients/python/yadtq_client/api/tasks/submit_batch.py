@@ -15,10 +15,18 @@ def _get_kwargs(
     *,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(idempotency_key, Unset):
         headers["Idempotency-Key"] = idempotency_key
+
+    if not isinstance(traceparent, Unset):
+        headers["traceparent"] = traceparent
+
+    if not isinstance(tracestate, Unset):
+        headers["tracestate"] = tracestate
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -118,12 +126,16 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> Response[BatchResponse | Problem]:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -137,6 +149,8 @@ def sync_detailed(
     kwargs = _get_kwargs(
         body=body,
         idempotency_key=idempotency_key,
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
 
     response = client.get_httpx_client().request(
@@ -151,12 +165,16 @@ def sync(
     client: AuthenticatedClient | Client,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> BatchResponse | Problem | None:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -171,6 +189,8 @@ def sync(
         client=client,
         body=body,
         idempotency_key=idempotency_key,
+        traceparent=traceparent,
+        tracestate=tracestate,
     ).parsed
 
 
@@ -179,12 +199,16 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> Response[BatchResponse | Problem]:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -198,6 +222,8 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         body=body,
         idempotency_key=idempotency_key,
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -210,12 +236,16 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> BatchResponse | Problem | None:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (BatchRequest): Body of `POST /tasks/batch`.
 
     Raises:
@@ -231,5 +261,7 @@ async def asyncio(
             client=client,
             body=body,
             idempotency_key=idempotency_key,
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
     ).parsed

@@ -15,10 +15,18 @@ def _get_kwargs(
     *,
     body: SubmitRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(idempotency_key, Unset):
         headers["Idempotency-Key"] = idempotency_key
+
+    if not isinstance(traceparent, Unset):
+        headers["traceparent"] = traceparent
+
+    if not isinstance(tracestate, Unset):
+        headers["tracestate"] = tracestate
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -114,6 +122,8 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     body: SubmitRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> Response[Problem | Task]:
     """Submit a task.
 
@@ -126,6 +136,8 @@ def sync_detailed(
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (SubmitRequest): Body of `POST /tasks` (and each element of `POST /tasks/batch`).
             Example: {'task': 'multiply', 'args': [4, 5], 'kwargs': {}}.
 
@@ -140,6 +152,8 @@ def sync_detailed(
     kwargs = _get_kwargs(
         body=body,
         idempotency_key=idempotency_key,
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
 
     response = client.get_httpx_client().request(
@@ -154,6 +168,8 @@ def sync(
     client: AuthenticatedClient | Client,
     body: SubmitRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> Problem | Task | None:
     """Submit a task.
 
@@ -166,6 +182,8 @@ def sync(
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (SubmitRequest): Body of `POST /tasks` (and each element of `POST /tasks/batch`).
             Example: {'task': 'multiply', 'args': [4, 5], 'kwargs': {}}.
 
@@ -181,6 +199,8 @@ def sync(
         client=client,
         body=body,
         idempotency_key=idempotency_key,
+        traceparent=traceparent,
+        tracestate=tracestate,
     ).parsed
 
 
@@ -189,6 +209,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     body: SubmitRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> Response[Problem | Task]:
     """Submit a task.
 
@@ -201,6 +223,8 @@ async def asyncio_detailed(
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (SubmitRequest): Body of `POST /tasks` (and each element of `POST /tasks/batch`).
             Example: {'task': 'multiply', 'args': [4, 5], 'kwargs': {}}.
 
@@ -215,6 +239,8 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         body=body,
         idempotency_key=idempotency_key,
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -227,6 +253,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     body: SubmitRequest,
     idempotency_key: None | str | Unset = UNSET,
+    traceparent: None | str | Unset = UNSET,
+    tracestate: None | str | Unset = UNSET,
 ) -> Problem | Task | None:
     """Submit a task.
 
@@ -239,6 +267,8 @@ async def asyncio(
 
     Args:
         idempotency_key (None | str | Unset):
+        traceparent (None | str | Unset):
+        tracestate (None | str | Unset):
         body (SubmitRequest): Body of `POST /tasks` (and each element of `POST /tasks/batch`).
             Example: {'task': 'multiply', 'args': [4, 5], 'kwargs': {}}.
 
@@ -255,5 +285,7 @@ async def asyncio(
             client=client,
             body=body,
             idempotency_key=idempotency_key,
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
     ).parsed
