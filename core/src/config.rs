@@ -1,6 +1,7 @@
 //! Configuration shared by the gateway and the worker, read from flags and
-//! environment variables (clap). Every duration is given in seconds (fractions
-//! allowed) on the command line and handed out as [`Duration`].
+//! environment variables (clap). Every duration setting is a [`Duration`],
+//! given as seconds (`30`, `1.5`) or with a unit (`500ms`, `5m`):
+//! [`parse_duration`].
 
 use std::time::Duration;
 
@@ -42,23 +43,23 @@ pub struct CommonConfig {
     pub topic_replication: i32,
 
     /// Seconds between worker heartbeats (H).
-    #[arg(long, env = "YADTQ_HEARTBEAT_INTERVAL", default_value_t = 2.0)]
-    pub heartbeat_interval: f64,
+    #[arg(long, env = "YADTQ_HEARTBEAT_INTERVAL", default_value = "2", value_parser = crate::config::parse_duration)]
+    pub heartbeat_interval: Duration,
 
     /// Seconds without a heartbeat after which a worker is dead (D); its
     /// `processing` tasks are then requeued by the rescuer.
-    #[arg(long, env = "YADTQ_DEAD_AFTER", default_value_t = 10.0)]
-    pub dead_after: f64,
+    #[arg(long, env = "YADTQ_DEAD_AFTER", default_value = "10", value_parser = crate::config::parse_duration)]
+    pub dead_after: Duration,
 
     /// Seconds between maintenance passes of the leader (P).
-    #[arg(long, env = "YADTQ_MAINTENANCE_PERIOD", default_value_t = 1.0)]
-    pub maintenance_period: f64,
+    #[arg(long, env = "YADTQ_MAINTENANCE_PERIOD", default_value = "1", value_parser = crate::config::parse_duration)]
+    pub maintenance_period: Duration,
 
     /// Seconds finished tasks (and their attempts) are kept before the
     /// maintenance leader deletes them (default 7 days); also how long the
     /// rows of stopped or dead workers stay in GET /workers.
-    #[arg(long, env = "YADTQ_RETENTION", default_value_t = 604_800.0)]
-    pub retention: f64,
+    #[arg(long, env = "YADTQ_RETENTION", default_value = "604800", value_parser = crate::config::parse_duration)]
+    pub retention: Duration,
 
     /// Maximum PostgreSQL connections in this process's pool.
     #[arg(long, env = "YADTQ_DB_POOL_SIZE", default_value_t = 16)]
@@ -66,39 +67,14 @@ pub struct CommonConfig {
 
     /// Seconds to wait for a pooled PostgreSQL connection before a request fails
     /// (the gateway then answers 503 with Retry-After).
-    #[arg(long, env = "YADTQ_DB_ACQUIRE_TIMEOUT", default_value_t = 3.0)]
-    pub db_acquire_timeout: f64,
+    #[arg(long, env = "YADTQ_DB_ACQUIRE_TIMEOUT", default_value = "3", value_parser = crate::config::parse_duration)]
+    pub db_acquire_timeout: Duration,
 }
 
 impl CommonConfig {
     /// The namespace helper for topic, group and leader names.
     pub fn names(&self) -> Names {
         Names::new(&self.namespace)
-    }
-
-    /// Heartbeat interval H.
-    pub fn heartbeat_interval(&self) -> Duration {
-        secs(self.heartbeat_interval)
-    }
-
-    /// Dead-after threshold D.
-    pub fn dead_after(&self) -> Duration {
-        secs(self.dead_after)
-    }
-
-    /// Maintenance period P.
-    pub fn maintenance_period(&self) -> Duration {
-        secs(self.maintenance_period)
-    }
-
-    /// Retention of finished tasks and of stopped or dead workers' rows.
-    pub fn retention(&self) -> Duration {
-        secs(self.retention)
-    }
-
-    /// Pool acquire timeout.
-    pub fn db_acquire_timeout(&self) -> Duration {
-        secs(self.db_acquire_timeout)
     }
 
     /// Checks relations between settings that clap cannot express.
@@ -108,20 +84,18 @@ impl CommonConfig {
     /// when the Kafka security settings are inconsistent or name unreadable
     /// files ([`crate::kafka_security::KafkaSecurity::validate`]).
     pub fn validate(&self) -> anyhow::Result<()> {
-        for (name, v) in [
-            ("heartbeat-interval", self.heartbeat_interval),
-            ("dead-after", self.dead_after),
-            ("maintenance-period", self.maintenance_period),
-            ("db-acquire-timeout", self.db_acquire_timeout),
-            ("retention", self.retention),
-        ] {
-            anyhow::ensure!(v.is_finite() && v > 0.0, "--{name} must be a positive number of seconds, got {v}");
-        }
+        ensure_positive(&[
+            ("--heartbeat-interval", self.heartbeat_interval),
+            ("--dead-after", self.dead_after),
+            ("--maintenance-period", self.maintenance_period),
+            ("--db-acquire-timeout", self.db_acquire_timeout),
+            ("--retention", self.retention),
+        ])?;
         anyhow::ensure!(
             self.heartbeat_interval < self.dead_after,
-            "--heartbeat-interval ({}) must be below --dead-after ({})",
-            self.heartbeat_interval,
-            self.dead_after
+            "--heartbeat-interval ({} s) must be below --dead-after ({} s)",
+            self.heartbeat_interval.as_secs_f64(),
+            self.dead_after.as_secs_f64()
         );
         anyhow::ensure!(self.partitions > 0, "--partitions must be at least 1");
         self.kafka_security.validate()
@@ -136,6 +110,30 @@ fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(format!("expected KEY=VALUE, got '{s}'")),
     }
+}
+
+/// Reads a duration setting: a bare number is seconds (`30`, `1.5`, `0.2`,
+/// as every setting was given before units were accepted), a number with a
+/// unit is read by `humantime` (`500ms`, `2s`, `5m`, `1h 30m`).
+///
+/// Errors (clap adds the flag's name): negative, not finite, or neither form.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("'{s}' is not a duration: give seconds (e.g. 1.5) that are not negative"));
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        format!("'{s}' is not a duration ({e}): give seconds (e.g. 1.5) or a number with a unit (500ms, 2s, 5m)")
+    })
+}
+
+/// Errors naming the first flag of `settings` whose duration is zero.
+pub fn ensure_positive(settings: &[(&str, Duration)]) -> anyhow::Result<()> {
+    for (flag, v) in settings {
+        anyhow::ensure!(!v.is_zero(), "{flag} must be a positive duration, got {} s", v.as_secs_f64());
+    }
+    Ok(())
 }
 
 /// Converts a positive number of seconds to a [`Duration`] (non-finite or negative gives zero).
@@ -227,5 +225,20 @@ mod tests {
         assert_eq!(n.tenant_topic("default", "acme"), "t1.yadtq.tasks.tenant.acme");
         assert_eq!(n.tenant_topic("emails", "acme"), "t1.yadtq.tasks.emails.tenant.acme");
         assert!(is_valid_queue("emails-2_b") && !is_valid_queue("a.b") && !is_valid_queue(""));
+    }
+
+    #[test]
+    fn durations_are_seconds_or_carry_a_unit() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(" 0.2 "), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["-1", "NaN", "inf", "fast", "5 parsecs", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        let e = ensure_positive(&[("--a", Duration::from_secs(1)), ("--b", Duration::ZERO)]).unwrap_err();
+        assert!(e.to_string().starts_with("--b must be a positive duration"), "{e}");
     }
 }

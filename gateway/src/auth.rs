@@ -64,8 +64,8 @@ pub struct AuthConfig {
 
     /// Seconds a gateway reuses a key lookup: a revoked key stops working on
     /// every gateway within this.
-    #[arg(long, env = "YADTQ_AUTH_CACHE_TTL", default_value_t = 2.0)]
-    pub auth_cache_ttl: f64,
+    #[arg(long, env = "YADTQ_AUTH_CACHE_TTL", default_value = "2", value_parser = yadtq_core::config::parse_duration)]
+    pub auth_cache_ttl: Duration,
 
     /// Make `/metrics` need a key with the `metrics` scope (public otherwise).
     #[arg(long, env = "YADTQ_METRICS_AUTH")]
@@ -83,9 +83,9 @@ impl AuthConfig {
     /// Checks the settings at start.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.auth_cache_ttl.is_finite() && (0.0..=300.0).contains(&self.auth_cache_ttl),
+            self.auth_cache_ttl <= Duration::from_secs(300),
             "--auth-cache-ttl must be 0 to 300 seconds, got {}",
-            self.auth_cache_ttl
+            self.auth_cache_ttl.as_secs_f64()
         );
         if let Some(Secret(token)) = self.bootstrap_admin_key.as_ref().filter(|s| !s.0.is_empty()) {
             anyhow::ensure!(
@@ -256,10 +256,7 @@ const CACHE_ENTRIES: u64 = 100_000;
 impl Authenticator {
     /// An authenticator over `pool` with `cfg`'s mode and cache lifetime.
     pub fn new(cfg: &AuthConfig, pool: PgPool) -> Self {
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(CACHE_ENTRIES)
-            .time_to_live(Duration::from_secs_f64(cfg.auth_cache_ttl))
-            .build();
+        let cache = moka::sync::Cache::builder().max_capacity(CACHE_ENTRIES).time_to_live(cfg.auth_cache_ttl).build();
         Self { mode: cfg.mode, pool, cache }
     }
 

@@ -20,8 +20,8 @@ pub struct GatewayConfig {
     /// streams) finish before it closes them and exits; the teardown after it
     /// (publish marks, the maintenance lease) is bounded too, so the process
     /// exits within this plus about 10 s even with Kafka or PostgreSQL down.
-    #[arg(long, env = "YADTQ_SHUTDOWN_GRACE", default_value_t = 10.0)]
-    pub shutdown_grace: f64,
+    #[arg(long, env = "YADTQ_SHUTDOWN_GRACE", default_value = "10", value_parser = yadtq_core::config::parse_duration)]
+    pub shutdown_grace: Duration,
 
     /// Milliseconds `POST /tasks` waits for the broker's ack before answering
     /// (0: answer once the row is committed). The record is produced either
@@ -33,8 +33,8 @@ pub struct GatewayConfig {
     /// Seconds between reads of the queues' topic limits (`max.message.bytes`,
     /// admin API DescribeConfigs) that bound a task's size at submit (413); the
     /// first read is at start.
-    #[arg(long, env = "YADTQ_KAFKA_LIMITS_REFRESH", default_value_t = 60.0)]
-    pub kafka_limits_refresh: f64,
+    #[arg(long, env = "YADTQ_KAFKA_LIMITS_REFRESH", default_value = "60", value_parser = yadtq_core::config::parse_duration)]
+    pub kafka_limits_refresh: Duration,
 
     /// Tenants with workers of their own, comma separated tenant names (none
     /// by default). Their tasks go to topics of their own, one per queue
@@ -81,11 +81,6 @@ impl GatewayConfig {
             .map_err(|e| anyhow::anyhow!("--queues and --dedicated-tenants: {e}"))
     }
 
-    /// Period of the topic limit reads.
-    pub fn kafka_limits_refresh(&self) -> Duration {
-        yadtq_core::config::secs(self.kafka_limits_refresh)
-    }
-
     /// Ack wait for a new task's Kafka record.
     pub fn publish_wait(&self) -> Duration {
         Duration::from_millis(self.publish_wait_ms)
@@ -116,16 +111,16 @@ pub struct Limits {
     pub default_max_retries: i32,
 
     /// Per-attempt timeout in seconds when the client does not say.
-    #[arg(long, env = "YADTQ_DEFAULT_TIMEOUT", default_value_t = 300.0)]
-    pub default_timeout: f64,
+    #[arg(long, env = "YADTQ_DEFAULT_TIMEOUT", default_value = "300", value_parser = yadtq_core::config::parse_duration)]
+    pub default_timeout: Duration,
 
     /// Longest per-attempt timeout in seconds a client may ask for.
-    #[arg(long, env = "YADTQ_MAX_TIMEOUT", default_value_t = 86_400.0)]
-    pub max_timeout: f64,
+    #[arg(long, env = "YADTQ_MAX_TIMEOUT", default_value = "86400", value_parser = yadtq_core::config::parse_duration)]
+    pub max_timeout: Duration,
 
     /// Furthest ahead, in seconds, a task may be scheduled with countdown or eta (default 30 days).
-    #[arg(long, env = "YADTQ_MAX_SCHEDULE_AHEAD", default_value_t = 2_592_000.0)]
-    pub max_schedule_ahead: f64,
+    #[arg(long, env = "YADTQ_MAX_SCHEDULE_AHEAD", default_value = "2592000", value_parser = yadtq_core::config::parse_duration)]
+    pub max_schedule_ahead: Duration,
 
     /// Most tasks in one `POST /tasks/batch`.
     #[arg(long, env = "YADTQ_MAX_BATCH", default_value_t = 1000)]

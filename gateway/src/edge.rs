@@ -70,29 +70,29 @@ pub struct EdgeConfig {
     /// Seconds a client has to send a request's headers, counted from the
     /// connection's accept for its first request and from the request's
     /// first byte for later ones; slower, the connection is closed.
-    #[arg(long, env = "YADTQ_HEADER_READ_TIMEOUT", default_value_t = 10.0)]
-    pub header_read_timeout: f64,
+    #[arg(long, env = "YADTQ_HEADER_READ_TIMEOUT", default_value = "10", value_parser = yadtq_core::config::parse_duration)]
+    pub header_read_timeout: Duration,
 
     /// Seconds a client has to send a whole request body, counted from the
     /// end of its headers; slower, the request is answered 408 and the
     /// connection closed.
-    #[arg(long, env = "YADTQ_BODY_READ_TIMEOUT", default_value_t = 30.0)]
-    pub body_read_timeout: f64,
+    #[arg(long, env = "YADTQ_BODY_READ_TIMEOUT", default_value = "30", value_parser = yadtq_core::config::parse_duration)]
+    pub body_read_timeout: Duration,
 
     /// Seconds a response write may make no progress (the client has
     /// stopped reading and the socket's buffers are full) before the
     /// connection is closed, so a client that never reads cannot hold a
     /// connection and its request. Progress restarts the count: a slow
     /// reader of a long event stream is not cut off.
-    #[arg(long, env = "YADTQ_WRITE_TIMEOUT", default_value_t = 30.0)]
-    pub write_timeout: f64,
+    #[arg(long, env = "YADTQ_WRITE_TIMEOUT", default_value = "30", value_parser = yadtq_core::config::parse_duration)]
+    pub write_timeout: Duration,
 
     /// Seconds a keep-alive connection may stay idle between requests
     /// before the gateway closes it. Keep it above the idle timeout of the
     /// proxy in front (nginx's upstream keepalive_timeout is 60 s), so the
     /// proxy, not the gateway, closes idle connections.
-    #[arg(long, env = "YADTQ_IDLE_TIMEOUT", default_value_t = 75.0)]
-    pub idle_timeout: f64,
+    #[arg(long, env = "YADTQ_IDLE_TIMEOUT", default_value = "75", value_parser = yadtq_core::config::parse_duration)]
+    pub idle_timeout: Duration,
 
     /// Most connections open at once; past it, new connections wait in the
     /// kernel's accept backlog (and are refused by the kernel when it is
@@ -116,8 +116,8 @@ pub struct EdgeConfig {
 
     /// Seconds a listing waits for a place under `--max-concurrent-listings`
     /// before it is answered 503 with Retry-After.
-    #[arg(long, env = "YADTQ_LISTING_WAIT", default_value_t = 1.0)]
-    pub listing_wait: f64,
+    #[arg(long, env = "YADTQ_LISTING_WAIT", default_value = "1", value_parser = yadtq_core::config::parse_duration)]
+    pub listing_wait: Duration,
 
     /// Origins whose web pages may call the API (CORS), comma separated,
     /// each `scheme://host[:port]` as a browser sends it. None by default:
@@ -145,15 +145,13 @@ pub struct EdgeConfig {
 impl EdgeConfig {
     /// Refuses settings that cannot work, naming the flag.
     pub fn validate(&self) -> anyhow::Result<()> {
-        for (flag, v) in [
+        yadtq_core::config::ensure_positive(&[
             ("--header-read-timeout", self.header_read_timeout),
             ("--body-read-timeout", self.body_read_timeout),
             ("--write-timeout", self.write_timeout),
             ("--idle-timeout", self.idle_timeout),
             ("--listing-wait", self.listing_wait),
-        ] {
-            anyhow::ensure!(v.is_finite() && v > 0.0, "{flag} must be a positive number of seconds, got {v}");
-        }
+        ])?;
         anyhow::ensure!(self.max_connections > 0, "--max-connections must be at least 1");
         anyhow::ensure!(
             self.max_connections <= Semaphore::MAX_PERMITS && self.max_connections <= u32::MAX as usize,
@@ -188,10 +186,10 @@ impl EdgeConfig {
 
     fn timeouts(&self) -> Timeouts {
         Timeouts {
-            header: yadtq_core::config::secs(self.header_read_timeout),
-            body: yadtq_core::config::secs(self.body_read_timeout),
-            write: yadtq_core::config::secs(self.write_timeout),
-            idle: yadtq_core::config::secs(self.idle_timeout),
+            header: self.header_read_timeout,
+            body: self.body_read_timeout,
+            write: self.write_timeout,
+            idle: self.idle_timeout,
         }
     }
 }
@@ -329,7 +327,7 @@ impl Edge {
             max_waiters: cfg.max_waiters,
             listings: Arc::new(Semaphore::new(max_listings)),
             max_listings,
-            listing_wait: yadtq_core::config::secs(cfg.listing_wait),
+            listing_wait: cfg.listing_wait,
             limiter,
         });
         if edge.limiter.is_some() {

@@ -22,11 +22,7 @@ pub async fn run(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     cfg.normalise();
     cfg.common.validate()?;
     cfg.auth.validate()?;
-    anyhow::ensure!(
-        cfg.kafka_limits_refresh.is_finite() && cfg.kafka_limits_refresh > 0.0,
-        "--kafka-limits-refresh must be a positive number of seconds, got {}",
-        cfg.kafka_limits_refresh
-    );
+    yadtq_core::config::ensure_positive(&[("--kafka-limits-refresh", cfg.kafka_limits_refresh)])?;
     cfg.edge.validate()?;
     cfg.inspect.validate()?;
     cfg.validate_topics()?;
@@ -42,7 +38,7 @@ pub async fn run(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     // Workers check their --queues against the declared list at start.
     yadtq_core::store::queues::declare(&pool, &cfg.limits.queues).await?;
     let routes = declare_dedicated(&cfg, &pool).await?;
-    routes.spawn_refresh(pool.clone(), cfg.common.maintenance_period(), shutdown.clone());
+    routes.spawn_refresh(pool.clone(), cfg.common.maintenance_period, shutdown.clone());
     let record_limits =
         Arc::new(yadtq_core::kafka::RecordLimits::new(yadtq_core::kafka::producer_max_message_bytes(&cfg.common)?));
     let topics = tokio::spawn(topics_and_limits(cfg.clone(), record_limits.clone()));
@@ -70,7 +66,7 @@ pub async fn run(mut cfg: GatewayConfig) -> anyhow::Result<()> {
     let listener = bind(cfg.listen).await?;
     tracing::info!(listen = %cfg.listen, namespace = %cfg.common.namespace, queues = ?cfg.limits.queues, dedicated_tenants = ?cfg.dedicated_tenants, auth = ?cfg.auth.mode, "gateway listening");
     let server = edge::serve(listener, routes::router(state), &cfg.edge, shutdown.clone());
-    let grace = yadtq_core::config::secs(cfg.shutdown_grace);
+    let grace = cfg.shutdown_grace;
     tokio::select! {
         () = server => {}
         // A stopping gateway takes no maintenance leadership: the token stops
@@ -136,10 +132,10 @@ async fn topics_and_limits(cfg: GatewayConfig, limits: Arc<yadtq_core::kafka::Re
     }
     loop {
         let pause = match limits.refresh(&cfg.common, &topics, KAFKA_ADMIN_TIMEOUT).await {
-            Ok(()) => cfg.kafka_limits_refresh(),
+            Ok(()) => cfg.kafka_limits_refresh,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the topics' record limits; retrying");
-                KAFKA_ADMIN_RETRY.min(cfg.kafka_limits_refresh())
+                KAFKA_ADMIN_RETRY.min(cfg.kafka_limits_refresh)
             }
         };
         tokio::time::sleep(pause).await;

@@ -213,16 +213,17 @@ pub fn validate_item_or(
             format!("max_retries must be between 0 and {}", limits.max_retries_limit),
         ));
     }
-    let timeout_seconds = req.timeout.unwrap_or(limits.default_timeout);
-    if !(timeout_seconds > 0.0 && timeout_seconds <= limits.max_timeout) {
+    let (max_timeout, max_schedule_ahead) = (limits.max_timeout.as_secs_f64(), limits.max_schedule_ahead.as_secs_f64());
+    let timeout_seconds = req.timeout.unwrap_or(limits.default_timeout.as_secs_f64());
+    if !(timeout_seconds > 0.0 && timeout_seconds <= max_timeout) {
         return Err(ApiError::bad_request(
             "timeout",
-            format!("timeout must be more than 0 and at most {} seconds", limits.max_timeout),
+            format!("timeout must be more than 0 and at most {} seconds", max_timeout),
         ));
     }
     for (field, v) in [("retry_backoff_base", req.retry_backoff_base), ("retry_backoff_cap", req.retry_backoff_cap)] {
-        if v.is_some_and(|v| !(0.0..=limits.max_timeout).contains(&v)) {
-            return Err(ApiError::bad_request(field, format!("{field} must be 0 to {} seconds", limits.max_timeout)));
+        if v.is_some_and(|v| !(0.0..=max_timeout).contains(&v)) {
+            return Err(ApiError::bad_request(field, format!("{field} must be 0 to {} seconds", max_timeout)));
         }
     }
     if let (Some(b), Some(c)) = (req.retry_backoff_base, req.retry_backoff_cap) {
@@ -237,19 +238,19 @@ pub fn validate_item_or(
     let run_at = match (req.countdown, req.eta) {
         (Some(_), Some(_)) => return Err(ApiError::bad_request("eta", "give countdown or eta, not both")),
         (Some(c), None) => {
-            if !(c.is_finite() && (0.0..=limits.max_schedule_ahead).contains(&c)) {
+            if !(c.is_finite() && (0.0..=max_schedule_ahead).contains(&c)) {
                 return Err(ApiError::bad_request(
                     "countdown",
-                    format!("countdown must be 0 to {} seconds", limits.max_schedule_ahead),
+                    format!("countdown must be 0 to {} seconds", max_schedule_ahead),
                 ));
             }
             Some(now + chrono::Duration::milliseconds((c * 1000.0) as i64))
         }
         (None, Some(eta)) => {
-            if (eta - now).num_seconds() as f64 > limits.max_schedule_ahead {
+            if (eta - now).num_seconds() as f64 > max_schedule_ahead {
                 return Err(ApiError::bad_request(
                     "eta",
-                    format!("eta must be at most {} seconds ahead", limits.max_schedule_ahead),
+                    format!("eta must be at most {} seconds ahead", max_schedule_ahead),
                 ));
             }
             Some(eta)
@@ -336,6 +337,7 @@ mod fuzz;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn limits() -> Limits {
         Limits {
@@ -344,9 +346,9 @@ mod tests {
             max_task_name_len: 16,
             max_retries_limit: 10,
             default_max_retries: 3,
-            default_timeout: 300.0,
-            max_timeout: 3600.0,
-            max_schedule_ahead: 86_400.0,
+            default_timeout: Duration::from_secs(300),
+            max_timeout: Duration::from_secs(3600),
+            max_schedule_ahead: Duration::from_secs(86_400),
             max_batch: 10,
             max_batch_body_bytes: 1 << 20,
             task_catalogue: vec![],

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use yadtq_core::config::{is_valid_queue, secs, CommonConfig};
+use yadtq_core::config::{is_valid_queue, CommonConfig};
 
 fn parse_queue(s: &str) -> Result<(String, u32), String> {
     let (name, weight) = match s.split_once('=') {
@@ -40,12 +40,12 @@ pub struct WorkerConfig {
     pub tenants: Vec<String>,
 
     /// Seconds: upper bound of the first retry delay (doubles per attempt, full jitter).
-    #[arg(long, env = "YADTQ_RETRY_BACKOFF_BASE", default_value_t = 1.0)]
-    pub retry_backoff_base: f64,
+    #[arg(long, env = "YADTQ_RETRY_BACKOFF_BASE", default_value = "1", value_parser = yadtq_core::config::parse_duration)]
+    pub retry_backoff_base: Duration,
 
     /// Seconds: no retry delay is longer.
-    #[arg(long, env = "YADTQ_RETRY_BACKOFF_CAP", default_value_t = 300.0)]
-    pub retry_backoff_cap: f64,
+    #[arg(long, env = "YADTQ_RETRY_BACKOFF_CAP", default_value = "300", value_parser = yadtq_core::config::parse_duration)]
+    pub retry_backoff_cap: Duration,
 
     /// Tasks this process runs at once at most; also the number of handler
     /// runtime threads, so a handler that computes without awaiting holds
@@ -55,8 +55,8 @@ pub struct WorkerConfig {
 
     /// Seconds a SIGTERM'd worker waits for running tasks before aborting them
     /// (aborted tasks are requeued at once by the rescuer).
-    #[arg(long, env = "YADTQ_SHUTDOWN_GRACE", default_value_t = 30.0)]
-    pub shutdown_grace: f64,
+    #[arg(long, env = "YADTQ_SHUTDOWN_GRACE", default_value = "30", value_parser = yadtq_core::config::parse_duration)]
+    pub shutdown_grace: Duration,
 
     /// Kafka consumer `session.timeout.ms`: must be below the dead-after
     /// threshold so a dead consumer's partitions move before its tasks are requeued.
@@ -85,8 +85,8 @@ pub struct WorkerConfig {
 
     /// Seconds an outcome write is retried while PostgreSQL is unreachable
     /// (the record's offset is held meanwhile); past it the rescuer requeues the task.
-    #[arg(long, env = "YADTQ_OUTCOME_RETRY_LIMIT", default_value_t = 600.0)]
-    pub outcome_retry_limit: f64,
+    #[arg(long, env = "YADTQ_OUTCOME_RETRY_LIMIT", default_value = "600", value_parser = yadtq_core::config::parse_duration)]
+    pub outcome_retry_limit: Duration,
 
     /// Address of the worker's admin listener (`/healthz`, `/readyz` by the
     /// readiness rule, `/metrics` in Prometheus format), e.g. `127.0.0.1:9100`;
@@ -101,11 +101,6 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// How long an outcome write is retried while PostgreSQL is unreachable.
-    pub fn outcome_retry_limit(&self) -> Duration {
-        secs(self.outcome_retry_limit)
-    }
-
     /// Records in hand allowed for each queue: its weight's share of
     /// `concurrency + prefetch`, at least 1.
     pub fn queue_shares(&self) -> Vec<(String, usize)> {
@@ -124,11 +119,6 @@ impl WorkerConfig {
         yadtq_core::tenants::Serves::from_flag(&tenants)
     }
 
-    /// Grace period for in-flight tasks on shutdown.
-    pub fn shutdown_grace(&self) -> Duration {
-        secs(self.shutdown_grace)
-    }
-
     /// Checks settings clap cannot: the common ones, concurrency at least 1,
     /// and the session timeout below the dead-after threshold.
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -136,14 +126,14 @@ impl WorkerConfig {
         anyhow::ensure!(self.concurrency >= 1, "--concurrency must be at least 1");
         anyhow::ensure!(!self.queues.is_empty(), "--queues needs at least one queue");
         anyhow::ensure!(
-            self.retry_backoff_base >= 0.0 && self.retry_backoff_cap >= self.retry_backoff_base,
-            "--retry-backoff-base must be >= 0 and at most --retry-backoff-cap"
+            self.retry_backoff_cap >= self.retry_backoff_base,
+            "--retry-backoff-base must be at most --retry-backoff-cap"
         );
         anyhow::ensure!(
-            f64::from(self.kafka_session_timeout_ms) < self.common.dead_after * 1000.0,
+            u128::from(self.kafka_session_timeout_ms) < self.common.dead_after.as_millis(),
             "--kafka-session-timeout-ms ({}) must be below --dead-after ({} s)",
             self.kafka_session_timeout_ms,
-            self.common.dead_after
+            self.common.dead_after.as_secs_f64()
         );
         Ok(())
     }

@@ -87,7 +87,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     // Where this worker's tasks come from, and which records it may run:
     // the dedicated tenants as the gateways recorded them, read again every P.
     let routes = yadtq_core::tenants::Routes::load(names.clone(), &pool).await?;
-    routes.spawn_refresh(pool.clone(), common.maintenance_period(), shutdown.clone());
+    routes.spawn_refresh(pool.clone(), common.maintenance_period, shutdown.clone());
     let serves = cfg.serves();
 
     // The broker runs with topic auto-creation off: create the topics of the
@@ -116,9 +116,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     // A session timeout the broker refuses would leave the worker never
     // joining its group while it looks alive: stop now and say what to change.
     match preflight::session_bounds(&cfg, Duration::from_secs(10)).await {
-        Ok(Some(bounds)) => {
-            preflight::check_session_timeout(cfg.kafka_session_timeout_ms, common.dead_after(), &bounds)?
-        }
+        Ok(Some(bounds)) => preflight::check_session_timeout(cfg.kafka_session_timeout_ms, common.dead_after, &bounds)?,
         Ok(None) => tracing::warn!("the broker does not report group.min/max.session.timeout.ms; not checked"),
         Err(e) => tracing::warn!(error = %e, "cannot read the broker's session-timeout bounds; not checked"),
     }
@@ -147,12 +145,12 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     yadtq_core::metrics::install();
     metrics::gauge!(yadtq_core::metrics::WORKER_CONCURRENCY).set(cfg.concurrency as f64);
     yadtq_core::metrics::zero_worker_series(&task_names, &queue_names);
-    let live = Liveness::new(common.dead_after(), common.heartbeat_interval());
+    let live = Liveness::new(common.dead_after, common.heartbeat_interval);
     let stop_beats = CancellationToken::new();
     let beats = liveness::spawn_heartbeat(
         common.database_url.clone(),
         worker_id,
-        common.heartbeat_interval(),
+        common.heartbeat_interval,
         live.clone(),
         stop_beats.clone(),
     );
@@ -192,9 +190,12 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         writing: Arc::new(Semaphore::new(cfg.concurrency * PENDING_WRITES_PER_SLOT)),
         live: live.clone(),
         handlers: handler_rt.handle().clone(),
-        backoff: retry::Backoff { base: cfg.retry_backoff_base, cap: cfg.retry_backoff_cap },
+        backoff: retry::Backoff {
+            base: cfg.retry_backoff_base.as_secs_f64(),
+            cap: cfg.retry_backoff_cap.as_secs_f64(),
+        },
         max_result_bytes: cfg.max_result_bytes,
-        outcome_retry_limit: cfg.outcome_retry_limit(),
+        outcome_retry_limit: cfg.outcome_retry_limit,
         draining: CancellationToken::new(),
         abort: CancellationToken::new(),
         topic_queues: queue_names
@@ -212,12 +213,11 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
         let topics = serves.topics(&names, &queue);
         let consumer = consumer::create(&cfg, worker_id, &queue, &topics, tracker.clone(), live.clone())?;
-        let membership = consumer::Membership::new(queue, topics, common.dead_after(), common.heartbeat_interval());
+        let membership = consumer::Membership::new(queue, topics, common.dead_after, common.heartbeat_interval);
         consumers.push((consumer, tracker, share, membership));
     }
     let stop = Stop { token: stopping.clone(), fatal: fatal.clone() };
-    let loops =
-        consumers.iter_mut().map(|(c, t, share, m)| consume(c, &exec, t, *share, cfg.shutdown_grace(), &stop, m));
+    let loops = consumers.iter_mut().map(|(c, t, share, m)| consume(c, &exec, t, *share, cfg.shutdown_grace, &stop, m));
     futures::future::join_all(loops).await;
 
     // The teardown is bounded: with Kafka or PostgreSQL unreachable, leaving

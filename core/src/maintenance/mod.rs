@@ -59,8 +59,8 @@ pub async fn run(
 ) {
     let names = cfg.names();
     crate::metrics::zero_maintenance_series();
-    let period = cfg.maintenance_period();
-    let dead_after = cfg.dead_after();
+    let period = cfg.maintenance_period;
+    let dead_after = cfg.dead_after;
     // `Some(since)` while this process leads.
     let (leading_tx, leading) = watch::channel::<Option<Instant>>(None);
 
@@ -85,7 +85,7 @@ pub async fn run(
     let cleaner = service(period * 10, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
-            clean(&c.1, c.0.retention(), c.0.dead_after()).await;
+            clean(&c.1, c.0.retention, c.0.dead_after).await;
         }
     });
     // Every half period, so a dead worker's tasks move within D + P.

@@ -71,7 +71,7 @@ pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
     let target = format!("{}:{}", opts.get_host(), opts.get_port());
     let pool = match PgPoolOptions::new()
         .max_connections(cfg.db_pool_size)
-        .acquire_timeout(cfg.db_acquire_timeout())
+        .acquire_timeout(cfg.db_acquire_timeout)
         .connect_with(opts.clone())
         .await
     {
@@ -81,7 +81,7 @@ pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
             // that it timed out; one direct attempt says why (refused,
             // unknown host, authentication, no such database).
             use sqlx::Connection;
-            let cause = match tokio::time::timeout(cfg.db_acquire_timeout(), PgConnection::connect_with(&opts)).await {
+            let cause = match tokio::time::timeout(cfg.db_acquire_timeout, PgConnection::connect_with(&opts)).await {
                 Ok(Err(direct)) if is_tls_failure(&direct) => {
                     format!("{direct} (check sslmode, sslrootcert, sslcert and sslkey in DATABASE_URL)")
                 }

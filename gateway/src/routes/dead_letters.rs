@@ -49,35 +49,22 @@ pub struct InspectConfig {
 
     /// Seconds a read of the dead-letter topic may take; past it the answer
     /// is a 503 with Retry-After.
-    #[arg(long, env = "YADTQ_DEAD_LETTER_READ_TIMEOUT", default_value_t = 5.0)]
-    pub dead_letter_read_timeout: f64,
+    #[arg(long, env = "YADTQ_DEAD_LETTER_READ_TIMEOUT", default_value = "5", value_parser = yadtq_core::config::parse_duration)]
+    pub dead_letter_read_timeout: Duration,
 
     /// Seconds the consumer-lag read of `GET /queues` may take; past it the
     /// answer carries `consumer_lag: null` and `kafka_error`.
-    #[arg(long, env = "YADTQ_LAG_READ_TIMEOUT", default_value_t = 2.0)]
-    pub lag_read_timeout: f64,
+    #[arg(long, env = "YADTQ_LAG_READ_TIMEOUT", default_value = "2", value_parser = yadtq_core::config::parse_duration)]
+    pub lag_read_timeout: Duration,
 }
 
 impl InspectConfig {
-    /// Errors naming the flag when a timeout is not a positive number of seconds.
+    /// Errors naming the flag when a timeout is zero.
     pub fn validate(&self) -> anyhow::Result<()> {
-        for (flag, v) in [
+        yadtq_core::config::ensure_positive(&[
             ("--dead-letter-read-timeout", self.dead_letter_read_timeout),
             ("--lag-read-timeout", self.lag_read_timeout),
-        ] {
-            anyhow::ensure!(v.is_finite() && v > 0.0, "{flag} must be a positive number of seconds, got {v}");
-        }
-        Ok(())
-    }
-
-    /// Bound on a dead-letter read.
-    pub fn dead_letter_read_timeout(&self) -> Duration {
-        yadtq_core::config::secs(self.dead_letter_read_timeout)
-    }
-
-    /// Bound on the consumer-lag read.
-    pub fn lag_read_timeout(&self) -> Duration {
-        yadtq_core::config::secs(self.lag_read_timeout)
+        ])
     }
 }
 
@@ -146,8 +133,7 @@ pub async fn list(
         return Err(ApiError::bad_request("before", "before must be 0 or more"));
     }
     let cfg = state.cfg.common.clone();
-    let (preview, timeout) =
-        (state.cfg.inspect.dead_letter_preview_bytes, state.cfg.inspect.dead_letter_read_timeout());
+    let (preview, timeout) = (state.cfg.inspect.dead_letter_preview_bytes, state.cfg.inspect.dead_letter_read_timeout);
     let page =
         blocking(move || yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, preview, timeout))
             .await?;
@@ -187,7 +173,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Address {
 /// The dead letter at `addr`, or 404.
 async fn load(state: &AppState, addr: &Address) -> Result<DeadLetter, ApiError> {
     let (cfg, partition, offset) = (state.cfg.common.clone(), addr.partition, addr.offset);
-    let timeout = state.cfg.inspect.dead_letter_read_timeout();
+    let timeout = state.cfg.inspect.dead_letter_read_timeout;
     blocking(move || yadtq_core::inspect::dead_letter(&cfg, partition, offset, timeout))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no dead letter at partition {partition}, offset {offset}")))

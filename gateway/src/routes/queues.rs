@@ -125,7 +125,7 @@ pub async fn list(
     let (lag, kafka_error) = {
         // Each queue's lag sums its shared topic and its dedicated tenants'.
         let queues: Vec<(String, Vec<String>)> = names.iter().map(|q| (q.clone(), state.routes.topics_of(q))).collect();
-        let (cfg, timeout) = (state.cfg.common.clone(), state.cfg.inspect.lag_read_timeout());
+        let (cfg, timeout) = (state.cfg.common.clone(), state.cfg.inspect.lag_read_timeout);
         let read = tokio::task::spawn_blocking(move || yadtq_core::inspect::consumer_lag(&cfg, &queues, timeout));
         match read.await {
             Ok(Ok(lag)) => (lag, None),

@@ -306,15 +306,23 @@ fn the_kafka_read_bounds_are_flags_checked_at_start() {
     };
     let defaults = parse(&[]).inspect;
     assert_eq!(defaults.dead_letter_preview_bytes, 4096);
-    assert_eq!(defaults.dead_letter_read_timeout(), std::time::Duration::from_secs(5));
-    assert_eq!(defaults.lag_read_timeout(), std::time::Duration::from_secs(2));
+    assert_eq!(defaults.dead_letter_read_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(defaults.lag_read_timeout, std::time::Duration::from_secs(2));
     assert!(defaults.validate().is_ok());
+    // Refused at parsing (not a duration) or at the start's check (zero),
+    // naming the flag either way.
+    let base = ["yadtq-gateway", "--database-url", "postgres://127.0.0.1:1/x", "--kafka-bootstrap", "127.0.0.1:1"];
     for flag in ["--dead-letter-read-timeout", "--lag-read-timeout"] {
-        for bad in ["0", "-1", "inf"] {
-            let e = parse(&[&format!("{flag}={bad}")]).inspect.validate().expect_err("refused").to_string();
+        for bad in ["0", "-1", "inf", "soon"] {
+            let arg = format!("{flag}={bad}");
+            let e = match Cli::try_parse_from([&base[..], &[arg.as_str()]].concat()) {
+                Err(e) => e.to_string(),
+                Ok(cli) => cli.cfg.inspect.validate().expect_err("refused").to_string(),
+            };
             assert!(e.contains(flag), "{flag} {bad}: {e}");
         }
     }
+    assert_eq!(parse(&["--lag-read-timeout", "500ms"]).inspect.lag_read_timeout, std::time::Duration::from_millis(500));
     assert_eq!(parse(&["--dead-letter-preview-bytes", "10"]).inspect.dead_letter_preview_bytes, 10);
 }
 

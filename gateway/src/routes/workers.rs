@@ -70,7 +70,7 @@ pub async fn list(
     let before = super::paging::cursor(q.cursor.as_deref())?;
     let _place = state.edge.listing().await?;
     let page =
-        yadtq_core::store::workers::list(&state.pool, state.cfg.common.dead_after(), q.alive, limit, before).await?;
+        yadtq_core::store::workers::list(&state.pool, state.cfg.common.dead_after, q.alive, limit, before).await?;
     let workers = page.workers.into_iter().map(|w| caller.present_worker(w)).collect();
     Ok(Json(WorkerPage { workers, next_cursor: page.next.map(|n| n.to_string()) }))
 }
