@@ -436,6 +436,7 @@ function task(root, id) {
         field("Attempts", `${t.attempts} of ${t.max_retries + 1}`),
         field("Timeout", `${t.timeout} s`),
         field("Worker", t.worker_id ? h("span", { class: "mono" }, t.worker_id) : "–"),
+        field("Trace", t.trace_id ? h("span", { class: "mono", id: "trace" }, t.trace_id) : "–"),
         field("Created", fmtTime(t.created_at)),
         field("Run at", fmtTime(t.run_at)),
         field("Started", fmtTime(t.started_at)),
