@@ -68,6 +68,19 @@ async fn attempt_workers(client: &Client, ids: &[String]) -> Vec<Uuid> {
     out
 }
 
+/// Waits until every task of `tenant` has been sent to Kafka (`published_at` set).
+async fn wait_sent(stack: &Stack, tenant: &str) {
+    yadtq_tests::wait_for(LONG, "the tenant's tasks sent to Kafka", || async {
+        let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE tenant = $1 AND published_at IS NULL")
+            .bind(tenant)
+            .fetch_one(&stack.db)
+            .await
+            .expect("count");
+        unsent == 0
+    })
+    .await;
+}
+
 /// GET /queues' consumer lag of queue `queue`.
 async fn lag(admin: &Client, queue: &str) -> Option<i64> {
     let a = admin.get("/queues").await;
@@ -164,15 +177,7 @@ async fn tasks_queued_before_a_tenant_became_dedicated_reach_its_workers() {
     let acme = tenant_client(&stack, &before, "acme").await;
     // Sent to the shared topic while acme is shared, with no worker running.
     let ids = submit(&acme, "a", 5).await;
-    yadtq_tests::wait_for(LONG, "acme's tasks sent to Kafka", || async {
-        let unsent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM tasks WHERE tenant = 'acme' AND published_at IS NULL")
-                .fetch_one(&stack.db)
-                .await
-                .expect("count");
-        unsent == 0
-    })
-    .await;
+    wait_sent(&stack, "acme").await;
     before.proc.terminate(Duration::from_secs(15));
 
     let gw = stack.gateway(&["--dedicated-tenants", "acme"]).await;
@@ -198,15 +203,7 @@ async fn tasks_left_on_a_tenants_own_topic_reach_the_shared_workers_once_it_is_s
     let acme = tenant_client(&stack, &before, "acme").await;
     // Sent to acme's own topic, which no worker will read again.
     let ids = submit(&acme, "a", 5).await;
-    yadtq_tests::wait_for(LONG, "acme's tasks sent to Kafka", || async {
-        let unsent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM tasks WHERE tenant = 'acme' AND published_at IS NULL")
-                .fetch_one(&stack.db)
-                .await
-                .expect("count");
-        unsent == 0
-    })
-    .await;
+    wait_sent(&stack, "acme").await;
     before.proc.terminate(Duration::from_secs(15));
 
     let gw = stack.gateway(&[]).await;
