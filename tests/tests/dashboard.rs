@@ -145,9 +145,21 @@ impl Browser {
         }
     }
 
+    /// Clicks `css` once it is there. A live page re-renders on each event
+    /// of the task, so an element found may be replaced before the click
+    /// lands (a stale element): it is found again, as a user would click again.
     async fn click(&self, css: &str) {
-        let el = self.client.wait().at_most(LONG).for_element(Locator::Css(css)).await.expect(css);
-        el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let deadline = Instant::now() + LONG;
+        loop {
+            let el = self.client.wait().at_most(LONG).for_element(Locator::Css(css)).await.expect(css);
+            match el.click().await {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale element") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Navigation Timing of the current page: (DOMContentLoaded, load) in ms from navigation start.
