@@ -1,4 +1,4 @@
-//! `yadtq-gateway`: the HTTP API. `yadtq-gateway serve` (the default) runs it;
+//! `yadtq-gateway`: the HTTP API. `yadtq-gateway serve` runs it;
 //! `yadtq-gateway openapi` prints the OpenAPI document; `yadtq-gateway keys`
 //! manages API keys. The work is in the library (`yadtq_gateway`).
 
