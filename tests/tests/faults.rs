@@ -331,10 +331,13 @@ async fn a_worker_cut_off_from_postgres_fences_itself_and_hands_its_task_back() 
     let w = stack.worker("worker", &["--admin-listen", &admin]).await;
     let wid = stack.worker_id(&w).await;
     stack.wait_assigned(&w).await;
-    let ids = stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [6]})).await;
+    // The sleep outlasts the fence by a wide margin: the fence comes 6.5 s
+    // (dead-after 7 s minus half a heartbeat) after the last heartbeat before
+    // PostgreSQL stops, and a handler that finished before it would rightly
+    // record its success once PostgreSQL is back (CI saw that with a 6 s sleep).
+    let ids = stack.submit_many(&gw, 1, |_| json!({"task": "sleep", "args": [20]})).await;
     stack.wait_processing_on(wid, 1, LONG).await;
 
-    // Longer than the fence (dead-after 7 s minus half a heartbeat).
     Servers::stop_postgres();
     w.wait_log("fencing this worker", Duration::from_secs(20)).await;
     Servers::start_postgres();
