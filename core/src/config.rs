@@ -144,11 +144,6 @@ pub fn secs(v: f64) -> Duration {
 /// The queue a task goes to when the client names none.
 pub const DEFAULT_QUEUE: &str = "default";
 
-/// True when `q` is a valid queue name: 1 to 64 ASCII letters, digits, `-` and `_`.
-pub fn is_valid_queue(q: &str) -> bool {
-    !q.is_empty() && q.len() <= 64 && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Names derived from the namespace: `<ns>yadtq.tasks`, `<ns>yadtq.dlq`,
 /// `<ns>yadtq-workers` and the leader lock key.
 #[derive(Debug, Clone)]
@@ -224,7 +219,6 @@ mod tests {
         assert_eq!(n.queue_topic("emails"), "t1.yadtq.tasks.emails");
         assert_eq!(n.tenant_topic("default", "acme"), "t1.yadtq.tasks.tenant.acme");
         assert_eq!(n.tenant_topic("emails", "acme"), "t1.yadtq.tasks.emails.tenant.acme");
-        assert!(is_valid_queue("emails-2_b") && !is_valid_queue("a.b") && !is_valid_queue(""));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod kafka_security;
 pub mod maintenance;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod periodic;
 pub mod publish;
 pub mod queues;

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use yadtq_core::config::{is_valid_queue, CommonConfig, DEFAULT_QUEUE};
+use yadtq_core::config::{CommonConfig, DEFAULT_QUEUE};
+use yadtq_core::names::QueueName;
 
 /// Everything a gateway process is configured with.
 #[derive(Debug, Clone, Args)]
@@ -150,10 +151,7 @@ fn parse_queue(s: &str) -> Result<String, String> {
     if name.contains('=') {
         return Err(format!("'{name}': the gateway takes queue names only; weights are a worker setting"));
     }
-    if !is_valid_queue(name) {
-        return Err(format!("queue '{name}' must be 1-64 letters, digits, '-' or '_'"));
-    }
-    Ok(name.to_string())
+    QueueName::parse(name).map(QueueName::into_string).map_err(|e| format!("queue '{name}' {e}"))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use clap::{Args, Subcommand};
 use uuid::Uuid;
 use yadtq_core::auth::{self, Scope};
+use yadtq_core::names::QueueName;
 use yadtq_core::store::keys::{self, NewKey, Revoked};
 
 /// `yadtq-gateway keys` and its commands.
@@ -82,8 +83,8 @@ pub fn check_new_key(key: &NewKey) -> Result<(), (&'static str, String)> {
     if key.scopes.is_empty() {
         return Err(("scopes", "give at least one scope".into()));
     }
-    if let Some(q) = key.queues.as_ref().and_then(|qs| qs.iter().find(|q| !yadtq_core::config::is_valid_queue(q))) {
-        return Err(("queues", format!("queue '{q}' must be 1-64 letters, digits, '-' or '_'")));
+    for q in key.queues.iter().flatten() {
+        QueueName::parse(q.as_str()).map_err(|e| ("queues", format!("queue '{q}' {e}")))?;
     }
     if key.name.chars().count() > 200 {
         return Err(("name", "name must be at most 200 characters".into()));

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
-use yadtq_core::config::{is_valid_queue, DEFAULT_QUEUE};
+use yadtq_core::config::DEFAULT_QUEUE;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::kafka::RecordLimit;
+use yadtq_core::names::{QueueName, TaskId, TaskName};
 use yadtq_core::store::tasks::{Backoff, NewTask};
 use yadtq_core::validate;
 
@@ -162,17 +163,10 @@ pub fn validate_item_or(
         ));
     }
     let name = req.task.ok_or_else(|| ApiError::bad_request("task", "task is required: the handler name"))?;
-    if !validate::is_valid_task_name(&name, limits.max_task_name_len) {
-        return Err(ApiError::bad_request(
-            "task",
-            format!(
-                "task must be 1-{} characters of letters, digits and ._:- starting with a letter",
-                limits.max_task_name_len
-            ),
-        ));
-    }
+    let name = TaskName::parse(name, limits.max_task_name_len)
+        .map_err(|e| ApiError::bad_request("task", format!("task {e}")))?;
     let catalogue = &limits.task_catalogue;
-    if !catalogue.is_empty() && !catalogue.contains(&name) {
+    if !catalogue.is_empty() && !catalogue.iter().any(|c| c == name.as_ref()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("no handler serves task '{name}'; known tasks: {}", catalogue.join(", ")),
@@ -190,15 +184,11 @@ pub fn validate_item_or(
         if let Some((other, _)) = ids.find(|(_, v)| v != id) {
             return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
         }
-        if !validate::is_valid_task_id(id) {
-            return Err(ApiError::bad_request(field, format!("{field} must be {}", validate::TASK_ID_RULE)));
-        }
+        TaskId::parse(id.as_str()).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
     }
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
-    if !is_valid_queue(&queue) {
-        return Err(ApiError::bad_request("queue", "queue must be 1-64 characters of letters, digits, '-' and '_'"));
-    }
-    if !limits.queues.contains(&queue) {
+    let queue = QueueName::parse(queue).map_err(|e| ApiError::bad_request("queue", format!("queue {e}")))?;
+    if !limits.queues.iter().any(|q| q == queue.as_ref()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("queue '{queue}' is not declared; known queues: {}", limits.queues.join(", ")),
@@ -269,10 +259,10 @@ pub fn validate_item_or(
         id,
         // The caller's tenant and its stored key are set by `auth::Caller::adopt`.
         tenant: yadtq_core::auth::DEFAULT_TENANT.into(),
-        name,
+        name: name.into_string(),
         args,
         kwargs,
-        queue,
+        queue: queue.into_string(),
         max_retries,
         timeout_seconds,
         run_at,

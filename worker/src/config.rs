@@ -3,20 +3,19 @@
 use std::time::Duration;
 
 use clap::Args;
-use yadtq_core::config::{is_valid_queue, CommonConfig};
+use yadtq_core::config::CommonConfig;
+use yadtq_core::names::QueueName;
 
 fn parse_queue(s: &str) -> Result<(String, u32), String> {
     let (name, weight) = match s.split_once('=') {
         Some((n, w)) => (n.trim(), w.trim().parse::<u32>().map_err(|_| format!("bad weight in '{s}'"))?),
         None => (s.trim(), 1),
     };
-    if !is_valid_queue(name) {
-        return Err(format!("queue '{name}' must be 1-64 letters, digits, '-' or '_'"));
-    }
+    let name = QueueName::parse(name).map_err(|e| format!("queue '{name}' {e}"))?;
     if !(1..=100).contains(&weight) {
         return Err(format!("weight of queue '{name}' must be 1-100"));
     }
-    Ok((name.to_string(), weight))
+    Ok((name.into_string(), weight))
 }
 
 /// Everything a worker process is configured with.

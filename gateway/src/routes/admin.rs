@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use yadtq_core::auth::{Scope, DEFAULT_TENANT};
+use yadtq_core::names::QueueName;
 use yadtq_core::store::audit::{self, AuditEntry};
 use yadtq_core::store::keys::{self, ApiKey, NewKey, Revoked};
 
@@ -35,12 +36,6 @@ pub struct CreateKey {
     #[schema(max_length = 200)]
     pub name: String,
 }
-
-/// A queue's name, as `YADTQ_QUEUES` declares it: 1-64 letters, digits, `-`, `_`.
-#[derive(ToSchema)]
-#[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
-#[allow(dead_code)] // only the document's schema of `CreateKey::queues` items
-pub struct QueueName(String);
 
 /// A new key and its token.
 #[derive(Debug, Serialize, ToSchema)]

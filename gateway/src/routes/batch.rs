@@ -10,8 +10,8 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use yadtq_core::auth::Scope;
 use yadtq_core::model::Task;
+use yadtq_core::names::TaskId;
 use yadtq_core::store::tasks::{self, BatchInsert, Inserted};
-use yadtq_core::validate;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
@@ -137,15 +137,15 @@ pub async fn submit_batch(
 /// task id rule, short enough for the longest id it makes to follow it too.
 fn idempotency_key(headers: &HeaderMap, count: usize) -> Result<Option<&str>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = v.to_str().ok().filter(|k| validate::is_valid_task_id(k));
+    let key = v.to_str().ok().filter(|k| TaskId::parse(*k).is_ok());
     let longest = key.map(|k| format!("{k}.{}", count.saturating_sub(1)));
     match (key, longest) {
-        (Some(k), Some(id)) if validate::is_valid_task_id(&id) => Ok(Some(k)),
+        (Some(k), Some(id)) if TaskId::parse(id.as_str()).is_ok() => Ok(Some(k)),
         _ => Err(ApiError::bad_request(
             "Idempotency-Key",
             format!(
                 "Idempotency-Key must be {}, and short enough that '<key>.{}' is too (the id of the last task)",
-                validate::TASK_ID_RULE,
+                TaskId::RULE,
                 count.saturating_sub(1)
             ),
         )),

@@ -8,7 +8,7 @@ use yadtq_core::kafka::UNSENDABLE_KINDS;
 use yadtq_core::model::{Attempt, Task, TaskStatus};
 use yadtq_core::store::tasks::{self, CancelResult, RetryResult};
 
-use super::tasks::TaskId;
+use super::tasks::TaskIdPath;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -32,7 +32,7 @@ use crate::state::AppState;
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    TaskId(id): TaskId,
+    TaskIdPath(id): TaskIdPath,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     caller.require(Scope::Operate)?;
     super::tasks::load(&state, &caller, &id).await?;
@@ -66,7 +66,7 @@ pub async fn cancel(
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
-    TaskId(id): TaskId,
+    TaskIdPath(id): TaskIdPath,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     caller.require(Scope::Operate)?;
     super::tasks::load(&state, &caller, &id).await?;
@@ -110,7 +110,7 @@ fn not_retryable(id: &str, task: &Task) -> String {
 pub async fn attempts(
     State(state): State<AppState>,
     caller: Caller,
-    TaskId(id): TaskId,
+    TaskIdPath(id): TaskIdPath,
 ) -> Result<Json<Vec<Attempt>>, ApiError> {
     caller.require(Scope::Read)?;
     super::tasks::load(&state, &caller, &id).await?;

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use yadtq_core::inspect::{DeadLetter, DeadLetters};
 use yadtq_core::model::{Task, TaskStatus};
-use yadtq_core::validate;
+use yadtq_core::names::TaskId;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
@@ -203,11 +203,13 @@ pub async fn get(State(state): State<AppState>, caller: Caller, addr: Address) -
 /// worker keeps the original record's key, which yadtq sets to the id),
 /// else the `id` string of its value when the value is a JSON object.
 pub fn task_id(dl: &DeadLetter) -> Option<String> {
-    let from_key = dl.key.clone().filter(|k| validate::is_valid_task_id(k));
-    from_key.or_else(|| {
-        let value: serde_json::Value = serde_json::from_str(dl.payload.as_deref()?).ok()?;
-        value.get("id")?.as_str().filter(|id| validate::is_valid_task_id(id)).map(str::to_string)
-    })
+    let from_key = dl.key.clone().and_then(|k| TaskId::parse(k).ok());
+    from_key
+        .or_else(|| {
+            let value: serde_json::Value = serde_json::from_str(dl.payload.as_deref()?).ok()?;
+            TaskId::parse(value.get("id")?.as_str()?).ok()
+        })
+        .map(TaskId::into_string)
 }
 
 /// Replay a dead letter: when the task it names is still `queued` (its

@@ -10,7 +10,7 @@ use futures::stream::{self, Stream};
 use yadtq_core::auth::Scope;
 use yadtq_core::model::Task;
 
-use super::tasks::TaskId;
+use super::tasks::TaskIdPath;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -38,7 +38,7 @@ use crate::state::AppState;
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,
-    TaskId(id): TaskId,
+    TaskIdPath(id): TaskIdPath,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Scope::Read)?;
     let place = state.edge.waiter()?;

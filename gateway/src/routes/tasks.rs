@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use yadtq_core::auth::Scope;
 use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::names::TaskId;
 use yadtq_core::store::tasks::{self, Inserted, TaskFilter};
 use yadtq_core::telemetry::{self, KeyValue, TraceContext};
-use yadtq_core::validate;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
@@ -192,7 +192,7 @@ pub const MAX_WAIT: f64 = 60.0;
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    TaskId(id): TaskId,
+    TaskIdPath(id): TaskIdPath,
     query: Result<Query<GetQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
@@ -242,19 +242,16 @@ pub async fn first_read(
 /// The `{id}` of a `/tasks/{id}...` path, percent-decoded and checked: every
 /// refusal (invalid percent-encoding included, which axum's own `Path`
 /// answers in plain text) is a 400 problem document naming `id`.
-pub struct TaskId(pub String);
+pub struct TaskIdPath(pub TaskId);
 
-impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+impl<S: Send + Sync> FromRequestParts<S> for TaskIdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request("id", e.body_text()))?;
-        if !validate::is_valid_task_id(&id) {
-            return Err(ApiError::bad_request("id", format!("task id must be {}", validate::TASK_ID_RULE)));
-        }
-        Ok(Self(id))
+        TaskId::parse(id).map(Self).map_err(|e| ApiError::bad_request("id", format!("task id {e}")))
     }
 }
 

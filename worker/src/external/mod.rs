@@ -35,6 +35,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use yadtq_core::names::TaskName;
 
 use crate::handler::{HandlerError, Registry, TaskContext};
 
@@ -214,14 +215,8 @@ impl HandlersFile {
         let mut handlers = BTreeMap::new();
         for (name, value) in table {
             let n = Some(name.as_str());
-            if !yadtq_core::validate::is_valid_task_name(&name, MAX_NAME_LEN) {
-                return Err(LoadError::new(
-                    n,
-                    None,
-                    format!(
-                        "invalid name: task names are 1-{MAX_NAME_LEN} letters, digits and `._:-`, starting with a letter"
-                    ),
-                ));
+            if let Err(e) = TaskName::parse(name.as_str(), MAX_NAME_LEN) {
+                return Err(LoadError::new(n, None, format!("invalid name: a task name {e}")));
             }
             let toml::Value::Table(mut t) = value else {
                 return Err(LoadError::new(n, None, format!("must be a table, found a {}", value.type_str())));

@@ -1,0 +1,200 @@
+//! Validated names: a client's task id, a handler (task) name and a queue
+//! name. Each type holds its rule once; a value of the type has passed it, so
+//! code past the edge (HTTP, configuration, handler files) never re-checks.
+
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest client-chosen task id, in characters.
+pub const MAX_TASK_ID_LEN: usize = 128;
+
+/// Longest queue name, in characters.
+pub const MAX_QUEUE_LEN: usize = 64;
+
+/// A name that breaks its type's rule. Displays as `must be <rule>`, so a
+/// caller prefixes the field: `format!("{field} {e}")`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be {rule}")]
+pub struct InvalidName {
+    /// The rule, in words (`1-64 characters of letters, digits, '-' and '_'`).
+    pub rule: String,
+}
+
+/// A task id as clients see it (`id`, `task-id`, `Idempotency-Key`, the
+/// `{id}` of `/tasks/{id}`): 1 to 128 ASCII letters, digits and `._:-`, and
+/// neither `.` nor `..`, which clients normalise away as path segments, so
+/// `/tasks/..` could never reach the task. The stored key adds the tenant
+/// ([`crate::auth::task_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TaskId(String);
+
+impl TaskId {
+    /// The rule, for error messages.
+    pub const RULE: &'static str = "1-128 characters of letters, digits and ._:-, other than . and ..";
+
+    /// Checks `id` against [`TaskId::RULE`].
+    pub fn parse(id: impl Into<String>) -> Result<Self, InvalidName> {
+        let id = id.into();
+        let ok =
+            !id.is_empty() && id.len() <= MAX_TASK_ID_LEN && id.bytes().all(is_name_byte) && id != "." && id != "..";
+        if ok {
+            Ok(Self(id))
+        } else {
+            Err(InvalidName { rule: Self::RULE.to_string() })
+        }
+    }
+
+    /// The id as a `String`.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A handler's name (`task` of a submission, a handlers file's keys): 1 to
+/// `max_len` ASCII letters, digits and `._:-`, starting with a letter. The
+/// length bound is the caller's (the gateway's `--max-task-name-len`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TaskName(String);
+
+impl TaskName {
+    /// Checks `name` against the rule with at most `max_len` characters.
+    pub fn parse(name: impl Into<String>, max_len: usize) -> Result<Self, InvalidName> {
+        let name = name.into();
+        let ok = !name.is_empty()
+            && name.len() <= max_len
+            && name.as_bytes()[0].is_ascii_alphabetic()
+            && name.bytes().all(is_name_byte);
+        if ok {
+            Ok(Self(name))
+        } else {
+            Err(InvalidName {
+                rule: format!("1-{max_len} characters of letters, digits and ._:- starting with a letter"),
+            })
+        }
+    }
+
+    /// The name as a `String`.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A queue's name, as operators declare it (`YADTQ_QUEUES`) and clients
+/// name it (`queue`): 1 to 64 ASCII letters, digits, `-` and `_`. The queue
+/// `q` maps to topic `yadtq.tasks.q`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(
+    value_type = String,
+    pattern = "^[A-Za-z0-9_-]{1,64}$",
+    description = "A queue's name, as `YADTQ_QUEUES` declares it: 1-64 letters, digits, `-`, `_`."
+)]
+pub struct QueueName(String);
+
+impl QueueName {
+    /// The rule, for error messages.
+    pub const RULE: &'static str = "1-64 characters of letters, digits, '-' and '_'";
+
+    /// Checks `name` against [`QueueName::RULE`].
+    pub fn parse(name: impl Into<String>) -> Result<Self, InvalidName> {
+        let name = name.into();
+        let ok = !name.is_empty()
+            && name.len() <= MAX_QUEUE_LEN
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(name))
+        } else {
+            Err(InvalidName { rule: Self::RULE.to_string() })
+        }
+    }
+
+    /// The name as a `String`.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl TryFrom<String> for QueueName {
+    type Error = InvalidName;
+    fn try_from(s: String) -> Result<Self, InvalidName> {
+        Self::parse(s)
+    }
+}
+
+impl From<QueueName> for String {
+    fn from(q: QueueName) -> String {
+        q.0
+    }
+}
+
+/// `Deref<Target = str>`, `AsRef<str>` and `Display` for each name, so a
+/// checked name goes wherever a `&str` does.
+macro_rules! str_like {
+    ($($t:ty),*) => {$(
+        impl Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+str_like!(TaskId, TaskName, QueueName);
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids() {
+        for ok in ["12345abc", "a.b_c:d-e", "...", "..a", ".a", &"x".repeat(128)] {
+            assert_eq!(TaskId::parse(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for bad in ["", "has space", "slash/", ".", "..", &"x".repeat(129)] {
+            assert!(TaskId::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(TaskId::parse("a b").unwrap_err().to_string(), format!("must be {}", TaskId::RULE));
+    }
+
+    #[test]
+    fn task_names() {
+        assert!(TaskName::parse("multiply", 64).is_ok());
+        assert!(TaskName::parse("billing.send_invoice", 64).is_ok());
+        for bad in ["", "1abc", "a b", &"a".repeat(65)] {
+            assert!(TaskName::parse(bad, 64).is_err(), "{bad}");
+        }
+        assert_eq!(
+            TaskName::parse("1abc", 64).unwrap_err().to_string(),
+            "must be 1-64 characters of letters, digits and ._:- starting with a letter"
+        );
+    }
+
+    #[test]
+    fn queue_names() {
+        assert!(QueueName::parse("emails-2_b").is_ok());
+        for bad in ["", "a.b", "a b", &"q".repeat(65)] {
+            assert!(QueueName::parse(bad).is_err(), "{bad}");
+        }
+        let q: QueueName = serde_json::from_str("\"emails\"").unwrap();
+        assert_eq!(serde_json::to_string(&q).unwrap(), "\"emails\"");
+        assert!(serde_json::from_str::<QueueName>("\"a.b\"").is_err(), "deserialising checks the rule");
+    }
+}
