@@ -1,6 +1,6 @@
 //! What a worker says about itself: a setting the broker refuses stops it at
 //! start with a message naming what to change, and GET /workers reports each
-//! worker's state with the one rule of design.md (`ready` = joined its consumer
+//! worker's state with the one rule of docs/architecture.md (`ready` = joined its consumer
 //! group and not fenced; `idle` and `fenced` are states of their own).
 
 use std::time::Duration;

@@ -945,7 +945,7 @@ export interface components {
             workers: components["schemas"]["Worker"][];
         };
         /**
-         * @description A worker's state in GET /workers (design.md, "Worker states").
+         * @description A worker's state in GET /workers (docs/architecture.md, "Worker states").
          * @enum {string}
          */
         WorkerState: "joining" | "ready" | "idle" | "fenced" | "dead" | "stopped";

@@ -4,7 +4,7 @@
 //! letter stood for.
 //!
 //! What replay means: a Kafka record only says "look at this row"
-//! (design.md), so replay never re-sends the dead letter's bytes (they are
+//! (docs/architecture.md), so replay never re-sends the dead letter's bytes (they are
 //! what the worker could not read). It reads the task id from the record's
 //! key (or, failing that, the value's `id`) and, when that task's row is
 //! still `queued`, sends a fresh envelope built from the row, as the
