@@ -389,6 +389,14 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
         .await;
     assert!(refused.contains("already"), "{refused}");
     browser.shot("dead-letters-replayed").await;
+    // The replay that sent is in the audit log; the refused ones are not.
+    let audit = gw.get("/admin/audit").await.body;
+    let replays: Vec<&Value> =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "dead_letter.replay").collect();
+    assert_eq!(replays.len(), 1, "{audit}");
+    assert_eq!((replays[0]["target"].as_str(), replays[0]["tenant"].as_str()), (Some("ui-stuck"), Some("default")));
+    assert!(replays[0]["actor"].as_str().is_some_and(|a| a.starts_with("key:")), "{audit}");
+    assert!(replays[0]["detail"]["offset"].is_i64(), "{audit}");
     // The refused replay's 409 is the one error the console may show.
     browser.assert_clean_console("the dead letters", &["status of 409"]).await;
     let ids = ["ui-add", "ui-sleep", "ui-stuck"].map(String::from);

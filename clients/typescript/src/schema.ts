@@ -110,7 +110,8 @@ export interface paths {
          *     envelope built from the task's row. Never runs a task twice: a task that
          *     is running or finished is refused with 409 (retry a failed or cancelled
          *     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-         *     the claim.
+         *     the claim. A replay is written to the audit log (`dead_letter.replay`,
+         *     the task's stored id, the dead letter's partition and offset).
          */
         post: operations["replayDeadLetter"];
         delete?: never;

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use yadtq_core::inspect::{DeadLetter, DeadLetters};
 use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::store::audit;
 use yadtq_core::validate;
 
 use crate::auth::Caller;
@@ -215,7 +216,8 @@ pub fn task_id(dl: &DeadLetter) -> Option<String> {
 /// envelope built from the task's row. Never runs a task twice: a task that
 /// is running or finished is refused with 409 (retry a failed or cancelled
 /// one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-/// the claim.
+/// the claim. A replay is written to the audit log (`dead_letter.replay`,
+/// the task's stored id, the dead letter's partition and offset).
 #[utoipa::path(
     post, path = "/dead-letters/{partition}/{offset}/replay", tag = "dead-letters", operation_id = "replayDeadLetter",
     params(
@@ -274,7 +276,13 @@ pub async fn replay(
             Some("status"),
         ));
     }
-    tracing::info!(%id, partition = addr.partition, offset = addr.offset, "replaying a dead letter");
+    // Recorded before the send: a replay the log cannot record is not made
+    // (503), and a send that then fails leaves the row queued for the
+    // publisher, so the entry names an action that takes effect.
+    let detail = serde_json::json!({"partition": addr.partition, "offset": addr.offset});
+    let tenant = yadtq_core::auth::tenant_of(&id);
+    audit::record(&state.pool, &caller.actor(), "dead_letter.replay", Some(tenant), Some(&id), &detail).await?;
+    tracing::info!(%id, partition = addr.partition, offset = addr.offset, by = %caller.actor(), "replaying a dead letter");
     crate::publish::publish(&state, &[&task]).await;
     Ok((StatusCode::ACCEPTED, Json(task)))
 }
