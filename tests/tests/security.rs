@@ -20,9 +20,16 @@ async fn every_api_route_needs_a_key_and_public_ones_do_not() {
     let anonymous = gw.as_key(None);
     let bogus = gw.as_key(Some("yadtq_not-a-key-anyone-was-given-0000000000000"));
     for (who, client) in [("no key", &anonymous), ("unknown key", &bogus)] {
-        for path in
-            ["/tasks", "/tasks/x", "/tasks/x/attempts", "/tasks/x/events", "/workers", "/admin/keys", "/admin/audit"]
-        {
+        for path in [
+            "/tasks",
+            "/tasks/x",
+            "/tasks/x/attempts",
+            "/tasks/x/events",
+            "/workers",
+            "/admin/keys",
+            "/admin/audit",
+            "/me",
+        ] {
             let a = client.get(path).await;
             assert_eq!(a.status, 401, "{who} GET {path}: {}", a.text);
             assert_eq!(a.content_type, "application/problem+json");
@@ -72,6 +79,14 @@ async fn each_scope_allows_its_operations_only_and_403_names_the_missing_one() {
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.body["status"], "cancelled");
     assert_eq!(operate.post_raw("/tasks/scoped-1/retry", "", &[]).await.status, 202);
+
+    // Any key reads its own scopes (what the dashboard offers), no scope needed.
+    for (client, scope) in [(&submit, "submit"), (&read, "read"), (&operate, "operate")] {
+        let me = client.get("/me").await;
+        assert_eq!((me.status, &me.body["scopes"]), (200, &json!([scope])), "{}", me.text);
+        assert_eq!((me.body["tenant"].as_str(), &me.body["queues"]), (Some("default"), &Value::Null), "{}", me.text);
+        assert!(me.body["key_id"].is_string(), "{}", me.text);
+    }
 }
 
 #[tokio::test]

@@ -137,6 +137,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's own key: its tenant, scopes and queues (never its token).
+         *     Any valid key may read it; no scope is needed.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -569,6 +589,21 @@ export interface components {
             postgres?: string | null;
             /** @description `ok`, `ready` or `unavailable`. */
             status: string;
+        };
+        /** @description The key a request was made with. */
+        Me: {
+            /**
+             * Format: uuid
+             * @description The key's id; null when the gateway runs with `--auth off` (every
+             *     request then acts as an admin of the `default` tenant).
+             */
+            key_id?: string | null;
+            /** @description Queues the key is limited to; null: every queue. */
+            queues?: string[] | null;
+            /** @description What the key may do (`admin` implies every scope). */
+            scopes: components["schemas"]["Scope"][];
+            /** @description Tenant whose tasks the key reaches. */
+            tenant: string;
         };
         /** @description Tasks finished in one minute, by outcome. */
         Minute: {
@@ -1559,6 +1594,66 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable (the key could not be checked); see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
