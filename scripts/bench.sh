@@ -8,6 +8,8 @@
 # Arguments go to yadtq-bench (`scripts/bench.sh --help`), e.g.
 #   scripts/bench.sh --runs 1 --scenarios submit,drain --drain-tasks 20000
 # YADTQ_BENCH_NO_CELERY=1 skips the Celery set-up (and its figures).
+# With YADTQ_URL set, measures that gateway instead (scenario 1, submit,
+# only), sending YADTQ_API_KEY (required then); no server is started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -63,8 +65,12 @@ setup_celery() {
 cargo build --release --bins
 if [[ -n "${HELP_ONLY:-}" ]]; then exec target/release/yadtq-bench "$@"; fi
 
-start_services
-[[ -z "${YADTQ_BENCH_NO_CELERY:-}" ]] && setup_celery
+if [[ -n "${YADTQ_URL:-}" ]]; then
+  require_api_key "the benchmark's requests"
+else
+  start_services
+  [[ -z "${YADTQ_BENCH_NO_CELERY:-}" ]] && setup_celery
+fi
 export YADTQ_BENCH_KAFKA_VERSION="${YADTQ_BENCH_KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION=//p' "$ROOT/scripts/kafka-common.sh")}"
 export YADTQ_BIN_DIR="${YADTQ_BIN_DIR:-$ROOT/target/release}"
 mkdir -p "$LOGS"

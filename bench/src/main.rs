@@ -122,6 +122,9 @@ async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let started = Instant::now();
     let load_before = loadavg();
+    if let Some((url, key)) = stack::external_gateway()? {
+        return external(&a, &url, &key).await;
+    }
     let admin = sqlx::PgPool::connect(
         &std::env::var("DATABASE_URL")
             .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set (scripts/bench.sh sets it)"))?,
@@ -218,6 +221,46 @@ async fn main() -> anyhow::Result<()> {
             "yadtq": yadtq.to_json(), "celery": celery.to_json(),
             "problems": problems,
         });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(())
+}
+
+/// The benchmark against the user's gateway (`YADTQ_URL`, `YADTQ_API_KEY`):
+/// only scenario 1, the one that needs no stack of its own (the others start
+/// and kill workers and read the database); the rest are listed as skipped.
+async fn external(a: &Args, url: &str, key: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut yadtq = Results::default();
+    let mut problems = Vec::new();
+    for s in &a.scenarios {
+        if *s != Scenario::Submit {
+            let name = s.to_possible_value().map_or_else(|| format!("{s:?}"), |v| v.get_name().to_string());
+            problems.push(format!("{name}: not run against YADTQ_URL (it needs a stack of the bench's own)"));
+        }
+    }
+    if a.scenarios.contains(&Scenario::Submit) {
+        for run in 1..=a.runs {
+            eprintln!("[bench] run {run}/{}: submit against {url} …", a.runs);
+            if let Err(e) = scenarios::submit::run_external(a, url, key, &mut yadtq).await {
+                eprintln!("[bench]   FAILED: {e:#}");
+                problems.push(format!("run {run}, submit: {e:#}"));
+            }
+        }
+    }
+    println!("## yadtq benchmark against {url}\n");
+    println!("- **Parameters**: {} runs; {} clients; load average at the end: {}", a.runs, a.clients, loadavg());
+    println!();
+    print!("{}", report::table(&yadtq, &Results::default(), a.runs));
+    if !problems.is_empty() {
+        println!("\nProblems:");
+        for p in &problems {
+            println!("- {p}");
+        }
+    }
+    println!("\n(total time {:.0} s)", started.elapsed().as_secs_f64());
+    if let Some(path) = &a.json {
+        let doc = serde_json::json!({"gateway": url, "yadtq": yadtq.to_json(), "problems": problems});
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
     Ok(())

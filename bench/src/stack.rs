@@ -26,6 +26,27 @@ pub fn bin_dir() -> PathBuf {
     })
 }
 
+/// The user's own gateway, when `YADTQ_URL` names one: its base URL (no
+/// trailing `/`) and the key to send, `YADTQ_API_KEY` (a key with the
+/// `submit` scope suffices). `Ok(None)` when `YADTQ_URL` is unset or empty;
+/// an error when it is set and `YADTQ_API_KEY` is not, as the scripts'
+/// `require_api_key` does for the SDKs' tests and schemathesis.
+pub fn external_gateway() -> Result<Option<(String, String)>> {
+    let url = std::env::var("YADTQ_URL").unwrap_or_default();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let key = std::env::var("YADTQ_API_KEY").unwrap_or_default();
+    if key.is_empty() {
+        bail!(
+            "YADTQ_URL is set ({url}), so the benchmark uses that gateway, but YADTQ_API_KEY is not: set it to a key \
+             of that gateway with the `submit` scope (`yadtq-gateway keys create --scopes submit` against its \
+             database), or unset YADTQ_URL to benchmark stacks of the bench's own"
+        );
+    }
+    Ok(Some((url.trim_end_matches('/').to_string(), key)))
+}
+
 /// One scenario's private stack: the test harness's [`yadtq_tests::Stack`]
 /// (fresh database and namespace, process launcher) set to start the release
 /// binaries with the default timings and the services' own log filter.

@@ -2,7 +2,8 @@
 //! the PostgreSQL data layer and the maintenance services (leader, rescuer,
 //! publisher) that every gateway and worker process runs.
 //!
-//! See `docs/design.md` (and `shared/design.md`) for the contract these types keep.
+//! `docs/architecture.md` says which guarantees these types keep and how (the
+//! design it implements, `shared/design.md`, lives outside this repository).
 
 pub mod auth;
 pub mod batch;

@@ -12,11 +12,13 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// HTTP requests answered by a gateway: counter, labels `method`, `route`, `status`.
 pub const HTTP_REQUESTS: &str = "yadtq_http_requests_total";
-/// Time to answer an HTTP request, seconds: histogram, labels `method`, `route`.
+/// Time to answer an HTTP request, seconds: histogram, labels `method`,
+/// `route`, `status` (the class: `1xx` … `5xx`, so each route has at most
+/// five sets of buckets; the exact code is on [`HTTP_REQUESTS`]).
 pub const HTTP_DURATION: &str = "yadtq_http_request_duration_seconds";
 /// Tasks accepted by a gateway (202): counter, label `queue`.
 pub const TASKS_SUBMITTED: &str = "yadtq_tasks_submitted_total";
-/// Attempts a worker finished: counter, labels `task` and `outcome`
+/// Attempts a worker finished: counter, labels `task`, `queue` and `outcome`
 /// (`success`, `failed`, `retry`, `cancelled`, `aborted`).
 pub const TASKS_FINISHED: &str = "yadtq_tasks_finished_total";
 /// Time a handler ran, seconds: histogram, label `task`.
@@ -119,9 +121,13 @@ pub fn install() -> PrometheusHandle {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by method, route and status");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request");
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method, route and status class"
+    );
     describe_counter!(TASKS_SUBMITTED, "Tasks accepted (202), by queue");
-    describe_counter!(TASKS_FINISHED, "Attempts finished by this worker, by task and outcome");
+    describe_counter!(TASKS_FINISHED, "Attempts finished by this worker, by task, queue and outcome");
     describe_histogram!(TASK_DURATION, Unit::Seconds, "Time a handler ran, by task");
     describe_gauge!(WORKER_IN_FLIGHT, "Attempts running on this worker");
     describe_gauge!(WORKER_PARTITIONS, "Kafka partitions this worker owns");
@@ -146,11 +152,12 @@ pub const OUTCOMES: [&str; 5] = ["success", "failed", "retry", "cancelled", "abo
 /// in `rate()` and `increase()` (a series that appears at 1 increases by 0).
 pub fn zero_worker_series(tasks: &[String], queues: &[String]) {
     for task in tasks {
-        for outcome in OUTCOMES {
-            metrics::counter!(TASKS_FINISHED, "task" => task.clone(), "outcome" => outcome).increment(0);
-        }
         for queue in queues {
             metrics::counter!(TASKS_STARTED, "task" => task.clone(), "queue" => queue.clone()).increment(0);
+            for outcome in OUTCOMES {
+                metrics::counter!(TASKS_FINISHED, "task" => task.clone(), "queue" => queue.clone(), "outcome" => outcome)
+                    .increment(0);
+            }
         }
     }
     metrics::counter!(DEAD_LETTERS, "result" => "written").increment(0);

@@ -195,7 +195,7 @@ pub struct Task {
     pub trace_id: Option<String>,
 }
 
-/// A worker's state in GET /workers (design.md, "Worker states").
+/// A worker's state in GET /workers (docs/architecture.md, "Worker states").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkerState {

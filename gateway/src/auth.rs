@@ -140,6 +140,11 @@ impl Caller {
         ))
     }
 
+    /// The key's scopes, as stored (`admin` implies the others: see [`Caller::may`]).
+    pub fn scopes(&self) -> &[Scope] {
+        &self.scopes
+    }
+
     /// True when the key may reach tasks of `queue`.
     pub fn sees_queue(&self, queue: &str) -> bool {
         self.queues.as_ref().is_none_or(|qs| qs.iter().any(|q| q == queue))

@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::admin::list_keys,
         crate::routes::admin::revoke_key,
         crate::routes::admin::audit,
+        crate::routes::me::get,
         document,
     ),
     components(schemas(
@@ -52,6 +53,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::admin::CreateKey,
         crate::routes::admin::CreatedKey,
         crate::routes::admin::AuditPage,
+        crate::routes::me::Me,
         crate::routes::queues::Queues,
         crate::routes::queues::QueueOverview,
         crate::routes::queues::Minute,
@@ -66,7 +68,7 @@ use utoipa::{Modify, OpenApi};
         (name = "dead-letters", description = "Records the workers could not read, and replaying the tasks they name"),
         (name = "health", description = "Liveness and readiness"),
         (name = "admin", description = "API keys and the audit log (the `admin` scope)"),
-        (name = "meta", description = "This API description"),
+        (name = "meta", description = "This API description, and the caller's own key"),
     )
 )]
 pub struct ApiDoc;

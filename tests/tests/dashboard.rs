@@ -19,7 +19,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use yadtq_core::store::tasks::{self as store, BatchInsert, Sent};
-use yadtq_tests::{echo_task, free_port, wait_for, Gateway, Stack};
+use yadtq_tests::{echo_task, free_port, mint_key, wait_for, Gateway, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -318,6 +318,27 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     browser.wait_text("#task-details #status", "the second cancel", |t| t == "cancelled").await;
     browser.assert_clean_console("the cancel and retry", &[]).await;
 
+    // A key that may read but not operate gets no Cancel or Retry button,
+    // neither on a running task nor on a cancelled one.
+    let reader = mint_key(&stack.db, "default", &[yadtq_core::auth::Scope::Read], None).await;
+    let held = gw.submit(&json!({"id": "ui-held", "task": "sleep", "args": [600]})).await;
+    assert_eq!(held.status, 202, "{}", held.text);
+    wait_for(LONG, "ui-held processing", || async { task_field(&gw, "ui-held", "status").await == "processing" }).await;
+    let set_key = "sessionStorage.setItem('yadtq.apiKey', arguments[0]);";
+    browser.client.execute(set_key, vec![json!(reader)]).await.expect("store the read-only key");
+    for (id, status) in [("ui-held", "processing"), ("ui-slow", "cancelled")] {
+        browser.goto(&format!("{ui}#/tasks/{id}")).await;
+        browser.wait_text("#task-details #status", "the task's page with a read-only key", |t| t == status).await;
+        let buttons = browser.client.find_all(Locator::Css(".actions button")).await.expect("find buttons");
+        assert!(buttons.is_empty(), "{id}: {} action button(s) shown to a key without operate", buttons.len());
+    }
+    browser.shot("read-only-task").await;
+    browser.client.execute(set_key, vec![json!(stack.api_key)]).await.expect("store the admin key again");
+    let c = gw.post_raw("/tasks/ui-held/cancel", "{}", &[]).await;
+    assert_eq!(c.status, 202, "{}", c.text);
+    assert_eq!(gw.wait_task("ui-held", LONG).await["status"], "cancelled");
+    browser.assert_clean_console("the read-only key's pages", &[]).await;
+
     // Workers: the one worker, alive and ready, with its partitions.
     browser.goto(&format!("{ui}#/workers")).await;
     let row = format!("#workers tr[data-worker='{worker_id}']");
@@ -389,6 +410,14 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
         .await;
     assert!(refused.contains("already"), "{refused}");
     browser.shot("dead-letters-replayed").await;
+    // The replay that sent is in the audit log; the refused ones are not.
+    let audit = gw.get("/admin/audit").await.body;
+    let replays: Vec<&Value> =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "dead_letter.replay").collect();
+    assert_eq!(replays.len(), 1, "{audit}");
+    assert_eq!((replays[0]["target"].as_str(), replays[0]["tenant"].as_str()), (Some("ui-stuck"), Some("default")));
+    assert!(replays[0]["actor"].as_str().is_some_and(|a| a.starts_with("key:")), "{audit}");
+    assert!(replays[0]["detail"]["offset"].is_i64(), "{audit}");
     // The refused replay's 409 is the one error the console may show.
     browser.assert_clean_console("the dead letters", &["status of 409"]).await;
     let ids = ["ui-add", "ui-sleep", "ui-stuck"].map(String::from);

@@ -340,6 +340,11 @@ async fn a_worker_cut_off_from_postgres_fences_itself_and_hands_its_task_back() 
 
     Servers::stop_postgres();
     w.wait_log("fencing this worker", Duration::from_secs(20)).await;
+    // Fenced is not ready: the admin listener, still answering, says 503.
+    let readyz = reqwest::get(format!("http://{admin}/readyz")).await.unwrap();
+    let status = readyz.status().as_u16();
+    let body: Value = readyz.json().await.unwrap();
+    assert_eq!((status, body["state"].as_str(), body["ready"].as_bool()), (503, Some("fenced"), Some(false)), "{body}");
     Servers::start_postgres();
 
     let t = gw.wait_task(&ids[0], LONG).await;

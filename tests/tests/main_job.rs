@@ -357,6 +357,7 @@ fn the_committed_openapi_document_is_current() {
         "/admin/keys",
         "/admin/keys/{id}/revoke",
         "/admin/audit",
+        "/me",
         "/queues",
         "/dead-letters",
         "/dead-letters/{partition}/{offset}",

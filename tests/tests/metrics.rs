@@ -52,10 +52,12 @@ async fn gateway_and_worker_export_what_they_did() {
     let not_found = ["route=\"/tasks/{id}\"", "status=\"404\""];
     assert_eq!(sample(&body, "yadtq_http_requests_total", &not_found), Some(1.0), "{body}");
     assert_eq!(sample(&body, "yadtq_tasks_submitted_total", &["queue=\"default\""]), Some(10.0), "{body}");
+    let timed = ["method=\"POST\"", "route=\"/tasks\"", "status=\"2xx\""];
+    assert_eq!(sample(&body, "yadtq_http_request_duration_seconds_count", &timed), Some(10.0), "{body}");
     assert!(!body.contains(&ids[0]), "no task id in any label");
 
     let (_, _, body) = scrape(&format!("{admin}/metrics")).await;
-    let done = ["task=\"multiply\"", "outcome=\"success\""];
+    let done = ["task=\"multiply\"", "queue=\"default\"", "outcome=\"success\""];
     assert_eq!(sample(&body, "yadtq_tasks_finished_total", &done), Some(10.0), "{body}");
     assert_eq!(sample(&body, "yadtq_task_duration_seconds_count", &["task=\"multiply\""]), Some(10.0), "{body}");
     wait_for(Duration::from_secs(10), "the worker's gauges after a heartbeat", || async {

@@ -20,9 +20,16 @@ async fn every_api_route_needs_a_key_and_public_ones_do_not() {
     let anonymous = gw.as_key(None);
     let bogus = gw.as_key(Some("yadtq_not-a-key-anyone-was-given-0000000000000"));
     for (who, client) in [("no key", &anonymous), ("unknown key", &bogus)] {
-        for path in
-            ["/tasks", "/tasks/x", "/tasks/x/attempts", "/tasks/x/events", "/workers", "/admin/keys", "/admin/audit"]
-        {
+        for path in [
+            "/tasks",
+            "/tasks/x",
+            "/tasks/x/attempts",
+            "/tasks/x/events",
+            "/workers",
+            "/admin/keys",
+            "/admin/audit",
+            "/me",
+        ] {
             let a = client.get(path).await;
             assert_eq!(a.status, 401, "{who} GET {path}: {}", a.text);
             assert_eq!(a.content_type, "application/problem+json");
@@ -72,6 +79,14 @@ async fn each_scope_allows_its_operations_only_and_403_names_the_missing_one() {
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.body["status"], "cancelled");
     assert_eq!(operate.post_raw("/tasks/scoped-1/retry", "", &[]).await.status, 202);
+
+    // Any key reads its own scopes (what the dashboard offers), no scope needed.
+    for (client, scope) in [(&submit, "submit"), (&read, "read"), (&operate, "operate")] {
+        let me = client.get("/me").await;
+        assert_eq!((me.status, &me.body["scopes"]), (200, &json!([scope])), "{}", me.text);
+        assert_eq!((me.body["tenant"].as_str(), &me.body["queues"]), (Some("default"), &Value::Null), "{}", me.text);
+        assert!(me.body["key_id"].is_string(), "{}", me.text);
+    }
 }
 
 #[tokio::test]
@@ -125,6 +140,47 @@ async fn tenants_each_own_their_ids_listings_and_results() {
         .await
         .unwrap();
     assert_eq!(attempts, 2);
+}
+
+/// Two tenants run a task under the same client id at once; one cancels its
+/// own. The cancel reaches the worker by the stored key (NOTIFY payload, the
+/// worker's cancel registry), so the other tenant's task, same client id,
+/// same worker, keeps running and succeeds.
+#[tokio::test]
+async fn cancelling_a_task_leaves_another_tenants_task_of_the_same_id_running() {
+    let stack = Stack::new("sec_tenant_cancel").await;
+    let gw = stack.gateway(&[]).await;
+    let w = stack.worker("worker", &[]).await;
+    let wid = stack.worker_id(&w).await;
+    let scopes = [Scope::Submit, Scope::Read, Scope::Operate];
+    let acme = gw.as_key(Some(&mint_key(&stack.db, "acme", &scopes, None).await));
+    let beta = gw.as_key(Some(&mint_key(&stack.db, "beta", &scopes, None).await));
+    for client in [&acme, &beta] {
+        let a = client.submit(&json!({"task": "sleep", "args": [6], "id": "12345abc"})).await;
+        assert_eq!(a.status, 202, "{}", a.text);
+    }
+    stack.wait_processing_on(wid, 2, LONG).await;
+
+    let c = acme.post_raw("/tasks/12345abc/cancel", "", &[]).await;
+    assert_eq!((c.status, c.body["status"].as_str()), (202, Some("processing")), "{}", c.text);
+    let cancelled = acme.wait_task("12345abc", LONG).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    // Aborted within about a heartbeat, well inside beta's 6 s sleep.
+    let other = beta.get("/tasks/12345abc").await.body;
+    assert_eq!(
+        (other["status"].as_str(), &other["cancel_requested_at"]),
+        (Some("processing"), &Value::Null),
+        "{other}"
+    );
+
+    let done = beta.wait_task("12345abc", LONG).await;
+    assert_eq!((done["status"].as_str(), &done["cancel_requested_at"]), (Some("success"), &Value::Null), "{done}");
+    let outcomes: Vec<(String, String)> =
+        sqlx::query_as("SELECT task_id, outcome FROM task_attempts WHERE task_id LIKE '%12345abc' ORDER BY task_id")
+            .fetch_all(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(outcomes, [("acme/12345abc".into(), "cancelled".into()), ("beta/12345abc".into(), "success".into())]);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! What a worker says about itself: a setting the broker refuses stops it at
 //! start with a message naming what to change, and GET /workers reports each
-//! worker's state with the one rule of design.md (`ready` = joined its consumer
+//! worker's state with the one rule of docs/architecture.md (`ready` = joined its consumer
 //! group and not fenced; `idle` and `fenced` are states of their own).
 
 use std::time::Duration;
@@ -28,9 +28,11 @@ async fn get_workers_reports_ready_idle_and_stopped_with_one_rule() {
     // One partition for two workers: one owns it, the other is idle.
     stack.set_env("YADTQ_PARTITIONS", "1");
     let gw = stack.gateway(&[]).await;
-    let first = stack.worker("first", &[]).await;
+    // Each with its admin listener, whose /readyz follows the same rule.
+    let admins = [0, 1].map(|_| format!("127.0.0.1:{}", yadtq_tests::free_port()));
+    let first = stack.worker("first", &["--admin-listen", &admins[0]]).await;
     stack.wait_assigned(&first).await;
-    let mut second = stack.worker("second", &[]).await;
+    let mut second = stack.worker("second", &["--admin-listen", &admins[1]]).await;
     let (fid, sid) = (stack.worker_id(&first).await.to_string(), stack.worker_id(&second).await.to_string());
 
     let state_of = |workers: &serde_json::Value, id: &str| {
@@ -45,6 +47,12 @@ async fn get_workers_reports_ready_idle_and_stopped_with_one_rule() {
     let workers = gw.get("/workers").await.body["workers"].take();
     assert_eq!(state_of(&workers, &fid), ("ready".into(), true, true), "{workers}");
     assert_eq!(state_of(&workers, &sid), ("idle".into(), true, true), "idle is ready, not a failure: {workers}");
+    for (admin, state) in admins.iter().zip(["ready", "idle"]) {
+        let r = reqwest::get(format!("http://{admin}/readyz")).await.unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!((status, body["state"].as_str(), body["ready"].as_bool()), (200, Some(state), Some(true)), "{body}");
+    }
 
     assert!(second.terminate(Duration::from_secs(30)));
     let workers = gw.get("/workers").await.body["workers"].take();

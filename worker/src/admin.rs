@@ -1,5 +1,5 @@
 //! The worker's admin listener (`--admin-listen`): `/healthz` (the process
-//! answers), `/readyz` (the readiness rule of design.md: joined its consumer
+//! answers), `/readyz` (the readiness rule of docs/architecture.md: joined its consumer
 //! group and not fenced; an idle worker with no partitions is ready) and
 //! `/metrics` (Prometheus text format).
 

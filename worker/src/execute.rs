@@ -110,7 +110,8 @@ impl Executor {
         let attributes = span_attributes(&env.id, &claimed);
         telemetry::record("claim", &trace, claim_from, attributes.clone());
         self.live.task_started();
-        self.count_start(&claimed.name, &msg);
+        let queue = self.queue_of(&msg);
+        self.count_start(&claimed.name, &queue, &msg);
         let started = std::time::Instant::now();
         let run = telemetry::start("run", SpanKind::Consumer, &trace, None, attributes.clone());
         let outcome = self.run_handler(&env.id, &claimed, fence, TraceContext::of(&run)).await;
@@ -121,7 +122,7 @@ impl Executor {
             Some(Outcome::Cancelled) => None,
             None => None,
         };
-        self.count(&claimed.name, outcome.as_ref(), started.elapsed());
+        self.count(&claimed.name, &queue, outcome.as_ref(), started.elapsed());
         // The handler is done: its slot lets the next task start while this
         // outcome is written (the offset still waits for the write). Pending
         // writes are bounded too, so a slow database holds the slot instead.
@@ -138,10 +139,17 @@ impl Executor {
         true
     }
 
+    /// The `queue` label of a record: the queue its topic serves, or `(other)`
+    /// for a topic this worker was not configured with.
+    fn queue_of(&self, msg: &OwnedMessage) -> String {
+        self.topic_queues.get(msg.topic()).cloned().unwrap_or_else(|| "(other)".to_owned())
+    }
+
     /// Counts a finished attempt and its handler time in the metrics. The task
     /// label is the name only when a handler serves it (submitted names are
-    /// the client's, so unknown ones share one label).
-    fn count(&self, name: &str, outcome: Option<&Outcome>, ran: Duration) {
+    /// the client's, so unknown ones share one label); `queue` is the
+    /// record's ([`Executor::queue_of`]).
+    fn count(&self, name: &str, queue: &str, outcome: Option<&Outcome>, ran: Duration) {
         use yadtq_core::metrics as m;
         let task = if self.registry.get(name).is_some() { name.to_owned() } else { "(unknown)".to_owned() };
         let kind = match outcome {
@@ -151,23 +159,24 @@ impl Executor {
             Some(Outcome::Cancelled) => "cancelled",
             None => "aborted",
         };
-        metrics::counter!(m::TASKS_FINISHED, "task" => task.clone(), "outcome" => kind).increment(1);
+        metrics::counter!(m::TASKS_FINISHED, "task" => task.clone(), "queue" => queue.to_owned(), "outcome" => kind)
+            .increment(1);
         metrics::histogram!(m::TASK_DURATION, "task" => task).record(ran.as_secs_f64());
     }
 
     /// Counts a claimed attempt and the time its record waited: from the
     /// record's producer timestamp (the task's submission, its promotion by
     /// the scheduler at `run_at`, or its requeue) to now, on the two hosts'
-    /// clocks (a negative difference, clock skew, counts as 0).
-    fn count_start(&self, name: &str, msg: &OwnedMessage) {
+    /// clocks (a negative difference, clock skew, counts as 0). `queue` is the
+    /// record's ([`Executor::queue_of`]).
+    fn count_start(&self, name: &str, queue: &str, msg: &OwnedMessage) {
         use yadtq_core::metrics as m;
         let task = if self.registry.get(name).is_some() { name.to_owned() } else { "(unknown)".to_owned() };
-        let queue = self.topic_queues.get(msg.topic()).cloned().unwrap_or_else(|| "(other)".to_owned());
-        metrics::counter!(m::TASKS_STARTED, "task" => task, "queue" => queue.clone()).increment(1);
+        metrics::counter!(m::TASKS_STARTED, "task" => task, "queue" => queue.to_owned()).increment(1);
         if let Some(produced_ms) = msg.timestamp().to_millis() {
             let now_ms = chrono::Utc::now().timestamp_millis();
             let wait = (now_ms - produced_ms).max(0) as f64 / 1000.0;
-            metrics::histogram!(m::TASK_QUEUE_WAIT, "queue" => queue).record(wait);
+            metrics::histogram!(m::TASK_QUEUE_WAIT, "queue" => queue.to_owned()).record(wait);
         }
     }
 
@@ -192,8 +201,7 @@ impl Executor {
         let resend = || yadtq_core::store::tenants::resend(&self.pool, id);
         let Some(changed) = self.until_written(id, "send back", assigned, resend).await else { return false };
         if changed {
-            let queue = self.topic_queues.get(msg.topic()).cloned().unwrap_or_else(|| "(other)".to_owned());
-            metrics::counter!(yadtq_core::metrics::TASKS_SENT_BACK, "queue" => queue).increment(1);
+            metrics::counter!(yadtq_core::metrics::TASKS_SENT_BACK, "queue" => self.queue_of(msg)).increment(1);
             tracing::info!(
                 id,
                 topic = msg.topic(),

@@ -332,7 +332,7 @@ impl Liveness {
         metrics::gauge!(yadtq_core::metrics::WORKER_HEARTBEAT_AGE).set(self.since_heartbeat().as_secs_f64());
     }
 
-    /// The state reported with each heartbeat (design.md, "Worker states").
+    /// The state reported with each heartbeat (docs/architecture.md, "Worker states").
     pub fn state(&self) -> WorkerState {
         let joined = self.joined.lock().expect("joined lock").len() >= self.consumers.load(Ordering::SeqCst);
         let unowned = *self.unowned_since.lock().expect("unowned lock");

@@ -10,6 +10,45 @@ use crate::stack::{http_client, Bench};
 use crate::stats::{percentile, sorted};
 use crate::Args;
 
+/// Scenario 1 on the user's gateway at `base` (`YADTQ_URL`), with `api_key`
+/// (`YADTQ_API_KEY`): the closed loop, the batch and the fixed rate, one
+/// after the other on that gateway. The `echo` tasks go to its `default`
+/// queue, where its workers run them (or they wait, when none serves
+/// `echo`); nothing is cleaned up afterwards.
+pub async fn run_external(a: &Args, base: &str, api_key: &str, r: &mut Results) -> Result<()> {
+    let http = http_client(a.clients.max(64), api_key);
+    let probe = http.get(format!("{base}/tasks?limit=1")).send().await?;
+    // A submit-only key reads nothing (403) but is accepted; 401 is a wrong key.
+    anyhow::ensure!(probe.status() != 401, "{base} refused YADTQ_API_KEY (401)");
+    closed_loop(&http, base, SubmitApi::Single, a.clients, 1.0).await;
+    for api in [SubmitApi::Single, SubmitApi::Batch(a.batch_size)] {
+        let label = match api {
+            SubmitApi::Single => label_submit(a),
+            SubmitApi::Batch(_) => label_submit_batch(a),
+        };
+        if let Some(why) = api.probe(&http, base).await {
+            r.na(&label, "accepted", &why);
+            continue;
+        }
+        let (ok, err, secs, lat) = closed_loop(&http, base, api, a.clients, a.submit_secs).await;
+        let s = sorted(lat);
+        r.add(&label, "accepted", Unit::PerSec, ok as f64 / secs);
+        r.add(&label, "latency p50", Unit::Ms, percentile(&s, 0.5));
+        r.add(&label, "latency p99", Unit::Ms, percentile(&s, 0.99));
+        r.add(&label, "errors", Unit::Count, err as f64);
+    }
+    let label = label_submit_rate(a);
+    let (ok, err, secs, lat) = fixed_rate(&http, base, a.submit_rate, a.submit_secs, 1 << 40).await;
+    let s = sorted(lat);
+    r.add(&label, "accepted", Unit::PerSec, ok as f64 / secs);
+    r.add(&label, "latency p50", Unit::Ms, percentile(&s, 0.5));
+    r.add(&label, "latency p99", Unit::Ms, percentile(&s, 0.99));
+    r.add(&label, "errors", Unit::Count, err as f64);
+    Ok(())
+}
+
+/// Scenario 1 on stacks of its own: one for the closed loop and the batch,
+/// a fresh one (after a checkpoint) for the fixed rate.
 pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     let b = Bench::new("submit", a).await?;
     let gw = b.gateway().await;

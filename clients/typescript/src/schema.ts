@@ -110,7 +110,8 @@ export interface paths {
          *     envelope built from the task's row. Never runs a task twice: a task that
          *     is running or finished is refused with 409 (retry a failed or cancelled
          *     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-         *     the claim.
+         *     the claim. A replay is written to the audit log (`dead_letter.replay`,
+         *     the task's stored id, the dead letter's partition and offset).
          */
         post: operations["replayDeadLetter"];
         delete?: never;
@@ -128,6 +129,26 @@ export interface paths {
         };
         /** Liveness: the process answers. */
         get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's own key: its tenant, scopes and queues (never its token).
+         *     Any valid key may read it; no scope is needed.
+         */
+        get: operations["getMe"];
         put?: never;
         post?: never;
         delete?: never;
@@ -569,6 +590,21 @@ export interface components {
             /** @description `ok`, `ready` or `unavailable`. */
             status: string;
         };
+        /** @description The key a request was made with. */
+        Me: {
+            /**
+             * Format: uuid
+             * @description The key's id; null when the gateway runs with `--auth off` (every
+             *     request then acts as an admin of the `default` tenant).
+             */
+            key_id?: string | null;
+            /** @description Queues the key is limited to; null: every queue. */
+            queues?: string[] | null;
+            /** @description What the key may do (`admin` implies every scope). */
+            scopes: components["schemas"]["Scope"][];
+            /** @description Tenant whose tasks the key reaches. */
+            tenant: string;
+        };
         /** @description Tasks finished in one minute, by outcome. */
         Minute: {
             /**
@@ -945,7 +981,7 @@ export interface components {
             workers: components["schemas"]["Worker"][];
         };
         /**
-         * @description A worker's state in GET /workers (design.md, "Worker states").
+         * @description A worker's state in GET /workers (docs/architecture.md, "Worker states").
          * @enum {string}
          */
         WorkerState: "joining" | "ready" | "idle" | "fenced" | "dead" | "stopped";
@@ -1558,6 +1594,66 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable (the key could not be checked); see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -1,5 +1,6 @@
 //! The `audit_log` table: an append-only record of admin actions (key
-//! creation and revocation), readable with the `admin` scope.
+//! creation and revocation, dead-letter replays, changes of the dedicated
+//! tenants), readable with the `admin` scope.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -4,7 +4,7 @@
 //! letter stood for.
 //!
 //! What replay means: a Kafka record only says "look at this row"
-//! (design.md), so replay never re-sends the dead letter's bytes (they are
+//! (docs/architecture.md), so replay never re-sends the dead letter's bytes (they are
 //! what the worker could not read). It reads the task id from the record's
 //! key (or, failing that, the value's `id`) and, when that task's row is
 //! still `queued`, sends a fresh envelope built from the row, as the
@@ -27,6 +27,7 @@ use utoipa::IntoParams;
 use yadtq_core::inspect::{DeadLetter, DeadLetters};
 use yadtq_core::model::{Task, TaskStatus};
 use yadtq_core::names::TaskId;
+use yadtq_core::store::audit;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
@@ -217,7 +218,8 @@ pub fn task_id(dl: &DeadLetter) -> Option<String> {
 /// envelope built from the task's row. Never runs a task twice: a task that
 /// is running or finished is refused with 409 (retry a failed or cancelled
 /// one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-/// the claim.
+/// the claim. A replay is written to the audit log (`dead_letter.replay`,
+/// the task's stored id, the dead letter's partition and offset).
 #[utoipa::path(
     post, path = "/dead-letters/{partition}/{offset}/replay", tag = "dead-letters", operation_id = "replayDeadLetter",
     params(
@@ -276,7 +278,13 @@ pub async fn replay(
             Some("status"),
         ));
     }
-    tracing::info!(%id, partition = addr.partition, offset = addr.offset, "replaying a dead letter");
+    // Recorded before the send: a replay the log cannot record is not made
+    // (503), and a send that then fails leaves the row queued for the
+    // publisher, so the entry names an action that takes effect.
+    let detail = serde_json::json!({"partition": addr.partition, "offset": addr.offset});
+    let tenant = yadtq_core::auth::tenant_of(&id);
+    audit::record(&state.pool, &caller.actor(), "dead_letter.replay", Some(tenant), Some(&id), &detail).await?;
+    tracing::info!(%id, partition = addr.partition, offset = addr.offset, by = %caller.actor(), "replaying a dead letter");
     crate::publish::publish(&state, &[&task]).await;
     Ok((StatusCode::ACCEPTED, Json(task)))
 }

@@ -46,10 +46,21 @@ pub async fn record(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let started = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!(m::HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+    let code = resp.status().as_u16();
+    metrics::counter!(m::HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => code.to_string())
         .increment(1);
+    // The histogram carries the status class, not the code: each label set
+    // costs a full set of buckets, and the class is what latency is split
+    // by (fast 4xx refusals apart from real work, 5xx apart from both).
+    let class = match code / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    };
     // For an event stream this is the time to its first byte, not its length.
-    metrics::histogram!(m::HTTP_DURATION, "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(m::HTTP_DURATION, "method" => method, "route" => route, "status" => class)
+        .record(started.elapsed().as_secs_f64());
     resp
 }

@@ -7,6 +7,7 @@ pub mod control;
 pub mod dead_letters;
 pub mod events;
 pub mod health;
+pub mod me;
 pub mod metrics;
 pub mod paging;
 pub mod queues;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/keys", post(admin::create_key).get(admin::list_keys))
         .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
         .route("/admin/audit", get(admin::audit))
+        .route("/me", get(me::get))
         // Only matched routes: an unknown path stays a 404, a wrong method a 405.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
     let router = Router::new()

@@ -14,6 +14,7 @@ from .dead_letter import DeadLetter
 from .dead_letters import DeadLetters
 from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
+from .me import Me
 from .minute import Minute
 from .problem import Problem
 from .progress import Progress
@@ -49,6 +50,7 @@ __all__ = (
     "DeadLetters",
     "GetOpenapiResponse200",
     "Health",
+    "Me",
     "Minute",
     "Problem",
     "Progress",

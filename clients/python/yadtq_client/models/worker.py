@@ -39,7 +39,7 @@ class Worker:
         ready (bool): True when the worker is `alive`, a member of its consumer group and
             not fenced (state `ready` or `idle`): what readiness probes use.
         started_at (datetime.datetime): Process start.
-        state (WorkerState): A worker's state in GET /workers (design.md, "Worker states").
+        state (WorkerState): A worker's state in GET /workers (docs/architecture.md, "Worker states").
         task_names (list[str]): Task names the worker has handlers for.
         hostname (None | str | Unset): Host the worker runs on; null for keys without the `operate` scope.
         pid (int | None | Unset): Operating-system process id; null for keys without the `operate` scope.

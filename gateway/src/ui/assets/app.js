@@ -127,6 +127,34 @@ async function api(path, options) {
   return resp.json();
 }
 
+// The scopes of the key in use, from GET /me, and the key they were read
+// for: pages offer an action only to a key that may take it (the API would
+// refuse it anyway, with 403).
+let knownScopes = null;
+let scopesKey = null;
+
+/**
+ * Resolves to the scopes of the key in use ([] when it is refused, or the
+ * gateway cannot say now: a 503 is not remembered, the next page asks again).
+ */
+async function keyScopes() {
+  const key = sessionStorage.getItem(KEY) || "";
+  if (knownScopes !== null && scopesKey === key) return knownScopes;
+  try {
+    knownScopes = (await api("/me")).scopes;
+  } catch (e) {
+    if (!(e instanceof ApiError && (e.status === 401 || e.status === 403))) return [];
+    knownScopes = [];
+  }
+  scopesKey = key;
+  return knownScopes;
+}
+
+/** True when `scopes` hold `scope` (admin holds every scope). */
+function grants(scopes, scope) {
+  return scopes.includes(scope) || scopes.includes("admin");
+}
+
 function post(path) {
   return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
 }
@@ -391,6 +419,8 @@ function task(root, id) {
     attempts,
   );
   let current = null;
+  // Cancel and Retry are shown only to a key with the operate scope.
+  let operate = false;
 
   const act = async (verb) => {
     note.textContent = `${verb}…`;
@@ -411,8 +441,8 @@ function task(root, id) {
     head.replaceChildren(h("h2", {}, "Task ", h("span", { class: "mono" }, t.id), " ", badge(t.status), " ", live));
     actions.replaceChildren(
       ...[
-      TERMINAL.has(t.status) ? null : h("button", { type: "button", id: "cancel", class: "danger", on: { click: () => act("cancel") } }, t.cancel_requested_at ? "Cancel requested" : "Cancel"),
-      t.status === "failed" || t.status === "cancelled" ? h("button", { type: "button", id: "retry", on: { click: () => act("retry") } }, "Retry") : null,
+      !operate || TERMINAL.has(t.status) ? null : h("button", { type: "button", id: "cancel", class: "danger", on: { click: () => act("cancel") } }, t.cancel_requested_at ? "Cancel requested" : "Cancel"),
+      operate && (t.status === "failed" || t.status === "cancelled") ? h("button", { type: "button", id: "retry", on: { click: () => act("retry") } }, "Retry") : null,
       ].filter(Boolean),
     );
     const progress = t.status === "success"
@@ -523,8 +553,9 @@ function task(root, id) {
     loadAttempts();
   };
 
-  api(`/tasks/${encodeURIComponent(id)}`)
-    .then((t) => {
+  Promise.all([api(`/tasks/${encodeURIComponent(id)}`), keyScopes()])
+    .then(([t, scopes]) => {
+      operate = grants(scopes, "operate");
       show(t);
       loadAttempts();
       if (!TERMINAL.has(t.status)) follow();

@@ -99,7 +99,8 @@ def sync_detailed(
     envelope built from the task's row. Never runs a task twice: a task that
     is running or finished is refused with 409 (retry a failed or cancelled
     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-    the claim.
+    the claim. A replay is written to the audit log (`dead_letter.replay`,
+    the task's stored id, the dead letter's partition and offset).
 
     Args:
         partition (int):
@@ -136,7 +137,8 @@ def sync(
     envelope built from the task's row. Never runs a task twice: a task that
     is running or finished is refused with 409 (retry a failed or cancelled
     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-    the claim.
+    the claim. A replay is written to the audit log (`dead_letter.replay`,
+    the task's stored id, the dead letter's partition and offset).
 
     Args:
         partition (int):
@@ -168,7 +170,8 @@ async def asyncio_detailed(
     envelope built from the task's row. Never runs a task twice: a task that
     is running or finished is refused with 409 (retry a failed or cancelled
     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-    the claim.
+    the claim. A replay is written to the audit log (`dead_letter.replay`,
+    the task's stored id, the dead letter's partition and offset).
 
     Args:
         partition (int):
@@ -203,7 +206,8 @@ async def asyncio(
     envelope built from the task's row. Never runs a task twice: a task that
     is running or finished is refused with 409 (retry a failed or cancelled
     one with `POST /tasks/{id}/retry`), and a duplicate record is absorbed by
-    the claim.
+    the claim. A replay is written to the audit log (`dead_letter.replay`,
+    the task's stored id, the dead letter's partition and offset).
 
     Args:
         partition (int):
