@@ -359,10 +359,11 @@ async fn a_client_past_its_rate_gets_429_with_retry_after() {
     assert_ne!(other.status, 429, "another client has its own bucket: {}", other.text);
 }
 
-/// 2,000 long-polls on one task that changes 20 times, then finishes: every
-/// long-poll answers `success`, and PostgreSQL saw a number of transactions
-/// close to the number of changes, not to waiters × changes (each waiter
-/// re-reading the row on each change cost 2,000 × 20 = 40,000).
+/// 2,000 waiters on one task that changes 20 times, then finishes, half of
+/// them long-polls and half event streams: every long-poll answers
+/// `success`, every stream ends with it, and PostgreSQL saw a number of
+/// transactions close to the number of changes, not to waiters × changes
+/// (each waiter re-reading the row on each change cost 2,000 × 20 = 40,000).
 #[tokio::test]
 async fn waiters_on_one_task_share_one_read_per_change() {
     const WAITERS: usize = 2_000;
@@ -379,9 +380,10 @@ async fn waiters_on_one_task_share_one_read_per_change() {
     change(&mut db, &id, "status = 'processing', attempts = 1, started_at = now()").await;
 
     let polls: Vec<_> = (0..WAITERS)
-        .map(|_| {
-            let (gw, path) = (&gw, format!("/tasks/{id}?wait=60"));
-            async move { gw.get(&path).await }
+        .map(|i| {
+            let path = if i % 2 == 0 { format!("/tasks/{id}?wait=60") } else { format!("/tasks/{id}/events") };
+            let gw = &gw;
+            async move { (i % 2 == 1, gw.get(&path).await) }
         })
         .collect();
     let answers = futures::future::join_all(polls);
@@ -400,18 +402,27 @@ async fn waiters_on_one_task_share_one_read_per_change() {
     let (before, started) = before;
     let window = started.elapsed().as_secs_f64();
     let mut outcomes = std::collections::BTreeMap::new();
-    for a in &answers {
-        *outcomes.entry(format!("{} {}", a.status, a.body["status"].as_str().unwrap_or(""))).or_insert(0) += 1;
+    for (stream, a) in &answers {
+        let last = if *stream {
+            // The stream's last event carries the terminal status.
+            let data = a.text.lines().filter_map(|l| l.strip_prefix("data:")).last().unwrap_or("{}");
+            let task: serde_json::Value = serde_json::from_str(data.trim()).unwrap_or_default();
+            format!("{} stream {}", a.status, task["status"].as_str().unwrap_or(""))
+        } else {
+            format!("{} long-poll {}", a.status, a.body["status"].as_str().unwrap_or(""))
+        };
+        *outcomes.entry(last).or_insert(0) += 1;
     }
-    let succeeded = outcomes.get("200 success").copied().unwrap_or(0);
+    let succeeded = outcomes.get("200 long-poll success").copied().unwrap_or(0)
+        + outcomes.get("200 stream success").copied().unwrap_or(0);
     drop(gw);
     backends_gone(&mut db).await;
     let spent = commits(&mut db).await - before;
     println!(
-        "{WAITERS} long-polls, {} changes in {window:.1} s: {spent} PostgreSQL transactions ({:.0}/s); answers {outcomes:?}",
+        "{WAITERS} long-polls and event streams, {} changes in {window:.1} s: {spent} PostgreSQL transactions ({:.0}/s); answers {outcomes:?}",
         CHANGES + 1,
         spent as f64 / window
     );
-    assert_eq!(succeeded, WAITERS, "every long-poll answers the terminal status");
+    assert_eq!(succeeded, WAITERS, "every long-poll answers the terminal status and every stream ends with it");
     assert!(spent < 20 * (CHANGES as i64 + 1), "{spent} transactions for {} changes", CHANGES + 1);
 }
