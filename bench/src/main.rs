@@ -208,20 +208,32 @@ async fn main() -> anyhow::Result<()> {
          yadtq/Celery compares medians: above 1 means yadtq has the larger figure (better for /s, worse for ms and s).",
         a.runs
     );
+    finish(&a, &problems, started, || {
+        serde_json::json!({
+            "machine": machine.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+            "yadtq": yadtq.to_json(), "celery": celery.to_json(),
+            "problems": problems,
+        })
+    })
+}
+
+/// Ends a report: its problems, the total time since `started`, and the
+/// figures (`doc`) written as JSON to `--json` when given.
+fn finish(
+    a: &Args,
+    problems: &[String],
+    started: Instant,
+    doc: impl FnOnce() -> serde_json::Value,
+) -> anyhow::Result<()> {
     if !problems.is_empty() {
         println!("\nProblems:");
-        for p in &problems {
+        for p in problems {
             println!("- {p}");
         }
     }
     println!("\n(total time {:.0} s)", started.elapsed().as_secs_f64());
     if let Some(path) = &a.json {
-        let doc = serde_json::json!({
-            "machine": machine.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
-            "yadtq": yadtq.to_json(), "celery": celery.to_json(),
-            "problems": problems,
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+        std::fs::write(path, serde_json::to_string_pretty(&doc())?)?;
     }
     Ok(())
 }
@@ -252,18 +264,12 @@ async fn external(a: &Args, url: &str, key: &str) -> anyhow::Result<()> {
     println!("- **Parameters**: {} runs; {} clients; load average at the end: {}", a.runs, a.clients, loadavg());
     println!();
     print!("{}", report::table(&yadtq, &Results::default(), a.runs));
-    if !problems.is_empty() {
-        println!("\nProblems:");
-        for p in &problems {
-            println!("- {p}");
-        }
-    }
-    println!("\n(total time {:.0} s)", started.elapsed().as_secs_f64());
-    if let Some(path) = &a.json {
-        let doc = serde_json::json!({"gateway": url, "yadtq": yadtq.to_json(), "problems": problems});
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
-    }
-    Ok(())
+    finish(
+        a,
+        &problems,
+        started,
+        || serde_json::json!({"gateway": url, "yadtq": yadtq.to_json(), "problems": problems}),
+    )
 }
 
 fn loadavg() -> String {
