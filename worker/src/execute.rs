@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::model::TaskError;
-use yadtq_core::store::tasks::{self, Claimed, Outcome, Recorded};
+use yadtq_core::store::tasks::{self, Claimed, Outcome, Recorded, Resent};
 use yadtq_core::store::StoreError;
 use yadtq_core::telemetry::{self, KeyValue, SpanKind, TraceContext};
 
@@ -186,12 +186,12 @@ impl Executor {
     /// A record of a tenant this worker does not serve: it came by the
     /// tenant's old route (the dedicated tenants changed since it was sent).
     /// Its task is not run here but handed back to the publisher
-    /// ([`yadtq_core::store::tenants::resend`]), which sends it to the route
+    /// ([`yadtq_core::store::tasks::resend`]), which sends it to the route
     /// it reads now. Returns whether the record is complete, like [`Executor::process`].
     async fn send_back(&self, id: &str, msg: &OwnedMessage, assigned: &impl Fn() -> bool) -> bool {
-        let resend = || yadtq_core::store::tenants::resend(&self.pool, id);
-        let Some(changed) = self.until_written(id, "send back", assigned, resend).await else { return false };
-        if changed {
+        let resend = || tasks::resend(&self.pool, id);
+        let Some(resent) = self.until_written(id, "send back", assigned, resend).await else { return false };
+        if resent == Resent::Unpublished {
             let queue = self.topic_queues.get(msg.topic()).cloned().unwrap_or_else(|| "(other)".to_owned());
             metrics::counter!(yadtq_core::metrics::TASKS_SENT_BACK, "queue" => queue).increment(1);
             tracing::info!(

@@ -24,7 +24,7 @@ pub const BATCH: i64 = 1000;
 /// ([`crate::tenants::reroute_settle`]) are made unpublished again, once per
 /// change, so they are sent to their new route's topic in this pass.
 pub async fn publish_pending(routes: &Routes, pool: &PgPool, producer: &FutureProducer, settle: Duration) -> usize {
-    match crate::store::tenants::reroute_changed(pool, settle).await {
+    match crate::store::tasks::reroute_changed(pool, settle).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(tasks = n, "publisher: re-routing the queued tasks of tenants whose route changed"),
         Err(e) => tracing::warn!(error = %e, "publisher: cannot re-route tenants whose route changed; next pass"),

@@ -11,7 +11,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::attempts::{self, AttemptSignal, RunningAttempt};
-use super::tasks::{self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Sent, Transition};
+use super::tasks::{self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Resent, Sent, Transition};
+use super::tenants;
 use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
 use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
 
@@ -50,7 +51,8 @@ async fn register(pool: &PgPool) -> Uuid {
 
 /// Inserts task `id` and puts it in `status` as attempt 1 of `worker`, due,
 /// finished an hour ago and unpublished: every transition's other
-/// preconditions hold, so only the status decides.
+/// preconditions hold (with [`prepare`] for those that need a published
+/// row), so only the status decides.
 async fn task_in(pool: &PgPool, id: &str, status: TaskStatus, worker: Uuid) {
     tasks::insert_each(pool, &[new_task(id)]).await.unwrap();
     sqlx::query(
@@ -69,6 +71,30 @@ async fn task_in(pool: &PgPool, id: &str, status: TaskStatus, worker: Uuid) {
         .execute(pool)
         .await
         .unwrap();
+}
+
+/// Sets up what `t` needs besides the status, whatever the status: a
+/// published row for a send-back or a re-route, and for the re-route a
+/// change of the task's tenant's route that has settled and is not acted on.
+async fn prepare(pool: &PgPool, t: Transition, id: &str) {
+    if !matches!(t, Transition::SendBack | Transition::Reroute) {
+        return;
+    }
+    sqlx::query("UPDATE tasks SET published_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+    if t == Transition::Reroute {
+        sqlx::query(
+            "INSERT INTO dedicated_tenants (tenant, dedicated, changed_at) VALUES ($1, true, now() - interval '1 hour')
+             ON CONFLICT (tenant) DO UPDATE SET changed_at = EXCLUDED.changed_at, rerouted_at = NULL",
+        )
+        .bind(crate::auth::DEFAULT_TENANT)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
 }
 
 /// The whole row as JSON (`None` once deleted), to compare before and after.
@@ -94,6 +120,8 @@ async fn apply(pool: &PgPool, t: Transition, id: &str, worker: Uuid) {
             tasks::fail_unsendable(pool, &[r]).await.unwrap();
         }
         Transition::Expire => drop(tasks::delete_expired(pool, Duration::from_secs(1), 100).await.unwrap()),
+        Transition::SendBack => drop(tasks::resend(pool, id).await.unwrap()),
+        Transition::Reroute => drop(tasks::reroute_changed(pool, Duration::from_secs(60)).await.unwrap()),
     }
 }
 
@@ -107,6 +135,7 @@ async fn each_transition_changes_exactly_the_statuses_it_moves_from(pool: PgPool
         for status in ALL_STATUSES {
             let id = format!("{t:?}-{}", status.as_str());
             task_in(&pool, &id, status, worker).await;
+            prepare(&pool, t, &id).await;
             let before = row(&pool, &id).await;
             apply(&pool, t, &id, worker).await;
             let after = row(&pool, &id).await;
@@ -170,6 +199,70 @@ async fn publish_marks_and_refusals_apply_only_at_the_records_attempt(pool: PgPo
     // A task failed because Kafka can never take its record cannot be retried.
     assert!(matches!(tasks::retry(&pool, "b").await.unwrap(), tasks::RetryResult::NotRetryable(_)));
     assert!(matches!(tasks::retry(&pool, "nope").await.unwrap(), tasks::RetryResult::NotFound));
+}
+
+/// Whether task `id` is marked published.
+async fn published(pool: &PgPool, id: &str) -> bool {
+    sqlx::query_scalar("SELECT published_at IS NOT NULL FROM tasks WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_send_back_unpublishes_only_a_published_queued_task(pool: PgPool) {
+    let worker = register(&pool).await;
+    tasks::insert_each(&pool, &[new_task("q"), new_task("p")]).await.unwrap();
+    // Not published yet: the publisher sends it anyway, nothing to clear.
+    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unchanged);
+    let sent = |id: &str| Sent { id: id.into(), attempts: 0 };
+    assert_eq!(tasks::mark_published(&pool, &[sent("q"), sent("p")]).await.unwrap(), 2);
+
+    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unpublished);
+    assert!(!published(&pool, "q").await);
+    let due = tasks::fetch_unpublished(&pool, Duration::ZERO, 10).await.unwrap();
+    assert_eq!(due.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["q"]);
+    // A second record of the same task finds it unpublished already.
+    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unchanged);
+
+    // Claimed through another record: the running task is left alone.
+    tasks::claim(&pool, &["p".to_string()], worker).await.unwrap();
+    let before = row(&pool, "p").await;
+    assert_eq!(tasks::resend(&pool, "p").await.unwrap(), Resent::Unchanged);
+    assert_eq!(row(&pool, "p").await, before);
+    assert_eq!(tasks::resend(&pool, "nope").await.unwrap(), Resent::Unchanged);
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_reroute_unpublishes_a_changed_tenants_queued_tasks_once_settled(pool: PgPool) {
+    let worker = register(&pool).await;
+    let of = |id: &str, tenant: &str| NewTask { tenant: tenant.into(), ..new_task(id) };
+    let all = [of("a1", "acme"), of("a2", "acme"), of("o1", "other")];
+    tasks::insert_each(&pool, &all).await.unwrap();
+    let sent: Vec<Sent> = all.iter().map(|t| Sent { id: t.id.clone(), attempts: 0 }).collect();
+    assert_eq!(tasks::mark_published(&pool, &sent).await.unwrap(), 3);
+    tasks::claim(&pool, &["a2".to_string()], worker).await.unwrap();
+    assert!(!tenants::declare(&pool, &["acme".to_string()], "test").await.unwrap().is_empty());
+
+    let settle = Duration::from_secs(600);
+    // Changed just now: processes may still route by the old list.
+    assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 0);
+    assert!(published(&pool, "a1").await);
+
+    sqlx::query("UPDATE dedicated_tenants SET changed_at = now() - interval '1 hour'").execute(&pool).await.unwrap();
+    let running = row(&pool, "a2").await;
+    // Only the changed tenant's queued task; the running one and another
+    // tenant's are left alone.
+    assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 1);
+    assert!(!published(&pool, "a1").await);
+    assert!(published(&pool, "o1").await);
+    assert_eq!(row(&pool, "a2").await, running);
+
+    // Once per change: sent and marked again, the task stays published.
+    assert_eq!(tasks::mark_published(&pool, &sent[..1]).await.unwrap(), 1);
+    assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 0);
+    assert!(published(&pool, "a1").await);
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
