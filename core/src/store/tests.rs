@@ -309,6 +309,96 @@ async fn attempt_signals_tell_cancel_requests_from_takeovers(pool: PgPool) {
     );
 }
 
+/// Puts task `id` (already inserted) in `processing` as attempt `attempt`
+/// of `worker`, with that attempt's row open.
+async fn running(pool: &PgPool, id: &str, worker: Uuid, attempt: i32) {
+    sqlx::query("UPDATE tasks SET status = 'processing', worker_id = $2, attempts = $3 WHERE id = $1")
+        .bind(id)
+        .bind(worker)
+        .bind(attempt)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO task_attempts (task_id, attempt, worker_id) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(attempt)
+        .bind(worker)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn rescue_takes_only_the_dead_owners_current_attempt(pool: PgPool) {
+    let (live, silent, stopped) = (register(&pool).await, register(&pool).await, register(&pool).await);
+    sqlx::query("UPDATE workers SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(silent)
+        .execute(&pool)
+        .await
+        .unwrap();
+    workers::mark_stopped(&pool, stopped, WorkerCounts::default()).await.unwrap();
+    let ids = ["alive", "silent", "stopped", "last", "moved-on"];
+    tasks::insert_each(&pool, &ids.map(new_task)).await.unwrap();
+    running(&pool, "alive", live, 1).await;
+    running(&pool, "silent", silent, 1).await;
+    running(&pool, "stopped", stopped, 2).await;
+    // The retry budget (3) is spent: attempt 4 was the last.
+    running(&pool, "last", stopped, 4).await;
+    // The silent worker's attempt 1 was taken over: attempt 2 is the live
+    // worker's now, and the silent one's row was never closed.
+    running(&pool, "moved-on", silent, 1).await;
+    running(&pool, "moved-on", live, 2).await;
+    sqlx::query("UPDATE tasks SET worker_id = $1 WHERE id = 'moved-on'").bind(live).execute(&pool).await.unwrap();
+
+    let (alive, moved_on) = (row(&pool, "alive").await, row(&pool, "moved-on").await);
+    let rescued = tasks::rescue(&pool, Duration::from_secs(60)).await.unwrap();
+    let mut requeued: Vec<_> = rescued.requeued.iter().map(|u| (u.id.as_str(), u.attempts)).collect();
+    requeued.sort();
+    assert_eq!(requeued, [("silent", 1), ("stopped", 2)]);
+    assert_eq!(rescued.failed, 1);
+
+    // A live worker's task is not touched, whatever its earlier attempts.
+    assert_eq!(row(&pool, "alive").await, alive);
+    assert_eq!(row(&pool, "moved-on").await, moved_on);
+    let history = attempts::list(&pool, "moved-on").await.unwrap();
+    assert!(history.iter().all(|a| a.finished_at.is_none()), "{history:?}");
+
+    let get = |id: &'static str| tasks::get(&pool, id);
+    assert_eq!(get("silent").await.unwrap().unwrap().task.status, TaskStatus::Queued);
+    assert_eq!(get("stopped").await.unwrap().unwrap().task.status, TaskStatus::Queued);
+    let last = get("last").await.unwrap().unwrap().task;
+    assert_eq!((last.status, last.error.map(|e| e.kind)), (TaskStatus::Failed, Some("worker_lost".to_string())));
+    // Only the rescued attempt's row is closed, as lost.
+    for (id, attempt) in [("silent", 1), ("stopped", 2), ("last", 4)] {
+        let history = attempts::list(&pool, id).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].attempt, attempt);
+        assert_eq!(history[0].outcome, Some(crate::model::AttemptOutcome::WorkerLost));
+    }
+    // Nothing is left to take.
+    let again = tasks::rescue(&pool, Duration::from_secs(60)).await.unwrap();
+    assert!(again.requeued.is_empty() && again.failed == 0);
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn promote_moves_only_due_tasks(pool: PgPool) {
+    let now = chrono::Utc::now();
+    let at = |id: &str, secs: i64| NewTask { run_at: Some(now + chrono::Duration::seconds(secs)), ..new_task(id) };
+    tasks::insert_each(&pool, &[at("later", 3600), at("due", -10), at("overdue", -60)]).await.unwrap();
+    let later = row(&pool, "later").await;
+
+    let mut promoted: Vec<String> = tasks::promote_due(&pool, 10).await.unwrap().into_iter().map(|u| u.id).collect();
+    promoted.sort();
+    assert_eq!(promoted, ["due", "overdue"]);
+    assert!(tasks::promote_due(&pool, 10).await.unwrap().is_empty());
+
+    assert_eq!(row(&pool, "later").await, later);
+    for id in ["due", "overdue"] {
+        assert_eq!(tasks::get(&pool, id).await.unwrap().unwrap().task.status, TaskStatus::Queued);
+        assert!(!published(&pool, id).await);
+    }
+}
+
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn heartbeats_report_the_gap_and_listing_derives_dead_and_stopped(pool: PgPool) {
     assert_eq!(
