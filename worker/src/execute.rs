@@ -396,7 +396,7 @@ impl Executor {
         let mut delay = Duration::from_millis(100);
         let deadline = tokio::time::Instant::now() + self.outcome_retry_limit;
         loop {
-            let Some((result, back)) = self.writes.record(id, attempt, outcome).await else {
+            let Some(write) = self.writes.record(id, attempt, outcome).await else {
                 tracing::error!(
                     id,
                     attempt,
@@ -404,8 +404,8 @@ impl Executor {
                 );
                 return;
             };
-            outcome = back;
-            match result {
+            outcome = write.outcome;
+            match write.recorded {
                 Ok(Recorded::Written) => return,
                 Ok(Recorded::Fenced) => {
                     tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");

@@ -45,8 +45,8 @@ pub async fn publish_rows(routes: &Routes, pool: &PgPool, producer: &FutureProdu
         return 0;
     }
     let sends = crate::publish::send(producer, routes, rows.into_iter().map(Into::into).collect()).await;
-    for (id, e) in &sends.failed {
-        tracing::debug!(%id, error = %e, "publisher: delivery failed");
+    for u in &sends.failed {
+        tracing::debug!(id = %u.id, error = %u.error, "publisher: delivery failed");
     }
     if !sends.failed.is_empty() {
         tracing::warn!(
