@@ -106,10 +106,20 @@ async fn insert<'e, E: PgExecutor<'e>>(
     Ok(row.map(ApiKey::from))
 }
 
+/// A new key and its token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The key.
+    pub key: ApiKey,
+    /// Send as `Authorization: Bearer <token>`. Shown only in this answer:
+    /// the gateway keeps only its hash.
+    pub token: String,
+}
+
 /// Creates a key for `key` with a fresh token, recording `actor` (`key:<id>`,
 /// `cli`) in the audit log; returns the key and its token, which is shown
 /// once and never stored.
-pub async fn create(pool: &PgPool, key: &NewKey, actor: &str) -> Result<(ApiKey, String), StoreError> {
+pub async fn create(pool: &PgPool, key: &NewKey, actor: &str) -> Result<CreatedKey, StoreError> {
     let token = auth::new_token();
     let mut tx = pool.begin().await?;
     let created = insert(&mut *tx, key, &token, actor).await?.expect("a fresh 256-bit token is not stored yet");
@@ -123,13 +133,22 @@ pub async fn create(pool: &PgPool, key: &NewKey, actor: &str) -> Result<(ApiKey,
     )
     .await?;
     tx.commit().await?;
-    Ok((created, token))
+    Ok(CreatedKey { key: created, token })
+}
+
+/// What [`bootstrap`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// The key was stored now.
+    Added,
+    /// A key with this token was stored before (revoked or not): unchanged.
+    Exists,
 }
 
 /// Stores `token` as an admin key of the default tenant named `bootstrap`
 /// unless a key with that token exists (revoked included: a revoked
-/// bootstrap token stays revoked). Returns whether it was added.
-pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<bool, StoreError> {
+/// bootstrap token stays revoked).
+pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<Bootstrap, StoreError> {
     let key = NewKey {
         tenant: auth::DEFAULT_TENANT.into(),
         name: "bootstrap".into(),
@@ -137,7 +156,7 @@ pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<bool, StoreError> {
         queues: None,
     };
     let mut tx = pool.begin().await?;
-    let Some(created) = insert(&mut *tx, &key, token, "bootstrap").await? else { return Ok(false) };
+    let Some(created) = insert(&mut *tx, &key, token, "bootstrap").await? else { return Ok(Bootstrap::Exists) };
     audit::record(
         &mut *tx,
         "bootstrap",
@@ -148,7 +167,7 @@ pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<bool, StoreError> {
     )
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Bootstrap::Added)
 }
 
 fn detail(k: &ApiKey) -> serde_json::Value {
