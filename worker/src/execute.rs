@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::model::TaskError;
-use yadtq_core::store::tasks::{self, Claimed, Outcome, Recorded, Resent};
+use yadtq_core::store::tasks::{self, ClaimResult, Claimed, Outcome, Recorded, Resent};
 use yadtq_core::store::StoreError;
 use yadtq_core::telemetry::{self, KeyValue, SpanKind, TraceContext};
 
@@ -175,8 +175,8 @@ impl Executor {
     async fn claim(&self, id: &str, assigned: &impl Fn() -> bool) -> Claim {
         match self.until_written(id, "claim", assigned, || self.writes.claim(id)).await {
             None => Claim::Dropped,
-            Some(Some(c)) => Claim::Claimed(c),
-            Some(None) => {
+            Some(ClaimResult::Claimed(c)) => Claim::Claimed(c),
+            Some(ClaimResult::NotQueued) => {
                 tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
                 Claim::Skipped
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 use yadtq_core::batch::Batcher;
-use yadtq_core::store::tasks::{self, AttemptOutcomeRecord, Claimed, Outcome, Recorded};
+use yadtq_core::store::tasks::{self, AttemptOutcomeRecord, ClaimResult, Outcome, Recorded};
 use yadtq_core::store::StoreError;
 
 /// Longest a claim or outcome waits for others to share its statement.
@@ -33,7 +33,7 @@ pub struct OutcomeWrite {
 
 /// Batched claims and outcome writes of one worker.
 pub struct Writes {
-    claims: Batcher<String, Result<Option<Claimed>, StoreError>>,
+    claims: Batcher<String, Result<ClaimResult, StoreError>>,
     outcomes: Batcher<OutcomeIn, OutcomeWrite>,
 }
 
@@ -57,8 +57,8 @@ impl Writes {
         Self { claims, outcomes }
     }
 
-    /// Claims task `id`: `Ok(None)` when it is not `queued`.
-    pub async fn claim(&self, id: &str) -> Result<Option<Claimed>, StoreError> {
+    /// Claims task `id` ([`tasks::claim`]).
+    pub async fn claim(&self, id: &str) -> Result<ClaimResult, StoreError> {
         self.claims.call(id.to_string()).await.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into()))
     }
 

@@ -513,12 +513,38 @@ pub struct Claimed {
     pub trace: Option<TraceContext>,
 }
 
+/// What [`claim`] found for one id.
+#[derive(Debug)]
+pub enum ClaimResult {
+    /// Now `processing` under the claiming worker: run it.
+    Claimed(Claimed),
+    /// Not `queued` (already claimed, finished, or unknown): skip its record.
+    NotQueued,
+}
+
+impl ClaimResult {
+    /// The claim, if the task was claimed.
+    pub fn claimed(self) -> Option<Claimed> {
+        match self {
+            Self::Claimed(c) => Some(c),
+            Self::NotQueued => None,
+        }
+    }
+
+    /// The claim, if the task was claimed, by reference.
+    pub fn as_claimed(&self) -> Option<&Claimed> {
+        match self {
+            Self::Claimed(c) => Some(c),
+            Self::NotQueued => None,
+        }
+    }
+}
+
 /// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
-/// the attempt and opens its `task_attempts` row, in one statement. Returns one
-/// entry per id, in order: `None` when that task is not `queued` (already
-/// claimed, finished, or unknown): the caller skips its record. An id listed
-/// twice gets its claim once.
-pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<Option<Claimed>>, StoreError> {
+/// the attempt and opens its `task_attempts` row, in one statement. Returns
+/// one [`ClaimResult`] per id, in order. An id listed twice gets its claim
+/// once (the second is [`ClaimResult::NotQueued`]).
+pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<ClaimResult>, StoreError> {
     let rows = sqlx::query!(
         r#"WITH locked AS (
              SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
@@ -561,7 +587,7 @@ pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec
         by_id.insert(r.id, claimed);
     }
     notify_changed(pool, by_id.keys().cloned().collect());
-    Ok(ids.iter().map(|id| by_id.remove(id)).collect())
+    Ok(ids.iter().map(|id| by_id.remove(id).map_or(ClaimResult::NotQueued, ClaimResult::Claimed)).collect())
 }
 
 /// How an attempt ended, as recorded by its worker.

@@ -153,9 +153,9 @@ async fn outcomes_and_progress_are_fenced_by_worker_and_attempt(pool: PgPool) {
     let (owner, other) = (register(&pool).await, register(&pool).await);
     tasks::insert_each(&pool, &[new_task("t")]).await.unwrap();
     let claimed = tasks::claim(&pool, &["t".to_string()], owner).await.unwrap();
-    assert_eq!(claimed[0].as_ref().map(|c| c.attempt), Some(1));
+    assert_eq!(claimed[0].as_claimed().map(|c| c.attempt), Some(1));
     // A second claim of the same record finds it taken.
-    assert!(tasks::claim(&pool, &["t".to_string()], other).await.unwrap()[0].is_none());
+    assert!(tasks::claim(&pool, &["t".to_string()], other).await.unwrap()[0].as_claimed().is_none());
 
     let progress = Progress { percent: 50.0, message: "half".into() };
     assert_eq!(tasks::set_progress(&pool, "t", other, 1, &progress).await.unwrap(), Recorded::Fenced);
