@@ -54,9 +54,18 @@ pub struct Sends {
     pub acked: Vec<Sent>,
     /// Refused for the record itself: fail these ([`fail_refused`]).
     pub refused: Vec<Refused>,
-    /// Not sent for now (outage, timeout), with the error: they stay
-    /// unpublished and the publisher sends them again.
-    pub failed: Vec<(String, KafkaError)>,
+    /// Not sent for now (outage, timeout): they stay unpublished and the
+    /// publisher sends them again.
+    pub failed: Vec<Unsent>,
+}
+
+/// A record not sent for now, and why.
+#[derive(Debug)]
+pub struct Unsent {
+    /// Task id.
+    pub id: String,
+    /// The producer's error (an outage, the delivery timeout).
+    pub error: KafkaError,
 }
 
 /// Sends `envelopes` to the topics `routes` names for their queue and
@@ -75,7 +84,7 @@ pub async fn send(producer: &FutureProducer, routes: &Routes, envelopes: Vec<Env
     for (env, result) in envelopes.into_iter().zip(results) {
         match result {
             Delivery::Acked => out.acked.push(Sent { id: env.id, attempts: env.attempt }),
-            Delivery::Failed(e) => out.failed.push((env.id, e)),
+            Delivery::Failed(error) => out.failed.push(Unsent { id: env.id, error }),
             Delivery::Refused(error) => out.refused.push(Refused { id: env.id, attempts: env.attempt, error }),
         }
     }

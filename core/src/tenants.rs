@@ -107,7 +107,7 @@ impl Routes {
 }
 
 /// How long after a change of a tenant's route the maintenance leader sends
-/// that tenant's queued tasks again ([`crate::store::tenants::reroute_changed`]):
+/// that tenant's queued tasks again ([`crate::store::tasks::reroute_changed`]):
 /// three maintenance periods `period` (every process has read the new list
 /// by then), plus how long a record sent by the old list can wait for its
 /// ack ([`crate::kafka::MESSAGE_TIMEOUT_MS`]), plus 5 s for its publish mark.
@@ -146,7 +146,7 @@ impl Serves {
     /// shared worker the tenants not dedicated, a dedicated worker its own
     /// tenants while they are dedicated. A record of any other tenant
     /// reached this worker by an old route; the worker sends it back to the
-    /// publisher ([`crate::store::tenants::resend`]) instead of running it.
+    /// publisher ([`crate::store::tasks::resend`]) instead of running it.
     pub fn serves(&self, routes: &Routes, tenant: &str) -> bool {
         match self {
             Self::Shared => !routes.is_dedicated(tenant),

@@ -323,7 +323,7 @@ pub async fn warn_while_off() {
 /// Stores the bootstrap admin key when one is configured and not yet stored.
 pub async fn bootstrap(cfg: &AuthConfig, pool: &PgPool) -> anyhow::Result<()> {
     let Some(Secret(token)) = cfg.bootstrap_admin_key.as_ref().filter(|s| !s.0.is_empty()) else { return Ok(()) };
-    if keys::bootstrap(pool, token).await? {
+    if keys::bootstrap(pool, token).await? == keys::Bootstrap::Added {
         tracing::info!(prefix = %auth::token_prefix(token), "stored the bootstrap admin key (YADTQ_BOOTSTRAP_ADMIN_KEY)");
     }
     Ok(())

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use uuid::Uuid;
 use yadtq_core::auth::{self, Scope};
 use yadtq_core::names::QueueName;
-use yadtq_core::store::keys::{self, NewKey, Revoked};
+use yadtq_core::store::keys::{self, CreatedKey, NewKey, Revoked};
 
 /// `yadtq-gateway keys` and its commands.
 #[derive(Debug, Args)]
@@ -99,7 +99,7 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
         KeysAction::Create(a) => {
             let new = NewKey { tenant: a.tenant, name: a.name, scopes: a.scopes, queues: a.queues };
             check_new_key(&new).map_err(|(flag, msg)| anyhow::anyhow!("--{flag}: {msg}"))?;
-            let (key, token) = keys::create(&a.db.pool().await?, &new, "cli").await?;
+            let CreatedKey { key, token } = keys::create(&a.db.pool().await?, &new, "cli").await?;
             eprintln!(
                 "created key {} (tenant {}, scopes {}); its token, below, is shown only now",
                 key.id,

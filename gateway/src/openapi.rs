@@ -51,7 +51,7 @@ use utoipa::{Modify, OpenApi};
         yadtq_core::store::keys::ApiKey,
         yadtq_core::store::audit::AuditEntry,
         crate::routes::admin::CreateKey,
-        crate::routes::admin::CreatedKey,
+        yadtq_core::store::keys::CreatedKey,
         crate::routes::admin::AuditPage,
         crate::routes::me::Me,
         crate::routes::queues::Queues,

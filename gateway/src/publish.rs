@@ -31,8 +31,8 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
         for sent in sends.acked {
             marker.send(sent);
         }
-        for (id, e) in &sends.failed {
-            tracing::warn!(%id, error = %e, "task not sent to Kafka; the publisher will send it");
+        for u in &sends.failed {
+            tracing::warn!(id = %u.id, error = %u.error, "task not sent to Kafka; the publisher will send it");
         }
         yadtq_core::publish::fail_refused(&pool, &sends.refused).await;
     });

@@ -284,7 +284,7 @@ pub async fn mint_key(
         scopes: scopes.to_vec(),
         queues: queues.map(|q| q.iter().map(|s| s.to_string()).collect()),
     };
-    yadtq_core::store::keys::create(db, &key, "test-harness").await.expect("mint an API key").1
+    yadtq_core::store::keys::create(db, &key, "test-harness").await.expect("mint an API key").token
 }
 
 /// `url` with its database replaced by `database`, its query (`?sslmode=…`) kept.

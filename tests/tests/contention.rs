@@ -28,7 +28,7 @@ async fn work(pool: sqlx::PgPool, ids: Vec<String>, batch: usize) -> Result<usiz
     for chunk in shuffled(&ids).chunks(batch) {
         let claimed = store::claim(&pool, chunk, worker).await?;
         let mine: Vec<(String, i32)> =
-            chunk.iter().zip(claimed).filter_map(|(id, c)| c.map(|c| (id.clone(), c.attempt))).collect();
+            chunk.iter().zip(claimed).filter_map(|(id, c)| c.claimed().map(|c| (id.clone(), c.attempt))).collect();
         claimed_total += mine.len();
         let success = Outcome::Success("1".into());
         let mut records: Vec<AttemptOutcomeRecord<'_>> =
@@ -140,7 +140,7 @@ async fn a_late_mark_for_an_earlier_send_leaves_a_requeued_task_unpublished() {
     // Claimed (attempt 1), then back to queued for a retry, unpublished.
     let worker = uuid::Uuid::new_v4();
     let claimed = store::claim(&stack.db, std::slice::from_ref(&task.id), worker).await.unwrap();
-    assert_eq!(claimed[0].as_ref().map(|c| c.attempt), Some(1));
+    assert_eq!(claimed[0].as_claimed().map(|c| c.attempt), Some(1));
     sqlx::query("UPDATE tasks SET status = 'queued', worker_id = NULL, published_at = NULL WHERE id = $1")
         .bind(&task.id)
         .execute(&stack.db)

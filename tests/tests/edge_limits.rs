@@ -405,7 +405,7 @@ async fn waiters_on_one_task_share_one_read_per_change() {
     for (stream, a) in &answers {
         let last = if *stream {
             // The stream's last event carries the terminal status.
-            let data = a.text.lines().filter_map(|l| l.strip_prefix("data:")).last().unwrap_or("{}");
+            let data = a.text.lines().filter_map(|l| l.strip_prefix("data:")).next_back().unwrap_or("{}");
             let task: serde_json::Value = serde_json::from_str(data.trim()).unwrap_or_default();
             format!("{} stream {}", a.status, task["status"].as_str().unwrap_or(""))
         } else {

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::model::TaskError;
-use yadtq_core::store::tasks::{self, Claimed, Outcome, Recorded};
+use yadtq_core::store::tasks::{self, ClaimResult, Claimed, Outcome, Recorded, Resent};
 use yadtq_core::store::StoreError;
 use yadtq_core::telemetry::{self, KeyValue, SpanKind, TraceContext};
 
@@ -184,8 +184,8 @@ impl Executor {
     async fn claim(&self, id: &str, assigned: &impl Fn() -> bool) -> Claim {
         match self.until_written(id, "claim", assigned, || self.writes.claim(id)).await {
             None => Claim::Dropped,
-            Some(Some(c)) => Claim::Claimed(c),
-            Some(None) => {
+            Some(ClaimResult::Claimed(c)) => Claim::Claimed(c),
+            Some(ClaimResult::NotQueued) => {
                 tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
                 Claim::Skipped
             }
@@ -195,12 +195,12 @@ impl Executor {
     /// A record of a tenant this worker does not serve: it came by the
     /// tenant's old route (the dedicated tenants changed since it was sent).
     /// Its task is not run here but handed back to the publisher
-    /// ([`yadtq_core::store::tenants::resend`]), which sends it to the route
+    /// ([`yadtq_core::store::tasks::resend`]), which sends it to the route
     /// it reads now. Returns whether the record is complete, like [`Executor::process`].
     async fn send_back(&self, id: &str, msg: &OwnedMessage, assigned: &impl Fn() -> bool) -> bool {
-        let resend = || yadtq_core::store::tenants::resend(&self.pool, id);
-        let Some(changed) = self.until_written(id, "send back", assigned, resend).await else { return false };
-        if changed {
+        let resend = || tasks::resend(&self.pool, id);
+        let Some(resent) = self.until_written(id, "send back", assigned, resend).await else { return false };
+        if resent == Resent::Unpublished {
             metrics::counter!(yadtq_core::metrics::TASKS_SENT_BACK, "queue" => self.queue_of(msg)).increment(1);
             tracing::info!(
                 id,
@@ -404,7 +404,7 @@ impl Executor {
         let mut delay = Duration::from_millis(100);
         let deadline = tokio::time::Instant::now() + self.outcome_retry_limit;
         loop {
-            let Some((result, back)) = self.writes.record(id, attempt, outcome).await else {
+            let Some(write) = self.writes.record(id, attempt, outcome).await else {
                 tracing::error!(
                     id,
                     attempt,
@@ -412,8 +412,8 @@ impl Executor {
                 );
                 return;
             };
-            outcome = back;
-            match result {
+            outcome = write.outcome;
+            match write.recorded {
                 Ok(Recorded::Written) => return,
                 Ok(Recorded::Fenced) => {
                     tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 use yadtq_core::batch::Batcher;
-use yadtq_core::store::tasks::{self, AttemptOutcomeRecord, Claimed, Outcome, Recorded};
+use yadtq_core::store::tasks::{self, AttemptOutcomeRecord, ClaimResult, Outcome, Recorded};
 use yadtq_core::store::StoreError;
 
 /// Longest a claim or outcome waits for others to share its statement.
@@ -22,13 +22,19 @@ struct OutcomeIn {
     attempt: i32,
     outcome: Outcome,
 }
-/// Whether it was written, and the outcome handed back for a retry.
-type OutcomeOut = (Result<Recorded, StoreError>, Outcome);
+/// What became of an outcome write ([`Writes::record`]).
+pub struct OutcomeWrite {
+    /// Whether it was written: [`Recorded::Fenced`] when the task moved on,
+    /// an error when PostgreSQL failed or refused the statement.
+    pub recorded: Result<Recorded, StoreError>,
+    /// The outcome, handed back so a retry needs no copy of it.
+    pub outcome: Outcome,
+}
 
 /// Batched claims and outcome writes of one worker.
 pub struct Writes {
-    claims: Batcher<String, Result<Option<Claimed>, StoreError>>,
-    outcomes: Batcher<OutcomeIn, OutcomeOut>,
+    claims: Batcher<String, Result<ClaimResult, StoreError>>,
+    outcomes: Batcher<OutcomeIn, OutcomeWrite>,
 }
 
 impl Writes {
@@ -51,24 +57,23 @@ impl Writes {
         Self { claims, outcomes }
     }
 
-    /// Claims task `id`: `Ok(None)` when it is not `queued`.
-    pub async fn claim(&self, id: &str) -> Result<Option<Claimed>, StoreError> {
+    /// Claims task `id` ([`tasks::claim`]).
+    pub async fn claim(&self, id: &str) -> Result<ClaimResult, StoreError> {
         self.claims.call(id.to_string()).await.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into()))
     }
 
-    /// Records an outcome: [`Recorded::Fenced`] when the task moved on.
-    /// The outcome comes back with the result, so a retry needs no copy of it;
-    /// `None` only when the batcher has stopped.
-    pub async fn record(&self, id: &str, attempt: i32, outcome: Outcome) -> Option<OutcomeOut> {
+    /// Records an outcome ([`OutcomeWrite`]); `None` only when the batcher
+    /// has stopped.
+    pub async fn record(&self, id: &str, attempt: i32, outcome: Outcome) -> Option<OutcomeWrite> {
         self.outcomes.call(OutcomeIn { task_id: id.to_string(), attempt, outcome }).await
     }
 }
 
 /// Writes a batch of outcomes; when PostgreSQL refuses the statement, writes
 /// them one by one so only the outcome at fault gets the refusal.
-async fn record_all(pool: &PgPool, worker_id: Uuid, batch: Vec<OutcomeIn>) -> Vec<OutcomeOut> {
+async fn record_all(pool: &PgPool, worker_id: Uuid, batch: Vec<OutcomeIn>) -> Vec<OutcomeWrite> {
     let results = write_all(pool, worker_id, &batch).await;
-    results.into_iter().zip(batch).map(|(r, o)| (r, o.outcome)).collect()
+    results.into_iter().zip(batch).map(|(recorded, o)| OutcomeWrite { recorded, outcome: o.outcome }).collect()
 }
 
 async fn write_all(pool: &PgPool, worker_id: Uuid, batch: &[OutcomeIn]) -> Vec<Result<Recorded, StoreError>> {

@@ -105,7 +105,7 @@ async fn one_pass(pool: &sqlx::PgPool, lane: usize, batches: usize) -> Result<()
         let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
         store::insert_each(pool, &tasks).await?;
         let claimed = store::claim(pool, &ids, worker).await?;
-        anyhow::ensure!(claimed.iter().all(Option::is_some), "a fresh task was not claimable");
+        anyhow::ensure!(claimed.iter().all(|c| c.as_claimed().is_some()), "a fresh task was not claimable");
         let outcomes: Vec<_> =
             ids.iter().map(|id| AttemptOutcomeRecord { task_id: id, attempt: 1, outcome: &result }).collect();
         let recorded = store::record_outcomes(pool, worker, &outcomes).await?;

@@ -64,28 +64,28 @@ pub async fn run(
     // `Some(since)` while this process leads.
     let (leading_tx, leading) = watch::channel::<Option<Instant>>(None);
 
-    let ctx = Arc::new((cfg.clone(), pool.clone(), producer.clone(), routes));
+    let ctx = Arc::new(Context { cfg: cfg.clone(), pool: pool.clone(), producer: producer.clone(), routes });
     let settle = crate::tenants::reroute_settle(period);
 
     let c = ctx.clone();
     let publisher = service(period, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
-            publish_pending(&c.3, &c.1, &c.2, settle).await;
+            publish_pending(&c.routes, &c.pool, &c.producer, settle).await;
         }
     });
     let c = ctx.clone();
     let scheduler = service(period / 4, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
-            promote(&c.3, &c.1, &c.2).await;
+            promote(&c.routes, &c.pool, &c.producer).await;
         }
     });
     let c = ctx.clone();
     let cleaner = service(period * 10, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
-            clean(&c.1, c.0.retention, c.0.dead_after).await;
+            clean(&c.pool, c.cfg.retention, c.cfg.dead_after).await;
         }
     });
     // Every half period, so a dead worker's tasks move within D + P.
@@ -93,7 +93,7 @@ pub async fn run(
     let rescuer = service(period / 2, leading.clone(), shutdown.clone(), dead_after, move || {
         let c = c.clone();
         async move {
-            rescue(&c.3, &c.1, &c.2, dead_after).await;
+            rescue(&c.routes, &c.pool, &c.producer, dead_after).await;
         }
     });
     let c = ctx.clone();
@@ -103,7 +103,7 @@ pub async fn run(
     let sampler = service(sampler::PERIOD, leading.clone(), shutdown.clone(), period * sampler::VALID_FOR, move || {
         let (c, watched, state) = (c.clone(), watched.clone(), state.clone());
         async move {
-            state.lock().await.pass(&c.1, dead_after, &watched).await;
+            state.lock().await.pass(&c.pool, dead_after, &watched).await;
         }
     });
     let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer, sampler) });
@@ -144,6 +144,15 @@ pub async fn run(
     if tokio::time::timeout(STOP_BOUND / 2, lease.release()).await.is_err() {
         tracing::warn!("cannot release the maintenance lease (PostgreSQL unreachable?); it ends with the connection");
     }
+}
+
+/// What the maintenance services share, one copy for all of them.
+struct Context {
+    cfg: CommonConfig,
+    pool: PgPool,
+    producer: FutureProducer,
+    /// Where the publisher, the scheduler and the rescuer send tasks.
+    routes: crate::tenants::Routes,
 }
 
 /// Longest [`run`] takes to return once `shutdown` is cancelled, whatever

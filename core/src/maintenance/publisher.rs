@@ -24,7 +24,7 @@ pub const BATCH: i64 = 1000;
 /// ([`crate::tenants::reroute_settle`]) are made unpublished again, once per
 /// change, so they are sent to their new route's topic in this pass.
 pub async fn publish_pending(routes: &Routes, pool: &PgPool, producer: &FutureProducer, settle: Duration) -> usize {
-    match crate::store::tenants::reroute_changed(pool, settle).await {
+    match crate::store::tasks::reroute_changed(pool, settle).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(tasks = n, "publisher: re-routing the queued tasks of tenants whose route changed"),
         Err(e) => tracing::warn!(error = %e, "publisher: cannot re-route tenants whose route changed; next pass"),
@@ -45,8 +45,8 @@ pub async fn publish_rows(routes: &Routes, pool: &PgPool, producer: &FutureProdu
         return 0;
     }
     let sends = crate::publish::send(producer, routes, rows.into_iter().map(Into::into).collect()).await;
-    for (id, e) in &sends.failed {
-        tracing::debug!(%id, error = %e, "publisher: delivery failed");
+    for u in &sends.failed {
+        tracing::debug!(id = %u.id, error = %u.error, "publisher: delivery failed");
     }
     if !sends.failed.is_empty() {
         tracing::warn!(

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -47,6 +47,20 @@ pub struct NewKey {
     pub queues: Option<Vec<String>>,
 }
 
+/// A statement reading [`KeyRow`]s: `$before` and `$after` are its text
+/// around the column list, which is spliced here once because `query_as!`
+/// only takes literals.
+macro_rules! key_query {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            KeyRow,
+            $before + "id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at" + $after
+            $(, $arg)*
+        )
+    };
+}
+
+/// An `api_keys` row as [`key_query!`] reads it; [`ApiKey`] is its view.
 struct KeyRow {
     id: Uuid,
     tenant: String,
@@ -80,18 +94,16 @@ fn scope_names(scopes: &[Scope]) -> Vec<String> {
     scopes.iter().map(|s| s.as_str().to_string()).collect()
 }
 
-async fn insert<'e, E: PgExecutor<'e>>(
-    ex: E,
-    key: &NewKey,
-    token: &str,
-    created_by: &str,
-) -> Result<Option<ApiKey>, StoreError> {
-    let row = sqlx::query_as!(
-        KeyRow,
+/// Stores `key` with `token` (its hash), created by `actor`, and the
+/// `key.create` audit row, on `tx` (the caller's transaction). `None`, and
+/// nothing written, when a key with this token exists.
+async fn insert(tx: &mut PgConnection, key: &NewKey, token: &str, actor: &str) -> Result<Option<ApiKey>, StoreError> {
+    let row = key_query!(
         "INSERT INTO api_keys (id, tenant, name, token_hash, token_prefix, scopes, queues, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (token_hash) DO NOTHING
-         RETURNING id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at",
+         RETURNING ",
+        "",
         Uuid::now_v7(),
         key.tenant,
         key.name,
@@ -99,37 +111,50 @@ async fn insert<'e, E: PgExecutor<'e>>(
         auth::token_prefix(token),
         &scope_names(&key.scopes),
         key.queues.as_deref(),
-        created_by
+        actor
     )
-    .fetch_optional(ex)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(row.map(ApiKey::from))
+    let Some(created) = row.map(ApiKey::from) else { return Ok(None) };
+    let id = created.id.to_string();
+    audit::record(&mut *tx, actor, "key.create", Some(&created.tenant), Some(&id), &detail(&created)).await?;
+    Ok(Some(created))
+}
+
+/// A new key and its token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The key.
+    pub key: ApiKey,
+    /// Send as `Authorization: Bearer <token>`. Shown only in this answer:
+    /// the gateway keeps only its hash.
+    pub token: String,
 }
 
 /// Creates a key for `key` with a fresh token, recording `actor` (`key:<id>`,
 /// `cli`) in the audit log; returns the key and its token, which is shown
 /// once and never stored.
-pub async fn create(pool: &PgPool, key: &NewKey, actor: &str) -> Result<(ApiKey, String), StoreError> {
+pub async fn create(pool: &PgPool, key: &NewKey, actor: &str) -> Result<CreatedKey, StoreError> {
     let token = auth::new_token();
     let mut tx = pool.begin().await?;
-    let created = insert(&mut *tx, key, &token, actor).await?.expect("a fresh 256-bit token is not stored yet");
-    audit::record(
-        &mut *tx,
-        actor,
-        "key.create",
-        Some(&created.tenant),
-        Some(&created.id.to_string()),
-        &detail(&created),
-    )
-    .await?;
+    let created = insert(&mut tx, key, &token, actor).await?.expect("a fresh 256-bit token is not stored yet");
     tx.commit().await?;
-    Ok((created, token))
+    Ok(CreatedKey { key: created, token })
+}
+
+/// What [`bootstrap`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// The key was stored now.
+    Added,
+    /// A key with this token was stored before (revoked or not): unchanged.
+    Exists,
 }
 
 /// Stores `token` as an admin key of the default tenant named `bootstrap`
 /// unless a key with that token exists (revoked included: a revoked
-/// bootstrap token stays revoked). Returns whether it was added.
-pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<bool, StoreError> {
+/// bootstrap token stays revoked).
+pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<Bootstrap, StoreError> {
     let key = NewKey {
         tenant: auth::DEFAULT_TENANT.into(),
         name: "bootstrap".into(),
@@ -137,18 +162,11 @@ pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<bool, StoreError> {
         queues: None,
     };
     let mut tx = pool.begin().await?;
-    let Some(created) = insert(&mut *tx, &key, token, "bootstrap").await? else { return Ok(false) };
-    audit::record(
-        &mut *tx,
-        "bootstrap",
-        "key.create",
-        Some(&created.tenant),
-        Some(&created.id.to_string()),
-        &detail(&created),
-    )
-    .await?;
+    if insert(&mut tx, &key, token, "bootstrap").await?.is_none() {
+        return Ok(Bootstrap::Exists);
+    }
     tx.commit().await?;
-    Ok(true)
+    Ok(Bootstrap::Added)
 }
 
 fn detail(k: &ApiKey) -> serde_json::Value {
@@ -157,23 +175,17 @@ fn detail(k: &ApiKey) -> serde_json::Value {
 
 /// The working (not revoked) key whose token hashes to `hash`.
 pub async fn find(pool: &PgPool, hash: &[u8]) -> Result<Option<ApiKey>, StoreError> {
-    let row = sqlx::query_as!(
-        KeyRow,
-        "SELECT id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at
-         FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL",
-        hash
-    )
-    .fetch_optional(pool)
-    .await?;
+    let row = key_query!("SELECT ", " FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL", hash)
+        .fetch_optional(pool)
+        .await?;
     Ok(row.map(ApiKey::from))
 }
 
 /// Every key, newest first; only `tenant`'s when given.
 pub async fn list(pool: &PgPool, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
-    let rows = sqlx::query_as!(
-        KeyRow,
-        "SELECT id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at
-         FROM api_keys WHERE $1::text IS NULL OR tenant = $1 ORDER BY created_at DESC, id DESC",
+    let rows = key_query!(
+        "SELECT ",
+        " FROM api_keys WHERE $1::text IS NULL OR tenant = $1 ORDER BY created_at DESC, id DESC",
         tenant
     )
     .fetch_all(pool)
@@ -196,23 +208,12 @@ pub enum Revoked {
 /// accepting it once their key cache entry expires (`--auth-cache-ttl`).
 pub async fn revoke(pool: &PgPool, id: Uuid, actor: &str) -> Result<Revoked, StoreError> {
     let mut tx = pool.begin().await?;
-    let row = sqlx::query_as!(
-        KeyRow,
-        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
-         RETURNING id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row =
+        key_query!("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING ", "", id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some(key) = row.map(ApiKey::from) else {
-        let existing = sqlx::query_as!(
-            KeyRow,
-            "SELECT id, tenant, name, token_prefix, scopes, queues, created_by, created_at, revoked_at
-             FROM api_keys WHERE id = $1",
-            id
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing = key_query!("SELECT ", " FROM api_keys WHERE id = $1", id).fetch_optional(&mut *tx).await?;
         return Ok(existing.map_or(Revoked::NotFound, |k| Revoked::Already(k.into())));
     };
     audit::record(&mut *tx, actor, "key.revoke", Some(&key.tenant), Some(&key.id.to_string()), &detail(&key)).await?;

@@ -3,7 +3,7 @@
 //! module, and the `published_at` protocol), [`attempts`] (the attempt
 //! history and what the rows say about running attempts), [`workers`]
 //! (registration, heartbeats, listing), [`queues`] (declared queues),
-//! [`tenants`] (dedicated tenants and re-routing their tasks),
+//! [`tenants`] (dedicated tenants; re-routing their tasks is in [`tasks`]),
 //! [`keys`] and [`audit`] (API keys and the audit log of admin actions),
 //! [`stats`] (the aggregates the leader samples for the metrics),
 //! [`overview`] (recent throughput per queue, for `GET /queues`),

@@ -13,6 +13,8 @@
 //! | request cancel        | `processing`                 | `processing` + `cancel_requested_at` | API                 | [`cancel`]           | status                             |
 //! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure  |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
+//! | send back             | `queued` (published)         | `queued` (unpublished)              | worker               | [`resend`]           | status, `published_at`             |
+//! | re-route              | `queued` (published) of a tenant whose route changed | `queued` (unpublished) | publisher (leader) | [`reroute_changed`] | status, `published_at`, once per route change |
 //! | expire                | `success`, `failed`, `cancelled` | (deleted)                       | cleaner (leader)     | [`delete_expired`]   | status, finished_at                |
 //!
 //! [`set_progress`] writes progress of a `processing` task, fenced like an outcome.
@@ -22,7 +24,9 @@
 //! row's record ([`mark_published`], only at the attempt count the record
 //! carried) or by the claim (a record reached a worker); it is cleared by
 //! every transition into `queued` or `scheduled` (promote, rescue, manual
-//! retry, a retry outcome), so each of those sends a record of its own. The
+//! retry, a retry outcome), so each of those sends a record of its own, and
+//! on a `queued` row whose record went to a route that is no longer its own
+//! (send back, re-route), so it is sent again to the route read now. The
 //! publisher sends unpublished rows past a grace period
 //! ([`fetch_unpublished`]); rows Kafka refuses for the record itself fail
 //! ([`fail_unsendable`]). The table above is [`Transition::ALL`], which the
@@ -61,11 +65,16 @@ pub enum Transition {
     RefuseRecord,
     /// Terminal → deleted ([`delete_expired`]).
     Expire,
+    /// Published `queued` → unpublished `queued`, one task ([`resend`]).
+    SendBack,
+    /// Published `queued` → unpublished `queued`, the tasks of tenants whose
+    /// route changed ([`reroute_changed`]).
+    Reroute,
 }
 
 impl Transition {
     /// Every transition of an existing task (submission creates the row).
-    pub const ALL: [Transition; 8] = [
+    pub const ALL: [Transition; 10] = [
         Self::Promote,
         Self::Claim,
         Self::RecordOutcome,
@@ -74,6 +83,8 @@ impl Transition {
         Self::Retry,
         Self::RefuseRecord,
         Self::Expire,
+        Self::SendBack,
+        Self::Reroute,
     ];
 
     /// The statuses this transition moves a task from; any other status is
@@ -82,7 +93,7 @@ impl Transition {
         use TaskStatus::*;
         match self {
             Self::Promote => &[Scheduled],
-            Self::Claim | Self::RefuseRecord => &[Queued],
+            Self::Claim | Self::RefuseRecord | Self::SendBack | Self::Reroute => &[Queued],
             Self::RecordOutcome | Self::Rescue => &[Processing],
             Self::Cancel => &[Queued, Scheduled, Processing],
             Self::Retry => &[Failed, Cancelled],
@@ -502,12 +513,38 @@ pub struct Claimed {
     pub trace: Option<TraceContext>,
 }
 
+/// What [`claim`] found for one id.
+#[derive(Debug)]
+pub enum ClaimResult {
+    /// Now `processing` under the claiming worker: run it.
+    Claimed(Claimed),
+    /// Not `queued` (already claimed, finished, or unknown): skip its record.
+    NotQueued,
+}
+
+impl ClaimResult {
+    /// The claim, if the task was claimed.
+    pub fn claimed(self) -> Option<Claimed> {
+        match self {
+            Self::Claimed(c) => Some(c),
+            Self::NotQueued => None,
+        }
+    }
+
+    /// The claim, if the task was claimed, by reference.
+    pub fn as_claimed(&self) -> Option<&Claimed> {
+        match self {
+            Self::Claimed(c) => Some(c),
+            Self::NotQueued => None,
+        }
+    }
+}
+
 /// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
-/// the attempt and opens its `task_attempts` row, in one statement. Returns one
-/// entry per id, in order: `None` when that task is not `queued` (already
-/// claimed, finished, or unknown): the caller skips its record. An id listed
-/// twice gets its claim once.
-pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<Option<Claimed>>, StoreError> {
+/// the attempt and opens its `task_attempts` row, in one statement. Returns
+/// one [`ClaimResult`] per id, in order. An id listed twice gets its claim
+/// once (the second is [`ClaimResult::NotQueued`]).
+pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<ClaimResult>, StoreError> {
     let rows = sqlx::query!(
         r#"WITH locked AS (
              SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
@@ -550,7 +587,7 @@ pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec
         by_id.insert(r.id, claimed);
     }
     notify_changed(pool, by_id.keys().cloned().collect());
-    Ok(ids.iter().map(|id| by_id.remove(id)).collect())
+    Ok(ids.iter().map(|id| by_id.remove(id).map_or(ClaimResult::NotQueued, ClaimResult::Claimed)).collect())
 }
 
 /// How an attempt ended, as recorded by its worker.
@@ -841,6 +878,56 @@ pub async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Result<Vec<S
     .await?;
     notify_changed(pool, failed.clone());
     Ok(failed)
+}
+
+/// What [`resend`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resent {
+    /// The task was `queued` and marked published: now unpublished, so the
+    /// publisher sends it again.
+    Unpublished,
+    /// The task is not `queued` any more (claimed through another record,
+    /// finished), is unpublished already, or does not exist: unchanged.
+    Unchanged,
+}
+
+/// Sends a record's task to the publisher again: clears `published_at` of
+/// task `id` when it is still `queued` and marked published. What a worker
+/// does with a record of a tenant it does not serve (the record went to the
+/// topic of the tenant's old route); the publisher then sends it to the
+/// route it reads now.
+pub async fn resend(pool: &PgPool, id: &str) -> Result<Resent, StoreError> {
+    let r = sqlx::query!(
+        "UPDATE tasks SET published_at = NULL WHERE id = $1 AND status = 'queued' AND published_at IS NOT NULL",
+        id
+    )
+    .execute(pool)
+    .await?;
+    Ok(if r.rows_affected() > 0 { Resent::Unpublished } else { Resent::Unchanged })
+}
+
+/// The leader's re-route: for each tenant whose route changed more than
+/// `settle` ago and has not been re-routed since (the `dedicated_tenants`
+/// row, which this stamps), clears `published_at` of its `queued` tasks, so
+/// the publisher sends them again to the route every process reads by now;
+/// records of those tasks on the old route's topic become duplicates, which
+/// the claim absorbs. `settle` covers how stale a process's copy of the list
+/// can be plus how long a record sent by that copy can take to be
+/// acknowledged and marked. Returns how many tasks it cleared; each change
+/// is acted on once.
+pub async fn reroute_changed(pool: &PgPool, settle: Duration) -> Result<u64, StoreError> {
+    let r = sqlx::query!(
+        "WITH due AS (
+             UPDATE dedicated_tenants SET rerouted_at = now()
+             WHERE rerouted_at IS NULL AND changed_at < now() - make_interval(secs => $1)
+             RETURNING tenant)
+         UPDATE tasks SET published_at = NULL FROM due
+         WHERE tasks.tenant = due.tenant AND tasks.status = 'queued' AND tasks.published_at IS NOT NULL",
+        settle.as_secs_f64()
+    )
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// Moves due `scheduled` tasks to `queued` (unpublished) and returns them for

@@ -1,9 +1,8 @@
 //! The `dedicated_tenants` table: which tenants have workers of their own
-//! (the gateways' `--dedicated-tenants`), when each one's route last changed,
-//! and the writes that move a tenant's queued tasks to its new route
-//! ([`crate::tenants`] has the routing rule).
-
-use std::time::Duration;
+//! (the gateways' `--dedicated-tenants`) and when each one's route last
+//! changed ([`crate::tenants`] has the routing rule). Moving a tenant's
+//! queued tasks to its new route is a task transition:
+//! [`super::tasks::reroute_changed`] and [`super::tasks::resend`].
 
 use sqlx::PgPool;
 
@@ -67,42 +66,4 @@ pub async fn dedicated(pool: &PgPool) -> Result<Vec<String>, StoreError> {
     Ok(sqlx::query_scalar!("SELECT tenant FROM dedicated_tenants WHERE dedicated ORDER BY tenant")
         .fetch_all(pool)
         .await?)
-}
-
-/// Sends a record's task to the publisher again: clears `published_at` of
-/// task `id` when it is still `queued` and marked published. What a worker
-/// does with a record of a tenant it does not serve (the record went to the
-/// topic of the tenant's old route); the publisher then sends it to the
-/// route it reads now. Returns true when the row was changed.
-pub async fn resend(pool: &PgPool, id: &str) -> Result<bool, StoreError> {
-    let r = sqlx::query!(
-        "UPDATE tasks SET published_at = NULL WHERE id = $1 AND status = 'queued' AND published_at IS NOT NULL",
-        id
-    )
-    .execute(pool)
-    .await?;
-    Ok(r.rows_affected() > 0)
-}
-
-/// The leader's re-route: for each tenant whose route changed more than
-/// `settle` ago and has not been re-routed since, clears `published_at` of
-/// its `queued` tasks, so the publisher sends them again to the route every
-/// process reads by now; records of those tasks on the old route's topic
-/// become duplicates, which the claim absorbs. `settle` covers how stale a
-/// process's copy of the list can be plus how long a record sent by that
-/// copy can take to be acknowledged and marked. Returns the tasks it
-/// cleared; once per change.
-pub async fn reroute_changed(pool: &PgPool, settle: Duration) -> Result<u64, StoreError> {
-    let r = sqlx::query!(
-        "WITH due AS (
-             UPDATE dedicated_tenants SET rerouted_at = now()
-             WHERE rerouted_at IS NULL AND changed_at < now() - make_interval(secs => $1)
-             RETURNING tenant)
-         UPDATE tasks SET published_at = NULL FROM due
-         WHERE tasks.tenant = due.tenant AND tasks.status = 'queued' AND tasks.published_at IS NOT NULL",
-        settle.as_secs_f64()
-    )
-    .execute(pool)
-    .await?;
-    Ok(r.rows_affected())
 }

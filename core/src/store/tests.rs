@@ -11,7 +11,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::attempts::{self, AttemptSignal, RunningAttempt};
-use super::tasks::{self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Sent, Transition};
+use super::tasks::{self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Resent, Sent, Transition};
+use super::tenants;
 use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
 use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
 
@@ -50,7 +51,8 @@ async fn register(pool: &PgPool) -> Uuid {
 
 /// Inserts task `id` and puts it in `status` as attempt 1 of `worker`, due,
 /// finished an hour ago and unpublished: every transition's other
-/// preconditions hold, so only the status decides.
+/// preconditions hold (with [`prepare`] for those that need a published
+/// row), so only the status decides.
 async fn task_in(pool: &PgPool, id: &str, status: TaskStatus, worker: Uuid) {
     tasks::insert_each(pool, &[new_task(id)]).await.unwrap();
     sqlx::query(
@@ -69,6 +71,30 @@ async fn task_in(pool: &PgPool, id: &str, status: TaskStatus, worker: Uuid) {
         .execute(pool)
         .await
         .unwrap();
+}
+
+/// Sets up what `t` needs besides the status, whatever the status: a
+/// published row for a send-back or a re-route, and for the re-route a
+/// change of the task's tenant's route that has settled and is not acted on.
+async fn prepare(pool: &PgPool, t: Transition, id: &str) {
+    if !matches!(t, Transition::SendBack | Transition::Reroute) {
+        return;
+    }
+    sqlx::query("UPDATE tasks SET published_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+    if t == Transition::Reroute {
+        sqlx::query(
+            "INSERT INTO dedicated_tenants (tenant, dedicated, changed_at) VALUES ($1, true, now() - interval '1 hour')
+             ON CONFLICT (tenant) DO UPDATE SET changed_at = EXCLUDED.changed_at, rerouted_at = NULL",
+        )
+        .bind(crate::auth::DEFAULT_TENANT)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
 }
 
 /// The whole row as JSON (`None` once deleted), to compare before and after.
@@ -94,6 +120,8 @@ async fn apply(pool: &PgPool, t: Transition, id: &str, worker: Uuid) {
             tasks::fail_unsendable(pool, &[r]).await.unwrap();
         }
         Transition::Expire => drop(tasks::delete_expired(pool, Duration::from_secs(1), 100).await.unwrap()),
+        Transition::SendBack => drop(tasks::resend(pool, id).await.unwrap()),
+        Transition::Reroute => drop(tasks::reroute_changed(pool, Duration::from_secs(60)).await.unwrap()),
     }
 }
 
@@ -107,6 +135,7 @@ async fn each_transition_changes_exactly_the_statuses_it_moves_from(pool: PgPool
         for status in ALL_STATUSES {
             let id = format!("{t:?}-{}", status.as_str());
             task_in(&pool, &id, status, worker).await;
+            prepare(&pool, t, &id).await;
             let before = row(&pool, &id).await;
             apply(&pool, t, &id, worker).await;
             let after = row(&pool, &id).await;
@@ -124,9 +153,9 @@ async fn outcomes_and_progress_are_fenced_by_worker_and_attempt(pool: PgPool) {
     let (owner, other) = (register(&pool).await, register(&pool).await);
     tasks::insert_each(&pool, &[new_task("t")]).await.unwrap();
     let claimed = tasks::claim(&pool, &["t".to_string()], owner).await.unwrap();
-    assert_eq!(claimed[0].as_ref().map(|c| c.attempt), Some(1));
+    assert_eq!(claimed[0].as_claimed().map(|c| c.attempt), Some(1));
     // A second claim of the same record finds it taken.
-    assert!(tasks::claim(&pool, &["t".to_string()], other).await.unwrap()[0].is_none());
+    assert!(tasks::claim(&pool, &["t".to_string()], other).await.unwrap()[0].as_claimed().is_none());
 
     let progress = Progress { percent: 50.0, message: "half".into() };
     assert_eq!(tasks::set_progress(&pool, "t", other, 1, &progress).await.unwrap(), Recorded::Fenced);
@@ -172,6 +201,70 @@ async fn publish_marks_and_refusals_apply_only_at_the_records_attempt(pool: PgPo
     assert!(matches!(tasks::retry(&pool, "nope").await.unwrap(), tasks::RetryResult::NotFound));
 }
 
+/// Whether task `id` is marked published.
+async fn published(pool: &PgPool, id: &str) -> bool {
+    sqlx::query_scalar("SELECT published_at IS NOT NULL FROM tasks WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_send_back_unpublishes_only_a_published_queued_task(pool: PgPool) {
+    let worker = register(&pool).await;
+    tasks::insert_each(&pool, &[new_task("q"), new_task("p")]).await.unwrap();
+    // Not published yet: the publisher sends it anyway, nothing to clear.
+    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unchanged);
+    let sent = |id: &str| Sent { id: id.into(), attempts: 0 };
+    assert_eq!(tasks::mark_published(&pool, &[sent("q"), sent("p")]).await.unwrap(), 2);
+
+    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unpublished);
+    assert!(!published(&pool, "q").await);
+    let due = tasks::fetch_unpublished(&pool, Duration::ZERO, 10).await.unwrap();
+    assert_eq!(due.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["q"]);
+    // A second record of the same task finds it unpublished already.
+    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unchanged);
+
+    // Claimed through another record: the running task is left alone.
+    tasks::claim(&pool, &["p".to_string()], worker).await.unwrap();
+    let before = row(&pool, "p").await;
+    assert_eq!(tasks::resend(&pool, "p").await.unwrap(), Resent::Unchanged);
+    assert_eq!(row(&pool, "p").await, before);
+    assert_eq!(tasks::resend(&pool, "nope").await.unwrap(), Resent::Unchanged);
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_reroute_unpublishes_a_changed_tenants_queued_tasks_once_settled(pool: PgPool) {
+    let worker = register(&pool).await;
+    let of = |id: &str, tenant: &str| NewTask { tenant: tenant.into(), ..new_task(id) };
+    let all = [of("a1", "acme"), of("a2", "acme"), of("o1", "other")];
+    tasks::insert_each(&pool, &all).await.unwrap();
+    let sent: Vec<Sent> = all.iter().map(|t| Sent { id: t.id.clone(), attempts: 0 }).collect();
+    assert_eq!(tasks::mark_published(&pool, &sent).await.unwrap(), 3);
+    tasks::claim(&pool, &["a2".to_string()], worker).await.unwrap();
+    assert!(!tenants::declare(&pool, &["acme".to_string()], "test").await.unwrap().is_empty());
+
+    let settle = Duration::from_secs(600);
+    // Changed just now: processes may still route by the old list.
+    assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 0);
+    assert!(published(&pool, "a1").await);
+
+    sqlx::query("UPDATE dedicated_tenants SET changed_at = now() - interval '1 hour'").execute(&pool).await.unwrap();
+    let running = row(&pool, "a2").await;
+    // Only the changed tenant's queued task; the running one and another
+    // tenant's are left alone.
+    assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 1);
+    assert!(!published(&pool, "a1").await);
+    assert!(published(&pool, "o1").await);
+    assert_eq!(row(&pool, "a2").await, running);
+
+    // Once per change: sent and marked again, the task stays published.
+    assert_eq!(tasks::mark_published(&pool, &sent[..1]).await.unwrap(), 1);
+    assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 0);
+    assert!(published(&pool, "a1").await);
+}
+
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn a_batch_with_a_conflicting_id_stores_nothing(pool: PgPool) {
     tasks::insert_each(&pool, &[new_task("x")]).await.unwrap();
@@ -214,6 +307,96 @@ async fn attempt_signals_tell_cancel_requests_from_takeovers(pool: PgPool) {
             AttemptSignal::TakenOver(RunningAttempt { task_id: "k".into(), attempt: 1 }),
         ]
     );
+}
+
+/// Puts task `id` (already inserted) in `processing` as attempt `attempt`
+/// of `worker`, with that attempt's row open.
+async fn running(pool: &PgPool, id: &str, worker: Uuid, attempt: i32) {
+    sqlx::query("UPDATE tasks SET status = 'processing', worker_id = $2, attempts = $3 WHERE id = $1")
+        .bind(id)
+        .bind(worker)
+        .bind(attempt)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO task_attempts (task_id, attempt, worker_id) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(attempt)
+        .bind(worker)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn rescue_takes_only_the_dead_owners_current_attempt(pool: PgPool) {
+    let (live, silent, stopped) = (register(&pool).await, register(&pool).await, register(&pool).await);
+    sqlx::query("UPDATE workers SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(silent)
+        .execute(&pool)
+        .await
+        .unwrap();
+    workers::mark_stopped(&pool, stopped, WorkerCounts::default()).await.unwrap();
+    let ids = ["alive", "silent", "stopped", "last", "moved-on"];
+    tasks::insert_each(&pool, &ids.map(new_task)).await.unwrap();
+    running(&pool, "alive", live, 1).await;
+    running(&pool, "silent", silent, 1).await;
+    running(&pool, "stopped", stopped, 2).await;
+    // The retry budget (3) is spent: attempt 4 was the last.
+    running(&pool, "last", stopped, 4).await;
+    // The silent worker's attempt 1 was taken over: attempt 2 is the live
+    // worker's now, and the silent one's row was never closed.
+    running(&pool, "moved-on", silent, 1).await;
+    running(&pool, "moved-on", live, 2).await;
+    sqlx::query("UPDATE tasks SET worker_id = $1 WHERE id = 'moved-on'").bind(live).execute(&pool).await.unwrap();
+
+    let (alive, moved_on) = (row(&pool, "alive").await, row(&pool, "moved-on").await);
+    let rescued = tasks::rescue(&pool, Duration::from_secs(60)).await.unwrap();
+    let mut requeued: Vec<_> = rescued.requeued.iter().map(|u| (u.id.as_str(), u.attempts)).collect();
+    requeued.sort();
+    assert_eq!(requeued, [("silent", 1), ("stopped", 2)]);
+    assert_eq!(rescued.failed, 1);
+
+    // A live worker's task is not touched, whatever its earlier attempts.
+    assert_eq!(row(&pool, "alive").await, alive);
+    assert_eq!(row(&pool, "moved-on").await, moved_on);
+    let history = attempts::list(&pool, "moved-on").await.unwrap();
+    assert!(history.iter().all(|a| a.finished_at.is_none()), "{history:?}");
+
+    let get = |id: &'static str| tasks::get(&pool, id);
+    assert_eq!(get("silent").await.unwrap().unwrap().task.status, TaskStatus::Queued);
+    assert_eq!(get("stopped").await.unwrap().unwrap().task.status, TaskStatus::Queued);
+    let last = get("last").await.unwrap().unwrap().task;
+    assert_eq!((last.status, last.error.map(|e| e.kind)), (TaskStatus::Failed, Some("worker_lost".to_string())));
+    // Only the rescued attempt's row is closed, as lost.
+    for (id, attempt) in [("silent", 1), ("stopped", 2), ("last", 4)] {
+        let history = attempts::list(&pool, id).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].attempt, attempt);
+        assert_eq!(history[0].outcome, Some(crate::model::AttemptOutcome::WorkerLost));
+    }
+    // Nothing is left to take.
+    let again = tasks::rescue(&pool, Duration::from_secs(60)).await.unwrap();
+    assert!(again.requeued.is_empty() && again.failed == 0);
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn promote_moves_only_due_tasks(pool: PgPool) {
+    let now = chrono::Utc::now();
+    let at = |id: &str, secs: i64| NewTask { run_at: Some(now + chrono::Duration::seconds(secs)), ..new_task(id) };
+    tasks::insert_each(&pool, &[at("later", 3600), at("due", -10), at("overdue", -60)]).await.unwrap();
+    let later = row(&pool, "later").await;
+
+    let mut promoted: Vec<String> = tasks::promote_due(&pool, 10).await.unwrap().into_iter().map(|u| u.id).collect();
+    promoted.sort();
+    assert_eq!(promoted, ["due", "overdue"]);
+    assert!(tasks::promote_due(&pool, 10).await.unwrap().is_empty());
+
+    assert_eq!(row(&pool, "later").await, later);
+    for id in ["due", "overdue"] {
+        assert_eq!(tasks::get(&pool, id).await.unwrap().unwrap().task.status, TaskStatus::Queued);
+        assert!(!published(&pool, id).await);
+    }
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]

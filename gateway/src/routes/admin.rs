@@ -12,7 +12,7 @@ use uuid::Uuid;
 use yadtq_core::auth::{Scope, DEFAULT_TENANT};
 use yadtq_core::names::QueueName;
 use yadtq_core::store::audit::{self, AuditEntry};
-use yadtq_core::store::keys::{self, ApiKey, NewKey, Revoked};
+use yadtq_core::store::keys::{self, ApiKey, CreatedKey, NewKey, Revoked};
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
@@ -35,16 +35,6 @@ pub struct CreateKey {
     #[serde(default)]
     #[schema(max_length = 200)]
     pub name: String,
-}
-
-/// A new key and its token.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedKey {
-    /// The key.
-    pub key: ApiKey,
-    /// Send as `Authorization: Bearer <token>`. Shown only in this answer:
-    /// the gateway keeps only its hash.
-    pub token: String,
 }
 
 /// Create an API key. The token is in this answer only.
@@ -76,9 +66,9 @@ pub async fn create_key(
         queues: req.queues,
     };
     crate::keys::check_new_key(&new).map_err(|(field, msg)| ApiError::bad_request(field, msg))?;
-    let (key, token) = keys::create(&state.pool, &new, &caller.actor()).await?;
-    tracing::info!(key = %key.id, tenant = %key.tenant, by = %caller.actor(), "API key created");
-    Ok((StatusCode::CREATED, Json(CreatedKey { key, token })))
+    let created = keys::create(&state.pool, &new, &caller.actor()).await?;
+    tracing::info!(key = %created.key.id, tenant = %created.key.tenant, by = %caller.actor(), "API key created");
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Filters of `GET /admin/keys`.

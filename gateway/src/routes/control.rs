@@ -34,9 +34,8 @@ pub async fn cancel(
     caller: Caller,
     TaskIdPath(id): TaskIdPath,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
-    caller.require(Scope::Operate)?;
-    super::tasks::load(&state, &caller, &id).await?;
-    match tasks::cancel(&state.pool, &caller.task_key(&id)).await? {
+    let key = visible_key(&state, &caller, &id, Scope::Operate).await?;
+    match tasks::cancel(&state.pool, &key).await? {
         CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(caller.present(row.task)))),
         CancelResult::Requested(row) => Ok((StatusCode::ACCEPTED, Json(caller.present(row.task)))),
         CancelResult::Terminal(row) => Err(ApiError::new(
@@ -68,9 +67,8 @@ pub async fn retry(
     caller: Caller,
     TaskIdPath(id): TaskIdPath,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
-    caller.require(Scope::Operate)?;
-    super::tasks::load(&state, &caller, &id).await?;
-    match tasks::retry(&state.pool, &caller.task_key(&id)).await? {
+    let key = visible_key(&state, &caller, &id, Scope::Operate).await?;
+    match tasks::retry(&state.pool, &key).await? {
         RetryResult::Requeued(row) => {
             crate::publish::publish(&state, &[&row.task]).await;
             Ok((StatusCode::ACCEPTED, Json(caller.present(row.task))))
@@ -80,6 +78,15 @@ pub async fn retry(
             Err(ApiError::new(StatusCode::CONFLICT, not_retryable(&id, &row.task), Some("id")))
         }
     }
+}
+
+/// The stored key of the caller's task `id`, once the caller's key has
+/// `scope` and the task exists in a queue it may see: 403 without the
+/// scope, 404 for a task it may not see (as for one that does not exist).
+async fn visible_key(state: &AppState, caller: &Caller, id: &str, scope: Scope) -> Result<String, ApiError> {
+    caller.require(scope)?;
+    super::tasks::load(state, caller, id).await?;
+    Ok(caller.task_key(id))
 }
 
 /// Why `task` (the caller's `id`) cannot be retried: its status, or a record
@@ -112,8 +119,7 @@ pub async fn attempts(
     caller: Caller,
     TaskIdPath(id): TaskIdPath,
 ) -> Result<Json<Vec<Attempt>>, ApiError> {
-    caller.require(Scope::Read)?;
-    super::tasks::load(&state, &caller, &id).await?;
-    let attempts = yadtq_core::store::attempts::list(&state.pool, &caller.task_key(&id)).await?;
+    let key = visible_key(&state, &caller, &id, Scope::Read).await?;
+    let attempts = yadtq_core::store::attempts::list(&state.pool, &key).await?;
     Ok(Json(attempts.into_iter().map(|a| caller.present_attempt(a)).collect()))
 }
