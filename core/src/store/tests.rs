@@ -11,7 +11,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::attempts::{self, AttemptSignal, RunningAttempt};
-use super::tasks::{self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Resent, Sent, Transition};
+use super::tasks::{
+    self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Resent, Sent, Transition, Unpublished,
+};
 use super::tenants;
 use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
 use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
@@ -378,6 +380,20 @@ async fn rescue_takes_only_the_dead_owners_current_attempt(pool: PgPool) {
     // Nothing is left to take.
     let again = tasks::rescue(&pool, Duration::from_secs(60)).await.unwrap();
     assert!(again.requeued.is_empty() && again.failed == 0);
+}
+
+/// One pass promotes at most `limit` tasks, the longest due first (a
+/// subquery's `LIMIT` under `IN` was re-run per row and promoted them all).
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn promote_takes_at_most_its_limit_oldest_first(pool: PgPool) {
+    let now = chrono::Utc::now();
+    let at = |id: &str, secs: i64| NewTask { run_at: Some(now + chrono::Duration::seconds(secs)), ..new_task(id) };
+    tasks::insert_each(&pool, &[at("due", -10), at("overdue", -60), at("due-too", -30)]).await.unwrap();
+    let ids = |v: Vec<Unpublished>| v.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(ids(tasks::promote_due(&pool, 1).await.unwrap()), ["overdue"]);
+    assert_eq!(ids(tasks::promote_due(&pool, 1).await.unwrap()), ["due-too"]);
+    assert_eq!(ids(tasks::promote_due(&pool, 1).await.unwrap()), ["due"]);
+    assert!(tasks::promote_due(&pool, 1).await.unwrap().is_empty());
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
