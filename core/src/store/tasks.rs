@@ -933,11 +933,11 @@ pub async fn reroute_changed(pool: &PgPool, settle: Duration) -> Result<u64, Sto
 /// Moves due `scheduled` tasks to `queued` (unpublished) and returns them for
 /// publishing, oldest due first, at most `limit`.
 pub async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, StoreError> {
-    // The rows are picked once in a CTE: as `id IN (subquery)` PostgreSQL may
-    // plan a semi join that re-runs the subquery's LIMIT for each row and
-    // promotes every due task in one pass.
+    // The rows are picked once, in a materialised CTE: as `id IN (subquery)`
+    // PostgreSQL may plan a semi join that re-runs the subquery's LIMIT for
+    // each row (skipping the rows it has just locked) and promotes every due task.
     let rows = unpublished_query!(
-        "WITH due AS (SELECT id AS due_id FROM tasks WHERE status = 'scheduled' AND run_at <= now()
+        "WITH due AS MATERIALIZED (SELECT id AS due_id FROM tasks WHERE status = 'scheduled' AND run_at <= now()
                       ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
          UPDATE tasks SET status = 'queued', published_at = NULL
          FROM due WHERE id = due.due_id AND status = 'scheduled'

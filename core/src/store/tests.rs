@@ -476,3 +476,33 @@ fn migrations_are_additive() {
         }
     }
 }
+
+/// The cleaner's passes delete at most their batch, of tasks and of workers
+/// (the same `IN (subquery LIMIT)` shape that let the scheduler take more).
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn cleaner_passes_delete_at_most_their_batch(pool: PgPool) {
+    let worker = register(&pool).await;
+    for id in ["old-1", "old-2", "old-3"] {
+        task_in(&pool, id, TaskStatus::Success, worker).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(tasks::delete_expired(&pool, Duration::from_secs(1), 1).await.unwrap(), 1);
+    }
+    assert_eq!(tasks::delete_expired(&pool, Duration::from_secs(1), 1).await.unwrap(), 0);
+
+    for _ in 0..3 {
+        let w = register(&pool).await;
+        sqlx::query(
+            "UPDATE workers SET stopped_at = now(), last_heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+        )
+        .bind(w)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let prune = || workers::delete_expired(&pool, Duration::from_secs(1), Duration::from_secs(10), 1);
+    for _ in 0..3 {
+        assert_eq!(prune().await.unwrap(), 1);
+    }
+    assert_eq!(prune().await.unwrap(), 0, "the live worker stays");
+}

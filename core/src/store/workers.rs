@@ -213,14 +213,16 @@ pub async fn delete_expired(
     dead_after: Duration,
     batch: i64,
 ) -> Result<u64, StoreError> {
+    // Picked once in a materialised CTE, so the LIMIT holds (see `tasks::promote_due`).
     let done = sqlx::query!(
-        "DELETE FROM workers WHERE id IN (
-             SELECT w.id FROM workers w
+        "WITH expired AS MATERIALIZED (
+             SELECT w.id AS expired_id FROM workers w
              WHERE w.last_heartbeat_at < now() - make_interval(secs => $1)
                AND (w.stopped_at IS NOT NULL OR w.last_heartbeat_at < now() - make_interval(secs => $2))
                AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.worker_id = w.id AND t.status = 'processing')
              ORDER BY w.last_heartbeat_at LIMIT $3
-             FOR UPDATE SKIP LOCKED)",
+             FOR UPDATE SKIP LOCKED)
+         DELETE FROM workers USING expired WHERE id = expired.expired_id",
         retention.as_secs_f64(),
         dead_after.as_secs_f64(),
         batch
