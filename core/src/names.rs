@@ -131,10 +131,21 @@ impl From<QueueName> for String {
     }
 }
 
-/// `Deref<Target = str>`, `AsRef<str>` and `Display` for each name, so a
-/// checked name goes wherever a `&str` does.
+/// `as_str`, `Deref<Target = str>`, `AsRef<str>`, `Display` and comparison
+/// with a `&str` for each name, so a checked name goes wherever a `&str` does.
 macro_rules! str_like {
     ($($t:ty),*) => {$(
+        impl $t {
+            /// The name as a `&str`.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
         impl Deref for $t {
             type Target = str;
             fn deref(&self) -> &str {

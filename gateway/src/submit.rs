@@ -259,10 +259,10 @@ pub fn validate_item_or(
         id,
         // The caller's tenant and its stored key are set by `auth::Caller::adopt`.
         tenant: yadtq_core::auth::DEFAULT_TENANT.into(),
-        name: name.into_string(),
+        name,
         args,
         kwargs,
-        queue: queue.into_string(),
+        queue,
         max_retries,
         timeout_seconds,
         run_at,

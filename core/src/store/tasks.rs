@@ -44,6 +44,7 @@ use uuid::Uuid;
 use super::events::notify_changed;
 use super::StoreError;
 use crate::model::{Progress, Task, TaskError, TaskStatus};
+use crate::names::{QueueName, TaskName};
 use crate::telemetry::TraceContext;
 
 /// One row of the state machine table above.
@@ -209,13 +210,13 @@ pub struct NewTask {
     /// Tenant that submitted it.
     pub tenant: String,
     /// Handler name.
-    pub name: String,
+    pub name: TaskName,
     /// JSON array text, kept as sent.
     pub args: String,
     /// JSON object text, kept as sent.
     pub kwargs: String,
     /// Queue name.
-    pub queue: String,
+    pub queue: QueueName,
     /// Retries after the first attempt.
     pub max_retries: i32,
     /// Per-attempt timeout in seconds.
@@ -291,10 +292,10 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
          ON CONFLICT (id) DO NOTHING RETURNING ",
         "",
         &col(|t| t.id.clone()),
-        &col(|t| t.name.clone()),
+        &col(|t| t.name.to_string()),
         &col(|t| t.args.clone()),
         &col(|t| t.kwargs.clone()),
-        &col(|t| t.queue.clone()),
+        &col(|t| t.queue.to_string()),
         &tasks.iter().map(|t| t.max_retries).collect::<Vec<_>>(),
         &tasks.iter().map(|t| t.timeout_seconds).collect::<Vec<_>>(),
         &tasks.iter().map(|t| t.run_at).collect::<Vec<_>>() as &[Option<DateTime<Utc>>],

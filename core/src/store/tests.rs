@@ -17,6 +17,7 @@ use super::tasks::{
 use super::tenants;
 use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
 use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
+use crate::names::{QueueName, TaskName};
 
 const ALL_STATUSES: [TaskStatus; 6] = [
     TaskStatus::Queued,
@@ -32,10 +33,10 @@ fn new_task(id: &str) -> NewTask {
         trace: None,
         id: id.into(),
         tenant: crate::auth::DEFAULT_TENANT.into(),
-        name: "echo".into(),
+        name: TaskName::parse("echo", 64).unwrap(),
         args: "[1]".into(),
         kwargs: "{}".into(),
-        queue: "default".into(),
+        queue: QueueName::parse("default").unwrap(),
         max_retries: 3,
         timeout_seconds: 30.0,
         run_at: None,
