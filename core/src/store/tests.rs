@@ -3,7 +3,11 @@
 //! scripts/test.sh exports). Every transition of the state machine is applied
 //! to a task in every status: it changes exactly the statuses the table in
 //! `tasks.rs` lists, and every fenced write is refused for the wrong worker,
-//! the wrong attempt and the wrong status.
+//! the wrong attempt and the wrong status. The other modules' tests are in
+//! `tests/`, one file per store module, using the helpers here.
+
+mod audit;
+mod keys;
 
 use std::time::Duration;
 
@@ -14,7 +18,6 @@ use super::attempts::{self, AttemptSignal, RunningAttempt};
 use super::tasks::{
     self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, Refused, Resent, Sent, Transition, Unpublished,
 };
-use super::tenants;
 use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
 use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
 use crate::names::{QueueName, TaskName};
@@ -246,7 +249,7 @@ async fn a_reroute_unpublishes_a_changed_tenants_queued_tasks_once_settled(pool:
     let sent: Vec<Sent> = all.iter().map(|t| Sent { id: t.id.clone(), attempts: 0 }).collect();
     assert_eq!(tasks::mark_published(&pool, &sent).await.unwrap(), 3);
     tasks::claim(&pool, &["a2".to_string()], worker).await.unwrap();
-    assert!(!tenants::declare(&pool, &["acme".to_string()], "test").await.unwrap().is_empty());
+    assert!(!super::tenants::declare(&pool, &["acme".to_string()], "test").await.unwrap().is_empty());
 
     let settle = Duration::from_secs(600);
     // Changed just now: processes may still route by the old list.
