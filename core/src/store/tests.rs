@@ -8,6 +8,8 @@
 
 mod audit;
 mod keys;
+mod queues;
+mod tenants;
 
 use std::time::Duration;
 
