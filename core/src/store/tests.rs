@@ -8,7 +8,9 @@
 
 mod audit;
 mod keys;
+mod overview;
 mod queues;
+mod stats;
 mod tenants;
 
 use std::time::Duration;
