@@ -8,6 +8,7 @@
 
 mod audit;
 mod keys;
+mod leader;
 mod overview;
 mod queues;
 mod stats;
