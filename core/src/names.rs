@@ -35,21 +35,17 @@ impl TaskId {
     /// The rule, for error messages.
     pub const RULE: &'static str = "1-128 characters of letters, digits and ._:-, other than . and ..";
 
+    /// Checks `id` against [`TaskId::RULE`] without keeping it.
+    pub fn check(id: &str) -> Result<(), InvalidName> {
+        let ok =
+            !id.is_empty() && id.len() <= MAX_TASK_ID_LEN && id.bytes().all(is_name_byte) && id != "." && id != "..";
+        holds(ok, || Self::RULE.to_string())
+    }
+
     /// Checks `id` against [`TaskId::RULE`].
     pub fn parse(id: impl Into<String>) -> Result<Self, InvalidName> {
         let id = id.into();
-        let ok =
-            !id.is_empty() && id.len() <= MAX_TASK_ID_LEN && id.bytes().all(is_name_byte) && id != "." && id != "..";
-        if ok {
-            Ok(Self(id))
-        } else {
-            Err(InvalidName { rule: Self::RULE.to_string() })
-        }
-    }
-
-    /// The id as a `String`.
-    pub fn into_string(self) -> String {
-        self.0
+        Self::check(&id).map(|()| Self(id))
     }
 }
 
@@ -68,18 +64,8 @@ impl TaskName {
             && name.len() <= max_len
             && name.as_bytes()[0].is_ascii_alphabetic()
             && name.bytes().all(is_name_byte);
-        if ok {
-            Ok(Self(name))
-        } else {
-            Err(InvalidName {
-                rule: format!("1-{max_len} characters of letters, digits and ._:- starting with a letter"),
-            })
-        }
-    }
-
-    /// The name as a `String`.
-    pub fn into_string(self) -> String {
-        self.0
+        holds(ok, || format!("1-{max_len} characters of letters, digits and ._:- starting with a letter"))
+            .map(|()| Self(name))
     }
 }
 
@@ -99,22 +85,18 @@ impl QueueName {
     /// The rule, for error messages.
     pub const RULE: &'static str = "1-64 characters of letters, digits, '-' and '_'";
 
-    /// Checks `name` against [`QueueName::RULE`].
-    pub fn parse(name: impl Into<String>) -> Result<Self, InvalidName> {
-        let name = name.into();
+    /// Checks `name` against [`QueueName::RULE`] without keeping it.
+    pub fn check(name: &str) -> Result<(), InvalidName> {
         let ok = !name.is_empty()
             && name.len() <= MAX_QUEUE_LEN
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(Self(name))
-        } else {
-            Err(InvalidName { rule: Self::RULE.to_string() })
-        }
+        holds(ok, || Self::RULE.to_string())
     }
 
-    /// The name as a `String`.
-    pub fn into_string(self) -> String {
-        self.0
+    /// Checks `name` against [`QueueName::RULE`].
+    pub fn parse(name: impl Into<String>) -> Result<Self, InvalidName> {
+        let name = name.into();
+        Self::check(&name).map(|()| Self(name))
     }
 }
 
@@ -139,6 +121,11 @@ macro_rules! str_like {
             /// The name as a `&str`.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The name as a `String`.
+            pub fn into_string(self) -> String {
+                self.0
             }
         }
         impl PartialEq<&str> for $t {
@@ -165,6 +152,15 @@ macro_rules! str_like {
     )*};
 }
 str_like!(TaskId, TaskName, QueueName);
+
+/// `Ok` when a rule holds, else the refusal quoting it.
+fn holds(ok: bool, rule: impl FnOnce() -> String) -> Result<(), InvalidName> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidName { rule: rule() })
+    }
+}
 
 fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')

@@ -151,7 +151,7 @@ fn parse_queue(s: &str) -> Result<String, String> {
     if name.contains('=') {
         return Err(format!("'{name}': the gateway takes queue names only; weights are a worker setting"));
     }
-    QueueName::parse(name).map(QueueName::into_string).map_err(|e| format!("queue '{name}' {e}"))
+    QueueName::check(name).map(|()| name.to_string()).map_err(|e| format!("queue '{name}' {e}"))
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub fn check_new_key(key: &NewKey) -> Result<(), (&'static str, String)> {
         return Err(("scopes", "give at least one scope".into()));
     }
     for q in key.queues.iter().flatten() {
-        QueueName::parse(q.as_str()).map_err(|e| ("queues", format!("queue '{q}' {e}")))?;
+        QueueName::check(q).map_err(|e| ("queues", format!("queue '{q}' {e}")))?;
     }
     if key.name.chars().count() > 200 {
         return Err(("name", "name must be at most 200 characters".into()));

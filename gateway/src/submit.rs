@@ -184,7 +184,7 @@ pub fn validate_item_or(
         if let Some((other, _)) = ids.find(|(_, v)| v != id) {
             return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
         }
-        TaskId::parse(id.as_str()).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
+        TaskId::check(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
     }
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
     let queue = QueueName::parse(queue).map_err(|e| ApiError::bad_request("queue", format!("queue {e}")))?;

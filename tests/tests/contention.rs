@@ -28,7 +28,7 @@ async fn work(pool: sqlx::PgPool, ids: Vec<String>, batch: usize) -> Result<usiz
     for chunk in shuffled(&ids).chunks(batch) {
         let claimed = store::claim(&pool, chunk, worker).await?;
         let mine: Vec<(String, i32)> =
-            chunk.iter().zip(claimed).filter_map(|(id, c)| c.claimed().map(|c| (id.clone(), c.attempt))).collect();
+            chunk.iter().zip(claimed).filter_map(|(id, c)| c.as_claimed().map(|c| (id.clone(), c.attempt))).collect();
         claimed_total += mine.len();
         let success = Outcome::Success("1".into());
         let mut records: Vec<AttemptOutcomeRecord<'_>> =

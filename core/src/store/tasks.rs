@@ -525,14 +525,6 @@ pub enum ClaimResult {
 
 impl ClaimResult {
     /// The claim, if the task was claimed.
-    pub fn claimed(self) -> Option<Claimed> {
-        match self {
-            Self::Claimed(c) => Some(c),
-            Self::NotQueued => None,
-        }
-    }
-
-    /// The claim, if the task was claimed, by reference.
     pub fn as_claimed(&self) -> Option<&Claimed> {
         match self {
             Self::Claimed(c) => Some(c),

@@ -137,10 +137,10 @@ pub async fn submit_batch(
 /// task id rule, short enough for the longest id it makes to follow it too.
 fn idempotency_key(headers: &HeaderMap, count: usize) -> Result<Option<&str>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = v.to_str().ok().filter(|k| TaskId::parse(*k).is_ok());
+    let key = v.to_str().ok().filter(|k| TaskId::check(k).is_ok());
     let longest = key.map(|k| format!("{k}.{}", count.saturating_sub(1)));
     match (key, longest) {
-        (Some(k), Some(id)) if TaskId::parse(id.as_str()).is_ok() => Ok(Some(k)),
+        (Some(k), Some(id)) if TaskId::check(&id).is_ok() => Ok(Some(k)),
         _ => Err(ApiError::bad_request(
             "Idempotency-Key",
             format!(
