@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use metrics::SharedString;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Map, Value};
@@ -62,7 +63,8 @@ pub struct Executor {
     pub abort: CancellationToken,
     /// The queue each subscribed topic serves (topic -> queue): the `queue`
     /// label of the metrics, so a record's own fields never name a series.
-    pub topic_queues: std::collections::HashMap<String, String>,
+    /// Shared strings: a label costs a reference count per task, not a copy.
+    pub topic_queues: std::collections::HashMap<String, SharedString>,
     /// The dedicated tenants, as last read (refreshed every maintenance period).
     pub routes: yadtq_core::tenants::Routes,
     /// Which tenants' tasks this worker runs (`--tenants`).
@@ -141,15 +143,15 @@ impl Executor {
 
     /// The `queue` label of a record: the queue its topic serves, or `(other)`
     /// for a topic this worker was not configured with.
-    fn queue_of(&self, msg: &OwnedMessage) -> String {
-        self.topic_queues.get(msg.topic()).cloned().unwrap_or_else(|| "(other)".to_owned())
+    fn queue_of(&self, msg: &OwnedMessage) -> SharedString {
+        self.topic_queues.get(msg.topic()).cloned().unwrap_or(SharedString::const_str("(other)"))
     }
 
     /// Counts a finished attempt and its handler time in the metrics. The task
     /// label is the name only when a handler serves it (submitted names are
     /// the client's, so unknown ones share one label); `queue` is the
     /// record's ([`Executor::queue_of`]).
-    fn count(&self, name: &str, queue: &str, outcome: Option<&Outcome>, ran: Duration) {
+    fn count(&self, name: &str, queue: &SharedString, outcome: Option<&Outcome>, ran: Duration) {
         use yadtq_core::metrics as m;
         let task = if self.registry.get(name).is_some() { name.to_owned() } else { "(unknown)".to_owned() };
         let kind = match outcome {
@@ -159,7 +161,7 @@ impl Executor {
             Some(Outcome::Cancelled) => "cancelled",
             None => "aborted",
         };
-        metrics::counter!(m::TASKS_FINISHED, "task" => task.clone(), "queue" => queue.to_owned(), "outcome" => kind)
+        metrics::counter!(m::TASKS_FINISHED, "task" => task.clone(), "queue" => queue.clone(), "outcome" => kind)
             .increment(1);
         metrics::histogram!(m::TASK_DURATION, "task" => task).record(ran.as_secs_f64());
     }
@@ -169,14 +171,14 @@ impl Executor {
     /// the scheduler at `run_at`, or its requeue) to now, on the two hosts'
     /// clocks (a negative difference, clock skew, counts as 0). `queue` is the
     /// record's ([`Executor::queue_of`]).
-    fn count_start(&self, name: &str, queue: &str, msg: &OwnedMessage) {
+    fn count_start(&self, name: &str, queue: &SharedString, msg: &OwnedMessage) {
         use yadtq_core::metrics as m;
         let task = if self.registry.get(name).is_some() { name.to_owned() } else { "(unknown)".to_owned() };
-        metrics::counter!(m::TASKS_STARTED, "task" => task, "queue" => queue.to_owned()).increment(1);
+        metrics::counter!(m::TASKS_STARTED, "task" => task, "queue" => queue.clone()).increment(1);
         if let Some(produced_ms) = msg.timestamp().to_millis() {
             let now_ms = chrono::Utc::now().timestamp_millis();
             let wait = (now_ms - produced_ms).max(0) as f64 / 1000.0;
-            metrics::histogram!(m::TASK_QUEUE_WAIT, "queue" => queue.to_owned()).record(wait);
+            metrics::histogram!(m::TASK_QUEUE_WAIT, "queue" => queue.clone()).record(wait);
         }
     }
 

@@ -200,7 +200,10 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         abort: CancellationToken::new(),
         topic_queues: queue_names
             .iter()
-            .flat_map(|q| serves.topics(&names, q).into_iter().map(move |t| (t, q.clone())))
+            .flat_map(|q| {
+                let label = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(q.as_str()));
+                serves.topics(&names, q).into_iter().map(move |t| (t, label.clone()))
+            })
             .collect(),
         routes,
         serves: serves.clone(),
