@@ -161,31 +161,42 @@ async fn get(client: &Client, out: Output, id: &str, wait: Option<Option<f64>>) 
     }
 }
 
-/// Reconnections `watch` makes (a second apart) when the stream breaks.
-const RECONNECTS: u32 = 10;
+/// How long `watch` keeps reconnecting (a second apart) after its stream
+/// breaks: long enough for a gateway to restart (connect to PostgreSQL,
+/// migrate, reach Kafka) when no load balancer hides the restart.
+const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
 /// `yadtq watch ID`: the task's server-sent events until a terminal status.
 /// When the stream ends early or the gateway goes away (a restart), it
-/// reconnects, up to [`RECONNECTS`] times, skipping the repeated state.
+/// reconnects for up to [`RECONNECT_FOR`] from the break (a stream that then
+/// stays open for a while starts a new budget), skipping the repeated state.
 async fn watch(client: &Client, out: Output, id: &str) -> Result<()> {
     let mut last: Option<Value> = None;
-    let mut reconnects = 0;
+    let mut broken_since: Option<std::time::Instant> = None;
     loop {
         let broke = match client.stream(&task_path(id, "/events")).await {
-            Ok(resp) => match follow(resp, out, &mut last).await {
-                Ok(Some(task)) => return outcome(&task),
-                Ok(None) => "the stream ended".to_string(),
-                Err(e) => e.to_string(),
-            },
+            Ok(resp) => {
+                let opened = std::time::Instant::now();
+                let broke = match follow(resp, out, &mut last).await {
+                    Ok(Some(task)) => return outcome(&task),
+                    Ok(None) => "the stream ended".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                if opened.elapsed() > Duration::from_secs(5) {
+                    broken_since = None;
+                }
+                broke
+            }
             // Only a gateway seen once is waited for: a wrong URL fails at once.
             Err(e @ (Error::Unreachable { .. } | Error::Problem(Problem { status: 503, .. }))) if last.is_some() => {
                 e.to_string()
             }
             Err(e) => return Err(e),
         };
-        reconnects += 1;
-        if reconnects > RECONNECTS {
-            return Err(Error::Other(format!("gave up following task {id} after {RECONNECTS} reconnections: {broke}")));
+        let since = *broken_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() > RECONNECT_FOR {
+            let secs = RECONNECT_FOR.as_secs();
+            return Err(Error::Other(format!("gave up following task {id} after {secs} s of reconnecting: {broke}")));
         }
         eprintln!("event stream of task {id} interrupted ({broke}); reconnecting");
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -708,6 +708,20 @@ impl Client {
     pub async fn submit_owned(&self, body: Value) -> Answer {
         self.submit(&body).await
     }
+
+    /// Number of long-polls and event streams the gateway holds now, from
+    /// its `yadtq_gateway_waiters` gauge: how a test knows a client's wait
+    /// has reached the gateway before it acts.
+    pub async fn waiters(&self) -> f64 {
+        metric_sample(&self.get("/metrics").await.text, "yadtq_gateway_waiters")
+    }
+}
+
+/// Value of the unlabelled sample `name` in a Prometheus text page (0 when absent).
+pub fn metric_sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// An `echo` task to insert straight through `yadtq_core::store` (bypassing

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use yadtq_core::auth::{Scope, DEFAULT_TENANT};
-use yadtq_tests::{binary, free_port, mint_key, Gateway, Stack};
+use yadtq_tests::{binary, free_port, mint_key, wait_for, Gateway, Stack};
 
 /// Longest a run of `yadtq` may take.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -189,7 +189,9 @@ async fn watch_follows_a_task_across_a_gateway_restart() {
     ok(&gw, &["submit", "sleep", "5", "--id", "cli-long"]);
     let (url, key) = (gw.base.clone(), gw.key.clone());
     let watcher = std::thread::spawn(move || yadtq_at(&url, key.as_deref(), &["watch", "cli-long"]));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The kill must come after the watcher's stream is open: the CLI waits
+    // only for a gateway it has reached once.
+    wait_for(Duration::from_secs(30), "the watcher's event stream", || async { gw.waiters().await >= 1.0 }).await;
     gw.proc.kill9();
     let listen = gw.base.trim_start_matches("http://").to_string();
     let _again = stack.spawn("yadtq-gateway", &["serve", "--listen", &listen], "gateway-again");

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use yadtq_tests::{wait_for, Answer, Gateway, Stack};
+use yadtq_tests::{metric_sample, wait_for, Answer, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -52,19 +52,6 @@ async fn backends_gone(db: &mut PgConnection) {
         assert!(Instant::now() < deadline, "{n} sessions of the gateway still open");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Value of the unlabelled sample `name` in a Prometheus text page (0 when absent).
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
-}
-
-/// Number of long-polls and event streams the gateway holds, from its
-/// `yadtq_gateway_waiters` gauge.
-async fn waiters(gw: &Gateway) -> f64 {
-    sample(&gw.get("/metrics").await.text, "yadtq_gateway_waiters")
 }
 
 /// Everything the gateway sends on `s` until it closes the connection.
@@ -144,7 +131,7 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     let gw = stack.gateway(&["--write-timeout", "1", "--max-connections", "2"]).await;
     let addr = gw.addr().to_string();
     let closed = r#"yadtq_gateway_connections_closed_total{reason="write_timeout"}"#;
-    assert_eq!(sample(&gw.get("/metrics").await.text, closed), 0.0);
+    assert_eq!(metric_sample(&gw.get("/metrics").await.text, closed), 0.0);
 
     // 200 pipelined requests for the OpenAPI document (about 120 KB each):
     // far more than the sockets' buffers hold while nobody reads.
@@ -155,7 +142,7 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     reader_gone.write_all(one.repeat(200).as_bytes()).await.expect("send");
     let started = Instant::now();
     wait_for(LONG, "the gateway closes the connection that does not read", || async {
-        sample(&gw.get("/metrics").await.text, closed) == 1.0
+        metric_sample(&gw.get("/metrics").await.text, closed) == 1.0
     })
     .await;
     println!(
@@ -182,7 +169,7 @@ async fn a_connection_past_the_cap_waits_for_a_free_one() {
     // The harness's own keep-alive connection goes after the idle timeout:
     // then only the scrape's own connection is open.
     wait_for(LONG, "the gateway's connections to close", || async {
-        sample(&raw_get(&addr, "/metrics").await, "yadtq_gateway_connections_open") == 1.0
+        metric_sample(&raw_get(&addr, "/metrics").await, "yadtq_gateway_connections_open") == 1.0
     })
     .await;
     let first = TcpStream::connect(&addr).await.expect("connect");
@@ -210,7 +197,7 @@ async fn waiters_past_the_cap_get_503_with_retry_after() {
     let poll = format!("/tasks/{id}?wait=20");
     let held = futures::future::join(gw.get(&poll), gw.get(&poll));
     let check = async {
-        wait_for(LONG, "two long-polls to wait", || async { waiters(&gw).await == 2.0 }).await;
+        wait_for(LONG, "two long-polls to wait", || async { gw.waiters().await == 2.0 }).await;
         let more = gw.get(&format!("/tasks/{id}?wait=5")).await;
         let stream = gw.get(&format!("/tasks/{id}/events")).await;
         let plain = gw.get(&format!("/tasks/{id}")).await;
@@ -241,7 +228,7 @@ async fn listings_past_the_cap_get_503_while_submissions_pass() {
     let held = gw.get("/workers");
     let check = async {
         wait_for(LONG, "the listing to hold the cap", || async {
-            sample(&gw.get("/metrics").await.text, "yadtq_gateway_listings") == 1.0
+            metric_sample(&gw.get("/metrics").await.text, "yadtq_gateway_listings") == 1.0
         })
         .await;
         let started = Instant::now();
@@ -388,7 +375,7 @@ async fn waiters_on_one_task_share_one_read_per_change() {
         .collect();
     let answers = futures::future::join_all(polls);
     let drive = async {
-        wait_for(LONG, "every long-poll to wait", || async { waiters(&gw).await >= WAITERS as f64 }).await;
+        wait_for(LONG, "every long-poll to wait", || async { gw.waiters().await >= WAITERS as f64 }).await;
         let before = (commits(&mut db).await, Instant::now());
         for i in 0..CHANGES {
             change(&mut db, &id, &format!("progress = '{{\"percent\": {i}}}'")).await;

@@ -149,7 +149,8 @@ async fn a_record_the_broker_refuses_fails_with_a_clear_error_and_is_not_retried
     let pad = 300_000;
     // Waits `scheduled` while the operator lowers the limit; the scheduler sends it after.
     let mut later = echo_of(pad);
-    later["countdown"] = json!(5);
+    // Long enough that the limit is lowered (and seen) before it is sent.
+    later["countdown"] = json!(15);
     let scheduled = gw.submit(&later).await;
     assert_eq!((scheduled.status, scheduled.body["status"].as_str()), (202, Some("scheduled")));
     let scheduled = scheduled.body["id"].as_str().unwrap().to_string();

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use yadtq_tests::Stack;
+use yadtq_tests::{wait_for, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -76,15 +76,21 @@ async fn countdown_and_eta_tasks_wait_scheduled_then_run_on_time() {
     let eta = (chrono::Utc::now() + chrono::TimeDelta::seconds(3)).to_rfc3339();
     let b = gw.submit(&json!({"task": "add", "args": [3, 4], "eta": eta})).await;
     assert_eq!(b.body["status"], "scheduled");
+    // Both read back as scheduled before either is due.
+    for ans in [&a, &b] {
+        let id = ans.body["id"].as_str().unwrap();
+        assert_eq!(gw.get(&format!("/tasks/{id}")).await.body["status"], "scheduled");
+    }
     for ans in [a, b] {
         let id = ans.body["id"].as_str().unwrap();
         let run_at = ts(&ans.body["run_at"]);
-        assert_eq!(gw.get(&format!("/tasks/{id}")).await.body["status"], "scheduled");
         let t = gw.wait_task(id, LONG).await;
         assert_eq!(t["status"], "success");
         let late = ts(&t["started_at"]) - run_at;
         eprintln!("started {late:.3} s after its time");
-        assert!((0.0..1.0).contains(&late), "started {late} s after run_at");
+        // Never early; the upper bound only stops a scheduler that never
+        // fires (how soon it fires is the benchmark's to measure).
+        assert!((0.0..10.0).contains(&late), "started {late} s after run_at");
     }
 }
 
@@ -270,7 +276,8 @@ async fn an_event_stream_on_another_gateway_sees_queued_processing_progress_succ
     let b = stack.gateway(&[]).await;
     let id = a.submit(&json!({"task": "sleep", "args": [2.5]})).await.body["id"].as_str().unwrap().to_string();
     let reader = tokio::spawn(read_sse(b.as_key(Some(&stack.api_key)), format!("/tasks/{id}/events")));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The worker starts once the stream is open, so its first event is `queued`.
+    wait_for(LONG, "the event stream on b", || async { b.waiters().await >= 1.0 }).await;
     let _w = stack.worker("worker", &[]).await;
     let events = tokio::time::timeout(LONG, reader).await.unwrap().unwrap();
     eprintln!("{events:?}");

@@ -155,8 +155,9 @@ async fn cancelling_a_task_leaves_another_tenants_task_of_the_same_id_running() 
     let scopes = [Scope::Submit, Scope::Read, Scope::Operate];
     let acme = gw.as_key(Some(&mint_key(&stack.db, "acme", &scopes, None).await));
     let beta = gw.as_key(Some(&mint_key(&stack.db, "beta", &scopes, None).await));
-    for client in [&acme, &beta] {
-        let a = client.submit(&json!({"task": "sleep", "args": [6], "id": "12345abc"})).await;
+    // Beta's task outlasts acme's cancel by a wide margin, however slow the machine.
+    for (client, secs) in [(&acme, 6), (&beta, 12)] {
+        let a = client.submit(&json!({"task": "sleep", "args": [secs], "id": "12345abc"})).await;
         assert_eq!(a.status, 202, "{}", a.text);
     }
     stack.wait_processing_on(wid, 2, LONG).await;
@@ -165,7 +166,7 @@ async fn cancelling_a_task_leaves_another_tenants_task_of_the_same_id_running() 
     assert_eq!((c.status, c.body["status"].as_str()), (202, Some("processing")), "{}", c.text);
     let cancelled = acme.wait_task("12345abc", LONG).await;
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
-    // Aborted within about a heartbeat, well inside beta's 6 s sleep.
+    // Aborted within about a heartbeat, well inside beta's 12 s sleep.
     let other = beta.get("/tasks/12345abc").await.body;
     assert_eq!(
         (other["status"].as_str(), &other["cancel_requested_at"]),

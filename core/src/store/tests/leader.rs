@@ -41,9 +41,11 @@ async fn the_lock_is_exclusive_and_freed_when_its_session_ends(pool: PgPool) {
     assert!(leader::try_lock(&mut b, KEY + 1).await.unwrap());
     leader::still_connected(&mut a).await.unwrap();
 
-    // Closed: the other session takes it at once.
+    // Closed: the other session takes it once the server has ended the
+    // closed session (close() returns when the goodbye is sent, not when the
+    // backend has exited and released its locks).
     a.close().await.unwrap();
-    assert!(leader::try_lock(&mut b, KEY).await.unwrap());
+    assert!(lock_within_seconds(&mut b, KEY).await, "a closed holder's lock was never freed");
 
     // Dropped without a goodbye: freed once the server sees the session gone.
     let mut c = session(&pool).await;
@@ -59,8 +61,11 @@ async fn a_holder_whose_session_ended_is_told_and_loses_the_lock(pool: PgPool) {
     let (mut holder, mut other) = (session(&pool).await, session(&pool).await);
     assert!(leader::try_lock(&mut holder, KEY).await.unwrap());
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut holder).await.unwrap();
-    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&pool).await.unwrap();
-    assert!(ended);
+    // With a timeout (ms) the call returns once the backend has exited, not
+    // when the signal is sent, so the session is surely gone below.
+    let ended: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1, 10000)").bind(pid).fetch_one(&pool).await.unwrap();
+    assert!(ended, "the holder's backend did not exit within 10 s");
     assert!(leader::still_connected(&mut holder).await.is_err());
     assert!(lock_within_seconds(&mut other, KEY).await);
 }
