@@ -57,6 +57,16 @@ if [[ ! -x /usr/bin/chromedriver ]] && ! command -v chromedriver >/dev/null; the
   apt_install chromium chromium-driver
 fi
 
+# The previous release's gateway and worker, for the rolling-upgrade test
+# (tests/tests/upgrade.rs): built once per machine, outside the clone, before
+# this checkout's build, with which it shares the dependencies' builds (that
+# build then links this checkout's binaries back). YADTQ_TEST_UPGRADE=0
+# leaves it out.
+if [[ "${YADTQ_TEST_UPGRADE:-1}" != 0 ]]; then
+  YADTQ_PREV_BIN_DIR="$(bash "$ROOT/scripts/prev-release.sh" dir)"
+  export YADTQ_PREV_BIN_DIR
+fi
+
 cargo build --workspace --bins
 # End-to-end tests share one broker and one PostgreSQL; run them one at a time.
 cargo test --workspace "$@" -- --test-threads=1
