@@ -57,7 +57,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.target(&label, "submit→finish p50", Unit::Ms, 20.0, false);
     r.add(&label, "submit→finish p99", Unit::Ms, p99);
     r.add(&label, "HTTP POST p99", Unit::Ms, percentile(&http_lat, 0.99));
-    r.add(&label, "errors", Unit::Count, err as f64);
+    r.errors(&label, "errors", err as f64);
 
     // Long-poll: how soon `GET /tasks/{id}?wait=` answers after the task finished.
     let lag = long_poll_lag_ms(&http, &gw.base, 50).await?;
