@@ -102,6 +102,9 @@ pub struct Args {
     /// Seconds of the fixed-rate latency scenario (4).
     #[arg(long, default_value_t = 10.0)]
     pub rate_secs: f64,
+    /// `sleep 0.1` tasks of the long-poll measurement (scenario 4), one at a time.
+    #[arg(long, default_value_t = 50)]
+    pub long_polls: usize,
     /// `sleep 30` tasks in flight when a worker is killed (scenario 6; split over two workers).
     #[arg(long, default_value_t = 8)]
     pub recovery_tasks: usize,

@@ -91,6 +91,8 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
         eprintln!("[bench] CHECKPOINT before the fixed-rate submit failed (not a superuser?): {e}");
     }
     let gw = b.gateway().await;
+    // Every stack has an API key of its own: the first stack's is a 401 here.
+    let http = http_client(a.clients.max(64), &b.stack.api_key);
     closed_loop(&http, &gw.base, SubmitApi::Single, a.clients, 1.0).await;
     let label = label_submit_rate(a);
     let (ok, err, secs, lat) = fixed_rate(&http, &gw.base, a.submit_rate, a.submit_secs, 1 << 40).await;
