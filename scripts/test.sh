@@ -8,10 +8,12 @@
 # Kafka of tests/tests/secured.rs, and a Prometheus server; then schemathesis
 # against a live gateway (scripts/schemathesis.sh) and the SDKs' tests
 # (scripts/test-clients.sh), each against a gateway and worker of its own on
-# the same servers; stops what it started.
+# the same servers; then every benchmark scenario, small, with the debug
+# binaries (scripts/bench.sh --smoke, about a minute; it fails on any figure
+# printed n/a or any error count above 0); stops what it started.
 # Extra arguments go to `cargo test` (e.g. a test name filter), and leave
-# schemathesis and the SDKs' tests out; so do YADTQ_TEST_SCHEMATHESIS=0 and
-# YADTQ_TEST_CLIENTS=0.
+# schemathesis, the SDKs' tests and the benchmark smoke run out; so do
+# YADTQ_TEST_SCHEMATHESIS=0, YADTQ_TEST_CLIENTS=0 and YADTQ_TEST_BENCH=0.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -78,4 +80,11 @@ if [[ $# -eq 0 && "${YADTQ_TEST_SCHEMATHESIS:-1}" != 0 ]]; then
 fi
 if [[ $# -eq 0 && "${YADTQ_TEST_CLIENTS:-1}" != 0 ]]; then
   bash scripts/test-clients.sh
+fi
+# The benchmark's scenarios still measure (scripts/bench.sh --smoke: a few
+# hundred tasks each, the debug binaries built above, no Celery; its own
+# stacks on the same servers, which it leaves running); not with a cargo test
+# filter, nor with YADTQ_TEST_BENCH=0.
+if [[ $# -eq 0 && "${YADTQ_TEST_BENCH:-1}" != 0 ]]; then
+  bash scripts/bench.sh --smoke
 fi

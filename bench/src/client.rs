@@ -19,6 +19,16 @@ pub fn batch_body(tasks: impl IntoIterator<Item = usize>) -> String {
     format!(r#"{{"tasks":[{}]}}"#, items.join(","))
 }
 
+/// Why [`SubmitApi::probe`] found an API not served.
+#[derive(Debug, Clone)]
+pub struct Unserved {
+    /// What the gateway answered.
+    pub why: String,
+    /// The gateway has no such endpoint (404, 405): an older gateway, whose
+    /// figure is skipped; otherwise the probe failed (a problem).
+    pub absent: bool,
+}
+
 /// How tasks are submitted: one `POST /tasks` each, or `POST /tasks/batch`
 /// (body and answer `{"tasks": [...]}`); against a gateway without the batch
 /// endpoint [`SubmitApi::probe`] reports it missing and the scenario prints n/a.
@@ -38,7 +48,7 @@ impl SubmitApi {
     }
 
     /// Whether the gateway serves this API (None) or why not (Some).
-    pub async fn probe(self, http: &reqwest::Client, base: &str) -> Option<String> {
+    pub async fn probe(self, http: &reqwest::Client, base: &str) -> Option<Unserved> {
         match self {
             SubmitApi::Single => None,
             SubmitApi::Batch(_) => {
@@ -50,8 +60,12 @@ impl SubmitApi {
                     .await;
                 match r {
                     Ok(r) if r.status().is_success() => None,
-                    Ok(r) => Some(format!("n/a: POST /tasks/batch answers {}", r.status().as_u16())),
-                    Err(e) => Some(format!("n/a: {e}")),
+                    Ok(r) => Some(Unserved {
+                        why: format!("POST /tasks/batch answers {}", r.status().as_u16()),
+                        // A gateway from before the endpoint: no route for it.
+                        absent: matches!(r.status().as_u16(), 404 | 405),
+                    }),
+                    Err(e) => Some(Unserved { why: format!("POST /tasks/batch: {e}"), absent: false }),
                 }
             }
         }

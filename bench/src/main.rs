@@ -2,6 +2,12 @@
 //! database and Kafka namespace per scenario run), with Celery side by side.
 //! Prints the machine and one Markdown table. See docs/benchmarks.md;
 //! `scripts/bench.sh` starts the servers, builds and runs this.
+//!
+//! Exit status 1 when the report lists problems (a scenario that failed, a
+//! figure printed n/a, an error count above 0), so a script or CI notices a
+//! benchmark that measured nothing; what was left out on purpose (Celery not
+//! configured, scenarios that need a stack of the bench's own) is listed as
+//! skipped and does not count.
 
 mod client;
 mod machine;
@@ -12,6 +18,7 @@ mod stack;
 mod stats;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
@@ -42,12 +49,20 @@ pub enum Scenario {
 /// Benchmarks of yadtq (and Celery) on this machine.
 #[derive(Debug, Clone, Parser)]
 #[command(version)]
+// A flag given twice takes its last value, so a preset (`scripts/bench.sh
+// --smoke`) can be followed by the caller's own flags.
+#[command(args_override_self = true)]
 pub struct Args {
     /// Runs per scenario; the table shows min / median / max over them.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Scenarios to run (comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "submit,drain,e2e,rate,recovery,pg,listing,celery")]
+    /// Scenarios to run (comma separated; given twice, the last list counts).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        action = clap::ArgAction::Set,
+        default_value = "submit,drain,e2e,rate,recovery,pg,listing,celery"
+    )]
     pub scenarios: Vec<Scenario>,
     /// Concurrent HTTP clients (scenario 1, and for submitting in 2 and 3).
     #[arg(long, default_value_t = 32)]
@@ -87,6 +102,9 @@ pub struct Args {
     /// Seconds of the fixed-rate latency scenario (4).
     #[arg(long, default_value_t = 10.0)]
     pub rate_secs: f64,
+    /// `sleep 0.1` tasks of the long-poll measurement (scenario 4), one at a time.
+    #[arg(long, default_value_t = 50)]
+    pub long_polls: usize,
     /// `sleep 30` tasks in flight when a worker is killed (scenario 6; split over two workers).
     #[arg(long, default_value_t = 8)]
     pub recovery_tasks: usize,
@@ -118,7 +136,7 @@ pub struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let a = Args::parse();
     let started = Instant::now();
     let load_before = loadavg();
@@ -181,16 +199,25 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    // Not configured is a choice (YADTQ_BENCH_NO_CELERY=1, or yadtq-bench run
+    // without --celery-python), not a failure: the comparison is optional.
+    let mut skipped = Vec::new();
     if want(Scenario::Celery) && !celery_on {
-        problems.push("Celery not run: no --celery-python / YADTQ_BENCH_PYTHON (scripts/bench.sh sets it)".into());
+        skipped.push(
+            "Celery: not configured (no --celery-python / YADTQ_BENCH_PYTHON; scripts/bench.sh sets it unless \
+             YADTQ_BENCH_NO_CELERY=1)"
+                .to_string(),
+        );
     }
+    problems.extend(yadtq.problems("yadtq"));
+    problems.extend(celery.problems("Celery"));
 
     println!("## yadtq benchmark\n");
     for (k, v) in &machine {
         println!("- **{k}**: {v}");
     }
     println!(
-        "- **Parameters**: {} runs; {} clients; workers {}×{} (Celery: {} prefork nodes × {}); release build; default liveness timings; \
+        "- **Parameters**: {} runs; {} clients; workers {}×{} (Celery: {} prefork nodes × {}); {}; default liveness timings; \
          CPU busy before start: {busy_before:.0}% of all cores; load average before / after: {} / {}",
         a.runs,
         a.clients,
@@ -198,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
         a.concurrency,
         a.workers,
         a.concurrency,
+        build_description(),
         load_before,
         loadavg()
     );
@@ -208,23 +236,47 @@ async fn main() -> anyhow::Result<()> {
          yadtq/Celery compares medians: above 1 means yadtq has the larger figure (better for /s, worse for ms and s).",
         a.runs
     );
-    finish(&a, &problems, started, || {
+    finish(&a, &problems, &skipped, started, || {
         serde_json::json!({
             "machine": machine.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
             "yadtq": yadtq.to_json(), "celery": celery.to_json(),
-            "problems": problems,
+            "problems": problems, "skipped": skipped,
         })
     })
 }
 
-/// Ends a report: its problems, the total time since `started`, and the
-/// figures (`doc`) written as JSON to `--json` when given.
+/// Which binaries were measured, for the parameters line: "release build",
+/// or the directory when `YADTQ_BIN_DIR` names another (the debug smoke run).
+fn build_description() -> String {
+    let dir = stack::bin_dir();
+    if dir.file_name().is_some_and(|n| n == "release") {
+        "release build".into()
+    } else {
+        format!("binaries of {} (not a release build: figures are not comparable)", dir.display())
+    }
+}
+
+/// The exit status of a report: 0 without problems, 1 with any.
+fn exit_status(problems: &[String]) -> u8 {
+    u8::from(!problems.is_empty())
+}
+
+/// Ends a report: its problems and what was skipped on purpose, the total
+/// time since `started`, and the figures (`doc`) written as JSON to `--json`
+/// when given. Returns the exit status ([`exit_status`]).
 fn finish(
     a: &Args,
     problems: &[String],
+    skipped: &[String],
     started: Instant,
     doc: impl FnOnce() -> serde_json::Value,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitCode> {
+    if !skipped.is_empty() {
+        println!("\nSkipped (on purpose, not problems):");
+        for s in skipped {
+            println!("- {s}");
+        }
+    }
     if !problems.is_empty() {
         println!("\nProblems:");
         for p in problems {
@@ -235,20 +287,24 @@ fn finish(
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_string_pretty(&doc())?)?;
     }
-    Ok(())
+    let status = exit_status(problems);
+    if status != 0 {
+        eprintln!("[bench] {} problem(s), listed at the end of the report: exit status {status}", problems.len());
+    }
+    Ok(ExitCode::from(status))
 }
 
 /// The benchmark against the user's gateway (`YADTQ_URL`, `YADTQ_API_KEY`):
 /// only scenario 1, the one that needs no stack of its own (the others start
 /// and kill workers and read the database); the rest are listed as skipped.
-async fn external(a: &Args, url: &str, key: &str) -> anyhow::Result<()> {
+async fn external(a: &Args, url: &str, key: &str) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut yadtq = Results::default();
-    let mut problems = Vec::new();
+    let (mut problems, mut skipped) = (Vec::new(), Vec::new());
     for s in &a.scenarios {
         if *s != Scenario::Submit {
             let name = s.to_possible_value().map_or_else(|| format!("{s:?}"), |v| v.get_name().to_string());
-            problems.push(format!("{name}: not run against YADTQ_URL (it needs a stack of the bench's own)"));
+            skipped.push(format!("{name}: not run against YADTQ_URL (it needs a stack of the bench's own)"));
         }
     }
     if a.scenarios.contains(&Scenario::Submit) {
@@ -264,11 +320,13 @@ async fn external(a: &Args, url: &str, key: &str) -> anyhow::Result<()> {
     println!("- **Parameters**: {} runs; {} clients; load average at the end: {}", a.runs, a.clients, loadavg());
     println!();
     print!("{}", report::table(&yadtq, &Results::default(), a.runs));
+    problems.extend(yadtq.problems("yadtq"));
     finish(
         a,
         &problems,
+        &skipped,
         started,
-        || serde_json::json!({"gateway": url, "yadtq": yadtq.to_json(), "problems": problems}),
+        || serde_json::json!({"gateway": url, "yadtq": yadtq.to_json(), "problems": problems, "skipped": skipped}),
     )
 }
 
@@ -294,4 +352,51 @@ async fn caught(step: impl std::future::Future<Output = anyhow::Result<()>>) -> 
             .unwrap_or_else(|| "(no message)".into());
         Err(anyhow::anyhow!("panicked: {message}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use report::Unit;
+
+    #[test]
+    fn a_report_with_problems_exits_non_zero() {
+        let mut r = Results::default();
+        r.add("4 long-poll", "answer after finish p50", Unit::Ms, f64::NAN);
+        assert_eq!(exit_status(&r.problems("yadtq")), 1);
+        let mut r = Results::default();
+        r.add("1 submit", "accepted", Unit::PerSec, 0.0);
+        r.errors("1 submit", "errors", 20_000.0);
+        assert_eq!(exit_status(&r.problems("yadtq")), 1);
+        let mut r = Results::default();
+        r.add("1 submit", "accepted", Unit::PerSec, 2000.0);
+        r.errors("1 submit", "errors", 0.0);
+        r.skip("1 submit batch", "accepted", "skipped: no batch endpoint");
+        assert_eq!(exit_status(&r.problems("yadtq")), 0);
+    }
+
+    #[test]
+    fn a_preset_can_be_overridden_by_a_later_flag() {
+        let a = Args::try_parse_from([
+            "yadtq-bench",
+            "--runs",
+            "1",
+            "--scenarios",
+            "submit,drain",
+            "--env",
+            "A=1",
+            "--runs",
+            "2",
+            "--scenarios",
+            "pg",
+            "--env",
+            "B=2",
+        ])
+        .unwrap();
+        assert_eq!((a.runs, a.scenarios.as_slice()), (2, [Scenario::Pg].as_slice()));
+        // --env stays repeatable: both settings are kept.
+        assert_eq!(a.service_env, ["A=1", "B=2"]);
+        let a = Args::try_parse_from(["yadtq-bench", "--scenarios", "submit,drain"]).unwrap();
+        assert_eq!(a.scenarios, [Scenario::Submit, Scenario::Drain]);
+    }
 }

@@ -76,7 +76,7 @@ pub async fn drain(a: &Args, r: &mut Results) -> Result<()> {
     r.add(&label, "finished", Unit::PerSec, f(&v, "finished_per_s"));
     r.add(&label, "first start → last finish", Unit::Secs, f(&v, "span_s"));
     r.add(&label, "worker spawn → all terminal (wall, incl. start-up)", Unit::Secs, f(&v, "wall_s"));
-    r.add(&label, "not success", Unit::Count, f(&v, "not_success"));
+    r.errors(&label, "not success", f(&v, "not_success"));
     r.add(LABEL_FOOTPRINT, "worker RSS peak during drain (largest worker)", Unit::MiB, f(&v, "worker_rss_peak_mib"));
     Ok(())
 }
@@ -99,7 +99,7 @@ pub async fn e2e(a: &Args, r: &mut Results) -> Result<()> {
     r.add(&label, "tasks/s (first submit → last result seen)", Unit::PerSec, f(&v, "tasks_per_s"));
     r.add(&label, "submit→finish p50", Unit::Ms, f(&v, "p50_ms"));
     r.add(&label, "submit→finish p99", Unit::Ms, f(&v, "p99_ms"));
-    r.add(&label, "not success", Unit::Count, f(&v, "not_success"));
+    r.errors(&label, "not success", f(&v, "not_success"));
     r.add(&label, "(client) submit rate", Unit::PerSec, f(&v, "client_submit_per_s"));
     // Celery has no bulk submit (a group() sends one message per task too): its
     // client's way to send N tasks is the same in both rows.

@@ -92,7 +92,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.add(&label, "finished", Unit::PerSec, n as f64 / span);
     r.add(&label, "first start → last finish", Unit::Secs, span);
     r.add(&label, "worker spawn → all terminal (wall, incl. start-up)", Unit::Secs, wall);
-    r.add(&label, "not success", Unit::Count, (n as i64 - ok) as f64);
+    r.errors(&label, "not success", (n as i64 - ok) as f64);
 
     let (gw_peak, w_peak) = *peaks.lock().unwrap();
     r.add(LABEL_FOOTPRINT, "gateway RSS peak during drain", Unit::MiB, gw_peak);

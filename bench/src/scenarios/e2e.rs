@@ -113,7 +113,7 @@ async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
     r.add(&label, "tasks/s (first submit → last result seen)", Unit::PerSec, n as f64 / secs);
     r.add(&label, "submit→finish p50", Unit::Ms, percentile(&lat, 0.5));
     r.add(&label, "submit→finish p99", Unit::Ms, percentile(&lat, 0.99));
-    r.add(&label, "not success", Unit::Count, failed as f64);
+    r.errors(&label, "not success", failed as f64);
     for (group, pct) in cpu0.since(&cpu1) {
         r.add(&label_cpu_e2e(&label), &group, Unit::CorePct, pct);
     }

@@ -64,7 +64,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     closed_loop(&http, &gw.base, SubmitApi::Single, a.clients, 1.0).await;
     let (ok, err, secs, _) = closed_loop(&http, &gw.base, SubmitApi::Single, a.clients, a.submit_secs).await;
     r.add(&label, "submit alone", Unit::PerSec, ok as f64 / secs);
-    r.add(&label, "submit alone errors", Unit::Count, err as f64);
+    r.errors(&label, "submit alone errors", err as f64);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (listed, failed, refused) =
@@ -103,9 +103,9 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     }
     let with = format!("with {} listings", a.listing_clients);
     r.add(&label, &format!("submit {with}"), Unit::PerSec, ok as f64 / secs);
-    r.add(&label, &format!("submit {with} errors"), Unit::Count, err as f64);
+    r.errors(&label, &format!("submit {with} errors"), err as f64);
     r.add(&label, &format!("listings/s {with}"), Unit::PerSec, listed_during as f64 / secs);
-    r.add(&label, "listing errors", Unit::Count, failed.load(Ordering::Relaxed) as f64);
+    r.errors(&label, "listing errors", failed.load(Ordering::Relaxed) as f64);
     r.add(&label, "listings refused (503)", Unit::Count, refused.load(Ordering::Relaxed) as f64);
 
     drop(gw);

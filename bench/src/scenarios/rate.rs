@@ -1,33 +1,51 @@
 //! Scenario 4: tasks submitted at a fixed rate R for T seconds with workers
 //! running; per-task submit→start and submit→finish from database timestamps.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{ensure, Context, Result};
 
 use super::{db_latencies_ms, label_rate, p50_p99};
-use crate::client::fixed_rate;
+use crate::client::{fixed_rate, submit_many};
 use crate::report::{Results, Unit};
 use crate::stack::{http_client, Bench};
 use crate::stats::{percentile, sorted};
 use crate::Args;
 
 /// Row label of the long-poll figures.
-pub const LABEL_LONG_POLL: &str = "4 long-poll (50 sleep 0.1 s tasks, one at a time)";
+pub fn label_long_poll(a: &Args) -> String {
+    format!("4 long-poll ({} sleep 0.1 s tasks, one at a time)", a.long_polls)
+}
 
-/// Submits `n` short tasks one at a time, each followed by a long-poll; returns
-/// the sorted milliseconds from `finished_at` (database clock) to the answer.
+/// Submits `n` short tasks one at a time, each followed by long-polls until
+/// it is terminal; returns the sorted milliseconds from `finished_at`
+/// (database clock) to the answer that reported it. Any refused request or
+/// unsuccessful task is an error: a sample left out silently would print the
+/// figure n/a without saying why (every POST here was once a 415).
 async fn long_poll_lag_ms(http: &reqwest::Client, base: &str, n: usize) -> Result<Vec<f64>> {
     let mut lags = Vec::with_capacity(n);
     for _ in 0..n {
-        let t: serde_json::Value =
-            http.post(format!("{base}/tasks")).body(r#"{"task":"sleep","args":[0.1]}"#).send().await?.json().await?;
-        let id = t["id"].as_str().unwrap_or_default();
-        let done: serde_json::Value = http.get(format!("{base}/tasks/{id}?wait=10")).send().await?.json().await?;
-        let answered = chrono::Utc::now();
-        if let Some(f) = done["finished_at"].as_str().and_then(|f| f.parse::<chrono::DateTime<chrono::Utc>>().ok()) {
-            lags.push((answered - f).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-        }
+        let ids = submit_many(http, base, 1, 1, |_| r#"{"task":"sleep","args":[0.1]}"#.to_string()).await?;
+        let id = &ids[0];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (done, answered) = loop {
+            let resp = http.get(format!("{base}/tasks/{id}?wait=10")).send().await?;
+            let status = resp.status();
+            let text = resp.text().await?;
+            let answered = chrono::Utc::now();
+            ensure!(status.is_success(), "GET /tasks/{id}?wait=10 answered {status}: {text}");
+            let done: serde_json::Value = serde_json::from_str(&text)?;
+            if matches!(done["status"].as_str(), Some("success" | "failed" | "cancelled")) {
+                break (done, answered);
+            }
+            ensure!(Instant::now() < deadline, "task {id} still {} after 60 s", done["status"]);
+        };
+        ensure!(done["status"] == "success", "task {id} ended {}: {done}", done["status"]);
+        let finished = done["finished_at"]
+            .as_str()
+            .and_then(|f| f.parse::<chrono::DateTime<chrono::Utc>>().ok())
+            .with_context(|| format!("task {id}: no finished_at in {done}"))?;
+        lags.push((answered - finished).num_microseconds().unwrap_or(0) as f64 / 1000.0);
     }
     Ok(sorted(lags))
 }
@@ -57,14 +75,15 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.target(&label, "submit→finish p50", Unit::Ms, 20.0, false);
     r.add(&label, "submit→finish p99", Unit::Ms, p99);
     r.add(&label, "HTTP POST p99", Unit::Ms, percentile(&http_lat, 0.99));
-    r.add(&label, "errors", Unit::Count, err as f64);
+    r.errors(&label, "errors", err as f64);
 
     // Long-poll: how soon `GET /tasks/{id}?wait=` answers after the task finished.
-    let lag = long_poll_lag_ms(&http, &gw.base, 50).await?;
+    let lag = long_poll_lag_ms(&http, &gw.base, a.long_polls).await?;
     let (p50, p99) = p50_p99(&lag);
-    r.add(LABEL_LONG_POLL, "answer after finish p50", Unit::Ms, p50);
-    r.add(LABEL_LONG_POLL, "answer after finish p99", Unit::Ms, p99);
-    r.target(LABEL_LONG_POLL, "answer after finish p50", Unit::Ms, 100.0, false);
+    let label = label_long_poll(a);
+    r.add(&label, "answer after finish p50", Unit::Ms, p50);
+    r.add(&label, "answer after finish p99", Unit::Ms, p99);
+    r.target(&label, "answer after finish p50", Unit::Ms, 100.0, false);
 
     drop(workers);
     drop(gw);
