@@ -377,6 +377,21 @@ fn on_line(mut p: Problem, start: usize, lines: &[usize]) -> Problem {
     p
 }
 
+/// Tasks by status, the known statuses in [`STATUSES`] order, then any other
+/// (a newer gateway's, e.g. `waiting`) verbatim in name order; statuses
+/// with no task are left out.
+fn status_counts(tasks: &[Value]) -> Vec<(String, usize)> {
+    let mut others: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for t in tasks {
+        let status = render::cell(&t["status"]);
+        if !STATUSES.contains(&status.as_str()) {
+            *others.entry(status).or_default() += 1;
+        }
+    }
+    let known = STATUSES.iter().map(|s| (s.to_string(), tasks.iter().filter(|t| t["status"] == *s).count()));
+    known.chain(others).filter(|(_, n)| *n > 0).collect()
+}
+
 /// `yadtq submit --file tasks.jsonl [--wait]`: POST /tasks/batch by chunks;
 /// with `--wait`, a progress bar until every task is finished, then a summary.
 async fn submit_file(client: &Client, out: Output, s: &Submit) -> Result<()> {
@@ -406,13 +421,7 @@ async fn submit_file(client: &Client, out: Output, s: &Submit) -> Result<()> {
         return Ok(());
     };
     let finished = wait_all(client, &stored, deadline(wait)).await?;
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for status in STATUSES {
-        let n = finished.iter().filter(|t| t["status"] == status).count();
-        if n > 0 {
-            counts.push((status.to_string(), n));
-        }
-    }
+    let counts = status_counts(&finished);
     out.show_value(&json!({ "tasks": finished }), |_| render::summary(&counts));
     let count = |status: &str| counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
     let unfinished = finished.iter().filter(|t| !is_terminal(t)).count();
@@ -461,6 +470,18 @@ async fn wait_all(client: &Client, tasks: &[Value], until: Option<Instant>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_by_status_keep_a_status_this_release_does_not_know() {
+        let tasks: Vec<Value> = ["success", "waiting", "held", "waiting", "failed"]
+            .iter()
+            .map(|s| json!({"id": "t", "status": s}))
+            .collect();
+        let counts = status_counts(&tasks);
+        let expected = [("success", 1), ("failed", 1), ("held", 1), ("waiting", 2)];
+        assert_eq!(counts, expected.map(|(s, n)| (s.to_string(), n)));
+        assert!(tasks.iter().filter(|t| t["status"] != "success" && t["status"] != "failed").all(|t| !is_terminal(t)));
+    }
 
     #[test]
     fn batch_problems_name_the_line_of_the_file() {

@@ -8,8 +8,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+///
+/// A status this release does not know (one a newer release writes, e.g.
+/// `waiting` or `held`, read during a rolling upgrade) is kept verbatim in
+/// [`TaskStatus::Other`] and is never terminal, so every reader passes it
+/// through instead of failing. Serialized and stored as its name (text), an
+/// `Other` as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
     /// Accepted and waiting for a worker.
     Queued,
@@ -23,11 +28,18 @@ pub enum TaskStatus {
     Failed,
     /// Cancelled before it finished.
     Cancelled,
+    /// A status this release does not know, as stored. Never one of the
+    /// names above ([`TaskStatus::from_stored`] maps those to their variants).
+    Other(String),
 }
 
 impl TaskStatus {
-    /// The name stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
+    /// The statuses this release knows, in lifecycle order.
+    pub const KNOWN: [TaskStatus; 6] =
+        [Self::Queued, Self::Scheduled, Self::Processing, Self::Success, Self::Failed, Self::Cancelled];
+
+    /// The name stored in the `status` column (an `Other`'s text as is).
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Queued => "queued",
             Self::Scheduled => "scheduled",
@@ -35,10 +47,12 @@ impl TaskStatus {
             Self::Success => "success",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Other(s) => s,
         }
     }
 
-    /// Parses a stored status name.
+    /// Parses one of the known names; `None` for any other text. What a
+    /// filter accepts (`GET /tasks?status=`): it names only known statuses.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "queued" => Self::Queued,
@@ -51,10 +65,94 @@ impl TaskStatus {
         })
     }
 
-    /// True for `success`, `failed` and `cancelled`.
-    pub fn is_terminal(self) -> bool {
+    /// Reads a stored (or received) status: a known name as its variant,
+    /// any other text as [`TaskStatus::Other`]. Never fails; allocates only
+    /// for an unknown name.
+    pub fn from_stored(s: &str) -> Self {
+        Self::parse(s).unwrap_or_else(|| Self::Other(s.to_owned()))
+    }
+
+    /// True for `success`, `failed` and `cancelled`; false for an unknown
+    /// status (a newer release's statuses are waiting ones, never final).
+    pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Success | Self::Failed | Self::Cancelled)
     }
+
+    /// False for [`TaskStatus::Other`].
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for TaskStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Accepts any string ([`TaskStatus::from_stored`]): a status passes through
+/// verbatim. A filter that must refuse unknown names uses [`known_status`].
+impl<'de> Deserialize<'de> for TaskStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(Self::from_stored(&s))
+    }
+}
+
+/// `deserialize_with` for an optional status filter: only the known names,
+/// an error listing them otherwise (a 400 in `GET /tasks?status=`).
+pub fn known_status<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<TaskStatus>, D::Error> {
+    let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    TaskStatus::parse(&s).map(Some).ok_or_else(|| {
+        let known: Vec<&str> = TaskStatus::KNOWN.iter().map(TaskStatus::as_str).collect();
+        serde::de::Error::custom(format_args!("unknown status {s:?}: expected one of {}", known.join(", ")))
+    })
+}
+
+/// The `TaskStatus` component: the known names only (an enum, which the
+/// generated SDKs turn into theirs). A task's `status` is this or any other
+/// string ([`task_status_or_other`]); a filter takes this one alone.
+impl utoipa::PartialSchema for TaskStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .description(Some(
+                "Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. \
+                 A task may also carry a status not listed here (a newer release's, e.g. `waiting`, \
+                 during a rolling upgrade): treat it as not terminal.",
+            ))
+            .enum_values(Some(Self::KNOWN.iter().map(TaskStatus::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for TaskStatus {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TaskStatus".into()
+    }
+}
+
+/// Schema of a task's `status`: `anyOf` the [`TaskStatus`] enum or any
+/// string, so generated clients keep their enum for the known names and
+/// accept the others (`TaskStatus | str` in Python, `TaskStatus | string`
+/// in TypeScript).
+pub fn task_status_or_other() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Ref, SchemaType, Type};
+    AnyOfBuilder::new()
+        .item(Ref::from_schema_name("TaskStatus"))
+        .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)))
+        .description(Some(
+            "Lifecycle status: one of `TaskStatus`, or a status this release does not know \
+             (a newer release's, e.g. `waiting`), passed through verbatim and not terminal.",
+        ))
+        .into()
 }
 
 /// Why an attempt failed: `{kind, message}`. Kinds used by yadtq itself:
@@ -162,7 +260,8 @@ pub struct Task {
     pub kwargs: Box<RawValue>,
     /// Queue the task was submitted to.
     pub queue: String,
-    /// Lifecycle status.
+    /// Lifecycle status: a known one, or a newer release's passed through verbatim.
+    #[schema(schema_with = task_status_or_other)]
     pub status: TaskStatus,
     /// Handler's JSON result once `success` (any JSON value), else null.
     #[schema(value_type = Option<serde_json::Value>)]

@@ -610,6 +610,25 @@ impl Proc {
 }
 
 impl Stack {
+    /// Lets this stack's `tasks` table hold `status` and puts the tasks
+    /// `ids` in it, as a newer release (its migration, then its writes)
+    /// would during a rolling upgrade.
+    pub async fn put_in_new_status(&self, status: &str, ids: &[&str]) {
+        sqlx::query(&format!(
+            "ALTER TABLE tasks DROP CONSTRAINT tasks_status_check, ADD CONSTRAINT tasks_status_check CHECK (status IN
+                 ('queued', 'scheduled', 'processing', 'success', 'failed', 'cancelled', '{status}'))"
+        ))
+        .execute(&self.db)
+        .await
+        .expect("widen the status CHECK");
+        sqlx::query("UPDATE tasks SET status = $1 WHERE id = ANY($2)")
+            .bind(status)
+            .bind(ids)
+            .execute(&self.db)
+            .await
+            .expect("put tasks in the new status");
+    }
+
     /// Ids of `n` tasks submitted through `gw`, built by `body(i)`; asserts each is accepted.
     pub async fn submit_many(&self, gw: &Gateway, n: usize, body: impl Fn(usize) -> Value) -> Vec<String> {
         let answers = futures::future::join_all((0..n).map(|i| gw.submit_owned(body(i)))).await;

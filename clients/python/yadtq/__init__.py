@@ -40,7 +40,10 @@ __all__ = ["TERMINAL", "ProblemError", "TaskEvent", "Yadtq", "submit_request", "
 
 T = TypeVar("T")
 
-#: Statuses a task never leaves (but for an explicit retry).
+#: Statuses a task never leaves (but for an explicit retry). A task's `status`
+#: is a `TaskStatus`, or a plain `str` for a status this SDK does not know (a
+#: newer gateway's, e.g. `waiting`), which is never terminal:
+#: `task.status in TERMINAL` is the test.
 TERMINAL = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 #: The gateway's longest long-poll, seconds.
@@ -127,7 +130,7 @@ class Yadtq:
             if task.status in TERMINAL:
                 return task
             if left <= 0:
-                raise TimeoutError(f"task {task_id} is still {task.status.value} after {timeout} s")
+                raise TimeoutError(f"task {task_id} is still {task.status} after {timeout} s")
 
     def submit_and_wait(
         self,

@@ -199,7 +199,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Per queue: tasks by active status, oldest queued age, throughput and
+         * Per queue: tasks by active status (statuses this release does not know,
+         *     a newer release's, in `other`), oldest queued age, throughput and
          *     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
          *     partial indexes (active statuses, `finished_at`), so its cost follows the
          *     active and recent tasks rather than the table; the lag asks Kafka for
@@ -328,6 +329,9 @@ export interface paths {
          * Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
          *     (200); a `processing` task gets a cancel request (202) that its worker acts
          *     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+         *     A task in a status this release does not know (a newer release's, e.g.
+         *     `waiting`) gets a cancel request too (202, status unchanged), which the
+         *     release that knows the status honours.
          */
         post: operations["cancelTask"];
         delete?: never;
@@ -682,6 +686,14 @@ export interface components {
              */
             oldest_queued_age_s?: number | null;
             /**
+             * @description Tasks now in a status this release does not know (a newer release's,
+             *     e.g. `waiting` or `held`, during a rolling upgrade), by that status
+             *     verbatim; such tasks are not finished. Empty when there are none.
+             */
+            other: {
+                [key: string]: number;
+            };
+            /**
              * Format: int64
              * @description Tasks running now.
              */
@@ -843,8 +855,8 @@ export interface components {
              * @description When the latest attempt started.
              */
             started_at?: string | null;
-            /** @description Lifecycle status. */
-            status: components["schemas"]["TaskStatus"];
+            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's, e.g. `waiting`), passed through verbatim and not terminal. */
+            status: components["schemas"]["TaskStatus"] | string;
             /** @description Handler name. */
             task: string;
             /**
@@ -882,7 +894,7 @@ export interface components {
             tasks: components["schemas"]["Task"][];
         };
         /**
-         * @description Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
+         * @description Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's, e.g. `waiting`, during a rolling upgrade): treat it as not terminal.
          * @enum {string}
          */
         TaskStatus: "queued" | "scheduled" | "processing" | "success" | "failed" | "cancelled";
@@ -1845,7 +1857,10 @@ export interface operations {
     listTasks: {
         parameters: {
             query?: {
-                /** @description Only tasks in this status. */
+                /**
+                 * @description Only tasks in this status: one this release knows (any other answers
+                 *     400, although a task may carry a newer release's status).
+                 */
                 status?: components["schemas"]["TaskStatus"];
                 /** @description Only tasks of this name (any text without NUL characters). */
                 task?: string;
@@ -2385,7 +2400,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Running: cancel requested; watch the task or its events */
+            /** @description Running (or in a status this release does not know): cancel requested; watch the task or its events */
             202: {
                 headers: {
                     [name: string]: unknown;

@@ -29,8 +29,11 @@ export interface YadtqOptions extends Omit<ClientOptions, "baseUrl"> {
   apiKey?: string;
 }
 
-/** Statuses a task never leaves (but for an explicit retry). */
-export const TERMINAL: ReadonlySet<TaskStatus> = new Set(["success", "failed", "cancelled"]);
+/** Statuses a task never leaves (but for an explicit retry). A task's
+ * `status` is a `TaskStatus`, or another string for a status this SDK does
+ * not know (a newer gateway's, e.g. `waiting`), which is never terminal:
+ * `TERMINAL.has(task.status)` is the test. */
+export const TERMINAL: ReadonlySet<string> = new Set<TaskStatus>(["success", "failed", "cancelled"]);
 /** The gateway's longest long-poll, seconds. */
 export const MAX_WAIT = 60;
 

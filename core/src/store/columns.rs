@@ -11,7 +11,7 @@ use sqlx::{Decode, Encode, Postgres, Type};
 use crate::model::{AttemptOutcome, TaskStatus, WorkerState};
 
 /// Implements `sqlx::Type`, `Encode` and `Decode` for a text-stored enum
-/// `fn as_str(self) -> &'static str`, given its parser (`&str -> Option<Self>`).
+/// `fn as_str(&self) -> &str`, given its parser (`&str -> Option<Self>`).
 macro_rules! text_column {
     ($t:ty, $parse:expr) => {
         impl Type<Postgres> for $t {
@@ -36,7 +36,8 @@ macro_rules! text_column {
     };
 }
 
-text_column!(TaskStatus, TaskStatus::parse);
+// A status written by a newer release reads verbatim (`TaskStatus::Other`).
+text_column!(TaskStatus, |s| Some(TaskStatus::from_stored(s)));
 // A state written by a newer release reads as `joining`.
 text_column!(WorkerState, |s| Some(WorkerState::parse(s)));
 text_column!(AttemptOutcome, AttemptOutcome::parse);

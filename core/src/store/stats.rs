@@ -28,8 +28,9 @@ pub struct StatusCount {
 /// What one sample of the active (non-terminal) tasks found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Active {
-    /// Counts of `queued`, `scheduled` and `processing` tasks per queue
-    /// (pairs with no task are absent).
+    /// Counts of `queued`, `scheduled` and `processing` tasks per queue, and
+    /// of statuses this release does not know ([`TaskStatus::Other`], a
+    /// newer release's, which are never terminal); pairs with no task are absent.
     pub counts: Vec<StatusCount>,
     /// Per queue with queued tasks: seconds since its oldest `queued` task
     /// became due (the later of `created_at` and `run_at`), database clock.
@@ -38,11 +39,13 @@ pub struct Active {
     pub unpublished: i64,
 }
 
-/// Counts of `queued`, `scheduled` and `processing` tasks per queue, the
-/// oldest queued age per queue (seconds) and the publisher's backlog (rows).
-/// One branch per status, so each uses its partial index (`status IN (…)`
-/// matches none of them and scans the table): ~5 ms with 10,000 queued
-/// rows in a table of a million.
+/// Counts of `queued`, `scheduled` and `processing` tasks per queue (and of
+/// unknown statuses, verbatim), the oldest queued age per queue (seconds)
+/// and the publisher's backlog (rows). One branch per status, so each uses
+/// its partial index (`status IN (…)` matches none of them and scans the
+/// table): ~5 ms with 10,000 queued rows in a table of a million. Unknown
+/// statuses read `tasks_other_status` (migration 0015), empty until a newer
+/// release writes one.
 pub async fn active(pool: &PgPool) -> Result<Active, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT queue AS "queue!", 'queued' AS "status!: TaskStatus", count(*) AS "n!",
@@ -52,7 +55,11 @@ pub async fn active(pool: &PgPool) -> Result<Active, StoreError> {
          UNION ALL
          SELECT queue, 'scheduled', count(*), NULL, 0 FROM tasks WHERE status = 'scheduled' GROUP BY queue
          UNION ALL
-         SELECT queue, 'processing', count(*), NULL, 0 FROM tasks WHERE status = 'processing' GROUP BY queue"#
+         SELECT queue, 'processing', count(*), NULL, 0 FROM tasks WHERE status = 'processing' GROUP BY queue
+         UNION ALL
+         SELECT queue, status, count(*), NULL, 0 FROM tasks
+          WHERE status NOT IN ('queued', 'scheduled', 'processing', 'success', 'failed', 'cancelled')
+          GROUP BY queue, status"#
     )
     .fetch_all(pool)
     .await?;

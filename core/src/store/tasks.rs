@@ -10,7 +10,7 @@
 //! | record outcome        | `processing`                 | `success`, `failed`, `cancelled`, or `scheduled` (retry) | worker | [`record_outcomes`] | status, worker id, attempt   |
 //! | rescue                | `processing` (dead worker)   | `queued`, `failed` or `cancelled`   | rescuer (leader)     | [`rescue`]           | status, worker id, attempt         |
 //! | cancel                | `queued`, `scheduled`        | `cancelled`                         | API                  | [`cancel`]           | status                             |
-//! | request cancel        | `processing`                 | `processing` + `cancel_requested_at` | API                 | [`cancel`]           | status                             |
+//! | request cancel        | `processing`, or a status this release does not know | unchanged + `cancel_requested_at` | API | [`cancel`]  | status                             |
 //! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure  |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
 //! | send back             | `queued` (published)         | `queued` (unpublished)              | worker               | [`resend`]           | status, `published_at`             |
@@ -96,6 +96,7 @@ impl Transition {
             Self::Promote => &[Scheduled],
             Self::Claim | Self::RefuseRecord | Self::SendBack | Self::Reroute => &[Queued],
             Self::RecordOutcome | Self::Rescue => &[Processing],
+            // And any status this release does not know (cancel requested).
             Self::Cancel => &[Queued, Scheduled, Processing],
             Self::Retry => &[Failed, Cancelled],
             Self::Expire => &[Success, Failed, Cancelled],
@@ -403,7 +404,7 @@ pub async fn list(
          ORDER BY seq DESC LIMIT $8",
         tenant,
         queues,
-        f.status.map(TaskStatus::as_str),
+        f.status.as_ref().map(TaskStatus::as_str),
         f.task.as_deref(),
         f.queue.as_deref(),
         f.worker,
@@ -421,7 +422,9 @@ pub async fn list(
 pub enum CancelResult {
     /// `queued` or `scheduled`: now `cancelled`.
     Cancelled(TaskRow),
-    /// `processing`: cancellation requested; the owner aborts it within a heartbeat.
+    /// `processing`: cancellation requested; the owner aborts it within a
+    /// heartbeat. Also a status this release does not know: requested, left
+    /// to the release that knows it.
     Requested(TaskRow),
     /// Already terminal: nothing changed.
     Terminal(TaskRow),
@@ -429,16 +432,20 @@ pub enum CancelResult {
     NotFound,
 }
 
-/// Cancels a task: at once when it waits, by request when it runs.
+/// Cancels a task: at once when it is `queued` or `scheduled`, by request
+/// (`cancel_requested_at`, status unchanged) when it is `processing` or in a
+/// status this release does not know (a newer release's, which honours the
+/// request when it next moves the task).
 pub async fn cancel(pool: &PgPool, id: &str) -> Result<CancelResult, StoreError> {
     let row = task_query!(
         "UPDATE tasks SET
-             status = CASE WHEN status = 'processing' THEN status ELSE 'cancelled' END,
+             status = CASE WHEN status IN ('queued', 'scheduled') THEN 'cancelled' ELSE status END,
              cancel_requested_at = coalesce(cancel_requested_at, now()),
-             finished_at = CASE WHEN status = 'processing' THEN finished_at ELSE now() END,
-             error = CASE WHEN status = 'processing' THEN error
-                          ELSE jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request') END
-         WHERE id = $1 AND status IN ('queued', 'scheduled', 'processing')
+             finished_at = CASE WHEN status IN ('queued', 'scheduled') THEN now() ELSE finished_at END,
+             error = CASE WHEN status IN ('queued', 'scheduled')
+                          THEN jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request')
+                          ELSE error END
+         WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
          RETURNING ",
         "",
         id
@@ -639,13 +646,14 @@ pub async fn record_outcomes(
     let (mut results, mut errors, mut delays) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for o in outcomes {
         use crate::model::AttemptOutcome as A;
-        let (status, attempt_outcome, result, error, delay) = match o.outcome {
-            Outcome::Success(json) => (TaskStatus::Success, A::Success, Some(json.as_str()), None, 0.0),
-            Outcome::Failed(e) => (TaskStatus::Failed, A::Failed, None, Some(as_text(e)), 0.0),
+        // `&'static` statuses (constants), so their names borrow nothing local.
+        let (status, attempt_outcome, result, error, delay): (&'static TaskStatus, _, _, _, _) = match o.outcome {
+            Outcome::Success(json) => (&TaskStatus::Success, A::Success, Some(json.as_str()), None, 0.0),
+            Outcome::Failed(e) => (&TaskStatus::Failed, A::Failed, None, Some(as_text(e)), 0.0),
             Outcome::Retry { error, delay } => {
-                (TaskStatus::Scheduled, A::Failed, None, Some(as_text(error)), delay.as_secs_f64())
+                (&TaskStatus::Scheduled, A::Failed, None, Some(as_text(error)), delay.as_secs_f64())
             }
-            Outcome::Cancelled => (TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
+            Outcome::Cancelled => (&TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
         };
         ids.push(o.task_id);
         attempts.push(o.attempt);

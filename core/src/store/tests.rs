@@ -13,6 +13,7 @@ mod overview;
 mod queues;
 mod stats;
 mod tenants;
+mod unknown_status;
 
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ async fn register(pool: &PgPool) -> Uuid {
 /// finished an hour ago and unpublished: every transition's other
 /// preconditions hold (with [`prepare`] for those that need a published
 /// row), so only the status decides.
-async fn task_in(pool: &PgPool, id: &str, status: TaskStatus, worker: Uuid) {
+async fn task_in(pool: &PgPool, id: &str, status: &TaskStatus, worker: Uuid) {
     tasks::insert_each(pool, &[new_task(id)]).await.unwrap();
     sqlx::query(
         "UPDATE tasks SET status = $2, worker_id = $3, attempts = 1, run_at = now() - interval '1 second',
@@ -145,7 +146,7 @@ async fn each_transition_changes_exactly_the_statuses_it_moves_from(pool: PgPool
     for t in Transition::ALL {
         for status in ALL_STATUSES {
             let id = format!("{t:?}-{}", status.as_str());
-            task_in(&pool, &id, status, worker).await;
+            task_in(&pool, &id, &status, worker).await;
             prepare(&pool, t, &id).await;
             let before = row(&pool, &id).await;
             apply(&pool, t, &id, worker).await;
@@ -492,7 +493,7 @@ fn migrations_are_additive() {
 async fn cleaner_passes_delete_at_most_their_batch(pool: PgPool) {
     let worker = register(&pool).await;
     for id in ["old-1", "old-2", "old-3"] {
-        task_in(&pool, id, TaskStatus::Success, worker).await;
+        task_in(&pool, id, &TaskStatus::Success, worker).await;
     }
     for _ in 0..3 {
         assert_eq!(tasks::delete_expired(&pool, Duration::from_secs(1), 1).await.unwrap(), 1);

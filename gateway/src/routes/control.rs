@@ -16,12 +16,15 @@ use crate::state::AppState;
 /// Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
 /// (200); a `processing` task gets a cancel request (202) that its worker acts
 /// on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+/// A task in a status this release does not know (a newer release's, e.g.
+/// `waiting`) gets a cancel request too (202, status unchanged), which the
+/// release that knows the status honours.
 #[utoipa::path(
     post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",
     params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
         (status = 200, description = "Cancelled", body = Task),
-        (status = 202, description = "Running: cancel requested; watch the task or its events", body = Task),
+        (status = 202, description = "Running (or in a status this release does not know): cancel requested; watch the task or its events", body = Task),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),

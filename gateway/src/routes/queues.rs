@@ -1,6 +1,7 @@
 //! `GET /queues`: per queue, the tasks by active status, the oldest queued
 //! task's age, tasks finished per minute over a recent window, and the
-//! workers' consumer lag. What the dashboard's overview shows.
+//! workers' consumer lag. What the dashboard's overview shows. Tasks in a
+//! status this release does not know count in `other`, by status.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,6 +56,10 @@ pub struct QueueOverview {
     pub scheduled: i64,
     /// Tasks running now.
     pub processing: i64,
+    /// Tasks now in a status this release does not know (a newer release's,
+    /// e.g. `waiting` or `held`, during a rolling upgrade), by that status
+    /// verbatim; such tasks are not finished. Empty when there are none.
+    pub other: BTreeMap<String, i64>,
     /// Seconds since the oldest `queued` task became due (database clock);
     /// null when none is queued.
     pub oldest_queued_age_s: Option<f64>,
@@ -83,7 +88,8 @@ pub struct Queues {
     pub kafka_error: Option<String>,
 }
 
-/// Per queue: tasks by active status, oldest queued age, throughput and
+/// Per queue: tasks by active status (statuses this release does not know,
+/// a newer release's, in `other`), oldest queued age, throughput and
 /// failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
 /// partial indexes (active statuses, `finished_at`), so its cost follows the
 /// active and recent tasks rather than the table; the lag asks Kafka for
@@ -141,6 +147,12 @@ pub async fn list(
             let count = |status: TaskStatus| {
                 active.counts.iter().find(|c| &c.queue == name && c.status == status).map_or(0, |c| c.count)
             };
+            let other = active
+                .counts
+                .iter()
+                .filter(|c| &c.queue == name && !c.status.is_known())
+                .map(|c| (c.status.as_str().to_owned(), c.count))
+                .collect();
             let mut throughput: Vec<Minute> = (0..minutes)
                 .map(|i| Minute { minute: first + chrono::Duration::minutes(i64::from(i)), ..Minute::default() })
                 .collect();
@@ -150,7 +162,9 @@ pub async fn list(
                 let (one, sum) = match f.status {
                     TaskStatus::Success => (&mut slot.success, &mut total.success),
                     TaskStatus::Failed => (&mut slot.failed, &mut total.failed),
-                    _ => (&mut slot.cancelled, &mut total.cancelled),
+                    TaskStatus::Cancelled => (&mut slot.cancelled, &mut total.cancelled),
+                    // The store reads terminal statuses only; nothing else is "finished".
+                    _ => continue,
                 };
                 *one += f.count;
                 *sum += f.count;
@@ -161,6 +175,7 @@ pub async fn list(
                 queued: count(TaskStatus::Queued),
                 scheduled: count(TaskStatus::Scheduled),
                 processing: count(TaskStatus::Processing),
+                other,
                 oldest_queued_age_s: active.oldest_queued.iter().find(|(q, _)| q == name).map(|(_, age)| *age),
                 failure_rate: (decided > 0).then(|| total.failed as f64 / decided as f64),
                 finished: total,

@@ -269,7 +269,9 @@ pub async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<Task, A
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only tasks in this status.
+    /// Only tasks in this status: one this release knows (any other answers
+    /// 400, although a task may carry a newer release's status).
+    #[serde(default, deserialize_with = "yadtq_core::model::known_status")]
     pub status: Option<TaskStatus>,
     /// Only tasks of this name (any text without NUL characters).
     #[param(pattern = "^[^\\x00]*$")]

@@ -19,6 +19,7 @@ from .minute import Minute
 from .problem import Problem
 from .progress import Progress
 from .queue_overview import QueueOverview
+from .queue_overview_other import QueueOverviewOther
 from .queues import Queues
 from .scope import Scope
 from .stream_task_events_response_200 import StreamTaskEventsResponse200
@@ -55,6 +56,7 @@ __all__ = (
     "Problem",
     "Progress",
     "QueueOverview",
+    "QueueOverviewOther",
     "Queues",
     "Scope",
     "StreamTaskEventsResponse200",

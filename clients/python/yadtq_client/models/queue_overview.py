@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.minute import Minute
+    from ..models.queue_overview_other import QueueOverviewOther
 
 
 T = TypeVar("T", bound="QueueOverview")
@@ -21,6 +22,9 @@ class QueueOverview:
 
     Attributes:
         finished (Minute): Tasks finished in one minute, by outcome.
+        other (QueueOverviewOther): Tasks now in a status this release does not know (a newer release's,
+            e.g. `waiting` or `held`, during a rolling upgrade), by that status
+            verbatim; such tasks are not finished. Empty when there are none.
         processing (int): Tasks running now.
         queue (str): Queue name.
         queued (int): Tasks waiting for a worker now.
@@ -36,6 +40,7 @@ class QueueOverview:
     """
 
     finished: Minute
+    other: QueueOverviewOther
     processing: int
     queue: str
     queued: int
@@ -48,6 +53,8 @@ class QueueOverview:
 
     def to_dict(self) -> dict[str, Any]:
         finished = self.finished.to_dict()
+
+        other = self.other.to_dict()
 
         processing = self.processing
 
@@ -85,6 +92,7 @@ class QueueOverview:
         field_dict.update(
             {
                 "finished": finished,
+                "other": other,
                 "processing": processing,
                 "queue": queue,
                 "queued": queued,
@@ -104,9 +112,12 @@ class QueueOverview:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.minute import Minute  # noqa: PLC0415
+        from ..models.queue_overview_other import QueueOverviewOther  # noqa: PLC0415
 
         d = dict(src_dict)
         finished = Minute.from_dict(d.pop("finished"))
+
+        other = QueueOverviewOther.from_dict(d.pop("other"))
 
         processing = d.pop("processing")
 
@@ -152,6 +163,7 @@ class QueueOverview:
 
         queue_overview = cls(
             finished=finished,
+            other=other,
             processing=processing,
             queue=queue,
             queued=queued,

@@ -32,7 +32,8 @@ class Task:
         kwargs (TaskKwargs): Keyword arguments, exactly as submitted: an object of any JSON values.
         max_retries (int): Retries allowed after the first attempt (claims allowed = max_retries + 1).
         queue (str): Queue the task was submitted to.
-        status (TaskStatus): Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
+        status (str | TaskStatus): Lifecycle status: one of `TaskStatus`, or a status this release does not know (a
+            newer release's, e.g. `waiting`), passed through verbatim and not terminal.
         task (str): Handler name.
         timeout (float): Per-attempt timeout, seconds.
         cancel_requested_at (datetime.datetime | None | Unset): When cancellation of this `processing` task was
@@ -57,7 +58,7 @@ class Task:
     kwargs: TaskKwargs
     max_retries: int
     queue: str
-    status: TaskStatus
+    status: str | TaskStatus
     task: str
     timeout: float
     cancel_requested_at: datetime.datetime | None | Unset = UNSET
@@ -89,7 +90,11 @@ class Task:
 
         queue = self.queue
 
-        status = self.status.value
+        status: str
+        if isinstance(self.status, TaskStatus):
+            status = self.status.value
+        else:
+            status = self.status
 
         task = self.task
 
@@ -217,7 +222,18 @@ class Task:
 
         queue = d.pop("queue")
 
-        status = TaskStatus(d.pop("status"))
+        def _parse_status(data: object) -> str | TaskStatus:
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                status_type_0 = TaskStatus(data)
+
+                return status_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(str | TaskStatus, data)
+
+        status = _parse_status(d.pop("status"))
 
         task = d.pop("task")
 

@@ -31,7 +31,7 @@ async fn finished_per_minute_counts_the_windows_finished_tasks(pool: PgPool) {
         ("requeued", "a", TaskStatus::Queued),
     ];
     for (id, queue, status) in tasks_in {
-        task_on(&pool, id, queue, status, worker).await;
+        task_on(&pool, id, queue, &status, worker).await;
     }
     // The times are set from the database's current minute; should the
     // minute turn before the overview reads it, the window moved: set again.

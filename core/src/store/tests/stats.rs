@@ -13,7 +13,7 @@ use crate::store::tasks::{self, Sent};
 use crate::store::workers::{self, WorkerCounts};
 
 /// Task `id` in `status` on `queue` (see [`task_in`]).
-pub(super) async fn task_on(pool: &PgPool, id: &str, queue: &str, status: TaskStatus, worker: Uuid) {
+pub(super) async fn task_on(pool: &PgPool, id: &str, queue: &str, status: &TaskStatus, worker: Uuid) {
     task_in(pool, id, status, worker).await;
     sqlx::query("UPDATE tasks SET queue = $2 WHERE id = $1").bind(id).bind(queue).execute(pool).await.unwrap();
 }
@@ -58,7 +58,7 @@ async fn active_counts_queued_scheduled_and_processing_per_queue(pool: PgPool) {
         ("c2", "c", TaskStatus::Cancelled),
     ];
     for (id, queue, status) in tasks_in {
-        task_on(&pool, id, queue, status, worker).await;
+        task_on(&pool, id, queue, &status, worker).await;
     }
     // a1 was created an hour ago but due ten minutes ago: it has waited ten
     // minutes; c1 has waited an hour.
@@ -99,10 +99,10 @@ async fn finished_counts_each_terminal_status_per_queue(pool: PgPool) {
     for (n, status) in
         [TaskStatus::Success, TaskStatus::Success, TaskStatus::Failed, TaskStatus::Queued].into_iter().enumerate()
     {
-        task_on(&pool, &format!("a{n}"), "a", status, worker).await;
-        task_on(&pool, &format!("b{n}"), "b", status, worker).await;
+        task_on(&pool, &format!("a{n}"), "a", &status, worker).await;
+        task_on(&pool, &format!("b{n}"), "b", &status, worker).await;
     }
-    task_on(&pool, "b-cancelled", "b", TaskStatus::Cancelled, worker).await;
+    task_on(&pool, "b-cancelled", "b", &TaskStatus::Cancelled, worker).await;
     assert_eq!(
         sorted(stats::finished(&pool).await.unwrap()),
         [

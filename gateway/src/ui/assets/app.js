@@ -59,8 +59,17 @@ function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
+/** A status as a badge; one this page does not know (a newer gateway's, e.g.
+ * `waiting`) as its text in the neutral style. */
 function badge(status) {
-  return h("span", { class: `badge s-${status}`, "data-status": status }, status);
+  const known = STATUSES.includes(status) ? status : "other";
+  return h("span", { class: `badge s-${known}`, "data-status": status }, status);
+}
+
+/** A queue's `other` counts (statuses this page does not know) as "waiting 3, held 1"; "–" when none. */
+function fmtOther(other) {
+  const parts = Object.entries(other || {}).map(([status, n]) => `${status} ${n}`);
+  return parts.length ? parts.join(", ") : "–";
 }
 
 function taskLink(id) {
@@ -289,6 +298,7 @@ function overview(root) {
         h("td", { class: "num", "data-count": "queued" }, q.queued),
         h("td", { class: "num", "data-count": "scheduled" }, q.scheduled),
         h("td", { class: "num", "data-count": "processing" }, q.processing),
+        h("td", { class: "num", "data-count": "other", title: "statuses this release does not know" }, fmtOther(q.other)),
         h("td", { class: "num" }, fmtAge(q.oldest_queued_age_s)),
         h("td", { class: "num", "data-count": "success" }, q.finished.success),
         h("td", { class: "num", "data-count": "failed" }, q.finished.failed),
@@ -308,7 +318,7 @@ function overview(root) {
           "tr",
           {},
           h("th", {}, "Queue"),
-          ["Queued", "Scheduled", "Processing", "Oldest queued"].map((t) => h("th", { class: "num" }, t)),
+          ["Queued", "Scheduled", "Processing", "Other", "Oldest queued"].map((t) => h("th", { class: "num" }, t)),
           ["Succeeded", "Failed", "Cancelled", "Failure rate"].map((t) => h("th", { class: "num", title: `last ${queues.minutes} min` }, t)),
           h("th", {}, `Finished per minute (${queues.minutes} min)`),
           h("th", { class: "num" }, "Consumer lag"),

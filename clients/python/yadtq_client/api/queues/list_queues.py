@@ -81,7 +81,8 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     minutes: int | Unset = UNSET,
 ) -> Response[Problem | Queues]:
-    """Per queue: tasks by active status, oldest queued age, throughput and
+    """Per queue: tasks by active status (statuses this release does not know,
+    a newer release's, in `other`), oldest queued age, throughput and
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for
@@ -115,7 +116,8 @@ def sync(
     client: AuthenticatedClient | Client,
     minutes: int | Unset = UNSET,
 ) -> Problem | Queues | None:
-    """Per queue: tasks by active status, oldest queued age, throughput and
+    """Per queue: tasks by active status (statuses this release does not know,
+    a newer release's, in `other`), oldest queued age, throughput and
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for
@@ -144,7 +146,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     minutes: int | Unset = UNSET,
 ) -> Response[Problem | Queues]:
-    """Per queue: tasks by active status, oldest queued age, throughput and
+    """Per queue: tasks by active status (statuses this release does not know,
+    a newer release's, in `other`), oldest queued age, throughput and
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for
@@ -176,7 +179,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     minutes: int | Unset = UNSET,
 ) -> Problem | Queues | None:
-    """Per queue: tasks by active status, oldest queued age, throughput and
+    """Per queue: tasks by active status (statuses this release does not know,
+    a newer release's, in `other`), oldest queued age, throughput and
     failure rate over the last `minutes`, consumer lag. Reads PostgreSQL's
     partial indexes (active statuses, `finished_at`), so its cost follows the
     active and recent tasks rather than the table; the lag asks Kafka for

@@ -99,6 +99,9 @@ def sync_detailed(
     """Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+    A task in a status this release does not know (a newer release's, e.g.
+    `waiting`) gets a cancel request too (202, status unchanged), which the
+    release that knows the status honours.
 
     Args:
         id (str):
@@ -130,6 +133,9 @@ def sync(
     """Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+    A task in a status this release does not know (a newer release's, e.g.
+    `waiting`) gets a cancel request too (202, status unchanged), which the
+    release that knows the status honours.
 
     Args:
         id (str):
@@ -156,6 +162,9 @@ async def asyncio_detailed(
     """Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+    A task in a status this release does not know (a newer release's, e.g.
+    `waiting`) gets a cancel request too (202, status unchanged), which the
+    release that knows the status honours.
 
     Args:
         id (str):
@@ -185,6 +194,9 @@ async def asyncio(
     """Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+    A task in a status this release does not know (a newer release's, e.g.
+    `waiting`) gets a cancel request too (202, status unchanged), which the
+    release that knows the status honours.
 
     Args:
         id (str):

@@ -114,7 +114,8 @@ def sync_detailed(
 
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
-            `failed`, `cancelled`.
+            `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
+            e.g. `waiting`, during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
@@ -159,7 +160,8 @@ def sync(
 
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
-            `failed`, `cancelled`.
+            `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
+            e.g. `waiting`, during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
@@ -199,7 +201,8 @@ async def asyncio_detailed(
 
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
-            `failed`, `cancelled`.
+            `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
+            e.g. `waiting`, during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
@@ -242,7 +245,8 @@ async def asyncio(
 
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
-            `failed`, `cancelled`.
+            `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
+            e.g. `waiting`, during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
