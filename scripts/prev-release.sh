@@ -23,7 +23,7 @@ cd "$ROOT"
 # The commit that made every reader survive unknown task statuses (issue 22):
 # the release later statuses (`waiting`, `held`) upgrade from.
 # YADTQ_PREV_RELEASE overrides it (to try an upgrade from another commit).
-PREV_RELEASE="${YADTQ_PREV_RELEASE:-6385c55475b18c8ce99be92b5456b5b04e466281}"
+PREV_RELEASE="${YADTQ_PREV_RELEASE:-c252765d17647929da8c3672227e7b0de3f23cd9}"
 
 log() { echo "[prev-release] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -3,8 +3,10 @@
 //! schema, as they do while a deploy replaces processes one at a time. Tasks
 //! submitted on either side run once and read the same on both; this
 //! release reads every row the previous one wrote (tasks, attempts, workers,
-//! keys); the previous release's processes then stop and this release's
-//! finish what they left.
+//! keys); a status neither release writes yet reads verbatim on both (so
+//! the next release's new statuses meet readers that tolerate them); the
+//! previous release's processes then stop and this release's finish what
+//! they left.
 //!
 //! The previous release's binaries come from `YADTQ_PREV_BIN_DIR`, which
 //! `scripts/test.sh` sets from `scripts/prev-release.sh dir` (the pinned
@@ -130,7 +132,7 @@ async fn the_previous_release_runs_beside_this_one_and_hands_over() {
     stack.wait_assigned(&new.worker).await;
 
     // Both releases at once: each gateway's tasks run on both releases' workers.
-    let mut from_old = submit_wave(&old.gw, "old", 40).await;
+    let from_old = submit_wave(&old.gw, "old", 40).await;
     let from_new = submit_wave(&new.gw, "new", 40).await;
     // The same client id on the other release's gateway: the same task.
     let again = new.gw.submit(&json!({"task": "add", "args": [0, 0], "id": "old-0"})).await;
@@ -170,6 +172,21 @@ async fn the_previous_release_runs_beside_this_one_and_hands_over() {
         assert_eq!(listed.body["tasks"].as_array().map(Vec::len), Some(all.len()), "{}", gw.base);
     }
 
+    // A status neither release writes yet (as the next release's `waiting`
+    // or `held` will be): both read it verbatim, as not finished.
+    let a = new.gw.submit(&json!({"task": "add", "args": [1, 1], "id": "parked"})).await;
+    assert_eq!(a.status, 202, "{}", a.text);
+    stack.wait_terminal(&["parked".to_string()], LONG).await;
+    stack.put_in_new_status("waiting", &["parked"]).await;
+    for gw in [&old.gw, &new.gw] {
+        let t = gw.get("/tasks/parked").await;
+        assert_eq!((t.status, t.body["status"].as_str()), (200, Some("waiting")), "{}: {}", gw.base, t.text);
+        let listed = gw.get("/tasks?limit=500").await;
+        assert_eq!(listed.body["tasks"].as_array().map(Vec::len), Some(all.len() + 1), "{}", listed.text);
+        let queues = gw.get("/queues").await;
+        assert_eq!(queues.status, 200, "{}: {}", gw.base, queues.text);
+    }
+
     // The hand-over: the previous release's processes stop (as a deploy
     // replaces them) while its gateway's last tasks wait; this release runs them.
     let last = submit_wave(&old.gw, "last", 30).await;
@@ -180,9 +197,6 @@ async fn the_previous_release_runs_beside_this_one_and_hands_over() {
     let done: Vec<String> = last.iter().filter(|id| !id.ends_with("-fail")).cloned().collect();
     stack.assert_ran_once(&done, "tasks left by the previous release").await;
     assert_finished_and_read_alike(&[&new.gw], &last).await;
-    from_old.extend(last);
-    assert_eq!(
-        new.gw.get("/tasks?limit=500").await.body["tasks"].as_array().map(Vec::len),
-        Some(from_old.len() + from_new.len())
-    );
+    let listed = new.gw.get("/tasks?limit=500").await;
+    assert_eq!(listed.body["tasks"].as_array().map(Vec::len), Some(all.len() + 1 + last.len()), "{}", listed.text);
 }
