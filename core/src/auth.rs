@@ -51,7 +51,8 @@ pub fn tenant_of(key: &str) -> &str {
     key.split_once('/').map_or(DEFAULT_TENANT, |(t, _)| t)
 }
 
-/// What a key may do. `admin` implies every other scope.
+/// What a key may do. `admin` implies every scope but `cluster`, within the
+/// key's tenant; `cluster` implies every scope, over every tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -64,13 +65,19 @@ pub enum Scope {
     Operate,
     /// `GET /metrics` when the gateway is configured to protect it.
     Metrics,
-    /// Everything, across tenants: keys, the audit log, worker details.
+    /// Everything within the key's own tenant: its keys, its audit entries,
+    /// its dead letters.
     Admin,
+    /// Everything, over every tenant: other tenants' keys, the whole audit
+    /// log and dead-letter topic, dedicated tenants' worker lists. Granted
+    /// only by `YADTQ_BOOTSTRAP_ADMIN_KEY` and `yadtq-gateway keys create`.
+    Cluster,
 }
 
 impl Scope {
     /// Every scope, in the order listings show them.
-    pub const ALL: [Scope; 5] = [Scope::Submit, Scope::Read, Scope::Operate, Scope::Metrics, Scope::Admin];
+    pub const ALL: [Scope; 6] =
+        [Scope::Submit, Scope::Read, Scope::Operate, Scope::Metrics, Scope::Admin, Scope::Cluster];
 
     /// The name stored in `api_keys.scopes` and used on the command line.
     pub fn as_str(self) -> &'static str {
@@ -80,6 +87,7 @@ impl Scope {
             Self::Operate => "operate",
             Self::Metrics => "metrics",
             Self::Admin => "admin",
+            Self::Cluster => "cluster",
         }
     }
 }
@@ -101,9 +109,20 @@ impl FromStr for Scope {
     }
 }
 
-/// True when a key holding `held` may act with `needed` (`admin` holds all).
+/// True when a key holding `held` may act with `needed` (`cluster` holds
+/// all, `admin` all but `cluster`).
 pub fn grants(held: &[Scope], needed: Scope) -> bool {
-    held.contains(&needed) || held.contains(&Scope::Admin)
+    held.contains(&needed)
+        || held.contains(&Scope::Cluster)
+        || (held.contains(&Scope::Admin) && needed != Scope::Cluster)
+}
+
+/// The tenant of a stored task key that a record from outside (a dead
+/// letter's key or value) names: `<tenant>/<id>` with a valid tenant and
+/// id, or a bare valid id ([`DEFAULT_TENANT`]); `None` for anything else.
+pub fn tenant_of_named_key(key: &str) -> Option<&str> {
+    let (tenant, id) = key.split_once('/').unwrap_or((DEFAULT_TENANT, key));
+    (is_valid_tenant(tenant) && crate::names::TaskId::check(id).is_ok()).then_some(tenant)
 }
 
 /// Prefix of every token this release makes, so a leaked one is easy to
@@ -155,12 +174,26 @@ mod tests {
     }
 
     #[test]
-    fn admin_grants_every_scope() {
+    fn admin_grants_every_scope_but_cluster_which_grants_all() {
         assert!(grants(&[Scope::Admin], Scope::Operate));
+        assert!(!grants(&[Scope::Admin], Scope::Cluster));
+        assert!(grants(&[Scope::Cluster], Scope::Admin) && grants(&[Scope::Cluster], Scope::Submit));
         assert!(grants(&[Scope::Read, Scope::Submit], Scope::Submit));
         assert!(!grants(&[Scope::Read], Scope::Operate));
         assert_eq!("operate".parse::<Scope>(), Ok(Scope::Operate));
-        assert!("root".parse::<Scope>().unwrap_err().contains("scopes are submit, read, operate, metrics, admin"));
+        assert!("root"
+            .parse::<Scope>()
+            .unwrap_err()
+            .contains("scopes are submit, read, operate, metrics, admin, cluster"));
+    }
+
+    #[test]
+    fn a_named_key_has_a_tenant_only_when_it_is_a_stored_task_key() {
+        assert_eq!(tenant_of_named_key("acme/dl-1"), Some("acme"));
+        assert_eq!(tenant_of_named_key("dl-1"), Some(DEFAULT_TENANT));
+        for junk in ["", "a/b/c", "a b", "/x", "acme/", "acme/..", "x\u{0}"] {
+            assert_eq!(tenant_of_named_key(junk), None, "{junk:?}");
+        }
     }
 
     #[test]

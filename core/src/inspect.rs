@@ -47,6 +47,31 @@ pub struct DeadLetter {
     pub payload_bytes: usize,
     /// True when `payload` was cut.
     pub truncated: bool,
+    /// The stored task key the record names ([`named_task`]), read from the
+    /// whole value: whose dead letter it is. Not shown: `key` says it.
+    #[serde(skip)]
+    pub task: Option<String>,
+}
+
+impl DeadLetter {
+    /// The tenant the dead letter belongs to: that of the task it names;
+    /// `None` (the cluster's only) when it names none.
+    pub fn tenant(&self) -> Option<&str> {
+        self.task.as_deref().and_then(crate::auth::tenant_of_named_key)
+    }
+}
+
+/// The stored task key a record names: its key when that is a task key
+/// (the worker keeps the original record's key, which yadtq sets to the
+/// stored key), else the `id` string of its value when the value is a JSON
+/// object with one.
+pub fn named_task(key: Option<&str>, value: Option<&[u8]>) -> Option<String> {
+    let valid = |k: &str| crate::auth::tenant_of_named_key(k).is_some();
+    if let Some(k) = key.filter(|k| valid(k)) {
+        return Some(k.to_string());
+    }
+    let value: serde_json::Value = serde_json::from_slice(value?).ok()?;
+    value.get("id")?.as_str().filter(|k| valid(k)).map(str::to_string)
 }
 
 /// A page of dead letters, newest first, and what the topic holds.
@@ -82,9 +107,13 @@ fn partitions(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> anyhow
 
 /// Reads the dead-letter topic: for each partition (only `partition` when
 /// given), the newest `limit` records before offset `before` (the end when
-/// `None`), merged newest first (by timestamp, then offset) and cut to
-/// `limit`. Values longer than `preview` bytes are cut. Blocking: call it
-/// from `spawn_blocking`.
+/// `None`) that `keep` accepts, merged newest first (by timestamp, then
+/// offset) and cut to `limit`. Values longer than `preview` bytes are cut.
+/// Blocking: call it from `spawn_blocking`.
+///
+/// A partition is read back a window at a time until `limit` records are
+/// kept or its start is reached, so a filter that keeps few records (one
+/// tenant's among many) still fills its page.
 ///
 /// Errors when the broker does not answer within `timeout` (the whole read's
 /// bound), or the topic does not exist. A `partition` the topic lacks reads nothing.
@@ -95,6 +124,7 @@ pub fn dead_letters(
     limit: usize,
     preview: usize,
     timeout: Duration,
+    keep: impl Fn(&DeadLetter) -> bool,
 ) -> anyhow::Result<DeadLetters> {
     let names = cfg.names();
     let topic = names.dlq_topic();
@@ -104,19 +134,25 @@ pub fn dead_letters(
     // A partition the topic lacks is a filter matching nothing, like any other.
     let chosen: Vec<i32> = all.iter().copied().filter(|p| partition.is_none_or(|want| want == *p)).collect();
     let mut retained = 0;
-    let mut ranges = Vec::new();
+    let mut out = Vec::new();
     for p in &all {
         let (low, high) = consumer.fetch_watermarks(&topic, *p, left(deadline))?;
         retained += high - low;
-        if chosen.contains(p) {
-            let end = before.map_or(high, |b| b.clamp(low, high));
-            let start = (end - limit as i64).max(low);
-            if start < end {
-                ranges.push((*p, start, end));
-            }
+        if !chosen.contains(p) {
+            continue;
         }
+        let (mut end, mut kept) = (before.map_or(high, |b| b.clamp(low, high)), Vec::new());
+        while kept.len() < limit && end > low {
+            let start = (end - limit as i64).max(low);
+            kept.extend(
+                read_ranges(&consumer, &topic, &[(*p, start, end)], preview, deadline)?.into_iter().filter(&keep),
+            );
+            end = start;
+        }
+        kept.sort_by_key(|d| std::cmp::Reverse(d.offset));
+        kept.truncate(limit);
+        out.extend(kept);
     }
-    let mut out = read_ranges(&consumer, &topic, &ranges, preview, deadline)?;
     out.sort_by_key(|d| std::cmp::Reverse((d.timestamp, d.offset)));
     out.truncate(limit);
     Ok(DeadLetters { topic, retained, dead_letters: out })
@@ -200,6 +236,7 @@ fn read_ranges(
             payload: cut.map(|v| String::from_utf8_lossy(v).into_owned()),
             payload_bytes: value.map_or(0, <[u8]>::len),
             truncated: value.is_some_and(|v| v.len() > preview),
+            task: named_task(m.key().and_then(|k| std::str::from_utf8(k).ok()), value),
         });
     }
     Ok(out)

@@ -367,7 +367,7 @@ pub struct Worker {
     pub concurrency: i32,
     /// The tenants the worker was started for (`--tenants`), whose tasks it
     /// runs while they are dedicated; null for a worker of the shared topics
-    /// (every tenant that is not dedicated). Keys without the `admin` scope
+    /// (every tenant that is not dedicated). Keys without the `cluster` scope
     /// see at most their own tenant in it (`[]`: dedicated to others).
     pub tenants: Option<Vec<String>>,
     /// Process start.

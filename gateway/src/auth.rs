@@ -29,8 +29,8 @@ use crate::state::AppState;
 pub enum AuthMode {
     /// Every API route needs a key (the default).
     On,
-    /// No key is checked: every request acts as an admin of the default
-    /// tenant. For local development only; the gateway warns at start and
+    /// No key is checked: every request acts as a `cluster` key of the
+    /// default tenant. For local development only; the gateway warns at start and
     /// every minute.
     Off,
 }
@@ -57,7 +57,7 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone, Args)]
 pub struct AuthConfig {
     /// `on`: every API route needs `Authorization: Bearer <key>`; `off`: none
-    /// does, and every request acts as an admin of the `default` tenant (local
+    /// does, and every request acts as a `cluster` key of the `default` tenant (local
     /// development only: the gateway logs a warning at start and every minute).
     #[arg(long = "auth", env = "YADTQ_AUTH", value_enum, default_value_t = AuthMode::On)]
     pub mode: AuthMode,
@@ -71,9 +71,10 @@ pub struct AuthConfig {
     #[arg(long, env = "YADTQ_METRICS_AUTH")]
     pub metrics_auth: bool,
 
-    /// A token stored at start as an admin key of the `default` tenant
-    /// (named `bootstrap`) unless a key with it exists, revoked included: how
-    /// a new deployment gets its first key. At least 32 visible ASCII
+    /// A token stored at start as a `cluster` (and `admin`) key of the
+    /// `default` tenant (named `bootstrap`) unless a key with it exists,
+    /// revoked included (a working one an earlier release stored is given
+    /// `cluster`): how a new deployment gets its first key. At least 32 visible ASCII
     /// characters; empty means none.
     #[arg(long, env = "YADTQ_BOOTSTRAP_ADMIN_KEY", hide_env_values = true)]
     pub bootstrap_admin_key: Option<Secret>,
@@ -119,10 +120,10 @@ impl From<ApiKey> for Caller {
 impl Caller {
     /// Every request's caller with authentication off.
     fn unrestricted() -> Self {
-        Self { key_id: None, tenant: DEFAULT_TENANT.into(), scopes: vec![Scope::Admin], queues: None }
+        Self { key_id: None, tenant: DEFAULT_TENANT.into(), scopes: vec![Scope::Cluster], queues: None }
     }
 
-    /// True when the key holds `scope` (or `admin`).
+    /// True when the key holds `scope` (or one implying it: `admin`, `cluster`).
     pub fn may(&self, scope: Scope) -> bool {
         auth::grants(&self.scopes, scope)
     }
@@ -140,7 +141,33 @@ impl Caller {
         ))
     }
 
-    /// The key's scopes, as stored (`admin` implies the others: see [`Caller::may`]).
+    /// The tenant whose admin data (keys, audit entries, dead letters) the
+    /// key reaches: its own, or `None` (every tenant's) with `cluster`.
+    /// Callers check the `admin` scope first.
+    pub fn admin_tenant(&self) -> Option<&str> {
+        (!self.may(Scope::Cluster)).then_some(self.tenant.as_str())
+    }
+
+    /// True when the key may administer data of `tenant` (`None`: data of no
+    /// tenant, which only `cluster` reaches): its own tenant with `admin`,
+    /// any with `cluster`.
+    pub fn administers(&self, tenant: Option<&str>) -> bool {
+        self.may(Scope::Admin) && self.admin_tenant().is_none_or(|own| tenant == Some(own))
+    }
+
+    /// 403 naming `field` unless the key may administer `tenant`.
+    pub fn require_tenant(&self, tenant: &str, field: &str) -> Result<(), ApiError> {
+        if self.administers(Some(tenant)) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this key administers tenant '{}' only; tenant '{tenant}' needs the 'cluster' scope", self.tenant),
+            Some(field),
+        ))
+    }
+
+    /// The key's scopes, as stored (`admin` and `cluster` imply others: see [`Caller::may`]).
     pub fn scopes(&self) -> &[Scope] {
         &self.scopes
     }
@@ -205,14 +232,14 @@ impl Caller {
     }
 
     /// `worker` as this caller sees it: host, pid and version only for keys
-    /// that may operate; other tenants' names only for admin keys.
+    /// that may operate; other tenants' names only for cluster keys.
     pub fn present_worker(&self, mut worker: Worker) -> Worker {
         if !self.may(Scope::Operate) {
             worker.hostname = None;
             worker.pid = None;
             worker.version = None;
         }
-        if !self.may(Scope::Admin) {
+        if !self.may(Scope::Cluster) {
             if let Some(tenants) = &mut worker.tenants {
                 tenants.retain(|t| *t == self.tenant);
             }
@@ -320,11 +347,18 @@ pub async fn warn_while_off() {
     }
 }
 
-/// Stores the bootstrap admin key when one is configured and not yet stored.
+/// Stores the bootstrap key (scopes `admin` and `cluster`) when one is
+/// configured and not yet stored, and gives `cluster` to one an earlier
+/// release stored without it.
 pub async fn bootstrap(cfg: &AuthConfig, pool: &PgPool) -> anyhow::Result<()> {
     let Some(Secret(token)) = cfg.bootstrap_admin_key.as_ref().filter(|s| !s.0.is_empty()) else { return Ok(()) };
-    if keys::bootstrap(pool, token).await? == keys::Bootstrap::Added {
-        tracing::info!(prefix = %auth::token_prefix(token), "stored the bootstrap admin key (YADTQ_BOOTSTRAP_ADMIN_KEY)");
+    let prefix = auth::token_prefix(token);
+    match keys::bootstrap(pool, token).await? {
+        keys::Bootstrap::Added => tracing::info!(%prefix, "stored the bootstrap key (YADTQ_BOOTSTRAP_ADMIN_KEY)"),
+        keys::Bootstrap::Upgraded => {
+            tracing::info!(%prefix, "gave the bootstrap key (YADTQ_BOOTSTRAP_ADMIN_KEY) the 'cluster' scope")
+        }
+        keys::Bootstrap::Exists => {}
     }
     Ok(())
 }

@@ -43,7 +43,9 @@ struct CreateArgs {
     /// Tenant whose tasks the key reaches (letters, digits, '-', '_').
     #[arg(long, default_value = auth::DEFAULT_TENANT)]
     tenant: String,
-    /// Comma separated: submit, read, operate, metrics, admin (admin implies all).
+    /// Comma separated: submit, read, operate, metrics, admin (all of these
+    /// in the tenant), cluster (everything, every tenant; only this command
+    /// and the bootstrap key grant it).
     #[arg(long, value_delimiter = ',', required = true)]
     scopes: Vec<Scope>,
     /// Limit the key to these queues (comma separated); every queue when absent.
@@ -123,12 +125,14 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        KeysAction::Revoke { id, db } => match keys::revoke(&db.pool().await?, id, "cli").await? {
+        // The operator's command needs no confirmation: it is how a locked-out tenant is recovered.
+        KeysAction::Revoke { id, db } => match keys::revoke(&db.pool().await?, id, "cli", |_, _| true).await? {
             Revoked::Done(k) => eprintln!("revoked key {} (tenant {})", k.id, k.tenant),
             Revoked::Already(k) => {
                 eprintln!("key {} was already revoked at {}", k.id, k.revoked_at.unwrap_or_default())
             }
             Revoked::NotFound => anyhow::bail!("no key with id {id}"),
+            Revoked::Refused { .. } => unreachable!("the command allows every revocation"),
         },
     }
     Ok(())

@@ -94,7 +94,8 @@ impl Modify for BearerKeys {
 }
 
 /// Adds the 401 and 403 answers to every operation that needs a key (one
-/// without its own `security`), rather than repeating them in each annotation.
+/// without its own `security`), rather than repeating them in each
+/// annotation; an operation that describes its own 403 keeps it.
 fn auth_responses(doc: &mut serde_json::Value) {
     let problem = |description: &str| {
         serde_json::json!({
@@ -112,10 +113,9 @@ fn auth_responses(doc: &mut serde_json::Value) {
             "401".into(),
             problem("No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked"),
         );
-        responses.insert(
-            "403".into(),
-            problem("The key lacks the scope this operation needs (the detail names it), or may not use this queue"),
-        );
+        responses.entry("403").or_insert_with(|| {
+            problem("The key lacks the scope this operation needs (the detail names it), or may not use this queue")
+        });
         responses.sort_keys();
     }
 }

@@ -61,7 +61,7 @@ pub struct Stack {
     pub db: PgPool,
     /// How processes are started (binaries, logs, timings); set it before starting any.
     pub launch: Launch,
-    /// An admin key of the default tenant, minted for this test: what
+    /// An `admin` and `cluster` key of the default tenant, minted for this test: what
     /// [`Gateway`]'s requests send, and `YADTQ_API_KEY` of the processes it starts.
     pub api_key: String,
     http: reqwest::Client,
@@ -130,7 +130,9 @@ impl Stack {
         let database_url = database_url_for(admin_url, &name);
         let db = PgPool::connect(&database_url).await.expect("connect to test database");
         yadtq_migrate(&db).await;
-        let api_key = mint_key(&db, yadtq_core::auth::DEFAULT_TENANT, &[yadtq_core::auth::Scope::Admin], None).await;
+        // The operator's key: `admin` for releases that do not know `cluster` (the upgrade test).
+        let scopes = [yadtq_core::auth::Scope::Admin, yadtq_core::auth::Scope::Cluster];
+        let api_key = mint_key(&db, yadtq_core::auth::DEFAULT_TENANT, &scopes, None).await;
         Self {
             api_key,
             database_url,

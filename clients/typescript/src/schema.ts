@@ -11,7 +11,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read the audit log of admin actions (key creation and revocation), newest first. */
+        /**
+         * Read the audit log of admin actions (key creation and revocation,
+         *     dead-letter replays, changes of the dedicated tenants), newest first:
+         *     the caller's tenant's entries, or every entry for a `cluster` key.
+         */
         get: operations["listAudit"];
         put?: never;
         post?: never;
@@ -48,7 +52,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s by default). */
+        /**
+         * Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s
+         *     by default). A key revoking itself, and the last working key of a tenant
+         *     holding `admin` or `cluster`, are revoked only when `confirm` says so
+         *     (409 otherwise): a leaked key can still be killed by its holder, not by
+         *     mistake.
+         */
         post: operations["revokeKey"];
         delete?: never;
         options?: never;
@@ -67,7 +77,8 @@ export interface paths {
          * List dead letters, newest first: records a worker found on a task topic
          *     that are not valid envelopes, with the reason and origin it gave. Values
          *     are cut to 4,096 bytes by default (`truncated`; the gateway's
-         *     `--dead-letter-preview-bytes`); read one whole by its address.
+         *     `--dead-letter-preview-bytes`); read one whole by its address. An
+         *     `admin` key sees those naming its tenant's tasks, a `cluster` key all.
          */
         get: operations["listDeadLetters"];
         put?: never;
@@ -519,9 +530,16 @@ export interface components {
             name?: string;
             /** @description Queues the key is limited to; absent or null: every queue. */
             queues?: components["schemas"]["QueueName"][] | null;
-            /** @description What the key may do (at least one; `admin` implies every scope). */
+            /**
+             * @description What the key may do (at least one; `admin` implies every scope but
+             *     `cluster` within the tenant). `cluster` is refused (403): only the
+             *     bootstrap key and `yadtq-gateway keys create` grant it.
+             */
             scopes: components["schemas"]["Scope"][];
-            /** @description Tenant whose tasks the key reaches (1-64 letters, digits, `-`, `_`); default `default`. */
+            /**
+             * @description Tenant whose tasks the key reaches (1-64 letters, digits, `-`, `_`);
+             *     default: the caller's. Another tenant than the caller's needs the `cluster` scope.
+             */
             tenant?: string | null;
         };
         /** @description A new key and its token. */
@@ -599,12 +617,15 @@ export interface components {
             /**
              * Format: uuid
              * @description The key's id; null when the gateway runs with `--auth off` (every
-             *     request then acts as an admin of the `default` tenant).
+             *     request then acts as a `cluster` key of the `default` tenant).
              */
             key_id?: string | null;
             /** @description Queues the key is limited to; null: every queue. */
             queues?: string[] | null;
-            /** @description What the key may do (`admin` implies every scope). */
+            /**
+             * @description What the key may do (`admin` implies every scope but `cluster` in the
+             *     key's tenant; `cluster` every scope in every tenant).
+             */
             scopes: components["schemas"]["Scope"][];
             /** @description Tenant whose tasks the key reaches. */
             tenant: string;
@@ -732,10 +753,11 @@ export interface components {
             queues: components["schemas"]["QueueOverview"][];
         };
         /**
-         * @description What a key may do. `admin` implies every other scope.
+         * @description What a key may do. `admin` implies every scope but `cluster`, within the
+         *     key's tenant; `cluster` implies every scope, over every tenant.
          * @enum {string}
          */
-        Scope: "submit" | "read" | "operate" | "metrics" | "admin";
+        Scope: "submit" | "read" | "operate" | "metrics" | "admin" | "cluster";
         /**
          * @description Body of `POST /tasks` (and each element of `POST /tasks/batch`).
          * @example {
@@ -978,7 +1000,7 @@ export interface components {
             /**
              * @description The tenants the worker was started for (`--tenants`), whose tasks it
              *     runs while they are dedicated; null for a worker of the shared topics
-             *     (every tenant that is not dedicated). Keys without the `admin` scope
+             *     (every tenant that is not dedicated). Keys without the `cluster` scope
              *     see at most their own tenant in it (`[]`: dedicated to others).
              */
             tenants?: string[] | null;
@@ -1083,7 +1105,10 @@ export interface operations {
     listKeys: {
         parameters: {
             query?: {
-                /** @description Only this tenant's keys. */
+                /**
+                 * @description Only this tenant's keys. Default: the caller's tenant's, or every
+                 *     tenant's for a `cluster` key; another tenant needs `cluster`.
+                 */
                 tenant?: string;
             };
             header?: never;
@@ -1119,7 +1144,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            /** @description The key lacks the `admin` scope, or `tenant` is not the caller's and the key lacks `cluster` (`field` is `tenant`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1192,7 +1217,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            /** @description The key lacks the `admin` scope; or `tenant` is not the caller's and the key lacks `cluster` (`field` is `tenant`); or `scopes` holds `cluster`, which no key grants over HTTP (`field` is `scopes`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1236,7 +1261,14 @@ export interface operations {
     };
     revokeKey: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Comma separated confirmations a revocation needs (a 409 names them):
+                 *     `self` when the key revokes itself, `last-admin` when it is the last
+                 *     working key of its tenant holding `admin` or `cluster`.
+                 */
+                confirm?: string;
+            };
             header?: never;
             path: {
                 /** @description Key id */
@@ -1255,7 +1287,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKey"];
                 };
             };
-            /** @description Malformed id (`field` is `id`) */
+            /** @description Malformed id or `confirm` (`field` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1282,8 +1314,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such key */
+            /** @description No such key, or one of another tenant and the key lacks `cluster` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is the caller's own, or its tenant's last working key holding `admin` or `cluster`, and `confirm` does not say so (`field` is `confirm`; the detail names the value to pass, e.g. `confirm=self,last-admin`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1456,7 +1497,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The topic holds no record there (never written, or deleted by retention) */
+            /** @description The topic holds no record there (never written, or deleted by retention), or its record is another tenant's and the key lacks `cluster` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1539,7 +1580,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The topic holds no record there */
+            /** @description The topic holds no record there, or its record is another tenant's and the key lacks `cluster` */
             404: {
                 headers: {
                     [name: string]: unknown;

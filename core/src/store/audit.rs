@@ -1,6 +1,7 @@
 //! The `audit_log` table: an append-only record of admin actions (key
 //! creation and revocation, dead-letter replays, changes of the dedicated
-//! tenants), readable with the `admin` scope.
+//! tenants): a tenant's own entries are readable with the `admin` scope, the
+//! whole log (entries of no tenant included) with `cluster`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -52,14 +53,21 @@ pub async fn record<'e, E: PgExecutor<'e>>(
     Ok(())
 }
 
-/// Up to `limit` entries, newest first, older than entry `before` when given.
-pub async fn list(pool: &PgPool, limit: i64, before: Option<i64>) -> Result<Vec<AuditEntry>, StoreError> {
+/// Up to `limit` entries, newest first, older than entry `before` when
+/// given; only `tenant`'s when given.
+pub async fn list(
+    pool: &PgPool,
+    limit: i64,
+    before: Option<i64>,
+    tenant: Option<&str>,
+) -> Result<Vec<AuditEntry>, StoreError> {
     Ok(sqlx::query_as!(
         AuditEntry,
         "SELECT id, at, actor, action, tenant, target, detail FROM audit_log
-         WHERE $1::bigint IS NULL OR id < $1 ORDER BY id DESC LIMIT $2",
+         WHERE ($1::bigint IS NULL OR id < $1) AND ($3::text IS NULL OR tenant = $3) ORDER BY id DESC LIMIT $2",
         before,
-        limit
+        limit,
+        tenant
     )
     .fetch_all(pool)
     .await?)

@@ -147,26 +147,50 @@ pub async fn create(pool: &PgPool, key: &NewKey, actor: &str) -> Result<CreatedK
 pub enum Bootstrap {
     /// The key was stored now.
     Added,
+    /// The key was stored by an earlier release without the `cluster`
+    /// scope, and was given it now.
+    Upgraded,
     /// A key with this token was stored before (revoked or not): unchanged.
     Exists,
 }
 
-/// Stores `token` as an admin key of the default tenant named `bootstrap`
-/// unless a key with that token exists (revoked included: a revoked
-/// bootstrap token stays revoked).
+/// The scopes of the bootstrap key: `admin` too, so that a gateway of an
+/// earlier release (which drops `cluster`, a scope it does not know) still
+/// takes it as an admin key during a rolling upgrade.
+const BOOTSTRAP_SCOPES: [Scope; 2] = [Scope::Admin, Scope::Cluster];
+
+/// Stores `token` as a `cluster` (and `admin`) key of the default tenant
+/// named `bootstrap` unless a key with that token exists (revoked included:
+/// a revoked bootstrap token stays revoked). A working key with that token
+/// that lacks `cluster` (stored by an earlier release) is given it, with a
+/// `key.upgrade` audit entry.
 pub async fn bootstrap(pool: &PgPool, token: &str) -> Result<Bootstrap, StoreError> {
     let key = NewKey {
         tenant: auth::DEFAULT_TENANT.into(),
         name: "bootstrap".into(),
-        scopes: vec![Scope::Admin],
+        scopes: BOOTSTRAP_SCOPES.to_vec(),
         queues: None,
     };
     let mut tx = pool.begin().await?;
-    if insert(&mut tx, &key, token, "bootstrap").await?.is_none() {
-        return Ok(Bootstrap::Exists);
+    if insert(&mut tx, &key, token, "bootstrap").await?.is_some() {
+        tx.commit().await?;
+        return Ok(Bootstrap::Added);
     }
+    let upgraded = key_query!(
+        "UPDATE api_keys SET scopes = (SELECT array_agg(DISTINCT s ORDER BY s) FROM unnest(scopes || $2::text[]) s)
+         WHERE token_hash = $1 AND revoked_at IS NULL AND NOT scopes @> $2::text[]
+         RETURNING ",
+        "",
+        auth::token_hash(token),
+        &scope_names(&BOOTSTRAP_SCOPES)
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(key) = upgraded.map(ApiKey::from) else { return Ok(Bootstrap::Exists) };
+    audit::record(&mut *tx, "bootstrap", "key.upgrade", Some(&key.tenant), Some(&key.id.to_string()), &detail(&key))
+        .await?;
     tx.commit().await?;
-    Ok(Bootstrap::Added)
+    Ok(Bootstrap::Upgraded)
 }
 
 fn detail(k: &ApiKey) -> serde_json::Value {
@@ -200,22 +224,62 @@ pub enum Revoked {
     Done(ApiKey),
     /// It was revoked before; unchanged.
     Already(ApiKey),
+    /// The caller's `allow` refused it; unchanged.
+    Refused {
+        /// The key, as it is.
+        key: ApiKey,
+        /// True when it is the last working key of its tenant holding
+        /// `admin` or `cluster`.
+        last_admin: bool,
+    },
     /// No key with this id.
     NotFound,
 }
 
-/// Revokes key `id`, recording `actor` in the audit log. Gateways stop
-/// accepting it once their key cache entry expires (`--auth-cache-ttl`).
-pub async fn revoke(pool: &PgPool, id: Uuid, actor: &str) -> Result<Revoked, StoreError> {
+/// Scopes that administer a key's tenant.
+const ADMINISTERING: [Scope; 2] = [Scope::Admin, Scope::Cluster];
+
+/// Revokes key `id`, recording `actor` in the audit log, when `allow(key,
+/// last_admin)` says so (`last_admin`: no other working key of its tenant
+/// holds `admin` or `cluster`). Gateways stop accepting it once their key
+/// cache entry expires (`--auth-cache-ttl`).
+///
+/// The tenant's administering keys are locked (in id order, so two
+/// revocations cannot deadlock) before the count: of two concurrent
+/// revocations of a tenant's last two admins, the second sees the first.
+pub async fn revoke(
+    pool: &PgPool,
+    id: Uuid,
+    actor: &str,
+    allow: impl FnOnce(&ApiKey, bool) -> bool,
+) -> Result<Revoked, StoreError> {
     let mut tx = pool.begin().await?;
+    let Some(key) = key_query!("SELECT ", " FROM api_keys WHERE id = $1", id).fetch_optional(&mut *tx).await? else {
+        return Ok(Revoked::NotFound);
+    };
+    let key = ApiKey::from(key);
+    if key.revoked_at.is_some() {
+        return Ok(Revoked::Already(key));
+    }
+    let admins: Vec<Uuid> = sqlx::query_scalar!(
+        "SELECT id FROM api_keys WHERE tenant = $1 AND revoked_at IS NULL AND scopes && $2::text[]
+         ORDER BY id FOR UPDATE",
+        key.tenant,
+        &scope_names(&ADMINISTERING)
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let administers = key.scopes.iter().any(|s| ADMINISTERING.contains(s));
+    let last_admin = administers && admins.iter().all(|a| *a == id);
+    if !allow(&key, last_admin) {
+        return Ok(Revoked::Refused { key, last_admin });
+    }
     let row =
         key_query!("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING ", "", id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some(key) = row.map(ApiKey::from) else {
-        let existing = key_query!("SELECT ", " FROM api_keys WHERE id = $1", id).fetch_optional(&mut *tx).await?;
-        return Ok(existing.map_or(Revoked::NotFound, |k| Revoked::Already(k.into())));
-    };
+    // Revoked meanwhile by another transaction (the key row itself is not locked above unless it administers).
+    let Some(key) = row.map(ApiKey::from) else { return Ok(Revoked::Already(key)) };
     audit::record(&mut *tx, actor, "key.revoke", Some(&key.tenant), Some(&key.id.to_string()), &detail(&key)).await?;
     tx.commit().await?;
     Ok(Revoked::Done(key))

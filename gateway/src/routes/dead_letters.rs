@@ -14,6 +14,11 @@
 //! /tasks/{id}/retry`, as a new attempt. Replaying twice, or a task whose
 //! first record is still in the topic, at worst adds a duplicate record,
 //! which the claim absorbs (it moves only `queued` to `processing`).
+//!
+//! Whose dead letter it is: the tenant of the task it names
+//! ([`DeadLetter::tenant`]); an `admin` key reaches its own tenant's, a
+//! `cluster` key every one, those naming no task included. Others read as
+//! absent (404), as other tenants' tasks do.
 
 use std::time::Duration;
 
@@ -26,7 +31,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use yadtq_core::inspect::{DeadLetter, DeadLetters};
 use yadtq_core::model::{Task, TaskStatus};
-use yadtq_core::names::TaskId;
 use yadtq_core::store::audit;
 
 use crate::auth::Caller;
@@ -102,7 +106,8 @@ async fn blocking<T: Send + 'static>(read: impl FnOnce() -> anyhow::Result<T> + 
 /// List dead letters, newest first: records a worker found on a task topic
 /// that are not valid envelopes, with the reason and origin it gave. Values
 /// are cut to 4,096 bytes by default (`truncated`; the gateway's
-/// `--dead-letter-preview-bytes`); read one whole by its address.
+/// `--dead-letter-preview-bytes`); read one whole by its address. An
+/// `admin` key sees those naming its tenant's tasks, a `cluster` key all.
 #[utoipa::path(
     get, path = "/dead-letters", tag = "dead-letters", operation_id = "listDeadLetters", params(DeadLettersQuery),
     responses(
@@ -135,8 +140,12 @@ pub async fn list(
     }
     let cfg = state.cfg.common.clone();
     let (preview, timeout) = (state.cfg.inspect.dead_letter_preview_bytes, state.cfg.inspect.dead_letter_read_timeout);
+    let keep = {
+        let caller = caller.clone();
+        move |dl: &DeadLetter| caller.administers(dl.tenant())
+    };
     let page =
-        blocking(move || yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, preview, timeout))
+        blocking(move || yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, preview, timeout, keep))
             .await?;
     Ok(Json(page))
 }
@@ -171,12 +180,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Address {
     }
 }
 
-/// The dead letter at `addr`, or 404.
-async fn load(state: &AppState, addr: &Address) -> Result<DeadLetter, ApiError> {
+/// The dead letter at `addr`, or 404, also when `caller` may not administer its tenant.
+async fn load(state: &AppState, caller: &Caller, addr: &Address) -> Result<DeadLetter, ApiError> {
     let (cfg, partition, offset) = (state.cfg.common.clone(), addr.partition, addr.offset);
     let timeout = state.cfg.inspect.dead_letter_read_timeout;
     blocking(move || yadtq_core::inspect::dead_letter(&cfg, partition, offset, timeout))
         .await?
+        .filter(|dl| caller.administers(dl.tenant()))
         .ok_or_else(|| ApiError::not_found(format!("no dead letter at partition {partition}, offset {offset}")))
 }
 
@@ -190,27 +200,14 @@ async fn load(state: &AppState, addr: &Address) -> Result<DeadLetter, ApiError> 
     responses(
         (status = 200, description = "The dead letter", body = DeadLetter),
         (status = 400, description = "Malformed partition or offset (`field` names it)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The topic holds no record there (never written, or deleted by retention)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The topic holds no record there (never written, or deleted by retention), or its record is another tenant's and the key lacks `cluster`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Kafka did not answer within 5 s (`--dead-letter-read-timeout`); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn get(State(state): State<AppState>, caller: Caller, addr: Address) -> Result<Json<DeadLetter>, ApiError> {
     caller.require(Scope::Admin)?;
-    Ok(Json(load(&state, &addr).await?))
-}
-
-/// The task id a dead letter names: its key when that is a task id (the
-/// worker keeps the original record's key, which yadtq sets to the id),
-/// else the `id` string of its value when the value is a JSON object.
-pub fn task_id(dl: &DeadLetter) -> Option<String> {
-    let from_key = dl.key.clone().and_then(|k| TaskId::parse(k).ok());
-    from_key
-        .or_else(|| {
-            let value: serde_json::Value = serde_json::from_str(dl.payload.as_deref()?).ok()?;
-            TaskId::parse(value.get("id")?.as_str()?).ok()
-        })
-        .map(TaskId::into_string)
+    Ok(Json(load(&state, &caller, &addr).await?))
 }
 
 /// Replay a dead letter: when the task it names is still `queued` (its
@@ -229,7 +226,7 @@ pub fn task_id(dl: &DeadLetter) -> Option<String> {
     responses(
         (status = 202, description = "The task was queued and is sent again; the body is the task", body = Task),
         (status = 400, description = "Malformed partition or offset (`field` names it)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The topic holds no record there", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The topic holds no record there, or its record is another tenant's and the key lacks `cluster`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The dead letter names no task (`field` is `key`), or its task is not `queued`: it ran or is running already (`field` is `status`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Kafka or PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
@@ -241,8 +238,8 @@ pub async fn replay(
     addr: Address,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     caller.require(Scope::Admin)?;
-    let dl = load(&state, &addr).await?;
-    let Some(id) = task_id(&dl) else {
+    let dl = load(&state, &caller, &addr).await?;
+    let Some(id) = dl.task else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "the dead letter names no task (its key is not a task id, and its value has no `id`): \
@@ -286,5 +283,5 @@ pub async fn replay(
     audit::record(&state.pool, &caller.actor(), "dead_letter.replay", Some(tenant), Some(&id), &detail).await?;
     tracing::info!(%id, partition = addr.partition, offset = addr.offset, by = %caller.actor(), "replaying a dead letter");
     crate::publish::publish(&state, &[&task]).await;
-    Ok((StatusCode::ACCEPTED, Json(task)))
+    Ok((StatusCode::ACCEPTED, Json(caller.present(task))))
 }

@@ -14,11 +14,12 @@ use crate::problem::Problem;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     /// The key's id; null when the gateway runs with `--auth off` (every
-    /// request then acts as an admin of the `default` tenant).
+    /// request then acts as a `cluster` key of the `default` tenant).
     pub key_id: Option<Uuid>,
     /// Tenant whose tasks the key reaches.
     pub tenant: String,
-    /// What the key may do (`admin` implies every scope).
+    /// What the key may do (`admin` implies every scope but `cluster` in the
+    /// key's tenant; `cluster` every scope in every tenant).
     pub scopes: Vec<Scope>,
     /// Queues the key is limited to; null: every queue.
     pub queues: Option<Vec<String>>,

@@ -18,10 +18,11 @@ class Me:
     """The key a request was made with.
 
     Attributes:
-        scopes (list[Scope]): What the key may do (`admin` implies every scope).
+        scopes (list[Scope]): What the key may do (`admin` implies every scope but `cluster` in the
+            key's tenant; `cluster` every scope in every tenant).
         tenant (str): Tenant whose tasks the key reaches.
         key_id (None | Unset | UUID): The key's id; null when the gateway runs with `--auth off` (every
-            request then acts as an admin of the `default` tenant).
+            request then acts as a `cluster` key of the `default` tenant).
         queues (list[str] | None | Unset): Queues the key is limited to; null: every queue.
     """
 

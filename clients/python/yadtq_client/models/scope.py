@@ -3,6 +3,7 @@ from enum import StrEnum
 
 class Scope(StrEnum):
     ADMIN = "admin"
+    CLUSTER = "cluster"
     METRICS = "metrics"
     OPERATE = "operate"
     READ = "read"

@@ -46,7 +46,7 @@ class Worker:
         stopped_at (datetime.datetime | None | Unset): Set on graceful shutdown.
         tenants (list[str] | None | Unset): The tenants the worker was started for (`--tenants`), whose tasks it
             runs while they are dedicated; null for a worker of the shared topics
-            (every tenant that is not dedicated). Keys without the `admin` scope
+            (every tenant that is not dedicated). Keys without the `cluster` scope
             see at most their own tenant in it (`[]`: dedicated to others).
         version (None | str | Unset): yadtq version of the worker; null for keys without the `operate` scope.
     """

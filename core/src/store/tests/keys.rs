@@ -61,7 +61,7 @@ async fn a_revoked_key_is_not_found_and_a_second_revoke_says_already(pool: PgPoo
     let kept = keys::create(&pool, &new_key("acme"), "cli").await.unwrap();
     let hash = auth::token_hash(&created.token);
 
-    match keys::revoke(&pool, created.key.id, "key:admin").await.unwrap() {
+    match keys::revoke(&pool, created.key.id, "key:admin", |_, _| true).await.unwrap() {
         Revoked::Done(k) => assert!(k.id == created.key.id && k.revoked_at.is_some(), "{k:?}"),
         other => panic!("expected Done, got {other:?}"),
     }
@@ -69,11 +69,11 @@ async fn a_revoked_key_is_not_found_and_a_second_revoke_says_already(pool: PgPoo
     // Only that key: the other one still works.
     assert!(keys::find(&pool, &auth::token_hash(&kept.token)).await.unwrap().is_some());
 
-    match keys::revoke(&pool, created.key.id, "key:admin").await.unwrap() {
+    match keys::revoke(&pool, created.key.id, "key:admin", |_, _| true).await.unwrap() {
         Revoked::Already(k) => assert!(k.id == created.key.id && k.revoked_at.is_some(), "{k:?}"),
         other => panic!("expected Already, got {other:?}"),
     }
-    assert!(matches!(keys::revoke(&pool, Uuid::now_v7(), "key:admin").await.unwrap(), Revoked::NotFound));
+    assert!(matches!(keys::revoke(&pool, Uuid::now_v7(), "key:admin", |_, _| true).await.unwrap(), Revoked::NotFound));
     // Listings still show it, as revoked.
     let listed = keys::list(&pool, None).await.unwrap();
     let revoked = listed.iter().find(|k| k.id == created.key.id).expect("listed");
@@ -89,11 +89,11 @@ async fn bootstrap_stores_its_token_once_and_a_revoked_one_stays_revoked(pool: P
 
     let key = keys::find(&pool, &auth::token_hash(&token)).await.unwrap().expect("the bootstrap key");
     assert_eq!(key.tenant, auth::DEFAULT_TENANT);
-    assert_eq!(key.scopes, [Scope::Admin]);
+    assert_eq!(key.scopes, [Scope::Admin, Scope::Cluster]);
     assert_eq!(key.queues, None);
     assert_eq!((key.name.as_str(), key.created_by.as_str()), ("bootstrap", "bootstrap"));
 
-    assert!(matches!(keys::revoke(&pool, key.id, "cli").await.unwrap(), Revoked::Done(_)));
+    assert!(matches!(keys::revoke(&pool, key.id, "cli", |_, _| true).await.unwrap(), Revoked::Done(_)));
     assert_eq!(keys::bootstrap(&pool, &token).await.unwrap(), Bootstrap::Exists);
     assert!(keys::find(&pool, &auth::token_hash(&token)).await.unwrap().is_none());
 }
@@ -103,13 +103,13 @@ async fn each_key_change_writes_one_audit_row_without_the_token(pool: PgPool) {
     let bootstrap_token = auth::new_token();
     keys::bootstrap(&pool, &bootstrap_token).await.unwrap();
     let created = keys::create(&pool, &new_key("acme"), "cli").await.unwrap();
-    keys::revoke(&pool, created.key.id, "key:admin").await.unwrap();
+    keys::revoke(&pool, created.key.id, "key:admin", |_, _| true).await.unwrap();
     // What changes nothing records nothing.
-    keys::revoke(&pool, created.key.id, "key:admin").await.unwrap();
-    keys::revoke(&pool, Uuid::now_v7(), "key:admin").await.unwrap();
+    keys::revoke(&pool, created.key.id, "key:admin", |_, _| true).await.unwrap();
+    keys::revoke(&pool, Uuid::now_v7(), "key:admin", |_, _| true).await.unwrap();
     keys::bootstrap(&pool, &bootstrap_token).await.unwrap();
 
-    let log = audit::list(&pool, 100, None).await.unwrap();
+    let log = audit::list(&pool, 100, None, None).await.unwrap();
     let rows: Vec<_> = log.iter().map(|e| (e.actor.as_str(), e.action.as_str(), e.tenant.as_deref())).collect();
     assert_eq!(
         rows,
@@ -129,4 +129,45 @@ async fn each_key_change_writes_one_audit_row_without_the_token(pool: PgPool) {
         let detail = entry.detail.to_string();
         assert!(!detail.contains(&created.token) && !detail.contains(&bootstrap_token), "{detail}");
     }
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_bootstrap_key_stored_without_cluster_is_given_it_once(pool: PgPool) {
+    let token = auth::new_token();
+    // As an earlier release stored it: `admin` only.
+    sqlx::query("INSERT INTO api_keys (id, tenant, name, token_hash, token_prefix, scopes, created_by) VALUES ($1, 'default', 'bootstrap', $2, 'p', '{admin}', 'bootstrap')")
+        .bind(Uuid::now_v7())
+        .bind(auth::token_hash(&token))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys::bootstrap(&pool, &token).await.unwrap(), Bootstrap::Upgraded);
+    assert_eq!(keys::bootstrap(&pool, &token).await.unwrap(), Bootstrap::Exists);
+    let key = keys::find(&pool, &auth::token_hash(&token)).await.unwrap().unwrap();
+    assert_eq!(key.scopes, [Scope::Admin, Scope::Cluster]);
+    let log = audit::list(&pool, 10, None, None).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["key.upgrade"]);
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn revoke_tells_whether_the_key_is_its_tenants_last_admin(pool: PgPool) {
+    let admin = |tenant: &str, scopes: Vec<Scope>| NewKey { scopes, ..new_key(tenant) };
+    let a = keys::create(&pool, &admin("acme", vec![Scope::Admin]), "cli").await.unwrap().key;
+    let b = keys::create(&pool, &admin("acme", vec![Scope::Cluster]), "cli").await.unwrap().key;
+    let reader = keys::create(&pool, &admin("acme", vec![Scope::Read]), "cli").await.unwrap().key;
+    keys::create(&pool, &admin("beta", vec![Scope::Admin]), "cli").await.unwrap();
+    let mut seen = Vec::new();
+    for id in [reader.id, a.id, b.id] {
+        let r = keys::revoke(&pool, id, "cli", |_, last| {
+            seen.push(last);
+            !last
+        })
+        .await
+        .unwrap();
+        assert_eq!(matches!(r, Revoked::Done(_)), id != b.id, "{r:?}");
+    }
+    // The reader administers nothing; `a` had `b` beside it; `b` is the last (beta's admin does not count).
+    assert_eq!(seen, [false, false, true]);
+    let acme = keys::list(&pool, Some("acme")).await.unwrap();
+    assert!(acme.iter().any(|k| k.id == b.id && k.revoked_at.is_none()));
 }

@@ -23,7 +23,7 @@ async fn declare_sets_the_dedicated_tenants_and_audits_each_change(pool: PgPool)
     let change = tenants::declare(&pool, &names(&["b", "a", "a"]), "gateway").await.unwrap();
     assert_eq!(change, Change { dedicated: names(&["a", "b"]), shared: vec![] });
     assert_eq!(tenants::dedicated(&pool).await.unwrap(), ["a", "b"]);
-    let log = audit::list(&pool, 10, None).await.unwrap();
+    let log = audit::list(&pool, 10, None, None).await.unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].actor.as_str(), log[0].action.as_str()), ("gateway", "dedicated_tenants.set"));
     assert_eq!(log[0].detail["dedicated"], serde_json::json!(["a", "b"]));
@@ -32,12 +32,12 @@ async fn declare_sets_the_dedicated_tenants_and_audits_each_change(pool: PgPool)
     // The same list again changes nothing and records nothing.
     let change = tenants::declare(&pool, &names(&["a", "b"]), "gateway").await.unwrap();
     assert!(change.is_empty(), "{change:?}");
-    assert_eq!(audit::list(&pool, 10, None).await.unwrap().len(), 1);
+    assert_eq!(audit::list(&pool, 10, None, None).await.unwrap().len(), 1);
 
     let change = tenants::declare(&pool, &names(&["c", "b"]), "other-gateway").await.unwrap();
     assert_eq!(change, Change { dedicated: names(&["c"]), shared: names(&["a"]) });
     assert_eq!(tenants::dedicated(&pool).await.unwrap(), ["b", "c"]);
-    let log = audit::list(&pool, 10, None).await.unwrap();
+    let log = audit::list(&pool, 10, None, None).await.unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].actor, "other-gateway");
     assert_eq!(log[0].detail["dedicated"], serde_json::json!(["c"]));
@@ -52,7 +52,7 @@ async fn declare_sets_the_dedicated_tenants_and_audits_each_change(pool: PgPool)
     let change = tenants::declare(&pool, &[], "gateway").await.unwrap();
     assert_eq!(change, Change { dedicated: vec![], shared: names(&["a"]) });
     assert!(tenants::dedicated(&pool).await.unwrap().is_empty());
-    assert_eq!(audit::list(&pool, 10, None).await.unwrap().len(), 4);
+    assert_eq!(audit::list(&pool, 10, None, None).await.unwrap().len(), 4);
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]

@@ -159,9 +159,9 @@ async function keyScopes() {
   return knownScopes;
 }
 
-/** True when `scopes` hold `scope` (admin holds every scope). */
+/** True when `scopes` hold `scope` (cluster holds every scope, admin every one but cluster). */
 function grants(scopes, scope) {
-  return scopes.includes(scope) || scopes.includes("admin");
+  return scopes.includes(scope) || scopes.includes("cluster") || (scope !== "cluster" && scopes.includes("admin"));
 }
 
 function post(path) {

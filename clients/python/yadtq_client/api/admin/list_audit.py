@@ -85,7 +85,9 @@ def sync_detailed(
     limit: int | Unset = UNSET,
     cursor: int | Unset = UNSET,
 ) -> Response[AuditPage | Problem]:
-    """Read the audit log of admin actions (key creation and revocation), newest first.
+    """Read the audit log of admin actions (key creation and revocation,
+    dead-letter replays, changes of the dedicated tenants), newest first:
+    the caller's tenant's entries, or every entry for a `cluster` key.
 
     Args:
         limit (int | Unset):
@@ -117,7 +119,9 @@ def sync(
     limit: int | Unset = UNSET,
     cursor: int | Unset = UNSET,
 ) -> AuditPage | Problem | None:
-    """Read the audit log of admin actions (key creation and revocation), newest first.
+    """Read the audit log of admin actions (key creation and revocation,
+    dead-letter replays, changes of the dedicated tenants), newest first:
+    the caller's tenant's entries, or every entry for a `cluster` key.
 
     Args:
         limit (int | Unset):
@@ -144,7 +148,9 @@ async def asyncio_detailed(
     limit: int | Unset = UNSET,
     cursor: int | Unset = UNSET,
 ) -> Response[AuditPage | Problem]:
-    """Read the audit log of admin actions (key creation and revocation), newest first.
+    """Read the audit log of admin actions (key creation and revocation,
+    dead-letter replays, changes of the dedicated tenants), newest first:
+    the caller's tenant's entries, or every entry for a `cluster` key.
 
     Args:
         limit (int | Unset):
@@ -174,7 +180,9 @@ async def asyncio(
     limit: int | Unset = UNSET,
     cursor: int | Unset = UNSET,
 ) -> AuditPage | Problem | None:
-    """Read the audit log of admin actions (key creation and revocation), newest first.
+    """Read the audit log of admin actions (key creation and revocation,
+    dead-letter replays, changes of the dedicated tenants), newest first:
+    the caller's tenant's entries, or every entry for a `cluster` key.
 
     Args:
         limit (int | Unset):

@@ -9,18 +9,27 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.api_key import ApiKey
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     id: UUID,
+    *,
+    confirm: str | Unset = UNSET,
 ) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["confirm"] = confirm
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/admin/keys/{id}/revoke".format(
             id=quote(str(id), safe=""),
         ),
+        "params": params,
     }
 
     return _kwargs
@@ -51,6 +60,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_404 = Problem.from_dict(response.json())
 
         return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
 
     if response.status_code == 415:
         response_415 = Problem.from_dict(response.json())
@@ -86,11 +100,17 @@ def sync_detailed(
     id: UUID,
     *,
     client: AuthenticatedClient | Client,
+    confirm: str | Unset = UNSET,
 ) -> Response[ApiKey | Problem]:
-    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s by default).
+    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s
+    by default). A key revoking itself, and the last working key of a tenant
+    holding `admin` or `cluster`, are revoked only when `confirm` says so
+    (409 otherwise): a leaked key can still be killed by its holder, not by
+    mistake.
 
     Args:
         id (UUID):
+        confirm (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -102,6 +122,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         id=id,
+        confirm=confirm,
     )
 
     response = client.get_httpx_client().request(
@@ -115,11 +136,17 @@ def sync(
     id: UUID,
     *,
     client: AuthenticatedClient | Client,
+    confirm: str | Unset = UNSET,
 ) -> ApiKey | Problem | None:
-    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s by default).
+    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s
+    by default). A key revoking itself, and the last working key of a tenant
+    holding `admin` or `cluster`, are revoked only when `confirm` says so
+    (409 otherwise): a leaked key can still be killed by its holder, not by
+    mistake.
 
     Args:
         id (UUID):
+        confirm (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -132,6 +159,7 @@ def sync(
     return sync_detailed(
         id=id,
         client=client,
+        confirm=confirm,
     ).parsed
 
 
@@ -139,11 +167,17 @@ async def asyncio_detailed(
     id: UUID,
     *,
     client: AuthenticatedClient | Client,
+    confirm: str | Unset = UNSET,
 ) -> Response[ApiKey | Problem]:
-    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s by default).
+    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s
+    by default). A key revoking itself, and the last working key of a tenant
+    holding `admin` or `cluster`, are revoked only when `confirm` says so
+    (409 otherwise): a leaked key can still be killed by its holder, not by
+    mistake.
 
     Args:
         id (UUID):
+        confirm (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -155,6 +189,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         id=id,
+        confirm=confirm,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -166,11 +201,17 @@ async def asyncio(
     id: UUID,
     *,
     client: AuthenticatedClient | Client,
+    confirm: str | Unset = UNSET,
 ) -> ApiKey | Problem | None:
-    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s by default).
+    """Revoke an API key: every gateway refuses it within `--auth-cache-ttl` (2 s
+    by default). A key revoking itself, and the last working key of a tenant
+    holding `admin` or `cluster`, are revoked only when `confirm` says so
+    (409 otherwise): a leaked key can still be killed by its holder, not by
+    mistake.
 
     Args:
         id (UUID):
+        confirm (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -184,5 +225,6 @@ async def asyncio(
         await asyncio_detailed(
             id=id,
             client=client,
+            confirm=confirm,
         )
     ).parsed

@@ -94,7 +94,8 @@ def sync_detailed(
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
     are cut to 4,096 bytes by default (`truncated`; the gateway's
-    `--dead-letter-preview-bytes`); read one whole by its address.
+    `--dead-letter-preview-bytes`); read one whole by its address. An
+    `admin` key sees those naming its tenant's tasks, a `cluster` key all.
 
     Args:
         partition (int | Unset):
@@ -132,7 +133,8 @@ def sync(
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
     are cut to 4,096 bytes by default (`truncated`; the gateway's
-    `--dead-letter-preview-bytes`); read one whole by its address.
+    `--dead-letter-preview-bytes`); read one whole by its address. An
+    `admin` key sees those naming its tenant's tasks, a `cluster` key all.
 
     Args:
         partition (int | Unset):
@@ -165,7 +167,8 @@ async def asyncio_detailed(
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
     are cut to 4,096 bytes by default (`truncated`; the gateway's
-    `--dead-letter-preview-bytes`); read one whole by its address.
+    `--dead-letter-preview-bytes`); read one whole by its address. An
+    `admin` key sees those naming its tenant's tasks, a `cluster` key all.
 
     Args:
         partition (int | Unset):
@@ -201,7 +204,8 @@ async def asyncio(
     """List dead letters, newest first: records a worker found on a task topic
     that are not valid envelopes, with the reason and origin it gave. Values
     are cut to 4,096 bytes by default (`truncated`; the gateway's
-    `--dead-letter-preview-bytes`); read one whole by its address.
+    `--dead-letter-preview-bytes`); read one whole by its address. An
+    `admin` key sees those naming its tenant's tasks, a `cluster` key all.
 
     Args:
         partition (int | Unset):
