@@ -19,7 +19,8 @@ pub mod exit {
     /// Invalid input: the gateway answered 400, 413, 415 or 422, or the CLI
     /// refused an argument or a line of `--file` before sending anything.
     pub const INVALID: i32 = 5;
-    /// The gateway is unreachable (connection refused, timeout) or answered 503.
+    /// The gateway is unreachable (connection refused, timeout, a TLS
+    /// certificate not trusted) or answered 503.
     pub const UNAVAILABLE: i32 = 6;
     /// A task waited for ended `failed` or `cancelled`.
     pub const TASK_FAILED: i32 = 7;

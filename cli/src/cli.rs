@@ -13,7 +13,7 @@ Exit codes:
   3  not found (404: no task with this id)
   4  conflict (409: task already finished, not retryable, or id reused with another body)
   5  invalid input (400, 413, 415, 422: e.g. an undeclared queue; or a bad --kwargs / --file line)
-  6  gateway unavailable (connection refused, timeout, 503)
+  6  gateway unavailable (connection refused, timeout, 503, an untrusted TLS certificate)
   7  a task waited for ended failed or cancelled
   8  the wait ended before the task did
   9  the API key was refused (401: missing, unknown or revoked; 403: lacks a scope or queue)";
