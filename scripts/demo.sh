@@ -29,7 +29,7 @@ python3 "$ROOT/scripts/demo_client.py" "$YADTQ_URL" "${YADTQ_DEMO_TASKS:-300}"
 cat <<TRY
 
 The demo's API key (an admin key of tenant \`default\`; every route but
-/healthz, /readyz, /openapi.json and /metrics needs one):
+/healthz, /readyz and /openapi.json needs one; it scrapes /metrics too):
 
   export YADTQ_API_KEY=$YADTQ_API_KEY
 

@@ -28,7 +28,7 @@ bash "$ROOT/scripts/check-sqlx.sh"
 # The Prometheus server of tests/tests/prometheus.rs (Debian's package,
 # installed when missing; scrapes the targets a test lists, every second).
 start_service prometheus
-export YADTQ_PROMETHEUS_URL YADTQ_PROMETHEUS_TARGETS
+export YADTQ_PROMETHEUS_URL YADTQ_PROMETHEUS_TARGETS YADTQ_PROMETHEUS_CREDENTIALS
 # The three-node cluster of the broker failover test (tests/tests/cluster.rs,
 # skipped without it), only with the local servers: the test kills its
 # brokers. YADTQ_TEST_CLUSTER=0 leaves it out (three more JVMs, ~1.5 GiB).

@@ -2,6 +2,7 @@
 //! the errors (with their exit codes) a command can end with.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,7 +19,8 @@ pub mod exit {
     /// Invalid input: the gateway answered 400, 413, 415 or 422, or the CLI
     /// refused an argument or a line of `--file` before sending anything.
     pub const INVALID: i32 = 5;
-    /// The gateway is unreachable (connection refused, timeout) or answered 503.
+    /// The gateway is unreachable (connection refused, timeout, a TLS
+    /// certificate not trusted) or answered 503.
     pub const UNAVAILABLE: i32 = 6;
     /// A task waited for ended `failed` or `cancelled`.
     pub const TASK_FAILED: i32 = 7;
@@ -144,9 +146,14 @@ pub struct Client {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Client {
-    /// A client of the gateway at `base` (`http://127.0.0.1:8080`) that
-    /// sends `api_key` as `Authorization: Bearer <key>` when given.
-    pub fn new(base: &str, api_key: Option<&str>) -> Result<Self> {
+    /// A client of the gateway at `base` (`http://127.0.0.1:8080`, or
+    /// `https://…`) that sends `api_key` as `Authorization: Bearer <key>`
+    /// when given. Over HTTPS it trusts the system's certificate authorities
+    /// and those of the PEM file `ca_cert`.
+    ///
+    /// Errors ([`Error::Input`]) when the key is not visible ASCII, or
+    /// `ca_cert` cannot be read or holds no PEM certificate.
+    pub fn new(base: &str, api_key: Option<&str>, ca_cert: Option<&Path>) -> Result<Self> {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(key) = api_key {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
@@ -154,7 +161,13 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = ca_cert {
+            for cert in read_ca_certs(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("yadtq-cli/", env!("CARGO_PKG_VERSION")))
@@ -214,7 +227,13 @@ impl Client {
         while let Some(s) = root.source() {
             root = s;
         }
-        let reason = if e.is_connect() {
+        let reason = if e.is_connect() && is_certificate_error(&e) {
+            format!(
+                "TLS: the gateway's certificate is not trusted: {} (give the CA that signed it with \
+                 --ca-cert <PEM file> or YADTQ_CA_CERT)",
+                certificate_reason(&e)
+            )
+        } else if e.is_connect() {
             format!("{root} (is the gateway running? set --url or YADTQ_URL)")
         } else if e.is_timeout() {
             "timed out".to_string()
@@ -223,6 +242,43 @@ impl Client {
         };
         Error::Unreachable { url: self.base.clone(), reason }
     }
+}
+
+/// The certificates of the PEM file `path` (`--ca-cert`).
+fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| Error::Input(format!("--ca-cert {shown}: cannot read it: {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| Error::Input(format!("--ca-cert {shown}: not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Input(format!("--ca-cert {shown}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)")));
+    }
+    Ok(certs)
+}
+
+/// The messages of `e`'s chain, outermost first. An `io::Error` wrapping
+/// another error shows that error in its message but not as its source,
+/// so the messages, not the types, are what says a certificate failed.
+fn chain(e: &reqwest::Error) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        out.push(err.to_string());
+        next = err.source();
+    }
+    out
+}
+
+/// True when the TLS handshake failed on the gateway's certificate (rustls:
+/// `invalid peer certificate: …`).
+fn is_certificate_error(e: &reqwest::Error) -> bool {
+    chain(e).iter().any(|m| m.contains("invalid peer certificate"))
+}
+
+/// The certificate part of `e`'s chain (`invalid peer certificate: UnknownIssuer`).
+fn certificate_reason(e: &reqwest::Error) -> String {
+    let chain = chain(e);
+    chain.iter().rev().find(|m| m.contains("invalid peer certificate")).cloned().unwrap_or_default()
 }
 
 #[cfg(test)]

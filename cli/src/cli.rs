@@ -13,7 +13,7 @@ Exit codes:
   3  not found (404: no task with this id)
   4  conflict (409: task already finished, not retryable, or id reused with another body)
   5  invalid input (400, 413, 415, 422: e.g. an undeclared queue; or a bad --kwargs / --file line)
-  6  gateway unavailable (connection refused, timeout, 503)
+  6  gateway unavailable (connection refused, timeout, 503, an untrusted TLS certificate)
   7  a task waited for ended failed or cancelled
   8  the wait ended before the task did
   9  the API key was refused (401: missing, unknown or revoked; 403: lacks a scope or queue)";
@@ -26,6 +26,10 @@ pub struct Cli {
     /// Base URL of the gateway.
     #[arg(long, global = true, env = "YADTQ_URL", default_value = "http://127.0.0.1:8080", value_parser = parse_url)]
     pub url: String,
+    /// PEM file of the certificate authorities to trust for an `https://`
+    /// gateway, besides the system's (e.g. a private CA's `ca.pem`).
+    #[arg(long, global = true, env = "YADTQ_CA_CERT", value_name = "PEM_FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// API key sent as `Authorization: Bearer <key>` (from `yadtq-gateway keys create`).
     #[arg(long, global = true, env = "YADTQ_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -219,13 +223,12 @@ impl List {
     }
 }
 
-/// `--url`: an `http://` URL (this client has no TLS: reach an HTTPS-only
-/// gateway through a local proxy).
+/// `--url`: an `http://` or `https://` URL.
 pub fn parse_url(s: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(s).map_err(|e| format!("not a URL ({e}); e.g. http://127.0.0.1:8080"))?;
     match url.scheme() {
-        "http" => Ok(s.to_string()),
-        other => Err(format!("scheme '{other}' is not supported, only http:// (this client has no TLS)")),
+        "http" | "https" => Ok(s.to_string()),
+        other => Err(format!("scheme '{other}' is not supported, only http:// and https://")),
     }
 }
 
@@ -366,7 +369,8 @@ mod tests {
         assert!(cli.json);
         assert_eq!(cli.url, "http://gw:9000");
         assert!(matches!(cli.command, Command::Get { wait: Some(None), .. }));
-        for bad in ["notaurl", "https://gw:8443", "ftp://gw"] {
+        assert_eq!(parse(&["get", "x", "--url", "https://gw:8443"]).url, "https://gw:8443");
+        for bad in ["notaurl", "ftp://gw"] {
             assert!(Cli::try_parse_from(["yadtq", "--url", bad, "workers"]).is_err(), "{bad}");
         }
     }

@@ -20,7 +20,7 @@ const STATUSES: [&str; 6] = ["success", "failed", "cancelled", "processing", "sc
 
 /// Runs the command line `cli`.
 pub async fn run(cli: Cli) -> Result<()> {
-    let client = Client::new(&cli.url, cli.api_key.as_deref())?;
+    let client = Client::new(&cli.url, cli.api_key.as_deref(), cli.ca_cert.as_deref())?;
     let out = Output { json: cli.json };
     match cli.command {
         Command::Submit(s) if s.file.is_some() => submit_file(&client, out, &s).await,

@@ -1,7 +1,7 @@
 //! Who is calling, and what they may see: API keys (`Authorization: Bearer
 //! <token>`) checked on every route but the public ones (`/healthz`,
-//! `/readyz`, `/openapi.json`, `/ui`, and `/metrics` unless
-//! `--metrics-auth`), the caller's tenant and scopes, and the views of tasks
+//! `/readyz`, `/openapi.json`, `/ui`, and `/metrics` with
+//! `--metrics-public`), the caller's tenant and scopes, and the views of tasks
 //! and workers a caller without the `operate` scope gets. docs/security.md
 //! has the model.
 
@@ -67,8 +67,15 @@ pub struct AuthConfig {
     #[arg(long, env = "YADTQ_AUTH_CACHE_TTL", default_value = "2", value_parser = yadtq_core::config::parse_duration)]
     pub auth_cache_ttl: Duration,
 
-    /// Make `/metrics` need a key with the `metrics` scope (public otherwise).
-    #[arg(long, env = "YADTQ_METRICS_AUTH")]
+    /// Serve `/metrics` to anyone, without a key. Off by default: `/metrics`
+    /// needs a key with the `metrics` scope (or `admin`). Turn it on only
+    /// where the gateway's port is reachable from a private scrape network alone.
+    #[arg(long, env = "YADTQ_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+
+    /// Accepted and ignored: `/metrics` needs the `metrics` scope by default
+    /// since `--metrics-public` exists (kept so that older settings still start).
+    #[arg(long, env = "YADTQ_METRICS_AUTH", hide = true, conflicts_with = "metrics_public")]
     pub metrics_auth: bool,
 
     /// A token stored at start as a `cluster` (and `admin`) key of the

@@ -123,8 +123,9 @@ async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
 /// Requests to the API the gateway at `base` answered (its
 /// `yadtq_http_requests_total`, without `/metrics` and `/healthz`), and how
 /// many of them were `POST /tasks` answered 202.
-async fn answered_by(base: &str) -> (f64, f64) {
-    let body = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+async fn answered_by(base: &str, key: &str) -> (f64, f64) {
+    let scrape = reqwest::Client::new().get(format!("{base}/metrics")).bearer_auth(key).send();
+    let body = scrape.await.unwrap().text().await.unwrap();
     let samples: Vec<(&str, f64)> = body
         .lines()
         .filter(|l| l.starts_with("yadtq_http_requests_total{"))
@@ -184,7 +185,7 @@ async fn clients_behind_a_load_balancer_see_one_queue_and_survive_a_gateway_cras
         assert_eq!((read, back["id"].as_str()), (200, Some(id.as_str())), "read-your-write through the balancer");
         ids.push(id);
     }
-    let (on_a, on_b) = (answered_by(&a.base).await, answered_by(&b.base).await);
+    let (on_a, on_b) = (answered_by(&a.base, &stack.api_key).await, answered_by(&b.base, &stack.api_key).await);
     assert!(on_a.0 >= 1.0 && on_b.0 >= 1.0, "both gateways answered requests: {on_a:?} and {on_b:?}");
     assert_eq!(on_a.1 + on_b.1, 21.0, "every submission was accepted once");
 

@@ -66,8 +66,14 @@ async fn until_closed(s: &mut TcpStream) -> String {
 
 /// One request on a connection of its own, `Connection: close`; the whole answer.
 async fn raw_get(addr: &str, path: &str) -> String {
+    raw_get_as(addr, path, None).await
+}
+
+/// [`raw_get`] with `Authorization: Bearer <key>` when `key` is given.
+async fn raw_get_as(addr: &str, path: &str, key: Option<&str>) -> String {
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").as_bytes())
         .await
         .expect("send");
     until_closed(&mut s).await
@@ -169,7 +175,8 @@ async fn a_connection_past_the_cap_waits_for_a_free_one() {
     // The harness's own keep-alive connection goes after the idle timeout:
     // then only the scrape's own connection is open.
     wait_for(LONG, "the gateway's connections to close", || async {
-        metric_sample(&raw_get(&addr, "/metrics").await, "yadtq_gateway_connections_open") == 1.0
+        metric_sample(&raw_get_as(&addr, "/metrics", Some(&stack.api_key)).await, "yadtq_gateway_connections_open")
+            == 1.0
     })
     .await;
     let first = TcpStream::connect(&addr).await.expect("connect");

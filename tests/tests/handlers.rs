@@ -172,6 +172,66 @@ async fn command_handlers_take_json_on_stdin_and_answer_on_stdout() {
     assert!(message.contains("cannot open input.png: no such file"), "stderr is in the message: {message}");
 }
 
+/// A command handler's environment is an allowlist: `PATH`, the names its
+/// `pass_env` lists (when the worker has them), its `env` table, and the
+/// variables the worker sets for the attempt. The worker's secrets
+/// (`DATABASE_URL`, `KAFKA_BOOTSTRAP`, its `YADTQ_*` settings and API key, an
+/// `AWS_SECRET_ACCESS_KEY`, `HOME`) never reach it.
+#[tokio::test]
+async fn command_handlers_get_only_path_their_allowlist_and_the_task_variables() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = write(
+        dir.path(),
+        "env.py",
+        "import json, os, sys\n\
+         json.load(sys.stdin)\n\
+         json.dump(dict(os.environ), sys.stdout)\n",
+    );
+    // The interpreter itself, not a version manager's shim on PATH (which
+    // sets variables of its own before it runs it).
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3");
+    let python = String::from_utf8(python.stdout).expect("utf-8").trim().to_string();
+    let handlers = write(
+        dir.path(),
+        "handlers.toml",
+        &format!(
+            r#"
+        [handlers.env]
+        kind = "command"
+        argv = ["{python}", "{script}"]
+        pass_env = ["HANDLER_REGION", "NOT_SET_ON_THE_WORKER"]
+        env = {{ LANG = "C.UTF-8" }}
+        "#
+        ),
+    );
+    let stack = Stack::new("handlers_env").await;
+    let gw = stack.gateway(&[]).await;
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let _w = stack
+        .with_env(&[("AWS_SECRET_ACCESS_KEY", secret), ("HANDLER_REGION", "eu-west-1"), ("HOME", "/root")])
+        .worker("worker", &["--handlers-file", &handlers])
+        .await;
+
+    let id = submit(&gw, json!({"task": "env", "max_retries": 0})).await;
+    let t = gw.wait_task(&id, LONG).await;
+    assert_eq!(t["status"], "success", "{t}");
+    let env = t["result"].as_object().expect("the handler's environment");
+    let mut names: Vec<&str> = env.keys().map(String::as_str).filter(|k| !k.starts_with("TRACE")).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["HANDLER_REGION", "LANG", "PATH", "YADTQ_ATTEMPT", "YADTQ_TASK_ID"], "{t}");
+    assert_eq!(env["HANDLER_REGION"], "eu-west-1");
+    assert_eq!(env["PATH"], std::env::var("PATH").unwrap_or_default(), "the worker's PATH");
+    assert_eq!(env["YADTQ_TASK_ID"], id);
+    assert_eq!(env["YADTQ_ATTEMPT"], "1");
+    let text = t["result"].to_string();
+    for leaked in [secret, &stack.database_url, &stack.api_key, &stack.kafka] {
+        assert!(!text.contains(leaked), "{leaked} reached the handler: {text}");
+    }
+}
+
 #[tokio::test]
 async fn a_timed_out_command_leaves_no_process_behind() {
     // A unique marker: `sleep 301.5` appears in no other process.

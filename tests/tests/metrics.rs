@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use yadtq_tests::{free_port, wait_for, Stack};
+use yadtq_tests::{free_port, mint_key, wait_for, Stack};
 
 /// The value of the sample of `metric` whose labels contain all of `labels`
 /// (`key="value"` pairs) in Prometheus text `body`; `None` when absent.
@@ -18,8 +18,15 @@ fn sample(body: &str, metric: &str, labels: &[&str]) -> Option<f64> {
     })
 }
 
-async fn scrape(url: &str) -> (u16, String, String) {
-    let r = reqwest::get(url).await.expect("scrape");
+/// GETs `url` as a scraper with `key` (the gateway's `/metrics` needs the
+/// `metrics` scope, which the harness's admin key implies; a worker's
+/// loopback admin listener without a token ignores it).
+async fn scrape_as(url: &str, key: Option<&str>) -> (u16, String, String) {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    let r = req.send().await.expect("scrape");
     let status = r.status().as_u16();
     let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     (status, ct, r.text().await.unwrap_or_default())
@@ -32,10 +39,10 @@ async fn gateway_and_worker_export_what_they_did() {
     let admin = format!("127.0.0.1:{}", free_port());
     let w = stack.worker("worker", &["--admin-listen", &admin]).await;
     let admin = format!("http://{admin}");
-    assert_eq!(scrape(&format!("{admin}/healthz")).await.0, 200);
+    assert_eq!(scrape_as(&format!("{admin}/healthz"), None).await.0, 200);
     stack.wait_assigned(&w).await;
     wait_for(Duration::from_secs(30), "the worker's /readyz", || async {
-        scrape(&format!("{admin}/readyz")).await.0 == 200
+        scrape_as(&format!("{admin}/readyz"), None).await.0 == 200
     })
     .await;
 
@@ -44,7 +51,7 @@ async fn gateway_and_worker_export_what_they_did() {
     let missing = gw.get("/tasks/never-submitted").await;
     assert_eq!(missing.status, 404);
 
-    let (status, ct, body) = scrape(&format!("{}/metrics", gw.base)).await;
+    let (status, ct, body) = scrape_as(&format!("{}/metrics", gw.base), Some(&stack.api_key)).await;
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
     let posts = ["method=\"POST\"", "route=\"/tasks\"", "status=\"202\""];
@@ -56,12 +63,12 @@ async fn gateway_and_worker_export_what_they_did() {
     assert_eq!(sample(&body, "yadtq_http_request_duration_seconds_count", &timed), Some(10.0), "{body}");
     assert!(!body.contains(&ids[0]), "no task id in any label");
 
-    let (_, _, body) = scrape(&format!("{admin}/metrics")).await;
+    let (_, _, body) = scrape_as(&format!("{admin}/metrics"), None).await;
     let done = ["task=\"multiply\"", "queue=\"default\"", "outcome=\"success\""];
     assert_eq!(sample(&body, "yadtq_tasks_finished_total", &done), Some(10.0), "{body}");
     assert_eq!(sample(&body, "yadtq_task_duration_seconds_count", &["task=\"multiply\""]), Some(10.0), "{body}");
     wait_for(Duration::from_secs(10), "the worker's gauges after a heartbeat", || async {
-        let (_, _, body) = scrape(&format!("{admin}/metrics")).await;
+        let (_, _, body) = scrape_as(&format!("{admin}/metrics"), None).await;
         sample(&body, "yadtq_worker_ready", &[]) == Some(1.0)
             && sample(&body, "yadtq_worker_partitions", &[]) == Some(12.0)
     })
@@ -81,8 +88,8 @@ async fn only_the_leader_exports_the_samples_and_drops_them_with_the_lease() {
     let b = stack.gateway(&[]).await;
     let queued = ["queue=\"default\"", "status=\"queued\""];
     let both = || async {
-        let (_, _, ta) = scrape(&format!("{}/metrics", a.base)).await;
-        let (_, _, tb) = scrape(&format!("{}/metrics", b.base)).await;
+        let (_, _, ta) = scrape_as(&format!("{}/metrics", a.base), Some(&stack.api_key)).await;
+        let (_, _, tb) = scrape_as(&format!("{}/metrics", b.base), Some(&stack.api_key)).await;
         (ta, tb)
     };
     // One leads and exports the queued task; the other exports no sample.
@@ -130,4 +137,50 @@ async fn only_the_leader_exports_the_samples_and_drops_them_with_the_lease() {
     // Released: a gateway leads again, and it alone exports them.
     let _: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)").bind(key).fetch_one(&mut mine).await.unwrap();
     wait_for(Duration::from_secs(60), "a gateway to lead again and export the samples", one_leader).await;
+}
+
+/// A worker's admin listener is on loopback unless told otherwise (a bare
+/// port means `127.0.0.1:PORT`); on any other address it refuses to start
+/// without `YADTQ_WORKER_METRICS_TOKEN`, and with one its `/metrics` needs
+/// that Bearer token while `/healthz` and `/readyz` stay open for probes.
+#[tokio::test]
+async fn an_exposed_worker_admin_listener_needs_a_metrics_token() {
+    let stack = Stack::new("worker_metrics_token").await;
+    let port = free_port();
+    let exposed = format!("0.0.0.0:{port}");
+    let mut refused = stack.spawn("yadtq-worker", &["--admin-listen", &exposed], "worker-refused");
+    let status = refused.wait_exit(Duration::from_secs(30)).expect("a worker exposed without a token exits");
+    assert!(!status.success());
+    let log = refused.log();
+    assert!(log.contains("not a loopback address") && log.contains("YADTQ_WORKER_METRICS_TOKEN"), "{log}");
+
+    let token = mint_key(&stack.db, "default", &[yadtq_core::auth::Scope::Metrics], None).await;
+    let w = stack
+        .with_env(&[("YADTQ_WORKER_METRICS_TOKEN", &token)])
+        .worker("exposed", &["--admin-listen", &exposed])
+        .await;
+    let admin = format!("http://127.0.0.1:{port}");
+    assert_eq!(scrape_as(&format!("{admin}/healthz"), None).await.0, 200);
+    stack.wait_assigned(&w).await;
+    wait_for(Duration::from_secs(30), "the exposed worker's /readyz without a token", || async {
+        scrape_as(&format!("{admin}/readyz"), None).await.0 == 200
+    })
+    .await;
+    let (status, _, body) = scrape_as(&format!("{admin}/metrics"), None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains("yadtq_"), "{body}");
+    let wrong = format!("{token}x");
+    assert_eq!(scrape_as(&format!("{admin}/metrics"), Some(&wrong)).await.0, 401);
+    let (status, ct, body) = scrape_as(&format!("{admin}/metrics"), Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    assert!(body.contains("yadtq_worker_concurrency"), "{body}");
+
+    // A bare port is loopback, and open to local scrapers without a token.
+    let port = free_port();
+    let _local = stack.worker("loopback", &["--admin-listen", &port.to_string()]).await;
+    wait_for(Duration::from_secs(30), "the loopback worker's /metrics without a token", || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
 }

@@ -7,7 +7,11 @@
 //!
 //! The server is shared; this test registers its two targets in a file_sd
 //! file (`$YADTQ_PROMETHEUS_TARGETS/<namespace>.json`) with a `yadtq_test`
-//! label, and removes it at the end. Skipped, with a message, when
+//! label, and removes it at the end. It scrapes with credentials, as the
+//! shipped configuration does: the server's job reads its Bearer token from
+//! `$YADTQ_PROMETHEUS_CREDENTIALS`, where the test writes a key with the
+//! `metrics` scope, which the worker also takes as its
+//! `YADTQ_WORKER_METRICS_TOKEN`. Skipped, with a message, when
 //! `YADTQ_PROMETHEUS_URL` is unset (scripts/test.sh always sets it).
 
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
-use yadtq_tests::{free_port, kafka_config, wait_for, Stack};
+use yadtq_tests::{free_port, kafka_config, mint_key, wait_for, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -145,8 +149,18 @@ async fn prometheus_scrapes_the_stack_and_every_shipped_query_runs() {
     let stack = Stack::new("prometheus").await;
     let ns = stack.namespace.clone();
     let gw = stack.gateway(&[]).await;
+    // One token for both targets: a gateway key with the `metrics` scope,
+    // and the worker's metrics token.
+    let token = mint_key(&stack.db, "default", &[yadtq_core::auth::Scope::Metrics], None).await;
+    let credentials = std::env::var("YADTQ_PROMETHEUS_CREDENTIALS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(&targets_dir).join("..").join("scrape.token"));
+    std::fs::write(&credentials, &token).expect("write the scrape credentials");
     let admin = format!("127.0.0.1:{}", free_port());
-    let mut w = stack.worker("worker", &["--admin-listen", &admin, "--concurrency", "4"]).await;
+    let mut w = stack
+        .with_env(&[("YADTQ_WORKER_METRICS_TOKEN", &token)])
+        .worker("worker", &["--admin-listen", &admin, "--concurrency", "4"])
+        .await;
     stack.wait_assigned(&w).await;
 
     // Targets left by an earlier run that was killed (its Drop never ran)
@@ -270,7 +284,8 @@ async fn prometheus_scrapes_the_stack_and_every_shipped_query_runs() {
         let mut series = 0;
         for _ in 0..5 {
             let started = Instant::now();
-            let body = prom.http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+            let scrape = prom.http.get(format!("{base}/metrics")).bearer_auth(&token).send();
+            let body = scrape.await.unwrap().text().await.unwrap();
             took.push(started.elapsed().as_secs_f64() * 1000.0);
             series = body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
         }

@@ -40,9 +40,11 @@ async fn every_api_route_needs_a_key_and_public_ones_do_not() {
     }
     let r = anonymous.get_response("/tasks").await;
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"yadtq\"");
-    for path in ["/healthz", "/readyz", "/openapi.json", "/metrics"] {
+    for path in ["/healthz", "/readyz", "/openapi.json"] {
         assert_eq!(anonymous.get(path).await.status, 200, "{path} is public");
     }
+    // Metrics are not anonymous by default (`--metrics-public` opens them).
+    assert_eq!(anonymous.get("/metrics").await.status, 401);
     // Unknown routes stay 404 without a key: authentication runs on matched routes only.
     assert_eq!(anonymous.get("/nope").await.status, 404);
     // Nothing was stored by the refused submissions.
@@ -417,17 +419,32 @@ async fn authentication_off_is_explicit_and_loud() {
     gw.proc.wait_log("AUTHENTICATION IS OFF", Duration::from_secs(10)).await;
 }
 
+/// `/metrics` needs a key with the `metrics` scope by default (`admin`
+/// implies it: the harness's key scrapes); `--metrics-public` opens it for a
+/// private scrape network.
 #[tokio::test]
-async fn metrics_can_be_made_to_need_a_key() {
+async fn metrics_need_the_metrics_scope_unless_made_public() {
     let stack = Stack::new("sec_metrics").await;
-    let gw = stack.gateway(&["--metrics-auth"]).await;
-    assert_eq!(gw.as_key(None).get("/metrics").await.status, 401);
+    let gw = stack.gateway(&[]).await;
+    let a = gw.as_key(None).get("/metrics").await;
+    assert_eq!(a.status, 401, "{}", a.text);
+    assert_eq!(a.body["field"], "Authorization", "{}", a.text);
     let reader = mint_key(&stack.db, "default", &[Scope::Read], None).await;
-    assert_eq!(gw.as_key(Some(&reader)).get("/metrics").await.status, 403);
+    let a = gw.as_key(Some(&reader)).get("/metrics").await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    assert!(a.text.contains("'metrics' scope"), "{}", a.text);
     let scraper = mint_key(&stack.db, "default", &[Scope::Metrics], None).await;
     let a = gw.as_key(Some(&scraper)).get("/metrics").await;
     assert_eq!(a.status, 200);
     assert!(a.text.contains("yadtq_"), "{}", a.text);
-    let v: Value = gw.get("/healthz").await.body;
+    assert_eq!(gw.get("/metrics").await.status, 200, "an admin key scrapes too");
+    let v: Value = gw.as_key(None).get("/healthz").await.body;
     assert_eq!(v["status"], "ok");
+
+    let public = stack.gateway(&["--metrics-public"]).await;
+    let a = public.as_key(None).get("/metrics").await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.text.contains("yadtq_"), "{}", a.text);
+    let public = stack.with_env(&[("YADTQ_METRICS_PUBLIC", "true")]).gateway(&[]).await;
+    assert_eq!(public.as_key(None).get("/metrics").await.status, 200);
 }

@@ -1,5 +1,6 @@
 //! Worker settings (flags and environment, via clap).
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use clap::Args;
@@ -16,6 +17,32 @@ fn parse_queue(s: &str) -> Result<(String, u32), String> {
         return Err(format!("weight of queue '{name}' must be 1-100"));
     }
     Ok((name.into_string(), weight))
+}
+
+/// `--admin-listen`: `ADDR:PORT`, or a bare port on the loopback address.
+fn parse_admin_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    s.parse().map_err(|_| format!("'{s}' is neither ADDR:PORT (e.g. 127.0.0.1:9100) nor a port"))
+}
+
+/// The admin listener's `/metrics` token; `Debug` never shows it.
+#[derive(Clone)]
+pub struct MetricsToken(pub String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for MetricsToken {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
 }
 
 /// Everything a worker process is configured with.
@@ -88,10 +115,20 @@ pub struct WorkerConfig {
     pub outcome_retry_limit: Duration,
 
     /// Address of the worker's admin listener (`/healthz`, `/readyz` by the
-    /// readiness rule, `/metrics` in Prometheus format), e.g. `127.0.0.1:9100`;
-    /// none by default.
-    #[arg(long, env = "YADTQ_ADMIN_LISTEN")]
-    pub admin_listen: Option<std::net::SocketAddr>,
+    /// readiness rule, `/metrics` in Prometheus format): `ADDR:PORT`, or a
+    /// bare `PORT` for `127.0.0.1:PORT` (loopback); none by default. A
+    /// non-loopback address needs `--metrics-token`.
+    #[arg(long, env = "YADTQ_ADMIN_LISTEN", value_parser = parse_admin_listen)]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Bearer token the admin listener's `/metrics` requires
+    /// (`Authorization: Bearer <token>`; `/healthz` and `/readyz` stay open
+    /// for probes). At least 32 visible ASCII characters (`yadtq-gateway keys
+    /// token` makes one). Required when `--admin-listen` is not a loopback
+    /// address: the worker refuses to start without it. Unset by default:
+    /// `/metrics` on loopback is then open to local processes.
+    #[arg(long, env = "YADTQ_WORKER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<MetricsToken>,
 
     /// Kafka consumer `fetch.wait.max.ms`: how long the broker holds a fetch
     /// for empty partitions. Short, so a resumed partition is fetched promptly.
@@ -134,6 +171,29 @@ impl WorkerConfig {
             self.kafka_session_timeout_ms,
             self.common.dead_after.as_secs_f64()
         );
+        if let Some(token) = self.metrics_token() {
+            anyhow::ensure!(
+                token.len() >= yadtq_core::auth::MIN_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic()),
+                "YADTQ_WORKER_METRICS_TOKEN (--metrics-token) must be at least {} visible ASCII characters \
+                 (make one with `yadtq-gateway keys token`)",
+                yadtq_core::auth::MIN_TOKEN_LEN
+            );
+        }
+        if let Some(addr) = self.admin_listen.filter(|a| !a.ip().is_loopback()) {
+            // Metrics name queues, tasks and hosts: an exposed listener must
+            // not hand them to anyone who can reach the port.
+            anyhow::ensure!(
+                self.metrics_token().is_some(),
+                "--admin-listen {addr} is not a loopback address: set YADTQ_WORKER_METRICS_TOKEN \
+                 (--metrics-token), which its /metrics then requires as a Bearer token (/healthz and \
+                 /readyz stay open), or listen on 127.0.0.1"
+            );
+        }
         Ok(())
+    }
+
+    /// The admin listener's `/metrics` token, `None` when unset or empty.
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.metrics_token.as_ref().map(|t| t.0.as_str()).filter(|t| !t.is_empty())
     }
 }

@@ -157,7 +157,8 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     // Cancelled by the caller's shutdown, or by a consumer error no retry can fix.
     let stopping = shutdown.child_token();
     if let Some(addr) = cfg.admin_listen {
-        admin::serve(addr, live.clone(), stopping.clone()).await?;
+        let token = cfg.metrics_token().map(str::to_owned);
+        admin::serve(addr, token, live.clone(), stopping.clone()).await?;
     }
     let fatal: Arc<Mutex<Option<String>>> = Arc::default();
     // Maintenance stops as soon as shutdown starts: a draining worker never

@@ -1729,7 +1729,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description With `--metrics-auth`: no key, or an unknown or revoked one */
+            /** @description Unless `--metrics-public`: no key, or an unknown or revoked one */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1738,7 +1738,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description With `--metrics-auth`: the key lacks the `metrics` scope */
+            /** @description Unless `--metrics-public`: the key lacks the `metrics` scope */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -18,8 +18,8 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4 (docs/operations.md lists the metrics)",
          content_type = "text/plain", body = String),
-        (status = 401, description = "With `--metrics-auth`: no key, or an unknown or revoked one", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "With `--metrics-auth`: the key lacks the `metrics` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unless `--metrics-public`: no key, or an unknown or revoked one", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Unless `--metrics-public`: the key lacks the `metrics` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = [])),
 )]
@@ -27,7 +27,9 @@ pub async fn render(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, crate::problem::ApiError> {
-    if state.cfg.auth.metrics_auth {
+    // A key with the `metrics` scope (`admin` implies it) unless the operator
+    // opened the route for a private scrape network.
+    if !state.cfg.auth.metrics_public {
         state.auth.authenticate(&headers).await?.require(Scope::Metrics)?;
     }
     Ok(([(header::CONTENT_TYPE, m::CONTENT_TYPE)], m::render()))

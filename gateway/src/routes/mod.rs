@@ -68,9 +68,9 @@ async fn request_limits(req: axum::extract::Request, next: axum::middleware::Nex
 }
 
 /// The gateway's router with its middleware (body limit, request tracing).
-/// Every route but the public ones (`/healthz`, `/readyz`, `/openapi.json`,
-/// `/metrics`, which checks `--metrics-auth` itself) needs an API key
-/// ([`crate::auth::require_key`]).
+/// Every route but the public ones (`/healthz`, `/readyz`, `/openapi.json`)
+/// needs an API key ([`crate::auth::require_key`]); `/metrics` checks its own
+/// rule (the `metrics` scope unless `--metrics-public`).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
     let batch_limit = state.cfg.limits.max_batch_body_bytes;

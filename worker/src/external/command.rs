@@ -20,16 +20,22 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 use super::{
-    cancelled, check_timeout, error, excerpt, tag, task_json, CommandConfig, LoadError, ATTEMPT_ENV,
-    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV, WITHHELD_ENV,
-    WITHHELD_ENV_PREFIX,
+    cancelled, check_timeout, error, excerpt, tag, task_json, CommandConfig, LoadError, ALWAYS_PASSED_ENV, ATTEMPT_ENV,
+    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV,
 };
+
+/// Variables the worker sets for each attempt, which a handler's `env` or
+/// `pass_env` cannot name.
+const ATTEMPT_ENVS: [&str; 4] = [ATTEMPT_ENV, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV];
 
 /// A program serving one task name: run with the configured argv (no shell)
 /// in its own process group, the task JSON on stdin, the JSON result on stdout.
 #[derive(Debug)]
 pub struct CommandHandler {
     argv: Vec<String>,
+    /// `PATH` and the handler's `pass_env`: the names taken from the
+    /// worker's environment at each call.
+    passed: Vec<String>,
     env: BTreeMap<String, String>,
     pub(super) timeout: Option<Duration>,
     pub(super) max_stderr_bytes: usize,
@@ -65,6 +71,23 @@ impl CommandHandler {
                 ));
             }
         }
+        for (i, k) in cfg.pass_env.iter().enumerate() {
+            if k.is_empty() || k.contains(['=', '\0']) {
+                return Err(err(&format!("pass_env[{i}]"), "names must be non-empty without `=` or NUL".into()));
+            }
+        }
+        if let Some(k) = cfg.env.keys().chain(&cfg.pass_env).find(|k| ATTEMPT_ENVS.contains(&k.as_str())) {
+            return Err(err(
+                if cfg.pass_env.contains(k) { "pass_env" } else { "env" },
+                format!("`{k}` is set by the worker for each attempt"),
+            ));
+        }
+        let mut passed: Vec<String> = ALWAYS_PASSED_ENV.iter().map(|k| k.to_string()).collect();
+        for k in &cfg.pass_env {
+            if !passed.contains(k) {
+                passed.push(k.clone());
+            }
+        }
         let timeout = cfg.timeout.map(|t| check_timeout(name, t)).transpose()?;
         if cfg.max_stderr_bytes > MAX_STDERR_LIMIT {
             return Err(err("max_stderr_bytes", format!("must be at most {MAX_STDERR_LIMIT}")));
@@ -74,6 +97,7 @@ impl CommandHandler {
         }
         Ok(Self {
             argv: cfg.argv,
+            passed,
             env: cfg.env,
             timeout,
             max_stderr_bytes: cfg.max_stderr_bytes,
@@ -83,6 +107,11 @@ impl CommandHandler {
 
     /// Runs the program once for `ctx`: writes the task JSON to its stdin and
     /// closes it, reads stdout in full and parses it as the JSON result.
+    ///
+    /// Its environment holds only `PATH` and the names of `pass_env` (from
+    /// the worker's environment, when set there), the handler's `env` table,
+    /// `YADTQ_ATTEMPT`, `YADTQ_TASK_ID` and the attempt's `TRACEPARENT` (and
+    /// `TRACESTATE`).
     ///
     /// The program runs in its own process group. When it exits, when its own
     /// `timeout` (seconds) passes, when `ctx.cancel` fires, or when this future
@@ -100,15 +129,16 @@ impl CommandHandler {
     pub async fn call(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
         let mut cmd = tokio::process::Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-        for (k, _) in std::env::vars_os() {
-            let withheld = k.to_str().is_some_and(|k| WITHHELD_ENV.contains(&k) || k.starts_with(WITHHELD_ENV_PREFIX));
-            if withheld {
-                cmd.env_remove(&k);
+        // An allowlist: PATH and the handler's `pass_env` from the worker's
+        // environment (read now, as the worker has it), then its `env` table
+        // and the attempt's own variables.
+        cmd.env_clear();
+        for k in &self.passed {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
             }
         }
         cmd.envs(&self.env).env(ATTEMPT_ENV, ctx.attempt.to_string()).env(TASK_ID_ENV, &ctx.id);
-        // The attempt's `run` span (W3C), never the worker's own environment's.
-        cmd.env_remove(TRACEPARENT_ENV).env_remove(TRACESTATE_ENV);
         if let Some(trace) = &ctx.trace {
             cmd.env(TRACEPARENT_ENV, &trace.traceparent);
             if !trace.tracestate.is_empty() {

@@ -74,11 +74,12 @@ pub const MAX_STDERR_LIMIT: usize = 1024 * 1024;
 const MAX_NAME_LEN: usize = 128;
 /// How much of an HTTP reply body an error message quotes, in bytes.
 const BODY_EXCERPT_BYTES: usize = 1024;
-/// Worker settings that are not passed on to commands (they hold the queue's
-/// own credentials); a handler's `env` may set them again explicitly.
-const WITHHELD_ENV: [&str; 2] = ["DATABASE_URL", "KAFKA_BOOTSTRAP"];
-/// Prefix of the other withheld worker settings.
-const WITHHELD_ENV_PREFIX: &str = "YADTQ_";
+/// Variables of the worker's environment every command gets (when the
+/// worker has them); anything else only when its handler's `pass_env` names
+/// it. An allowlist, because the worker's environment holds the queue's own
+/// credentials (`DATABASE_URL`, `YADTQ_*`) and whatever else its host put
+/// there (cloud keys), which a program run per task has no business reading.
+pub const ALWAYS_PASSED_ENV: [&str; 1] = ["PATH"];
 
 /// Why a handlers file was refused: names the file, the handler and the field
 /// when known, e.g. ``handlers file `h.toml`: handler `wc`, field `argv`: is empty``.
@@ -147,6 +148,8 @@ struct CommandConfig {
     argv: Vec<String>,
     #[serde(default)]
     timeout: Option<f64>,
+    #[serde(default)]
+    pass_env: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default = "default_max_stderr")]
