@@ -46,11 +46,22 @@ if [[ "${YADTQ_TEST_LOCAL_SERVICES:-}" == 1 && "${YADTQ_TEST_SECURED:-1}" != 0 ]
     YADTQ_SECURED_KAFKA_PASSWORD
 fi
 
-# The load-balancer test (tests/tests/balancer.rs) runs Debian's nginx.
+# The load-balancer tests (tests/tests/balancer.rs) run Debian's nginx and
+# HAProxy on the deploy files, and tests/tests/deploy_files.rs checks those
+# files with `nginx -t` and `haproxy -c`.
 if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
   source "$ROOT/scripts/pinned-tools.sh"
   apt_install nginx-light
 fi
+if ! command -v haproxy >/dev/null && [[ ! -x /usr/sbin/haproxy ]]; then
+  source "$ROOT/scripts/pinned-tools.sh"
+  apt_install haproxy
+fi
+# The gateway-failover test (tests/tests/balancer.rs) drives its load with the
+# Python SDK, in the SDKs' pinned virtual environment (made once per lock file).
+source "$ROOT/scripts/pinned-tools.sh"
+YADTQ_TEST_PYTHON="$(pinned_venv clients/python/requirements-dev.txt "$ROOT/.cache/clients")/bin/python"
+export YADTQ_TEST_PYTHON
 
 # The dashboard test (tests/tests/dashboard.rs) drives Debian's headless
 # Chromium over WebDriver (chromedriver).

@@ -133,6 +133,85 @@ pub struct Answer {
     pub text: String,
     /// The body parsed.
     pub body: Value,
+    /// Tries it took (1 when the first was answered); a submit answered 200
+    /// after a retry is the CLI's own first try, not an earlier submission.
+    pub tries: u32,
+}
+
+/// How often and how long an idempotent request is retried: before retry `n`
+/// (1, 2, …) the CLI sleeps a random time between 0 and
+/// `min(cap, base × 2^(n-1))` (full jitter), or the answer's `Retry-After`.
+///
+/// Idempotent: every GET, a `POST /tasks` or `POST /tasks/batch` carrying an
+/// `id` or an `Idempotency-Key` (every submit does: the CLI adds a fresh key
+/// to one without an id, the same on each try), and `POST /tasks/{id}/cancel`;
+/// never `POST /tasks/{id}/retry`. Retried: connection failures, 502, 503,
+/// 504, and 429 (after `Retry-After`; a `Retry-After` over a minute is not
+/// waited for).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included (1: never retry).
+    pub max_attempts: u32,
+    /// First backoff bound.
+    pub base: Duration,
+    /// Largest backoff bound.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 5, base: Duration::from_millis(200), cap: Duration::from_secs(5) }
+    }
+}
+
+/// The longest `Retry-After` waited for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+impl RetryPolicy {
+    /// The sleep before retry `retry` (1 for the first).
+    fn backoff(&self, retry: u32) -> Duration {
+        let bound = self.base.saturating_mul(1 << (retry - 1).min(20)).min(self.cap);
+        bound.mul_f64(fastrand::f64())
+    }
+}
+
+/// Statuses retried on an idempotent request.
+fn is_retried_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// `POST` to `path` is a submit (`Some(true)` a batch).
+fn submit_kind(path: &str) -> Option<bool> {
+    match path.trim_end_matches('/') {
+        "/tasks" => Some(false),
+        "/tasks/batch" => Some(true),
+        _ => None,
+    }
+}
+
+/// A single submit's body names its task id.
+fn names_its_id(body: Option<&Value>) -> bool {
+    body.is_some_and(|b| ["id", "task-id"].iter().any(|k| b.get(k).is_some_and(|v| !v.is_null() && v != "")))
+}
+
+/// A `POST` to `path` that may be sent again, given whether it carries an
+/// `Idempotency-Key`.
+fn post_is_idempotent(path: &str, body: Option<&Value>, keyed: bool) -> bool {
+    let p = path.trim_end_matches('/');
+    if p.starts_with("/tasks/") && p.ends_with("/cancel") && p.matches('/').count() == 3 {
+        return true;
+    }
+    match submit_kind(path) {
+        Some(_) if keyed => true,
+        Some(false) => names_its_id(body),
+        _ => false,
+    }
+}
+
+/// The answer's `Retry-After` (delta-seconds; an HTTP date counts as 1 s).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    Some(v.parse::<u64>().map(Duration::from_secs).unwrap_or(Duration::from_secs(1)))
 }
 
 /// A client of one gateway.
@@ -140,6 +219,7 @@ pub struct Answer {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    retry: RetryPolicy,
 }
 
 /// Time allowed for one request; above the gateway's longest long-poll (60 s).
@@ -173,7 +253,13 @@ impl Client {
             .user_agent(concat!("yadtq-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Other(format!("HTTP client: {e}")))?;
-        Ok(Self { base: base.trim_end_matches('/').to_string(), http })
+        Ok(Self { base: base.trim_end_matches('/').to_string(), http, retry: RetryPolicy::default() })
+    }
+
+    /// The same client with `retry` as its retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The full URL of `path` (which starts with `/`).
@@ -181,24 +267,41 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    /// GET `path` with `query` parameters.
+    /// GET `path` with `query` parameters (retried: see [`RetryPolicy`]).
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Answer> {
-        self.send(self.http.get(self.url(path)).query(query)).await
+        let url = self.url(path);
+        self.send(true, || self.http.get(&url).query(query).timeout(REQUEST_TIMEOUT)).await
     }
 
-    /// POST `body` as JSON to `path` (no body when `None`).
+    /// POST `body` as JSON to `path` (no body when `None`). A submit without
+    /// an id gets a fresh `Idempotency-Key`; retried when idempotent (see
+    /// [`RetryPolicy`]).
     pub async fn post(&self, path: &str, body: Option<&Value>) -> Result<Answer> {
-        let mut req = self.http.post(self.url(path));
-        if let Some(body) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
-        }
-        self.send(req).await
+        let key = match submit_kind(path) {
+            Some(batch) if batch || !names_its_id(body) => Some(uuid::Uuid::new_v4().to_string()),
+            _ => None,
+        };
+        let url = self.url(path);
+        let text = body.map(Value::to_string);
+        let make = || {
+            let mut req = self.http.post(&url).timeout(REQUEST_TIMEOUT);
+            if let Some(text) = &text {
+                req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(text.clone());
+            }
+            if let Some(key) = &key {
+                req = req.header("Idempotency-Key", key);
+            }
+            req
+        };
+        self.send(post_is_idempotent(path, body, key.is_some()), make).await
     }
 
-    /// GET `path` as a stream (no overall timeout), for server-sent events.
+    /// GET `path` as a stream (no overall timeout), for server-sent events;
+    /// its opening is retried as any GET.
     pub async fn stream(&self, path: &str) -> Result<reqwest::Response> {
-        let req = self.http.get(self.url(path)).header(reqwest::header::ACCEPT, "text/event-stream");
-        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let url = self.url(path);
+        let make = || self.http.get(&url).header(reqwest::header::ACCEPT, "text/event-stream");
+        let (resp, _) = self.answer(true, make).await?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -207,8 +310,36 @@ impl Client {
         Err(Error::Problem(Problem::parse(status, &text)))
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Answer> {
-        let resp = req.timeout(REQUEST_TIMEOUT).send().await.map_err(|e| self.transport(e))?;
+    /// The answer to the request `make` builds, sent again (built anew) while
+    /// `idempotent` and the policy allow after a connection failure or a
+    /// retried status; with the tries it took.
+    async fn answer(
+        &self,
+        idempotent: bool,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, u32)> {
+        let mut tries = 1;
+        loop {
+            let last = !idempotent || tries >= self.retry.max_attempts;
+            let delay = match make().send().await {
+                Ok(resp) if last || !is_retried_status(resp.status().as_u16()) => return Ok((resp, tries)),
+                Ok(resp) => match retry_after(&resp) {
+                    Some(after) if after > MAX_RETRY_AFTER => return Ok((resp, tries)),
+                    Some(after) => after,
+                    None => self.retry.backoff(tries),
+                },
+                Err(e) if last || !(e.is_connect() || e.is_request()) || e.is_timeout() => {
+                    return Err(self.transport(e))
+                }
+                Err(_) => self.retry.backoff(tries),
+            };
+            tokio::time::sleep(delay).await;
+            tries += 1;
+        }
+    }
+
+    async fn send(&self, idempotent: bool, make: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer> {
+        let (resp, tries) = self.answer(idempotent, make).await?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| self.transport(e))?;
         if !(200..300).contains(&status) {
@@ -217,7 +348,7 @@ impl Client {
         let body = serde_json::from_str(&text).map_err(|e| {
             Error::Other(format!("the gateway at {} answered {status} with a body that is not JSON: {e}", self.base))
         })?;
-        Ok(Answer { status, text, body })
+        Ok(Answer { status, text, body, tries })
     }
 
     /// A transport failure, naming the URL tried.
@@ -284,6 +415,137 @@ fn certificate_reason(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One request the stub saw: method, path, and its headers (lower case).
+    type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+    /// A stub gateway on `listener` answering from `script` (status, extra
+    /// header lines; the last repeats), one request per connection.
+    fn stub(listener: tokio::net::TcpListener, script: Vec<(u16, &'static str)>) -> Seen {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            let mut script = std::collections::VecDeque::from(script);
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Headers, then Content-Length bytes of body.
+                let head_end = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap_or(0));
+                while buf.len() < head_end + 4 + len {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let mut first = head.lines().next().unwrap_or("").split(' ');
+                let (method, path) =
+                    (first.next().unwrap_or("").to_uppercase(), first.next().unwrap_or("").to_string());
+                record.lock().unwrap().push((method, path, head.clone()));
+                let (status, extra) = if script.len() > 1 { script.pop_front().unwrap() } else { script[0] };
+                let body = if status < 300 { r#"{"id":"t-1","status":"queued"}"# } else { "<html>bad gateway</html>" };
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        seen
+    }
+
+    async fn gateway(script: Vec<(u16, &'static str)>) -> (Client, Seen) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let fast = RetryPolicy { max_attempts: 5, base: Duration::from_millis(5), cap: Duration::from_millis(20) };
+        (Client::new(&base, Some("k"), None).unwrap().with_retry(fast), stub(listener, script))
+    }
+
+    fn key_of(head: &str) -> Option<String> {
+        head.lines().find_map(|l| l.strip_prefix("idempotency-key:")).map(|v| v.trim().to_string())
+    }
+
+    #[tokio::test]
+    async fn reads_are_retried_on_502_503_504() {
+        let (client, seen) = gateway(vec![(502, ""), (503, ""), (504, ""), (200, "")]).await;
+        let a = client.get("/tasks/t-1", &[]).await.unwrap();
+        assert_eq!((a.status, a.tries), (200, 4));
+        assert!(seen.lock().unwrap().iter().all(|(_, _, h)| h.contains("authorization: bearer k")));
+    }
+
+    #[tokio::test]
+    async fn a_submit_carries_one_idempotency_key_across_its_retries() {
+        let (client, seen) = gateway(vec![(502, ""), (202, "")]).await;
+        let a = client.post("/tasks", Some(&serde_json::json!({"task": "add", "args": [1, 2]}))).await.unwrap();
+        assert_eq!((a.status, a.tries), (202, 2));
+        let keys: Vec<_> = seen.lock().unwrap().iter().map(|(_, _, h)| key_of(h)).collect();
+        assert!(keys[0].is_some() && keys[0] == keys[1], "{keys:?}");
+        // A batch is keyed too; a submit naming its id is not, and is retried.
+        client.post("/tasks/batch", Some(&serde_json::json!({"tasks": []}))).await.unwrap();
+        client.post("/tasks", Some(&serde_json::json!({"task": "add", "id": "mine"}))).await.unwrap();
+        let seen = seen.lock().unwrap();
+        assert!(key_of(&seen[2].2).is_some_and(|k| Some(&k) != keys[0].as_ref()));
+        assert_eq!(key_of(&seen[3].2), None);
+    }
+
+    #[tokio::test]
+    async fn retry_is_never_repeated_and_cancel_is() {
+        let (client, seen) = gateway(vec![(502, ""), (200, "")]).await;
+        let e = client.post("/tasks/t-1/retry", None).await.unwrap_err();
+        assert!(matches!(e, Error::Problem(Problem { status: 502, .. })), "{e}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        let (client, seen) = gateway(vec![(503, ""), (200, "")]).await;
+        assert_eq!(client.post("/tasks/t-1/cancel", None).await.unwrap().tries, 2);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_429_is_retried_after_its_retry_after() {
+        let (client, _) = gateway(vec![(429, "Retry-After: 1\r\n"), (200, "")]).await;
+        let t0 = std::time::Instant::now();
+        assert_eq!(client.get("/tasks/t-1", &[]).await.unwrap().tries, 2);
+        assert!(t0.elapsed() >= Duration::from_millis(950), "{:?}", t0.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_until_the_gateway_is_up() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let slow = RetryPolicy { max_attempts: 30, base: Duration::from_millis(50), cap: Duration::from_millis(100) };
+        let client = Client::new(&format!("http://127.0.0.1:{port}"), None, None).unwrap().with_retry(slow);
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stub(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap(), vec![(202, "")])
+        });
+        let a = client.post("/tasks", Some(&serde_json::json!({"task": "add"}))).await.unwrap();
+        assert!(a.tries > 1, "{}", a.tries);
+        assert_eq!(late.await.unwrap().lock().unwrap().len(), 1);
+        // And gives up after max_attempts.
+        let once = RetryPolicy { max_attempts: 2, ..slow };
+        let gone = Client::new("http://127.0.0.1:1", None, None).unwrap().with_retry(once);
+        assert!(matches!(gone.get("/tasks/x", &[]).await, Err(Error::Unreachable { .. })));
+    }
 
     #[test]
     fn problems_are_read_from_the_body_or_made_from_the_status() {

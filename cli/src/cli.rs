@@ -33,6 +33,16 @@ pub struct Cli {
     /// API key sent as `Authorization: Bearer <key>` (from `yadtq-gateway keys create`).
     #[arg(long, global = true, env = "YADTQ_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Tries in all of an idempotent request (reads, submits, cancel; never
+    /// `retry`) on a connection failure, 502, 503, 504 or 429; 1 never retries.
+    #[arg(long, global = true, env = "YADTQ_RETRY_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub retry_attempts: u32,
+    /// First bound of the retries' backoff, milliseconds (doubled each retry, full jitter).
+    #[arg(long, global = true, env = "YADTQ_RETRY_BASE_MS", default_value_t = 200, value_name = "MS")]
+    pub retry_base_ms: u64,
+    /// Largest bound of the retries' backoff, milliseconds.
+    #[arg(long, global = true, env = "YADTQ_RETRY_CAP_MS", default_value_t = 5000, value_name = "MS")]
+    pub retry_cap_ms: u64,
     /// Print the API's JSON as is instead of tables (one document per answer;
     /// `watch` prints one task per line).
     #[arg(long, global = true)]

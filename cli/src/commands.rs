@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::api::{Answer, Client, Error, Problem, Result};
+use crate::api::{Answer, Client, Error, Problem, Result, RetryPolicy};
 use crate::cli::{Cli, Command, List, Submit};
 use crate::render;
 
@@ -20,7 +20,11 @@ const STATUSES: [&str; 6] = ["success", "failed", "cancelled", "processing", "sc
 
 /// Runs the command line `cli`.
 pub async fn run(cli: Cli) -> Result<()> {
-    let client = Client::new(&cli.url, cli.api_key.as_deref(), cli.ca_cert.as_deref())?;
+    let client = Client::new(&cli.url, cli.api_key.as_deref(), cli.ca_cert.as_deref())?.with_retry(RetryPolicy {
+        max_attempts: cli.retry_attempts,
+        base: Duration::from_millis(cli.retry_base_ms),
+        cap: Duration::from_millis(cli.retry_cap_ms),
+    });
     let out = Output { json: cli.json };
     match cli.command {
         Command::Submit(s) if s.file.is_some() => submit_file(&client, out, &s).await,
@@ -131,7 +135,7 @@ fn outcome(task: &Value) -> Result<()> {
 /// `yadtq submit TASK [ARGS...]`: prints the id, or the result with `--wait`.
 async fn submit(client: &Client, out: Output, s: &Submit) -> Result<()> {
     let a = client.post("/tasks", Some(&s.body())).await?;
-    if a.status == 200 {
+    if a.status == 200 && a.tries == 1 {
         eprintln!("task {} was submitted before with this body: showing it", render::cell(&a.body["id"]));
     }
     let Some(wait) = s.wait else {

@@ -11,7 +11,12 @@ layer adds what they leave to the caller:
 - `Yadtq.iter_tasks`: every task of a `GET /tasks` listing, following
   `next_cursor` from page to page;
 - `Yadtq.events`: the server-sent events of `GET /tasks/{id}/events`, as
-  `TaskEvent`s, until the terminal one.
+  `TaskEvent`s, until the terminal one;
+- retries (`yadtq.retry`): every submit carries an `Idempotency-Key` (unless
+  it names its task id), and idempotent calls (reads, keyed submits, cancel;
+  never `retry`) are retried on connection failures, 502, 503, 504 and 429
+  (after `Retry-After`) with capped exponential backoff and jitter
+  (`RetryPolicy`, `Yadtq(..., retry=...)`), for the generated functions too.
 
 `Yadtq.client` is the generated client (`yadtq_client.AuthenticatedClient`
 when given an API key, which it sends as `Authorization: Bearer <key>` on
@@ -36,7 +41,18 @@ from yadtq_client.errors import UnexpectedStatus
 from yadtq_client.models import Problem, SubmitRequest, Task, TaskStatus
 from yadtq_client.types import UNSET, Response
 
-__all__ = ["TERMINAL", "ProblemError", "TaskEvent", "Yadtq", "submit_request", "unwrap"]
+from .retry import NO_RETRY, AsyncRetryTransport, RetryPolicy, RetryTransport
+
+__all__ = [
+    "NO_RETRY",
+    "TERMINAL",
+    "ProblemError",
+    "RetryPolicy",
+    "TaskEvent",
+    "Yadtq",
+    "submit_request",
+    "unwrap",
+]
 
 T = TypeVar("T")
 
@@ -101,7 +117,9 @@ class Yadtq:
     answers 401 without a valid one (unless it runs with `--auth off`) and 403
     when the key lacks the scope an operation needs, both as `ProblemError`.
     `None` sends no key. `timeout` (seconds) bounds each request; it is above
-    the longest long-poll, so `wait` never times out on its own."""
+    the longest long-poll, so `wait` never times out on its own. `retry` is
+    the policy of idempotent calls (`yadtq.retry`; `NO_RETRY` turns retries
+    off; submits carry an `Idempotency-Key` either way)."""
 
     def __init__(
         self,
@@ -109,12 +127,19 @@ class Yadtq:
         *,
         api_key: str | None = None,
         timeout: float = MAX_WAIT + 15,
+        retry: RetryPolicy | None = None,
     ):
+        policy = retry or RetryPolicy()
+        headers = {} if api_key is None else {"Authorization": f"Bearer {api_key}"}
+        settings = {"base_url": base_url, "headers": headers, "timeout": httpx.Timeout(timeout)}
         self.client: AuthenticatedClient | Client
         if api_key is None:
             self.client = Client(base_url=base_url, timeout=httpx.Timeout(timeout))
         else:
             self.client = AuthenticatedClient(base_url=base_url, token=api_key, timeout=httpx.Timeout(timeout))
+        # The generated client's own httpx clients, with the retrying transports.
+        self.client.set_httpx_client(httpx.Client(transport=RetryTransport(policy), **settings))
+        self.client.set_async_httpx_client(httpx.AsyncClient(transport=AsyncRetryTransport(policy), **settings))
 
     def submit(self, task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Task:
         """`POST /tasks`; `options` as in `submit_request`."""

@@ -7,8 +7,14 @@
 //   - unwrap: the data of a success, or a thrown ProblemError (carrying the Problem);
 //   - submitAndWait / wait: long-poll `GET /tasks/{id}?wait=` until terminal;
 //   - iterTasks: every task of a `GET /tasks` listing, following `next_cursor`;
-//   - events: the server-sent events of `GET /tasks/{id}/events` as TaskEvents.
+//   - events: the server-sent events of `GET /tasks/{id}/events` as TaskEvents;
+//   - retries (./retry.ts): every submit carries an Idempotency-Key (unless it
+//     names its task id), and idempotent calls (reads, keyed submits, cancel;
+//     never retry) are retried on connection failures, 502, 503, 504 and 429
+//     (after Retry-After) with capped exponential backoff and jitter, for
+//     every call through `client`.
 import createClient, { type Client, type ClientOptions } from "openapi-fetch";
+import { retryingFetch, type RetryPolicy } from "./retry.js";
 import type { components, operations, paths } from "./schema.js";
 
 type Schemas = components["schemas"];
@@ -27,6 +33,10 @@ export interface YadtqOptions extends Omit<ClientOptions, "baseUrl"> {
    * 401 (unless it runs with `--auth off`), and 403 when the key lacks the
    * scope an operation needs: both are problem documents. */
   apiKey?: string;
+  /** Retries of idempotent calls (./retry.ts): any of `maxAttempts` (5),
+   * `baseMs` (200), `capMs` (5000), `maxRetryAfterMs` (60000); `NO_RETRY`
+   * turns them off (submits carry an Idempotency-Key either way). */
+  retry?: Partial<RetryPolicy>;
 }
 
 /** Statuses a task never leaves (but for an explicit retry). A task's
@@ -78,8 +88,9 @@ export interface TaskEvent {
 export class Yadtq {
   readonly client: YadtqClient;
 
-  constructor(baseUrl = "http://127.0.0.1:8080", { apiKey, ...options }: YadtqOptions = {}) {
-    this.client = createClient<paths>({ baseUrl, ...options });
+  constructor(baseUrl = "http://127.0.0.1:8080", { apiKey, retry, ...options }: YadtqOptions = {}) {
+    const fetch = retryingFetch(retry, options.fetch ?? ((input: Request) => globalThis.fetch(input)));
+    this.client = createClient<paths>({ baseUrl, ...options, fetch });
     if (apiKey !== undefined) {
       const authorization = `Bearer ${apiKey}`;
       this.client.use({
