@@ -145,6 +145,7 @@ pub fn full() -> serde_json::Value {
     links_in_camel_case(&mut doc);
     auth_responses(&mut doc);
     crate::edge::document_refusals(&mut doc);
+    submission_relations(&mut doc);
     let sse = &mut doc["paths"]["/tasks/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"];
     assert!(sse.is_object(), "the event stream's response is in the document");
     *sse = serde_json::json!({
@@ -172,6 +173,24 @@ pub fn full() -> serde_json::Value {
         }
     });
     doc
+}
+
+/// The rule between a submission's fields that JSON Schema can state, and
+/// utoipa's derive cannot: `countdown` and `eta` are exclusive (the gateway
+/// answers 400 naming `eta` when both are given, not null). As a `not` on
+/// `SubmitRequest`, so generators of valid requests (schemathesis) keep it,
+/// and it holds for each task of a batch too. The other relations (ids that
+/// must agree across the `Idempotency-Key` header and the body, a backoff cap
+/// at least its base, `eta` within `YADTQ_MAX_SCHEDULE_AHEAD` of the clock)
+/// compare values or depend on the clock: the schema says them in words.
+fn submission_relations(doc: &mut serde_json::Value) {
+    let submit = &mut doc["components"]["schemas"]["SubmitRequest"];
+    assert!(submit.is_object(), "SubmitRequest is in the document");
+    submit["not"] = serde_json::json!({
+        "description": "`countdown` and `eta` are exclusive: give at most one of them (null counts as absent)",
+        "required": ["countdown", "eta"],
+        "properties": {"countdown": {"type": "number"}, "eta": {"type": "string"}}
+    });
 }
 
 /// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`);

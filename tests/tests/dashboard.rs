@@ -423,6 +423,64 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     let ids = ["ui-add", "ui-sleep", "ui-stuck"].map(String::from);
     stack.assert_ran_once(&ids, "each task ran exactly once").await;
 
+    // Every page with the README's key (`submit,read`): each says what the
+    // key may see (its scopes, from GET /me), shows what `read` allows and
+    // asks for nothing it would be refused (no 403, so no banner, which
+    // would otherwise stay on every later page). Queue figures need
+    // `operate`, dead letters `admin` (or `cluster`): the pages say so.
+    use yadtq_core::auth::Scope;
+    let readme_key = mint_key(&stack.db, "default", &[Scope::Submit, Scope::Read], None).await;
+    browser.client.execute(set_key, vec![json!(readme_key)]).await.expect("store the submit,read key");
+    let banner_hidden = || async {
+        let hidden = browser.client.execute("return document.getElementById('banner').hidden;", vec![]).await;
+        hidden.expect("read the banner") == json!(true)
+    };
+    let pages: [(&str, &str, &str); 5] = [
+        ("#/", "#workers-alive", "1"),
+        ("#/tasks", "#tasks tr[data-id=ui-sleep] td:nth-child(4)", "success"),
+        ("#/tasks/ui-sleep", "#task-details #status", "success"),
+        ("#/workers", "#workers td:nth-child(3)", "ready"),
+        ("#/dead-letters", "#dead-letters-note", "admin"),
+    ];
+    for (i, (page, css, want)) in pages.into_iter().enumerate() {
+        if i == 0 {
+            browser.goto(&format!("{ui}{page}")).await;
+        } else {
+            // Through the page's own navigation, as a user moves around.
+            browser.client.execute("location.hash = arguments[0];", vec![json!(page)]).await.expect(page);
+        }
+        browser.wait_text("#key-scopes", "the key's scopes shown", |t| t.contains("submit, read")).await;
+        browser.wait_text(css, &format!("{page} with a submit,read key"), |t| t.contains(want)).await;
+        assert!(banner_hidden().await, "{page}: the banner is shown to a submit,read key");
+        let text = browser.client.find(Locator::Css("#view")).await.expect("#view").text().await.expect("its text");
+        assert!(!text.contains("[object"), "{page}: a node shown as text: {text}");
+        let name = match page.trim_start_matches("#/") {
+            "" => "overview".to_string(),
+            p => p.replace('/', "-"),
+        };
+        browser.shot(&format!("read-only-{name}")).await;
+    }
+    // What the overview cannot show, it says; the dead-letters hint names
+    // the scopes that read them.
+    browser.goto(&ui).await;
+    let note = browser.wait_text("#queues-note", "the queues' scope note", |t| !t.is_empty()).await;
+    assert!(note.contains("operate"), "{note}");
+    let note = browser.wait_text("#dead-letters-count-note", "the dead letters' note", |t| !t.is_empty()).await;
+    assert!(note.contains("admin") && note.contains("cluster"), "{note}");
+    browser.goto(&format!("{ui}#/dead-letters")).await;
+    let note = browser.wait_text("#dead-letters-note", "the dead letters' scope note", |t| !t.is_empty()).await;
+    assert!(note.contains("admin") && note.contains("cluster") && !note.contains("operate"), "{note}");
+    let rows = browser.client.find_all(Locator::Css("#dead-letters tr[data-address]")).await.expect("rows");
+    assert!(rows.is_empty(), "dead letters shown to a key without admin");
+    // A finished task shows 100 % (the last progress it reported was 67 %).
+    browser.goto(&format!("{ui}#/tasks")).await;
+    let progress = browser
+        .wait_text("#tasks tr[data-id=ui-sleep] td:nth-child(6)", "the finished task's progress", |t| !t.is_empty())
+        .await;
+    assert_eq!(progress, "100 %", "a successful task's progress");
+    browser.assert_clean_console("the submit,read key's pages", &[]).await;
+    browser.client.execute(set_key, vec![json!(stack.api_key)]).await.expect("store the admin key again");
+
     // Back to the overview, for the README, after a mixed load on two
     // queues: successes, permanent failures, and tasks still running.
     let mut batch: Vec<Value> = (0..40)

@@ -3,43 +3,45 @@
 One hook, narrowly scoped: a "schema-valid request rejected" failure (ST202,
 the positive_data_acceptance check) is dropped when the request breaks a rule
 of POST /tasks or POST /tasks/batch that the OpenAPI document states in words
-but JSON Schema cannot express, and the gateway's 4xx problem document names
-that very rule's field. Every such rule is a relation between fields or
-depends on the gateway's configuration or clock:
+(its 400 answers' descriptions) but no OpenAPI construct can express, and the
+gateway's 400 problem document names that very rule's field. Each compares
+values, or a header with the body, or depends on the gateway's clock:
 
 - `id`, `task-id` and the `Idempotency-Key` header name one id when more than
-  one is given (400, the second one named);
-- `countdown` and `eta` are exclusive (400 `eta`);
+  one is given (400, the second one named): equality of two values, one of
+  them in a header, which no schema relates to the body;
 - `retry_backoff_cap` is at least `retry_backoff_base` (400 `retry_backoff_cap`);
 - `eta` is at most YADTQ_MAX_SCHEDULE_AHEAD (30 days) ahead of now (400 `eta`);
-- `queue` names a queue the gateway declares (422 `queue`; YADTQ_QUEUES);
 - a batch's `Idempotency-Key` leaves room for `.<index>` within 128 characters
-  (400 `Idempotency-Key`).
+  (400 `Idempotency-Key`): its length limit depends on the batch's size.
 
+What the document can say, it says, and this hook no longer forgives: `countdown`
+and `eta` are exclusive (a `not` on SubmitRequest, so valid requests keep it);
+an undeclared queue or a task outside the catalogue is the documented 422 for
+a well-formed request naming what the gateway's configuration lacks
+(schemathesis.toml accepts 422 for schema-valid requests); a batch of more
+than 1,000 tasks is beyond `maxItems` and answered the documented 413.
 Any other failure, and any rejection of a request that keeps these rules, still
 fails the run.
 
 A second hook keeps the run's own API key (YADTQ_API_KEY) alive: stateful
 sequences take key ids from `GET /admin/keys` to `POST /admin/keys/{id}/revoke`,
 and a revoked key would turn every later request into a 401, which the
-checks accept, so the rest of the run would test nothing. A revocation of that
-key goes to a fresh id instead (a documented 404).
+checks accept, so the rest of the run would test nothing. Revoking one's own
+key needs `confirm=self`: a revocation of the run's key is sent without that
+confirmation (other `confirm` values kept), so the gateway refuses it with the
+documented 409 and the key survives; the guard itself is what gets tested.
 """
 
 import json
 import os
 import urllib.request
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 MAX_ID = 128
-
-
-def _present(task, key):
-    return isinstance(task, dict) and task.get(key) is not None
 
 
 def _breaks(task, header_key, index=None):
@@ -52,8 +54,6 @@ def _breaks(task, header_key, index=None):
         ids.append(header_key)
     if len(set(map(str, ids))) > 1:
         broken |= {"id", "task-id", "Idempotency-Key"}
-    if _present(task, "countdown") and _present(task, "eta"):
-        broken.add("eta")
     base, cap = task.get("retry_backoff_base"), task.get("retry_backoff_cap")
     if isinstance(base, (int, float)) and isinstance(cap, (int, float)) and cap < base:
         broken.add("retry_backoff_cap")
@@ -67,8 +67,6 @@ def _breaks(task, header_key, index=None):
                 broken.add("eta")
         except (ValueError, OverflowError):
             pass
-    if _present(task, "queue") and task["queue"] != "default":
-        broken.add("queue")
     return broken
 
 
@@ -128,5 +126,14 @@ def before_call(ctx, case, **kwargs):
     if case.method.upper() != "POST" or case.path != "/admin/keys/{id}/revoke":
         return
     key_id = str((case.path_parameters or {}).get("id", ""))
-    if key_id and key_id == _own_key():
-        case.path_parameters = {**case.path_parameters, "id": str(uuid.uuid4())}
+    if not key_id or key_id != _own_key():
+        return
+    query = dict(case.query or {})
+    confirm = query.pop("confirm", None)
+    if isinstance(confirm, str):
+        kept = [c for c in confirm.split(",") if c != "self"]
+        if kept:
+            query["confirm"] = ",".join(kept)
+    elif confirm is not None:
+        query["confirm"] = confirm
+    case.query = query

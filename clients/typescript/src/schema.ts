@@ -2022,7 +2022,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Invalid body; `field` names the culprit */
+            /** @description Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2085,7 +2085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Task name not in the configured catalogue, or queue not declared (`field` says which) */
+            /** @description Well formed, but naming what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`), or a `task` outside its catalogue when one is configured (`field` says which). The schema cannot list them: they are the gateway's configuration */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2156,7 +2156,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchResponse"];
                 };
             };
-            /** @description A task is invalid; `field` is e.g. `tasks[3].args`; nothing stored */
+            /** @description A task is invalid, by its own fields or the rules between them as in `POST /tasks` (`field` is e.g. `tasks[3].args`, `tasks[3].eta`), or the `Idempotency-Key` leaves no room for `.<index>` within 128 characters; nothing stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2201,7 +2201,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body or task count above the limit, or a task's Kafka record larger than the broker accepts (`field` is e.g. `tasks[3]`); nothing stored */
+            /** @description More tasks than the batch limit (`tasks`' `maxItems`, 1,000 by default; `field` is `tasks`), a body above the size limit, or a task's Kafka record larger than the broker accepts (`field` is e.g. `tasks[3]`); nothing stored */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2219,7 +2219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A task names a task outside the catalogue or an undeclared queue; nothing stored */
+            /** @description Well formed, but a task names what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`) or a `task` outside its catalogue (`field` is e.g. `tasks[3].queue`); nothing stored */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -57,11 +57,11 @@ use crate::submit::{self, SubmitRequest};
              ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/id")), description = "The task's attempts")),
              ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/id")), description = "The task's events")),
          )),
-        (status = 400, description = "Invalid body; `field` names the culprit", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit, or the task's Kafka record larger than the broker accepts (the detail names the limit)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Task name not in the configured catalogue, or queue not declared (`field` says which)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Well formed, but naming what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`), or a `task` outside its catalogue when one is configured (`field` says which). The schema cannot list them: they are the gateway's configuration", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )

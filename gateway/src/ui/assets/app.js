@@ -104,14 +104,23 @@ function banner(text, kind) {
   b.textContent = text;
 }
 
-function authMessage(status, problem) {
+/** The scopes an API path needs, in words (the gateway's rules: docs/security.md). */
+function needFor(path) {
+  if (path.startsWith("/dead-letters")) return "admin (its own tenant's dead letters) or cluster (all)";
+  if (path.startsWith("/admin")) return "admin (its own tenant) or cluster (every tenant)";
+  if (path.startsWith("/queues") || /^\/tasks\/[^?]*\/(cancel|retry)/.test(path)) return "operate";
+  if (path.startsWith("/tasks") && !path.startsWith("/tasks?")) return path === "/tasks" ? "submit" : "read";
+  return "read";
+}
+
+function authMessage(status, problem, path) {
   const detail = problem && problem.detail ? ` (${problem.detail})` : "";
   if (status === 401) {
     return sessionStorage.getItem(KEY)
       ? `The gateway refused this API key (401)${detail}. Paste a valid key above.`
       : `The gateway asks for an API key (401)${detail}. Paste one above.`;
   }
-  return `This API key may not do that (403)${detail}. A key with the needed scope (read, operate) is required.`;
+  return `This API key may not do that (403)${detail}. It needs the scope ${needFor(path)}.`;
 }
 
 async function problemOf(resp) {
@@ -129,34 +138,81 @@ async function api(path, options) {
   const resp = await fetch(path, Object.assign({}, opts, { headers }));
   if (resp.status === 401 || resp.status === 403) {
     const problem = await problemOf(resp);
-    banner(authMessage(resp.status, problem), "auth");
+    banner(authMessage(resp.status, problem, path), "auth");
     throw new ApiError(resp.status, problem);
   }
   if (!resp.ok) throw new ApiError(resp.status, await problemOf(resp));
   return resp.json();
 }
 
-// The scopes of the key in use, from GET /me, and the key they were read
-// for: pages offer an action only to a key that may take it (the API would
-// refuse it anyway, with 403).
-let knownScopes = null;
-let scopesKey = null;
+// The key in use as GET /me describes it ({tenant, scopes, queues}), and the
+// key it was read for: pages read, and offer, only what the key may (the API
+// would refuse the rest with 403, and a refusal's banner would hide the page).
+let knownMe = null;
+let meKey = null;
+const SCOPE_ORDER = ["submit", "read", "operate", "metrics", "admin", "cluster"];
 
 /**
- * Resolves to the scopes of the key in use ([] when it is refused, or the
- * gateway cannot say now: a 503 is not remembered, the next page asks again).
+ * Resolves to GET /me of the key in use (no scopes when the key is refused);
+ * rejects when the gateway cannot say now (a 503 is not remembered: the next
+ * call asks again).
  */
-async function keyScopes() {
+async function keyInfo() {
   const key = sessionStorage.getItem(KEY) || "";
-  if (knownScopes !== null && scopesKey === key) return knownScopes;
+  if (knownMe !== null && meKey === key) return knownMe;
+  let me;
   try {
-    knownScopes = (await api("/me")).scopes;
+    me = await api("/me");
   } catch (e) {
-    if (!(e instanceof ApiError && (e.status === 401 || e.status === 403))) return [];
-    knownScopes = [];
+    if (!(e instanceof ApiError && (e.status === 401 || e.status === 403))) throw e;
+    me = { tenant: null, scopes: [], queues: null, refused: true };
   }
-  scopesKey = key;
-  return knownScopes;
+  me.scopes = [...me.scopes].sort((a, b) => SCOPE_ORDER.indexOf(a) - SCOPE_ORDER.indexOf(b));
+  knownMe = me;
+  meKey = key;
+  return me;
+}
+
+/** The scopes of the key in use ([] when it is refused). */
+async function keyScopes() {
+  return (await keyInfo()).scopes;
+}
+
+/**
+ * GET /me for a page that polls: a refused key (401, shown in the banner)
+ * rejects, so the page waits for a key rather than listing what it lacks.
+ */
+async function pageKey() {
+  const me = await keyInfo();
+  if (me.refused) throw new ApiError(401, { detail: "no usable API key" });
+  return me;
+}
+
+/** The scopes as the pages name them: "submit, read" ("none" when empty). */
+function scopeList(scopes) {
+  return scopes.length ? scopes.join(", ") : "none";
+}
+
+/** Shows in the header what the key may see: its tenant, scopes and queues. */
+async function showKeyScopes() {
+  const el = document.getElementById("key-scopes");
+  try {
+    const me = await keyInfo();
+    if (me.refused) {
+      el.textContent = "";
+      return;
+    }
+    const queues = me.queues ? ` · queues: ${me.queues.join(", ")}` : "";
+    el.textContent = `tenant ${me.tenant} · scopes: ${scopeList(me.scopes)}${queues}`;
+    el.title = "What this key may see and do (GET /me)";
+  } catch {
+    el.textContent = "";
+  }
+}
+
+/** A note that a part of a page needs scopes the key lacks. */
+function scopeNote(id, what, need, scopes) {
+  return h("p", { id, class: "muted scope-note" }, `${what} need ${need}; this key has: ${scopeList(scopes)}.`);
 }
 
 /** True when `scopes` hold `scope` (cluster holds every scope, admin every one but cluster). */
@@ -176,7 +232,7 @@ async function streamEvents(path, signal, onEvent) {
   const resp = await fetch(path, { headers: Object.assign({ Accept: "text/event-stream" }, authHeaders()), signal });
   if (resp.status === 401 || resp.status === 403) {
     const problem = await problemOf(resp);
-    banner(authMessage(resp.status, problem), "auth");
+    banner(authMessage(resp.status, problem, path), "auth");
     throw new ApiError(resp.status, problem);
   }
   if (!resp.ok) throw new ApiError(resp.status, await problemOf(resp));
@@ -222,7 +278,7 @@ function every(root, load) {
     try {
       const nodes = await load();
       if (stopped) return;
-      root.replaceChildren(...[nodes].flat().filter((n) => n !== null && n !== undefined));
+      root.replaceChildren(...[nodes].flat(Infinity).filter((n) => n !== null && n !== undefined));
       document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}`;
       if (!document.getElementById("banner").classList.contains("auth")) banner(null);
     } catch (e) {
@@ -266,13 +322,21 @@ function sparkline(minutes) {
 
 function overview(root) {
   return every(root, async () => {
-    const [queues, page] = await Promise.all([api("/queues?minutes=15"), api("/workers?alive=true&limit=500")]);
-    const workers = page.workers;
+    // Each part is read only with a key that may read it: workers need
+    // read, the queues' figures operate, the dead letters admin or cluster.
+    const { scopes } = await pageKey();
+    const [queues, page] = await Promise.all([
+      grants(scopes, "operate") ? api("/queues?minutes=15") : null,
+      grants(scopes, "read") ? api("/workers?alive=true&limit=500") : null,
+    ]);
+    const workers = page ? page.workers : [];
     let dlq = null;
-    try {
-      dlq = await api("/dead-letters?limit=1");
-    } catch (e) {
-      if (e instanceof ApiError && (e.status === 401 || e.status === 403)) throw e;
+    if (grants(scopes, "admin")) {
+      try {
+        dlq = await api("/dead-letters?limit=1");
+      } catch (e) {
+        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) throw e;
+      }
     }
     const ready = workers.filter((w) => w.ready).length;
     const inFlight = workers.reduce((n, w) => n + w.in_flight, 0);
@@ -280,16 +344,26 @@ function overview(root) {
     const cards = h(
       "div",
       { class: "cards" },
-      h("div", { class: "card" }, h("div", { class: "big", id: "workers-alive" }, workers.length), "workers alive"),
-      h("div", { class: "card" }, h("div", { class: "big" }, ready), "ready"),
-      h("div", { class: "card" }, h("div", { class: "big", id: "slots-busy" }, `${inFlight}/${slots}`), "slots busy"),
-      h(
-        "div",
-        { class: "card" },
-        h("div", { class: "big" }, dlq ? dlq.retained : "–"),
-        h("a", { href: "#/dead-letters" }, "dead letters"),
-      ),
+      page ? h("div", { class: "card" }, h("div", { class: "big", id: "workers-alive" }, workers.length), "workers alive") : null,
+      page ? h("div", { class: "card" }, h("div", { class: "big" }, ready), "ready") : null,
+      page ? h("div", { class: "card" }, h("div", { class: "big", id: "slots-busy" }, `${inFlight}/${slots}`), "slots busy") : null,
+      dlq
+        ? h("div", { class: "card" }, h("div", { class: "big" }, dlq.retained), h("a", { href: "#/dead-letters" }, "dead letters"))
+        : null,
     );
+    const notes = [
+      page ? null : scopeNote("workers-note", "Workers", "the read scope", scopes),
+      dlq || !grants(scopes, "read") ? null : scopeNote("dead-letters-count-note", "Dead letters", "admin (its own tenant's) or cluster (all)", scopes),
+    ];
+    if (!queues) {
+      return [
+        h("h2", {}, "Overview"),
+        cards,
+        notes,
+        h("h3", {}, "Queues"),
+        scopeNote("queues-note", "Queue figures (counts, throughput, failure rate, consumer lag)", "the operate scope", scopes),
+      ];
+    }
     const rows = queues.queues.map((q) =>
       h(
         "tr",
@@ -327,7 +401,7 @@ function overview(root) {
       h("tbody", {}, rows),
     );
     const note = queues.kafka_error ? h("p", { class: "error-note" }, `Consumer lag unknown: ${queues.kafka_error}`) : null;
-    return [h("h2", {}, "Overview"), cards, h("h3", {}, `Queues (finished: last ${queues.minutes} minutes)`), table, note];
+    return [h("h2", {}, "Overview"), cards, notes, h("h3", {}, `Queues (finished: last ${queues.minutes} minutes)`), table, note];
   });
 }
 
@@ -394,7 +468,7 @@ function tasks(root, query) {
               h("td", {}, t.queue),
               h("td", {}, badge(t.status)),
               h("td", { class: "num" }, `${t.attempts}/${t.max_retries + 1}`),
-              h("td", {}, t.progress ? `${Math.round(t.progress.percent)} %` : ""),
+              h("td", {}, listProgress(t)),
               h("td", {}, fmtTime(t.created_at)),
               h("td", {}, fmtTime(t.finished_at)),
             ),
@@ -405,6 +479,17 @@ function tasks(root, query) {
   };
   load();
   return () => stop();
+}
+
+/**
+ * A task's progress in the list: its last report while it runs; 100 % once
+ * it succeeded (its last report, made while it ran, is below that); nothing
+ * for a task that failed or was cancelled, or never reported any.
+ */
+function listProgress(t) {
+  if (t.status === "success") return t.progress ? "100 %" : "";
+  if (TERMINAL.has(t.status) || !t.progress) return "";
+  return `${Math.round(t.progress.percent)} %`;
 }
 
 function field(label, value) {
@@ -455,11 +540,15 @@ function task(root, id) {
       operate && (t.status === "failed" || t.status === "cancelled") ? h("button", { type: "button", id: "retry", on: { click: () => act("retry") } }, "Retry") : null,
       ].filter(Boolean),
     );
+    // A bar only while the task can still move; once it ended, the last
+    // report (made while it ran) is history, not where it stands.
     const progress = t.status === "success"
-      ? "done"
-      : t.progress
-      ? h("span", {}, h("progress", { id: "progress", max: 100, value: t.progress.percent }), ` ${Math.round(t.progress.percent)} % ${t.progress.message || ""}`)
-      : "–";
+      ? "done (100 %)"
+      : !t.progress
+      ? "–"
+      : TERMINAL.has(t.status)
+      ? `stopped at ${Math.round(t.progress.percent)} % ${t.progress.message || ""}`
+      : h("span", {}, h("progress", { id: "progress", max: 100, value: t.progress.percent }), ` ${Math.round(t.progress.percent)} % ${t.progress.message || ""}`);
     const outcome = t.status === "success"
       ? [h("h3", {}, "Result"), h("pre", { id: "result" }, pretty(t.result))]
       : t.error
@@ -579,6 +668,8 @@ function task(root, id) {
 
 function workers(root) {
   return every(root, async () => {
+    const { scopes } = await pageKey();
+    if (!grants(scopes, "read")) return [h("h2", {}, "Workers"), scopeNote("workers-note", "Workers", "the read scope", scopes)];
     const list = (await api("/workers?limit=500")).workers;
     const rows = list.map((w) =>
       h(
@@ -601,6 +692,7 @@ function workers(root) {
     );
     return [
       h("h2", {}, "Workers"),
+      grants(scopes, "operate") ? null : scopeNote("hosts-note", "Hosts and pids", "the operate scope", scopes),
       list.length === 0
         ? h("p", { class: "muted" }, "No worker has registered.")
         : h(
@@ -635,12 +727,20 @@ function deadLetters(root) {
     stop = every(list, () => fetchPage());
   };
   const fetchPage = async () => {
+    const me = await pageKey();
+    if (!grants(me.scopes, "admin")) {
+      pager.replaceChildren();
+      return scopeNote("dead-letters-note", "Dead letters", "the admin scope (its own tenant's) or cluster (every tenant's)", me.scopes);
+    }
+    const scope = me.scopes.includes("cluster")
+      ? "This cluster key sees every tenant's dead letters."
+      : `This admin key sees the dead letters naming tenant ${me.tenant}'s tasks; a cluster key sees all.`;
     const page = await api(`/dead-letters?limit=50${before === null ? "" : `&before=${before}`}`);
     const oldest = Math.min(...page.dead_letters.map((d) => d.offset));
     pager.replaceChildren(
       h("button", { type: "button", disabled: before === null, on: { click: () => { before = null; load(); } } }, "‹ Newest"),
       h("button", { type: "button", disabled: page.dead_letters.length < 50 || oldest <= 0, on: { click: () => { before = oldest; load(); } } }, "Older ›"),
-      h("span", { class: "muted" }, ` ${page.retained} held on ${page.topic}`),
+      h("span", { class: "muted" }, ` ${page.retained} held on ${page.topic}. ${scope}`),
     );
     if (page.dead_letters.length === 0) return h("p", { class: "muted" }, `No dead letter on ${page.topic}.`);
     return h(
@@ -693,6 +793,9 @@ let leave = () => {};
 
 function route() {
   leave();
+  // A refusal belongs to the page that met it: each page starts without one.
+  banner(null);
+  showKeyScopes();
   const root = document.getElementById("view");
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, query] = hash.split("?");
