@@ -229,7 +229,7 @@ pub enum Revoked {
         /// The key, as it is.
         key: ApiKey,
         /// True when it is the last working key of its tenant holding
-        /// `admin` or `cluster`.
+        /// `admin` or `cluster`, or the last working `cluster` key of all.
         last_admin: bool,
     },
     /// No key with this id.
@@ -241,7 +241,8 @@ const ADMINISTERING: [Scope; 2] = [Scope::Admin, Scope::Cluster];
 
 /// Revokes key `id`, recording `actor` in the audit log, when `allow(key,
 /// last_admin)` says so (`last_admin`: no other working key of its tenant
-/// holds `admin` or `cluster`). Gateways stop accepting it once their key
+/// holds `admin` or `cluster`, or it holds `cluster` and no other working
+/// key does, so revoking it would leave no key administering every tenant). Gateways stop accepting it once their key
 /// cache entry expires (`--auth-cache-ttl`).
 ///
 /// The tenant's administering keys are locked (in id order, so two
@@ -261,16 +262,24 @@ pub async fn revoke(
     if key.revoked_at.is_some() {
         return Ok(Revoked::Already(key));
     }
-    let admins: Vec<Uuid> = sqlx::query_scalar!(
-        "SELECT id FROM api_keys WHERE tenant = $1 AND revoked_at IS NULL AND scopes && $2::text[]
-         ORDER BY id FOR UPDATE",
+    // Every working key that administers the tenant, and every `cluster` key
+    // (which administers every tenant), locked.
+    let holders = sqlx::query!(
+        r#"SELECT id, tenant = $1 AS "same_tenant!", $3 = ANY(scopes) AS "cluster!"
+           FROM api_keys
+           WHERE revoked_at IS NULL AND ((tenant = $1 AND scopes && $2::text[]) OR $3 = ANY(scopes))
+           ORDER BY id FOR UPDATE"#,
         key.tenant,
-        &scope_names(&ADMINISTERING)
+        &scope_names(&ADMINISTERING),
+        Scope::Cluster.as_str()
     )
     .fetch_all(&mut *tx)
     .await?;
+    let others = || holders.iter().filter(|h| h.id != id);
     let administers = key.scopes.iter().any(|s| ADMINISTERING.contains(s));
-    let last_admin = administers && admins.iter().all(|a| *a == id);
+    let last_of_tenant = administers && !others().any(|h| h.same_tenant);
+    let last_cluster = key.scopes.contains(&Scope::Cluster) && !others().any(|h| h.cluster);
+    let last_admin = last_of_tenant || last_cluster;
     if !allow(&key, last_admin) {
         return Ok(Revoked::Refused { key, last_admin });
     }

@@ -154,7 +154,7 @@ const CONFIRM_LAST_ADMIN: &str = "last-admin";
         (status = 200, description = "Revoked (or revoked before: `revoked_at` says when)", body = ApiKey),
         (status = 400, description = "Malformed id or `confirm` (`field` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key, or one of another tenant and the key lacks `cluster`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The key is the caller's own, or its tenant's last working key holding `admin` or `cluster`, and `confirm` does not say so (`field` is `confirm`; the detail names the value to pass, e.g. `confirm=self,last-admin`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is the caller's own, or its tenant's last working key holding `admin` or `cluster` (or the last working `cluster` key), and `confirm` does not say so (`field` is `confirm`; the detail names the value to pass, e.g. `confirm=self,last-admin`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
@@ -200,7 +200,10 @@ pub async fn revoke_key(
                 .iter()
                 .map(|n| match *n {
                     CONFIRM_SELF => "it is the key making this request".to_string(),
-                    _ => format!("it is the last working key administering tenant '{}'", key.tenant),
+                    _ => format!(
+                        "it is the last working key administering tenant '{}' (or the last with the `cluster` scope)",
+                        key.tenant
+                    ),
                 })
                 .collect::<Vec<_>>()
                 .join(" and ");

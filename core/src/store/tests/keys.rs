@@ -171,3 +171,26 @@ async fn revoke_tells_whether_the_key_is_its_tenants_last_admin(pool: PgPool) {
     let acme = keys::list(&pool, Some("acme")).await.unwrap();
     assert!(acme.iter().any(|k| k.id == b.id && k.revoked_at.is_none()));
 }
+
+/// The last `cluster` key is protected although its tenant keeps an admin:
+/// without it no key administers every tenant.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn revoke_tells_whether_the_key_is_the_last_cluster_key(pool: PgPool) {
+    let key = |tenant: &str, scopes: Vec<Scope>| NewKey { scopes, ..new_key(tenant) };
+    let first = keys::create(&pool, &key("default", vec![Scope::Cluster]), "cli").await.unwrap().key;
+    let second = keys::create(&pool, &key("ops", vec![Scope::Cluster]), "cli").await.unwrap().key;
+    keys::create(&pool, &key("default", vec![Scope::Admin]), "cli").await.unwrap();
+    keys::create(&pool, &key("ops", vec![Scope::Admin]), "cli").await.unwrap();
+    let mut seen = Vec::new();
+    for id in [first.id, second.id] {
+        let r = keys::revoke(&pool, id, "cli", |_, last| {
+            seen.push(last);
+            !last
+        })
+        .await
+        .unwrap();
+        assert_eq!(matches!(r, Revoked::Done(_)), id == first.id, "{r:?}");
+    }
+    // `first` had `second` beside it (in another tenant); `second` is the last.
+    assert_eq!(seen, [false, true]);
+}
