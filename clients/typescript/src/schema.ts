@@ -340,6 +340,8 @@ export interface paths {
          * Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
          *     (200); a `processing` task gets a cancel request (202) that its worker acts
          *     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+         *     Cancelling a cancelled task answers 200 with it, so a request repeated
+         *     after a lost answer (the SDKs and the CLI retry cancels) is not an error.
          *     A task in a status this release does not know (a newer release's, e.g.
          *     `waiting`) gets a cancel request too (202, status unchanged), which the
          *     release that knows the status honours.
@@ -1323,7 +1325,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The key is the caller's own, or its tenant's last working key holding `admin` or `cluster`, and `confirm` does not say so (`field` is `confirm`; the detail names the value to pass, e.g. `confirm=self,last-admin`) */
+            /** @description The key is the caller's own, or its tenant's last working key holding `admin` or `cluster` (or the last working `cluster` key), and `confirm` does not say so (`field` is `confirm`; the detail names the value to pass, e.g. `confirm=self,last-admin`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2432,7 +2434,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Cancelled */
+            /** @description Cancelled (now, or already before: a repeated cancel is not an error) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2486,7 +2488,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Already finished */
+            /** @description Already finished (`success` or `failed`) */
             409: {
                 headers: {
                     [name: string]: unknown;

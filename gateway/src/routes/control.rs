@@ -16,6 +16,8 @@ use crate::state::AppState;
 /// Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
 /// (200); a `processing` task gets a cancel request (202) that its worker acts
 /// on within one heartbeat, aborting the handler, and it becomes `cancelled`.
+/// Cancelling a cancelled task answers 200 with it, so a request repeated
+/// after a lost answer (the SDKs and the CLI retry cancels) is not an error.
 /// A task in a status this release does not know (a newer release's, e.g.
 /// `waiting`) gets a cancel request too (202, status unchanged), which the
 /// release that knows the status honours.
@@ -23,11 +25,11 @@ use crate::state::AppState;
     post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",
     params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
     responses(
-        (status = 200, description = "Cancelled", body = Task),
+        (status = 200, description = "Cancelled (now, or already before: a repeated cancel is not an error)", body = Task),
         (status = 202, description = "Running (or in a status this release does not know): cancel requested; watch the task or its events", body = Task),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already finished (`success` or `failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
@@ -40,6 +42,9 @@ pub async fn cancel(
     let key = visible_key(&state, &caller, &id, Scope::Operate).await?;
     match tasks::cancel(&state.pool, &key).await? {
         CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(caller.present(row.task)))),
+        CancelResult::Terminal(row) if row.task.status == TaskStatus::Cancelled => {
+            Ok((StatusCode::OK, Json(caller.present(row.task))))
+        }
         CancelResult::Requested(row) => Ok((StatusCode::ACCEPTED, Json(caller.present(row.task)))),
         CancelResult::Terminal(row) => Err(ApiError::new(
             StatusCode::CONFLICT,
