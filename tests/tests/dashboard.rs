@@ -429,8 +429,6 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     // would otherwise stay on every later page). Queue figures need
     // `operate`, dead letters `admin` (or `cluster`): the pages say so.
     use yadtq_core::auth::Scope;
-    let readme_key = mint_key(&stack.db, "default", &[Scope::Submit, Scope::Read], None).await;
-    browser.client.execute(set_key, vec![json!(readme_key)]).await.expect("store the submit,read key");
     let banner_hidden = || async {
         let hidden = browser.client.execute("return document.getElementById('banner').hidden;", vec![]).await;
         hidden.expect("read the banner") == json!(true)
@@ -442,23 +440,33 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
         ("#/workers", "#workers td:nth-child(3)", "ready"),
         ("#/dead-letters", "#dead-letters-note", "admin"),
     ];
-    for (i, (page, css, want)) in pages.into_iter().enumerate() {
-        if i == 0 {
-            browser.goto(&format!("{ui}{page}")).await;
-        } else {
-            // Through the page's own navigation, as a user moves around.
-            browser.client.execute("location.hash = arguments[0];", vec![json!(page)]).await.expect(page);
+    // The README's key, then one that may only read; the last one stays
+    // for the checks below.
+    for (scopes, shown) in [(&[Scope::Submit, Scope::Read][..], "submit, read"), (&[Scope::Read][..], "read")] {
+        let key = mint_key(&stack.db, "default", scopes, None).await;
+        browser.client.execute(set_key, vec![json!(key)]).await.expect("store the key");
+        for (i, (page, css, want)) in pages.into_iter().enumerate() {
+            if i == 0 {
+                browser.goto(&format!("{ui}{page}")).await;
+            } else {
+                // Through the page's own navigation, as a user moves around.
+                browser.client.execute("location.hash = arguments[0];", vec![json!(page)]).await.expect(page);
+            }
+            browser
+                .wait_text("#key-scopes", "the key's scopes shown", |t| {
+                    t.trim_end().ends_with(&format!("scopes: {shown}"))
+                })
+                .await;
+            browser.wait_text(css, &format!("{page} with a {shown} key"), |t| t.contains(want)).await;
+            assert!(banner_hidden().await, "{page}: the banner is shown to a {shown} key");
+            let text = browser.client.find(Locator::Css("#view")).await.expect("#view").text().await.expect("its text");
+            assert!(!text.contains("[object"), "{page}: a node shown as text: {text}");
+            let name = match page.trim_start_matches("#/") {
+                "" => "overview".to_string(),
+                p => p.replace('/', "-"),
+            };
+            browser.shot(&format!("{}-{name}", shown.replace(", ", "-"))).await;
         }
-        browser.wait_text("#key-scopes", "the key's scopes shown", |t| t.contains("submit, read")).await;
-        browser.wait_text(css, &format!("{page} with a submit,read key"), |t| t.contains(want)).await;
-        assert!(banner_hidden().await, "{page}: the banner is shown to a submit,read key");
-        let text = browser.client.find(Locator::Css("#view")).await.expect("#view").text().await.expect("its text");
-        assert!(!text.contains("[object"), "{page}: a node shown as text: {text}");
-        let name = match page.trim_start_matches("#/") {
-            "" => "overview".to_string(),
-            p => p.replace('/', "-"),
-        };
-        browser.shot(&format!("read-only-{name}")).await;
     }
     // What the overview cannot show, it says; the dead-letters hint names
     // the scopes that read them.
