@@ -32,8 +32,13 @@ out="${YADTQ_PREV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/yadtq}/prev-$PREV_RELEA
 
 build() {
   require_cargo
-  git cat-file -e "$PREV_RELEASE^{commit}" 2>/dev/null ||
-    die "commit $PREV_RELEASE is not in this clone's history (a shallow clone? \`git fetch --unshallow\`)"
+  if ! git cat-file -e "$PREV_RELEASE^{commit}" 2>/dev/null; then
+    # A shallow clone: fetch the commit from where this one came, when it can.
+    log "commit ${PREV_RELEASE:0:12} is not in this clone; fetching it"
+    git fetch --quiet origin "$PREV_RELEASE" 2>/dev/null || git fetch --quiet --unshallow 2>/dev/null || true
+    git cat-file -e "$PREV_RELEASE^{commit}" 2>/dev/null ||
+      die "commit $PREV_RELEASE is not in this clone's history and could not be fetched (a shallow clone?)"
+  fi
   local src="$ROOT/target/prev-release-src" target="${CARGO_TARGET_DIR:-$ROOT/target}" t0=$SECONDS bin
   log "building the previous release ${PREV_RELEASE:0:12} once for this machine into $out"
   git worktree remove --force "$src" 2>/dev/null || rm -rf "$src"

@@ -328,7 +328,8 @@ impl Client {
                     Some(after) => after,
                     None => self.retry.backoff(tries),
                 },
-                Err(e) if last || !(e.is_connect() || e.is_request()) || e.is_timeout() => {
+                // An untrusted certificate fails the same way every time: not retried.
+                Err(e) if last || !(e.is_connect() || e.is_request()) || e.is_timeout() || is_certificate_error(&e) => {
                     return Err(self.transport(e))
                 }
                 Err(_) => self.retry.backoff(tries),

@@ -62,7 +62,8 @@ class RetryPolicy:
     answer's `Retry-After` when it has one; a `Retry-After` above
     `max_retry_after` seconds is not waited for (the answer is returned).
     The defaults (5 tries, 0.2 s, 5 s) ride out a gateway's death behind a
-    balancer in well under a second and give up after about 3 s on average."""
+    balancer in well under a second and give up after about 1.5 s of backoff
+    on average (at most 3 s)."""
 
     max_attempts: int = 5
     base: float = 0.2
