@@ -91,7 +91,29 @@ pub fn check_new_key(key: &NewKey) -> Result<(), (&'static str, String)> {
     if key.name.chars().count() > 200 {
         return Err(("name", "name must be at most 200 characters".into()));
     }
+    // PostgreSQL refuses NUL in text, which would surface as a 500.
+    if key.name.contains('\0') {
+        return Err(("name", "name must not contain NUL characters".into()));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> NewKey {
+        NewKey { tenant: "acme".into(), name: name.into(), scopes: vec![Scope::Read], queues: None }
+    }
+
+    /// Found by schemathesis: a NUL in `name` reached PostgreSQL (a 500).
+    #[test]
+    fn a_name_with_a_nul_character_is_refused_naming_the_field() {
+        assert_eq!(check_new_key(&key("billing")), Ok(()));
+        let (field, msg) = check_new_key(&key("bill\0ing")).unwrap_err();
+        assert_eq!(field, "name");
+        assert!(msg.contains("NUL"), "{msg}");
+    }
 }
 
 /// Runs a `keys` command.

@@ -528,7 +528,7 @@ export interface components {
         };
         /** @description Body of `POST /admin/keys`. */
         CreateKey: {
-            /** @description What the key is for, shown in listings (at most 200 characters). */
+            /** @description What the key is for, shown in listings (at most 200 characters, no NUL). */
             name?: string;
             /** @description Queues the key is limited to; absent or null: every queue. */
             queues?: components["schemas"]["QueueName"][] | null;

@@ -37,7 +37,7 @@ pub struct CreateKey {
     /// Queues the key is limited to; absent or null: every queue.
     #[schema(value_type = Option<Vec<QueueName>>)]
     pub queues: Option<Vec<String>>,
-    /// What the key is for, shown in listings (at most 200 characters).
+    /// What the key is for, shown in listings (at most 200 characters, no NUL).
     #[serde(default)]
     #[schema(max_length = 200)]
     pub name: String,

@@ -19,7 +19,7 @@ class CreateKey:
         scopes (list[Scope]): What the key may do (at least one; `admin` implies every scope but
             `cluster` within the tenant). `cluster` is refused (403): only the
             bootstrap key and `yadtq-gateway keys create` grant it.
-        name (str | Unset): What the key is for, shown in listings (at most 200 characters).
+        name (str | Unset): What the key is for, shown in listings (at most 200 characters, no NUL).
         queues (list[str] | None | Unset): Queues the key is limited to; absent or null: every queue.
         tenant (None | str | Unset): Tenant whose tasks the key reaches (1-64 letters, digits, `-`, `_`);
             default: the caller's. Another tenant than the caller's needs the `cluster` scope.
