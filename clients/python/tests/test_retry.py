@@ -8,40 +8,20 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from stub_gateway import TASK, Quiet, StubServer, send
 
 from yadtq import ProblemError, RetryPolicy, Yadtq
 from yadtq_client.api.tasks import get_task
 from yadtq_client.errors import UnexpectedStatus
 
-TASK = {
-    "id": "t-1",
-    "task": "add",
-    "args": [1, 2],
-    "kwargs": {},
-    "queue": "default",
-    "status": "queued",
-    "result": None,
-    "error": None,
-    "attempts": 0,
-    "max_retries": 3,
-    "timeout": 300.0,
-    "run_at": None,
-    "progress": None,
-    "cancel_requested_at": None,
-    "worker_id": None,
-    "created_at": "2025-01-01T00:00:00Z",
-    "started_at": None,
-    "finished_at": None,
-    "trace_id": None,
-}
 FAST = RetryPolicy(max_attempts=5, base=0.01, cap=0.05)
+NGINX_502 = b"<html><body><center><h1>502 Bad Gateway</h1></center></body></html>"
 
 
-class Gateway:
+class Gateway(StubServer):
     """A stub gateway: `script` holds the answers to give, first to last
     (`(status, headers)`; the last repeats); `seen` the requests it got."""
 
@@ -50,43 +30,22 @@ class Gateway:
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(Quiet):
             def answer(self):
                 body_in = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 stub.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body_in))
                 status, headers = stub.script.pop(0) if len(stub.script) > 1 else stub.script[0]
                 if status < 300:
-                    data = json.dumps({**TASK, "id": "t-1"}).encode()
-                    kind = "application/json"
+                    send(self, status, json.dumps(TASK).encode(), "application/json", headers)
                 elif status in (502, 504):  # nginx's page
-                    data = b"<html><body><center><h1>502 Bad Gateway</h1></center></body></html>"
-                    kind = "text/html"
+                    send(self, status, NGINX_502, "text/html", headers)
                 else:
                     problem = {"type": "about:blank", "title": "Error", "status": status, "detail": "stub"}
-                    data = json.dumps(problem).encode()
-                    kind = "application/problem+json"
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                    send(self, status, json.dumps(problem).encode(), "application/problem+json", headers)
 
             do_GET = do_POST = answer  # noqa: N815 (the http.server names)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, port)
 
 
 @pytest.fixture

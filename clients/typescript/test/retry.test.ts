@@ -4,32 +4,12 @@
 // every submit carries one Idempotency-Key, the same on each of its tries.
 import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, test } from "node:test";
 
 import { ProblemError, Yadtq, type RetryPolicy } from "../src/index.js";
+import { close, listen, stubTask } from "./stub_gateway.js";
 
-const task = {
-  id: "t-1",
-  task: "add",
-  args: [1, 2],
-  kwargs: {},
-  queue: "default",
-  status: "queued",
-  result: null,
-  error: null,
-  attempts: 0,
-  max_retries: 3,
-  timeout: 300,
-  run_at: null,
-  progress: null,
-  cancel_requested_at: null,
-  worker_id: null,
-  created_at: "2025-01-01T00:00:00Z",
-  started_at: null,
-  finished_at: null,
-  trace_id: null,
-};
+const task = stubTask();
 const FAST: Partial<RetryPolicy> = { maxAttempts: 5, baseMs: 10, capMs: 50 };
 
 // The answers to give, first to last (the last repeats), and the requests seen.
@@ -58,10 +38,9 @@ let server: Server;
 let url: string;
 before(async () => {
   server = stub();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = `http://127.0.0.1:${await listen(server)}`;
 });
-after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+after(() => close(server));
 beforeEach(() => {
   seen = [];
 });
@@ -150,9 +129,8 @@ test("problems that are not transient are not retried", async () => {
 
 test("a refused connection is retried until the gateway is up", async () => {
   const late = stub();
-  await new Promise<void>((resolve) => late.listen(0, "127.0.0.1", resolve));
-  const port = (late.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => late.close(() => resolve()));
+  const port = await listen(late);
+  await close(late);
   setTimeout(() => late.listen(port, "127.0.0.1"), 300);
   try {
     script = [[202, {}]];
@@ -160,15 +138,14 @@ test("a refused connection is retried until the gateway is up", async () => {
     assert.equal((await q.submit({ task: "add", args: [1, 2] })).id, "t-1");
     assert.equal(seen.length, 1);
   } finally {
-    await new Promise<void>((resolve) => late.close(() => resolve()));
+    await close(late);
   }
 });
 
 test("a refused connection gives up after maxAttempts", async () => {
   const gone = createServer();
-  await new Promise<void>((resolve) => gone.listen(0, "127.0.0.1", resolve));
-  const port = (gone.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => gone.close(() => resolve()));
+  const port = await listen(gone);
+  await close(gone);
   const q = new Yadtq(`http://127.0.0.1:${port}`, { retry: { maxAttempts: 3, baseMs: 1, capMs: 1 } });
   await assert.rejects(q.client.GET("/tasks/{id}", { params: { path: { id: "t-1" } } }), TypeError);
 });

@@ -3,32 +3,10 @@
 // local stub of the gateway: what is tested is the handling of its answers.
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 
 import { TERMINAL, Yadtq, type Task, type TaskStatus } from "../src/index.js";
-
-const task = (id: string, status: string): Record<string, unknown> => ({
-  id,
-  task: "add",
-  args: [1, 2],
-  kwargs: {},
-  queue: "default",
-  status,
-  result: null,
-  error: null,
-  attempts: 0,
-  max_retries: 3,
-  timeout: 300,
-  run_at: null,
-  progress: null,
-  cancel_requested_at: null,
-  worker_id: null,
-  created_at: "2025-01-01T00:00:00Z",
-  started_at: null,
-  finished_at: null,
-  trace_id: null,
-});
+import { close, listen, stubTask } from "./stub_gateway.js";
 
 let server: Server;
 let q: Yadtq;
@@ -36,20 +14,20 @@ let q: Yadtq;
 before(async () => {
   server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://stub").pathname;
+    const waiting = stubTask({ status: "waiting" });
     const body =
       path === "/tasks/t-1"
-        ? task("t-1", "waiting")
+        ? waiting
         : path === "/tasks"
-          ? { tasks: [task("t-1", "waiting"), task("t-2", "success")], next_cursor: null }
+          ? { tasks: [waiting, stubTask({ id: "t-2", status: "success" })], next_cursor: null }
           : undefined;
     res.writeHead(body ? 200 : 404, { "Content-Type": "application/json" });
     res.end(JSON.stringify(body ?? {}));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  q = new Yadtq(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { apiKey: "yadtq_stub" });
+  q = new Yadtq(`http://127.0.0.1:${await listen(server)}`, { apiKey: "yadtq_stub" });
 });
 
-after(() => server.close());
+after(() => close(server));
 
 test("an unknown status reads verbatim and is not terminal", async () => {
   const tasks: Task[] = [];
