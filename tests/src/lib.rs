@@ -151,6 +151,28 @@ impl Stack {
         self.extra_env.push((name.to_string(), value.to_string()));
     }
 
+    /// Runs `yadtq-gateway keys <args>` on the stack's database: (success, stdout, stderr).
+    pub fn keys_command(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(binary("yadtq-gateway"))
+            .arg("keys")
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .output()
+            .expect("run yadtq-gateway keys");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    }
+
+    /// A new token (`yadtq-gateway keys token`) set as
+    /// `YADTQ_BOOTSTRAP_ADMIN_KEY` for the processes started from now on.
+    pub fn bootstrap_admin_key(&mut self) -> String {
+        let (ok, token, err) = self.keys_command(&["token"]);
+        assert!(ok, "keys token: {err}");
+        let token = token.trim().to_string();
+        self.set_env("YADTQ_BOOTSTRAP_ADMIN_KEY", &token);
+        token
+    }
+
     /// Starts binary `bin` of [`Stack::launch`] with `args`, logging to
     /// `<log>.log`, connected to this stack; does not wait for it. Panics
     /// when the binary was not built or cannot start.
@@ -306,6 +328,24 @@ async fn yadtq_migrate(db: &PgPool) {
     yadtq_core::store::MIGRATOR.run(db).await.expect("migrate test database");
 }
 
+/// SIGTERM to `child`, then waits up to `timeout` for it to exit, and
+/// SIGKILLs it if it has not: its exit status, `None` when it was killed.
+/// (nginx's master stops its workers on SIGTERM; a SIGKILLed master would
+/// leave them running, still listening.)
+pub fn terminate(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 /// A started process; killed with SIGKILL when dropped.
 pub struct Proc {
     child: Option<Child>,
@@ -331,17 +371,7 @@ impl Proc {
     /// SIGTERM, then waits up to `timeout` for a clean exit; returns whether it exited 0.
     pub fn terminate(&mut self, timeout: Duration) -> bool {
         let Some(mut c) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = c.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-        false
+        terminate(&mut c, timeout).is_some_and(|status| status.success())
     }
 
     /// Waits up to `timeout` for the process to exit by itself; its exit

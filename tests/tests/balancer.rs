@@ -118,16 +118,7 @@ impl Drop for Balancer {
     /// exits (a SIGKILLed master would leave them running, still listening);
     /// HAProxy's hard stop.
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        yadtq_tests::terminate(&mut self.child, Duration::from_secs(10));
     }
 }
 

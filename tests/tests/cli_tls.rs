@@ -77,16 +77,7 @@ http {{
 impl Drop for TlsProxy {
     /// SIGTERM, so the master stops its workers before it exits.
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        yadtq_tests::terminate(&mut self.child, Duration::from_secs(10));
     }
 }
 

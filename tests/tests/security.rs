@@ -4,12 +4,11 @@
 //! `operate` scope see of handler output and workers, key management from
 //! the command line, bootstrapping, and the explicit opt-out.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use yadtq_core::auth::Scope;
-use yadtq_tests::{binary, mint_key, Stack};
+use yadtq_tests::{mint_key, Stack};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -326,48 +325,33 @@ async fn handler_output_and_worker_hosts_are_shown_only_to_keys_that_may_operate
     assert!(workers[0]["hostname"].is_string() && workers[0]["pid"].is_number(), "{workers}");
 }
 
-/// Runs `yadtq-gateway keys <args>` against the stack's database.
-fn keys(stack: &Stack, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(binary("yadtq-gateway"))
-        .arg("keys")
-        .args(args)
-        .env("DATABASE_URL", &stack.database_url)
-        .output()
-        .expect("run yadtq-gateway keys");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn keys_are_managed_from_the_command_line() {
     let stack = Stack::new("sec_cli").await;
     let gw = stack.gateway(&["--auth-cache-ttl", "0.5"]).await;
     let (ok, token, err) =
-        keys(&stack, &["create", "--tenant", "acme", "--scopes", "submit,read", "--name", "billing"]);
+        stack.keys_command(&["create", "--tenant", "acme", "--scopes", "submit,read", "--name", "billing"]);
     assert!(ok, "{err}");
     let token = token.trim().to_string();
     assert!(token.starts_with("yadtq_") && err.contains("shown only now"), "{token} / {err}");
     let client = gw.as_key(Some(&token));
     assert_eq!(client.submit(&json!({"task": "echo", "id": "from-cli"})).await.status, 202);
 
-    let (ok, listing, _) = keys(&stack, &["list", "--tenant", "acme"]);
+    let (ok, listing, _) = stack.keys_command(&["list", "--tenant", "acme"]);
     assert!(
         ok && listing.contains("billing") && listing.contains("submit,read") && !listing.contains(&token),
         "{listing}"
     );
     let id = listing.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
-    let (ok, _, err) = keys(&stack, &["revoke", &id]);
+    let (ok, _, err) = stack.keys_command(&["revoke", &id]);
     assert!(ok, "{err}");
     until_status(&client, 401).await;
-    let (ok, listing, _) = keys(&stack, &["list"]);
+    let (ok, listing, _) = stack.keys_command(&["list"]);
     assert!(ok && listing.contains("revoked"), "{listing}");
 
-    let (ok, _, err) = keys(&stack, &["create", "--tenant", "a/b", "--scopes", "read"]);
+    let (ok, _, err) = stack.keys_command(&["create", "--tenant", "a/b", "--scopes", "read"]);
     assert!(!ok && err.contains("--tenant"), "{err}");
-    let (ok, _, err) = keys(&stack, &["create", "--scopes", "root"]);
+    let (ok, _, err) = stack.keys_command(&["create", "--scopes", "root"]);
     assert!(!ok && err.contains("unknown scope 'root'"), "{err}");
     let logged: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE actor = 'cli' ORDER BY id")
         .fetch_all(&stack.db)
@@ -379,10 +363,7 @@ async fn keys_are_managed_from_the_command_line() {
 #[tokio::test]
 async fn the_first_admin_key_comes_from_the_environment() {
     let mut stack = Stack::new("sec_bootstrap").await;
-    let (ok, token, _) = keys(&stack, &["token"]);
-    assert!(ok);
-    let token = token.trim().to_string();
-    stack.set_env("YADTQ_BOOTSTRAP_ADMIN_KEY", &token);
+    let token = stack.bootstrap_admin_key();
     let gw = stack.gateway(&[]).await;
     let admin = gw.as_key(Some(&token));
     assert_eq!(admin.get("/admin/keys").await.status, 200);

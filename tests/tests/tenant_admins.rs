@@ -4,32 +4,20 @@
 //! revoking itself, or the last admin of a tenant, needs `?confirm=`.
 //! docs/security.md has the model.
 
-use std::process::Command;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use yadtq_core::auth::Scope;
-use yadtq_tests::{binary, mint_key, wait_for, Answer, Client, Stack};
+use yadtq_tests::{mint_key, wait_for, Answer, Client, Stack};
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// Runs `yadtq-gateway keys <args>` on the stack's database: (success, stdout, stderr).
-fn keys(stack: &Stack, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(binary("yadtq-gateway"))
-        .arg("keys")
-        .args(args)
-        .env("DATABASE_URL", &stack.database_url)
-        .output()
-        .expect("run yadtq-gateway keys");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.success(), text(&out.stdout), text(&out.stderr))
-}
-
 /// A key with the `cluster` scope, made by the command (the only way besides the bootstrap key).
 fn cluster_key(stack: &Stack) -> String {
-    let (ok, token, err) = keys(stack, &["create", "--tenant", "ops", "--scopes", "cluster", "--name", "operator"]);
+    let (ok, token, err) =
+        stack.keys_command(&["create", "--tenant", "ops", "--scopes", "cluster", "--name", "operator"]);
     assert!(ok, "keys create --scopes cluster: {err}");
     token.trim().to_string()
 }
@@ -105,10 +93,7 @@ async fn a_tenant_admin_manages_only_its_own_tenants_keys_and_audit_and_a_cluste
 #[tokio::test]
 async fn the_bootstrap_key_has_the_cluster_scope_also_when_it_was_stored_before() {
     let mut stack = Stack::new("tadm_boot").await;
-    let (ok, token, _) = keys(&stack, &["token"]);
-    assert!(ok);
-    let token = token.trim().to_string();
-    stack.set_env("YADTQ_BOOTSTRAP_ADMIN_KEY", &token);
+    let token = stack.bootstrap_admin_key();
     let gw = stack.gateway(&[]).await;
     let boot = gw.as_key(Some(&token));
     assert!(boot.get("/me").await.body["scopes"].as_array().unwrap().contains(&json!("cluster")));
