@@ -328,6 +328,34 @@ async fn yadtq_migrate(db: &PgPool) {
     yadtq_core::store::MIGRATOR.run(db).await.expect("migrate test database");
 }
 
+/// Writes `dir/nginx.conf` for an nginx run in the foreground with its pid,
+/// logs and temporary files in `dir`, with `http` (directives) inside its
+/// `http {}` block; returns its path, for `nginx -p <dir> -c <path>`.
+pub fn write_nginx_conf(dir: &Path, http: &str) -> PathBuf {
+    let conf = format!(
+        "daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+{http}
+}}
+",
+        dir = dir.display()
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
 /// SIGTERM to `child`, then waits up to `timeout` for it to exit, and
 /// SIGKILLs it if it has not: its exit status, `None` when it was killed.
 /// (nginx's master stops its workers on SIGTERM; a SIGKILLed master would

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use yadtq_tests::{free_port, wait_for, Stack};
+use yadtq_tests::{free_port, wait_for, write_nginx_conf, Stack};
 
 /// The nginx binary: `YADTQ_NGINX`, else the Debian path or `nginx` on PATH.
 fn nginx_binary() -> Option<PathBuf> {
@@ -74,26 +74,8 @@ impl Balancer {
             Kind::Nginx => {
                 std::fs::write(dir.join("yadtq.conf"), deploy_file("nginx/yadtq.conf", upstreams, port)).unwrap();
                 // The process around the deploy file: foreground, files in `dir`.
-                let main = format!(
-                    "daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {dir}/access.log;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    include {dir}/yadtq.conf;
-}}
-",
-                    dir = dir.display()
-                );
-                std::fs::write(dir.join("nginx.conf"), main).unwrap();
-                cmd.arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf"));
+                let conf = write_nginx_conf(dir, &format!("    include {}/yadtq.conf;", dir.display()));
+                cmd.arg("-p").arg(dir).arg("-c").arg(conf);
             }
             Kind::Haproxy => {
                 std::fs::write(dir.join("haproxy.cfg"), deploy_file("haproxy.cfg", upstreams, port)).unwrap();

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use yadtq_tests::{binary, free_port, wait_for, Stack};
+use yadtq_tests::{binary, free_port, wait_for, write_nginx_conf, Stack};
 
 /// The nginx binary: `YADTQ_NGINX`, else the Debian path or `nginx` on PATH.
 fn nginx_binary() -> Option<PathBuf> {
@@ -29,20 +29,8 @@ struct TlsProxy {
 impl TlsProxy {
     fn start(bin: &Path, dir: &Path, certs: &Path, upstream: &str) -> Self {
         let port = free_port();
-        let conf = format!(
-            "daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {dir}/access.log;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
+        let http = format!(
+            "    server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {certs}/server.pem;
         ssl_certificate_key {certs}/server.key;
@@ -53,19 +41,15 @@ http {{
             proxy_set_header Connection \"\";
             proxy_buffering off;
         }}
-    }}
-}}
-",
-            dir = dir.display(),
+    }}",
             certs = certs.display(),
         );
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let conf = write_nginx_conf(dir, &http);
         let child = Command::new(bin)
             .arg("-p")
             .arg(dir)
             .arg("-c")
-            .arg(dir.join("nginx.conf"))
+            .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
