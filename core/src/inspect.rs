@@ -83,6 +83,15 @@ pub struct DeadLetters {
     pub retained: i64,
     /// The records read, newest first.
     pub dead_letters: Vec<DeadLetter>,
+    /// Pass as `before` to read on: the page is full, or the read stopped
+    /// at its budget (`--dead-letter-scan-records`, or half the read
+    /// timeout) before the start of the topic, which happens when the
+    /// caller's filter keeps few records (a tenant's among many); the page
+    /// may then hold fewer records than asked, even none. Null when nothing
+    /// older is left. With one partition (yadtq creates the topic so) pages
+    /// neither overlap nor skip a record; with several, a page may repeat
+    /// some of the previous one's older records.
+    pub next_before: Option<i64>,
 }
 
 /// A consumer that never joins a group: `group` only names the group whose
@@ -105,6 +114,17 @@ fn partitions(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> anyhow
     Ok(Some(ids))
 }
 
+/// How much one read of the dead-letter topic may scan before it answers
+/// with what it kept and a cursor ([`DeadLetters::next_before`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ScanBudget {
+    /// Records read at most, over all partitions.
+    pub records: usize,
+    /// The whole read's bound; no new window is read past half of it, so a
+    /// slow broker yields a partial page rather than a timeout.
+    pub timeout: Duration,
+}
+
 /// Reads the dead-letter topic: for each partition (only `partition` when
 /// given), the newest `limit` records before offset `before` (the end when
 /// `None`) that `keep` accepts, merged newest first (by timestamp, then
@@ -112,29 +132,34 @@ fn partitions(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> anyhow
 /// Blocking: call it from `spawn_blocking`.
 ///
 /// A partition is read back a window at a time until `limit` records are
-/// kept or its start is reached, so a filter that keeps few records (one
-/// tenant's among many) still fills its page.
+/// kept, its start is reached or the `budget` is spent, so a filter that
+/// keeps few records (one tenant's among many) still fills its page, or
+/// answers in time with a cursor to go on from.
 ///
-/// Errors when the broker does not answer within `timeout` (the whole read's
-/// bound), or the topic does not exist. A `partition` the topic lacks reads nothing.
+/// Errors when the broker does not answer within `budget.timeout`, or the
+/// topic does not exist. A `partition` the topic lacks reads nothing.
 pub fn dead_letters(
     cfg: &CommonConfig,
     partition: Option<i32>,
     before: Option<i64>,
     limit: usize,
     preview: usize,
-    timeout: Duration,
+    budget: ScanBudget,
     keep: impl Fn(&DeadLetter) -> bool,
 ) -> anyhow::Result<DeadLetters> {
     let names = cfg.names();
     let topic = names.dlq_topic();
     let consumer = reader(cfg, &format!("{}-inspect", names.group_id()))?;
-    let deadline = Instant::now() + timeout;
-    let all = partitions(&consumer, &topic, timeout)?.ok_or_else(|| anyhow::anyhow!("no topic {topic}"))?;
+    let started = Instant::now();
+    let deadline = started + budget.timeout;
+    let all = partitions(&consumer, &topic, budget.timeout)?.ok_or_else(|| anyhow::anyhow!("no topic {topic}"))?;
     // A partition the topic lacks is a filter matching nothing, like any other.
     let chosen: Vec<i32> = all.iter().copied().filter(|p| partition.is_none_or(|want| want == *p)).collect();
-    let mut retained = 0;
+    let (mut retained, mut scanned) = (0, 0usize);
     let mut out = Vec::new();
+    // Per partition read: where it stopped, just above the newest record it
+    // kept, and whether older records are left (unread, or cut from the page).
+    let mut reads: Vec<(i32, i64, Option<i64>, bool)> = Vec::new();
     for p in &all {
         let (low, high) = consumer.fetch_watermarks(&topic, *p, left(deadline))?;
         retained += high - low;
@@ -143,19 +168,37 @@ pub fn dead_letters(
         }
         let (mut end, mut kept) = (before.map_or(high, |b| b.clamp(low, high)), Vec::new());
         while kept.len() < limit && end > low {
+            if scanned >= budget.records || started.elapsed() >= budget.timeout / 2 {
+                break;
+            }
             let start = (end - limit as i64).max(low);
             kept.extend(
                 read_ranges(&consumer, &topic, &[(*p, start, end)], preview, deadline)?.into_iter().filter(&keep),
             );
+            scanned += (end - start) as usize;
             end = start;
         }
         kept.sort_by_key(|d| std::cmp::Reverse(d.offset));
+        let cut = kept.len() > limit;
         kept.truncate(limit);
+        reads.push((*p, end, kept.first().map(|d| d.offset + 1), cut || end > low));
         out.extend(kept);
     }
     out.sort_by_key(|d| std::cmp::Reverse((d.timestamp, d.offset)));
+    let merged_cut: Vec<i32> = out.iter().skip(limit).map(|d| d.partition).collect();
     out.truncate(limit);
-    Ok(DeadLetters { topic, retained, dead_letters: out })
+    // A partition with older records left resumes below its oldest record on
+    // the page; when none made it, above its newest kept one, or else where
+    // its read stopped. `before` applies to every partition: the newest of
+    // those points skips nothing.
+    let next_before = reads
+        .into_iter()
+        .filter(|(p, _, _, left)| *left || merged_cut.contains(p))
+        .map(|(p, end, newest_kept, _)| {
+            out.iter().filter(|d| d.partition == p).map(|d| d.offset).min().or(newest_kept).unwrap_or(end)
+        })
+        .max();
+    Ok(DeadLetters { topic, retained, dead_letters: out, next_before })
 }
 
 /// The dead letter at `partition`/`offset`, its value whole; `None` when the

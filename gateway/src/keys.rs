@@ -98,24 +98,6 @@ pub fn check_new_key(key: &NewKey) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(name: &str) -> NewKey {
-        NewKey { tenant: "acme".into(), name: name.into(), scopes: vec![Scope::Read], queues: None }
-    }
-
-    /// Found by schemathesis: a NUL in `name` reached PostgreSQL (a 500).
-    #[test]
-    fn a_name_with_a_nul_character_is_refused_naming_the_field() {
-        assert_eq!(check_new_key(&key("billing")), Ok(()));
-        let (field, msg) = check_new_key(&key("bill\0ing")).unwrap_err();
-        assert_eq!(field, "name");
-        assert!(msg.contains("NUL"), "{msg}");
-    }
-}
-
 /// Runs a `keys` command.
 pub async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd.action {
@@ -158,4 +140,22 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> NewKey {
+        NewKey { tenant: "acme".into(), name: name.into(), scopes: vec![Scope::Read], queues: None }
+    }
+
+    /// Found by schemathesis: a NUL in `name` reached PostgreSQL (a 500).
+    #[test]
+    fn a_name_with_a_nul_character_is_refused_naming_the_field() {
+        assert_eq!(check_new_key(&key("billing")), Ok(()));
+        let (field, msg) = check_new_key(&key("bill\0ing")).unwrap_err();
+        assert_eq!(field, "name");
+        assert!(msg.contains("NUL"), "{msg}");
+    }
 }

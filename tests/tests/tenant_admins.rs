@@ -202,3 +202,50 @@ async fn dead_letters_belong_to_the_tenant_their_record_names() {
     assert_eq!(cluster.get(&of_none).await.status, 200);
     assert_eq!(cluster.post_raw(&format!("{of_default}/replay"), "", &[]).await.status, 202);
 }
+
+#[tokio::test]
+async fn a_tenant_admins_dead_letter_listing_is_bounded_and_pages_on_to_its_records() {
+    let stack = Stack::new("tadm_dlq_scan").await;
+    let gw = stack.gateway(&["--dead-letter-scan-records", "10"]).await;
+    let acme = gw.as_key(Some(&mint_key(&stack.db, "acme", &[Scope::Admin], None).await));
+    // The oldest record is acme's; 30 of tenant `default` follow it.
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &stack.kafka).create().unwrap();
+    let dlq = format!("{}.yadtq.dlq", stack.namespace);
+    let keys = std::iter::once("acme/old".to_string()).chain((0..30).map(|i| format!("other-{i}")));
+    for key in keys {
+        let record = FutureRecord::to(&dlq).key(&key).payload("not an envelope");
+        producer.send(record, Duration::from_secs(10)).await.expect("produce a dead letter");
+    }
+    let page = |a: &Answer| -> (Vec<String>, Value) {
+        let letters = a.body["dead_letters"].as_array().unwrap_or_else(|| panic!("{}", a.text));
+        (letters.iter().map(|d| d["key"].as_str().unwrap().to_string()).collect(), a.body["next_before"].clone())
+    };
+    // The stack's key is a cluster key: it reads all, 10 a page, with a cursor until the start.
+    wait_for(LONG, "31 dead letters", || async { page(&gw.get("/dead-letters?limit=50").await).0.len() == 31 }).await;
+    assert_eq!(page(&gw.get("/dead-letters?limit=50").await).1, Value::Null);
+    let (first, next) = page(&gw.get("/dead-letters?limit=10").await);
+    assert_eq!((first.len(), first[0].as_str()), (10, "other-29"));
+    assert_eq!(next, json!(21), "the oldest offset of the page");
+
+    // acme's admin: each read scans 10 records at most, so its record comes
+    // after pages that are empty but say where to go on from.
+    let (mut found, mut before, mut reads) = (Vec::new(), None::<i64>, 0);
+    loop {
+        let path = before.map_or("/dead-letters?limit=5".to_string(), |b| format!("/dead-letters?limit=5&before={b}"));
+        let answer = acme.get(&path).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let (keys, next) = page(&answer);
+        found.extend(keys);
+        reads += 1;
+        assert!(reads <= 10, "no end after {reads} reads: {}", answer.text);
+        match next.as_i64() {
+            Some(n) => {
+                assert!(before.is_none_or(|b| n < b), "the cursor moves back: {n} after {before:?}");
+                before = Some(n);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(found, ["acme/old"]);
+    assert_eq!(reads, 4, "31 records, 10 a read");
+}

@@ -79,6 +79,9 @@ export interface paths {
          *     are cut to 4,096 bytes by default (`truncated`; the gateway's
          *     `--dead-letter-preview-bytes`); read one whole by its address. An
          *     `admin` key sees those naming its tenant's tasks, a `cluster` key all.
+         *     One read scans at most 10,000 records (`--dead-letter-scan-records`) or
+         *     half the read timeout, so a page can hold fewer records than asked, even
+         *     none: go on while `next_before` is not null.
          */
         get: operations["listDeadLetters"];
         put?: never;
@@ -597,6 +600,18 @@ export interface components {
         DeadLetters: {
             /** @description The records read, newest first. */
             dead_letters: components["schemas"]["DeadLetter"][];
+            /**
+             * Format: int64
+             * @description Pass as `before` to read on: the page is full, or the read stopped
+             *     at its budget (`--dead-letter-scan-records`, or half the read
+             *     timeout) before the start of the topic, which happens when the
+             *     caller's filter keeps few records (a tenant's among many); the page
+             *     may then hold fewer records than asked, even none. Null when nothing
+             *     older is left. With one partition (yadtq creates the topic so) pages
+             *     neither overlap nor skip a record; with several, a page may repeat
+             *     some of the previous one's older records.
+             */
+            next_before?: number | null;
             /**
              * Format: int64
              * @description Records the topic still holds (retention deletes the oldest), over all partitions.
@@ -1376,8 +1391,8 @@ export interface operations {
                  */
                 partition?: number;
                 /**
-                 * @description Only records before this offset (in each partition read): pass the
-                 *     smallest `offset` of a page to read the page before it.
+                 * @description Only records before this offset (in each partition read): pass a
+                 *     page's `next_before` to read the page before it.
                  */
                 before?: number;
                 /** @description Page size, 1 to 200 (default 50). */

@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use yadtq_core::inspect::{DeadLetter, DeadLetters};
+use yadtq_core::inspect::{DeadLetter, DeadLetters, ScanBudget};
 use yadtq_core::model::{Task, TaskStatus};
 use yadtq_core::store::audit;
 
@@ -57,6 +57,12 @@ pub struct InspectConfig {
     #[arg(long, env = "YADTQ_DEAD_LETTER_READ_TIMEOUT", default_value = "5", value_parser = yadtq_core::config::parse_duration)]
     pub dead_letter_read_timeout: Duration,
 
+    /// Records one `GET /dead-letters` reads at most before it answers with
+    /// what it kept and `next_before` to go on from: a tenant's admin whose
+    /// dead letters are few among many gets a bounded read, not a timeout.
+    #[arg(long, env = "YADTQ_DEAD_LETTER_SCAN_RECORDS", default_value_t = 10_000)]
+    pub dead_letter_scan_records: usize,
+
     /// Seconds the consumer-lag read of `GET /queues` may take; past it the
     /// answer carries `consumer_lag: null` and `kafka_error`.
     #[arg(long, env = "YADTQ_LAG_READ_TIMEOUT", default_value = "2", value_parser = yadtq_core::config::parse_duration)]
@@ -64,8 +70,9 @@ pub struct InspectConfig {
 }
 
 impl InspectConfig {
-    /// Errors naming the flag when a timeout is zero.
+    /// Errors naming the flag when a timeout or the scan budget is zero.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.dead_letter_scan_records > 0, "--dead-letter-scan-records must be 1 or more");
         yadtq_core::config::ensure_positive(&[
             ("--dead-letter-read-timeout", self.dead_letter_read_timeout),
             ("--lag-read-timeout", self.lag_read_timeout),
@@ -82,8 +89,8 @@ pub struct DeadLettersQuery {
     /// one, partition 0); one the topic lacks matches nothing.
     #[param(minimum = 0)]
     pub partition: Option<i32>,
-    /// Only records before this offset (in each partition read): pass the
-    /// smallest `offset` of a page to read the page before it.
+    /// Only records before this offset (in each partition read): pass a
+    /// page's `next_before` to read the page before it.
     #[param(minimum = 0)]
     pub before: Option<i64>,
     /// Page size, 1 to 200 (default 50).
@@ -108,6 +115,9 @@ async fn blocking<T: Send + 'static>(read: impl FnOnce() -> anyhow::Result<T> + 
 /// are cut to 4,096 bytes by default (`truncated`; the gateway's
 /// `--dead-letter-preview-bytes`); read one whole by its address. An
 /// `admin` key sees those naming its tenant's tasks, a `cluster` key all.
+/// One read scans at most 10,000 records (`--dead-letter-scan-records`) or
+/// half the read timeout, so a page can hold fewer records than asked, even
+/// none: go on while `next_before` is not null.
 #[utoipa::path(
     get, path = "/dead-letters", tag = "dead-letters", operation_id = "listDeadLetters", params(DeadLettersQuery),
     responses(
@@ -139,13 +149,15 @@ pub async fn list(
         return Err(ApiError::bad_request("before", "before must be 0 or more"));
     }
     let cfg = state.cfg.common.clone();
-    let (preview, timeout) = (state.cfg.inspect.dead_letter_preview_bytes, state.cfg.inspect.dead_letter_read_timeout);
+    let inspect = &state.cfg.inspect;
+    let preview = inspect.dead_letter_preview_bytes;
+    let budget = ScanBudget { records: inspect.dead_letter_scan_records, timeout: inspect.dead_letter_read_timeout };
     let keep = {
         let caller = caller.clone();
         move |dl: &DeadLetter| caller.administers(dl.tenant())
     };
     let page =
-        blocking(move || yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, preview, timeout, keep))
+        blocking(move || yadtq_core::inspect::dead_letters(&cfg, q.partition, q.before, limit, preview, budget, keep))
             .await?;
     Ok(Json(page))
 }

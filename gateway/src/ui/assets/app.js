@@ -736,13 +736,16 @@ function deadLetters(root) {
       ? "This cluster key sees every tenant's dead letters."
       : `This admin key sees the dead letters naming tenant ${me.tenant}'s tasks; a cluster key sees all.`;
     const page = await api(`/dead-letters?limit=50${before === null ? "" : `&before=${before}`}`);
-    const oldest = Math.min(...page.dead_letters.map((d) => d.offset));
     pager.replaceChildren(
       h("button", { type: "button", disabled: before === null, on: { click: () => { before = null; load(); } } }, "‹ Newest"),
-      h("button", { type: "button", disabled: page.dead_letters.length < 50 || oldest <= 0, on: { click: () => { before = oldest; load(); } } }, "Older ›"),
+      h("button", { type: "button", disabled: page.next_before === null, on: { click: () => { before = page.next_before; load(); } } }, "Older ›"),
       h("span", { class: "muted" }, ` ${page.retained} held on ${page.topic}. ${scope}`),
     );
-    if (page.dead_letters.length === 0) return h("p", { class: "muted" }, `No dead letter on ${page.topic}.`);
+    if (page.dead_letters.length === 0) {
+      // A read stops at its scan budget: an empty page with older records left to read.
+      const more = page.next_before === null ? "" : " among the records read; older ones remain (Older ›)";
+      return h("p", { class: "muted" }, `No dead letter on ${page.topic}${more}.`);
+    }
     return h(
       "table",
       { id: "dead-letters" },

@@ -96,6 +96,9 @@ def sync_detailed(
     are cut to 4,096 bytes by default (`truncated`; the gateway's
     `--dead-letter-preview-bytes`); read one whole by its address. An
     `admin` key sees those naming its tenant's tasks, a `cluster` key all.
+    One read scans at most 10,000 records (`--dead-letter-scan-records`) or
+    half the read timeout, so a page can hold fewer records than asked, even
+    none: go on while `next_before` is not null.
 
     Args:
         partition (int | Unset):
@@ -135,6 +138,9 @@ def sync(
     are cut to 4,096 bytes by default (`truncated`; the gateway's
     `--dead-letter-preview-bytes`); read one whole by its address. An
     `admin` key sees those naming its tenant's tasks, a `cluster` key all.
+    One read scans at most 10,000 records (`--dead-letter-scan-records`) or
+    half the read timeout, so a page can hold fewer records than asked, even
+    none: go on while `next_before` is not null.
 
     Args:
         partition (int | Unset):
@@ -169,6 +175,9 @@ async def asyncio_detailed(
     are cut to 4,096 bytes by default (`truncated`; the gateway's
     `--dead-letter-preview-bytes`); read one whole by its address. An
     `admin` key sees those naming its tenant's tasks, a `cluster` key all.
+    One read scans at most 10,000 records (`--dead-letter-scan-records`) or
+    half the read timeout, so a page can hold fewer records than asked, even
+    none: go on while `next_before` is not null.
 
     Args:
         partition (int | Unset):
@@ -206,6 +215,9 @@ async def asyncio(
     are cut to 4,096 bytes by default (`truncated`; the gateway's
     `--dead-letter-preview-bytes`); read one whole by its address. An
     `admin` key sees those naming its tenant's tasks, a `cluster` key all.
+    One read scans at most 10,000 records (`--dead-letter-scan-records`) or
+    half the read timeout, so a page can hold fewer records than asked, even
+    none: go on while `next_before` is not null.
 
     Args:
         partition (int | Unset):
