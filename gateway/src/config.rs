@@ -136,12 +136,28 @@ pub struct Limits {
     #[arg(long, env = "YADTQ_TASK_CATALOGUE", value_delimiter = ',')]
     pub task_catalogue: Vec<String>,
 
+    /// Longest `unique.key` in characters (longer: 400 naming `unique.key`);
+    /// at most 500 (2,000 bytes of UTF-8), which keeps the stored key within PostgreSQL's limit
+    /// for an index entry.
+    #[arg(long, env = "YADTQ_MAX_UNIQUE_KEY_LEN", default_value_t = 256,
+          value_parser = parse_unique_key_len)]
+    pub max_unique_key_len: usize,
+
     /// The queues this deployment serves, comma separated names: the one list
     /// of queues. Their topics are created at start; a submission to any other
     /// queue is refused with 422. Give every gateway the same list, and the
     /// union of the workers' `--queues`.
     #[arg(long, env = "YADTQ_QUEUES", value_delimiter = ',', default_value = DEFAULT_QUEUE, value_parser = parse_queue)]
     pub queues: Vec<String>,
+}
+
+/// A `YADTQ_MAX_UNIQUE_KEY_LEN`: 1 to 500 characters.
+fn parse_unique_key_len(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=500).contains(n))
+        .ok_or_else(|| format!("'{s}' is not a number from 1 to 500"))
 }
 
 /// A declared queue name; the worker's `name=weight` form is refused, since

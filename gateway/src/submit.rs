@@ -71,6 +71,12 @@ pub struct SubmitRequest {
     /// Run no sooner than this time (RFC 3339), at most `YADTQ_MAX_SCHEDULE_AHEAD` (default 30 days)
     /// ahead; exclusive with `countdown`.
     pub eta: Option<DateTime<Utc>>,
+    /// At most one live task of this kind (docs/unique.md): a repeat while an
+    /// earlier task holds the key answers 200 with that task and the header
+    /// `Yadtq-Unique: existing`. Unlike `id` (this exact request, forever),
+    /// the key frees once its task has left the holding statuses. When `id`
+    /// and `unique` match different existing tasks, the unique match wins.
+    pub unique: Option<UniqueRequest>,
     /// Not supported: always refused with 400 naming `priority` (use a separate
     /// queue for urgent work). Not in the schema, which allows no such field.
     #[schema(ignore)]
@@ -96,7 +102,8 @@ fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Err
 /// invalid `task` (422 when a catalogue is configured and lacks it), `args` not
 /// an array, `kwargs` not an object, invalid or conflicting ids, invalid queue
 /// (422 when valid but not among the declared queues),
-/// `max_retries`, `timeout`, backoff, `countdown` or `eta` out of range, `priority`.
+/// `max_retries`, `timeout`, backoff, `countdown` or `eta` out of range, `priority`,
+/// an invalid `unique` (`unique.key`, `unique.for_seconds`, `unique.while`).
 pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<NewTask, ApiError> {
     check_json(body, limits)?;
     validate_item(body, idempotency_key, limits)
@@ -250,6 +257,9 @@ pub fn validate_item_or(
     // A time already past runs at once.
     .filter(|t| *t > now);
 
+    let unique =
+        req.unique.map(|u| unique::validate(u, name.as_ref(), &args, &kwargs, queue.as_ref(), limits)).transpose()?;
+
     let request_hash = hash(&[&name, &args, &kwargs, &queue]);
     let id = match chosen {
         Some((_, id)) => id,
@@ -270,6 +280,7 @@ pub fn validate_item_or(
         request_hash,
         // Set by the route from the request's headers.
         trace: None,
+        unique,
     })
 }
 
@@ -323,6 +334,9 @@ fn hash(parts: &[&str]) -> String {
 
 #[cfg(test)]
 mod fuzz;
+pub mod unique;
+
+pub use unique::UniqueRequest;
 
 #[cfg(test)]
 mod tests {
@@ -342,6 +356,7 @@ mod tests {
             max_batch: 10,
             max_batch_body_bytes: 1 << 20,
             task_catalogue: vec![],
+            max_unique_key_len: 16,
             queues: vec!["default".into(), "emails".into()],
         }
     }
@@ -390,6 +405,30 @@ mod tests {
         assert_eq!(field_of(r#"{"task": "a", "bogus": 1}"#), "bogus");
         assert_eq!(field_of(r#"{"task": "a", ".x": 1}"#), ".x");
         assert_eq!(field_of(r#"{"task": "a", "": 1}"#), "body");
+    }
+
+    #[test]
+    fn unique_is_validated_field_by_field() {
+        assert_eq!(field_of(r#"{"task": "a", "unique": {"for_seconds": 0}}"#), "unique.for_seconds");
+        assert_eq!(field_of(r#"{"task": "a", "unique": {"for_seconds": 1.5}}"#), "unique.for_seconds");
+        assert_eq!(field_of(r#"{"task": "a", "unique": {"while": ["success", "done"]}}"#), "unique.while");
+        assert_eq!(field_of(r#"{"task": "a", "unique": {"key": "12345678901234567"}}"#), "unique.key");
+        assert_eq!(field_of(r#"{"task": "a", "unique": {"key": ""}}"#), "unique.key");
+        assert_eq!(field_of(r#"{"task": "a", "unique": {"key": "a\u0000"}}"#), "unique.key");
+        assert_eq!(field_of(r#"{"task": "a", "unique": {"keys": "x"}}"#), "unique.keys");
+        assert_eq!(field_of(r#"{"task": "a", "unique": "x"}"#), "unique");
+        let u = |body: &str| validate(body.as_bytes(), None, &limits()).unwrap().unique;
+        assert_eq!(u(r#"{"task": "a"}"#), None);
+        let full =
+            u(r#"{"task": "a", "unique": {"key": "1234567890123456", "for_seconds": 60, "while": ["success"]}}"#)
+                .unwrap();
+        assert_eq!((full.key.as_str(), full.for_seconds), ("1234567890123456", Some(60)));
+        assert_eq!(full.also_while, [yadtq_core::model::TaskStatus::Success]);
+        // The default key is the task's, whatever the spacing and key order.
+        let a = u(r#"{"task": "a", "args": [1], "kwargs": {"x": 1, "y": 2}, "unique": {}}"#).unwrap();
+        let b = u(r#"{"task":"a","args":[1],"kwargs":{"y":2,"x":1},"unique":{}}"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, u(r#"{"task": "a", "args": [2], "kwargs": {"x": 1, "y": 2}, "unique": {}}"#).unwrap());
     }
 
     /// schemathesis: `"max_retries": 4.0` is an integer to JSON Schema, and was a 400.

@@ -810,6 +810,7 @@ pub fn metric_sample(text: &str, name: &str) -> f64 {
 pub fn echo_task(id: String, args: String) -> yadtq_core::store::tasks::NewTask {
     yadtq_core::store::tasks::NewTask {
         trace: None,
+        unique: None,
         request_hash: format!("hash-{id}"),
         id,
         tenant: yadtq_core::auth::DEFAULT_TENANT.into(),

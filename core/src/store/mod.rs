@@ -39,6 +39,7 @@ pub mod tasks;
 pub mod tenants;
 #[cfg(test)]
 mod tests;
+pub mod unique;
 pub mod workers;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

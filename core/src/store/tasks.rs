@@ -11,7 +11,7 @@
 //! | rescue                | `processing` (dead worker)   | `queued`, `failed` or `cancelled`   | rescuer (leader)     | [`rescue`]           | status, worker id, attempt         |
 //! | cancel                | `queued`, `scheduled`        | `cancelled`                         | API                  | [`cancel`]           | status                             |
 //! | request cancel        | `processing`, or a status this release does not know | unchanged + `cancel_requested_at` | API | [`cancel`]  | status                             |
-//! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure  |
+//! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure; no other holder of its unique key |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
 //! | send back             | `queued` (published)         | `queued` (unpublished)              | worker               | [`resend`]           | status, `published_at`             |
 //! | re-route              | `queued` (published) of a tenant whose route changed | `queued` (unpublished) | publisher (leader) | [`reroute_changed`] | status, `published_at`, once per route change |
@@ -42,6 +42,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::events::notify_changed;
+use super::unique::Unique;
 use super::StoreError;
 use crate::model::{Progress, Task, TaskError, TaskStatus};
 use crate::names::{QueueName, TaskName};
@@ -230,6 +231,8 @@ pub struct NewTask {
     pub request_hash: String,
     /// The gateway's `submit` span, under the submitter's trace when it sent one.
     pub trace: Option<TraceContext>,
+    /// At most one task holding this key ([`super::unique`]); `None`: no key.
+    pub unique: Option<Unique>,
 }
 
 /// Result of an insert for one task.
@@ -241,6 +244,9 @@ pub enum Inserted {
     Existing(TaskRow),
     /// A task with this id exists with a different request (409); nothing changed.
     Conflict(String),
+    /// Another task holds the submission's unique key: returned unchanged,
+    /// nothing created. Wins over a task found by the submission's id.
+    Unique(TaskRow),
 }
 
 /// Result of an all-or-nothing batch insert.
@@ -257,7 +263,7 @@ pub enum BatchInsert {
 /// as [`Inserted::Existing`] (idempotent submission).
 pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInsert, StoreError> {
     let mut tx = pool.begin().await?;
-    let out = insert_in(&mut tx, tasks).await?;
+    let out = super::unique::insert_in(&mut tx, tasks).await?;
     if let Some(id) = out.iter().find_map(|i| match i {
         Inserted::Conflict(id) => Some(id.clone()),
         _ => None,
@@ -272,25 +278,40 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
 /// gathered by the gateway) with one statement and one commit; each gets its
 /// own result, conflicts included.
 pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserted>, StoreError> {
-    insert_in(&mut *pool.acquire().await?, tasks).await
+    super::unique::insert_in(&mut *pool.acquire().await?, tasks).await
 }
 
-/// Rows are inserted in id order, as every other batch statement locks them:
-/// two inserts sharing ids in different orders would each wait for the other's
-/// uncommitted row (a deadlock PostgreSQL breaks after a second by failing one).
-async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Inserted>, StoreError> {
+/// Inserts `tasks` in one statement; returns the rows created, by id.
+/// Rows with a unique key are inserted first, in key order, then the others
+/// in id order, as every other batch statement locks them: two inserts
+/// sharing ids (or keys) in different orders would each wait for the other's
+/// uncommitted row (a deadlock PostgreSQL breaks after a second by failing
+/// one). A row that collides on its id or its unique key inserts nothing
+/// (`ON CONFLICT DO NOTHING`); [`super::unique::insert_in`] resolves it.
+pub(super) async fn insert_rows(
+    conn: &mut PgConnection,
+    tasks: &[NewTask],
+) -> Result<HashMap<String, TaskRow>, StoreError> {
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
+    let unique = |f: fn(&NewTask, &Unique) -> Option<String>| {
+        tasks.iter().map(|t| t.unique.as_ref().and_then(|u| f(t, u))).collect::<Vec<Option<String>>>()
+    };
     let rows = task_query!(
         "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
-                            retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate)
+                            retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate,
+                            unique_key, unique_states)
          SELECT id, name, args::json, kwargs::json, queue,
                 CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
-                max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts
+                max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
+                CASE WHEN ubase IS NOT NULL THEN yadtq_unique_key(ubase, ufor) END AS ukey,
+                string_to_array(ustates, ',')
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
-                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[], $14::text[])
-              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts)
-         ORDER BY id
-         ON CONFLICT (id) DO NOTHING RETURNING ",
+                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[], $14::text[],
+                     $15::text[], $16::bigint[], $17::text[])
+              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
+                   ubase, ufor, ustates)
+         ORDER BY ukey, id
+         ON CONFLICT DO NOTHING RETURNING ",
         "",
         &col(|t| t.id.clone()),
         &col(|t| t.name.to_string()),
@@ -308,26 +329,16 @@ async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Ins
             as &[Option<String>],
         &tasks.iter().map(|t| t.trace.as_ref().map(|c| c.tracestate.clone())).collect::<Vec<_>>()
             as &[Option<String>],
+        &unique(|t, u| Some(u.base(&t.tenant, &t.name))) as &[Option<String>],
+        &tasks.iter().map(|t| t.unique.as_ref().and_then(|u| u.for_seconds)).collect::<Vec<_>>() as &[Option<i64>],
+        &unique(|_, u| u.states()) as &[Option<String>],
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut created: HashMap<String, TaskRow> = rows.into_iter().map(|r| (r.id.clone(), TaskRow::from(r))).collect();
-    let mut out = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        if let Some(row) = created.remove(&t.id) {
-            out.push(Inserted::Created(row));
-            continue;
-        }
-        match get_in(&mut *conn, &t.id).await? {
-            Some(existing) if existing.request_hash == t.request_hash => out.push(Inserted::Existing(existing)),
-            // Same id twice with different bodies, or a different earlier task.
-            _ => out.push(Inserted::Conflict(t.id.clone())),
-        }
-    }
-    Ok(out)
+    Ok(rows.into_iter().map(|r| (r.id.clone(), TaskRow::from(r))).collect())
 }
 
-async fn get_in(conn: &mut PgConnection, id: &str) -> Result<Option<TaskRow>, StoreError> {
+pub(super) async fn get_in(conn: &mut PgConnection, id: &str) -> Result<Option<TaskRow>, StoreError> {
     let row = task_query!("SELECT ", " FROM tasks WHERE id = $1", id).fetch_optional(conn).await?;
     Ok(row.map(TaskRow::from))
 }
@@ -470,15 +481,19 @@ pub enum RetryResult {
     /// In a status that cannot be retried, or failed because its record can
     /// never be sent (an error kind in [`crate::kafka::UNSENDABLE_KINDS`]): unchanged.
     NotRetryable(TaskRow),
+    /// Its unique key is held by another task now ([`super::unique`]):
+    /// unchanged, since requeueing it would make two tasks hold the key.
+    UniqueHeld,
     /// No such task.
     NotFound,
 }
 
 /// Puts a `failed` or `cancelled` task back to `queued` for one more attempt
-/// (its retry budget is raised to allow it).
+/// (its retry budget is raised to allow it), unless another task holds its
+/// unique key ([`RetryResult::UniqueHeld`]).
 pub async fn retry(pool: &PgPool, id: &str) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
-    let row = task_query!(
+    let row = match task_query!(
         "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
              result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
              progress = NULL
@@ -490,7 +505,11 @@ pub async fn retry(pool: &PgPool, id: &str) -> Result<RetryResult, StoreError> {
         &unsendable
     )
     .fetch_optional(pool)
-    .await?;
+    .await
+    {
+        Err(e) if super::unique::is_violation(&e) => return Ok(RetryResult::UniqueHeld),
+        row => row?,
+    };
     match row {
         Some(row) => {
             notify_changed(pool, vec![id.to_string()]);

@@ -13,6 +13,7 @@ mod overview;
 mod queues;
 mod stats;
 mod tenants;
+mod unique;
 mod unknown_status;
 
 use std::time::Duration;
@@ -40,6 +41,7 @@ const ALL_STATUSES: [TaskStatus; 6] = [
 fn new_task(id: &str) -> NewTask {
     NewTask {
         trace: None,
+        unique: None,
         id: id.into(),
         tenant: crate::auth::DEFAULT_TENANT.into(),
         name: TaskName::parse("echo", 64).unwrap(),

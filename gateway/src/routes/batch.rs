@@ -32,10 +32,20 @@ pub struct BatchRequest {
 pub struct BatchResponse {
     /// The tasks as stored (an idempotent repeat returns the original).
     pub tasks: Vec<Task>,
+    /// Positions (from 0) in `tasks` of the tasks that are the existing
+    /// holder of their item's `unique` key, nothing created for that item:
+    /// an earlier task's, or an earlier item's of this batch (two items with
+    /// one key: the second answers the first's task). Empty when none.
+    #[serde(default)]
+    pub unique_existing: Vec<usize>,
 }
 
 /// Submit up to 1,000 tasks at once: validated together, inserted in one
 /// transaction (all or nothing), sent to Kafka as one producer batch.
+///
+/// An item with a `unique` key held by an existing task (or by an earlier
+/// item of the batch) creates nothing: its place in `tasks` holds that task,
+/// and `unique_existing` lists the place. The unique match wins over `id`.
 #[utoipa::path(
     post, path = "/tasks/batch", tag = "tasks", operation_id = "submitBatch",
     request_body = BatchRequest,
@@ -53,7 +63,7 @@ pub struct BatchResponse {
              ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/tasks/0/id")), description = "The task's attempts")),
              ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/tasks/0/id")), description = "The task's events")),
          )),
-        (status = 200, description = "Every task was an idempotent repeat", body = BatchResponse,
+        (status = 200, description = "Every task was an idempotent repeat or the holder of its unique key", body = BatchResponse,
          links(
              ("getTask" = (operation_id = "getTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Read the first task")),
              ("cancelTask" = (operation_id = "cancelTask", parameters(("id" = "$response.body#/tasks/0/id")), description = "Cancel the first task")),
@@ -62,7 +72,7 @@ pub struct BatchResponse {
              ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/tasks/0/id")), description = "The task's events")),
          )),
         (status = 400, description = "A task is invalid, by its own fields or the rules between them as in `POST /tasks` (`field` is e.g. `tasks[3].args`, `tasks[3].eta`), or the `Idempotency-Key` leaves no room for `.<index>` within 128 characters; nothing stored", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "An id exists with a different body; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An id exists with a different body (`field` is `id`), nothing stored; or a unique key is held by a task in a queue this API key cannot see (`field` is `unique`; the batch's other tasks are stored)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "More tasks than the batch limit (`tasks`' `maxItems`, 1,000 by default; `field` is `tasks`), a body above the size limit, or a task's Kafka record larger than the broker accepts (`field` is e.g. `tasks[3]`); nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Well formed, but a task names what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`) or a `task` outside its catalogue (`field` is e.g. `tasks[3].queue`); nothing stored", body = Problem, content_type = "application/problem+json"),
@@ -116,19 +126,23 @@ pub async fn submit_batch(
         .iter()
         .filter_map(|i| match i {
             Inserted::Created(r) => Some(&r.task),
-            Inserted::Existing(_) | Inserted::Conflict(_) => None,
+            Inserted::Existing(_) | Inserted::Conflict(_) | Inserted::Unique(_) => None,
         })
         .collect();
     crate::publish::publish(&state, &created).await;
-    let tasks = inserted
-        .into_iter()
-        .filter_map(|i| match i {
-            Inserted::Created(r) | Inserted::Existing(r) => Some(caller.present(r.task)),
-            Inserted::Conflict(_) => None, // insert_batch refuses the whole batch on a conflict
-        })
-        .collect();
+    let (mut tasks, mut unique_existing) = (Vec::with_capacity(inserted.len()), Vec::new());
+    for i in inserted {
+        match i {
+            Inserted::Created(r) | Inserted::Existing(r) => tasks.push(caller.present(r.task)),
+            Inserted::Unique(r) => {
+                unique_existing.push(tasks.len());
+                tasks.push(submit::unique::visible_holder(&caller, r.task)?);
+            }
+            Inserted::Conflict(_) => {} // insert_batch refuses the whole batch on a conflict
+        }
+    }
     let code = if any_created { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((code, Json(BatchResponse { tasks })))
+    Ok((code, Json(BatchResponse { tasks, unique_existing })))
 }
 
 /// The `Idempotency-Key` header of a batch of `count` tasks, checked: task `i`

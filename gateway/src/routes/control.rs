@@ -57,7 +57,8 @@ pub async fn cancel(
 
 /// Run a `failed` or `cancelled` task again, as a new attempt (its retry budget
 /// is raised by one when spent). A task that failed because Kafka can never
-/// take its record (`record_too_large`, `unpublishable`) is refused with 409.
+/// take its record (`record_too_large`, `unpublishable`) is refused with 409,
+/// and so is a task whose unique key another task holds now (`field` is `unique`).
 #[utoipa::path(
     post, path = "/tasks/{id}/retry", tag = "tasks", operation_id = "retryTask",
     params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
@@ -65,7 +66,7 @@ pub async fn cancel(
         (status = 202, description = "Queued again", body = Task),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) (`field` is `id`); or another task holds its unique key now (`field` is `unique`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
@@ -85,6 +86,11 @@ pub async fn retry(
         RetryResult::NotRetryable(row) => {
             Err(ApiError::new(StatusCode::CONFLICT, not_retryable(&id, &row.task), Some("id")))
         }
+        RetryResult::UniqueHeld => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("another task holds the unique key of task '{id}' now; retry it once that task has finished"),
+            Some("unique"),
+        )),
     }
 }
 

@@ -30,6 +30,12 @@ use crate::submit::{self, SubmitRequest};
 /// `task-id` or the `Idempotency-Key` header) makes submission idempotent: the
 /// same id and body again returns the original task with 200; the same id with
 /// a different task, args, kwargs or queue is 409.
+///
+/// A `unique` option (docs/unique.md) makes at most one task of its key live:
+/// a repeat while an earlier task holds the key answers 200 with that task
+/// and the header `Yadtq-Unique: existing`, creating nothing, also across
+/// gateways at once. When `id` and `unique` match different existing tasks,
+/// the unique match wins (the answer is the key's holder).
 #[utoipa::path(
     post, path = "/tasks", tag = "tasks", operation_id = "submitTask",
     request_body = SubmitRequest,
@@ -48,8 +54,9 @@ use crate::submit::{self, SubmitRequest};
              ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/id")), description = "The task's attempts")),
              ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/id")), description = "The task's events")),
          )),
-        (status = 200, description = "This id was submitted before with the same body: the original task", body = Task,
-         headers(("Location" = String, description = "/tasks/{id}")),
+        (status = 200, description = "This id was submitted before with the same body: the original task; or (with the header `Yadtq-Unique: existing`) the task that holds the submission's unique key", body = Task,
+         headers(("Location" = String, description = "/tasks/{id}"),
+                 ("Yadtq-Unique" = String, description = "`existing` when the task is the holder of the submission's unique key")),
          links(
              ("getTask" = (operation_id = "getTask", parameters(("id" = "$response.body#/id")), description = "Read the task")),
              ("cancelTask" = (operation_id = "cancelTask", parameters(("id" = "$response.body#/id")), description = "Cancel the task")),
@@ -57,8 +64,8 @@ use crate::submit::{self, SubmitRequest};
              ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/id")), description = "The task's attempts")),
              ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/id")), description = "The task's events")),
          )),
-        (status = 400, description = "Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This id was submitted before with a different body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `unique.key` is at most `YADTQ_MAX_UNIQUE_KEY_LEN` (256) characters; `unique.while` names known statuses; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This id was submitted before with a different body (`field` is `id`), or the unique key is held by a task in a queue this API key cannot see (`field` is `unique`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit, or the task's Kafka record larger than the broker accepts (the detail names the limit)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Well formed, but naming what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`), or a `task` outside its catalogue when one is configured (`field` says which). The schema cannot list them: they are the gateway's configuration", body = Problem, content_type = "application/problem+json"),
@@ -90,6 +97,11 @@ pub async fn submit(
     submit::check_record_size(&new, &state.record_limit(&new), "body")?;
     let (code, row) = match state.inserter.insert(new).await? {
         Inserted::Existing(row) => (StatusCode::OK, row),
+        Inserted::Unique(row) => {
+            let task = submit::unique::visible_holder(&caller, row.task)?;
+            let marker = [(submit::unique::HEADER, submit::unique::EXISTING)];
+            return Ok((StatusCode::OK, location(&task.id), marker, Json(task)).into_response());
+        }
         Inserted::Conflict(id) => return Err(conflict(&caller, &id)),
         Inserted::Created(row) => {
             crate::publish::publish(&state, &[&row.task]).await;

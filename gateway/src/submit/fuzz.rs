@@ -29,7 +29,7 @@ const SEED: u64 = 13;
 const BUDGET: Duration = Duration::from_secs(6);
 
 /// The fields of a submission, each drawn often so that documents get far.
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 14] = [
     "task",
     "args",
     "kwargs",
@@ -43,6 +43,7 @@ const FIELDS: [&str; 13] = [
     "countdown",
     "eta",
     "priority",
+    "unique",
 ];
 
 fn limits() -> Limits {
@@ -58,6 +59,7 @@ fn limits() -> Limits {
         max_batch: 100,
         max_batch_body_bytes: 1 << 20,
         task_catalogue: vec![],
+        max_unique_key_len: 16,
         queues: vec!["default".into(), "emails".into()],
     }
 }
@@ -128,6 +130,19 @@ fn plausible(field: &'static str) -> BoxedStrategy<Value> {
         "max_retries" => {
             prop_oneof![(-5i64..120).prop_map(Value::from), (-5.0f64..120.0).prop_map(Value::from)].boxed()
         }
+        "unique" => (
+            prop::option::of(prop_oneof!["[a-z0-9-]{0,20}", "[ -~]{0,4}"]),
+            prop::option::of(-2i64..100_000),
+            prop::option::of(prop::collection::vec(prop_oneof![Just("success"), Just("failed"), Just("done")], 0..3)),
+        )
+            .prop_map(|(key, for_seconds, holding)| {
+                let mut u = serde_json::Map::new();
+                key.map(|k| u.insert("key".into(), Value::from(k)));
+                for_seconds.map(|s| u.insert("for_seconds".into(), Value::from(s)));
+                holding.map(|w| u.insert("while".into(), Value::from(w)));
+                Value::Object(u)
+            })
+            .boxed(),
         "eta" => prop_oneof![
             (-100_000i64..5_000_000)
                 .prop_map(|s| Value::from((chrono::Utc::now() + chrono::Duration::seconds(s)).to_rfc3339())),
