@@ -136,6 +136,9 @@ pub struct Answer {
     /// Tries it took (1 when the first was answered); a submit answered 200
     /// after a retry is the CLI's own first try, not an earlier submission.
     pub tries: u32,
+    /// The answer is the task holding the submission's unique key (header
+    /// `Yadtq-Unique: existing`), nothing submitted.
+    pub unique_existing: bool,
 }
 
 /// How often and how long an idempotent request is retried: before retry `n`
@@ -342,6 +345,7 @@ impl Client {
     async fn send(&self, idempotent: bool, make: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer> {
         let (resp, tries) = self.answer(idempotent, make).await?;
         let status = resp.status().as_u16();
+        let unique_existing = resp.headers().get("yadtq-unique").is_some_and(|v| v == "existing");
         let text = resp.text().await.map_err(|e| self.transport(e))?;
         if !(200..300).contains(&status) {
             return Err(Error::Problem(Problem::parse(status, &text)));
@@ -349,7 +353,7 @@ impl Client {
         let body = serde_json::from_str(&text).map_err(|e| {
             Error::Other(format!("the gateway at {} answered {status} with a body that is not JSON: {e}", self.base))
         })?;
-        Ok(Answer { status, text, body, tries })
+        Ok(Answer { status, text, body, tries, unique_existing })
     }
 
     /// A transport failure, naming the URL tried.

@@ -141,6 +141,20 @@ pub struct Submit {
     /// Per-attempt timeout, seconds.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// At most one live task of this kind (docs/unique.md), keyed by the task itself
+    /// (its name, args, kwargs and queue); implied by the other --unique-* options.
+    #[arg(long, conflicts_with = "file")]
+    pub unique: bool,
+    /// At most one live task with this key (per tenant and task name): a repeat while it is
+    /// queued or running shows that task instead of submitting one.
+    #[arg(long, value_name = "KEY", conflicts_with = "file")]
+    pub unique_key: Option<String>,
+    /// The unique key holds within time buckets of this many seconds (at least 1).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "file")]
+    pub unique_for: Option<u32>,
+    /// Finished statuses that also hold the unique key (success, failed, cancelled), comma separated.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', conflicts_with = "file")]
+    pub unique_while: Vec<String>,
     /// Wait until the task (every task with --file) is finished, at most SECONDS when given;
     /// prints the result (a progress bar and a summary with --file).
     #[arg(long, value_name = "SECONDS")]
@@ -188,7 +202,25 @@ impl Submit {
         for (k, v) in self.options() {
             body.insert(k.into(), v);
         }
+        if let Some(unique) = self.unique_option() {
+            body.insert("unique".into(), unique);
+        }
         Value::Object(body)
+    }
+
+    /// The `unique` field of a single submission, when a --unique* option asks for one.
+    fn unique_option(&self) -> Option<Value> {
+        let mut u = serde_json::Map::new();
+        if let Some(k) = &self.unique_key {
+            u.insert("key".into(), Value::from(k.as_str()));
+        }
+        if let Some(s) = self.unique_for {
+            u.insert("for_seconds".into(), Value::from(s));
+        }
+        if !self.unique_while.is_empty() {
+            u.insert("while".into(), Value::from(self.unique_while.clone()));
+        }
+        (self.unique || !u.is_empty()).then_some(Value::Object(u))
     }
 }
 
@@ -334,6 +366,14 @@ mod tests {
         );
         assert_eq!(s.wait, Some(Some(30.0)));
         assert_eq!(submit(&["submit", "add"]).body(), json!({"task": "add", "args": []}));
+        assert_eq!(submit(&["submit", "add", "--unique"]).body(), json!({"task": "add", "args": [], "unique": {}}));
+        let s =
+            submit(&["submit", "report", "--unique-key", "r1", "--unique-for", "3600", "--unique-while", "success"]);
+        assert_eq!(
+            s.body(),
+            json!({"task": "report", "args": [],
+                   "unique": {"key": "r1", "for_seconds": 3600, "while": ["success"]}})
+        );
     }
 
     #[test]
@@ -343,6 +383,8 @@ mod tests {
         assert!(fails(&["submit", "add", "--kwargs", "[1]"]), "kwargs must be an object");
         assert!(fails(&["submit", "add", "--kwargs", "{"]), "kwargs must be JSON");
         assert!(fails(&["submit", "add", "--file", "t.jsonl"]), "a task and --file conflict");
+        assert!(fails(&["submit", "--file", "t.jsonl", "--unique-key", "k"]), "lines carry their own unique");
+        assert!(fails(&["submit", "add", "--unique-for", "-1"]), "a period is a positive number");
         assert!(fails(&["submit", "--file", "t.jsonl", "--chunk", "1001"]), "chunks above the gateway's limit");
         let s = submit(&["submit", "--file", "t.jsonl", "--wait", "--queue", "q"]);
         assert_eq!((s.file.unwrap().to_str(), s.wait), (Some("t.jsonl"), Some(None)));

@@ -135,7 +135,9 @@ fn outcome(task: &Value) -> Result<()> {
 /// `yadtq submit TASK [ARGS...]`: prints the id, or the result with `--wait`.
 async fn submit(client: &Client, out: Output, s: &Submit) -> Result<()> {
     let a = client.post("/tasks", Some(&s.body())).await?;
-    if a.status == 200 && a.tries == 1 {
+    if a.unique_existing {
+        eprintln!("task {} holds this unique key: showing it (nothing submitted)", render::cell(&a.body["id"]));
+    } else if a.status == 200 && a.tries == 1 {
         eprintln!("task {} was submitted before with this body: showing it", render::cell(&a.body["id"]));
     }
     let Some(wait) = s.wait else {
