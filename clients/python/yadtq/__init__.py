@@ -10,6 +10,8 @@ layer adds what they leave to the caller:
   until the task is terminal;
 - `Yadtq.iter_tasks`: every task of a `GET /tasks` listing, following
   `next_cursor` from page to page;
+- `Yadtq.submit_unique`: a submission with a unique key (docs/unique.md),
+  telling a new task from the existing holder of the key;
 - `Yadtq.events`: the server-sent events of `GET /tasks/{id}/events`, as
   `TaskEvent`s, until the terminal one;
 - retries (`yadtq.retry`): every submit carries an `Idempotency-Key` (unless
@@ -38,7 +40,7 @@ import httpx
 from yadtq_client import AuthenticatedClient, Client
 from yadtq_client.api.tasks import get_task, list_tasks, submit_task
 from yadtq_client.errors import UnexpectedStatus
-from yadtq_client.models import Problem, SubmitRequest, Task, TaskStatus
+from yadtq_client.models import Problem, SubmitRequest, Task, TaskStatus, UniqueRequest
 from yadtq_client.types import UNSET, Response
 
 from .retry import NO_RETRY, AsyncRetryTransport, RetryPolicy, RetryTransport
@@ -48,7 +50,9 @@ __all__ = [
     "TERMINAL",
     "ProblemError",
     "RetryPolicy",
+    "Submitted",
     "TaskEvent",
+    "UniqueRequest",
     "Yadtq",
     "submit_request",
     "unwrap",
@@ -102,6 +106,16 @@ def submit_request(
 
 
 @dataclass(frozen=True)
+class Submitted:
+    """What `Yadtq.submit_unique` got: `task`, and `existing`: True when it is
+    the task that already held the key (header `Yadtq-Unique: existing`),
+    nothing created; False for a new task."""
+
+    task: Task
+    existing: bool
+
+
+@dataclass(frozen=True)
 class TaskEvent:
     """One server-sent event: `kind` is `status` or `progress`; `task` the task then."""
 
@@ -144,6 +158,33 @@ class Yadtq:
     def submit(self, task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Task:
         """`POST /tasks`; `options` as in `submit_request`."""
         return unwrap(submit_task.sync_detailed(client=self.client, body=submit_request(task, args, kwargs, **options)))
+
+    def submit_unique(
+        self,
+        task: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        for_seconds: int | None = None,
+        also_while: Sequence[str] = (),
+        **options: Any,
+    ) -> Submitted:
+        """`POST /tasks` with at most one live task per key (docs/unique.md):
+        `key` (default: a hash of the task, its arguments and queue),
+        `for_seconds` (the key holds within time buckets of that many seconds),
+        `also_while` (terminal statuses that also hold it, e.g. `["success"]`).
+        A repeat while the holder holds the key returns the holder, `existing`."""
+        unique: dict[str, Any] = {}
+        if key is not None:
+            unique["key"] = key
+        if for_seconds is not None:
+            unique["for_seconds"] = for_seconds
+        if also_while:
+            unique["while"] = list(also_while)
+        body = submit_request(task, args, kwargs, unique=unique, **options)
+        response = submit_task.sync_detailed(client=self.client, body=body)
+        return Submitted(unwrap(response), response.headers.get("yadtq-unique") == "existing")
 
     def wait(self, task_id: str, timeout: float = 300.0) -> Task:
         """The task once terminal, long-polling at most `MAX_WAIT` per request;

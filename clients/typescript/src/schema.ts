@@ -268,6 +268,12 @@ export interface paths {
          *     `task-id` or the `Idempotency-Key` header) makes submission idempotent: the
          *     same id and body again returns the original task with 200; the same id with
          *     a different task, args, kwargs or queue is 409.
+         *
+         *     A `unique` option (docs/unique.md) makes at most one task of its key live:
+         *     a repeat while an earlier task holds the key answers 200 with that task
+         *     and the header `Yadtq-Unique: existing`, creating nothing, also across
+         *     gateways at once. When `id` and `unique` match different existing tasks,
+         *     the unique match wins (the answer is the key's holder).
          */
         post: operations["submitTask"];
         delete?: never;
@@ -288,6 +294,9 @@ export interface paths {
         /**
          * Submit up to 1,000 tasks at once: validated together, inserted in one
          *     transaction (all or nothing), sent to Kafka as one producer batch.
+         * @description An item with a `unique` key held by an existing task (or by an earlier
+         *     item of the batch) creates nothing: its place in `tasks` holds that task,
+         *     and `unique_existing` lists the place. The unique match wins over `id`.
          */
         post: operations["submitBatch"];
         delete?: never;
@@ -391,7 +400,8 @@ export interface paths {
         /**
          * Run a `failed` or `cancelled` task again, as a new attempt (its retry budget
          *     is raised by one when spent). A task that failed because Kafka can never
-         *     take its record (`record_too_large`, `unpublishable`) is refused with 409.
+         *     take its record (`record_too_large`, `unpublishable`) is refused with 409,
+         *     and so is a task whose unique key another task holds now (`field` is `unique`).
          */
         post: operations["retryTask"];
         delete?: never;
@@ -528,6 +538,13 @@ export interface components {
         BatchResponse: {
             /** @description The tasks as stored (an idempotent repeat returns the original). */
             tasks: components["schemas"]["Task"][];
+            /**
+             * @description Positions (from 0) in `tasks` of the tasks that are the existing
+             *     holder of their item's `unique` key, nothing created for that item:
+             *     an earlier task's, or an earlier item's of this batch (two items with
+             *     one key: the second answers the first's task). Empty when none.
+             */
+            unique_existing?: number[];
         };
         /** @description Body of `POST /admin/keys`. */
         CreateKey: {
@@ -842,6 +859,7 @@ export interface components {
              *     At most `YADTQ_MAX_TIMEOUT` (default 86400).
              */
             timeout?: number | null;
+            unique?: null | components["schemas"]["UniqueRequest"];
         };
         /** @description A task as `GET /tasks/{id}` returns it. */
         Task: {
@@ -937,6 +955,38 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "queued" | "scheduled" | "processing" | "success" | "failed" | "cancelled";
+        /**
+         * @description At most one task of this tenant and task name holds the key at a time:
+         *     a repeat while that task holds it answers 200 with it (header
+         *     `Yadtq-Unique: existing`) instead of creating one. Every status but
+         *     `success`, `failed` and `cancelled` holds the key (statuses added later
+         *     included); `while` adds terminal ones. When `id` names another existing
+         *     task, the unique match wins. `{}` takes the default key.
+         * @example {
+         *       "key": "sync-customer-42"
+         *     }
+         */
+        UniqueRequest: {
+            /**
+             * Format: int32
+             * @description The key holds within a time bucket of this many seconds only
+             *     (`floor(epoch / for_seconds)` of the database clock, so a new bucket
+             *     admits a new task). At least 1.
+             */
+            for_seconds?: number | null;
+            /**
+             * @description The key (1 to `YADTQ_MAX_UNIQUE_KEY_LEN` characters, default 256, no
+             *     control characters). Default: the SHA-256 of the canonical JSON of
+             *     `task`, `args`, `kwargs` and `queue` (object keys sorted, no spaces).
+             */
+            key?: string | null;
+            /**
+             * @description Terminal statuses that also hold the key (e.g. `["success"]` with
+             *     `for_seconds: 3600`: at most one successful task per hour). Names of
+             *     non-terminal statuses change nothing: they always hold it.
+             */
+            while?: components["schemas"]["TaskStatus"][] | null;
+        };
         /** @description A worker process as `GET /workers` returns it. */
         Worker: {
             /**
@@ -2017,11 +2067,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description This id was submitted before with the same body: the original task */
+            /** @description This id was submitted before with the same body: the original task; or (with the header `Yadtq-Unique: existing`) the task that holds the submission's unique key */
             200: {
                 headers: {
                     /** @description /tasks/{id} */
                     Location?: string;
+                    /** @description `existing` when the task is the holder of the submission's unique key */
+                    "Yadtq-Unique"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2039,7 +2091,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock */
+            /** @description Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `unique.key` is at most `YADTQ_MAX_UNIQUE_KEY_LEN` (256) characters; `unique.while` names known statuses; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2075,7 +2127,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description This id was submitted before with a different body */
+            /** @description This id was submitted before with a different body (`field` is `id`), or the unique key is held by a task in a queue this API key cannot see (`field` is `unique`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2155,7 +2207,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Every task was an idempotent repeat */
+            /** @description Every task was an idempotent repeat or the holder of its unique key */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2209,7 +2261,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An id exists with a different body; nothing stored */
+            /** @description An id exists with a different body (`field` is `id`), nothing stored; or a unique key is held by a task in a queue this API key cannot see (`field` is `unique`; the batch's other tasks are stored) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2697,7 +2749,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) */
+            /** @description Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) (`field` is `id`); or another task holds its unique key now (`field` is `unique`) */
             409: {
                 headers: {
                     [name: string]: unknown;

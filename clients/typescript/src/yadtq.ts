@@ -7,6 +7,8 @@
 //   - unwrap: the data of a success, or a thrown ProblemError (carrying the Problem);
 //   - submitAndWait / wait: long-poll `GET /tasks/{id}?wait=` until terminal;
 //   - iterTasks: every task of a `GET /tasks` listing, following `next_cursor`;
+//   - submitUnique: a submission with a unique key (docs/unique.md), telling a
+//     new task from the existing holder of the key;
 //   - events: the server-sent events of `GET /tasks/{id}/events` as TaskEvents;
 //   - retries (./retry.ts): every submit carries an Idempotency-Key (unless it
 //     names its task id), and idempotent calls (reads, keyed submits, cancel;
@@ -21,6 +23,7 @@ type Schemas = components["schemas"];
 export type Task = Schemas["Task"];
 export type TaskStatus = Schemas["TaskStatus"];
 export type SubmitRequest = Schemas["SubmitRequest"];
+export type UniqueRequest = Schemas["UniqueRequest"];
 export type Problem = Schemas["Problem"];
 export type ListFilters = Omit<NonNullable<operations["listTasks"]["parameters"]["query"]>, "limit" | "cursor">;
 export type YadtqClient = Client<paths>;
@@ -105,6 +108,15 @@ export class Yadtq {
   /** `POST /tasks`. */
   submit(body: SubmitRequest): Promise<Task> {
     return unwrap(this.client.POST("/tasks", { body }));
+  }
+
+  /** `POST /tasks` with `body.unique` (docs/unique.md: at most one live task
+   * per key): the task, and `existing`, true when it is the task that
+   * already held the key (header `Yadtq-Unique: existing`), nothing created. */
+  async submitUnique(body: SubmitRequest & { unique: UniqueRequest }): Promise<{ task: Task; existing: boolean }> {
+    const answer = await this.client.POST("/tasks", { body });
+    const task = await unwrap(Promise.resolve(answer));
+    return { task, existing: answer.response.headers.get("Yadtq-Unique") === "existing" };
   }
 
   /** The task once terminal, long-polling at most MAX_WAIT s a request;

@@ -31,6 +31,7 @@ from .task_error import TaskError
 from .task_kwargs import TaskKwargs
 from .task_page import TaskPage
 from .task_status import TaskStatus
+from .unique_request import UniqueRequest
 from .worker import Worker
 from .worker_page import WorkerPage
 from .worker_partitions import WorkerPartitions
@@ -68,6 +69,7 @@ __all__ = (
     "TaskKwargs",
     "TaskPage",
     "TaskStatus",
+    "UniqueRequest",
     "Worker",
     "WorkerPage",
     "WorkerPartitions",

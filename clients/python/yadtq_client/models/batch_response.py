@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.task import Task
@@ -19,9 +21,14 @@ class BatchResponse:
 
     Attributes:
         tasks (list[Task]): The tasks as stored (an idempotent repeat returns the original).
+        unique_existing (list[int] | Unset): Positions (from 0) in `tasks` of the tasks that are the existing
+            holder of their item's `unique` key, nothing created for that item:
+            an earlier task's, or an earlier item's of this batch (two items with
+            one key: the second answers the first's task). Empty when none.
     """
 
     tasks: list[Task]
+    unique_existing: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,6 +37,10 @@ class BatchResponse:
             tasks_item = tasks_item_data.to_dict()
             tasks.append(tasks_item)
 
+        unique_existing: list[int] | Unset = UNSET
+        if not isinstance(self.unique_existing, Unset):
+            unique_existing = self.unique_existing
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -37,6 +48,8 @@ class BatchResponse:
                 "tasks": tasks,
             }
         )
+        if unique_existing is not UNSET:
+            field_dict["unique_existing"] = unique_existing
 
         return field_dict
 
@@ -52,8 +65,11 @@ class BatchResponse:
 
             tasks.append(tasks_item)
 
+        unique_existing = cast(list[int], d.pop("unique_existing", UNSET))
+
         batch_response = cls(
             tasks=tasks,
+            unique_existing=unique_existing,
         )
 
         batch_response.additional_properties = d

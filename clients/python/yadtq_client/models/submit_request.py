@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.submit_request_kwargs_type_0 import SubmitRequestKwargsType0
+    from ..models.unique_request import UniqueRequest
 
 
 T = TypeVar("T", bound="SubmitRequest")
@@ -50,6 +51,7 @@ class SubmitRequest:
         timeout (float | None | Unset): Per-attempt timeout in seconds; the handler is aborted and the attempt fails
             with kind `timeout`.
             At most `YADTQ_MAX_TIMEOUT` (default 86400).
+        unique (None | UniqueRequest | Unset):
     """
 
     task: str
@@ -64,9 +66,11 @@ class SubmitRequest:
     retry_backoff_cap: float | None | Unset = UNSET
     task_id: None | str | Unset = UNSET
     timeout: float | None | Unset = UNSET
+    unique: None | UniqueRequest | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.submit_request_kwargs_type_0 import SubmitRequestKwargsType0  # noqa: PLC0415
+        from ..models.unique_request import UniqueRequest  # noqa: PLC0415
 
         task = self.task
 
@@ -143,6 +147,14 @@ class SubmitRequest:
         else:
             timeout = self.timeout
 
+        unique: dict[str, Any] | None | Unset
+        if isinstance(self.unique, Unset):
+            unique = UNSET
+        elif isinstance(self.unique, UniqueRequest):
+            unique = self.unique.to_dict()
+        else:
+            unique = self.unique
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -172,12 +184,15 @@ class SubmitRequest:
             field_dict["task-id"] = task_id
         if timeout is not UNSET:
             field_dict["timeout"] = timeout
+        if unique is not UNSET:
+            field_dict["unique"] = unique
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.submit_request_kwargs_type_0 import SubmitRequestKwargsType0  # noqa: PLC0415
+        from ..models.unique_request import UniqueRequest  # noqa: PLC0415
 
         d = dict(src_dict)
         task = d.pop("task")
@@ -305,6 +320,23 @@ class SubmitRequest:
 
         timeout = _parse_timeout(d.pop("timeout", UNSET))
 
+        def _parse_unique(data: object) -> None | UniqueRequest | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                unique_type_1 = UniqueRequest.from_dict(data)
+
+                return unique_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | UniqueRequest | Unset, data)
+
+        unique = _parse_unique(d.pop("unique", UNSET))
+
         submit_request = cls(
             task=task,
             args=args,
@@ -318,6 +350,7 @@ class SubmitRequest:
             retry_backoff_cap=retry_backoff_cap,
             task_id=task_id,
             timeout=timeout,
+            unique=unique,
         )
 
         return submit_request

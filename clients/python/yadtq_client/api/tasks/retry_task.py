@@ -93,7 +93,8 @@ def sync_detailed(
 ) -> Response[Problem | Task]:
     """Run a `failed` or `cancelled` task again, as a new attempt (its retry budget
     is raised by one when spent). A task that failed because Kafka can never
-    take its record (`record_too_large`, `unpublishable`) is refused with 409.
+    take its record (`record_too_large`, `unpublishable`) is refused with 409,
+    and so is a task whose unique key another task holds now (`field` is `unique`).
 
     Args:
         id (str):
@@ -124,7 +125,8 @@ def sync(
 ) -> Problem | Task | None:
     """Run a `failed` or `cancelled` task again, as a new attempt (its retry budget
     is raised by one when spent). A task that failed because Kafka can never
-    take its record (`record_too_large`, `unpublishable`) is refused with 409.
+    take its record (`record_too_large`, `unpublishable`) is refused with 409,
+    and so is a task whose unique key another task holds now (`field` is `unique`).
 
     Args:
         id (str):
@@ -150,7 +152,8 @@ async def asyncio_detailed(
 ) -> Response[Problem | Task]:
     """Run a `failed` or `cancelled` task again, as a new attempt (its retry budget
     is raised by one when spent). A task that failed because Kafka can never
-    take its record (`record_too_large`, `unpublishable`) is refused with 409.
+    take its record (`record_too_large`, `unpublishable`) is refused with 409,
+    and so is a task whose unique key another task holds now (`field` is `unique`).
 
     Args:
         id (str):
@@ -179,7 +182,8 @@ async def asyncio(
 ) -> Problem | Task | None:
     """Run a `failed` or `cancelled` task again, as a new attempt (its retry budget
     is raised by one when spent). A task that failed because Kafka can never
-    take its record (`record_too_large`, `unpublishable`) is refused with 409.
+    take its record (`record_too_large`, `unpublishable`) is refused with 409,
+    and so is a task whose unique key another task holds now (`field` is `unique`).
 
     Args:
         id (str):

@@ -132,6 +132,10 @@ def sync_detailed(
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
+     An item with a `unique` key held by an existing task (or by an earlier
+    item of the batch) creates nothing: its place in `tasks` holds that task,
+    and `unique_existing` lists the place. The unique match wins over `id`.
+
     Args:
         idempotency_key (None | str | Unset):
         traceparent (None | str | Unset):
@@ -171,6 +175,10 @@ def sync(
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
 
+     An item with a `unique` key held by an existing task (or by an earlier
+    item of the batch) creates nothing: its place in `tasks` holds that task,
+    and `unique_existing` lists the place. The unique match wins over `id`.
+
     Args:
         idempotency_key (None | str | Unset):
         traceparent (None | str | Unset):
@@ -204,6 +212,10 @@ async def asyncio_detailed(
 ) -> Response[BatchResponse | Problem]:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
+
+     An item with a `unique` key held by an existing task (or by an earlier
+    item of the batch) creates nothing: its place in `tasks` holds that task,
+    and `unique_existing` lists the place. The unique match wins over `id`.
 
     Args:
         idempotency_key (None | str | Unset):
@@ -241,6 +253,10 @@ async def asyncio(
 ) -> BatchResponse | Problem | None:
     """Submit up to 1,000 tasks at once: validated together, inserted in one
     transaction (all or nothing), sent to Kafka as one producer batch.
+
+     An item with a `unique` key held by an existing task (or by an earlier
+    item of the batch) creates nothing: its place in `tasks` holds that task,
+    and `unique_existing` lists the place. The unique match wins over `id`.
 
     Args:
         idempotency_key (None | str | Unset):

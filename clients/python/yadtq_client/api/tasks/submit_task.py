@@ -134,6 +134,12 @@ def sync_detailed(
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
 
+    A `unique` option (docs/unique.md) makes at most one task of its key live:
+    a repeat while an earlier task holds the key answers 200 with that task
+    and the header `Yadtq-Unique: existing`, creating nothing, also across
+    gateways at once. When `id` and `unique` match different existing tasks,
+    the unique match wins (the answer is the key's holder).
+
     Args:
         idempotency_key (None | str | Unset):
         traceparent (None | str | Unset):
@@ -180,6 +186,12 @@ def sync(
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
 
+    A `unique` option (docs/unique.md) makes at most one task of its key live:
+    a repeat while an earlier task holds the key answers 200 with that task
+    and the header `Yadtq-Unique: existing`, creating nothing, also across
+    gateways at once. When `id` and `unique` match different existing tasks,
+    the unique match wins (the answer is the key's holder).
+
     Args:
         idempotency_key (None | str | Unset):
         traceparent (None | str | Unset):
@@ -220,6 +232,12 @@ async def asyncio_detailed(
     `task-id` or the `Idempotency-Key` header) makes submission idempotent: the
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
+
+    A `unique` option (docs/unique.md) makes at most one task of its key live:
+    a repeat while an earlier task holds the key answers 200 with that task
+    and the header `Yadtq-Unique: existing`, creating nothing, also across
+    gateways at once. When `id` and `unique` match different existing tasks,
+    the unique match wins (the answer is the key's holder).
 
     Args:
         idempotency_key (None | str | Unset):
@@ -264,6 +282,12 @@ async def asyncio(
     `task-id` or the `Idempotency-Key` header) makes submission idempotent: the
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
+
+    A `unique` option (docs/unique.md) makes at most one task of its key live:
+    a repeat while an earlier task holds the key answers 200 with that task
+    and the header `Yadtq-Unique: existing`, creating nothing, also across
+    gateways at once. When `id` and `unique` match different existing tasks,
+    the unique match wins (the answer is the key's holder).
 
     Args:
         idempotency_key (None | str | Unset):
