@@ -420,7 +420,8 @@ fn certificate_reason(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// One request the stub saw: method, path, and its headers (lower case).
@@ -464,7 +465,7 @@ mod tests {
                 let mut first = head.lines().next().unwrap_or("").split(' ');
                 let (method, path) =
                     (first.next().unwrap_or("").to_uppercase(), first.next().unwrap_or("").to_string());
-                record.lock().unwrap().push((method, path, head.clone()));
+                record.lock().push((method, path, head.clone()));
                 let (status, extra) = if script.len() > 1 { script.pop_front().unwrap() } else { script[0] };
                 let body = if status < 300 { r#"{"id":"t-1","status":"queued"}"# } else { "<html>bad gateway</html>" };
                 let answer = format!(
@@ -494,7 +495,7 @@ mod tests {
         let (client, seen) = gateway(vec![(502, ""), (503, ""), (504, ""), (200, "")]).await;
         let a = client.get("/tasks/t-1", &[]).await.unwrap();
         assert_eq!((a.status, a.tries), (200, 4));
-        assert!(seen.lock().unwrap().iter().all(|(_, _, h)| h.contains("authorization: bearer k")));
+        assert!(seen.lock().iter().all(|(_, _, h)| h.contains("authorization: bearer k")));
     }
 
     #[tokio::test]
@@ -502,12 +503,12 @@ mod tests {
         let (client, seen) = gateway(vec![(502, ""), (202, "")]).await;
         let a = client.post("/tasks", Some(&serde_json::json!({"task": "add", "args": [1, 2]}))).await.unwrap();
         assert_eq!((a.status, a.tries), (202, 2));
-        let keys: Vec<_> = seen.lock().unwrap().iter().map(|(_, _, h)| key_of(h)).collect();
+        let keys: Vec<_> = seen.lock().iter().map(|(_, _, h)| key_of(h)).collect();
         assert!(keys[0].is_some() && keys[0] == keys[1], "{keys:?}");
         // A batch is keyed too; a submit naming its id is not, and is retried.
         client.post("/tasks/batch", Some(&serde_json::json!({"tasks": []}))).await.unwrap();
         client.post("/tasks", Some(&serde_json::json!({"task": "add", "id": "mine"}))).await.unwrap();
-        let seen = seen.lock().unwrap();
+        let seen = seen.lock();
         assert!(key_of(&seen[2].2).is_some_and(|k| Some(&k) != keys[0].as_ref()));
         assert_eq!(key_of(&seen[3].2), None);
     }
@@ -517,10 +518,10 @@ mod tests {
         let (client, seen) = gateway(vec![(502, ""), (200, "")]).await;
         let e = client.post("/tasks/t-1/retry", None).await.unwrap_err();
         assert!(matches!(e, Error::Problem(Problem { status: 502, .. })), "{e}");
-        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(seen.lock().len(), 1);
         let (client, seen) = gateway(vec![(503, ""), (200, "")]).await;
         assert_eq!(client.post("/tasks/t-1/cancel", None).await.unwrap().tries, 2);
-        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(seen.lock().len(), 2);
     }
 
     #[tokio::test]
@@ -545,7 +546,7 @@ mod tests {
         });
         let a = client.post("/tasks", Some(&serde_json::json!({"task": "add"}))).await.unwrap();
         assert!(a.tries > 1, "{}", a.tries);
-        assert_eq!(late.await.unwrap().lock().unwrap().len(), 1);
+        assert_eq!(late.await.unwrap().lock().len(), 1);
         // And gives up after max_attempts.
         let once = RetryPolicy { max_attempts: 2, ..slow };
         let gone = Client::new("http://127.0.0.1:1", None, None).unwrap().with_retry(once);

@@ -6,8 +6,9 @@
 //! and a broker that refuses the credentials or the certificate stops the
 //! process at start ([`check_broker`]) instead of looking like an outage.
 
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
@@ -290,7 +291,7 @@ struct Reported(Arc<Mutex<Vec<(RDKafkaErrorCode, String)>>>);
 impl ClientContext for Reported {
     fn error(&self, error: KafkaError, reason: &str) {
         if let Some(code) = error.rdkafka_error_code() {
-            self.0.lock().expect("reported errors").push((code, reason.to_string()));
+            self.0.lock().push((code, reason.to_string()));
         }
     }
 }
@@ -337,7 +338,7 @@ pub async fn check_broker(mut config: ClientConfig, bootstrap: &str, timeout: Du
             let step = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
             let answered = client.fetch_metadata(None, step).is_ok();
             let _ = client.poll(Duration::ZERO); // serves the error callbacks
-            let errors = reported.0.lock().expect("reported errors").clone();
+            let errors = reported.0.lock().clone();
             if let Some((code, reason)) = errors.iter().find(|(c, _)| is_refusal(*c)) {
                 anyhow::bail!(
                     "cannot connect to Kafka at {bootstrap}, and no retry would help ({code:?}): {reason}. Check \

@@ -9,6 +9,8 @@ pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod envelope;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fuzzing;
 pub mod inspect;
 pub mod kafka;
 pub mod kafka_security;

@@ -4,8 +4,9 @@
 //! bounded: routes are axum's matched paths, task names only those a worker
 //! has a handler for, never task ids.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -193,7 +194,7 @@ fn families() -> &'static Mutex<Families> {
 /// Replaces the samples `source` contributes to gauge family `name`
 /// (rendered by [`render`]); an empty `samples` removes them.
 pub fn set_samples(name: &'static str, help: &'static str, source: &str, samples: Vec<Sample>) {
-    let mut f = families().lock().expect("families lock");
+    let mut f = families().lock();
     let family = f.entry(name).or_insert_with(|| (help, BTreeMap::new()));
     if samples.is_empty() {
         family.1.remove(source);
@@ -205,10 +206,10 @@ pub fn set_samples(name: &'static str, help: &'static str, source: &str, samples
 /// Removes every sample `source` contributes, in all families, and its
 /// deadline ([`set_source_deadline`]).
 pub fn clear_samples(source: &str) {
-    for family in families().lock().expect("families lock").values_mut() {
+    for family in families().lock().values_mut() {
         family.1.remove(source);
     }
-    deadlines().lock().expect("deadlines lock").remove(source);
+    deadlines().lock().remove(source);
 }
 
 fn deadlines() -> &'static Mutex<BTreeMap<String, Instant>> {
@@ -219,7 +220,7 @@ fn deadlines() -> &'static Mutex<BTreeMap<String, Instant>> {
 /// From `until` on, [`render`] leaves out `source`'s samples (until a later
 /// deadline is set). A source without a deadline is always rendered.
 pub fn set_source_deadline(source: &str, until: Instant) {
-    deadlines().lock().expect("deadlines lock").insert(source.to_owned(), until);
+    deadlines().lock().insert(source.to_owned(), until);
 }
 
 /// The process's metrics in the text exposition format: the `metrics`
@@ -227,14 +228,9 @@ pub fn set_source_deadline(source: &str, until: Instant) {
 pub fn render() -> String {
     let mut out = install().render();
     let now = Instant::now();
-    let expired: Vec<String> = deadlines()
-        .lock()
-        .expect("deadlines lock")
-        .iter()
-        .filter(|(_, until)| **until <= now)
-        .map(|(source, _)| source.clone())
-        .collect();
-    let f = families().lock().expect("families lock");
+    let expired: Vec<String> =
+        deadlines().lock().iter().filter(|(_, until)| **until <= now).map(|(source, _)| source.clone()).collect();
+    let f = families().lock();
     for (name, (help, all)) in f.iter() {
         let sources: BTreeMap<&String, &Vec<Sample>> = all.iter().filter(|(s, _)| !expired.contains(s)).collect();
         if sources.values().all(|v| v.is_empty()) {

@@ -77,23 +77,38 @@ impl Database {
     }
 }
 
-/// Checks a new key's tenant, scopes and queues; the message names the flag.
-pub fn check_new_key(key: &NewKey) -> Result<(), (&'static str, String)> {
+/// Why [`check_new_key`] refused a new key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct InvalidKey {
+    /// The field (and CLI flag) at fault: `tenant`, `scopes`, `queues` or `name`.
+    pub field: &'static str,
+    /// What is wrong with it, for the problem document or the CLI.
+    pub message: String,
+}
+
+impl InvalidKey {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+/// Checks a new key's tenant, scopes and queues; the error names the field.
+pub fn check_new_key(key: &NewKey) -> Result<(), InvalidKey> {
     if !auth::is_valid_tenant(&key.tenant) {
-        return Err(("tenant", format!("tenant '{}' must be {}", key.tenant, auth::TENANT_RULE)));
+        return Err(InvalidKey::new("tenant", format!("tenant '{}' must be {}", key.tenant, auth::TENANT_RULE)));
     }
     if key.scopes.is_empty() {
-        return Err(("scopes", "give at least one scope".into()));
+        return Err(InvalidKey::new("scopes", "give at least one scope"));
     }
     for q in key.queues.iter().flatten() {
-        QueueName::check(q).map_err(|e| ("queues", format!("queue '{q}' {e}")))?;
+        QueueName::check(q).map_err(|e| InvalidKey::new("queues", format!("queue '{q}' {e}")))?;
     }
     if key.name.chars().count() > 200 {
-        return Err(("name", "name must be at most 200 characters".into()));
+        return Err(InvalidKey::new("name", "name must be at most 200 characters"));
     }
     // PostgreSQL refuses NUL in text, which would surface as a 500.
     if key.name.contains('\0') {
-        return Err(("name", "name must not contain NUL characters".into()));
+        return Err(InvalidKey::new("name", "name must not contain NUL characters"));
     }
     Ok(())
 }
@@ -104,7 +119,7 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
         KeysAction::Token => println!("{}", auth::new_token()),
         KeysAction::Create(a) => {
             let new = NewKey { tenant: a.tenant, name: a.name, scopes: a.scopes, queues: a.queues };
-            check_new_key(&new).map_err(|(flag, msg)| anyhow::anyhow!("--{flag}: {msg}"))?;
+            check_new_key(&new).map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
             let CreatedKey { key, token } = keys::create(&a.db.pool().await?, &new, "cli").await?;
             eprintln!(
                 "created key {} (tenant {}, scopes {}); its token, below, is shown only now",
@@ -154,7 +169,7 @@ mod tests {
     #[test]
     fn a_name_with_a_nul_character_is_refused_naming_the_field() {
         assert_eq!(check_new_key(&key("billing")), Ok(()));
-        let (field, msg) = check_new_key(&key("bill\0ing")).unwrap_err();
+        let InvalidKey { field, message: msg } = check_new_key(&key("bill\0ing")).unwrap_err();
         assert_eq!(field, "name");
         assert!(msg.contains("NUL"), "{msg}");
     }

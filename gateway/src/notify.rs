@@ -13,8 +13,9 @@
 //! arrive together share it too. A round reads all the marked ids in one
 //! statement (`tasks::get_many`, [`READ_BATCH`] ids at most).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -133,7 +134,7 @@ impl TaskEvents {
     /// [`Subscription::first`] returns (shared with the other waiters that
     /// subscribe meanwhile).
     pub fn subscribe(&self, id: &str) -> Subscription {
-        let mut state = self.inner.state.lock().expect("task events lock");
+        let mut state = self.inner.state.lock();
         let since = state.rounds;
         let entry = state.by_id.entry(id.to_string()).or_insert_with(|| Entry {
             tx: watch::channel(Snapshot { round: 0, read: Read::Pending }).0,
@@ -150,7 +151,7 @@ impl TaskEvents {
 
     /// Task `id` changed: its waiters get it read again (none: nothing to do).
     pub fn changed(&self, id: &str) {
-        if self.inner.state.lock().expect("task events lock").mark(id) {
+        if self.inner.state.lock().mark(id) {
             self.inner.marked.notify_one();
         }
     }
@@ -164,13 +165,13 @@ impl TaskEvents {
     /// Task ids with at least one waiter.
     #[cfg(test)]
     fn watched(&self) -> usize {
-        self.inner.state.lock().expect("task events lock").by_id.len()
+        self.inner.state.lock().by_id.len()
     }
 }
 
 impl Inner {
     fn mark_all(&self) {
-        let mut state = self.state.lock().expect("task events lock");
+        let mut state = self.state.lock();
         let ids: Vec<String> = state.by_id.keys().cloned().collect();
         let any = ids.iter().fold(false, |any, id| state.mark(id) | any);
         drop(state);
@@ -200,7 +201,7 @@ async fn read_loop(inner: std::sync::Weak<Inner>) {
     loop {
         let Some(events) = inner.upgrade() else { return };
         let (round, ids) = {
-            let mut state = events.state.lock().expect("task events lock");
+            let mut state = events.state.lock();
             let ids = std::mem::take(&mut state.marked);
             for id in &ids {
                 if let Some(e) = state.by_id.get_mut(id) {
@@ -234,7 +235,7 @@ async fn read_loop(inner: std::sync::Weak<Inner>) {
             .await;
         let mut failed = false;
         {
-            let mut state = events.state.lock().expect("task events lock");
+            let mut state = events.state.lock();
             for (ids, r) in reads {
                 match r {
                     Ok(tasks) => {
@@ -334,7 +335,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut state = self.events.inner.state.lock().expect("task events lock");
+        let mut state = self.events.inner.state.lock();
         if let Some(entry) = state.by_id.get_mut(&self.id) {
             entry.waiters -= 1;
             if entry.waiters == 0 {

@@ -4,7 +4,8 @@
 //! system is a raw TCP HTTP endpoint inside the test, so it sees exactly when
 //! each attempt's request arrives and when the worker drops it.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -57,7 +58,7 @@ impl Downstream {
         let attempt =
             text.lines().find_map(|l| l.strip_prefix("x-yadtq-attempt:")).and_then(|v| v.trim().parse::<i32>().ok());
         let index = {
-            let mut seen = seen.lock().unwrap();
+            let mut seen = seen.lock();
             seen.push(Seen { attempt, dropped: None });
             seen.len() - 1
         };
@@ -78,11 +79,11 @@ impl Downstream {
                 Ok(_) => {}
             }
         }
-        seen.lock().unwrap()[index].dropped = Some(Instant::now());
+        seen.lock()[index].dropped = Some(Instant::now());
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.seen.lock().clone()
     }
 }
 

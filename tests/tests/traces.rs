@@ -4,7 +4,8 @@
 //! the standard `OTEL_*` variables the gateway's and worker's spans reach an
 //! OTLP/HTTP receiver (one inside the test) in the submitter's trace.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -123,7 +124,7 @@ type Received = Arc<Mutex<Vec<Value>>>;
 /// `(service.name, span name, trace id, span id, parent span id)` of every span received.
 fn spans(received: &Received) -> Vec<(String, String, String, String, String)> {
     let mut out = Vec::new();
-    for body in received.lock().expect("lock").iter() {
+    for body in received.lock().iter() {
         for rs in body["resourceSpans"].as_array().into_iter().flatten() {
             let service = rs["resource"]["attributes"]
                 .as_array()
@@ -159,7 +160,7 @@ async fn spans_are_exported_over_otlp_in_the_submitters_trace() {
         post(move |Json(body): Json<Value>| {
             let sink = sink.clone();
             async move {
-                sink.lock().expect("lock").push(body);
+                sink.lock().push(body);
                 Json(json!({}))
             }
         }),

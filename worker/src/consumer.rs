@@ -1,7 +1,8 @@
 //! The Kafka side of the worker: consumer settings, the rebalance context that
 //! keeps completion tracking in step with the assignment, and offset storing.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -114,7 +115,7 @@ impl ConsumerContext for WorkerContext {
                 if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
                     tracing::debug!(error = %e, "commit on revoke");
                 }
-                let mut tracker = self.tracker.lock().expect("tracker lock");
+                let mut tracker = self.tracker.lock();
                 for e in tpl.elements() {
                     tracker.revoke(e.topic(), e.partition());
                 }

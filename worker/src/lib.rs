@@ -36,7 +36,8 @@ pub mod preflight;
 pub mod retry;
 mod writes;
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::message::Message;
@@ -264,7 +265,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     }
     handler_rt.shutdown_background();
     tracing::info!(%worker_id, counts = ?live.counts(), "worker stopped");
-    let fatal = fatal.lock().expect("fatal lock").take();
+    let fatal = fatal.lock().take();
     match fatal {
         Some(e) => Err(anyhow::anyhow!(e)),
         None => Ok(()),
@@ -324,7 +325,7 @@ async fn consume(
         if !complete {
             return; // left unclaimed while draining: its offset must not be committed
         }
-        let next = tracker.lock().expect("tracker lock").finished(&pos);
+        let next = tracker.lock().finished(&pos);
         if let Some(next) = next {
             consumer::store(consumer, &pos, next);
         }
@@ -343,11 +344,11 @@ async fn consume(
             msg = consumer.recv() => match msg {
                 Ok(m) => {
                     let m = m.detach();
-                    let pos = tracker.lock().expect("tracker lock").started(m.topic(), m.partition(), m.offset());
+                    let pos = tracker.lock().started(m.topic(), m.partition(), m.offset());
                     in_hand += 1;
                     let (exec, tx, tr, at) = (exec.clone(), done_tx.clone(), tracker.clone(), pos.clone());
                     tokio::spawn(async move {
-                        let complete = exec.process(m, move || tr.lock().expect("tracker lock").is_current(&at)).await;
+                        let complete = exec.process(m, move || tr.lock().is_current(&at)).await;
                         let _ = tx.send((pos, complete));
                     });
                 }
@@ -355,7 +356,7 @@ async fn consume(
                     if let Some(code) = e.rdkafka_error_code().filter(|c| preflight::is_fatal(*c)) {
                         let message = format!("the broker refuses this worker's consumer group settings ({code:?}): {e}");
                         tracing::error!("{message}; stopping");
-                        *stop.fatal.lock().expect("fatal lock") = Some(message);
+                        *stop.fatal.lock() = Some(message);
                         stop.token.cancel();
                         continue;
                     }

@@ -12,9 +12,10 @@
 //! `Instant`), the database-clock gap each heartbeat returns, and the rows of
 //! the running attempts (one the rescuer took over is aborted at once).
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::time::{clock_gettime, ClockId};
@@ -180,7 +181,7 @@ impl Liveness {
 
     /// Token that running handlers watch; cancelled when the worker fences itself.
     pub fn epoch(&self) -> CancellationToken {
-        self.epoch.lock().expect("epoch lock").clone()
+        self.epoch.lock().clone()
     }
 
     /// Fences the worker: cancels the current epoch (aborting every running
@@ -194,7 +195,7 @@ impl Liveness {
     /// since it was read: the watchdog must not fence again a worker whose
     /// heartbeat has just cleared the fence.
     fn fence_unless_beaten(&self, cause: FenceCause, seen_ok_ms: Option<u64>) {
-        let mut e = self.epoch.lock().expect("epoch lock");
+        let mut e = self.epoch.lock();
         if seen_ok_ms.is_some_and(|seen| self.last_ok_ms.load(Ordering::SeqCst) != seen) {
             return;
         }
@@ -217,14 +218,14 @@ impl Liveness {
     pub fn track(&self, id: &str, attempt: i32) -> Tracked {
         let r = Running { attempt, cancel: CancellationToken::new(), taken_over: CancellationToken::new() };
         let tracked = Tracked { cancel: r.cancel.clone(), taken_over: r.taken_over.clone() };
-        self.running.lock().expect("running lock").insert(id.to_string(), r);
+        self.running.lock().insert(id.to_string(), r);
         tracked
     }
 
     /// Forgets a finished attempt; a newer attempt of the same task, claimed
     /// here meanwhile, is kept.
     pub fn untrack(&self, id: &str, attempt: i32) {
-        let mut running = self.running.lock().expect("running lock");
+        let mut running = self.running.lock();
         if running.get(id).is_some_and(|r| r.attempt == attempt) {
             running.remove(id);
         }
@@ -232,14 +233,14 @@ impl Liveness {
 
     /// The attempts running now, as the heartbeat checks them.
     fn running(&self) -> Vec<RunningAttempt> {
-        let running = self.running.lock().expect("running lock");
+        let running = self.running.lock();
         running.iter().map(|(id, r)| RunningAttempt { task_id: id.clone(), attempt: r.attempt }).collect()
     }
 
     /// Acts on what the rows said of the running attempts; an attempt that has
     /// finished or been claimed again here since the check is left alone.
     fn signal(&self, signals: &[AttemptSignal]) {
-        let running = self.running.lock().expect("running lock");
+        let running = self.running.lock();
         for s in signals {
             let (a, taken_over) = match s {
                 AttemptSignal::CancelRequested(a) => (a, false),
@@ -274,7 +275,7 @@ impl Liveness {
     /// Records the `(topic, partition)`s one rebalance gained (`owned`) or took away.
     pub fn reassigned(&self, partitions: &[(&str, i32)], owned: bool) {
         {
-            let mut all = self.partitions.lock().expect("partitions lock");
+            let mut all = self.partitions.lock();
             for &(topic, p) in partitions {
                 let mine = all.entry(topic.to_string()).or_default();
                 if owned {
@@ -284,7 +285,7 @@ impl Liveness {
                 }
             }
             all.retain(|_, mine| !mine.is_empty());
-            let mut since = self.unowned_since.lock().expect("unowned lock");
+            let mut since = self.unowned_since.lock();
             match (all.is_empty(), *since) {
                 (true, None) => *since = Some(boottime()),
                 (false, Some(_)) => *since = None,
@@ -303,7 +304,7 @@ impl Liveness {
     /// Records that the consumer of `queue` joined its group (`true`: it got
     /// an assignment, even an empty one) or lost its membership (`false`).
     pub fn membership(&self, queue: &str, member: bool) {
-        let mut joined = self.joined.lock().expect("joined lock");
+        let mut joined = self.joined.lock();
         if member {
             joined.insert(queue.to_string());
         } else {
@@ -318,7 +319,7 @@ impl Liveness {
     fn export_gauges(&self) {
         use yadtq_core::metrics as m;
         let state = self.state();
-        let owned: usize = self.partitions.lock().expect("partitions lock").values().map(BTreeSet::len).sum();
+        let owned: usize = self.partitions.lock().values().map(BTreeSet::len).sum();
         metrics::gauge!(m::WORKER_IN_FLIGHT).set(f64::from(self.in_flight.load(Ordering::SeqCst)));
         metrics::gauge!(m::WORKER_PARTITIONS).set(owned as f64);
         metrics::gauge!(m::WORKER_READY)
@@ -334,8 +335,8 @@ impl Liveness {
 
     /// The state reported with each heartbeat (docs/architecture.md, "Worker states").
     pub fn state(&self) -> WorkerState {
-        let joined = self.joined.lock().expect("joined lock").len() >= self.consumers.load(Ordering::SeqCst);
-        let unowned = *self.unowned_since.lock().expect("unowned lock");
+        let joined = self.joined.lock().len() >= self.consumers.load(Ordering::SeqCst);
+        let unowned = *self.unowned_since.lock();
         if self.fenced() {
             WorkerState::Fenced
         } else if !joined {
@@ -349,7 +350,7 @@ impl Liveness {
 
     /// Partitions owned now, as written with each heartbeat.
     pub fn partitions(&self) -> Partitions {
-        let all = self.partitions.lock().expect("partitions lock");
+        let all = self.partitions.lock();
         all.iter().map(|(t, ps)| (t.clone(), ps.iter().copied().collect())).collect()
     }
 

@@ -4,8 +4,9 @@
 //! database clock. Meanwhile: RSS of the gateway and workers, CPU per process
 //! group, and PostgreSQL rows and WAL written per task.
 
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -65,7 +66,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 {
-                    let mut p = peaks.lock().unwrap();
+                    let mut p = peaks.lock();
                     p.0 = p.0.max(rss_mib(gw_pid).unwrap_or(0.0));
                     for &pid in &pids {
                         p.1 = p.1.max(rss_mib(pid).unwrap_or(0.0));
@@ -94,7 +95,7 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.add(&label, "worker spawn → all terminal (wall, incl. start-up)", Unit::Secs, wall);
     r.errors(&label, "not success", (n as i64 - ok) as f64);
 
-    let (gw_peak, w_peak) = *peaks.lock().unwrap();
+    let (gw_peak, w_peak) = *peaks.lock();
     r.add(LABEL_FOOTPRINT, "gateway RSS peak during drain", Unit::MiB, gw_peak);
     r.add(LABEL_FOOTPRINT, "worker RSS peak during drain (largest worker)", Unit::MiB, w_peak);
     for (group, pct) in cpu0.since(&cpu1) {

@@ -10,9 +10,9 @@ use sqlx::PgPool;
 
 use crate::tenants::Routes;
 
-/// One rescuer pass; returns how many tasks it requeued and failed (errors are
-/// logged and count as nothing moved; the next pass retries).
-pub async fn rescue(routes: &Routes, pool: &PgPool, producer: &FutureProducer, dead_after: Duration) -> (usize, i64) {
+/// One rescuer pass. What it moved is logged and counted in
+/// [`crate::metrics::TASKS_RESCUED`]; errors are logged and the next pass retries.
+pub async fn rescue(routes: &Routes, pool: &PgPool, producer: &FutureProducer, dead_after: Duration) {
     match crate::store::tasks::rescue(pool, dead_after).await {
         Ok(r) => {
             let (requeued, failed) = (r.requeued.len(), r.failed);
@@ -24,11 +24,7 @@ pub async fn rescue(routes: &Routes, pool: &PgPool, producer: &FutureProducer, d
             }
             // Unacknowledged ones stay unpublished for the publisher.
             super::publisher::publish_rows(routes, pool, producer, r.requeued).await;
-            (requeued, failed)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "rescuer pass failed");
-            (0, 0)
-        }
+        Err(e) => tracing::warn!(error = %e, "rescuer pass failed"),
     }
 }

@@ -10,8 +10,8 @@
 //!   time the previous leader's samples have expired: the old one's lock was
 //!   confirmed before its session ended, and the new one won the lock after.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
@@ -90,7 +90,7 @@ impl Sampler {
             .collect();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
 
-        let _gate = GATE.lock().expect("sampler gate");
+        let _gate = GATE.lock();
         if leading.borrow().is_none() {
             return;
         }
@@ -131,6 +131,6 @@ pub fn confirmed(asked: Instant, period: Duration) {
 /// Withdraws the leader's samples (call once leadership is lost, after
 /// `leading` says so).
 pub fn withdraw() {
-    let _gate = GATE.lock().expect("sampler gate");
+    let _gate = GATE.lock();
     m::clear_samples(SOURCE);
 }

@@ -72,7 +72,7 @@ pub async fn create_key(
         scopes: req.scopes,
         queues: req.queues,
     };
-    crate::keys::check_new_key(&new).map_err(|(field, msg)| ApiError::bad_request(field, msg))?;
+    crate::keys::check_new_key(&new).map_err(|e| ApiError::bad_request(e.field, e.message))?;
     caller.require_tenant(&new.tenant, "tenant")?;
     // Not even a cluster key: a leaked one must not be able to mint more of itself.
     if new.scopes.contains(&Scope::Cluster) {

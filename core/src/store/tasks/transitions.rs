@@ -1,0 +1,436 @@
+//! The transitions of the state machine (the table in the parent module)
+//! other than the `published_at` protocol's: claim, outcomes and progress,
+//! cancel, manual retry, promote, rescue and expiry.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use sqlx::types::Json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{get, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
+use crate::model::{Progress, TaskError, TaskStatus};
+use crate::store::events::notify_changed;
+use crate::store::StoreError;
+use crate::telemetry::TraceContext;
+
+/// What `POST /tasks/{id}/cancel` did.
+#[derive(Debug)]
+pub enum CancelResult {
+    /// `queued` or `scheduled`: now `cancelled`.
+    Cancelled(TaskRow),
+    /// `processing`: cancellation requested; the owner aborts it within a
+    /// heartbeat. Also a status this release does not know: requested, left
+    /// to the release that knows it.
+    Requested(TaskRow),
+    /// Already terminal: nothing changed.
+    Terminal(TaskRow),
+    /// No such task.
+    NotFound,
+}
+
+/// Cancels a task: at once when it is `queued` or `scheduled`, by request
+/// (`cancel_requested_at`, status unchanged) when it is `processing` or in a
+/// status this release does not know (a newer release's, which honours the
+/// request when it next moves the task).
+pub async fn cancel(pool: &PgPool, id: &str) -> Result<CancelResult, StoreError> {
+    let row = task_query!(
+        "UPDATE tasks SET
+             status = CASE WHEN status IN ('queued', 'scheduled') THEN 'cancelled' ELSE status END,
+             cancel_requested_at = coalesce(cancel_requested_at, now()),
+             finished_at = CASE WHEN status IN ('queued', 'scheduled') THEN now() ELSE finished_at END,
+             error = CASE WHEN status IN ('queued', 'scheduled')
+                          THEN jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request')
+                          ELSE error END
+         WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
+         RETURNING ",
+        "",
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    match row.map(TaskRow::from) {
+        Some(row) if row.task.status == TaskStatus::Cancelled => {
+            notify_changed(pool, vec![row.task.id.clone()]);
+            Ok(CancelResult::Cancelled(row))
+        }
+        Some(row) => Ok(CancelResult::Requested(row)),
+        None => Ok(get(pool, id).await?.map_or(CancelResult::NotFound, CancelResult::Terminal)),
+    }
+}
+
+/// What `POST /tasks/{id}/retry` did.
+#[derive(Debug)]
+pub enum RetryResult {
+    /// Back to `queued` (unpublished) for one more attempt.
+    Requeued(TaskRow),
+    /// In a status that cannot be retried, or failed because its record can
+    /// never be sent (an error kind in [`crate::kafka::UNSENDABLE_KINDS`]): unchanged.
+    NotRetryable(TaskRow),
+    /// Its unique key is held by another task now ([`crate::store::unique`]):
+    /// unchanged, since requeueing it would make two tasks hold the key.
+    UniqueHeld,
+    /// No such task.
+    NotFound,
+}
+
+/// Puts a `failed` or `cancelled` task back to `queued` for one more attempt
+/// (its retry budget is raised to allow it), unless another task holds its
+/// unique key ([`RetryResult::UniqueHeld`]).
+pub async fn retry(pool: &PgPool, id: &str) -> Result<RetryResult, StoreError> {
+    let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
+    let row = match task_query!(
+        "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
+             result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
+             progress = NULL
+         WHERE id = $1 AND status IN ('failed', 'cancelled')
+           AND NOT (status = 'failed' AND coalesce(error->>'kind', '') = ANY($2))
+         RETURNING ",
+        "",
+        id,
+        &unsendable
+    )
+    .fetch_optional(pool)
+    .await
+    {
+        Err(e) if crate::store::unique::is_violation(&e) => return Ok(RetryResult::UniqueHeld),
+        row => row?,
+    };
+    match row {
+        Some(row) => {
+            notify_changed(pool, vec![id.to_string()]);
+            Ok(RetryResult::Requeued(row.into()))
+        }
+        None => Ok(get(pool, id).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
+    }
+}
+
+/// A task this worker now owns, read from the row (the system of record), not the record.
+#[derive(Debug)]
+pub struct Claimed {
+    /// Handler name.
+    pub name: String,
+    /// JSON array text.
+    pub args: Box<RawValue>,
+    /// JSON object text.
+    pub kwargs: Box<RawValue>,
+    /// This attempt's number (1 for the first claim).
+    pub attempt: i32,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Retries allowed after the first attempt.
+    pub max_retries: i32,
+    /// Retry backoff the task sets.
+    pub retry_backoff: Backoff,
+    /// The trace context stored at submission, if any.
+    pub trace: Option<TraceContext>,
+}
+
+/// What [`claim`] found for one id.
+#[derive(Debug)]
+pub enum ClaimResult {
+    /// Now `processing` under the claiming worker: run it.
+    Claimed(Claimed),
+    /// Not `queued` (already claimed, finished, or unknown): skip its record.
+    NotQueued,
+}
+
+impl ClaimResult {
+    /// The claim, if the task was claimed.
+    pub fn as_claimed(&self) -> Option<&Claimed> {
+        match self {
+            Self::Claimed(c) => Some(c),
+            Self::NotQueued => None,
+        }
+    }
+}
+
+/// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
+/// the attempt and opens its `task_attempts` row, in one statement. Returns
+/// one [`ClaimResult`] per id, in order. An id listed twice gets its claim
+/// once (the second is [`ClaimResult::NotQueued`]).
+pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<ClaimResult>, StoreError> {
+    let rows = sqlx::query!(
+        r#"WITH locked AS (
+             SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
+             WHERE t.status = 'queued' ORDER BY t.id FOR UPDATE OF t
+         ), claimed AS (
+             UPDATE tasks t SET status = 'processing', attempts = attempts + 1, worker_id = $2,
+                    started_at = now(), error = NULL, progress = NULL,
+                    published_at = coalesce(published_at, now())
+             FROM locked l WHERE t.id = l.id AND t.status = 'queued'
+             RETURNING t.id, name, args, kwargs, attempts, timeout_seconds,
+                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate
+         ), attempt AS (
+             INSERT INTO task_attempts (task_id, attempt, worker_id)
+             SELECT id, attempts, $2 FROM claimed
+         )
+         SELECT id AS "id!", name AS "name!", args AS "args!: Json<Box<RawValue>>",
+                kwargs AS "kwargs!: Json<Box<RawValue>>", attempts AS "attempts!",
+                timeout_seconds AS "timeout_seconds!", max_retries AS "max_retries!",
+                retry_backoff_base, retry_backoff_cap, traceparent, tracestate
+         FROM claimed"#,
+        ids,
+        worker_id
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut by_id = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let claimed = Claimed {
+            name: r.name,
+            args: r.args.0,
+            kwargs: r.kwargs.0,
+            attempt: r.attempts,
+            timeout: crate::config::secs(r.timeout_seconds),
+            max_retries: r.max_retries,
+            retry_backoff: Backoff { base_seconds: r.retry_backoff_base, cap_seconds: r.retry_backoff_cap },
+            trace: r
+                .traceparent
+                .map(|traceparent| TraceContext { traceparent, tracestate: r.tracestate.unwrap_or_default() }),
+        };
+        by_id.insert(r.id, claimed);
+    }
+    notify_changed(pool, by_id.keys().cloned().collect());
+    Ok(ids.iter().map(|id| by_id.remove(id).map_or(ClaimResult::NotQueued, ClaimResult::Claimed)).collect())
+}
+
+/// How an attempt ended, as recorded by its worker.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The handler returned this JSON text: task `success`.
+    Success(String),
+    /// The handler failed for good (or no attempts are left): task `failed`.
+    Failed(TaskError),
+    /// The handler failed but may succeed later: task `scheduled` again, due
+    /// after `delay`; the attempt is recorded as failed.
+    Retry {
+        /// Why the attempt failed.
+        error: TaskError,
+        /// Backoff before the next attempt.
+        delay: Duration,
+    },
+    /// The attempt was aborted on a cancel request: task `cancelled`.
+    Cancelled,
+}
+
+/// One outcome to record.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcomeRecord<'a> {
+    /// Task id.
+    pub task_id: &'a str,
+    /// The attempt number the worker claimed.
+    pub attempt: i32,
+    /// How it ended.
+    pub outcome: &'a Outcome,
+}
+
+/// Whether a fenced write took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Written: the task was still `processing` under this worker and attempt.
+    Written,
+    /// Not written: the task moved on (rescued, cancelled, finished elsewhere).
+    Fenced,
+}
+
+/// Records outcomes of attempts by `worker_id` in one statement, closing their
+/// attempt rows. Fenced per task: an outcome changes nothing unless its task is
+/// still `processing` under this worker and attempt. Returns, per input in
+/// order, whether it was written.
+pub async fn record_outcomes(
+    pool: &PgPool,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<Vec<Recorded>, StoreError> {
+    let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
+    let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
+    let n = outcomes.len();
+    let (mut ids, mut attempts, mut statuses, mut attempt_outcomes) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut results, mut errors, mut delays) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for o in outcomes {
+        use crate::model::AttemptOutcome as A;
+        // `&'static` statuses (constants), so their names borrow nothing local.
+        let (status, attempt_outcome, result, error, delay): (&'static TaskStatus, _, _, _, _) = match o.outcome {
+            Outcome::Success(json) => (&TaskStatus::Success, A::Success, Some(json.as_str()), None, 0.0),
+            Outcome::Failed(e) => (&TaskStatus::Failed, A::Failed, None, Some(as_text(e)), 0.0),
+            Outcome::Retry { error, delay } => {
+                (&TaskStatus::Scheduled, A::Failed, None, Some(as_text(error)), delay.as_secs_f64())
+            }
+            Outcome::Cancelled => (&TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
+        };
+        ids.push(o.task_id);
+        attempts.push(o.attempt);
+        statuses.push(status.as_str());
+        attempt_outcomes.push(attempt_outcome.as_str());
+        results.push(result);
+        errors.push(error);
+        delays.push(delay);
+    }
+    let done = sqlx::query!(
+        r#"WITH input AS (
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[])
+                 AS i(id, attempt, status, result, error, attempt_outcome, delay)
+         ), locked AS (
+             SELECT t.id FROM input i JOIN tasks t ON t.id = i.id ORDER BY t.id FOR UPDATE OF t
+         ), done AS (
+             UPDATE tasks t SET status = i.status, result = i.result::json, error = i.error::jsonb,
+                 finished_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE now() END,
+                 run_at = CASE WHEN i.status = 'scheduled' THEN now() + make_interval(secs => i.delay) ELSE t.run_at END,
+                 published_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE t.published_at END
+             FROM input i JOIN locked l ON l.id = i.id
+             WHERE t.id = i.id AND t.status = 'processing' AND t.worker_id = $8 AND t.attempts = i.attempt
+             RETURNING t.id, i.attempt, i.attempt_outcome, i.error
+         ), closed AS (
+             UPDATE task_attempts a SET finished_at = now(), outcome = d.attempt_outcome, error = d.error::jsonb
+             FROM done d WHERE a.task_id = d.id AND a.attempt = d.attempt AND a.worker_id = $8
+         )
+         SELECT id AS "id!", attempt AS "attempt!" FROM done"#,
+        &ids as &[&str],
+        &attempts,
+        &statuses as &[&str],
+        &results as &[Option<&str>],
+        &errors as &[Option<String>],
+        &attempt_outcomes as &[&str],
+        &delays,
+        worker_id
+    )
+    .fetch_all(pool)
+    .await?;
+    let done: std::collections::HashSet<(String, i32)> = done.into_iter().map(|d| (d.id, d.attempt)).collect();
+    notify_changed(pool, done.iter().map(|(id, _)| id.clone()).collect());
+    Ok(outcomes
+        .iter()
+        .map(|o| if done.contains(&(o.task_id.to_string(), o.attempt)) { Recorded::Written } else { Recorded::Fenced })
+        .collect())
+}
+
+/// Stores a running attempt's progress (fenced like [`record_outcomes`]) and
+/// notifies listeners.
+pub async fn set_progress(
+    pool: &PgPool,
+    id: &str,
+    worker_id: Uuid,
+    attempt: i32,
+    progress: &Progress,
+) -> Result<Recorded, StoreError> {
+    let r = sqlx::query!(
+        "UPDATE tasks SET progress = $4 WHERE id = $1 AND status = 'processing' AND worker_id = $2 AND attempts = $3",
+        id,
+        worker_id,
+        attempt,
+        Json(progress) as _
+    )
+    .execute(pool)
+    .await?;
+    if r.rows_affected() == 1 {
+        notify_changed(pool, vec![id.to_string()]);
+        Ok(Recorded::Written)
+    } else {
+        Ok(Recorded::Fenced)
+    }
+}
+
+/// Moves due `scheduled` tasks to `queued` (unpublished) and returns them for
+/// publishing, oldest due first, at most `limit`.
+pub async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, StoreError> {
+    // The rows are picked once, in a materialised CTE: as `id IN (subquery)`
+    // PostgreSQL may plan a semi join that re-runs the subquery's LIMIT for
+    // each row (skipping the rows it has just locked) and promotes every due task.
+    let rows = unpublished_query!(
+        "WITH due AS MATERIALIZED (SELECT id AS due_id FROM tasks WHERE status = 'scheduled' AND run_at <= now()
+                      ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE tasks SET status = 'queued', published_at = NULL
+         FROM due WHERE id = due.due_id AND status = 'scheduled'
+         RETURNING ",
+        "",
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let promoted: Vec<Unpublished> = rows.into_iter().map(Unpublished::from).collect();
+    notify_changed(pool, promoted.iter().map(|u| u.id.clone()).collect());
+    Ok(promoted)
+}
+
+/// What one rescuer pass did.
+#[derive(Debug, Default)]
+pub struct Rescued {
+    /// Tasks put back to `queued`, to publish again.
+    pub requeued: Vec<Unpublished>,
+    /// Tasks out of attempts, now `failed` with kind `worker_lost` (or
+    /// `cancelled` when cancellation had been requested).
+    pub failed: i64,
+}
+
+/// Takes `processing` tasks away from workers that are dead (no heartbeat for
+/// `dead_after`, database clock) or stopped: back to `queued` (unpublished) when
+/// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
+/// close with outcome `worker_lost`.
+pub async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescued, StoreError> {
+    let rows = unpublished_query!(
+        r#"WITH lost AS (
+             SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted,
+                    (t.cancel_requested_at IS NOT NULL) AS cancel
+             FROM tasks t JOIN workers w ON w.id = t.worker_id
+             WHERE t.status = 'processing'
+               AND (w.stopped_at IS NOT NULL OR w.last_heartbeat_at < now() - make_interval(secs => $1))
+             FOR UPDATE OF t SKIP LOCKED
+         ), moved AS (
+             UPDATE tasks t SET
+                 status = CASE WHEN lost.cancel THEN 'cancelled' WHEN lost.exhausted THEN 'failed' ELSE 'queued' END,
+                 published_at = NULL,
+                 error = CASE WHEN lost.cancel THEN jsonb_build_object('kind', 'cancelled', 'message',
+                                  'cancelled on request; its worker stopped before acknowledging')
+                              WHEN lost.exhausted THEN jsonb_build_object('kind', 'worker_lost',
+                     'message', 'worker ' || lost.worker_id || ' died during attempt ' || lost.attempts
+                                || ' and no attempts are left') ELSE t.error END,
+                 finished_at = CASE WHEN lost.cancel OR lost.exhausted THEN now() ELSE NULL END
+             FROM lost
+             WHERE t.id = lost.id AND t.status = 'processing' AND t.worker_id = lost.worker_id
+               AND t.attempts = lost.attempts
+             RETURNING t.id, t.status, lost.attempts, lost.worker_id, t.name, t.args, t.kwargs, t.queue, t.created_at
+         ), closed AS (
+             UPDATE task_attempts a SET finished_at = now(), outcome = 'worker_lost',
+                 error = jsonb_build_object('kind', 'worker_lost', 'message', 'worker stopped heartbeating')
+             FROM moved
+             WHERE a.task_id = moved.id AND a.attempt = moved.attempts AND a.finished_at IS NULL
+         )
+         SELECT "#,
+        " FROM moved",
+        dead_after.as_secs_f64()
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut rescued = Rescued::default();
+    let mut moved = Vec::with_capacity(rows.len());
+    for r in rows {
+        moved.push(r.id.clone());
+        if r.status == TaskStatus::Queued {
+            rescued.requeued.push(r.into());
+        } else {
+            rescued.failed += 1;
+        }
+    }
+    notify_changed(pool, moved);
+    Ok(rescued)
+}
+
+/// Deletes up to `batch` terminal tasks (and their attempts) finished more than
+/// `ttl` ago; returns how many.
+pub async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<u64, StoreError> {
+    let r = sqlx::query!(
+        "DELETE FROM tasks WHERE id IN (
+             SELECT id FROM tasks WHERE finished_at < now() - make_interval(secs => $1)
+               AND status IN ('success', 'failed', 'cancelled')
+             ORDER BY finished_at LIMIT $2)",
+        ttl.as_secs_f64(),
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
