@@ -120,14 +120,14 @@ pub fn grants(held: &[Scope], needed: Scope) -> bool {
 /// The tenant of a stored task key that a record from outside (a dead
 /// letter's key or value) names: `<tenant>/<id>` with a valid tenant and
 /// id, or a bare valid id ([`DEFAULT_TENANT`]); `None` for anything else.
-pub fn tenant_of_named_key(key: &str) -> Option<&str> {
+pub(crate) fn tenant_of_named_key(key: &str) -> Option<&str> {
     let (tenant, id) = key.split_once('/').unwrap_or((DEFAULT_TENANT, key));
     (is_valid_tenant(tenant) && crate::names::TaskId::check(id).is_ok()).then_some(tenant)
 }
 
 /// Prefix of every token this release makes, so a leaked one is easy to
 /// find in logs and code scanners.
-pub const TOKEN_PREFIX: &str = "yadtq_";
+pub(crate) const TOKEN_PREFIX: &str = "yadtq_";
 
 /// Shortest token the gateway accepts from `YADTQ_BOOTSTRAP_ADMIN_KEY`
 /// (those it makes are 49 characters: the prefix and 256 random bits).

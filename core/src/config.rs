@@ -164,7 +164,7 @@ impl Names {
     }
 
     /// The task topic of `queue`: `yadtq.tasks` for `default`, else `yadtq.tasks.<queue>`.
-    pub fn queue_topic(&self, queue: &str) -> String {
+    pub(crate) fn queue_topic(&self, queue: &str) -> String {
         if queue == DEFAULT_QUEUE {
             self.task_topic()
         } else {
@@ -177,7 +177,7 @@ impl Names {
     /// `yadtq.tasks.emails.tenant.acme`). Queue and tenant names hold no `.`,
     /// so no other queue's topic has this name. Which tenants are dedicated
     /// is [`crate::tenants`]'s business.
-    pub fn tenant_topic(&self, queue: &str, tenant: &str) -> String {
+    pub(crate) fn tenant_topic(&self, queue: &str, tenant: &str) -> String {
         format!("{}.tenant.{tenant}", self.queue_topic(queue))
     }
 

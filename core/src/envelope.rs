@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// Current envelope version (`v`).
-pub const ENVELOPE_VERSION: u32 = 1;
+pub(crate) const ENVELOPE_VERSION: u32 = 1;
 
 /// `{v: 1, id, task, args, kwargs, queue, attempt, submitted_at}`.
 #[derive(Debug, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 /// Cases per target unless `PROPTEST_CASES` says otherwise.
 pub const CASES: u32 = 1024;
 /// Seed unless `PROPTEST_RNG_SEED` says otherwise.
-pub const SEED: u64 = 13;
+pub(crate) const SEED: u64 = 13;
 /// Longest a target runs unless `YADTQ_FUZZ_SECONDS` says otherwise; the
 /// cases left then pass unrun (the count run is printed).
 pub const BUDGET: Duration = Duration::from_secs(6);

@@ -19,9 +19,9 @@ use crate::config::CommonConfig;
 use crate::kafka::{apply_user_options, client_config};
 
 /// Header naming why a record was dead-lettered (written by the worker).
-pub const REASON_HEADER: &str = "yadtq-dlq-reason";
+pub(crate) const REASON_HEADER: &str = "yadtq-dlq-reason";
 /// Header naming where a dead letter came from: `topic/partition/offset`.
-pub const ORIGIN_HEADER: &str = "yadtq-dlq-origin";
+pub(crate) const ORIGIN_HEADER: &str = "yadtq-dlq-origin";
 
 /// One record of the dead-letter topic: a record a worker found on a task
 /// topic that is not a valid envelope, copied with its key and value.
@@ -65,7 +65,7 @@ impl DeadLetter {
 /// (the worker keeps the original record's key, which yadtq sets to the
 /// stored key), else the `id` string of its value when the value is a JSON
 /// object with one.
-pub fn named_task(key: Option<&str>, value: Option<&[u8]>) -> Option<String> {
+pub(crate) fn named_task(key: Option<&str>, value: Option<&[u8]>) -> Option<String> {
     let valid = |k: &str| crate::auth::tenant_of_named_key(k).is_some();
     if let Some(k) = key.filter(|k| valid(k)) {
         return Some(k.to_string());

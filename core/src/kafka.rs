@@ -16,7 +16,7 @@ use crate::model::TaskError;
 
 /// How long a produced record may wait for the broker before its delivery fails (ms).
 /// The row stays unpublished and the publisher sends it again later.
-pub const MESSAGE_TIMEOUT_MS: u32 = 30_000;
+pub(crate) const MESSAGE_TIMEOUT_MS: u32 = 30_000;
 
 /// Base client settings: bootstrap servers, a client id naming the process,
 /// and the connection's security ([`crate::kafka_security::KafkaSecurity`]).
@@ -85,7 +85,7 @@ pub fn producer_max_message_bytes(cfg: &CommonConfig) -> anyhow::Result<usize> {
 /// (36 bytes of lengths, attributes and deltas, the bound it compares with
 /// the producer's `message.max.bytes`). Counted against both limits, so a
 /// record within [`RecordLimit::max_record_bytes`] passes either check.
-pub const RECORD_OVERHEAD: usize = 61 + 36;
+pub(crate) const RECORD_OVERHEAD: usize = 61 + 36;
 
 /// What the broker accepts on one queue's topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,15 +206,15 @@ async fn create_topics(cfg: &CommonConfig, topics: &[(String, i32)], timeout: Du
 }
 
 /// Error kind of a task whose Kafka record is refused for its size: failed, never retried.
-pub const RECORD_TOO_LARGE: &str = "record_too_large";
+pub(crate) const RECORD_TOO_LARGE: &str = "record_too_large";
 /// Error kind of a task whose Kafka record the broker refuses as invalid: failed, never retried.
-pub const UNPUBLISHABLE: &str = "unpublishable";
+pub(crate) const UNPUBLISHABLE: &str = "unpublishable";
 /// The error kinds of tasks that can never be sent; `POST /tasks/{id}/retry` refuses them.
 pub const UNSENDABLE_KINDS: [&str; 2] = [RECORD_TOO_LARGE, UNPUBLISHABLE];
 
 /// What became of one record sent with [`deliver`].
 #[derive(Debug)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// The broker acknowledged it.
     Acked,
     /// Not sent for now (timeout, transport error, outage, unknown topic):
@@ -250,7 +250,7 @@ pub fn refusal(e: &KafkaError, record_bytes: usize) -> Option<TaskError> {
 }
 
 /// Sends `env` to `topic` ([`send_envelope`]) and classifies the outcome with [`refusal`].
-pub async fn deliver(producer: &FutureProducer, topic: &str, env: &Envelope) -> Delivery {
+pub(crate) async fn deliver(producer: &FutureProducer, topic: &str, env: &Envelope) -> Delivery {
     match send_envelope(producer, topic, env).await {
         Ok(()) => Delivery::Acked,
         Err(e) => match refusal(&e, env.id.len() + env.encode().len()) {
@@ -264,7 +264,7 @@ pub async fn deliver(producer: &FutureProducer, topic: &str, env: &Envelope) -> 
 ///
 /// Errors when the local queue is full or the delivery fails or times out
 /// ([`MESSAGE_TIMEOUT_MS`]).
-pub async fn send_envelope(producer: &FutureProducer, topic: &str, env: &Envelope) -> Result<(), KafkaError> {
+pub(crate) async fn send_envelope(producer: &FutureProducer, topic: &str, env: &Envelope) -> Result<(), KafkaError> {
     let payload = env.encode();
     let record = FutureRecord::to(topic).key(env.id.as_str()).payload(&payload);
     let delivery = producer.send_result(record).map_err(|(e, _)| e)?;

@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// The environment variable holding the SASL password. Environment only: a
 /// flag's value would show in `ps` to every local user.
-pub const PASSWORD_ENV: &str = "YADTQ_KAFKA_SASL_PASSWORD";
+pub(crate) const PASSWORD_ENV: &str = "YADTQ_KAFKA_SASL_PASSWORD";
 
 /// librdkafka's `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,9 +159,10 @@ impl KafkaSecurity {
     /// The settings from the environment alone (the `YADTQ_KAFKA_*`
     /// variables a gateway or worker reads), checked with
     /// [`KafkaSecurity::validate`]: for Kafka clients built outside the
-    /// services, such as the tests' and the benchmark's.
+    /// services, such as the tests' (the `test-support` feature).
     ///
     /// Errors when a variable has an invalid value or the settings are inconsistent.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn from_env() -> anyhow::Result<Self> {
         #[derive(clap::Parser)]
         struct FromEnv {
@@ -310,7 +311,7 @@ fn is_refusal(code: RDKafkaErrorCode) -> bool {
 
 /// What [`check_broker`] learnt when the broker did not refuse the client.
 #[derive(Debug, PartialEq, Eq)]
-pub enum BrokerCheck {
+pub(crate) enum BrokerCheck {
     /// The broker answered a metadata request.
     Reachable,
     /// No answer within the bound (an outage, which yadtq waits out); the last error librdkafka reported.
@@ -325,7 +326,11 @@ pub enum BrokerCheck {
 /// handshake fails: the message gives librdkafka's reason and names the
 /// settings to check. An unreachable broker is not an error
 /// ([`BrokerCheck::Unreachable`]): yadtq accepts tasks while Kafka is down.
-pub async fn check_broker(mut config: ClientConfig, bootstrap: &str, timeout: Duration) -> anyhow::Result<BrokerCheck> {
+pub(crate) async fn check_broker(
+    mut config: ClientConfig,
+    bootstrap: &str,
+    timeout: Duration,
+) -> anyhow::Result<BrokerCheck> {
     let reported = Reported::default();
     // A consumer hands errors to its poll without a warning (a producer logs
     // them as ignored events). It never subscribes, so it joins no group.

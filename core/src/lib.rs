@@ -27,4 +27,4 @@ pub mod tenants;
 pub mod validate;
 
 /// Version string recorded in the `workers` table and reported by the services.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -40,7 +40,7 @@ pub const TASKS_STARTED: &str = "yadtq_tasks_started_total";
 pub const TASK_QUEUE_WAIT: &str = "yadtq_task_queue_wait_seconds";
 /// Tasks the rescuer took from dead or stopped workers: counter, label
 /// `result` (`requeued`, `failed`); counted by the leader that moved them.
-pub const TASKS_RESCUED: &str = "yadtq_tasks_rescued_total";
+pub(crate) const TASKS_RESCUED: &str = "yadtq_tasks_rescued_total";
 /// Records of a tenant a worker does not serve (sent by an old route, when
 /// the dedicated tenants changed) that it sent back to the publisher instead
 /// of running: counter, label `queue`.
@@ -58,28 +58,28 @@ pub const WORKER_CONCURRENCY: &str = "yadtq_worker_concurrency";
 pub const WORKER_HEARTBEAT_AGE: &str = "yadtq_worker_heartbeat_age_seconds";
 /// 1 on the process holding the maintenance lease, 0 on every other gateway
 /// and worker: gauge.
-pub const LEADER: &str = "yadtq_leader";
+pub(crate) const LEADER: &str = "yadtq_leader";
 /// Messages behind the partition's high watermark for this worker's
 /// consumer (librdkafka statistics, every few seconds): gauge, labels
 /// `topic`, `partition`; only partitions the worker owns.
 pub const CONSUMER_LAG: &str = "yadtq_consumer_lag";
 /// Tasks by status per queue, sampled by the leader from PostgreSQL: gauge,
 /// labels `queue`, `status`. Only the current leader exports it.
-pub const QUEUE_TASKS: &str = "yadtq_queue_tasks";
+pub(crate) const QUEUE_TASKS: &str = "yadtq_queue_tasks";
 /// Age of the oldest `queued` task per queue, seconds (since it became due:
 /// the later of `created_at` and `run_at`), sampled by the leader; 0 when
 /// none is queued: gauge, label `queue`. Only the current leader exports it.
-pub const QUEUE_OLDEST_AGE: &str = "yadtq_queue_oldest_queued_age_seconds";
+pub(crate) const QUEUE_OLDEST_AGE: &str = "yadtq_queue_oldest_queued_age_seconds";
 /// `queued` rows not yet sent to Kafka (the publisher's backlog), sampled by
 /// the leader: gauge. Only the current leader exports it.
-pub const PUBLISHER_BACKLOG: &str = "yadtq_publisher_backlog";
+pub(crate) const PUBLISHER_BACKLOG: &str = "yadtq_publisher_backlog";
 /// Workers alive (heartbeat within the dead-after threshold, database
 /// clock, not stopped), sampled by the leader: gauge. Only the current
 /// leader exports it.
-pub const WORKERS_ALIVE: &str = "yadtq_workers_alive";
+pub(crate) const WORKERS_ALIVE: &str = "yadtq_workers_alive";
 /// Unix time of the leader's last successful sample, seconds: gauge. Only
 /// the current leader exports it.
-pub const LEADER_SAMPLED_AT: &str = "yadtq_leader_sampled_timestamp_seconds";
+pub(crate) const LEADER_SAMPLED_AT: &str = "yadtq_leader_sampled_timestamp_seconds";
 
 /// Histogram buckets for durations, seconds (1 ms to 5 min).
 const DURATION_BUCKETS: &[f64] =
@@ -146,7 +146,7 @@ fn describe() {
 }
 
 /// Outcomes of [`TASKS_FINISHED`].
-pub const OUTCOMES: [&str; 5] = ["success", "failed", "retry", "cancelled", "aborted"];
+pub(crate) const OUTCOMES: [&str; 5] = ["success", "failed", "retry", "cancelled", "aborted"];
 
 /// Registers a worker's counters at 0 for every label set it can produce
 /// (each handler's task name, each served queue), so the first event counts
@@ -171,7 +171,7 @@ pub fn zero_worker_series(tasks: &[String], queues: &[String]) {
 
 /// Registers the maintenance counters at 0 (see [`zero_worker_series`]),
 /// and [`LEADER`] at 0 until the lease is won.
-pub fn zero_maintenance_series() {
+pub(crate) fn zero_maintenance_series() {
     metrics::counter!(TASKS_RESCUED, "result" => "requeued").increment(0);
     metrics::counter!(TASKS_RESCUED, "result" => "failed").increment(0);
     metrics::gauge!(LEADER).set(0.0);
@@ -205,7 +205,7 @@ pub fn set_samples(name: &'static str, help: &'static str, source: &str, samples
 
 /// Removes every sample `source` contributes, in all families, and its
 /// deadline ([`set_source_deadline`]).
-pub fn clear_samples(source: &str) {
+pub(crate) fn clear_samples(source: &str) {
     for family in families().lock().values_mut() {
         family.1.remove(source);
     }
@@ -219,7 +219,7 @@ fn deadlines() -> &'static Mutex<BTreeMap<String, Instant>> {
 
 /// From `until` on, [`render`] leaves out `source`'s samples (until a later
 /// deadline is set). A source without a deadline is always rendered.
-pub fn set_source_deadline(source: &str, until: Instant) {
+pub(crate) fn set_source_deadline(source: &str, until: Instant) {
     deadlines().lock().insert(source.to_owned(), until);
 }
 

@@ -68,7 +68,7 @@ impl TaskStatus {
     /// Reads a stored (or received) status: a known name as its variant,
     /// any other text as [`TaskStatus::Other`]. Never fails; allocates only
     /// for an unknown name.
-    pub fn from_stored(s: &str) -> Self {
+    pub(crate) fn from_stored(s: &str) -> Self {
         Self::parse(s).unwrap_or_else(|| Self::Other(s.to_owned()))
     }
 
@@ -143,7 +143,7 @@ impl ToSchema for TaskStatus {
 /// string, so generated clients keep their enum for the known names and
 /// accept the others (`TaskStatus | str` in Python, `TaskStatus | string`
 /// in TypeScript).
-pub fn task_status_or_other() -> utoipa::openapi::schema::Schema {
+pub(crate) fn task_status_or_other() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Ref, SchemaType, Type};
     AnyOfBuilder::new()
         .item(Ref::from_schema_name("TaskStatus"))

@@ -8,10 +8,10 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 
 /// Longest client-chosen task id, in characters.
-pub const MAX_TASK_ID_LEN: usize = 128;
+pub(crate) const MAX_TASK_ID_LEN: usize = 128;
 
 /// Longest queue name, in characters.
-pub const MAX_QUEUE_LEN: usize = 64;
+pub(crate) const MAX_QUEUE_LEN: usize = 64;
 
 /// A name that breaks its type's rule. Displays as `must be <rule>`, so a
 /// caller prefixes the field: `format!("{field} {e}")`.

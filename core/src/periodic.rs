@@ -18,7 +18,7 @@ pub fn every(period: Duration) -> Interval {
 /// Waits for `ticker`'s next tick; false once `shutdown` is cancelled (at
 /// once, not at the next tick), so a loop reads
 /// `while next_tick(&mut ticker, &shutdown).await { … }`.
-pub async fn next_tick(ticker: &mut Interval, shutdown: &CancellationToken) -> bool {
+pub(crate) async fn next_tick(ticker: &mut Interval, shutdown: &CancellationToken) -> bool {
     tokio::select! {
         _ = shutdown.cancelled() => false,
         _ = ticker.tick() => true,

@@ -49,7 +49,7 @@ impl Routes {
     }
 
     /// True when `tenant` is dedicated, as last read.
-    pub fn is_dedicated(&self, tenant: &str) -> bool {
+    pub(crate) fn is_dedicated(&self, tenant: &str) -> bool {
         self.dedicated.read().expect("routes lock").contains(tenant)
     }
 
@@ -67,7 +67,7 @@ impl Routes {
 
     /// The topic of the task stored under key `id` (its tenant is part of
     /// the key: [`crate::auth::tenant_of`]) in `queue`.
-    pub fn topic_of_task(&self, queue: &str, id: &str) -> String {
+    pub(crate) fn topic_of_task(&self, queue: &str, id: &str) -> String {
         self.topic(queue, tenant_of(id))
     }
 
@@ -201,7 +201,7 @@ pub fn parse_tenant(s: &str) -> Result<String, String> {
 }
 
 /// Longest topic name Kafka accepts.
-pub const MAX_TOPIC_LEN: usize = 249;
+pub(crate) const MAX_TOPIC_LEN: usize = 249;
 
 /// Checks the task topics of `queues` for the dedicated `tenants` (and the
 /// shared ones and the dead-letter topic) against Kafka's topic rules:

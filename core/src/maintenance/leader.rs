@@ -4,7 +4,7 @@
 use sqlx::PgConnection;
 
 /// One process's view of the leader lock.
-pub struct Lease {
+pub(crate) struct Lease {
     database_url: String,
     key: i64,
     conn: Option<PgConnection>,

@@ -36,11 +36,11 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use cleaner::clean;
-pub use leader::Lease;
-pub use publisher::{publish_pending, publish_rows};
-pub use rescuer::rescue;
-pub use scheduler::promote;
+use cleaner::clean;
+use leader::Lease;
+use publisher::publish_pending;
+use rescuer::rescue;
+use scheduler::promote;
 
 use crate::config::CommonConfig;
 

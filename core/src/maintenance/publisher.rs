@@ -23,7 +23,12 @@ pub const BATCH: i64 = 1000;
 /// the queued tasks of tenants whose route changed at least `settle` ago
 /// ([`crate::tenants::reroute_settle`]) are made unpublished again, once per
 /// change, so they are sent to their new route's topic in this pass.
-pub async fn publish_pending(routes: &Routes, pool: &PgPool, producer: &FutureProducer, settle: Duration) -> usize {
+pub(crate) async fn publish_pending(
+    routes: &Routes,
+    pool: &PgPool,
+    producer: &FutureProducer,
+    settle: Duration,
+) -> usize {
     match crate::store::tasks::reroute_changed(pool, settle).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(tasks = n, "publisher: re-routing the queued tasks of tenants whose route changed"),
@@ -40,7 +45,12 @@ pub async fn publish_pending(routes: &Routes, pool: &PgPool, producer: &FuturePr
 
 /// Sends `rows` to their routes' topics ([`crate::publish::send`]), marks the
 /// acknowledged ones published and fails the refused ones ([`crate::publish::fail_refused`]).
-pub async fn publish_rows(routes: &Routes, pool: &PgPool, producer: &FutureProducer, rows: Vec<Unpublished>) -> usize {
+pub(crate) async fn publish_rows(
+    routes: &Routes,
+    pool: &PgPool,
+    producer: &FutureProducer,
+    rows: Vec<Unpublished>,
+) -> usize {
     if rows.is_empty() {
         return 0;
     }

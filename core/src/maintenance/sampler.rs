@@ -22,14 +22,14 @@ use crate::model::TaskStatus;
 use crate::store::stats::StatusCount;
 
 /// How often the active statuses are sampled.
-pub const PERIOD: Duration = Duration::from_secs(2);
+pub(crate) const PERIOD: Duration = Duration::from_secs(2);
 /// Finished counts (a table scan) are sampled every this many passes (30 s).
 const FINISHED_EVERY: u32 = 15;
 /// The metrics source name of the leader's samples.
-pub const SOURCE: &str = "leader";
+pub(crate) const SOURCE: &str = "leader";
 /// Samples stay valid this many maintenance periods after the lease check
 /// that confirmed the lease; a new leader waits as long before sampling.
-pub const VALID_FOR: u32 = 2;
+pub(crate) const VALID_FOR: u32 = 2;
 
 const ACTIVE: [TaskStatus; 3] = [TaskStatus::Queued, TaskStatus::Scheduled, TaskStatus::Processing];
 const FINISHED: [TaskStatus; 3] = [TaskStatus::Success, TaskStatus::Failed, TaskStatus::Cancelled];
@@ -40,7 +40,7 @@ static GATE: Mutex<()> = Mutex::new(());
 
 /// State kept between passes of one process.
 #[derive(Default)]
-pub struct Sampler {
+pub(crate) struct Sampler {
     passes: u32,
     finished: Vec<StatusCount>,
     /// Queues seen since this process started leading (their series stay,

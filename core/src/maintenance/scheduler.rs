@@ -11,7 +11,7 @@ pub const BATCH: i64 = 1000;
 
 /// One scheduler pass; returns how many tasks were promoted. Promoted tasks the
 /// broker did not acknowledge stay unpublished for the publisher.
-pub async fn promote(routes: &Routes, pool: &PgPool, producer: &FutureProducer) -> usize {
+pub(crate) async fn promote(routes: &Routes, pool: &PgPool, producer: &FutureProducer) -> usize {
     match crate::store::tasks::promote_due(pool, BATCH).await {
         Ok(rows) => {
             let n = rows.len();

@@ -37,7 +37,7 @@ fn event_payloads<S: AsRef<str>>(ids: &[S], max: usize) -> Vec<String> {
 /// transaction's commit until it ends, so a NOTIFY inside a write transaction
 /// would serialise every writer's commit flush. Best effort: a lost event
 /// only delays a waiter until its periodic re-read.
-pub fn notify_changed(pool: &PgPool, ids: Vec<String>) {
+pub(crate) fn notify_changed(pool: &PgPool, ids: Vec<String>) {
     if ids.is_empty() {
         return;
     }

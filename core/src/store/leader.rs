@@ -8,13 +8,13 @@ use super::StoreError;
 
 /// Tries to take advisory lock `key` for this session; true when taken (or
 /// already held by this session), false when another session holds it.
-pub async fn try_lock(conn: &mut PgConnection, key: i64) -> Result<bool, StoreError> {
+pub(crate) async fn try_lock(conn: &mut PgConnection, key: i64) -> Result<bool, StoreError> {
     let taken = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "taken!""#, key).fetch_one(conn).await?;
     Ok(taken)
 }
 
 /// Proves the session (and so any lock it holds) is still there.
-pub async fn still_connected(conn: &mut PgConnection) -> Result<(), StoreError> {
+pub(crate) async fn still_connected(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(conn).await?;
     Ok(())
 }

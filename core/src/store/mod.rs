@@ -28,12 +28,13 @@ mod columns;
 mod error;
 pub mod events;
 pub mod keys;
-pub mod leader;
+pub(crate) mod leader;
 #[cfg(test)]
 mod list_plans;
 pub mod overview;
 pub mod queues;
 pub mod stats;
+#[cfg(any(test, feature = "synthetic"))]
 pub mod synthetic;
 pub mod tasks;
 pub mod tenants;

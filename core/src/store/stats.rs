@@ -89,7 +89,7 @@ pub async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, StoreError> {
 
 /// Workers alive: last heartbeat within `dead_after` of the database clock
 /// and not stopped (the `alive` of GET /workers).
-pub async fn workers_alive(pool: &PgPool, dead_after: Duration) -> Result<i64, StoreError> {
+pub(crate) async fn workers_alive(pool: &PgPool, dead_after: Duration) -> Result<i64, StoreError> {
     let n = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM workers
           WHERE stopped_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => $1)"#,

@@ -207,7 +207,7 @@ pub async fn list(
 /// heartbeat ([`Beat::NoRow`]).
 ///
 /// Errors: [`StoreError`] when PostgreSQL fails or cannot be reached.
-pub async fn delete_expired(
+pub(crate) async fn delete_expired(
     pool: &PgPool,
     retention: Duration,
     dead_after: Duration,

@@ -231,15 +231,15 @@ mod submit;
 mod transitions;
 
 pub use list::{list, TaskFilter, TaskPage};
-pub use publish_pending::{
-    fail_unsendable, fetch_unpublished, mark_published, reroute_changed, resend, Refused, Resent, Sent, Unpublished,
-};
+pub(crate) use publish_pending::{fail_unsendable, fetch_unpublished, reroute_changed};
+pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpublished};
 pub(super) use submit::insert_rows;
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
 pub use transitions::{
-    cancel, claim, delete_expired, promote_due, record_outcomes, rescue, retry, set_progress, AttemptOutcomeRecord,
-    CancelResult, ClaimResult, Claimed, Outcome, Recorded, Rescued, RetryResult,
+    cancel, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed,
+    Outcome, Recorded, RetryResult,
 };
+pub(crate) use transitions::{delete_expired, promote_due, rescue};
 
 /// A task row with the request hash used for idempotent submission.
 #[derive(Debug)]

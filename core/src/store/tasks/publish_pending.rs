@@ -36,7 +36,11 @@ pub struct Unpublished {
 /// Up to `limit` `queued` rows with no `published_at`, in submission order.
 /// Rows submitted less than `grace` ago are left to the gateway that accepted
 /// them (it is still waiting for the broker's ack); requeued rows are due at once.
-pub async fn fetch_unpublished(pool: &PgPool, grace: Duration, limit: i64) -> Result<Vec<Unpublished>, StoreError> {
+pub(crate) async fn fetch_unpublished(
+    pool: &PgPool,
+    grace: Duration,
+    limit: i64,
+) -> Result<Vec<Unpublished>, StoreError> {
     let rows = unpublished_query!(
         "SELECT ",
         " FROM tasks
@@ -100,7 +104,7 @@ pub struct Refused {
 /// claimed, cancelled or requeued since is left alone); rows another
 /// transaction holds are skipped, and the next send fails them. Returns the
 /// ids failed.
-pub async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Result<Vec<String>, StoreError> {
+pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Result<Vec<String>, StoreError> {
     if refused.is_empty() {
         return Ok(Vec::new());
     }
@@ -161,7 +165,7 @@ pub async fn resend(pool: &PgPool, id: &str) -> Result<Resent, StoreError> {
 /// can be plus how long a record sent by that copy can take to be
 /// acknowledged and marked. Returns how many tasks it cleared; each change
 /// is acted on once.
-pub async fn reroute_changed(pool: &PgPool, settle: Duration) -> Result<u64, StoreError> {
+pub(crate) async fn reroute_changed(pool: &PgPool, settle: Duration) -> Result<u64, StoreError> {
     let r = sqlx::query!(
         "WITH due AS (
              UPDATE dedicated_tenants SET rerouted_at = now()

@@ -336,7 +336,7 @@ pub async fn set_progress(
 
 /// Moves due `scheduled` tasks to `queued` (unpublished) and returns them for
 /// publishing, oldest due first, at most `limit`.
-pub async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, StoreError> {
+pub(crate) async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, StoreError> {
     // The rows are picked once, in a materialised CTE: as `id IN (subquery)`
     // PostgreSQL may plan a semi join that re-runs the subquery's LIMIT for
     // each row (skipping the rows it has just locked) and promotes every due task.
@@ -358,7 +358,7 @@ pub async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, 
 
 /// What one rescuer pass did.
 #[derive(Debug, Default)]
-pub struct Rescued {
+pub(crate) struct Rescued {
     /// Tasks put back to `queued`, to publish again.
     pub requeued: Vec<Unpublished>,
     /// Tasks out of attempts, now `failed` with kind `worker_lost` (or
@@ -421,7 +421,7 @@ pub async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescued, Stor
 
 /// Deletes up to `batch` terminal tasks (and their attempts) finished more than
 /// `ttl` ago; returns how many.
-pub async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<u64, StoreError> {
+pub(crate) async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<u64, StoreError> {
     let r = sqlx::query!(
         "DELETE FROM tasks WHERE id IN (
              SELECT id FROM tasks WHERE finished_at < now() - make_interval(secs => $1)
