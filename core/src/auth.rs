@@ -11,44 +11,19 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use crate::names::Tenant;
+
 /// The tenant of tasks submitted before tenants existed, of the bootstrap
 /// admin key, and of every request when authentication is off.
 pub const DEFAULT_TENANT: &str = "default";
 
-/// What [`is_valid_tenant`] accepts, for error messages.
-pub const TENANT_RULE: &str = "1-64 characters of letters, digits, '-' and '_'";
+/// What [`is_valid_tenant`] accepts, for error messages ([`Tenant::RULE`]).
+pub const TENANT_RULE: &str = Tenant::RULE;
 
 /// True when `t` is 1 to 64 ASCII letters, digits, `-` or `_` (so it can
-/// never contain the `/` of a stored task key).
+/// never contain the `/` of a stored task key): [`Tenant::is_valid`].
 pub fn is_valid_tenant(t: &str) -> bool {
-    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The stored key (`tasks.id`) of tenant `tenant`'s task `id`: `id` itself
-/// for [`DEFAULT_TENANT`] (every id stored before tenants existed stays
-/// valid), `<tenant>/<id>` otherwise. Client ids cannot contain `/`, so keys
-/// of two tenants never collide. This key is what Kafka records, NOTIFY
-/// payloads, attempt rows and workers carry.
-pub fn task_key(tenant: &str, id: &str) -> String {
-    if tenant == DEFAULT_TENANT {
-        id.to_string()
-    } else {
-        format!("{tenant}/{id}")
-    }
-}
-
-/// The tenant's own id of stored key `key` (the inverse of [`task_key`] for
-/// a key of `tenant`).
-pub fn client_id<'k>(tenant: &str, key: &'k str) -> &'k str {
-    if tenant == DEFAULT_TENANT {
-        return key;
-    }
-    key.strip_prefix(tenant).and_then(|rest| rest.strip_prefix('/')).unwrap_or(key)
-}
-
-/// The tenant a stored task key belongs to (the part before `/`, else [`DEFAULT_TENANT`]).
-pub fn tenant_of(key: &str) -> &str {
-    key.split_once('/').map_or(DEFAULT_TENANT, |(t, _)| t)
+    Tenant::is_valid(t)
 }
 
 /// What a key may do. `admin` implies every scope but `cluster`, within the
@@ -157,13 +132,15 @@ mod tests {
 
     #[test]
     fn task_keys_are_unique_across_tenants_and_reversible() {
+        use crate::names::{TaskId, TaskKey};
+        let task_key = |t: &str, id: &str| TaskKey::new(&Tenant::parse(t).unwrap(), &TaskId::parse(id).unwrap());
         assert_eq!(task_key(DEFAULT_TENANT, "12345abc"), "12345abc");
         assert_eq!(task_key("acme", "12345abc"), "acme/12345abc");
         assert_ne!(task_key("acme", "x"), task_key("beta", "x"));
         for (tenant, id) in [("default", "a:b.c"), ("acme", "12345abc"), ("a-b_c", "default")] {
             let key = task_key(tenant, id);
-            assert_eq!(client_id(tenant, &key), id);
-            assert_eq!(tenant_of(&key), tenant);
+            assert_eq!(key.client_id(), id);
+            assert_eq!(key.tenant(), tenant);
         }
     }
 

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::names::TaskKey;
+
 /// Current envelope version (`v`).
 pub(crate) const ENVELOPE_VERSION: u32 = 1;
 
@@ -13,8 +15,8 @@ pub(crate) const ENVELOPE_VERSION: u32 = 1;
 pub struct Envelope {
     /// Envelope version; only [`ENVELOPE_VERSION`] is understood.
     pub v: u32,
-    /// Task id (also the record key).
-    pub id: String,
+    /// The task's stored key (also the record key).
+    pub id: TaskKey,
     /// Task (handler) name.
     pub task: String,
     /// Positional arguments, a JSON array kept as sent.
@@ -70,12 +72,12 @@ impl Envelope {
     /// (nanosecond fraction). `args` and `kwargs` are JSON text, embedded as
     /// is; the other fields are JSON strings. Computed on a copy with empty
     /// arguments, so a large task is not copied to be measured.
-    pub fn max_encoded_len(id: &str, task: &str, args: &str, kwargs: &str, queue: &str) -> usize {
+    pub fn max_encoded_len(id: &TaskKey, task: &str, args: &str, kwargs: &str, queue: &str) -> usize {
         let empty = |text: &str| RawValue::from_string(text.to_string()).expect("literal JSON");
         let (args0, kwargs0) = ("[]", "{}");
         let widest = Envelope {
             v: ENVELOPE_VERSION,
-            id: id.to_string(),
+            id: id.clone(),
             task: task.to_string(),
             args: empty(args0),
             kwargs: empty(kwargs0),
@@ -130,7 +132,7 @@ mod tests {
             attempt,
             submitted_at: chrono::DateTime::from_timestamp(1_800_000_000, nanos).unwrap(),
         };
-        let bound = Envelope::max_encoded_len("task-1", "echo", args, kwargs, "emails");
+        let bound = Envelope::max_encoded_len(&"task-1".into(), "echo", args, kwargs, "emails");
         for (attempt, nanos) in [(0, 0), (3, 120_000), (101, 123_456_789), (i32::MAX, 999_999_999)] {
             assert!(env(attempt, nanos).encode().len() <= bound, "attempt {attempt}");
         }

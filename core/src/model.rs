@@ -7,6 +7,8 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::names::{TaskId, TaskKey};
+
 /// Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
 ///
 /// A status this release does not know (one a newer release writes, e.g.
@@ -248,8 +250,14 @@ pub struct Attempt {
 /// A task as `GET /tasks/{id}` returns it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Task {
+    // The tenant's own id; the stored key is `key`.
     /// Server-generated UUID or the client-chosen id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: TaskId,
+    /// The stored key (`tasks.id`): the tenant and [`Task::id`]. Never shown
+    /// to clients.
+    #[serde(skip)]
+    pub key: TaskKey,
     /// Handler name.
     pub task: String,
     /// Positional arguments, exactly as submitted: an array of any JSON values.

@@ -35,6 +35,10 @@ impl TaskId {
     /// The rule, for error messages.
     pub const RULE: &'static str = "1-128 characters of letters, digits and ._:-, other than . and ..";
 
+    /// The rule as the regular expression of the OpenAPI document (every
+    /// task id parameter and field; the gateway writes it there from here).
+    pub const PATTERN: &'static str = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$";
+
     /// Checks `id` against [`TaskId::RULE`] without keeping it.
     pub fn check(id: &str) -> Result<(), InvalidName> {
         let ok =
@@ -151,7 +155,117 @@ macro_rules! str_like {
         }
     )*};
 }
-str_like!(TaskId, TaskName, QueueName);
+str_like!(TaskId, TaskName, QueueName, Tenant, TaskKey);
+
+/// A tenant's name: 1 to 64 ASCII letters, digits, `-` or `_` (so it can
+/// never contain the `/` of a [`TaskKey`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Tenant(String);
+
+/// A tenant name that breaks [`Tenant::RULE`]; the one message for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant '{name}' must be {}", Tenant::RULE)]
+pub struct InvalidTenant {
+    /// The name as given.
+    pub name: String,
+}
+
+impl Tenant {
+    /// The rule, for error messages.
+    pub const RULE: &'static str = "1-64 characters of letters, digits, '-' and '_'";
+
+    /// True when `name` keeps [`Tenant::RULE`].
+    pub fn is_valid(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    /// Checks `name` against [`Tenant::RULE`].
+    pub fn parse(name: impl Into<String>) -> Result<Self, InvalidTenant> {
+        let name = name.into();
+        if Self::is_valid(&name) {
+            Ok(Self(name))
+        } else {
+            Err(InvalidTenant { name })
+        }
+    }
+
+    /// The tenant of tasks submitted before tenants existed
+    /// ([`crate::auth::DEFAULT_TENANT`]).
+    pub fn default_tenant() -> Self {
+        Self(crate::auth::DEFAULT_TENANT.to_string())
+    }
+
+    /// A tenant name read back from the system's own storage (an API key's
+    /// row), which was checked when it was written.
+    pub fn from_stored(name: String) -> Self {
+        Self(name)
+    }
+}
+
+/// The stored key of a task (`tasks.id`, the Kafka record's key and the
+/// envelope's `id`, NOTIFY payloads, attempt rows): the client's [`TaskId`]
+/// for the default tenant (every id stored before tenants existed stays
+/// valid), `<tenant>/<id>` otherwise. Client ids cannot contain `/`, so keys
+/// of two tenants never collide. Built from a tenant and a client id only by
+/// [`TaskKey::new`]; a client id is never a key by accident.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskKey(String);
+
+impl TaskKey {
+    /// The key of `tenant`'s task `id`.
+    pub fn new(tenant: &Tenant, id: &TaskId) -> Self {
+        if tenant.as_str() == crate::auth::DEFAULT_TENANT {
+            Self(id.as_str().to_string())
+        } else {
+            Self(format!("{tenant}/{id}"))
+        }
+    }
+
+    /// A key read back from the system's own records (a `tasks` row, a
+    /// Kafka record's envelope, a NOTIFY payload), which [`TaskKey::new`] built.
+    pub fn from_stored(key: String) -> Self {
+        Self(key)
+    }
+
+    /// The tenant the key belongs to (the part before `/`, else the default tenant).
+    pub fn tenant(&self) -> &str {
+        self.0.split_once('/').map_or(crate::auth::DEFAULT_TENANT, |(t, _)| t)
+    }
+
+    /// The tenant's own id of this task (the part after `/`, else all of it).
+    pub fn client_id(&self) -> &str {
+        self.0.split_once('/').map_or(self.0.as_str(), |(_, id)| id)
+    }
+
+    /// The tenant's own id as a [`TaskId`] (it kept the rule when it was submitted).
+    pub fn task_id(&self) -> TaskId {
+        TaskId(self.client_id().to_string())
+    }
+
+    /// The id `tenant` knows this task by: the tenant's own id for one of
+    /// its tasks, the whole key for another tenant's (what a `cluster` key
+    /// of another tenant sees, e.g. replaying a dead letter). The default
+    /// tenant's keys carry no prefix, so it sees every key whole.
+    pub fn id_for(&self, tenant: &Tenant) -> TaskId {
+        let own = match tenant.as_str() {
+            crate::auth::DEFAULT_TENANT => None,
+            t => self.0.strip_prefix(t).and_then(|rest| rest.strip_prefix('/')),
+        };
+        TaskId(own.unwrap_or(&self.0).to_string())
+    }
+}
+
+/// Tests name stored keys as literals.
+#[cfg(test)]
+impl From<&str> for TaskKey {
+    fn from(key: &str) -> Self {
+        Self(key.to_string())
+    }
+}
 
 /// `Ok` when a rule holds, else the refusal quoting it.
 fn holds(ok: bool, rule: impl FnOnce() -> String) -> Result<(), InvalidName> {
@@ -169,6 +283,18 @@ fn is_name_byte(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_key_shows_its_own_tenant_the_id_and_others_the_whole_key() {
+        let (acme, default) = (Tenant::parse("acme").unwrap(), Tenant::default_tenant());
+        let key = TaskKey::new(&acme, &TaskId::parse("x").unwrap());
+        assert_eq!((key.as_str(), key.tenant(), key.client_id()), ("acme/x", "acme", "x"));
+        assert_eq!(key.id_for(&acme), "x");
+        assert_eq!(key.id_for(&default), "acme/x");
+        assert_eq!(key.id_for(&Tenant::parse("beta").unwrap()), "acme/x");
+        let plain = TaskKey::new(&default, &TaskId::parse("y").unwrap());
+        assert_eq!((plain.as_str(), plain.tenant(), plain.id_for(&acme).as_str()), ("y", "default", "y"));
+    }
 
     #[test]
     fn task_ids() {

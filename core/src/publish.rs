@@ -14,6 +14,7 @@ use rdkafka::error::KafkaError;
 
 use crate::kafka::Delivery;
 use crate::model::Task;
+use crate::names::TaskKey;
 use crate::store::tasks::{Refused, Sent, Unpublished};
 use crate::tenants::Routes;
 
@@ -36,7 +37,7 @@ impl From<&Task> for Envelope {
     fn from(t: &Task) -> Self {
         Envelope {
             v: ENVELOPE_VERSION,
-            id: t.id.clone(),
+            id: t.key.clone(),
             task: t.task.clone(),
             args: t.args.clone(),
             kwargs: t.kwargs.clone(),
@@ -62,8 +63,8 @@ pub struct Sends {
 /// A record not sent for now, and why.
 #[derive(Debug)]
 pub struct Unsent {
-    /// Task id.
-    pub id: String,
+    /// Task key.
+    pub id: TaskKey,
     /// The producer's error (an outage, the delivery timeout).
     pub error: KafkaError,
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::tenant_of;
 use crate::config::Names;
+use crate::names::TaskKey;
 use crate::store::StoreError;
 
 /// The routing rule and the dedicated tenants it reads, as last read from
@@ -65,10 +65,10 @@ impl Routes {
         }
     }
 
-    /// The topic of the task stored under key `id` (its tenant is part of
-    /// the key: [`crate::auth::tenant_of`]) in `queue`.
-    pub(crate) fn topic_of_task(&self, queue: &str, id: &str) -> String {
-        self.topic(queue, tenant_of(id))
+    /// The topic of the task stored under key `key` (its tenant is part of
+    /// the key: [`TaskKey::tenant`]) in `queue`.
+    pub(crate) fn topic_of_task(&self, queue: &str, key: &TaskKey) -> String {
+        self.topic(queue, key.tenant())
     }
 
     /// Every topic of `queue`: its shared topic, then each dedicated
@@ -195,7 +195,7 @@ pub fn task_topics(names: &Names, queues: &[String], tenants: &[String]) -> Vec<
 pub fn parse_tenant(s: &str) -> Result<String, String> {
     let name = s.trim();
     if !name.is_empty() && !crate::auth::is_valid_tenant(name) {
-        return Err(format!("tenant '{name}' must be {}", crate::auth::TENANT_RULE));
+        return Err(crate::names::InvalidTenant { name: name.to_string() }.to_string());
     }
     Ok(name.to_string())
 }
@@ -244,8 +244,8 @@ mod tests {
         assert_eq!(r.topic("default", "acme"), "ns.yadtq.tasks.tenant.acme");
         assert_eq!(r.topic("emails", "acme"), "ns.yadtq.tasks.emails.tenant.acme");
         assert_eq!(r.topic("emails", "beta"), "ns.yadtq.tasks.emails");
-        assert_eq!(r.topic_of_task("emails", "acme/12345abc"), "ns.yadtq.tasks.emails.tenant.acme");
-        assert_eq!(r.topic_of_task("emails", "12345abc"), "ns.yadtq.tasks.emails", "the default tenant's key");
+        assert_eq!(r.topic_of_task("emails", &"acme/12345abc".into()), "ns.yadtq.tasks.emails.tenant.acme");
+        assert_eq!(r.topic_of_task("emails", &"12345abc".into()), "ns.yadtq.tasks.emails", "the default tenant's key");
         assert_eq!(r.topics_of("emails"), ["ns.yadtq.tasks.emails", "ns.yadtq.tasks.emails.tenant.acme"]);
     }
 

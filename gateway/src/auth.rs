@@ -16,8 +16,9 @@ use axum::response::Response;
 use clap::{Args, ValueEnum};
 use sqlx::PgPool;
 use uuid::Uuid;
-use yadtq_core::auth::{self, Scope, DEFAULT_TENANT};
+use yadtq_core::auth::{self, Scope};
 use yadtq_core::model::{Attempt, Task, TaskError, Worker};
+use yadtq_core::names::{TaskId, TaskKey, Tenant};
 use yadtq_core::store::keys::{self, ApiKey};
 use yadtq_core::store::tasks::NewTask;
 
@@ -113,21 +114,21 @@ pub struct Caller {
     /// The key, or `None` when authentication is off.
     pub key_id: Option<Uuid>,
     /// Tenant whose tasks the request reaches.
-    pub tenant: String,
+    pub tenant: Tenant,
     scopes: Vec<Scope>,
     queues: Option<Vec<String>>,
 }
 
 impl From<ApiKey> for Caller {
     fn from(k: ApiKey) -> Self {
-        Self { key_id: Some(k.id), tenant: k.tenant, scopes: k.scopes, queues: k.queues }
+        Self { key_id: Some(k.id), tenant: Tenant::from_stored(k.tenant), scopes: k.scopes, queues: k.queues }
     }
 }
 
 impl Caller {
     /// Every request's caller with authentication off.
     fn unrestricted() -> Self {
-        Self { key_id: None, tenant: DEFAULT_TENANT.into(), scopes: vec![Scope::Cluster], queues: None }
+        Self { key_id: None, tenant: Tenant::default_tenant(), scopes: vec![Scope::Cluster], queues: None }
     }
 
     /// True when the key holds `scope` (or one implying it: `admin`, `cluster`).
@@ -205,13 +206,12 @@ impl Caller {
     }
 
     /// The stored key of this tenant's task `id`.
-    pub fn task_key(&self, id: &str) -> String {
-        auth::task_key(&self.tenant, id)
+    pub fn task_key(&self, id: &TaskId) -> TaskKey {
+        TaskKey::new(&self.tenant, id)
     }
 
-    /// Makes a validated task this tenant's: its tenant and stored key.
+    /// Makes a validated task this tenant's (and so its stored key, [`NewTask::key`]).
     pub fn adopt(&self, task: &mut NewTask) {
-        task.id = self.task_key(&task.id);
         task.tenant.clone_from(&self.tenant);
     }
 
@@ -220,10 +220,10 @@ impl Caller {
         self.key_id.map_or_else(|| "anonymous".to_string(), |id| format!("key:{id}"))
     }
 
-    /// `task` as this caller sees it: under the tenant's own id, with
-    /// handler output left out of its error unless the key may operate.
+    /// `task` as this caller sees it (under the id its tenant knows, [`TaskKey::id_for`]),
+    /// with handler output left out of its error unless the key may operate.
     pub fn present(&self, mut task: Task) -> Task {
-        task.id = auth::client_id(&self.tenant, &task.id).to_string();
+        task.id = task.key.id_for(&self.tenant);
         if !self.may(Scope::Operate) {
             task.error = task.error.map(redact);
         }
@@ -248,7 +248,7 @@ impl Caller {
         }
         if !self.may(Scope::Cluster) {
             if let Some(tenants) = &mut worker.tenants {
-                tenants.retain(|t| *t == self.tenant);
+                tenants.retain(|t| *t == self.tenant.as_str());
             }
         }
         worker

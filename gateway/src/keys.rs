@@ -95,7 +95,8 @@ impl InvalidKey {
 /// Checks a new key's tenant, scopes and queues; the error names the field.
 pub fn check_new_key(key: &NewKey) -> Result<(), InvalidKey> {
     if !auth::is_valid_tenant(&key.tenant) {
-        return Err(InvalidKey::new("tenant", format!("tenant '{}' must be {}", key.tenant, auth::TENANT_RULE)));
+        let invalid = yadtq_core::names::InvalidTenant { name: key.tenant.clone() };
+        return Err(InvalidKey::new("tenant", invalid.to_string()));
     }
     if key.scopes.is_empty() {
         return Err(InvalidKey::new("scopes", "give at least one scope"));

@@ -13,17 +13,18 @@
 //! arrive together share it too. A round reads all the marked ids in one
 //! statement (`tasks::get_many`, [`READ_BATCH`] ids at most).
 
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
+use parking_lot::Mutex;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Notify};
 use yadtq_core::model::Task;
+use yadtq_core::names::TaskKey;
 use yadtq_core::store::StoreError;
 
 use crate::problem::ApiError;
@@ -116,7 +117,8 @@ impl TaskEvents {
         Self::with_reader(Arc::new(move |ids: Vec<String>| {
             let pool = pool.clone();
             async move {
-                let rows = yadtq_core::store::tasks::get_many(&pool, &ids).await?;
+                let keys: Vec<TaskKey> = ids.into_iter().map(TaskKey::from_stored).collect();
+                let rows = yadtq_core::store::tasks::get_many(&pool, &keys).await?;
                 Ok(rows.into_iter().map(|r| r.task).collect())
             }
             .boxed()
@@ -130,10 +132,11 @@ impl TaskEvents {
         Self { inner }
     }
 
-    /// Registers for task `id` and asks for a fresh read of it, which
-    /// [`Subscription::first`] returns (shared with the other waiters that
-    /// subscribe meanwhile).
-    pub fn subscribe(&self, id: &str) -> Subscription {
+    /// Registers for the task stored under `key` and asks for a fresh read
+    /// of it, which [`Subscription::first`] returns (shared with the other
+    /// waiters that subscribe meanwhile).
+    pub fn subscribe(&self, key: &TaskKey) -> Subscription {
+        let id = key.as_str();
         let mut state = self.inner.state.lock();
         let since = state.rounds;
         let entry = state.by_id.entry(id.to_string()).or_insert_with(|| Entry {
@@ -240,7 +243,7 @@ async fn read_loop(inner: std::sync::Weak<Inner>) {
                 match r {
                     Ok(tasks) => {
                         let mut found: HashMap<String, Arc<Task>> =
-                            tasks.into_iter().map(|t| (t.id.clone(), Arc::new(t))).collect();
+                            tasks.into_iter().map(|t| (t.key.to_string(), Arc::new(t))).collect();
                         for id in ids {
                             let read = found.remove(&id).map_or(Read::Missing, Read::Found);
                             if let Some(entry) = state.by_id.get(&id) {
@@ -405,7 +408,8 @@ mod tests {
     fn task(id: String) -> Task {
         let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_string()).expect("json");
         Task {
-            id,
+            id: yadtq_core::names::TaskId::parse(id.clone()).expect("a task id"),
+            key: TaskKey::from_stored(id),
             task: "echo".into(),
             args: raw("[]"),
             kwargs: raw("{}"),
@@ -430,7 +434,8 @@ mod tests {
     #[tokio::test]
     async fn waiters_that_subscribe_together_share_one_read_and_each_change_is_read_once() {
         let (events, reads) = counted();
-        let mut subs: Vec<Subscription> = (0..100).map(|_| events.subscribe("a")).collect();
+        let mut subs: Vec<Subscription> =
+            (0..100).map(|_| events.subscribe(&TaskKey::from_stored("a".into()))).collect();
         for s in &mut subs {
             assert_eq!(s.first().await.expect("found").id, "a");
         }
@@ -450,14 +455,15 @@ mod tests {
     #[tokio::test]
     async fn a_missing_task_is_a_404() {
         let (events, _) = counted();
-        let mut s = events.subscribe("gone");
+        let mut s = events.subscribe(&TaskKey::from_stored("gone".into()));
         assert_eq!(s.first().await.expect_err("no such task").status(), axum::http::StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
     async fn changes_of_many_tasks_are_read_in_one_statement() {
         let (events, reads) = counted();
-        let mut subs: Vec<Subscription> = (0..50).map(|i| events.subscribe(&format!("t{i}"))).collect();
+        let mut subs: Vec<Subscription> =
+            (0..50).map(|i| events.subscribe(&TaskKey::from_stored(format!("t{i}")))).collect();
         for s in &mut subs {
             s.first().await.expect("found");
         }
@@ -472,8 +478,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn watched_tasks_are_read_again_periodically_once_per_id() {
         let (events, reads) = counted();
-        let mut a1 = events.subscribe("a");
-        let mut a2 = events.subscribe("a");
+        let mut a1 = events.subscribe(&TaskKey::from_stored("a".into()));
+        let mut a2 = events.subscribe(&TaskKey::from_stored("a".into()));
         a1.first().await.expect("found");
         a2.first().await.expect("found");
         let before = reads.load(Ordering::SeqCst);

@@ -3,6 +3,7 @@
 //! (regenerate with `cargo run -p yadtq-gateway -- openapi > openapi/openapi.json`).
 
 use utoipa::{Modify, OpenApi};
+use yadtq_core::names::TaskId;
 
 /// The gateway's API description.
 #[derive(OpenApi)]
@@ -142,6 +143,7 @@ pub fn pretty() -> String {
 /// (`contentMediaType` / `contentSchema`, which utoipa's schema types lack).
 pub fn full() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("openapi serialises");
+    task_id_patterns(&mut doc);
     links_in_camel_case(&mut doc);
     auth_responses(&mut doc);
     crate::edge::document_refusals(&mut doc);
@@ -173,6 +175,35 @@ pub fn full() -> serde_json::Value {
         }
     });
     doc
+}
+
+/// Every task id of the API (the `{id}` of `/tasks/{id}/…`, the
+/// `Idempotency-Key` headers and the submission's `id` and `task-id`) gets
+/// its pattern from [`TaskId::PATTERN`], so the document says the rule the
+/// gateway checks in one place (utoipa's `pattern` attribute takes only a
+/// literal).
+fn task_id_patterns(doc: &mut serde_json::Value) {
+    let pattern = serde_json::Value::from(TaskId::PATTERN);
+    let set = |schema: &mut serde_json::Value, what: &str| {
+        assert!(schema.is_object(), "{what} is in the document");
+        schema["pattern"] = pattern.clone();
+    };
+    let paths = doc["paths"].as_object_mut().expect("paths");
+    for (path, item) in paths.iter_mut() {
+        for (method, op) in item.as_object_mut().expect("a path item").iter_mut() {
+            for param in op.get_mut("parameters").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+                let named = |name: &str, at: &str| param["name"] == name && param["in"] == at;
+                if (named("id", "path") && path.starts_with("/tasks/{id}"))
+                    || (named("Idempotency-Key", "header") && (path == "/tasks" || path == "/tasks/batch"))
+                {
+                    set(&mut param["schema"], &format!("{method} {path}'s task id"));
+                }
+            }
+        }
+    }
+    for field in ["id", "task-id"] {
+        set(&mut doc["components"]["schemas"]["SubmitRequest"]["properties"][field], &format!("SubmitRequest.{field}"));
+    }
 }
 
 /// The rule between a submission's fields that JSON Schema can state, and

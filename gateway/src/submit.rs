@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use yadtq_core::config::DEFAULT_QUEUE;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::kafka::RecordLimit;
-use yadtq_core::names::{QueueName, TaskId, TaskName};
+use yadtq_core::names::{QueueName, TaskId, TaskName, Tenant};
 use yadtq_core::store::tasks::{Backoff, NewTask};
 use yadtq_core::validate;
 
@@ -38,11 +38,9 @@ pub struct SubmitRequest {
     /// and `..`); submitting the
     /// same id again returns the original task. Default: a server UUID.
     /// `task-id` and the `Idempotency-Key` header, when given too, must be the same id.
-    #[schema(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")]
     pub id: Option<String>,
     /// Same as `id` (the seed's spelling).
     #[serde(rename = "task-id")]
-    #[schema(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")]
     pub task_id: Option<String>,
     /// Queue (1-64 of letters, digits, `-`, `_`); maps to topic `yadtq.tasks.<queue>`. Default `default`.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
@@ -158,7 +156,7 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
 pub fn validate_item_or(
     body: &[u8],
     idempotency_key: Option<&str>,
-    default_id: Option<String>,
+    default_id: Option<TaskId>,
     limits: &Limits,
 ) -> Result<NewTask, ApiError> {
     let req: SubmitRequest = parse(body)?;
@@ -186,13 +184,15 @@ pub fn validate_item_or(
     let mut ids = [("id", req.id), ("task-id", req.task_id), ("Idempotency-Key", idempotency_key.map(str::to_string))]
         .into_iter()
         .filter_map(|(f, v)| v.map(|v| (f, v)));
-    let chosen = ids.next();
-    if let Some((field, id)) = &chosen {
-        if let Some((other, _)) = ids.find(|(_, v)| v != id) {
-            return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
+    let chosen = match ids.next() {
+        Some((field, id)) => {
+            if let Some((other, _)) = ids.find(|(_, v)| *v != id) {
+                return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
+            }
+            Some(TaskId::parse(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?)
         }
-        TaskId::check(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
-    }
+        None => None,
+    };
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
     let queue = QueueName::parse(queue).map_err(|e| ApiError::bad_request("queue", format!("queue {e}")))?;
     if !limits.queues.iter().any(|q| q == queue.as_ref()) {
@@ -261,14 +261,13 @@ pub fn validate_item_or(
         req.unique.map(|u| unique::validate(u, name.as_ref(), &args, &kwargs, queue.as_ref(), limits)).transpose()?;
 
     let request_hash = hash(&[&name, &args, &kwargs, &queue]);
-    let id = match chosen {
-        Some((_, id)) => id,
-        None => default_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-    };
+    let id = chosen
+        .or(default_id)
+        .unwrap_or_else(|| TaskId::parse(uuid::Uuid::new_v4().to_string()).expect("a UUID keeps the task id rule"));
     Ok(NewTask {
         id,
-        // The caller's tenant and its stored key are set by `auth::Caller::adopt`.
-        tenant: yadtq_core::auth::DEFAULT_TENANT.into(),
+        // The caller's tenant (and so the stored key) is set by `auth::Caller::adopt`.
+        tenant: Tenant::default_tenant(),
         name,
         args,
         kwargs,
@@ -290,8 +289,9 @@ pub fn validate_item_or(
 /// So a task accepted with 202 can always be sent. `field` names the task in
 /// the problem document (`body`, or `tasks[3]` in a batch).
 pub fn check_record_size(task: &NewTask, limit: &RecordLimit, field: &str) -> Result<(), ApiError> {
-    let envelope = Envelope::max_encoded_len(&task.id, &task.name, &task.args, &task.kwargs, &task.queue);
-    let record = task.id.len() + envelope;
+    let key = task.key();
+    let envelope = Envelope::max_encoded_len(&key, &task.name, &task.args, &task.kwargs, &task.queue);
+    let record = key.len() + envelope;
     let max = limit.max_record_bytes();
     if record <= max {
         return Ok(());
@@ -456,7 +456,14 @@ mod tests {
         let limit = RecordLimit { producer_max: 1000, topic: "yadtq.tasks".into(), topic_max: Some(2000) };
         let max = limit.max_record_bytes();
         // The record grows by one byte per argument byte: find the largest that fits.
-        let base = "t1".len() + Envelope::max_encoded_len("t1", "echo", r#"[""]"#, "{}", "default");
+        let base = "t1".len()
+            + Envelope::max_encoded_len(
+                &yadtq_core::names::TaskKey::from_stored("t1".into()),
+                "echo",
+                r#"[""]"#,
+                "{}",
+                "default",
+            );
         assert!(check_record_size(&task(max - base), &limit, "body").is_ok());
         let e = check_record_size(&task(max - base + 1), &limit, "tasks[2]").unwrap_err();
         assert_eq!(e.status().as_u16(), 413);

@@ -5,13 +5,14 @@
 //! (PostgreSQL breaks a lock cycle after deadlock_timeout, 1 s, by failing one
 //! statement), and every task runs once.
 
+use yadtq_core::names::TaskKey;
 use yadtq_core::store::tasks::{self as store, AttemptOutcomeRecord, BatchInsert, NewTask, Outcome, Sent};
 use yadtq_core::store::StoreError;
 use yadtq_tests::Stack;
 
 /// `ids` in a random order (sorted by a fresh random key each).
-fn shuffled(ids: &[String]) -> Vec<String> {
-    let mut keyed: Vec<(uuid::Uuid, &String)> = ids.iter().map(|id| (uuid::Uuid::new_v4(), id)).collect();
+fn shuffled<T: Clone + Ord>(ids: &[T]) -> Vec<T> {
+    let mut keyed: Vec<(uuid::Uuid, &T)> = ids.iter().map(|id| (uuid::Uuid::new_v4(), id)).collect();
     keyed.sort();
     keyed.into_iter().map(|(_, id)| id.clone()).collect()
 }
@@ -22,12 +23,12 @@ fn new_task(round: usize, i: usize) -> NewTask {
 
 /// One worker: claims shuffled batches of `ids`, then records their outcomes in
 /// another order. Returns the tasks it claimed.
-async fn work(pool: sqlx::PgPool, ids: Vec<String>, batch: usize) -> Result<usize, StoreError> {
+async fn work(pool: sqlx::PgPool, ids: Vec<TaskKey>, batch: usize) -> Result<usize, StoreError> {
     let worker = uuid::Uuid::new_v4();
     let mut claimed_total = 0;
     for chunk in shuffled(&ids).chunks(batch) {
         let claimed = store::claim(&pool, chunk, worker).await?;
-        let mine: Vec<(String, i32)> =
+        let mine: Vec<(TaskKey, i32)> =
             chunk.iter().zip(claimed).filter_map(|(id, c)| c.as_claimed().map(|c| (id.clone(), c.attempt))).collect();
         claimed_total += mine.len();
         let success = Outcome::Success("1".into());
@@ -51,7 +52,7 @@ async fn concurrent_batched_marks_claims_and_outcomes_never_deadlock() {
         for chunk in tasks.chunks(500) {
             store::insert_each(&pool, chunk).await.unwrap();
         }
-        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        let ids: Vec<TaskKey> = tasks.iter().map(NewTask::key).collect();
 
         let marker = {
             let (pool, ids) = (pool.clone(), ids.clone());
@@ -75,6 +76,7 @@ async fn concurrent_batched_marks_claims_and_outcomes_never_deadlock() {
         }
 
         assert_eq!(claims, n, "every task claimed exactly once");
+        let ids: Vec<String> = ids.iter().map(TaskKey::to_string).collect();
         assert_eq!(stack.count_status(&ids, "success").await, n as i64);
         let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM task_attempts WHERE task_id = ANY($1)")
             .bind(&ids)
@@ -94,9 +96,8 @@ async fn concurrent_inserts_of_the_same_ids_never_deadlock() {
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&stack.database_url).await.unwrap();
     for round in 0..5 {
         let tasks: Vec<NewTask> = (0..400).map(|i| new_task(100 + round, i)).collect();
-        let by_id: std::collections::HashMap<String, NewTask> =
-            tasks.iter().map(|t| (t.id.clone(), t.clone())).collect();
-        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        let by_id: std::collections::HashMap<TaskKey, NewTask> = tasks.iter().map(|t| (t.key(), t.clone())).collect();
+        let ids: Vec<TaskKey> = tasks.iter().map(NewTask::key).collect();
         let inserts: Vec<_> = (0..4)
             .map(|k| {
                 let pool = pool.clone();
@@ -120,6 +121,7 @@ async fn concurrent_inserts_of_the_same_ids_never_deadlock() {
                 Err(e) => panic!("round {round}, insert {k} failed: {e}"),
             }
         }
+        let ids: Vec<String> = ids.iter().map(TaskKey::to_string).collect();
         let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_one(&stack.db)
@@ -139,25 +141,26 @@ async fn a_late_mark_for_an_earlier_send_leaves_a_requeued_task_unpublished() {
     store::insert_each(&stack.db, std::slice::from_ref(&task)).await.unwrap();
     // Claimed (attempt 1), then back to queued for a retry, unpublished.
     let worker = uuid::Uuid::new_v4();
-    let claimed = store::claim(&stack.db, std::slice::from_ref(&task.id), worker).await.unwrap();
+    let key = task.key();
+    let claimed = store::claim(&stack.db, std::slice::from_ref(&key), worker).await.unwrap();
     assert_eq!(claimed[0].as_claimed().map(|c| c.attempt), Some(1));
     sqlx::query("UPDATE tasks SET status = 'queued', worker_id = NULL, published_at = NULL WHERE id = $1")
-        .bind(&task.id)
+        .bind(key.as_str())
         .execute(&stack.db)
         .await
         .unwrap();
     let published = || async {
         sqlx::query_scalar::<_, bool>("SELECT published_at IS NOT NULL FROM tasks WHERE id = $1")
-            .bind(&task.id)
+            .bind(key.as_str())
             .fetch_one(&stack.db)
             .await
             .unwrap()
     };
 
     // The first send's ack (attempt count 0) lands late: nothing changes.
-    assert_eq!(store::mark_published(&stack.db, &[Sent { id: task.id.clone(), attempts: 0 }]).await.unwrap(), 0);
+    assert_eq!(store::mark_published(&stack.db, &[Sent { id: key.clone(), attempts: 0 }]).await.unwrap(), 0);
     assert!(!published().await, "the requeued row stays for the publisher");
     // The ack of the send for the current attempt count marks it.
-    assert_eq!(store::mark_published(&stack.db, &[Sent { id: task.id.clone(), attempts: 1 }]).await.unwrap(), 1);
+    assert_eq!(store::mark_published(&stack.db, &[Sent { id: key.clone(), attempts: 1 }]).await.unwrap(), 1);
     assert!(published().await);
 }

@@ -353,7 +353,12 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     // already ran: replay refuses it, and the task keeps its one run.
     let stuck = echo_task("ui-stuck".into(), r#"["replayed"]"#.into());
     assert!(matches!(store::insert_batch(&stack.db, &[stuck]).await.unwrap(), BatchInsert::Done(_)));
-    store::mark_published(&stack.db, &[Sent { id: "ui-stuck".into(), attempts: 0 }]).await.unwrap();
+    store::mark_published(
+        &stack.db,
+        &[Sent { id: yadtq_core::names::TaskKey::from_stored("ui-stuck".into()), attempts: 0 }],
+    )
+    .await
+    .unwrap();
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &stack.kafka).create().unwrap();
     let topic = format!("{}.yadtq.tasks", stack.namespace);
     for key in ["ui-stuck", "ui-add"] {

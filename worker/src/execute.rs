@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::model::TaskError;
+use yadtq_core::names::TaskKey;
 use yadtq_core::store::tasks::{self, ClaimResult, Claimed, Outcome, Recorded, Resent};
 use yadtq_core::store::StoreError;
 use yadtq_core::telemetry::{self, KeyValue, SpanKind, TraceContext};
@@ -86,7 +87,7 @@ impl Executor {
                 return true;
             }
         };
-        if !self.serves.serves(&self.routes, yadtq_core::auth::tenant_of(&env.id)) {
+        if !self.serves.serves(&self.routes, env.id.tenant()) {
             return self.send_back(&env.id, &msg, &assigned).await;
         }
         let Ok(slot) = self.slots.acquire().await else {
@@ -183,12 +184,12 @@ impl Executor {
     }
 
     /// Claims the row ([`Executor::until_written`]).
-    async fn claim(&self, id: &str, assigned: &impl Fn() -> bool) -> Claim {
+    async fn claim(&self, id: &TaskKey, assigned: &impl Fn() -> bool) -> Claim {
         match self.until_written(id, "claim", assigned, || self.writes.claim(id)).await {
             None => Claim::Dropped,
             Some(ClaimResult::Claimed(c)) => Claim::Claimed(c),
             Some(ClaimResult::NotQueued) => {
-                tracing::debug!(id, "skipping record: task is not queued (claimed or finished already)");
+                tracing::debug!(id = id.as_str(), "skipping record: task is not queued (claimed or finished already)");
                 Claim::Skipped
             }
         }
@@ -199,13 +200,13 @@ impl Executor {
     /// Its task is not run here but handed back to the publisher
     /// ([`yadtq_core::store::tasks::resend`]), which sends it to the route
     /// it reads now. Returns whether the record is complete, like [`Executor::process`].
-    async fn send_back(&self, id: &str, msg: &OwnedMessage, assigned: &impl Fn() -> bool) -> bool {
+    async fn send_back(&self, id: &TaskKey, msg: &OwnedMessage, assigned: &impl Fn() -> bool) -> bool {
         let resend = || tasks::resend(&self.pool, id);
         let Some(resent) = self.until_written(id, "send back", assigned, resend).await else { return false };
         if resent == Resent::Unpublished {
             metrics::counter!(yadtq_core::metrics::TASKS_SENT_BACK, "queue" => self.queue_of(msg)).increment(1);
             tracing::info!(
-                id,
+                id = id.as_str(),
                 topic = msg.topic(),
                 "record of a tenant this worker does not serve: sent back to the publisher"
             );
@@ -220,7 +221,7 @@ impl Executor {
     /// record again).
     async fn until_written<T, Fut>(
         &self,
-        id: &str,
+        id: &TaskKey,
         what: &str,
         assigned: &impl Fn() -> bool,
         write: impl Fn() -> Fut,
@@ -233,7 +234,10 @@ impl Executor {
                 return None;
             }
             if !assigned() {
-                tracing::debug!(id, "dropping record: its partition was revoked (the new owner reads it)");
+                tracing::debug!(
+                    id = id.as_str(),
+                    "dropping record: its partition was revoked (the new owner reads it)"
+                );
                 return None;
             }
             if self.live.fenced() {
@@ -243,7 +247,7 @@ impl Executor {
             match write().await {
                 Ok(v) => return Some(v),
                 Err(e) => {
-                    tracing::warn!(id, error = %e, "{what} failed; retrying");
+                    tracing::warn!(id = id.as_str(), error = %e, "{what} failed; retrying");
                     tokio::time::sleep(DB_RETRY).await;
                 }
             }
@@ -256,7 +260,7 @@ impl Executor {
     /// shutdown: nothing is written; the rescuer requeues the stopped worker's tasks.
     async fn run_handler(
         &self,
-        id: &str,
+        id: &TaskKey,
         claimed: &Claimed,
         fence: CancellationToken,
         trace: Option<TraceContext>,
@@ -279,7 +283,7 @@ impl Executor {
                 let (attempt, max) = (claimed.attempt, claimed.max_retries);
                 let outcome = retry::after_failure(error, retry, attempt, max, backoff, &mut rand::thread_rng());
                 if let Outcome::Retry { error, delay } = &outcome {
-                    tracing::info!(id, attempt, kind = %error.kind, delay_s = delay.as_secs_f64(), "attempt failed; retrying later");
+                    tracing::info!(id = id.as_str(), attempt, kind = %error.kind, delay_s = delay.as_secs_f64(), "attempt failed; retrying later");
                 }
                 outcome
             }
@@ -290,7 +294,7 @@ impl Executor {
     /// not parse fails permanently.
     fn context(
         &self,
-        id: &str,
+        id: &TaskKey,
         claimed: &Claimed,
         trace: Option<TraceContext>,
     ) -> Result<(TaskContext, CancellationToken), Failure> {
@@ -299,7 +303,7 @@ impl Executor {
         let kwargs: Map<String, Value> = serde_json::from_str(claimed.kwargs.get())
             .map_err(|e| permanent("invalid_arguments", format!("kwargs is not a JSON object: {e}")))?;
         let cancel = CancellationToken::new();
-        let (pool, worker_id, task_id, attempt) = (self.pool.clone(), self.worker_id, id.to_string(), claimed.attempt);
+        let (pool, worker_id, task_id, attempt) = (self.pool.clone(), self.worker_id, id.clone(), claimed.attempt);
         let progress: ProgressFn = Arc::new(move |p| {
             let (pool, task_id) = (pool.clone(), task_id.clone());
             Box::pin(async move {
@@ -328,7 +332,7 @@ impl Executor {
     /// takeover seen in the rows, and the end of the shutdown grace period.
     async fn attempt(
         &self,
-        id: &str,
+        id: &TaskKey,
         claimed: &Claimed,
         handler: HandlerFn,
         ctx: TaskContext,
@@ -337,7 +341,7 @@ impl Executor {
     ) -> Option<Result<String, Failure>> {
         let attempt = claimed.attempt;
         if fence.is_cancelled() || self.live.fenced() {
-            tracing::warn!(id, attempt, "attempt not started: the worker fenced itself after the claim");
+            tracing::warn!(id = id.as_str(), attempt, "attempt not started: the worker fenced itself after the claim");
             return Some(Err(retryable("worker_lost", FENCED_MESSAGE)));
         }
         let tracked = self.live.track(id, attempt);
@@ -355,7 +359,7 @@ impl Executor {
             Err(why) => {
                 stop(&cancel, &mut job).await;
                 self.live.untrack(id, attempt);
-                tracing::warn!(id, attempt, "attempt aborted: {}", why.reason());
+                tracing::warn!(id = id.as_str(), attempt, "attempt aborted: {}", why.reason());
                 // Outcome writes are fenced (status, worker, attempt): after a
                 // takeover they change nothing; after a fence they hand the
                 // task back once PostgreSQL answers again.
@@ -402,13 +406,13 @@ impl Executor {
     /// before the write lands. The write is fenced (status, worker, attempt), so
     /// a late one after a takeover changes nothing. A result PostgreSQL refuses
     /// is replaced by a failure, so the task never stays `processing`.
-    async fn record(&self, id: &str, attempt: i32, mut outcome: Outcome) {
+    async fn record(&self, id: &TaskKey, attempt: i32, mut outcome: Outcome) {
         let mut delay = Duration::from_millis(100);
         let deadline = tokio::time::Instant::now() + self.outcome_retry_limit;
         loop {
             let Some(write) = self.writes.record(id, attempt, outcome).await else {
                 tracing::error!(
-                    id,
+                    id = id.as_str(),
                     attempt,
                     "outcome not written: the worker is stopping; the rescuer requeues the task"
                 );
@@ -418,19 +422,23 @@ impl Executor {
             match write.recorded {
                 Ok(Recorded::Written) => return,
                 Ok(Recorded::Fenced) => {
-                    tracing::warn!(id, attempt, "outcome fenced out: the task was taken over or finished meanwhile");
+                    tracing::warn!(
+                        id = id.as_str(),
+                        attempt,
+                        "outcome fenced out: the task was taken over or finished meanwhile"
+                    );
                     return;
                 }
                 Err(e @ StoreError::Refused(_)) if matches!(outcome, Outcome::Success(_)) => {
-                    tracing::error!(id, attempt, error = %e, "PostgreSQL refused the result; recording a failure instead");
+                    tracing::error!(id = id.as_str(), attempt, error = %e, "PostgreSQL refused the result; recording a failure instead");
                     outcome = fail("result_not_stored", format!("the result could not be stored: {e}"));
                 }
                 Err(e) if tokio::time::Instant::now() >= deadline || self.abort.is_cancelled() => {
-                    tracing::error!(id, attempt, error = %e, "giving up writing the outcome; the rescuer requeues the task");
+                    tracing::error!(id = id.as_str(), attempt, error = %e, "giving up writing the outcome; the rescuer requeues the task");
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(id, attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot record outcome; retrying");
+                    tracing::warn!(id = id.as_str(), attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot record outcome; retrying");
                     // Past the shutdown grace period the retries stop: shutdown stays bounded.
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -470,11 +478,10 @@ impl Executor {
 
 /// The attributes of a task's worker spans: the task's id as its tenant
 /// knows it, its tenant, name and attempt.
-fn span_attributes(key: &str, claimed: &Claimed) -> Vec<KeyValue> {
-    let tenant = yadtq_core::auth::tenant_of(key);
+fn span_attributes(key: &TaskKey, claimed: &Claimed) -> Vec<KeyValue> {
     vec![
-        KeyValue::new("yadtq.task.id", yadtq_core::auth::client_id(tenant, key).to_string()),
-        KeyValue::new("yadtq.tenant", tenant.to_string()),
+        KeyValue::new("yadtq.task.id", key.client_id().to_string()),
+        KeyValue::new("yadtq.tenant", key.tenant().to_string()),
         KeyValue::new("yadtq.task.name", claimed.name.clone()),
         KeyValue::new("yadtq.attempt", i64::from(claimed.attempt)),
     ]

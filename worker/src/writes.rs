@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 use yadtq_core::batch::Batcher;
+use yadtq_core::names::TaskKey;
 use yadtq_core::store::tasks::{self, AttemptOutcomeRecord, ClaimResult, Outcome, Recorded};
 use yadtq_core::store::StoreError;
 
@@ -18,7 +19,7 @@ const MAX_BATCH: usize = 256;
 
 /// An outcome to write.
 struct OutcomeIn {
-    task_id: String,
+    task_id: TaskKey,
     attempt: i32,
     outcome: Outcome,
 }
@@ -33,7 +34,7 @@ pub struct OutcomeWrite {
 
 /// Batched claims and outcome writes of one worker.
 pub struct Writes {
-    claims: Batcher<String, Result<ClaimResult, StoreError>>,
+    claims: Batcher<TaskKey, Result<ClaimResult, StoreError>>,
     outcomes: Batcher<OutcomeIn, OutcomeWrite>,
 }
 
@@ -41,7 +42,7 @@ impl Writes {
     /// Starts the batchers for `worker_id` on `pool`.
     pub fn new(pool: PgPool, worker_id: Uuid) -> Self {
         let p = pool.clone();
-        let claims = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |ids: Vec<String>| {
+        let claims = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |ids: Vec<TaskKey>| {
             let p = p.clone();
             async move {
                 match tasks::claim(&p, &ids, worker_id).await {
@@ -58,14 +59,14 @@ impl Writes {
     }
 
     /// Claims task `id` ([`tasks::claim`]).
-    pub async fn claim(&self, id: &str) -> Result<ClaimResult, StoreError> {
-        self.claims.call(id.to_string()).await.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into()))
+    pub async fn claim(&self, id: &TaskKey) -> Result<ClaimResult, StoreError> {
+        self.claims.call(id.clone()).await.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into()))
     }
 
     /// Records an outcome ([`OutcomeWrite`]); `None` only when the batcher
     /// has stopped.
-    pub async fn record(&self, id: &str, attempt: i32, outcome: Outcome) -> Option<OutcomeWrite> {
-        self.outcomes.call(OutcomeIn { task_id: id.to_string(), attempt, outcome }).await
+    pub async fn record(&self, id: &TaskKey, attempt: i32, outcome: Outcome) -> Option<OutcomeWrite> {
+        self.outcomes.call(OutcomeIn { task_id: id.clone(), attempt, outcome }).await
     }
 }
 

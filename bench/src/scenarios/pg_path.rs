@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::task::JoinSet;
+use yadtq_core::names::TaskKey;
 use yadtq_core::store::tasks::{self as store, AttemptOutcomeRecord, NewTask, Outcome, Recorded};
 use yadtq_tests::echo_task;
 
@@ -103,7 +104,7 @@ async fn one_pass(pool: &sqlx::PgPool, lane: usize, batches: usize) -> Result<()
     for _ in 0..batches {
         let tasks: Vec<NewTask> =
             (0..BATCH).map(|i| echo_task(uuid::Uuid::new_v4().to_string(), format!("[{lane}, {i}]"))).collect();
-        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        let ids: Vec<TaskKey> = tasks.iter().map(NewTask::key).collect();
         store::insert_each(pool, &tasks).await?;
         let claimed = store::claim(pool, &ids, worker).await?;
         anyhow::ensure!(claimed.iter().all(|c| c.as_claimed().is_some()), "a fresh task was not claimable");

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::{Envelope, EnvelopeError, ENVELOPE_VERSION};
 use crate::fuzzing::{json_value, run};
+use crate::names::TaskKey;
 
 /// The envelope's fields.
 const FIELDS: [&str; 8] = ["v", "id", "task", "args", "kwargs", "queue", "attempt", "submitted_at"];
@@ -31,7 +32,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
     )
         .prop_map(|((id, task, queue), args, kwargs, attempt, (secs, nanos))| Envelope {
             v: ENVELOPE_VERSION,
-            id,
+            id: TaskKey::from_stored(id),
             task,
             args: RawValue::from_string(Value::Array(args).to_string()).expect("JSON text"),
             kwargs: RawValue::from_string(Value::Object(kwargs.into_iter().collect()).to_string()).expect("JSON text"),

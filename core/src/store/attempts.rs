@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::model::{Attempt, AttemptOutcome};
+use crate::names::TaskKey;
 
 struct AttemptRecord {
     attempt: i32,
@@ -20,13 +21,13 @@ struct AttemptRecord {
 }
 
 /// The attempt history of a task, oldest first (empty when it never ran).
-pub async fn list(pool: &PgPool, task_id: &str) -> Result<Vec<Attempt>, StoreError> {
+pub async fn list(pool: &PgPool, key: &TaskKey) -> Result<Vec<Attempt>, StoreError> {
     let rows = sqlx::query_as!(
         AttemptRecord,
         r#"SELECT attempt, worker_id, started_at, finished_at, outcome AS "outcome: AttemptOutcome",
                   error AS "error: Json<serde_json::Value>"
            FROM task_attempts WHERE task_id = $1 ORDER BY attempt"#,
-        task_id
+        key.as_str()
     )
     .fetch_all(pool)
     .await?;

@@ -27,7 +27,7 @@ use super::tasks::{
 };
 use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
 use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
-use crate::names::{QueueName, TaskName};
+use crate::names::{QueueName, TaskId, TaskKey, TaskName, Tenant};
 
 const ALL_STATUSES: [TaskStatus; 6] = [
     TaskStatus::Queued,
@@ -38,12 +38,17 @@ const ALL_STATUSES: [TaskStatus; 6] = [
     TaskStatus::Cancelled,
 ];
 
+/// The stored key `id` (a default-tenant task's key is its id).
+pub(super) fn key(id: &str) -> TaskKey {
+    TaskKey::from_stored(id.to_string())
+}
+
 fn new_task(id: &str) -> NewTask {
     NewTask {
         trace: None,
         unique: None,
-        id: id.into(),
-        tenant: crate::auth::DEFAULT_TENANT.into(),
+        id: TaskId::parse(id).unwrap(),
+        tenant: Tenant::default_tenant(),
         name: TaskName::parse("echo", 64).unwrap(),
         args: "[1]".into(),
         kwargs: "{}".into(),
@@ -120,21 +125,22 @@ async fn row(pool: &PgPool, id: &str) -> Option<serde_json::Value> {
 async fn apply(pool: &PgPool, t: Transition, id: &str, worker: Uuid) {
     match t {
         Transition::Promote => drop(tasks::promote_due(pool, 100).await.unwrap()),
-        Transition::Claim => drop(tasks::claim(pool, &[id.to_string()], worker).await.unwrap()),
+        Transition::Claim => drop(tasks::claim(pool, &[key(id)], worker).await.unwrap()),
         Transition::RecordOutcome => {
             let success = Outcome::Success("1".into());
-            let o = AttemptOutcomeRecord { task_id: id, attempt: 1, outcome: &success };
+            let id = key(id);
+            let o = AttemptOutcomeRecord { task_id: &id, attempt: 1, outcome: &success };
             tasks::record_outcomes(pool, worker, &[o]).await.unwrap();
         }
         Transition::Rescue => drop(tasks::rescue(pool, Duration::from_secs(60)).await.unwrap()),
-        Transition::Cancel => drop(tasks::cancel(pool, id).await.unwrap()),
-        Transition::Retry => drop(tasks::retry(pool, id).await.unwrap()),
+        Transition::Cancel => drop(tasks::cancel(pool, &key(id)).await.unwrap()),
+        Transition::Retry => drop(tasks::retry(pool, &key(id)).await.unwrap()),
         Transition::RefuseRecord => {
-            let r = Refused { id: id.into(), attempts: 1, error: TaskError::new("record_too_large", "test") };
+            let r = Refused { id: key(id), attempts: 1, error: TaskError::new("record_too_large", "test") };
             tasks::fail_unsendable(pool, &[r]).await.unwrap();
         }
         Transition::Expire => drop(tasks::delete_expired(pool, Duration::from_secs(1), 100).await.unwrap()),
-        Transition::SendBack => drop(tasks::resend(pool, id).await.unwrap()),
+        Transition::SendBack => drop(tasks::resend(pool, &key(id)).await.unwrap()),
         Transition::Reroute => drop(tasks::reroute_changed(pool, Duration::from_secs(60)).await.unwrap()),
     }
 }
@@ -166,29 +172,30 @@ async fn each_transition_changes_exactly_the_statuses_it_moves_from(pool: PgPool
 async fn outcomes_and_progress_are_fenced_by_worker_and_attempt(pool: PgPool) {
     let (owner, other) = (register(&pool).await, register(&pool).await);
     tasks::insert_each(&pool, &[new_task("t")]).await.unwrap();
-    let claimed = tasks::claim(&pool, &["t".to_string()], owner).await.unwrap();
+    let claimed = tasks::claim(&pool, &[key("t")], owner).await.unwrap();
     assert_eq!(claimed[0].as_claimed().map(|c| c.attempt), Some(1));
     // A second claim of the same record finds it taken.
-    assert!(tasks::claim(&pool, &["t".to_string()], other).await.unwrap()[0].as_claimed().is_none());
+    assert!(tasks::claim(&pool, &[key("t")], other).await.unwrap()[0].as_claimed().is_none());
 
     let progress = Progress { percent: 50.0, message: "half".into() };
-    assert_eq!(tasks::set_progress(&pool, "t", other, 1, &progress).await.unwrap(), Recorded::Fenced);
-    assert_eq!(tasks::set_progress(&pool, "t", owner, 2, &progress).await.unwrap(), Recorded::Fenced);
-    assert_eq!(tasks::set_progress(&pool, "t", owner, 1, &progress).await.unwrap(), Recorded::Written);
+    assert_eq!(tasks::set_progress(&pool, &key("t"), other, 1, &progress).await.unwrap(), Recorded::Fenced);
+    assert_eq!(tasks::set_progress(&pool, &key("t"), owner, 2, &progress).await.unwrap(), Recorded::Fenced);
+    assert_eq!(tasks::set_progress(&pool, &key("t"), owner, 1, &progress).await.unwrap(), Recorded::Written);
 
     let success = Outcome::Success("42".into());
-    let record = |attempt| AttemptOutcomeRecord { task_id: "t", attempt, outcome: &success };
+    let t = key("t");
+    let record = |attempt| AttemptOutcomeRecord { task_id: &t, attempt, outcome: &success };
     assert_eq!(tasks::record_outcomes(&pool, other, &[record(1)]).await.unwrap(), [Recorded::Fenced]);
     assert_eq!(tasks::record_outcomes(&pool, owner, &[record(2)]).await.unwrap(), [Recorded::Fenced]);
-    assert_eq!(tasks::get(&pool, "t").await.unwrap().unwrap().task.status, TaskStatus::Processing);
+    assert_eq!(tasks::get(&pool, &key("t")).await.unwrap().unwrap().task.status, TaskStatus::Processing);
     assert_eq!(tasks::record_outcomes(&pool, owner, &[record(1)]).await.unwrap(), [Recorded::Written]);
     // The same outcome again: the task is no longer processing.
     assert_eq!(tasks::record_outcomes(&pool, owner, &[record(1)]).await.unwrap(), [Recorded::Fenced]);
-    assert_eq!(tasks::set_progress(&pool, "t", owner, 1, &progress).await.unwrap(), Recorded::Fenced);
+    assert_eq!(tasks::set_progress(&pool, &key("t"), owner, 1, &progress).await.unwrap(), Recorded::Fenced);
 
-    let task = tasks::get(&pool, "t").await.unwrap().unwrap().task;
+    let task = tasks::get(&pool, &key("t")).await.unwrap().unwrap().task;
     assert_eq!((task.status, task.result.map(|r| r.get().to_string())), (TaskStatus::Success, Some("42".into())));
-    let history = attempts::list(&pool, "t").await.unwrap();
+    let history = attempts::list(&pool, &key("t")).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].outcome, Some(crate::model::AttemptOutcome::Success));
 }
@@ -196,7 +203,7 @@ async fn outcomes_and_progress_are_fenced_by_worker_and_attempt(pool: PgPool) {
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn publish_marks_and_refusals_apply_only_at_the_records_attempt(pool: PgPool) {
     tasks::insert_each(&pool, &[new_task("a"), new_task("b")]).await.unwrap();
-    let sent = |id: &str, attempts| Sent { id: id.into(), attempts };
+    let sent = |id: &str, attempts| Sent { id: key(id), attempts };
     // A record of another attempt count marks nothing; the right one marks once.
     assert_eq!(tasks::mark_published(&pool, &[sent("a", 1)]).await.unwrap(), 0);
     assert_eq!(tasks::mark_published(&pool, &[sent("a", 0)]).await.unwrap(), 1);
@@ -206,13 +213,13 @@ async fn publish_marks_and_refusals_apply_only_at_the_records_attempt(pool: PgPo
     assert_eq!(due.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["b"]);
 
     let refused =
-        |id: &str, attempts| Refused { id: id.into(), attempts, error: TaskError::new("record_too_large", "x") };
+        |id: &str, attempts| Refused { id: key(id), attempts, error: TaskError::new("record_too_large", "x") };
     // A published row (a) or another attempt count (b at 1) is not failed.
     assert!(tasks::fail_unsendable(&pool, &[refused("a", 0), refused("b", 1)]).await.unwrap().is_empty());
     assert_eq!(tasks::fail_unsendable(&pool, &[refused("b", 0)]).await.unwrap(), ["b"]);
     // A task failed because Kafka can never take its record cannot be retried.
-    assert!(matches!(tasks::retry(&pool, "b").await.unwrap(), tasks::RetryResult::NotRetryable(_)));
-    assert!(matches!(tasks::retry(&pool, "nope").await.unwrap(), tasks::RetryResult::NotFound));
+    assert!(matches!(tasks::retry(&pool, &key("b")).await.unwrap(), tasks::RetryResult::NotRetryable(_)));
+    assert!(matches!(tasks::retry(&pool, &key("nope")).await.unwrap(), tasks::RetryResult::NotFound));
 }
 
 /// Whether task `id` is marked published.
@@ -229,54 +236,55 @@ async fn a_send_back_unpublishes_only_a_published_queued_task(pool: PgPool) {
     let worker = register(&pool).await;
     tasks::insert_each(&pool, &[new_task("q"), new_task("p")]).await.unwrap();
     // Not published yet: the publisher sends it anyway, nothing to clear.
-    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unchanged);
-    let sent = |id: &str| Sent { id: id.into(), attempts: 0 };
+    assert_eq!(tasks::resend(&pool, &key("q")).await.unwrap(), Resent::Unchanged);
+    let sent = |id: &str| Sent { id: key(id), attempts: 0 };
     assert_eq!(tasks::mark_published(&pool, &[sent("q"), sent("p")]).await.unwrap(), 2);
 
-    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unpublished);
+    assert_eq!(tasks::resend(&pool, &key("q")).await.unwrap(), Resent::Unpublished);
     assert!(!published(&pool, "q").await);
     let due = tasks::fetch_unpublished(&pool, Duration::ZERO, 10).await.unwrap();
     assert_eq!(due.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["q"]);
     // A second record of the same task finds it unpublished already.
-    assert_eq!(tasks::resend(&pool, "q").await.unwrap(), Resent::Unchanged);
+    assert_eq!(tasks::resend(&pool, &key("q")).await.unwrap(), Resent::Unchanged);
 
     // Claimed through another record: the running task is left alone.
-    tasks::claim(&pool, &["p".to_string()], worker).await.unwrap();
+    tasks::claim(&pool, &[key("p")], worker).await.unwrap();
     let before = row(&pool, "p").await;
-    assert_eq!(tasks::resend(&pool, "p").await.unwrap(), Resent::Unchanged);
+    assert_eq!(tasks::resend(&pool, &key("p")).await.unwrap(), Resent::Unchanged);
     assert_eq!(row(&pool, "p").await, before);
-    assert_eq!(tasks::resend(&pool, "nope").await.unwrap(), Resent::Unchanged);
+    assert_eq!(tasks::resend(&pool, &key("nope")).await.unwrap(), Resent::Unchanged);
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn a_reroute_unpublishes_a_changed_tenants_queued_tasks_once_settled(pool: PgPool) {
     let worker = register(&pool).await;
-    let of = |id: &str, tenant: &str| NewTask { tenant: tenant.into(), ..new_task(id) };
+    let of = |id: &str, tenant: &str| NewTask { tenant: Tenant::parse(tenant).unwrap(), ..new_task(id) };
+    // Stored under their tenants' keys (`acme/a1`, ...), as the gateway stores them.
     let all = [of("a1", "acme"), of("a2", "acme"), of("o1", "other")];
     tasks::insert_each(&pool, &all).await.unwrap();
-    let sent: Vec<Sent> = all.iter().map(|t| Sent { id: t.id.clone(), attempts: 0 }).collect();
+    let sent: Vec<Sent> = all.iter().map(|t| Sent { id: t.key(), attempts: 0 }).collect();
     assert_eq!(tasks::mark_published(&pool, &sent).await.unwrap(), 3);
-    tasks::claim(&pool, &["a2".to_string()], worker).await.unwrap();
+    tasks::claim(&pool, &[key("acme/a2")], worker).await.unwrap();
     assert!(!super::tenants::declare(&pool, &["acme".to_string()], "test").await.unwrap().is_empty());
 
     let settle = Duration::from_secs(600);
     // Changed just now: processes may still route by the old list.
     assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 0);
-    assert!(published(&pool, "a1").await);
+    assert!(published(&pool, "acme/a1").await);
 
     sqlx::query("UPDATE dedicated_tenants SET changed_at = now() - interval '1 hour'").execute(&pool).await.unwrap();
-    let running = row(&pool, "a2").await;
+    let running = row(&pool, "acme/a2").await;
     // Only the changed tenant's queued task; the running one and another
     // tenant's are left alone.
     assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 1);
-    assert!(!published(&pool, "a1").await);
-    assert!(published(&pool, "o1").await);
-    assert_eq!(row(&pool, "a2").await, running);
+    assert!(!published(&pool, "acme/a1").await);
+    assert!(published(&pool, "other/o1").await);
+    assert_eq!(row(&pool, "acme/a2").await, running);
 
     // Once per change: sent and marked again, the task stays published.
     assert_eq!(tasks::mark_published(&pool, &sent[..1]).await.unwrap(), 1);
     assert_eq!(tasks::reroute_changed(&pool, settle).await.unwrap(), 0);
-    assert!(published(&pool, "a1").await);
+    assert!(published(&pool, "acme/a1").await);
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
@@ -289,7 +297,7 @@ async fn a_batch_with_a_conflicting_id_stores_nothing(pool: PgPool) {
         tasks::BatchInsert::Conflict(id) => assert_eq!(id, "x"),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert!(tasks::get(&pool, "y").await.unwrap().is_none());
+    assert!(tasks::get(&pool, &key("y")).await.unwrap().is_none());
     // The same request again is an idempotent repeat.
     match tasks::insert_batch(&pool, &[new_task("x")]).await.unwrap() {
         tasks::BatchInsert::Done(v) => assert!(matches!(v[..], [tasks::Inserted::Existing(_)])),
@@ -301,9 +309,9 @@ async fn a_batch_with_a_conflicting_id_stores_nothing(pool: PgPool) {
 async fn attempt_signals_tell_cancel_requests_from_takeovers(pool: PgPool) {
     let (owner, rescuer_side) = (register(&pool).await, register(&pool).await);
     tasks::insert_each(&pool, &[new_task("c"), new_task("k"), new_task("m")]).await.unwrap();
-    let ids: Vec<String> = ["c", "k", "m"].map(String::from).to_vec();
+    let ids: Vec<TaskKey> = ["c", "k", "m"].map(key).to_vec();
     tasks::claim(&pool, &ids, owner).await.unwrap();
-    assert!(matches!(tasks::cancel(&pool, "c").await.unwrap(), tasks::CancelResult::Requested(_)));
+    assert!(matches!(tasks::cancel(&pool, &key("c")).await.unwrap(), tasks::CancelResult::Requested(_)));
     // "k" now belongs to another worker's attempt 2.
     sqlx::query("UPDATE tasks SET worker_id = $1, attempts = 2 WHERE id = 'k'")
         .bind(rescuer_side)
@@ -311,7 +319,7 @@ async fn attempt_signals_tell_cancel_requests_from_takeovers(pool: PgPool) {
         .await
         .unwrap();
     let running: Vec<RunningAttempt> =
-        ids.iter().map(|id| RunningAttempt { task_id: id.clone(), attempt: 1 }).collect();
+        ids.iter().map(|id| RunningAttempt { task_id: id.to_string(), attempt: 1 }).collect();
     let mut signals = attempts::signals(&pool, owner, &running).await.unwrap();
     signals.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     assert_eq!(
@@ -374,17 +382,20 @@ async fn rescue_takes_only_the_dead_owners_current_attempt(pool: PgPool) {
     // A live worker's task is not touched, whatever its earlier attempts.
     assert_eq!(row(&pool, "alive").await, alive);
     assert_eq!(row(&pool, "moved-on").await, moved_on);
-    let history = attempts::list(&pool, "moved-on").await.unwrap();
+    let history = attempts::list(&pool, &key("moved-on")).await.unwrap();
     assert!(history.iter().all(|a| a.finished_at.is_none()), "{history:?}");
 
-    let get = |id: &'static str| tasks::get(&pool, id);
+    let (silent, stopped, last) = (key("silent"), key("stopped"), key("last"));
+    let get = |id: &'static str| {
+        tasks::get(&pool, [&silent, &stopped, &last].into_iter().find(|k| k.as_str() == id).expect("a key"))
+    };
     assert_eq!(get("silent").await.unwrap().unwrap().task.status, TaskStatus::Queued);
     assert_eq!(get("stopped").await.unwrap().unwrap().task.status, TaskStatus::Queued);
     let last = get("last").await.unwrap().unwrap().task;
     assert_eq!((last.status, last.error.map(|e| e.kind)), (TaskStatus::Failed, Some("worker_lost".to_string())));
     // Only the rescued attempt's row is closed, as lost.
     for (id, attempt) in [("silent", 1), ("stopped", 2), ("last", 4)] {
-        let history = attempts::list(&pool, id).await.unwrap();
+        let history = attempts::list(&pool, &key(id)).await.unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].attempt, attempt);
         assert_eq!(history[0].outcome, Some(crate::model::AttemptOutcome::WorkerLost));
@@ -415,14 +426,15 @@ async fn promote_moves_only_due_tasks(pool: PgPool) {
     tasks::insert_each(&pool, &[at("later", 3600), at("due", -10), at("overdue", -60)]).await.unwrap();
     let later = row(&pool, "later").await;
 
-    let mut promoted: Vec<String> = tasks::promote_due(&pool, 10).await.unwrap().into_iter().map(|u| u.id).collect();
+    let mut promoted: Vec<String> =
+        tasks::promote_due(&pool, 10).await.unwrap().into_iter().map(|u| u.id.into_string()).collect();
     promoted.sort();
     assert_eq!(promoted, ["due", "overdue"]);
     assert!(tasks::promote_due(&pool, 10).await.unwrap().is_empty());
 
     assert_eq!(row(&pool, "later").await, later);
     for id in ["due", "overdue"] {
-        assert_eq!(tasks::get(&pool, id).await.unwrap().unwrap().task.status, TaskStatus::Queued);
+        assert_eq!(tasks::get(&pool, &key(id)).await.unwrap().unwrap().task.status, TaskStatus::Queued);
         assert!(!published(&pool, id).await);
     }
 }

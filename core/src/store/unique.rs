@@ -23,6 +23,7 @@ use sqlx::PgConnection;
 use super::tasks::{Inserted, NewTask};
 use super::StoreError;
 use crate::model::TaskStatus;
+use crate::names::TaskKey;
 
 /// The name of the partial unique index of migration 0017.
 pub const INDEX: &str = "tasks_unique_key";
@@ -107,7 +108,7 @@ pub(super) async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Res
             if out[i].is_some() {
                 continue;
             }
-            let row = if sent[i] { created.remove(&t.id) } else { None };
+            let row = if sent[i] { created.remove(&t.key()) } else { None };
             match row {
                 Some(row) => out[i] = Some(Inserted::Created(row)),
                 None => match resolve(&mut *conn, t).await? {
@@ -130,18 +131,18 @@ pub(super) async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Res
 async fn resolve(conn: &mut PgConnection, t: &NewTask) -> Result<Option<Inserted>, StoreError> {
     if let Some(u) = &t.unique {
         if let Some(id) = holder_in(&mut *conn, &u.base(&t.tenant, &t.name), u.for_seconds).await? {
-            if let Some(holder) = super::tasks::get_in(&mut *conn, &id).await? {
+            if let Some(holder) = super::tasks::get_in(&mut *conn, &TaskKey::from_stored(id)).await? {
                 return Ok(Some(Inserted::Unique(holder)));
             }
         }
     }
-    Ok(match super::tasks::get_in(&mut *conn, &t.id).await? {
+    Ok(match super::tasks::get_in(&mut *conn, &t.key()).await? {
         Some(existing) if existing.request_hash == t.request_hash => Some(Inserted::Existing(existing)),
         // A different earlier task with this id.
-        Some(_) => Some(Inserted::Conflict(t.id.clone())),
+        Some(_) => Some(Inserted::Conflict(t.key())),
         None if t.unique.is_some() => None,
         // Same id twice in one statement with different bodies.
-        None => Some(Inserted::Conflict(t.id.clone())),
+        None => Some(Inserted::Conflict(t.key())),
     })
 }
 

@@ -67,7 +67,7 @@ pub async fn create_key(
     let body = super::tasks::read_body(body, state.cfg.limits.max_body_bytes)?;
     let req: CreateKey = crate::submit::parse(&body)?;
     let new = NewKey {
-        tenant: req.tenant.unwrap_or_else(|| caller.tenant.clone()),
+        tenant: req.tenant.unwrap_or_else(|| caller.tenant.to_string()),
         name: req.name,
         scopes: req.scopes,
         queues: req.queues,

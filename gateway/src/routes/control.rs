@@ -6,6 +6,7 @@ use axum::Json;
 use yadtq_core::auth::Scope;
 use yadtq_core::kafka::UNSENDABLE_KINDS;
 use yadtq_core::model::{Attempt, Task, TaskStatus};
+use yadtq_core::names::{TaskId, TaskKey};
 use yadtq_core::store::tasks::{self, CancelResult, RetryResult};
 
 use super::tasks::TaskIdPath;
@@ -23,7 +24,7 @@ use crate::state::AppState;
 /// release that knows the status honours.
 #[utoipa::path(
     post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",
-    params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
+    params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Cancelled (now, or already before: a repeated cancel is not an error)", body = Task),
         (status = 202, description = "Running (or in a status this release does not know): cancel requested; watch the task or its events", body = Task),
@@ -61,7 +62,7 @@ pub async fn cancel(
 /// and so is a task whose unique key another task holds now (`field` is `unique`).
 #[utoipa::path(
     post, path = "/tasks/{id}/retry", tag = "tasks", operation_id = "retryTask",
-    params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
+    params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 202, description = "Queued again", body = Task),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
@@ -97,7 +98,7 @@ pub async fn retry(
 /// The stored key of the caller's task `id`, once the caller's key has
 /// `scope` and the task exists in a queue it may see: 403 without the
 /// scope, 404 for a task it may not see (as for one that does not exist).
-async fn visible_key(state: &AppState, caller: &Caller, id: &str, scope: Scope) -> Result<String, ApiError> {
+async fn visible_key(state: &AppState, caller: &Caller, id: &TaskId, scope: Scope) -> Result<TaskKey, ApiError> {
     caller.require(scope)?;
     super::tasks::load(state, caller, id).await?;
     Ok(caller.task_key(id))
@@ -119,7 +120,7 @@ fn not_retryable(id: &str, task: &Task) -> String {
 /// The attempt history of a task: one entry per claim, oldest first.
 #[utoipa::path(
     get, path = "/tasks/{id}/attempts", tag = "tasks", operation_id = "listAttempts",
-    params(("id" = String, Path, description = "Task id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$")),
+    params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Attempts", body = Vec<Attempt>),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),

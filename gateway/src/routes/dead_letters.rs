@@ -31,6 +31,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use yadtq_core::inspect::{DeadLetter, DeadLetters, ScanBudget};
 use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::names::TaskKey;
 use yadtq_core::store::audit;
 
 use crate::auth::Caller;
@@ -259,7 +260,8 @@ pub async fn replay(
             Some("key"),
         ));
     };
-    let task = match yadtq_core::store::tasks::get(&state.pool, &id).await? {
+    let key = TaskKey::from_stored(id.clone());
+    let task = match yadtq_core::store::tasks::get(&state.pool, &key).await? {
         Some(row) => row.task,
         None => {
             return Err(ApiError::new(
@@ -291,7 +293,7 @@ pub async fn replay(
     // (503), and a send that then fails leaves the row queued for the
     // publisher, so the entry names an action that takes effect.
     let detail = serde_json::json!({"partition": addr.partition, "offset": addr.offset});
-    let tenant = yadtq_core::auth::tenant_of(&id);
+    let tenant = key.tenant();
     audit::record(&state.pool, &caller.actor(), "dead_letter.replay", Some(tenant), Some(&id), &detail).await?;
     tracing::info!(%id, partition = addr.partition, offset = addr.offset, by = %caller.actor(), "replaying a dead letter");
     crate::publish::publish(&state, &[&task]).await;

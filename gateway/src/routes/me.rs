@@ -38,7 +38,7 @@ pub struct Me {
 pub async fn get(caller: Caller) -> Json<Me> {
     Json(Me {
         key_id: caller.key_id,
-        tenant: caller.tenant.clone(),
+        tenant: caller.tenant.to_string(),
         scopes: caller.scopes().to_vec(),
         queues: caller.queues().map(<[String]>::to_vec),
     })

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use yadtq_core::auth::Scope;
 use yadtq_core::model::{Task, TaskStatus};
-use yadtq_core::names::TaskId;
+use yadtq_core::names::{TaskId, TaskKey};
 use yadtq_core::store::tasks::{self, Inserted, TaskFilter};
 use yadtq_core::telemetry::{self, KeyValue, TraceContext};
 
@@ -40,7 +40,7 @@ use crate::submit::{self, SubmitRequest};
     post, path = "/tasks", tag = "tasks", operation_id = "submitTask",
     request_body = SubmitRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body (and `task-id`), which must not name another", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Client-chosen task id; same as `id` in the body (and `task-id`), which must not name another"),
         ("traceparent" = Option<String>, Header, description = "W3C trace context: the task runs in this trace (its `trace_id`); absent or invalid, a new trace"),
         ("tracestate" = Option<String>, Header, description = "W3C trace state, kept with the trace context"),
     ),
@@ -102,14 +102,14 @@ pub async fn submit(
             let marker = [(submit::unique::HEADER, submit::unique::EXISTING)];
             return Ok((StatusCode::OK, location(&task.id), marker, Json(task)).into_response());
         }
-        Inserted::Conflict(id) => return Err(conflict(&caller, &id)),
+        Inserted::Conflict(id) => return Err(conflict(&id)),
         Inserted::Created(row) => {
             crate::publish::publish(&state, &[&row.task]).await;
             (StatusCode::ACCEPTED, row)
         }
     };
     let task = caller.present(row.task);
-    telemetry::end(&span, vec![KeyValue::new("yadtq.task.id", task.id.clone())]);
+    telemetry::end(&span, vec![KeyValue::new("yadtq.task.id", task.id.to_string())]);
     Ok((code, location(&task.id), Json(task)).into_response())
 }
 
@@ -123,8 +123,8 @@ pub fn submit_span(headers: &HeaderMap) -> telemetry::Context {
 }
 
 /// The 409 for task key `key` submitted before with a different request.
-pub fn conflict(caller: &Caller, key: &str) -> ApiError {
-    let id = yadtq_core::auth::client_id(&caller.tenant, key);
+pub fn conflict(key: &TaskKey) -> ApiError {
+    let id = key.client_id();
     ApiError::new(
         StatusCode::CONFLICT,
         format!("task id '{id}' was already submitted with a different task, args, kwargs or queue"),
@@ -192,7 +192,7 @@ pub const MAX_WAIT: f64 = 60.0;
 /// Read a task: status, result or error, progress, attempts and timestamps.
 #[utoipa::path(
     get, path = "/tasks/{id}", tag = "tasks", operation_id = "getTask",
-    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`, other than `.` and `..`)", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$"), GetQuery),
+    params(("id" = String, Path, description = "Task id: a UUID or a client-chosen id (1-128 of letters, digits, `._:-`, other than `.` and `..`)"), GetQuery),
     responses(
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id or wait", body = Problem, content_type = "application/problem+json"),
@@ -269,7 +269,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskIdPath {
 
 /// The caller's task `id` as stored (not yet [`Caller::present`]ed), or 404:
 /// also for a task in a queue the caller's key may not see.
-pub async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<Task, ApiError> {
+pub async fn load(state: &AppState, caller: &Caller, id: &TaskId) -> Result<Task, ApiError> {
     match tasks::get(&state.pool, &caller.task_key(id)).await? {
         Some(row) if caller.sees_queue(&row.task.queue) => Ok(row.task),
         _ => Err(no_task(id)),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{TaskRecord, TaskRow};
 use crate::model::{Task, TaskStatus};
+use crate::names::Tenant;
 use crate::store::StoreError;
 
 /// Filters of [`list`]; `None` matches everything.
@@ -54,7 +55,7 @@ pub struct TaskPage {
 /// Errors: [`StoreError`] when PostgreSQL fails or cannot be reached.
 pub async fn list(
     pool: &PgPool,
-    tenant: &str,
+    tenant: &Tenant,
     queues: Option<&[String]>,
     f: &TaskFilter,
     limit: i64,
@@ -75,7 +76,7 @@ pub async fn list(
            AND ($5::text IS NULL OR queue = $5) AND ($6::uuid IS NULL OR worker_id = $6)
            AND ($7::bigint IS NULL OR seq < $7)
          ORDER BY seq DESC LIMIT $8",
-        tenant,
+        tenant.as_str(),
         queues,
         f.status.as_ref().map(TaskStatus::as_str),
         f.task.as_deref(),

@@ -46,6 +46,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::model::{Task, TaskStatus};
+use crate::names::TaskKey;
 use crate::telemetry::TraceContext;
 
 /// One row of the state machine table above.
@@ -154,9 +155,11 @@ struct TaskRecord {
 
 impl From<TaskRecord> for TaskRow {
     fn from(r: TaskRecord) -> Self {
+        let key = TaskKey::from_stored(r.id);
         TaskRow {
             task: Task {
-                id: r.id,
+                id: key.task_id(),
+                key,
                 task: r.name,
                 args: r.args.0,
                 kwargs: r.kwargs.0,
@@ -214,7 +217,7 @@ struct UnpublishedRecord {
 impl From<UnpublishedRecord> for Unpublished {
     fn from(r: UnpublishedRecord) -> Self {
         Unpublished {
-            id: r.id,
+            id: TaskKey::from_stored(r.id),
             name: r.name,
             args: r.args.0,
             kwargs: r.kwargs.0,
@@ -261,19 +264,20 @@ pub struct Backoff {
     pub cap_seconds: Option<f64>,
 }
 
-pub(super) async fn get_in(conn: &mut PgConnection, id: &str) -> Result<Option<TaskRow>, StoreError> {
-    let row = task_query!("SELECT ", " FROM tasks WHERE id = $1", id).fetch_optional(conn).await?;
+pub(super) async fn get_in(conn: &mut PgConnection, key: &TaskKey) -> Result<Option<TaskRow>, StoreError> {
+    let row = task_query!("SELECT ", " FROM tasks WHERE id = $1", key.as_str()).fetch_optional(conn).await?;
     Ok(row.map(TaskRow::from))
 }
 
-/// Reads one task, `None` when no task has this id.
-pub async fn get(pool: &PgPool, id: &str) -> Result<Option<TaskRow>, StoreError> {
-    get_in(&mut *pool.acquire().await?, id).await
+/// Reads one task, `None` when no task has this key.
+pub async fn get(pool: &PgPool, key: &TaskKey) -> Result<Option<TaskRow>, StoreError> {
+    get_in(&mut *pool.acquire().await?, key).await
 }
 
-/// Reads the tasks of `ids` in one statement (the gateway's shared read of
-/// the tasks its waiters watch); ids with no task are left out.
-pub async fn get_many(pool: &PgPool, ids: &[String]) -> Result<Vec<TaskRow>, StoreError> {
-    let rows = task_query!("SELECT ", " FROM tasks WHERE id = ANY($1)", ids).fetch_all(pool).await?;
+/// Reads the tasks of `keys` in one statement (the gateway's shared read of
+/// the tasks its waiters watch); keys with no task are left out.
+pub async fn get_many(pool: &PgPool, keys: &[TaskKey]) -> Result<Vec<TaskRow>, StoreError> {
+    let keys: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
+    let rows = task_query!("SELECT ", " FROM tasks WHERE id = ANY($1)", &keys as &[&str]).fetch_all(pool).await?;
     Ok(rows.into_iter().map(TaskRow::from).collect())
 }

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use super::UnpublishedRecord;
 use crate::model::{TaskError, TaskStatus};
+use crate::names::TaskKey;
 use crate::store::events::notify_changed;
 use crate::store::StoreError;
 
@@ -18,7 +19,7 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub struct Unpublished {
     /// Task id.
-    pub id: String,
+    pub id: TaskKey,
     /// Handler name.
     pub name: String,
     /// JSON array text.
@@ -60,7 +61,7 @@ pub(crate) async fn fetch_unpublished(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
     /// Task id.
-    pub id: String,
+    pub id: TaskKey,
     /// The row's attempt count when the record was produced.
     pub attempts: i32,
 }
@@ -92,7 +93,7 @@ pub async fn mark_published(pool: &PgPool, sent: &[Sent]) -> Result<u64, StoreEr
 #[derive(Debug, Clone)]
 pub struct Refused {
     /// Task id.
-    pub id: String,
+    pub id: TaskKey,
     /// The row's attempt count when the record was produced.
     pub attempts: i32,
     /// Why it can never be sent (`record_too_large`, `unpublishable`).
@@ -104,7 +105,7 @@ pub struct Refused {
 /// claimed, cancelled or requeued since is left alone); rows another
 /// transaction holds are skipped, and the next send fails them. Returns the
 /// ids failed.
-pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Result<Vec<String>, StoreError> {
+pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Result<Vec<TaskKey>, StoreError> {
     if refused.is_empty() {
         return Ok(Vec::new());
     }
@@ -127,7 +128,7 @@ pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Resul
     .fetch_all(pool)
     .await?;
     notify_changed(pool, failed.clone());
-    Ok(failed)
+    Ok(failed.into_iter().map(TaskKey::from_stored).collect())
 }
 
 /// What [`resend`] did.
@@ -146,10 +147,10 @@ pub enum Resent {
 /// does with a record of a tenant it does not serve (the record went to the
 /// topic of the tenant's old route); the publisher then sends it to the
 /// route it reads now.
-pub async fn resend(pool: &PgPool, id: &str) -> Result<Resent, StoreError> {
+pub async fn resend(pool: &PgPool, key: &TaskKey) -> Result<Resent, StoreError> {
     let r = sqlx::query!(
         "UPDATE tasks SET published_at = NULL WHERE id = $1 AND status = 'queued' AND published_at IS NOT NULL",
-        id
+        key.as_str()
     )
     .execute(pool)
     .await?;

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{Backoff, TaskRecord, TaskRow};
 use crate::model::TaskStatus;
-use crate::names::{QueueName, TaskName};
+use crate::names::{QueueName, TaskId, TaskKey, TaskName, Tenant};
 use crate::store::unique::Unique;
 use crate::store::StoreError;
 use crate::telemetry::TraceContext;
@@ -19,11 +19,11 @@ use crate::telemetry::TraceContext;
 /// A task to insert, already validated by the gateway.
 #[derive(Debug, Clone)]
 pub struct NewTask {
-    /// Stored task key: the tenant's id (server UUID or client-chosen)
-    /// through [`crate::auth::task_key`].
-    pub id: String,
+    /// The tenant's own id (server UUID or client-chosen); the stored key
+    /// is [`NewTask::key`].
+    pub id: TaskId,
     /// Tenant that submitted it.
-    pub tenant: String,
+    pub tenant: Tenant,
     /// Handler name.
     pub name: TaskName,
     /// JSON array text, kept as sent.
@@ -48,6 +48,13 @@ pub struct NewTask {
     pub unique: Option<Unique>,
 }
 
+impl NewTask {
+    /// The stored key: [`TaskKey::new`] of its tenant and id.
+    pub fn key(&self) -> TaskKey {
+        TaskKey::new(&self.tenant, &self.id)
+    }
+}
+
 /// Result of an insert for one task.
 #[derive(Debug)]
 pub enum Inserted {
@@ -56,7 +63,7 @@ pub enum Inserted {
     /// A task with this id and the same request already existed; returned unchanged.
     Existing(TaskRow),
     /// A task with this id exists with a different request (409); nothing changed.
-    Conflict(String),
+    Conflict(TaskKey),
     /// Another task holds the submission's unique key: returned unchanged,
     /// nothing created. Wins over a task found by the submission's id.
     Unique(TaskRow),
@@ -68,7 +75,7 @@ pub enum BatchInsert {
     /// Every task was created or found unchanged, in input order.
     Done(Vec<Inserted>),
     /// This id exists with a different request: nothing was inserted.
-    Conflict(String),
+    Conflict(TaskKey),
 }
 
 /// Inserts a batch in one transaction (one `UNNEST` statement), all or
@@ -104,7 +111,7 @@ pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserte
 pub(in crate::store) async fn insert_rows(
     conn: &mut PgConnection,
     tasks: &[NewTask],
-) -> Result<HashMap<String, TaskRow>, StoreError> {
+) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let unique = |f: fn(&NewTask, &Unique) -> Option<String>| {
         tasks.iter().map(|t| t.unique.as_ref().and_then(|u| f(t, u))).collect::<Vec<Option<String>>>()
@@ -126,7 +133,7 @@ pub(in crate::store) async fn insert_rows(
          ORDER BY ukey, id
          ON CONFLICT DO NOTHING RETURNING ",
         "",
-        &col(|t| t.id.clone()),
+        &col(|t| t.key().into_string()),
         &col(|t| t.name.to_string()),
         &col(|t| t.args.clone()),
         &col(|t| t.kwargs.clone()),
@@ -137,7 +144,7 @@ pub(in crate::store) async fn insert_rows(
         &tasks.iter().map(|t| t.retry_backoff.base_seconds).collect::<Vec<_>>() as &[Option<f64>],
         &tasks.iter().map(|t| t.retry_backoff.cap_seconds).collect::<Vec<_>>() as &[Option<f64>],
         &col(|t| t.request_hash.clone()),
-        &col(|t| t.tenant.clone()),
+        &col(|t| t.tenant.to_string()),
         &tasks.iter().map(|t| t.trace.as_ref().map(|c| c.traceparent.clone())).collect::<Vec<_>>()
             as &[Option<String>],
         &tasks.iter().map(|t| t.trace.as_ref().map(|c| c.tracestate.clone())).collect::<Vec<_>>()
@@ -148,5 +155,5 @@ pub(in crate::store) async fn insert_rows(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.id.clone(), TaskRow::from(r))).collect())
+    Ok(rows.into_iter().map(TaskRow::from).map(|r| (r.task.key.clone(), r)).collect())
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{get, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
 use crate::model::{Progress, TaskError, TaskStatus};
+use crate::names::TaskKey;
 use crate::store::events::notify_changed;
 use crate::store::StoreError;
 use crate::telemetry::TraceContext;
@@ -35,7 +36,7 @@ pub enum CancelResult {
 /// (`cancel_requested_at`, status unchanged) when it is `processing` or in a
 /// status this release does not know (a newer release's, which honours the
 /// request when it next moves the task).
-pub async fn cancel(pool: &PgPool, id: &str) -> Result<CancelResult, StoreError> {
+pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreError> {
     let row = task_query!(
         "UPDATE tasks SET
              status = CASE WHEN status IN ('queued', 'scheduled') THEN 'cancelled' ELSE status END,
@@ -47,17 +48,17 @@ pub async fn cancel(pool: &PgPool, id: &str) -> Result<CancelResult, StoreError>
          WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
          RETURNING ",
         "",
-        id
+        key.as_str()
     )
     .fetch_optional(pool)
     .await?;
     match row.map(TaskRow::from) {
         Some(row) if row.task.status == TaskStatus::Cancelled => {
-            notify_changed(pool, vec![row.task.id.clone()]);
+            notify_changed(pool, vec![row.task.key.to_string()]);
             Ok(CancelResult::Cancelled(row))
         }
         Some(row) => Ok(CancelResult::Requested(row)),
-        None => Ok(get(pool, id).await?.map_or(CancelResult::NotFound, CancelResult::Terminal)),
+        None => Ok(get(pool, key).await?.map_or(CancelResult::NotFound, CancelResult::Terminal)),
     }
 }
 
@@ -79,7 +80,7 @@ pub enum RetryResult {
 /// Puts a `failed` or `cancelled` task back to `queued` for one more attempt
 /// (its retry budget is raised to allow it), unless another task holds its
 /// unique key ([`RetryResult::UniqueHeld`]).
-pub async fn retry(pool: &PgPool, id: &str) -> Result<RetryResult, StoreError> {
+pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
     let row = match task_query!(
         "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
@@ -89,7 +90,7 @@ pub async fn retry(pool: &PgPool, id: &str) -> Result<RetryResult, StoreError> {
            AND NOT (status = 'failed' AND coalesce(error->>'kind', '') = ANY($2))
          RETURNING ",
         "",
-        id,
+        key.as_str(),
         &unsendable
     )
     .fetch_optional(pool)
@@ -100,10 +101,10 @@ pub async fn retry(pool: &PgPool, id: &str) -> Result<RetryResult, StoreError> {
     };
     match row {
         Some(row) => {
-            notify_changed(pool, vec![id.to_string()]);
+            notify_changed(pool, vec![key.to_string()]);
             Ok(RetryResult::Requeued(row.into()))
         }
-        None => Ok(get(pool, id).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
+        None => Ok(get(pool, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
     }
 }
 
@@ -151,7 +152,8 @@ impl ClaimResult {
 /// the attempt and opens its `task_attempts` row, in one statement. Returns
 /// one [`ClaimResult`] per id, in order. An id listed twice gets its claim
 /// once (the second is [`ClaimResult::NotQueued`]).
-pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec<ClaimResult>, StoreError> {
+pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<Vec<ClaimResult>, StoreError> {
+    let ids: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
     let rows = sqlx::query!(
         r#"WITH locked AS (
              SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
@@ -172,7 +174,7 @@ pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec
                 timeout_seconds AS "timeout_seconds!", max_retries AS "max_retries!",
                 retry_backoff_base, retry_backoff_cap, traceparent, tracestate
          FROM claimed"#,
-        ids,
+        &ids as &[&str],
         worker_id
     )
     .fetch_all(pool)
@@ -194,7 +196,7 @@ pub async fn claim(pool: &PgPool, ids: &[String], worker_id: Uuid) -> Result<Vec
         by_id.insert(r.id, claimed);
     }
     notify_changed(pool, by_id.keys().cloned().collect());
-    Ok(ids.iter().map(|id| by_id.remove(id).map_or(ClaimResult::NotQueued, ClaimResult::Claimed)).collect())
+    Ok(keys.iter().map(|key| by_id.remove(key.as_str()).map_or(ClaimResult::NotQueued, ClaimResult::Claimed)).collect())
 }
 
 /// How an attempt ended, as recorded by its worker.
@@ -220,7 +222,7 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct AttemptOutcomeRecord<'a> {
     /// Task id.
-    pub task_id: &'a str,
+    pub task_id: &'a TaskKey,
     /// The attempt number the worker claimed.
     pub attempt: i32,
     /// How it ended.
@@ -262,7 +264,7 @@ pub async fn record_outcomes(
             }
             Outcome::Cancelled => (&TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
         };
-        ids.push(o.task_id);
+        ids.push(o.task_id.as_str());
         attempts.push(o.attempt);
         statuses.push(status.as_str());
         attempt_outcomes.push(attempt_outcome.as_str());
@@ -312,14 +314,14 @@ pub async fn record_outcomes(
 /// notifies listeners.
 pub async fn set_progress(
     pool: &PgPool,
-    id: &str,
+    key: &TaskKey,
     worker_id: Uuid,
     attempt: i32,
     progress: &Progress,
 ) -> Result<Recorded, StoreError> {
     let r = sqlx::query!(
         "UPDATE tasks SET progress = $4 WHERE id = $1 AND status = 'processing' AND worker_id = $2 AND attempts = $3",
-        id,
+        key.as_str(),
         worker_id,
         attempt,
         Json(progress) as _
@@ -327,7 +329,7 @@ pub async fn set_progress(
     .execute(pool)
     .await?;
     if r.rows_affected() == 1 {
-        notify_changed(pool, vec![id.to_string()]);
+        notify_changed(pool, vec![key.to_string()]);
         Ok(Recorded::Written)
     } else {
         Ok(Recorded::Fenced)
@@ -352,7 +354,7 @@ pub(crate) async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpubli
     .fetch_all(pool)
     .await?;
     let promoted: Vec<Unpublished> = rows.into_iter().map(Unpublished::from).collect();
-    notify_changed(pool, promoted.iter().map(|u| u.id.clone()).collect());
+    notify_changed(pool, promoted.iter().map(|u| u.id.to_string()).collect());
     Ok(promoted)
 }
 

@@ -66,7 +66,7 @@ async fn active_counts_queued_scheduled_and_processing_per_queue(pool: PgPool) {
     age(&pool, "a2", 60.0, 60.0).await;
     age(&pool, "c1", 3600.0, 3600.0).await;
     // Only a2 was sent to Kafka.
-    assert_eq!(tasks::mark_published(&pool, &[Sent { id: "a2".into(), attempts: 1 }]).await.unwrap(), 1);
+    assert_eq!(tasks::mark_published(&pool, &[Sent { id: super::key("a2"), attempts: 1 }]).await.unwrap(), 1);
 
     let active = stats::active(&pool).await.unwrap();
     assert_eq!(

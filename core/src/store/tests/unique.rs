@@ -6,8 +6,9 @@
 use sqlx::PgPool;
 
 use super::unknown_status::admit_status;
-use super::{new_task, register};
+use super::{key, new_task, register};
 use crate::model::TaskStatus;
+use crate::names::{TaskId, Tenant};
 use crate::store::tasks::{self, BatchInsert, ClaimResult, Inserted, NewTask, RetryResult};
 use crate::store::unique::Unique;
 
@@ -44,12 +45,15 @@ async fn set_status(pool: &PgPool, id: &str, status: &str) {
 async fn a_repeat_answers_the_holder_until_it_finishes(pool: PgPool) {
     assert_eq!(submit(&pool, keyed("a", "sync-42")).await, "created a");
     assert_eq!(submit(&pool, keyed("b", "sync-42")).await, "holder a");
-    assert!(tasks::get(&pool, "b").await.unwrap().is_none(), "nothing created for the repeat");
+    assert!(tasks::get(&pool, &key("b")).await.unwrap().is_none(), "nothing created for the repeat");
     // Another key, another task name or another tenant is another key.
     assert_eq!(submit(&pool, keyed("c", "sync-43")).await, "created c");
     let other_name = NewTask { name: crate::names::TaskName::parse("sleep", 64).unwrap(), ..keyed("d", "sync-42") };
     assert_eq!(submit(&pool, other_name).await, "created d");
-    assert_eq!(submit(&pool, NewTask { tenant: "acme".into(), ..keyed("e", "sync-42") }).await, "created e");
+    assert_eq!(
+        submit(&pool, NewTask { tenant: Tenant::parse("acme").unwrap(), ..keyed("e", "sync-42") }).await,
+        "created e"
+    );
     // Every non-terminal status holds it, a later release's too.
     admit_status(&pool, "waiting").await;
     for status in ["scheduled", "processing", "waiting"] {
@@ -111,7 +115,7 @@ async fn in_a_batch_the_second_of_a_key_answers_the_first(pool: PgPool) {
         .collect();
     // The first in request order wins although `a2` sorts before `b1`.
     assert_eq!(got, ["created b1", "created plain", "holder b1", "created c"]);
-    assert!(tasks::get(&pool, "a2").await.unwrap().is_none());
+    assert!(tasks::get(&pool, &key("a2")).await.unwrap().is_none());
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
@@ -133,10 +137,10 @@ async fn a_retry_into_a_held_key_is_refused(pool: PgPool) {
     assert_eq!(submit(&pool, keyed("old", "k")).await, "created old");
     set_status(&pool, "old", "failed").await;
     assert_eq!(submit(&pool, keyed("new", "k")).await, "created new");
-    assert!(matches!(tasks::retry(&pool, "old").await.unwrap(), RetryResult::UniqueHeld));
-    assert_eq!(tasks::get(&pool, "old").await.unwrap().unwrap().task.status, TaskStatus::Failed);
+    assert!(matches!(tasks::retry(&pool, &key("old")).await.unwrap(), RetryResult::UniqueHeld));
+    assert_eq!(tasks::get(&pool, &key("old")).await.unwrap().unwrap().task.status, TaskStatus::Failed);
     set_status(&pool, "new", "cancelled").await;
-    assert!(matches!(tasks::retry(&pool, "old").await.unwrap(), RetryResult::Requeued(_)));
+    assert!(matches!(tasks::retry(&pool, &key("old")).await.unwrap(), RetryResult::Requeued(_)));
     assert_eq!(submit(&pool, keyed("third", "k")).await, "holder old");
 }
 
@@ -148,9 +152,10 @@ async fn internal_moves_keep_the_key_with_its_task(pool: PgPool) {
     assert_eq!(tasks::promote_due(&pool, 10).await.unwrap().len(), 1);
     assert!(matches!(tasks::claim(&pool, &["a".into()], worker).await.unwrap()[..], [ClaimResult::Claimed(_)]));
     let success = tasks::Outcome::Success("1".into());
-    let o = tasks::AttemptOutcomeRecord { task_id: "a", attempt: 1, outcome: &success };
+    let a = key("a");
+    let o = tasks::AttemptOutcomeRecord { task_id: &a, attempt: 1, outcome: &success };
     assert_eq!(tasks::record_outcomes(&pool, worker, &[o]).await.unwrap(), [tasks::Recorded::Written]);
-    assert_eq!(submit(&pool, NewTask { id: "b".into(), ..t }).await, "holder a");
+    assert_eq!(submit(&pool, NewTask { id: TaskId::parse("b").unwrap(), ..t }).await, "holder a");
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]

@@ -6,7 +6,7 @@
 use sqlx::PgPool;
 
 use super::stats::task_on;
-use super::{new_task, register};
+use super::{key, new_task, register};
 use crate::model::TaskStatus;
 use crate::store::tasks::{self, BatchInsert, CancelResult, ClaimResult, Inserted, RetryResult, TaskFilter};
 use crate::store::{overview, stats};
@@ -39,14 +39,16 @@ async fn an_unknown_status_reads_verbatim_through_every_reader(pool: PgPool) {
     };
 
     // One, many, a page (no filter, and a known filter that excludes it).
-    is_waiting(&tasks::get(&pool, "w1").await.unwrap().expect("w1").task);
+    is_waiting(&tasks::get(&pool, &key("w1")).await.unwrap().expect("w1").task);
     let many = tasks::get_many(&pool, &["w1".into(), "w3".into(), "q1".into()]).await.unwrap();
     assert_eq!(many.len(), 3);
     many.iter().filter(|r| r.task.id != "q1").for_each(|r| is_waiting(&r.task));
-    let page = tasks::list(&pool, crate::auth::DEFAULT_TENANT, None, &TaskFilter::default(), 50, None).await.unwrap();
+    let page = tasks::list(&pool, &crate::names::Tenant::default_tenant(), None, &TaskFilter::default(), 50, None)
+        .await
+        .unwrap();
     assert_eq!(page.tasks.iter().filter(|t| t.status == waiting()).count(), 3);
     let queued = TaskFilter { status: Some(TaskStatus::Queued), ..TaskFilter::default() };
-    let page = tasks::list(&pool, crate::auth::DEFAULT_TENANT, None, &queued, 50, None).await.unwrap();
+    let page = tasks::list(&pool, &crate::names::Tenant::default_tenant(), None, &queued, 50, None).await.unwrap();
     assert_eq!(page.tasks.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["q1"]);
 
     // Submitting the same id again reads the existing row, one by one and in a batch.
@@ -67,7 +69,7 @@ async fn an_unknown_status_reads_verbatim_through_every_reader(pool: PgPool) {
 
     // Cancel requests (status unchanged, like a running task); retry refuses
     // and re-reads it; a claim skips it.
-    match tasks::cancel(&pool, "w1").await.unwrap() {
+    match tasks::cancel(&pool, &key("w1")).await.unwrap() {
         CancelResult::Requested(row) => {
             is_waiting(&row.task);
             assert!(row.task.cancel_requested_at.is_some());
@@ -75,14 +77,14 @@ async fn an_unknown_status_reads_verbatim_through_every_reader(pool: PgPool) {
         other => panic!("cancel of a waiting task: {other:?}"),
     }
     assert!(
-        matches!(tasks::cancel(&pool, "w1").await.unwrap(), CancelResult::Requested(r) if r.task.status == waiting())
+        matches!(tasks::cancel(&pool, &key("w1")).await.unwrap(), CancelResult::Requested(r) if r.task.status == waiting())
     );
-    match tasks::retry(&pool, "w2").await.unwrap() {
+    match tasks::retry(&pool, &key("w2")).await.unwrap() {
         RetryResult::NotRetryable(row) => is_waiting(&row.task),
         other => panic!("retry of a waiting task: {other:?}"),
     }
     assert!(matches!(&tasks::claim(&pool, &["w3".into()], worker).await.unwrap()[..], [ClaimResult::NotQueued]));
-    is_waiting(&tasks::get(&pool, "w3").await.unwrap().expect("w3").task);
+    is_waiting(&tasks::get(&pool, &key("w3")).await.unwrap().expect("w3").task);
 
     // Statistics: counted per queue by its name among the active counts,
     // never among the finished ones.
