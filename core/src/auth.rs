@@ -51,7 +51,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in the order listings show them.
-    pub const ALL: [Scope; 6] =
+    pub(crate) const ALL: [Scope; 6] =
         [Scope::Submit, Scope::Read, Scope::Operate, Scope::Metrics, Scope::Admin, Scope::Cluster];
 
     /// The name stored in `api_keys.scopes` and used on the command line.

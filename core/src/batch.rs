@@ -62,12 +62,6 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         Self { tx }
     }
 
-    /// Queues `input` without waiting for its output (fire and forget).
-    pub fn send(&self, input: I) {
-        let (reply, _) = oneshot::channel();
-        let _ = self.tx.send((input, reply));
-    }
-
     /// Queues `input` and waits for its output; `None` if the batcher stopped.
     pub async fn call(&self, input: I) -> Option<O> {
         let (reply, rx) = oneshot::channel();

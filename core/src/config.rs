@@ -137,7 +137,7 @@ pub fn ensure_positive(settings: &[(&str, Duration)]) -> anyhow::Result<()> {
 }
 
 /// Converts a positive number of seconds to a [`Duration`] (non-finite or negative gives zero).
-pub fn secs(v: f64) -> Duration {
+pub(crate) fn secs(v: f64) -> Duration {
     Duration::try_from_secs_f64(v).unwrap_or(Duration::ZERO)
 }
 

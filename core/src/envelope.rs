@@ -63,7 +63,7 @@ impl Envelope {
     }
 
     /// Serialises to the record value.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("envelope serialises")
     }
 

@@ -232,7 +232,7 @@ pub(crate) enum Delivery {
 /// transport errors and outages are never permanent. `record_bytes` (key plus
 /// value) goes into the message. The one classification both publishing paths
 /// (the gateway's and the maintenance publisher's) use.
-pub fn refusal(e: &KafkaError, record_bytes: usize) -> Option<TaskError> {
+pub(crate) fn refusal(e: &KafkaError, record_bytes: usize) -> Option<TaskError> {
     let KafkaError::MessageProduction(code) = e else { return None };
     let kind = match code {
         RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge => RECORD_TOO_LARGE,

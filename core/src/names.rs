@@ -176,7 +176,7 @@ impl Tenant {
     pub const RULE: &'static str = "1-64 characters of letters, digits, '-' and '_'";
 
     /// True when `name` keeps [`Tenant::RULE`].
-    pub fn is_valid(name: &str) -> bool {
+    pub(crate) fn is_valid(name: &str) -> bool {
         !name.is_empty()
             && name.len() <= 64
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -242,7 +242,7 @@ impl TaskKey {
     }
 
     /// The tenant's own id as a [`TaskId`] (it kept the rule when it was submitted).
-    pub fn task_id(&self) -> TaskId {
+    pub(crate) fn task_id(&self) -> TaskId {
         TaskId(self.client_id().to_string())
     }
 

@@ -6,7 +6,7 @@
 use sqlx::PgPool;
 
 /// The queues among `wanted` that are not in `declared`, in `wanted`'s order.
-pub fn undeclared<'a>(declared: &[String], wanted: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn undeclared<'a>(declared: &[String], wanted: &'a [String]) -> Vec<&'a str> {
     wanted.iter().filter(|q| !declared.contains(q)).map(String::as_str).collect()
 }
 

@@ -114,7 +114,7 @@ impl TraceContext {
     }
 
     /// The 32 hex digits of the trace id in `traceparent`.
-    pub fn trace_id(traceparent: &str) -> Option<&str> {
+    pub(crate) fn trace_id(traceparent: &str) -> Option<&str> {
         traceparent.split('-').nth(1).filter(|t| t.len() == 32)
     }
 }

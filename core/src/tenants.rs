@@ -44,7 +44,7 @@ impl Routes {
     }
 
     /// The dedicated tenants, as last read.
-    pub fn dedicated(&self) -> Arc<BTreeSet<String>> {
+    pub(crate) fn dedicated(&self) -> Arc<BTreeSet<String>> {
         self.dedicated.read().expect("routes lock").clone()
     }
 
@@ -111,7 +111,7 @@ impl Routes {
 /// three maintenance periods `period` (every process has read the new list
 /// by then), plus how long a record sent by the old list can wait for its
 /// ack ([`crate::kafka::MESSAGE_TIMEOUT_MS`]), plus 5 s for its publish mark.
-pub fn reroute_settle(period: Duration) -> Duration {
+pub(crate) fn reroute_settle(period: Duration) -> Duration {
     period * 3 + Duration::from_millis(u64::from(crate::kafka::MESSAGE_TIMEOUT_MS)) + Duration::from_secs(5)
 }
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 /// Rows deleted per statement.
-pub const BATCH: i64 = 1000;
+pub(crate) const BATCH: i64 = 1000;
 /// Statements per pass at most, so one pass stays short.
 const MAX_BATCHES: usize = 10;
 
 /// One cleaner pass; returns how many tasks were deleted. A worker is
 /// dead after `dead_after` without a heartbeat; a live one is never deleted.
-pub async fn clean(pool: &PgPool, retention: Duration, dead_after: Duration) -> u64 {
+pub(crate) async fn clean(pool: &PgPool, retention: Duration, dead_after: Duration) -> u64 {
     let mut total = 0;
     for _ in 0..MAX_BATCHES {
         match crate::store::tasks::delete_expired(pool, retention, BATCH).await {

@@ -20,7 +20,7 @@ impl Lease {
     /// Tries to take or keep the lock; true while this process leads. A lost or
     /// broken connection drops the lease (PostgreSQL frees the lock when the
     /// session ends), and the next call reconnects and competes again.
-    pub async fn hold(&mut self) -> bool {
+    pub(crate) async fn hold(&mut self) -> bool {
         if self.conn.is_none() {
             match crate::store::connect_dedicated(&self.database_url).await {
                 Ok(c) => self.conn = Some(c),
@@ -49,7 +49,7 @@ impl Lease {
     }
 
     /// Releases the lock (if held) by closing the session.
-    pub async fn release(&mut self) {
+    pub(crate) async fn release(&mut self) {
         if let Some(conn) = self.conn.take() {
             use sqlx::Connection;
             let _ = conn.close().await;

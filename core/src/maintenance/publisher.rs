@@ -16,7 +16,7 @@ use crate::tenants::Routes;
 /// Rows younger than this are still the accepting gateway's to publish.
 pub const GRACE: Duration = Duration::from_secs(2);
 /// Rows sent per pass at most.
-pub const BATCH: i64 = 1000;
+pub(crate) const BATCH: i64 = 1000;
 
 /// One publisher pass; returns how many rows were sent and marked. Errors are
 /// logged; unacknowledged rows stay unpublished for the next pass. First,

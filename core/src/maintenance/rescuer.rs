@@ -12,7 +12,7 @@ use crate::tenants::Routes;
 
 /// One rescuer pass. What it moved is logged and counted in
 /// [`crate::metrics::TASKS_RESCUED`]; errors are logged and the next pass retries.
-pub async fn rescue(routes: &Routes, pool: &PgPool, producer: &FutureProducer, dead_after: Duration) {
+pub(crate) async fn rescue(routes: &Routes, pool: &PgPool, producer: &FutureProducer, dead_after: Duration) {
     match crate::store::tasks::rescue(pool, dead_after).await {
         Ok(r) => {
             let (requeued, failed) = (r.requeued.len(), r.failed);

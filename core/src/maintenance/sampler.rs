@@ -52,7 +52,12 @@ impl Sampler {
     /// One pass: queries PostgreSQL and, if this process still leads
     /// (`leading`), publishes the samples. Errors are logged and leave the
     /// previous samples in place (their timestamp gauge shows their age).
-    pub async fn pass(&mut self, pool: &PgPool, dead_after: Duration, leading: &watch::Receiver<Option<Instant>>) {
+    pub(crate) async fn pass(
+        &mut self,
+        pool: &PgPool,
+        dead_after: Duration,
+        leading: &watch::Receiver<Option<Instant>>,
+    ) {
         let active = match crate::store::stats::active(pool).await {
             Ok(a) => a,
             Err(e) => return tracing::warn!(error = %e, "sampler: cannot count tasks"),
@@ -124,13 +129,13 @@ impl Sampler {
 
 /// Records that the lease was confirmed by a check sent at `asked`: the
 /// samples stay valid until `asked + VALID_FOR × period`.
-pub fn confirmed(asked: Instant, period: Duration) {
+pub(crate) fn confirmed(asked: Instant, period: Duration) {
     m::set_source_deadline(SOURCE, asked + period * VALID_FOR);
 }
 
 /// Withdraws the leader's samples (call once leadership is lost, after
 /// `leading` says so).
-pub fn withdraw() {
+pub(crate) fn withdraw() {
     let _gate = GATE.lock();
     m::clear_samples(SOURCE);
 }

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use crate::tenants::Routes;
 
 /// Tasks promoted per pass at most.
-pub const BATCH: i64 = 1000;
+pub(crate) const BATCH: i64 = 1000;
 
 /// One scheduler pass; returns how many tasks were promoted. Promoted tasks the
 /// broker did not acknowledge stay unpublished for the publisher.

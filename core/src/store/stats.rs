@@ -77,7 +77,7 @@ pub async fn active(pool: &PgPool) -> Result<Active, StoreError> {
 /// Counts of finished tasks (`success`, `failed`, `cancelled`) per queue,
 /// kept until the retention deletes them. Scans the table (~0.4 s for a
 /// million rows): sample it rarely.
-pub async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, StoreError> {
+pub(crate) async fn finished(pool: &PgPool) -> Result<Vec<StatusCount>, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT queue AS "queue!", status AS "status!: TaskStatus", count(*) AS "n!" FROM tasks
           WHERE status IN ('success', 'failed', 'cancelled') GROUP BY queue, status"#

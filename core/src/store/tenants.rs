@@ -62,7 +62,7 @@ pub async fn declare(pool: &PgPool, tenants: &[String], actor: &str) -> Result<C
 
 /// The tenants dedicated now, by name; empty when none is (or no gateway
 /// has started yet).
-pub async fn dedicated(pool: &PgPool) -> Result<Vec<String>, StoreError> {
+pub(crate) async fn dedicated(pool: &PgPool) -> Result<Vec<String>, StoreError> {
     Ok(sqlx::query_scalar!("SELECT tenant FROM dedicated_tenants WHERE dedicated ORDER BY tenant")
         .fetch_all(pool)
         .await?)

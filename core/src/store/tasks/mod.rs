@@ -29,8 +29,8 @@
 //! (send back, re-route), so it is sent again to the route read now. The
 //! publisher sends unpublished rows past a grace period
 //! ([`fetch_unpublished`]); rows Kafka refuses for the record itself fail
-//! ([`fail_unsendable`]). The table above is [`Transition::ALL`], which the
-//! store tests walk.
+//! ([`fail_unsendable`]). The table above is `Transition::ALL` (built for
+//! the tests only), which the store tests walk.
 //!
 //! The module is split along its seams: `submit` (inserting tasks),
 //! `list` (the keyset-paged listing), `transitions` (every change of
@@ -50,8 +50,9 @@ use crate::names::TaskKey;
 use crate::telemetry::TraceContext;
 
 /// One row of the state machine table above.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
+pub(crate) enum Transition {
     /// Due `scheduled` → `queued` ([`promote_due`]).
     Promote,
     /// `queued` → `processing` ([`claim`]).
@@ -75,9 +76,10 @@ pub enum Transition {
     Reroute,
 }
 
+#[cfg(test)]
 impl Transition {
     /// Every transition of an existing task (submission creates the row).
-    pub const ALL: [Transition; 10] = [
+    pub(crate) const ALL: [Transition; 10] = [
         Self::Promote,
         Self::Claim,
         Self::RecordOutcome,
@@ -92,7 +94,7 @@ impl Transition {
 
     /// The statuses this transition moves a task from; any other status is
     /// left unchanged by its function.
-    pub fn from(self) -> &'static [TaskStatus] {
+    pub(crate) fn from(self) -> &'static [TaskStatus] {
         use TaskStatus::*;
         match self {
             Self::Promote => &[Scheduled],

@@ -372,7 +372,7 @@ pub(crate) struct Rescued {
 /// `dead_after`, database clock) or stopped: back to `queued` (unpublished) when
 /// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
 /// close with outcome `worker_lost`.
-pub async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescued, StoreError> {
+pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescued, StoreError> {
     let rows = unpublished_query!(
         r#"WITH lost AS (
              SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted,
