@@ -6,6 +6,7 @@
 //! no grid tick can take. Clients cannot submit ids under the reserved
 //! prefixes ([`reserved_prefix`]).
 
+pub mod plan;
 pub mod spec;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -43,11 +44,19 @@ pub fn trigger_suffix(at: DateTime<Utc>) -> String {
 /// client id; `None` for every other task.
 pub fn tick_of(id: &str) -> Option<(&str, DateTime<Utc>)> {
     let (schedule, suffix) = id.strip_prefix(TASK_ID_PREFIX)?.rsplit_once(':')?;
-    let secs = suffix.strip_prefix('t').and_then(|s| s.split_once('-')).map_or(suffix, |(secs, _)| secs);
-    if schedule.is_empty() || secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+    if schedule.is_empty() {
         return None;
     }
-    Some((schedule, Utc.timestamp_opt(secs.parse().ok()?, 0).single()?))
+    Some((schedule, tick_of_suffix(suffix)?))
+}
+
+/// The tick of an id suffix ([`tick_suffix`] or [`trigger_suffix`]).
+pub fn tick_of_suffix(suffix: &str) -> Option<DateTime<Utc>> {
+    let secs = suffix.strip_prefix('t').and_then(|s| s.split_once('-')).map_or(suffix, |(secs, _)| secs);
+    if secs.is_empty() || secs.len() > 12 || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Utc.timestamp_opt(secs.parse().ok()?, 0).single()
 }
 
 #[cfg(test)]
