@@ -247,11 +247,16 @@ pub fn grid_pass(spec: &Spec, st: &State, now: DateTime<Utc>) -> Plan {
     let Some(first) = st.next_tick.filter(|t| *t <= now) else { return plan };
     let until = st.end_at.map_or(now, |end| end.min(now));
     let window_start = now - chrono::Duration::from_std(st.catchup_window).unwrap_or(chrono::Duration::MAX);
+    // The oldest tick that may still run: the first at or after the window's start.
+    let cut = if first < window_start { spec.first_from(window_start) } else { Some(first) };
     if first < window_start {
-        let old = spec.count_between(first, (window_start - chrono::Duration::seconds(1)).min(until), COUNT_CAP);
-        plan.skip(first, FireKind::Tick, "catchup_window", old as i64);
+        let old_end = cut.map_or(until, |c| (c - chrono::Duration::seconds(1)).min(until));
+        plan.skip(first, FireKind::Tick, "catchup_window", spec.count_between(first, old_end, COUNT_CAP) as i64);
     }
-    let (ticks, more) = spec.between(first.max(window_start), until, MAX_TICKS_PER_PASS);
+    let (ticks, more) = match cut {
+        Some(cut) => spec.between(cut, until, MAX_TICKS_PER_PASS),
+        None => (vec![], false),
+    };
     if let (true, Some(newest)) = (more, ticks.last()) {
         // More due ticks than a pass takes: the newer rest are counted as skipped.
         let rest_from = *newest + chrono::Duration::seconds(1);

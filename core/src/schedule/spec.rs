@@ -166,9 +166,14 @@ impl Spec {
         }
     }
 
-    /// The first tick at or after `t`.
+    /// The first tick at or after `t` (ticks are whole seconds: for a `t`
+    /// with a fraction, the first tick after it).
     pub fn first_from(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.next_after(t - chrono::Duration::seconds(1))
+        if t.timestamp_subsec_nanos() == 0 {
+            self.next_after(t - chrono::Duration::seconds(1))
+        } else {
+            self.next_after(t)
+        }
     }
 
     /// The next `n` ticks strictly after `t`.

@@ -53,6 +53,12 @@ fn after_downtime_ticks_past_the_window_are_counted_and_the_rest_follow_the_poli
     assert_eq!(fired(&skip), [12], "only the newest runs");
     assert_eq!((skipped(&skip, "catchup_window"), skipped(&skip, "overlap")), (6, 6));
     assert_eq!(skip.skipped, 12);
+    // A pass a fraction of a second past a tick: the window's start is not a
+    // tick, and the tick just before it is old (counted, not run).
+    let late = at(12) + chrono::Duration::milliseconds(600);
+    let all = grid_pass(&per_second(), &state(Overlap::AllowAll, 0, false), late);
+    assert_eq!(fired(&all), [7, 8, 9, 10, 11, 12]);
+    assert_eq!(skipped(&all, "catchup_window"), 7);
 }
 
 #[test]
