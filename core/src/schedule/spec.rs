@@ -92,7 +92,7 @@ fn parser() -> CronParser {
 fn parse_cron(pattern: &str) -> Result<Cron, SpecError> {
     let parts: Vec<&str> = pattern.split_whitespace().collect();
     let nickname = parts.len() == 1 && parts[0].starts_with('@');
-    if !nickname && !(parts.len() == 5 || parts.len() == 6) {
+    if !(nickname || parts.len() == 5 || parts.len() == 6) {
         return Err(err(
             "spec.cron",
             format!("cron pattern '{pattern}' has {} fields; give 5 (minute first) or 6 (second first)", parts.len()),
