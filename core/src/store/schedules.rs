@@ -492,7 +492,7 @@ pub async fn apply(
             })
         })
         .collect();
-    super::events::notify_changed(pool, inserted.iter().map(|u| u.id.clone()).collect());
+    // No task event: nobody waits on a task that did not exist (its id was a 404).
     Ok(Some(inserted))
 }
 
