@@ -449,3 +449,33 @@ async fn the_docs_examples_run() {
     assert_eq!(listed["tasks"].as_array().unwrap().len(), 4, "the trigger's task and the backfill's three");
     assert_eq!(run(lines[7]).0, 204);
 }
+
+/// `yadtq schedules ...` against a gateway: create, show, the tasks fired,
+/// trigger, pause, delete.
+#[tokio::test]
+async fn the_cli_manages_schedules() {
+    let stack = Stack::new("sched_cli").await;
+    let gw = stack.gateway(&[]).await;
+    let _w = stack.worker("w", &[]).await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(yadtq_tests::binary("yadtq"))
+            .args(["--url", &gw.base, "--api-key", &stack.api_key, "--json", "schedules"])
+            .args(args)
+            .output()
+            .expect("run yadtq");
+        assert!(out.status.success(), "yadtq schedules {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        serde_json::from_str::<Value>(&text).unwrap_or(Value::Null)
+    };
+    let created = cli(&["create", "cli-beat", "--every", "1", "--overlap", "allow_all", "echo", "hello"]);
+    assert_eq!((created["id"].as_str(), created["task"]["args"].clone()), (Some("cli-beat"), json!(["hello"])));
+    wait_fired(&stack, "cli-beat", 2).await;
+    assert_eq!(cli(&["get", "cli-beat"])["spec"], json!({"every": 1}));
+    let tasks = cli(&["tasks", "cli-beat"]);
+    assert!(tasks["tasks"].as_array().unwrap().iter().all(|t| t["schedule_id"] == "cli-beat"), "{tasks}");
+    assert_eq!(cli(&["trigger", "cli-beat"])["fired"].as_array().unwrap().len(), 1);
+    assert_eq!(cli(&["pause", "cli-beat"])["paused"], true);
+    assert_eq!(cli(&["list"])["schedules"][0]["id"], "cli-beat");
+    cli(&["delete", "cli-beat"]);
+    assert_eq!(gw.get("/schedules/cli-beat").await.status, 404);
+}
