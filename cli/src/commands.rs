@@ -90,7 +90,13 @@ fn items(v: &Value) -> &[Value] {
 
 /// `/tasks/{id}{rest}`, the id percent-encoded where it holds more than task-id characters.
 fn task_path(id: &str, rest: &str) -> String {
-    let mut path = String::from("/tasks/");
+    id_path("/tasks/", id, rest)
+}
+
+/// `{base}{id}{rest}`, the id percent-encoded where it holds more than
+/// id characters (letters, digits, `._:-`).
+pub(crate) fn id_path(base: &str, id: &str, rest: &str) -> String {
+    let mut path = String::from(base);
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || b"._:-".contains(&b) {
             path.push(b as char);

@@ -165,17 +165,9 @@ impl Create {
     }
 }
 
-/// `/schedules/{id}{rest}`, the id percent-encoded where it holds more than id characters.
+/// `/schedules/{id}{rest}`.
 fn path(id: &str, rest: &str) -> String {
-    let mut p = String::from("/schedules/");
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b"._:-".contains(&b) {
-            p.push(b as char);
-        } else {
-            p.push_str(&format!("%{b:02X}"));
-        }
-    }
-    p + rest
+    crate::commands::id_path("/schedules/", id, rest)
 }
 
 fn paging(p: &Paging, mut query: Vec<(&'static str, String)>) -> (Vec<(&'static str, String)>, Option<String>, bool) {
