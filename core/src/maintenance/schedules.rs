@@ -43,7 +43,8 @@ pub fn state_of(row: &ScheduleRow) -> State {
     let s = &row.settings;
     State {
         overlap: Overlap::parse(&s.overlap).unwrap_or_default(),
-        catchup_window: std::time::Duration::from_secs_f64(s.catchup_window_seconds.max(0.0)),
+        catchup_window: std::time::Duration::try_from_secs_f64(s.catchup_window_seconds.max(0.0))
+            .unwrap_or(std::time::Duration::MAX),
         next_tick: s.next_tick,
         end_at: s.end_at,
         runs_left: s.max_runs.map(|m| m - row.runs),

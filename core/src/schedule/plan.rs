@@ -246,7 +246,8 @@ pub fn grid_pass(spec: &Spec, st: &State, now: DateTime<Utc>) -> Plan {
     }
     let Some(first) = st.next_tick.filter(|t| *t <= now) else { return plan };
     let until = st.end_at.map_or(now, |end| end.min(now));
-    let window_start = now - chrono::Duration::from_std(st.catchup_window).unwrap_or(chrono::Duration::MAX);
+    let window = chrono::Duration::from_std(st.catchup_window).unwrap_or(chrono::Duration::MAX);
+    let window_start = now.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC);
     // The oldest tick that may still run: the first at or after the window's start.
     let cut = if first < window_start { spec.first_from(window_start) } else { Some(first) };
     if first < window_start {

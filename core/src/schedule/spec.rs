@@ -20,6 +20,9 @@ use croner::Cron;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Longest `every`, seconds (ten years).
+pub const MAX_EVERY: i64 = 315_360_000;
+
 /// Names of the cron fields, in order, for a 6-field pattern (a 5-field one
 /// has no `second`).
 const FIELDS: [&str; 6] = ["second", "minute", "hour", "day of month", "month", "day of week"];
@@ -35,10 +38,10 @@ pub struct SpecInput {
     /// `@daily` nicknames as croner reads them. Local to the schedule's `timezone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
-    /// Seconds between ticks (at least 1): ticks at `offset + k * every`
-    /// seconds after the Unix epoch, whatever the time zone.
+    /// Seconds between ticks (1 to 315360000, ten years): ticks at
+    /// `offset + k * every` seconds after the Unix epoch, whatever the time zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 315360000)]
     pub every: Option<i64>,
     /// With `every`: seconds after each multiple of `every` (0 to `every` - 1, default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,8 +137,8 @@ impl Spec {
                 Kind::Cron(Box::new(parse_cron(c)?))
             }
             (None, Some(every)) => {
-                if every < 1 {
-                    return Err(err("spec.every", format!("every must be at least 1 second, got {every}")));
+                if !(1..=MAX_EVERY).contains(&every) {
+                    return Err(err("spec.every", format!("every must be 1 to {MAX_EVERY} seconds, got {every}")));
                 }
                 let offset = input.offset.unwrap_or(0);
                 if !(0..every).contains(&offset) {
@@ -170,7 +173,7 @@ impl Spec {
     /// with a fraction, the first tick after it).
     pub fn first_from(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         if t.timestamp_subsec_nanos() == 0 {
-            self.next_after(t - chrono::Duration::seconds(1))
+            self.next_after(t.checked_sub_signed(chrono::Duration::seconds(1))?)
         } else {
             self.next_after(t)
         }

@@ -32,6 +32,8 @@ use crate::state::AppState;
 pub const MAX_ID_LEN: usize = 100;
 /// Default catch-up window, seconds.
 pub const DEFAULT_CATCHUP_WINDOW: f64 = 60.0;
+/// Longest catch-up window, seconds (thirty days).
+pub const MAX_CATCHUP_WINDOW: f64 = 2_592_000.0;
 /// Most ticks one backfill fires.
 pub const MAX_BACKFILL: usize = 1000;
 /// Fire times shown ahead.
@@ -74,8 +76,8 @@ pub struct CreateSchedule {
     pub task: Option<Box<RawValue>>,
     /// What a run does while the previous task is not terminal (default `skip`).
     pub overlap: Option<Overlap>,
-    /// Seconds (default 60): after downtime, missed ticks older than this are skipped.
-    #[schema(minimum = 0)]
+    /// Seconds (0 to 2592000, default 60): after downtime, missed ticks older than this are skipped.
+    #[schema(minimum = 0, maximum = 2592000)]
     pub catchup_window: Option<f64>,
     /// No tick before this.
     pub start_at: Option<DateTime<Utc>>,
@@ -106,7 +108,7 @@ pub struct PatchSchedule {
     /// New overlap policy (leaving a buffer policy drops the buffered runs).
     pub overlap: Option<Overlap>,
     /// New catch-up window, seconds.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 2592000)]
     pub catchup_window: Option<f64>,
     /// New start.
     pub start_at: Option<DateTime<Utc>>,
@@ -265,6 +267,15 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("no schedule with id '{id}'"))
 }
 
+/// 400 naming `field` unless `id` is a schedule id: a task id of at most [`MAX_ID_LEN`] characters.
+fn check_id(id: &str, field: &str) -> Result<(), ApiError> {
+    yadtq_core::names::TaskId::check(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
+    if id.len() > MAX_ID_LEN {
+        return Err(ApiError::bad_request(field, format!("{field} must be at most {MAX_ID_LEN} characters")));
+    }
+    Ok(())
+}
+
 /// Validates a task template: a `POST /tasks` body without ids or a start
 /// time; errors name `task.<field>`.
 fn template(state: &AppState, caller: &Caller, raw: &RawValue) -> Result<Template, ApiError> {
@@ -303,8 +314,11 @@ fn check_numbers(s: &Settings) -> Result<(), ApiError> {
     if !(0.0..=3600.0).contains(&s.jitter_seconds) {
         return Err(ApiError::bad_request("jitter", "jitter must be 0 to 3600 seconds"));
     }
-    if !(s.catchup_window_seconds.is_finite() && s.catchup_window_seconds >= 0.0) {
-        return Err(ApiError::bad_request("catchup_window", "catchup_window must be 0 or more seconds"));
+    if !(0.0..=MAX_CATCHUP_WINDOW).contains(&s.catchup_window_seconds) {
+        return Err(ApiError::bad_request(
+            "catchup_window",
+            format!("catchup_window must be 0 to {MAX_CATCHUP_WINDOW} seconds"),
+        ));
     }
     if s.max_runs.is_some_and(|m| m < 1) {
         return Err(ApiError::bad_request("max_runs", "max_runs must be at least 1"));
@@ -424,10 +438,7 @@ pub async fn create(
     let body = read_json(&headers, body, &state)?;
     let req: CreateSchedule = crate::submit::parse(&body)?;
     let id = req.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    yadtq_core::names::TaskId::check(&id).map_err(|e| ApiError::bad_request("id", format!("id {e}")))?;
-    if id.len() > MAX_ID_LEN {
-        return Err(ApiError::bad_request("id", format!("id must be at most {MAX_ID_LEN} characters")));
-    }
+    check_id(&id, "id")?;
     let input = req
         .spec
         .clone()
@@ -511,6 +522,7 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ScheduleRow, ApiError> {
+    check_id(id, "id")?;
     store::get(&state.pool, &caller.task_key(id)).await?.ok_or_else(|| not_found(id))
 }
 
@@ -624,6 +636,7 @@ pub async fn delete(
     TaskIdPath(id): TaskIdPath,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Operate)?;
+    check_id(&id, "id")?;
     if store::delete(&state.pool, &caller.task_key(&id)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -763,7 +776,7 @@ pub async fn tasks_page(
     before: Option<i64>,
     keep: impl Fn(&Task) -> bool,
 ) -> Result<super::tasks::TaskPage, ApiError> {
-    yadtq_core::names::TaskId::check(id).map_err(|e| ApiError::bad_request("schedule", format!("schedule {e}")))?;
+    check_id(id, "schedule")?;
     let keys = store::fired_tasks(&state.pool, &caller.task_key(id), limit + 1, before).await?;
     let next = (keys.len() as i64 > limit).then(|| keys[limit as usize - 1].0.to_string());
     let wanted: Vec<String> = keys.into_iter().take(limit as usize).map(|(_, k)| k).collect();

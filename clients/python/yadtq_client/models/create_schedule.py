@@ -30,8 +30,8 @@ class CreateSchedule:
             `cron` or `every`. Example: {'cron': '*/5 * * * *'}.
         task (SubmitRequest): Body of `POST /tasks` (and each element of `POST /tasks/batch`). Example: {'task':
             'multiply', 'args': [4, 5], 'kwargs': {}}.
-        catchup_window (float | None | Unset): Seconds (default 60): after downtime, missed ticks older than this are
-            skipped.
+        catchup_window (float | None | Unset): Seconds (0 to 2592000, default 60): after downtime, missed ticks older
+            than this are skipped.
         end_at (datetime.datetime | None | Unset): No tick after this.
         id (None | str | Unset): Client-chosen id (1-100 of letters, digits, `._:-`); creating the same
             id with the same body again answers 200, with another body 409.

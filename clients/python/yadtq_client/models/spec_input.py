@@ -22,8 +22,8 @@ class SpecInput:
             cron (None | str | Unset): A cron pattern: 5 fields (minute hour day-of-month month day-of-week)
                 or 6 with seconds first; names (`MON`, `JAN`), `L`, `W`, `#` and the
                 `@daily` nicknames as croner reads them. Local to the schedule's `timezone`.
-            every (int | None | Unset): Seconds between ticks (at least 1): ticks at `offset + k * every`
-                seconds after the Unix epoch, whatever the time zone.
+            every (int | None | Unset): Seconds between ticks (1 to 315360000, ten years): ticks at
+                `offset + k * every` seconds after the Unix epoch, whatever the time zone.
             offset (int | None | Unset): With `every`: seconds after each multiple of `every` (0 to `every` - 1, default 0).
     """
 
