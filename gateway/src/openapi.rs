@@ -73,6 +73,7 @@ use yadtq_core::names::TaskId;
         crate::routes::schedules::Schedule,
         crate::routes::schedules::SchedulePage,
         crate::routes::schedules::TemplateView,
+        crate::routes::schedules::TaskTemplate,
         crate::routes::schedules::FireView,
         crate::routes::schedules::FireResult,
         yadtq_core::schedule::spec::SpecInput,

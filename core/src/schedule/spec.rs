@@ -40,13 +40,24 @@ pub struct SpecInput {
     pub cron: Option<String>,
     /// Seconds between ticks (1 to 315360000, ten years): ticks at
     /// `offset + k * every` seconds after the Unix epoch, whatever the time zone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole")]
     #[schema(minimum = 1, maximum = 315360000)]
     pub every: Option<i64>,
     /// With `every`: seconds after each multiple of `every` (0 to `every` - 1, default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole")]
     #[schema(minimum = 0)]
     pub offset: Option<i64>,
+}
+
+/// An optional whole number, also when written with a fraction of zero
+/// (`60.0`): JSON Schema counts that as an integer, and so do clients that
+/// only have floating-point numbers.
+pub fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    n.as_i64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("invalid value: {n}, expected a whole number")))
 }
 
 /// An invalid spec or time zone: the field at fault (`spec.cron`,

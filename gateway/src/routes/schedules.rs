@@ -72,7 +72,7 @@ pub struct CreateSchedule {
     pub jitter: Option<f64>,
     /// The task to fire (required): a `POST /tasks` body without `id`,
     /// `task-id`, `countdown` or `eta`.
-    #[schema(value_type = crate::submit::SubmitRequest)]
+    #[schema(value_type = TaskTemplate)]
     pub task: Option<Box<RawValue>>,
     /// What a run does while the previous task is not terminal (default `skip`).
     pub overlap: Option<Overlap>,
@@ -85,9 +85,45 @@ pub struct CreateSchedule {
     pub end_at: Option<DateTime<Utc>>,
     /// Stop after this many runs.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "yadtq_core::schedule::spec::whole")]
     pub max_runs: Option<i64>,
     /// Create it paused (default false).
     pub paused: Option<bool>,
+}
+
+/// The task a schedule fires, as `POST /schedules` and `PATCH` take it: a
+/// `POST /tasks` body without `id`, `task-id`, `countdown` or `eta` (the
+/// id is derived from the schedule and the tick; the tick is the start).
+/// For the OpenAPI document only: the gateway validates it as `POST /tasks`
+/// validates a body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct TaskTemplate {
+    /// Handler name (required): letters, digits and `._:-`, starting with a letter.
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9._:-]{0,127}$")]
+    pub task: String,
+    /// Positional arguments, a JSON array of any values (default `[]`).
+    #[schema(value_type = Option<Vec<serde_json::Value>>)]
+    pub args: Option<Box<RawValue>>,
+    /// Keyword arguments, a JSON object of any values (default `{}`).
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
+    pub kwargs: Option<Box<RawValue>>,
+    /// Queue (1-64 of letters, digits, `-`, `_`). Default `default`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub queue: Option<String>,
+    /// Retries after the first attempt (at most `YADTQ_MAX_RETRIES_LIMIT`, default 100).
+    #[schema(minimum = 0, maximum = 100)]
+    pub max_retries: Option<i32>,
+    /// Seconds: upper bound of the first retry delay; at most `YADTQ_MAX_TIMEOUT` (default 86400).
+    #[schema(minimum = 0, maximum = 86400)]
+    pub retry_backoff_base: Option<f64>,
+    /// Seconds: longest retry delay; at least `retry_backoff_base`, at most `YADTQ_MAX_TIMEOUT`.
+    #[schema(minimum = 0, maximum = 86400)]
+    pub retry_backoff_cap: Option<f64>,
+    /// Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
+    #[schema(exclusive_minimum = 0, maximum = 86400)]
+    pub timeout: Option<f64>,
 }
 
 /// Body of `PATCH /schedules/{id}`: the fields to change (absent or null: unchanged).
@@ -102,8 +138,8 @@ pub struct PatchSchedule {
     /// New jitter, seconds.
     #[schema(minimum = 0, maximum = 3600)]
     pub jitter: Option<f64>,
-    /// New task template (a whole `POST /tasks` body, as at create).
-    #[schema(value_type = Option<crate::submit::SubmitRequest>)]
+    /// New task template (a whole one, as at create).
+    #[schema(value_type = Option<TaskTemplate>)]
     pub task: Option<Box<RawValue>>,
     /// New overlap policy (leaving a buffer policy drops the buffered runs).
     pub overlap: Option<Overlap>,
@@ -116,6 +152,7 @@ pub struct PatchSchedule {
     pub end_at: Option<DateTime<Utc>>,
     /// New run limit.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "yadtq_core::schedule::spec::whole")]
     pub max_runs: Option<i64>,
     /// Pause (true) or resume (false); resuming does not catch up the paused ticks.
     pub paused: Option<bool>,
@@ -420,7 +457,8 @@ fn read_json(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, state: &A
     responses(
         (status = 201, description = "Created", body = Schedule, headers(("Location" = String, description = "/schedules/{id}"))),
         (status = 200, description = "This id was created before with the same body: the schedule", body = Schedule),
-        (status = 400, description = "Invalid body; `field` names the culprit: `spec.cron` (the detail names the cron field and its position), `spec.every` (below 1 s), `spec.offset`, `timezone` (not an IANA name), `end_at` (before `start_at`), `task.<field>` (as POST /tasks, and no `id`, `task-id`, `countdown` or `eta`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body; `field` names the culprit. Besides each field's own schema, the rules no schema states: `spec` holds exactly one of `cron` and `every`; `spec.cron` is a valid pattern (the detail names the cron field and its position); `spec.offset` is below `every`; `timezone` is an IANA name; `end_at` is not before `start_at`; `task.retry_backoff_cap` is at least `task.retry_backoff_base`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `operate` scope, or may not use the task's queue", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id exists with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A task outside the catalogue, an undeclared queue (`task.task`, `task.queue`), or the tenant has its most schedules (`YADTQ_MAX_SCHEDULES_PER_TENANT`)", body = Problem, content_type = "application/problem+json"),
@@ -560,7 +598,8 @@ pub async fn get(
     params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
     responses(
         (status = 200, description = "The schedule as changed", body = Schedule),
-        (status = 400, description = "Invalid field (as at create); `field` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid field or id; `field` names it (the rules between fields as at create, applied to the schedule as changed)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `operate` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Changed concurrently too often; try again", body = Problem, content_type = "application/problem+json"),
@@ -624,6 +663,7 @@ pub async fn update(
     params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `operate` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
@@ -684,6 +724,7 @@ async fn fire(
     params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
     responses(
         (status = 200, description = "What the overlap policy made of the run", body = FireResult),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `operate` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The schedule is paused", body = Problem, content_type = "application/problem+json"),
@@ -717,7 +758,8 @@ pub async fn trigger(
     params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
     responses(
         (status = 200, description = "What the overlap policy made of the runs", body = FireResult),
-        (status = 400, description = "`start` or `end` missing, `end` before `start`, or more than 1000 ticks in the range (`end`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id, `start` or `end` missing, or the rules no schema states: `end` not before `start`, at most 1000 ticks in the range (`field` is `end`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `operate` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The schedule is paused", body = Problem, content_type = "application/problem+json"),

@@ -40,6 +40,8 @@ from .task_error import TaskError
 from .task_kwargs import TaskKwargs
 from .task_page import TaskPage
 from .task_status import TaskStatus
+from .task_template import TaskTemplate
+from .task_template_kwargs_type_0 import TaskTemplateKwargsType0
 from .template_view import TemplateView
 from .template_view_kwargs import TemplateViewKwargs
 from .unique_request import UniqueRequest
@@ -89,6 +91,8 @@ __all__ = (
     "TaskKwargs",
     "TaskPage",
     "TaskStatus",
+    "TaskTemplate",
+    "TaskTemplateKwargsType0",
     "TemplateView",
     "TemplateViewKwargs",
     "UniqueRequest",

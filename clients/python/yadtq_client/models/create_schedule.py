@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.spec_input import SpecInput
-    from ..models.submit_request import SubmitRequest
+    from ..models.task_template import TaskTemplate
 
 
 T = TypeVar("T", bound="CreateSchedule")
@@ -28,8 +28,11 @@ class CreateSchedule:
     Attributes:
         spec (SpecInput): How a schedule's ticks are spaced, as the API takes it: exactly one of
             `cron` or `every`. Example: {'cron': '*/5 * * * *'}.
-        task (SubmitRequest): Body of `POST /tasks` (and each element of `POST /tasks/batch`). Example: {'task':
-            'multiply', 'args': [4, 5], 'kwargs': {}}.
+        task (TaskTemplate): The task a schedule fires, as `POST /schedules` and `PATCH` take it: a
+            `POST /tasks` body without `id`, `task-id`, `countdown` or `eta` (the
+            id is derived from the schedule and the tick; the tick is the start).
+            For the OpenAPI document only: the gateway validates it as `POST /tasks`
+            validates a body.
         catchup_window (float | None | Unset): Seconds (0 to 2592000, default 60): after downtime, missed ticks older
             than this are skipped.
         end_at (datetime.datetime | None | Unset): No tick after this.
@@ -46,7 +49,7 @@ class CreateSchedule:
     """
 
     spec: SpecInput
-    task: SubmitRequest
+    task: TaskTemplate
     catchup_window: float | None | Unset = UNSET
     end_at: datetime.datetime | None | Unset = UNSET
     id: None | str | Unset = UNSET
@@ -154,12 +157,12 @@ class CreateSchedule:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.spec_input import SpecInput  # noqa: PLC0415
-        from ..models.submit_request import SubmitRequest  # noqa: PLC0415
+        from ..models.task_template import TaskTemplate  # noqa: PLC0415
 
         d = dict(src_dict)
         spec = SpecInput.from_dict(d.pop("spec"))
 
-        task = SubmitRequest.from_dict(d.pop("task"))
+        task = TaskTemplate.from_dict(d.pop("task"))
 
         def _parse_catchup_window(data: object) -> float | None | Unset:
             if data is None:

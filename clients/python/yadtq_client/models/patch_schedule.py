@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.spec_input import SpecInput
-    from ..models.submit_request import SubmitRequest
+    from ..models.task_template import TaskTemplate
 
 
 T = TypeVar("T", bound="PatchSchedule")
@@ -30,7 +30,7 @@ class PatchSchedule:
         paused (bool | None | Unset): Pause (true) or resume (false); resuming does not catch up the paused ticks.
         spec (None | SpecInput | Unset):
         start_at (datetime.datetime | None | Unset): New start.
-        task (None | SubmitRequest | Unset):
+        task (None | TaskTemplate | Unset):
         timezone (None | str | Unset): New time zone.
     """
 
@@ -42,12 +42,12 @@ class PatchSchedule:
     paused: bool | None | Unset = UNSET
     spec: None | SpecInput | Unset = UNSET
     start_at: datetime.datetime | None | Unset = UNSET
-    task: None | SubmitRequest | Unset = UNSET
+    task: None | TaskTemplate | Unset = UNSET
     timezone: None | str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.spec_input import SpecInput  # noqa: PLC0415
-        from ..models.submit_request import SubmitRequest  # noqa: PLC0415
+        from ..models.task_template import TaskTemplate  # noqa: PLC0415
 
         catchup_window: float | None | Unset
         if isinstance(self.catchup_window, Unset):
@@ -108,7 +108,7 @@ class PatchSchedule:
         task: dict[str, Any] | None | Unset
         if isinstance(self.task, Unset):
             task = UNSET
-        elif isinstance(self.task, SubmitRequest):
+        elif isinstance(self.task, TaskTemplate):
             task = self.task.to_dict()
         else:
             task = self.task
@@ -148,7 +148,7 @@ class PatchSchedule:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.spec_input import SpecInput  # noqa: PLC0415
-        from ..models.submit_request import SubmitRequest  # noqa: PLC0415
+        from ..models.task_template import TaskTemplate  # noqa: PLC0415
 
         d = dict(src_dict)
 
@@ -256,7 +256,7 @@ class PatchSchedule:
 
         start_at = _parse_start_at(d.pop("start_at", UNSET))
 
-        def _parse_task(data: object) -> None | SubmitRequest | Unset:
+        def _parse_task(data: object) -> None | TaskTemplate | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -264,12 +264,12 @@ class PatchSchedule:
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
-                task_type_1 = SubmitRequest.from_dict(data)
+                task_type_1 = TaskTemplate.from_dict(data)
 
                 return task_type_1
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | SubmitRequest | Unset, data)
+            return cast(None | TaskTemplate | Unset, data)
 
         task = _parse_task(d.pop("task", UNSET))
 
