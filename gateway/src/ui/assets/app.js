@@ -706,7 +706,7 @@ function workers(root) {
   });
 }
 
-/** A schedule's spec in words: `cron '*/5 * * * *'` or `every 60 s (+15 s)`. */
+/** A schedule's spec in words: `cron '0 2 * * *'` or `every 60 s (+15 s)`. */
 function fmtSpec(spec) {
   if (spec.cron) return `cron '${spec.cron}'`;
   return `every ${spec.every} s${spec.offset ? ` (+${spec.offset} s)` : ""}`;
