@@ -312,9 +312,7 @@ impl Task {
     /// Sets [`Task::schedule_id`] and [`Task::scheduled_for`] from its id
     /// (the stored key, tenant prefix included).
     pub fn with_schedule(mut self) -> Self {
-        let key = self.id.as_str();
-        let id = crate::auth::client_id(crate::auth::tenant_of(key), key);
-        if let Some((schedule, tick)) = crate::schedule::tick_of(id) {
+        if let Some((schedule, tick)) = crate::schedule::tick_of(self.key.client_id()) {
             self.schedule_id = Some(schedule.to_string());
             self.scheduled_for = Some(tick);
         }

@@ -65,8 +65,8 @@ impl TaskContext {
     /// period a backfilled or late run is for. `None` for tasks no schedule
     /// fired. Derived from the task id (`sched:<schedule>:<unix seconds>`).
     pub fn scheduled_for(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        let id = yadtq_core::auth::client_id(yadtq_core::auth::tenant_of(&self.id), &self.id);
-        yadtq_core::schedule::tick_of(id).map(|(_, tick)| tick)
+        let key = yadtq_core::names::TaskKey::from_stored(self.id.clone());
+        yadtq_core::schedule::tick_of(key.client_id()).map(|(_, tick)| tick)
     }
 
     /// Advisory: true while this attempt has not been cancelled and its worker

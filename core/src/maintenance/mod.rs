@@ -25,6 +25,8 @@ mod sampler;
 mod scheduler;
 pub mod schedules;
 
+/// What a gateway fires itself (a schedule's trigger or backfill) it sends at once.
+pub use publisher::publish_rows;
 /// Queued rows younger than this, with no `published_at`, are still the
 /// accepting gateway's to publish (and mark); the publisher leaves them alone.
 pub use publisher::GRACE as PUBLISH_GRACE;

@@ -11,6 +11,7 @@ use rdkafka::producer::FutureProducer;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use crate::names::TaskKey;
 use crate::schedule::plan::{self, FireKind, Overlap, Plan, State};
 use crate::schedule::spec::{Spec, SpecError, SpecInput};
 use crate::store::schedules::{self, RunTask, ScheduleRow};
@@ -53,12 +54,6 @@ pub fn state_of(row: &ScheduleRow) -> State {
     }
 }
 
-/// Stored key of the task `row` fires for id suffix `suffix`.
-pub fn task_key(row: &ScheduleRow, suffix: &str) -> String {
-    let id = crate::auth::client_id(&row.tenant, &row.key);
-    crate::auth::task_key(&row.tenant, &format!("{}{id}:{suffix}", crate::schedule::TASK_ID_PREFIX))
-}
-
 /// The jitter delay of `row`'s tick `tick`: the same for every fire of that
 /// tick, spread over `[0, jitter)`.
 fn jitter_of(row: &ScheduleRow, tick: DateTime<Utc>) -> chrono::Duration {
@@ -91,10 +86,10 @@ pub async fn execute(
         .map(|r| {
             let run_at = Some(r.scheduled_for + jitter_of(row, r.scheduled_for))
                 .filter(|t| r.kind == FireKind::Tick && *t > now);
-            RunTask { key: task_key(row, &r.suffix), run_at }
+            RunTask { key: row.key.task_key(&r.suffix), run_at }
         })
         .collect();
-    let keys: Vec<Option<String>> = plan.log.iter().map(|e| e.suffix.as_ref().map(|s| task_key(row, s))).collect();
+    let keys: Vec<Option<TaskKey>> = plan.log.iter().map(|e| e.suffix.as_ref().map(|s| row.key.task_key(s))).collect();
     let done = schedules::apply(pool, row, plan, &tasks, &keys).await?;
     if done.is_some() {
         record(plan, now);

@@ -1,6 +1,6 @@
 //! The `schedules` and `schedule_fires` tables (docs/schedules.md). A
-//! schedule belongs to a tenant like a task (its key is
-//! [`crate::auth::task_key`] of the tenant's id). Firing is one conditional
+//! schedule belongs to a tenant like a task (its key is a
+//! [`ScheduleKey`] of the tenant and its id). Firing is one conditional
 //! statement ([`apply`]): it locks the schedule only if it still has the
 //! version (edits) and revision (fires) the plan was made on, is not paused
 //! and not deleted, inserts the runs' tasks (ids derived from the schedule
@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use super::tasks::Unpublished;
 use super::StoreError;
 use crate::model::TaskStatus;
+use crate::names::{ScheduleKey, TaskKey, Tenant};
 use crate::schedule::plan::Plan;
 
 /// The task a schedule fires, validated as `POST /tasks` validates a body.
@@ -73,9 +74,9 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ScheduleRow {
     /// Stored key (tenant prefix and the tenant's id).
-    pub key: String,
+    pub key: ScheduleKey,
     /// Owning tenant.
-    pub tenant: String,
+    pub tenant: Tenant,
     /// Insertion order (keyset cursor of `GET /schedules`).
     pub seq: i64,
     /// The settings.
@@ -89,7 +90,7 @@ pub struct ScheduleRow {
     /// The latest grid tick fired or skipped.
     pub last_tick: Option<DateTime<Utc>>,
     /// Key of the task fired last.
-    pub last_task: Option<String>,
+    pub last_task: Option<TaskKey>,
     /// That task's status (None: none fired, or it expired).
     pub last_status: Option<TaskStatus>,
     /// Id suffixes of buffered runs, oldest first.
@@ -150,8 +151,8 @@ struct Record {
 impl From<Record> for ScheduleRow {
     fn from(r: Record) -> Self {
         ScheduleRow {
-            key: r.key,
-            tenant: r.tenant,
+            key: ScheduleKey::from_stored(r.key),
+            tenant: Tenant::from_stored(r.tenant),
             seq: r.seq,
             settings: Settings {
                 spec: r.spec.0,
@@ -180,7 +181,7 @@ impl From<Record> for ScheduleRow {
             rev: r.rev,
             request_hash: r.request_hash,
             last_tick: r.last_tick,
-            last_task: r.last_task,
+            last_task: r.last_task.map(TaskKey::from_stored),
             last_status: r.last_status,
             buffered: r.buffered,
             runs: r.runs,
@@ -236,8 +237,8 @@ pub enum Created {
 /// `request_hash` matches, else [`Created::Conflict`].
 pub async fn create(
     pool: &PgPool,
-    key: &str,
-    tenant: &str,
+    key: &ScheduleKey,
+    tenant: &Tenant,
     s: &Settings,
     request_hash: &str,
     cap: i64,
@@ -252,8 +253,8 @@ pub async fn create(
            WHERE (SELECT count(*) FROM schedules WHERE tenant = $2) < $23
            ON CONFLICT (key) DO NOTHING
            RETURNING key"#,
-        key,
-        tenant,
+        key.as_str(),
+        tenant.as_str(),
         &s.spec,
         s.timezone,
         s.jitter_seconds,
@@ -287,18 +288,21 @@ pub async fn create(
 }
 
 /// Reads schedule `key`; `None` when there is none.
-pub async fn get(pool: &PgPool, key: &str) -> Result<Option<ScheduleRow>, StoreError> {
-    let r =
-        schedule_query!("SELECT ", " FROM schedules s LEFT JOIN tasks t ON t.id = s.last_task WHERE s.key = $1", key)
-            .fetch_optional(pool)
-            .await?;
+pub async fn get(pool: &PgPool, key: &ScheduleKey) -> Result<Option<ScheduleRow>, StoreError> {
+    let r = schedule_query!(
+        "SELECT ",
+        " FROM schedules s LEFT JOIN tasks t ON t.id = s.last_task WHERE s.key = $1",
+        key.as_str()
+    )
+    .fetch_optional(pool)
+    .await?;
     Ok(r.map(ScheduleRow::from))
 }
 
 /// Up to `limit` schedules of `tenant`, newest first, older than cursor `before` (a `seq`).
 pub async fn list(
     pool: &PgPool,
-    tenant: &str,
+    tenant: &Tenant,
     limit: i64,
     before: Option<i64>,
 ) -> Result<Vec<ScheduleRow>, StoreError> {
@@ -306,7 +310,7 @@ pub async fn list(
         "SELECT ",
         " FROM schedules s LEFT JOIN tasks t ON t.id = s.last_task
          WHERE s.tenant = $1 AND s.seq < $2 ORDER BY s.seq DESC LIMIT $3",
-        tenant,
+        tenant.as_str(),
         before.unwrap_or(i64::MAX),
         limit
     )
@@ -334,7 +338,7 @@ pub async fn update(
                version = version + 1, updated_at = now()
            WHERE key = $1 AND version = $2 AND rev = $3
            RETURNING key"#,
-        row.key,
+        row.key.as_str(),
         row.version,
         row.rev,
         &s.spec,
@@ -368,8 +372,8 @@ pub async fn update(
 
 /// Deletes schedule `key` and its fires history; false when there was none.
 /// Its fired tasks stay.
-pub async fn delete(pool: &PgPool, key: &str) -> Result<bool, StoreError> {
-    let r = sqlx::query!("DELETE FROM schedules WHERE key = $1", key).execute(pool).await?;
+pub async fn delete(pool: &PgPool, key: &ScheduleKey) -> Result<bool, StoreError> {
+    let r = sqlx::query!("DELETE FROM schedules WHERE key = $1", key.as_str()).execute(pool).await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -395,8 +399,8 @@ pub async fn due(pool: &PgPool, limit: i64) -> Result<(DateTime<Utc>, Vec<Schedu
 /// A task to insert for a run: its stored key and, with jitter, when it may start.
 #[derive(Debug, Clone)]
 pub struct RunTask {
-    /// Stored task key (`auth::task_key(tenant, "sched:<id>:<suffix>")`).
-    pub key: String,
+    /// Stored task key ([`ScheduleKey::task_key`]).
+    pub key: TaskKey,
     /// Not before this (jitter): the task starts `scheduled`.
     pub run_at: Option<DateTime<Utc>>,
 }
@@ -412,11 +416,12 @@ pub async fn apply(
     row: &ScheduleRow,
     plan: &Plan,
     tasks: &[RunTask],
-    fired_keys: &[Option<String>],
+    fired_keys: &[Option<TaskKey>],
 ) -> Result<Option<Vec<Unpublished>>, StoreError> {
-    let ids: Vec<String> = tasks.iter().map(|t| t.key.clone()).collect();
+    let ids: Vec<&str> = tasks.iter().map(|t| t.key.as_str()).collect();
     let run_at: Vec<Option<DateTime<Utc>>> = tasks.iter().map(|t| t.run_at).collect();
-    let last_task = tasks.last().map(|t| t.key.clone());
+    let last_task = tasks.last().map(|t| t.key.as_str());
+    let fired_keys: Vec<Option<&str>> = fired_keys.iter().map(|k| k.as_ref().map(TaskKey::as_str)).collect();
     let log = &plan.log;
     let rows = sqlx::query!(
         r#"WITH s AS (
@@ -454,10 +459,10 @@ pub async fn apply(
                   ins.queue AS "queue?", ins.attempts AS "attempts?", ins.created_at AS "created_at?",
                   ins.status AS "status?: TaskStatus"
            FROM upd LEFT JOIN ins ON true"#,
-        row.key,
+        row.key.as_str(),
         row.version,
         row.rev,
-        &ids,
+        &ids as &[&str],
         &run_at as &[Option<DateTime<Utc>>],
         plan.next_tick,
         plan.last_tick,
@@ -470,7 +475,7 @@ pub async fn apply(
         &log.iter().map(|e| e.outcome.to_string()).collect::<Vec<_>>(),
         &log.iter().map(|e| e.reason.map(str::to_string)).collect::<Vec<_>>() as &[Option<String>],
         &log.iter().map(|e| e.ticks).collect::<Vec<_>>(),
-        fired_keys as &[Option<String>],
+        &fired_keys as &[Option<&str>],
     )
     .fetch_all(pool)
     .await?;
@@ -482,7 +487,7 @@ pub async fn apply(
         .filter(|r| r.status == Some(TaskStatus::Queued))
         .filter_map(|r| {
             Some(Unpublished {
-                id: r.id?,
+                id: TaskKey::from_stored(r.id?),
                 name: r.name?,
                 args: r.args?.0,
                 kwargs: r.kwargs?.0,
@@ -512,7 +517,7 @@ pub struct FireRow {
     /// How many ticks the line stands for.
     pub ticks: i64,
     /// Stored key of the fired (or buffered) task.
-    pub task: Option<String>,
+    pub task: Option<TaskKey>,
     /// That task's status now (None: not fired, or expired).
     pub task_status: Option<TaskStatus>,
     /// When the line was written.
@@ -520,40 +525,52 @@ pub struct FireRow {
 }
 
 /// The latest `limit` lines of schedule `key`'s fires history, newest first.
-pub async fn fires(pool: &PgPool, key: &str, limit: i64) -> Result<Vec<FireRow>, StoreError> {
-    let rows = sqlx::query_as!(
-        FireRow,
+pub async fn fires(pool: &PgPool, key: &ScheduleKey, limit: i64) -> Result<Vec<FireRow>, StoreError> {
+    let rows = sqlx::query!(
         r#"SELECT f.seq, f.tick, f.kind, f.outcome, f.reason, f.ticks, f.task, f.at,
                   t.status AS "task_status?: TaskStatus"
            FROM schedule_fires f LEFT JOIN tasks t ON t.id = f.task
            WHERE f.schedule = $1 ORDER BY f.seq DESC LIMIT $2"#,
-        key,
+        key.as_str(),
         limit
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .map(|r| FireRow {
+            seq: r.seq,
+            tick: r.tick,
+            kind: r.kind,
+            outcome: r.outcome,
+            reason: r.reason,
+            ticks: r.ticks,
+            task: r.task.map(TaskKey::from_stored),
+            task_status: r.task_status,
+            at: r.at,
+        })
+        .collect())
 }
 
 /// Stored keys of the tasks schedule `key` fired, newest first, at most
 /// `limit`, before history cursor `before`; with each one's cursor.
 pub async fn fired_tasks(
     pool: &PgPool,
-    key: &str,
+    key: &ScheduleKey,
     limit: i64,
     before: Option<i64>,
-) -> Result<Vec<(i64, String)>, StoreError> {
+) -> Result<Vec<(i64, TaskKey)>, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT seq, task AS "task!" FROM schedule_fires
            WHERE schedule = $1 AND outcome = 'fired' AND task IS NOT NULL AND seq < $2
            ORDER BY seq DESC LIMIT $3"#,
-        key,
+        key.as_str(),
         before.unwrap_or(i64::MAX),
         limit
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.seq, r.task)).collect())
+    Ok(rows.into_iter().map(|r| (r.seq, TaskKey::from_stored(r.task))).collect())
 }
 
 /// Deletes fires history lines older than `ttl` (the tasks' retention), at most `batch`.

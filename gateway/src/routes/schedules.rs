@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use yadtq_core::auth::Scope;
 use yadtq_core::maintenance::schedules::{execute, spec_of, state_of};
 use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::names::{TaskId, TaskKey};
 use yadtq_core::schedule::plan::{self, FireKind, Overlap, Run};
 use yadtq_core::schedule::spec::{Spec, SpecError, SpecInput};
 use yadtq_core::store::schedules::{self as store, Created, FireRow, ScheduleRow, Settings, Template};
@@ -305,12 +306,12 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// 400 naming `field` unless `id` is a schedule id: a task id of at most [`MAX_ID_LEN`] characters.
-fn check_id(id: &str, field: &str) -> Result<(), ApiError> {
-    yadtq_core::names::TaskId::check(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
+fn check_id(id: &str, field: &str) -> Result<TaskId, ApiError> {
+    let id = TaskId::parse(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
     if id.len() > MAX_ID_LEN {
         return Err(ApiError::bad_request(field, format!("{field} must be at most {MAX_ID_LEN} characters")));
     }
-    Ok(())
+    Ok(id)
 }
 
 /// Validates a task template: a `POST /tasks` body without ids or a start
@@ -330,7 +331,8 @@ fn template(state: &AppState, caller: &Caller, raw: &RawValue) -> Result<Templat
         crate::submit::validate_item(raw.get().as_bytes(), None, &state.cfg.limits).map_err(|e| e.within("task"))?;
     caller.require_queue(&new.queue, "task.queue")?;
     // The longest id a run of it gets (a trigger's), for the record size check.
-    new.id = format!("sched:{}:t9999999999-ffffffff", "x".repeat(MAX_ID_LEN));
+    new.id = TaskId::parse(format!("sched:{}:t9999999999-ffffffff", "x".repeat(MAX_ID_LEN)))
+        .expect("the longest trigger id keeps the task-id rule");
     caller.adopt(&mut new);
     crate::submit::check_record_size(&new, &state.record_limit(&new), "task")?;
     Ok(Template {
@@ -387,10 +389,10 @@ fn view(caller: &Caller, row: &ScheduleRow, fires: Option<Vec<FireRow>>) -> Sche
             .collect(),
         _ => vec![],
     };
-    let present = |key: &str| yadtq_core::auth::client_id(&caller.tenant, key).to_string();
+    let present = |key: &TaskKey| key.id_for(&caller.tenant).into_string();
     let raw = |text: &str| RawValue::from_string(text.to_string()).unwrap_or_else(|_| RawValue::NULL.to_owned());
     Schedule {
-        id: present(&row.key),
+        id: row.key.client_id().to_string(),
         spec: serde_json::from_value(s.spec.clone()).unwrap_or(SpecInput { cron: None, every: None, offset: None }),
         timezone: s.timezone.clone(),
         jitter: s.jitter_seconds,
@@ -414,7 +416,7 @@ fn view(caller: &Caller, row: &ScheduleRow, fires: Option<Vec<FireRow>>) -> Sche
         runs: row.runs,
         skipped: row.skipped,
         next_fire_times,
-        last_task_id: row.last_task.as_deref().map(present),
+        last_task_id: row.last_task.as_ref().map(present),
         buffered: row.buffered.iter().filter_map(|b| yadtq_core::schedule::tick_of_suffix(b)).collect(),
         recent_fires: fires.map(|f| {
             f.into_iter()
@@ -424,7 +426,7 @@ fn view(caller: &Caller, row: &ScheduleRow, fires: Option<Vec<FireRow>>) -> Sche
                     outcome: f.outcome,
                     reason: f.reason,
                     ticks: f.ticks,
-                    task_id: f.task.as_deref().map(present),
+                    task_id: f.task.as_ref().map(present),
                     task_status: f.task_status,
                     at: f.at,
                 })
@@ -475,8 +477,7 @@ pub async fn create(
     caller.require(Scope::Operate)?;
     let body = read_json(&headers, body, &state)?;
     let req: CreateSchedule = crate::submit::parse(&body)?;
-    let id = req.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    check_id(&id, "id")?;
+    let id = check_id(&req.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()), "id")?;
     let input = req
         .spec
         .clone()
@@ -504,7 +505,7 @@ pub async fn create(
     if let Some(o) = canonical.as_object_mut() {
         o.remove("id");
     }
-    let key = caller.task_key(&id);
+    let key = caller.schedule_key(&id);
     let cap = state.cfg.schedules.max_schedules_per_tenant;
     let (code, row) =
         match store::create(&state.pool, &key, &caller.tenant, &settings, &body_hash(&canonical), cap).await? {
@@ -560,8 +561,8 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ScheduleRow, ApiError> {
-    check_id(id, "id")?;
-    store::get(&state.pool, &caller.task_key(id)).await?.ok_or_else(|| not_found(id))
+    let key = caller.schedule_key(&check_id(id, "id")?);
+    store::get(&state.pool, &key).await?.ok_or_else(|| not_found(id))
 }
 
 /// Read a schedule: its settings, next fire times, and what became of its
@@ -676,8 +677,8 @@ pub async fn delete(
     TaskIdPath(id): TaskIdPath,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Operate)?;
-    check_id(&id, "id")?;
-    if store::delete(&state.pool, &caller.task_key(&id)).await? {
+    let key = caller.schedule_key(&check_id(&id, "id")?);
+    if store::delete(&state.pool, &key).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))
@@ -702,10 +703,7 @@ async fn fire(
         let plan = plan::manual(&state_of(&row), runs, overlap);
         if let Some(tasks) = execute(&state.pool, &row, &plan, Utc::now()).await? {
             yadtq_core::maintenance::publish_rows(&state.routes, &state.pool, &state.producer, tasks).await;
-            let present = |s: &String| {
-                yadtq_core::auth::client_id(&caller.tenant, &yadtq_core::maintenance::schedules::task_key(&row, s))
-                    .to_string()
-            };
+            let present = |s: &String| row.key.task_key(s).id_for(&caller.tenant).into_string();
             return Ok(FireResult {
                 fired: plan.runs.iter().map(|r| present(&r.suffix)).collect(),
                 skipped: plan.skipped,
@@ -818,14 +816,14 @@ pub async fn tasks_page(
     before: Option<i64>,
     keep: impl Fn(&Task) -> bool,
 ) -> Result<super::tasks::TaskPage, ApiError> {
-    check_id(id, "schedule")?;
-    let keys = store::fired_tasks(&state.pool, &caller.task_key(id), limit + 1, before).await?;
+    let key = caller.schedule_key(&check_id(id, "schedule")?);
+    let keys = store::fired_tasks(&state.pool, &key, limit + 1, before).await?;
     let next = (keys.len() as i64 > limit).then(|| keys[limit as usize - 1].0.to_string());
-    let wanted: Vec<String> = keys.into_iter().take(limit as usize).map(|(_, k)| k).collect();
-    let mut rows: std::collections::HashMap<String, Task> = yadtq_core::store::tasks::get_many(&state.pool, &wanted)
+    let wanted: Vec<TaskKey> = keys.into_iter().take(limit as usize).map(|(_, k)| k).collect();
+    let mut rows: std::collections::HashMap<TaskKey, Task> = yadtq_core::store::tasks::get_many(&state.pool, &wanted)
         .await?
         .into_iter()
-        .map(|r| (r.task.id.clone(), r.task))
+        .map(|r| (r.task.key.clone(), r.task))
         .collect();
     let tasks = wanted
         .iter()

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use sqlx::PgPool;
 
 use crate::maintenance::schedules::{execute, spec_of, state_of};
+use crate::names::{ScheduleKey, TaskId, Tenant};
 use crate::schedule::plan::{self, FireKind, Run};
 use crate::store::schedules::{self, Created, Settings, Template};
 
@@ -38,6 +39,11 @@ fn settings(every: i64, next_tick: DateTime<Utc>) -> Settings {
     }
 }
 
+/// The default tenant's schedule `id`.
+fn key(id: &str) -> ScheduleKey {
+    ScheduleKey::new(&Tenant::default_tenant(), &TaskId::parse(id).unwrap())
+}
+
 async fn tasks_of(pool: &PgPool, key: &str) -> i64 {
     sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tasks WHERE id LIKE $1"#, format!("sched:{key}:%"))
         .fetch_one(pool)
@@ -50,9 +56,10 @@ async fn a_fire_is_conditional_and_a_tick_is_inserted_once(pool: PgPool) {
     // Half a second past a tick.
     let tick = Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap();
     let now = tick + Duration::milliseconds(500);
-    let created = schedules::create(&pool, "s1", "default", &settings(1, tick), "r", 10).await.unwrap();
+    let s1 = key("s1");
+    let created = schedules::create(&pool, &s1, &Tenant::default_tenant(), &settings(1, tick), "r", 10).await.unwrap();
     assert!(matches!(created, Created::Created(_)));
-    let row = schedules::get(&pool, "s1").await.unwrap().unwrap();
+    let row = schedules::get(&pool, &s1).await.unwrap().unwrap();
     let plan = plan::grid_pass(&spec_of(&row).unwrap(), &state_of(&row), now);
     assert_eq!(plan.runs.len(), 1);
 
@@ -65,20 +72,20 @@ async fn a_fire_is_conditional_and_a_tick_is_inserted_once(pool: PgPool) {
     assert_eq!(execute(&pool, &edited, &plan, now).await.unwrap().map(|t| t.len()), Some(1));
     assert_eq!(execute(&pool, &edited, &plan, now).await.unwrap().map(|t| t.len()), None);
     // A second fire of the tick on a fresh read (another leader) inserts nothing.
-    let fresh = schedules::get(&pool, "s1").await.unwrap().unwrap();
+    let fresh = schedules::get(&pool, &s1).await.unwrap().unwrap();
     let again = plan::manual(&state_of(&fresh), plan.runs.clone(), plan::Overlap::AllowAll);
     assert_eq!(execute(&pool, &fresh, &again, now).await.unwrap().map(|t| t.len()), Some(0));
     assert_eq!(tasks_of(&pool, "s1").await, 1);
 
     // Paused or deleted: nothing.
-    let fresh = schedules::get(&pool, "s1").await.unwrap().unwrap();
+    let fresh = schedules::get(&pool, &s1).await.unwrap().unwrap();
     let mut paused = fresh.settings.clone();
     paused.paused = true;
     let paused = schedules::update(&pool, &fresh, &paused, false).await.unwrap().unwrap();
     let run = Run { suffix: "t1-abcdef12".into(), scheduled_for: now, kind: FireKind::Trigger };
     let trigger = plan::manual(&state_of(&paused), vec![run], plan::Overlap::AllowAll);
     assert_eq!(execute(&pool, &paused, &trigger, now).await.unwrap().map(|t| t.len()), None);
-    assert!(schedules::delete(&pool, "s1").await.unwrap());
+    assert!(schedules::delete(&pool, &s1).await.unwrap());
     assert_eq!(execute(&pool, &paused, &trigger, now).await.unwrap().map(|t| t.len()), None);
     assert_eq!(tasks_of(&pool, "s1").await, 1);
 }
@@ -96,7 +103,7 @@ async fn schedule_pass_cost(pool: PgPool) {
     for i in 0..1000 {
         let mut s = settings(3600, due + Duration::seconds(3600));
         s.catchup_window_seconds = 86_400.0;
-        schedules::create(&pool, &format!("s{i}"), "default", &s, "r", 10_000).await.unwrap();
+        schedules::create(&pool, &key(&format!("s{i}")), &Tenant::default_tenant(), &s, "r", 10_000).await.unwrap();
     }
     let mut idle = Vec::new();
     for _ in 0..20 {
