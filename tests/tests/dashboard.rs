@@ -577,7 +577,8 @@ async fn the_schedules_page_lists_pauses_and_resumes_in_a_real_browser() {
     wait_for(LONG, "the schedule resumed", || async { paused().await == json!(false) }).await;
 
     browser.click(&format!("{row} a.tasks")).await;
-    let first = browser.wait_text("#tasks tbody tr td:first-child", "a fired task", |t| t.starts_with("sched:ui-beat:")).await;
+    let first =
+        browser.wait_text("#tasks tbody tr td:first-child", "a fired task", |t| t.starts_with("sched:ui-beat:")).await;
     assert!(first.starts_with("sched:ui-beat:"), "{first}");
     browser.assert_clean_console("the schedules page", &["401"]).await;
 }
