@@ -296,6 +296,7 @@ async fn pause_resume_edit_delete_trigger_backfill_and_the_api_problems() {
         ),
         (json!({"spec": {"every": 5}, "task": {"task": "echo", "queue": "nope"}}), 422, "task.queue"),
         (json!({"spec": {"every": 5}, "task": {"task": "echo", "id": "x"}}), 400, "task.id"),
+        (json!({"spec": {"every": 5}, "task": {"task": "echo", "unique": {}}}), 400, "task.unique"),
         (json!({"spec": {"every": 5}}), 400, "task"),
     ] {
         let a = bad(body.clone()).await;

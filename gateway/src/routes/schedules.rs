@@ -327,6 +327,14 @@ fn template(state: &AppState, caller: &Caller, raw: &RawValue) -> Result<Templat
             ));
         }
     }
+    // Refused rather than dropped: POST /tasks would take it, and a fire
+    // does not honour it yet (issue 26 asks for it in schedule templates).
+    if fields.contains_key("unique") {
+        return Err(ApiError::bad_request(
+            "task.unique",
+            "a schedule's task takes no unique option yet: a tick's task id already makes one task per tick",
+        ));
+    }
     let mut new =
         crate::submit::validate_item(raw.get().as_bytes(), None, &state.cfg.limits).map_err(|e| e.within("task"))?;
     caller.require_queue(&new.queue, "task.queue")?;
