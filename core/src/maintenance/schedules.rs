@@ -20,17 +20,17 @@ use crate::store::StoreError;
 use crate::tenants::Routes;
 
 /// Schedules read per pass at most.
-pub const BATCH: i64 = 500;
+pub(crate) const BATCH: i64 = 500;
 /// Fires history lines deleted per cleaner pass at most.
 const CLEAN_BATCH: i64 = 5000;
 
 /// Schedule runs fired as tasks: counter, label `kind` (`tick`, `trigger`, `backfill`).
-pub const TICKS_FIRED: &str = "yadtq_schedule_ticks_fired_total";
+pub(crate) const TICKS_FIRED: &str = "yadtq_schedule_ticks_fired_total";
 /// Schedule ticks skipped: counter, label `reason` (`overlap`,
 /// `catchup_window`, `max_runs`).
-pub const TICKS_SKIPPED: &str = "yadtq_schedule_ticks_skipped_total";
+pub(crate) const TICKS_SKIPPED: &str = "yadtq_schedule_ticks_skipped_total";
 /// Time from a grid tick to the leader's fire of it (database clock), seconds: histogram.
-pub const TICK_LATENESS: &str = "yadtq_schedule_tick_lateness_seconds";
+pub(crate) const TICK_LATENESS: &str = "yadtq_schedule_tick_lateness_seconds";
 
 /// The parsed spec of a stored schedule.
 pub fn spec_of(row: &ScheduleRow) -> Result<Spec, SpecError> {
@@ -114,7 +114,7 @@ fn record(plan: &Plan, now: DateTime<Utc>) {
 /// One pass: every schedule with a due tick or a buffered run that may
 /// fire. Returns how many tasks were sent to Kafka (the rest stay
 /// unpublished for the publisher).
-pub async fn fire_due(routes: &Routes, pool: &PgPool, producer: &FutureProducer) -> usize {
+pub(crate) async fn fire_due(routes: &Routes, pool: &PgPool, producer: &FutureProducer) -> usize {
     let (now, rows) = match schedules::due(pool, BATCH).await {
         Ok(due) => due,
         Err(e) => {
@@ -145,7 +145,7 @@ pub async fn fire_due(routes: &Routes, pool: &PgPool, producer: &FutureProducer)
 }
 
 /// Deletes fires history older than `retention`.
-pub async fn clean(pool: &PgPool, retention: std::time::Duration) {
+pub(crate) async fn clean(pool: &PgPool, retention: std::time::Duration) {
     if let Err(e) = schedules::delete_old_fires(pool, retention, CLEAN_BATCH).await {
         tracing::warn!(error = %e, "cleaner: cannot delete old schedule fires");
     }

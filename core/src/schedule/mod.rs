@@ -12,10 +12,10 @@ pub mod spec;
 use chrono::{DateTime, TimeZone, Utc};
 
 /// Prefix of the ids of tasks fired by schedules.
-pub const TASK_ID_PREFIX: &str = "sched:";
+pub(crate) const TASK_ID_PREFIX: &str = "sched:";
 /// Prefixes of task ids that only yadtq itself assigns: schedules' ticks, and
 /// workflows' nodes (a later release's).
-pub const RESERVED_PREFIXES: [&str; 2] = [TASK_ID_PREFIX, "wf:"];
+pub(crate) const RESERVED_PREFIXES: [&str; 2] = [TASK_ID_PREFIX, "wf:"];
 
 /// The reserved prefix `id` starts with, if any (a client submitting such an
 /// id gets a 400 naming it).
@@ -25,7 +25,8 @@ pub fn reserved_prefix(id: &str) -> Option<&'static str> {
 
 /// The client id (before the tenant's prefix) of the task schedule
 /// `schedule` fires for grid or backfilled tick `tick`.
-pub fn tick_task_id(schedule: &str, tick: DateTime<Utc>) -> String {
+#[cfg(test)]
+pub(crate) fn tick_task_id(schedule: &str, tick: DateTime<Utc>) -> String {
     format!("{TASK_ID_PREFIX}{schedule}:{}", tick.timestamp())
 }
 

@@ -19,7 +19,7 @@ use super::spec::Spec;
 
 /// Most grid ticks one pass considers for one schedule (a per-second
 /// schedule with a 60 s window has 61); older ones are counted as skipped.
-pub const MAX_TICKS_PER_PASS: usize = 1000;
+pub(crate) const MAX_TICKS_PER_PASS: usize = 1000;
 /// Most skipped ticks one pass counts (a cron pattern is walked to count them).
 const COUNT_CAP: u64 = 1_000_000;
 
@@ -232,7 +232,7 @@ impl Plan {
 
 /// The leader's pass over one schedule at `now`: the buffered run that may
 /// fire (the previous task has ended), then the grid ticks due up to `now`.
-pub fn grid_pass(spec: &Spec, st: &State, now: DateTime<Utc>) -> Plan {
+pub(crate) fn grid_pass(spec: &Spec, st: &State, now: DateTime<Utc>) -> Plan {
     let mut plan = Plan { next_tick: st.next_tick, buffered: st.buffered.clone(), ..Plan::default() };
     let mut runs_left = st.runs_left;
     let mut running = st.running;

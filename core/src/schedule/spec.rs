@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Longest `every`, seconds (ten years).
-pub const MAX_EVERY: i64 = 315_360_000;
+pub(crate) const MAX_EVERY: i64 = 315_360_000;
 
 /// Names of the cron fields, in order, for a 6-field pattern (a 5-field one
 /// has no `second`).
@@ -89,7 +89,7 @@ enum Kind {
 }
 
 /// The time zone named `name` (IANA, e.g. `Europe/Berlin`); `None` is UTC.
-pub fn parse_timezone(name: Option<&str>) -> Result<Tz, SpecError> {
+pub(crate) fn parse_timezone(name: Option<&str>) -> Result<Tz, SpecError> {
     match name {
         None => Ok(Tz::UTC),
         Some(n) => Tz::from_str(n)
@@ -190,8 +190,9 @@ impl Spec {
         }
     }
 
-    /// The next `n` ticks strictly after `t`.
-    pub fn upcoming(&self, t: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    /// The next `n` ticks strictly after `t` (the tests' view of the grid).
+    #[cfg(test)]
+    pub(crate) fn upcoming(&self, t: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
         std::iter::successors(self.next_after(t), |&p| self.next_after(p)).take(n).collect()
     }
 
@@ -212,7 +213,7 @@ impl Spec {
 
     /// How many ticks lie in `[from, to]`, counting at most `cap`
     /// (arithmetic for `every`; cron patterns are walked).
-    pub fn count_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, cap: u64) -> u64 {
+    pub(crate) fn count_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, cap: u64) -> u64 {
         if to < from {
             return 0;
         }

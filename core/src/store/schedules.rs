@@ -379,7 +379,7 @@ pub async fn delete(pool: &PgPool, key: &ScheduleKey) -> Result<bool, StoreError
 
 /// The leader's read: up to `limit` schedules that are not paused and have
 /// a grid tick due or runs buffered, soonest first, with the database's `now()`.
-pub async fn due(pool: &PgPool, limit: i64) -> Result<(DateTime<Utc>, Vec<ScheduleRow>), StoreError> {
+pub(crate) async fn due(pool: &PgPool, limit: i64) -> Result<(DateTime<Utc>, Vec<ScheduleRow>), StoreError> {
     let mut tx = pool.begin().await?;
     let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(&mut *tx).await?;
     let rows = schedule_query!(
@@ -398,7 +398,7 @@ pub async fn due(pool: &PgPool, limit: i64) -> Result<(DateTime<Utc>, Vec<Schedu
 
 /// A task to insert for a run: its stored key and, with jitter, when it may start.
 #[derive(Debug, Clone)]
-pub struct RunTask {
+pub(crate) struct RunTask {
     /// Stored task key ([`ScheduleKey::task_key`]).
     pub key: TaskKey,
     /// Not before this (jitter): the task starts `scheduled`.
@@ -411,7 +411,7 @@ pub struct RunTask {
 /// key of `plan.log[i]` when it names one. Returns the `queued` tasks
 /// inserted (to publish now; ids that existed insert nothing), or `None`
 /// when the schedule changed meanwhile and nothing was done.
-pub async fn apply(
+pub(crate) async fn apply(
     pool: &PgPool,
     row: &ScheduleRow,
     plan: &Plan,
@@ -574,7 +574,7 @@ pub async fn fired_tasks(
 }
 
 /// Deletes fires history lines older than `ttl` (the tasks' retention), at most `batch`.
-pub async fn delete_old_fires(pool: &PgPool, ttl: std::time::Duration, batch: i64) -> Result<u64, StoreError> {
+pub(crate) async fn delete_old_fires(pool: &PgPool, ttl: std::time::Duration, batch: i64) -> Result<u64, StoreError> {
     let r = sqlx::query!(
         "DELETE FROM schedule_fires WHERE seq IN (
              SELECT seq FROM schedule_fires WHERE at < now() - make_interval(secs => $1) ORDER BY seq LIMIT $2)",
