@@ -299,6 +299,32 @@ impl Client {
         self.send(post_is_idempotent(path, body, key.is_some()), make).await
     }
 
+    /// PATCH `body` as JSON to `path` (not retried: an edit is not idempotent in general).
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Answer> {
+        let url = self.url(path);
+        let text = body.to_string();
+        let make = || {
+            self.http
+                .patch(&url)
+                .timeout(REQUEST_TIMEOUT)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(text.clone())
+        };
+        self.send(false, make).await
+    }
+
+    /// DELETE `path` (retried: deleting again is harmless); the answer's status.
+    pub async fn delete(&self, path: &str) -> Result<u16> {
+        let url = self.url(path);
+        let (resp, _) = self.answer(true, || self.http.delete(&url).timeout(REQUEST_TIMEOUT)).await?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(status);
+        }
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        Err(Error::Problem(Problem::parse(status, &text)))
+    }
+
     /// GET `path` as a stream (no overall timeout), for server-sent events;
     /// its opening is retried as any GET.
     pub async fn stream(&self, path: &str) -> Result<reqwest::Response> {

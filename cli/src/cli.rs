@@ -103,6 +103,8 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Periodic tasks: create, list, show, pause, resume, trigger, backfill, delete (docs/schedules.md).
+    Schedules(crate::schedules::Schedules),
     /// Print a shell completion script (e.g. `yadtq completions bash > /etc/bash_completion.d/yadtq`).
     Completions {
         /// The shell.

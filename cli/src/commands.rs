@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             query.extend(limit.map(|l| ("limit", l.to_string())));
             Pager { path: "/workers", key: "workers", query, cursor, all }.show(&client, out, render::workers).await
         }
+        Command::Schedules(s) => crate::schedules::run(&client, out, s).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "yadtq", &mut std::io::stdout());
@@ -54,13 +55,13 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// How answers are printed: the API's JSON as is, or for a person.
 #[derive(Clone, Copy)]
-struct Output {
-    json: bool,
+pub(crate) struct Output {
+    pub(crate) json: bool,
 }
 
 impl Output {
     /// Prints `a`'s body as sent with `--json`, else through `human`.
-    fn show(self, a: &Answer, human: impl FnOnce(&Value)) {
+    pub(crate) fn show(self, a: &Answer, human: impl FnOnce(&Value)) {
         if self.json {
             println!("{}", a.text.trim_end());
         } else {
@@ -80,12 +81,22 @@ impl Output {
 
 /// The array `v` (an API listing), or the array under `tasks` or `workers` (a page).
 fn items(v: &Value) -> &[Value] {
-    v.as_array().or_else(|| v["tasks"].as_array()).or_else(|| v["workers"].as_array()).map_or(&[], Vec::as_slice)
+    v.as_array()
+        .or_else(|| v["tasks"].as_array())
+        .or_else(|| v["workers"].as_array())
+        .or_else(|| v["schedules"].as_array())
+        .map_or(&[], Vec::as_slice)
 }
 
 /// `/tasks/{id}{rest}`, the id percent-encoded where it holds more than task-id characters.
 fn task_path(id: &str, rest: &str) -> String {
-    let mut path = String::from("/tasks/");
+    id_path("/tasks/", id, rest)
+}
+
+/// `{base}{id}{rest}`, the id percent-encoded where it holds more than
+/// id characters (letters, digits, `._:-`).
+pub(crate) fn id_path(base: &str, id: &str, rest: &str) -> String {
+    let mut path = String::from(base);
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || b"._:-".contains(&b) {
             path.push(b as char);
@@ -279,21 +290,21 @@ async fn list(client: &Client, out: Output, l: &List) -> Result<()> {
 
 /// A listing the gateway pages with `limit`, `cursor` and `next_cursor`
 /// (`GET /tasks`, `GET /workers`).
-struct Pager {
+pub(crate) struct Pager {
     /// The listing's path.
-    path: &'static str,
-    /// The array's key in a page (`tasks`, `workers`).
-    key: &'static str,
+    pub(crate) path: &'static str,
+    /// The array's key in a page (`tasks`, `workers`, `schedules`).
+    pub(crate) key: &'static str,
     /// Filters and `limit`.
-    query: Vec<(&'static str, String)>,
+    pub(crate) query: Vec<(&'static str, String)>,
     /// The page to start at.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Follow `next_cursor` to the last page and print the rows as one page.
-    all: bool,
+    pub(crate) all: bool,
 }
 
 impl Pager {
-    async fn show(self, client: &Client, out: Output, render: fn(&[Value])) -> Result<()> {
+    pub(crate) async fn show(self, client: &Client, out: Output, render: fn(&[Value])) -> Result<()> {
         let page_query = |cursor: Option<&String>| {
             let mut q = self.query.clone();
             q.extend(cursor.map(|c| ("cursor", c.clone())));

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod commands;
 mod render;
+mod schedules;
 
 use clap::Parser;
 

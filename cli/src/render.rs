@@ -106,10 +106,10 @@ pub fn task(t: &Value) {
 }
 
 /// A column of a listing: its header and how a row's cell is made from an item.
-type Column = (&'static str, fn(&Value) -> String);
+pub(crate) type Column = (&'static str, fn(&Value) -> String);
 
 /// `items` as a table of `columns`, a row each.
-fn listing(columns: &[Column], items: &[Value]) {
+pub(crate) fn listing(columns: &[Column], items: &[Value]) {
     let mut t = table(&columns.iter().map(|(header, _)| *header).collect::<Vec<_>>());
     for item in items {
         t.add_row(columns.iter().map(|(_, make)| make(item)));

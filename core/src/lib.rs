@@ -21,6 +21,7 @@ pub mod names;
 pub mod periodic;
 pub mod publish;
 pub mod queues;
+pub mod schedule;
 pub mod store;
 pub mod telemetry;
 pub mod tenants;

@@ -300,6 +300,24 @@ pub struct Task {
     /// submitter's `traceparent`, or a new trace when it sent none or an
     /// invalid one; null for tasks stored before traces existed.
     pub trace_id: Option<String>,
+    /// The schedule that fired the task (its id), for tasks fired by a
+    /// schedule (ids `sched:<schedule>:...`); else null.
+    pub schedule_id: Option<String>,
+    /// The tick the task was fired for (a backfilled or triggered run's
+    /// period too); null for tasks no schedule fired.
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+impl Task {
+    /// Sets [`Task::schedule_id`] and [`Task::scheduled_for`] from its id
+    /// (the stored key, tenant prefix included).
+    pub fn with_schedule(mut self) -> Self {
+        if let Some((schedule, tick)) = crate::schedule::tick_of(self.key.client_id()) {
+            self.schedule_id = Some(schedule.to_string());
+            self.scheduled_for = Some(tick);
+        }
+        self
+    }
 }
 
 /// A worker's state in GET /workers (docs/architecture.md, "Worker states").

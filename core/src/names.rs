@@ -155,7 +155,7 @@ macro_rules! str_like {
         }
     )*};
 }
-str_like!(TaskId, TaskName, QueueName, Tenant, TaskKey);
+str_like!(TaskId, TaskName, QueueName, Tenant, TaskKey, ScheduleKey);
 
 /// A tenant's name: 1 to 64 ASCII letters, digits, `-` or `_` (so it can
 /// never contain the `/` of a [`TaskKey`]).
@@ -256,6 +256,41 @@ impl TaskKey {
             t => self.0.strip_prefix(t).and_then(|rest| rest.strip_prefix('/')),
         };
         TaskId(own.unwrap_or(&self.0).to_string())
+    }
+}
+
+/// The stored key of a schedule (`schedules.key`): made like a [`TaskKey`]
+/// from its tenant and the client's schedule id (the task-id alphabet, at
+/// most 100 characters, so its tasks' ids fit a [`TaskId`]), in a type of
+/// its own so a schedule's key is never taken for a task's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ScheduleKey(String);
+
+impl ScheduleKey {
+    /// The key of `tenant`'s schedule `id`.
+    pub fn new(tenant: &Tenant, id: &TaskId) -> Self {
+        Self(TaskKey::new(tenant, id).0)
+    }
+
+    /// A key read back from the `schedules` table, which [`ScheduleKey::new`] built.
+    pub fn from_stored(key: String) -> Self {
+        Self(key)
+    }
+
+    /// The tenant's own id of this schedule.
+    pub fn client_id(&self) -> &str {
+        self.0.split_once('/').map_or(self.0.as_str(), |(_, id)| id)
+    }
+
+    /// The stored key of the task this schedule fires with id suffix
+    /// `suffix`: `sched:<schedule id>:<suffix>` under the schedule's tenant.
+    pub fn task_key(&self, suffix: &str) -> TaskKey {
+        let prefix = crate::schedule::TASK_ID_PREFIX;
+        TaskKey(match self.0.split_once('/') {
+            Some((tenant, id)) => format!("{tenant}/{prefix}{id}:{suffix}"),
+            None => format!("{prefix}{}:{suffix}", self.0),
+        })
     }
 }
 

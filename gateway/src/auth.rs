@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 use yadtq_core::auth::{self, Scope};
 use yadtq_core::model::{Attempt, Task, TaskError, Worker};
-use yadtq_core::names::{TaskId, TaskKey, Tenant};
+use yadtq_core::names::{ScheduleKey, TaskId, TaskKey, Tenant};
 use yadtq_core::store::keys::{self, ApiKey};
 use yadtq_core::store::tasks::NewTask;
 
@@ -208,6 +208,11 @@ impl Caller {
     /// The stored key of this tenant's task `id`.
     pub fn task_key(&self, id: &TaskId) -> TaskKey {
         TaskKey::new(&self.tenant, id)
+    }
+
+    /// The stored key of this tenant's schedule `id`.
+    pub fn schedule_key(&self, id: &TaskId) -> ScheduleKey {
+        ScheduleKey::new(&self.tenant, id)
     }
 
     /// Makes a validated task this tenant's (and so its stored key, [`NewTask::key`]).

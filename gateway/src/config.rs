@@ -51,6 +51,9 @@ pub struct GatewayConfig {
     pub limits: Limits,
 
     #[command(flatten)]
+    pub schedules: crate::routes::schedules::ScheduleConfig,
+
+    #[command(flatten)]
     pub auth: crate::auth::AuthConfig,
 
     #[command(flatten)]

@@ -428,6 +428,8 @@ mod tests {
             started_at: None,
             finished_at: None,
             trace_id: None,
+            schedule_id: None,
+            scheduled_for: None,
         }
     }
 

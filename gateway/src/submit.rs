@@ -189,10 +189,15 @@ pub fn validate_item_or(
             if let Some((other, _)) = ids.find(|(_, v)| *v != id) {
                 return Err(ApiError::bad_request(other, format!("{other} differs from {field}; give one id")));
             }
-            Some(TaskId::parse(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?)
+            let id = TaskId::parse(id).map_err(|e| ApiError::bad_request(field, format!("{field} {e}")))?;
+            reserved(&id, field)?;
+            Some(id)
         }
         None => None,
     };
+    if let (None, Some(id)) = (&chosen, &default_id) {
+        reserved(id, "Idempotency-Key")?;
+    }
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
     let queue = QueueName::parse(queue).map_err(|e| ApiError::bad_request("queue", format!("queue {e}")))?;
     if !limits.queues.iter().any(|q| q == queue.as_ref()) {
@@ -306,6 +311,21 @@ pub fn check_record_size(task: &NewTask, limit: &RecordLimit, field: &str) -> Re
         ),
         Some(field),
     ))
+}
+
+/// 400 naming `field` for an id under a prefix only yadtq assigns
+/// (`sched:` for schedules' ticks, `wf:` for workflows), so no client can
+/// take a future tick's id.
+fn reserved(id: &str, field: &str) -> Result<(), ApiError> {
+    match yadtq_core::schedule::reserved_prefix(id) {
+        Some(prefix) => Err(ApiError::bad_request(
+            field,
+            format!(
+                "{field} must not start with '{prefix}': ids under that prefix are yadtq's own (schedules, workflows)"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks that a raw JSON value starts with `open` (`[` or `{`) and returns its text.

@@ -538,3 +538,47 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     browser.shot("dashboard").await;
     browser.assert_clean_console("the overview", &[]).await;
 }
+
+/// The schedules page: a schedule's row with its runs, pause and resume
+/// from the page (the API then says so), and its tasks' listing.
+#[tokio::test]
+async fn the_schedules_page_lists_pauses_and_resumes_in_a_real_browser() {
+    let Some(driver) = chromedriver() else {
+        assert!(
+            std::env::var_os("YADTQ_TEST_LOCAL_SERVICES").is_none(),
+            "chromedriver is missing: install Debian's chromium and chromium-driver (scripts/test.sh does)"
+        );
+        eprintln!("SKIPPED: chromedriver not found");
+        return;
+    };
+    let stack = Stack::new("dash_sched").await;
+    let gw = stack.gateway(&[]).await;
+    let _worker = stack.worker("worker", &[]).await;
+    let body = json!({"id": "ui-beat", "spec": {"every": 1}, "overlap": "allow_all", "task": {"task": "echo"}});
+    let created = gw.post_raw("/schedules", body.to_string(), &[]).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    let browser = Browser::start(&driver).await;
+    let ui = format!("{}/ui", gw.base);
+    browser.goto(&format!("{ui}#/schedules")).await;
+    let input = browser.client.find(Locator::Css("#api-key")).await.expect("key field");
+    input.send_keys(&stack.api_key).await.expect("type the key");
+    browser.click("#key-form button[type=submit]").await;
+    let row = "#schedules tr[data-schedule=ui-beat]";
+    browser.wait_text(&format!("{row} td.runs"), "runs counted", |t| t.parse::<i64>().is_ok_and(|n| n > 0)).await;
+    browser.shot("schedules").await;
+
+    let paused = || async { gw.get("/schedules/ui-beat").await.body["paused"].clone() };
+    browser.click(&format!("{row} button.pause")).await;
+    wait_for(LONG, "the schedule paused", || async { paused().await == json!(true) }).await;
+    browser.wait_text(&format!("{row} td.paused"), "shown paused", |t| t == "yes").await;
+    browser.wait_text(&format!("{row} button.pause"), "a resume button", |t| t == "Resume").await;
+    browser.click(&format!("{row} button.pause")).await;
+    wait_for(LONG, "the schedule resumed", || async { paused().await == json!(false) }).await;
+
+    browser.click(&format!("{row} a.tasks")).await;
+    let first =
+        browser.wait_text("#tasks tbody tr td:first-child", "a fired task", |t| t.starts_with("sched:ui-beat:")).await;
+    assert!(first.starts_with("sched:ui-beat:"), "{first}");
+    browser.assert_clean_console("the schedules page", &["401"]).await;
+}

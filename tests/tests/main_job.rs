@@ -362,6 +362,10 @@ fn the_committed_openapi_document_is_current() {
         "/dead-letters",
         "/dead-letters/{partition}/{offset}",
         "/dead-letters/{partition}/{offset}/replay",
+        "/schedules",
+        "/schedules/{id}",
+        "/schedules/{id}/trigger",
+        "/schedules/{id}/backfill",
     ];
     assert_eq!(paths, HashSet::from(expected));
     // What generated SDKs need (scripts/lint-openapi.sh checks the rest):

@@ -61,6 +61,14 @@ impl std::fmt::Debug for TaskContext {
 }
 
 impl TaskContext {
+    /// The tick a schedule fired this task for (docs/schedules.md): the
+    /// period a backfilled or late run is for. `None` for tasks no schedule
+    /// fired. Derived from the task id (`sched:<schedule>:<unix seconds>`).
+    pub fn scheduled_for(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let key = yadtq_core::names::TaskKey::from_stored(self.id.clone());
+        yadtq_core::schedule::tick_of(key.client_id()).map(|(_, tick)| tick)
+    }
+
     /// Advisory: true while this attempt has not been cancelled and its worker
     /// has heartbeated within the fence threshold. A `true` can be stale the
     /// moment it is returned (the process can be paused right after), so side

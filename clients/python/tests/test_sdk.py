@@ -12,6 +12,7 @@ from conftest import API_KEY, QUEUE, URL
 
 from yadtq import ProblemError, Yadtq, submit_request, unwrap
 from yadtq_client.api.admin import create_key
+from yadtq_client.api.schedules import delete_schedule
 from yadtq_client.api.tasks import (
     cancel_task,
     get_task,
@@ -228,3 +229,25 @@ def test_errors_surface_as_typed_problems(q, new_id):
 
     # The generated function documents the event stream's problems too.
     assert stream_task_events.sync_detailed(new_id("never"), client=q.client).status_code == 404
+
+
+def test_a_schedule_fires_its_task_and_lists_what_it_fired(q, new_id):
+    schedule_id = new_id("every-second")
+    created = q.create_schedule(
+        schedule_id, "echo", ["tick"], every=1, overlap="allow_all", task_options={"queue": QUEUE}
+    )
+    assert created.id == schedule_id and len(created.next_fire_times) == 5
+    assert schedule_id in [s.id for s in q.iter_schedules()]
+    deadline = time.monotonic() + 30
+    fired = []
+    while len(fired) < 2:
+        assert time.monotonic() < deadline, "the schedule fired fewer than 2 tasks in 30 s"
+        fired = list(q.iter_tasks(schedule=schedule_id))
+        time.sleep(0.2)
+    done = q.wait(fired[-1].id)
+    assert (done.status, done.schedule_id) == (TaskStatus.SUCCESS, schedule_id)
+    assert done.scheduled_for is not None and done.id.endswith(f":{int(done.scheduled_for.timestamp())}")
+    with pytest.raises(ProblemError) as bad:
+        q.create_schedule(new_id("bad"), "echo", cron="61 * * * *")
+    assert (bad.value.status, bad.value.field) == (400, "spec.cron")
+    assert delete_schedule.sync_detailed(schedule_id, client=q.client).status_code == 204

@@ -14,6 +14,8 @@ layer adds what they leave to the caller:
   telling a new task from the existing holder of the key;
 - `Yadtq.events`: the server-sent events of `GET /tasks/{id}/events`, as
   `TaskEvent`s, until the terminal one;
+- `Yadtq.create_schedule` / `Yadtq.iter_schedules`: periodic tasks
+  (docs/schedules.md); a schedule's tasks are `iter_tasks(schedule=ID)`;
 - retries (`yadtq.retry`): every submit carries an `Idempotency-Key` (unless
   it names its task id), and idempotent calls (reads, keyed submits, cancel;
   never `retry`) are retried on connection failures, 502, 503, 504 and 429
@@ -38,9 +40,10 @@ from urllib.parse import quote
 import httpx
 
 from yadtq_client import AuthenticatedClient, Client
+from yadtq_client.api.schedules import create_schedule, list_schedules
 from yadtq_client.api.tasks import get_task, list_tasks, submit_task
 from yadtq_client.errors import UnexpectedStatus
-from yadtq_client.models import Problem, SubmitRequest, Task, TaskStatus, UniqueRequest
+from yadtq_client.models import CreateSchedule, Problem, Schedule, SubmitRequest, Task, TaskStatus, UniqueRequest
 from yadtq_client.types import UNSET, Response
 
 from .retry import NO_RETRY, AsyncRetryTransport, RetryPolicy, RetryTransport
@@ -217,6 +220,43 @@ class Yadtq:
         while True:
             page = unwrap(list_tasks.sync_detailed(client=self.client, limit=page_size, cursor=cursor, **filters))
             yield from page.tasks
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def create_schedule(
+        self,
+        schedule_id: str,
+        task: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        cron: str | None = None,
+        every: int | None = None,
+        offset: int | None = None,
+        task_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Schedule:
+        """`POST /schedules`: fire `task` with `args` and `kwargs` on `cron` (5
+        or 6 fields, local to `timezone`) or `every` seconds (plus `offset`).
+        `task_options` are the task's other fields (`queue`, `max_retries`,
+        `timeout`, ...); `options` the schedule's (`timezone`, `overlap`,
+        `catchup_window`, `jitter`, `start_at`, `end_at`, `max_runs`,
+        `paused`), by their JSON names. The same id and body again return
+        the schedule; another body is a 409 `ProblemError`."""
+        spec: dict[str, Any] = {"cron": cron} if cron is not None else {"every": every}
+        if offset is not None:
+            spec["offset"] = offset
+        template = {"task": task, "args": list(args), "kwargs": kwargs or {}, **(task_options or {})}
+        body = CreateSchedule.from_dict({"id": schedule_id, "spec": spec, "task": template, **options})
+        return unwrap(create_schedule.sync_detailed(client=self.client, body=body))
+
+    def iter_schedules(self, *, page_size: int = 50) -> Iterator[Schedule]:
+        """Every schedule of `GET /schedules`, newest first, a page at a time."""
+        cursor: str | Any = UNSET
+        while True:
+            page = unwrap(list_schedules.sync_detailed(client=self.client, limit=page_size, cursor=cursor))
+            yield from page.schedules
             if not page.next_cursor:
                 return
             cursor = page.next_cursor

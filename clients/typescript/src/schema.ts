@@ -250,6 +250,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List schedules, newest first, with keyset pagination. */
+        get: operations["listSchedules"];
+        put?: never;
+        /**
+         * Create a schedule.
+         * @description Answers 201 with the schedule and its next fire times. A client-chosen
+         *     `id` makes creation idempotent: the same id and body again answers 200
+         *     with the schedule, another body 409.
+         */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a schedule: its settings, next fire times, and what became of its
+         *     latest ticks (fired as which task and its status, skipped and why).
+         */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /** Delete a schedule: it never fires again. Its tasks stay. */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a schedule: spec, task, policies, `paused`. The next tick after
+         *     an edit is the new spec's first tick after the later of the last tick
+         *     and the edit; a leader that read the schedule before the edit fires
+         *     nothing stale.
+         */
+        patch: operations["updateSchedule"];
+        trace?: never;
+    };
+    "/schedules/{id}/backfill": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fire every tick of the schedule's grid in `[start, end]` (at most 1000),
+         *     through `overlap` (default the schedule's). A tick that already ran is
+         *     not run again (its task id is taken).
+         */
+        post: operations["backfillSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a schedule once now, outside its grid, through its overlap policy.
+         *     The task's id is `sched:<id>:t<unix seconds>-<8 hex>`, which no grid
+         *     tick can take; its `scheduled_for` is now.
+         */
+        post: operations["triggerSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tasks": {
         parameters: {
             query?: never;
@@ -529,6 +621,20 @@ export interface components {
              */
             next_cursor?: number | null;
         };
+        /** @description Body of `POST /schedules/{id}/backfill`. */
+        Backfill: {
+            /**
+             * Format: date-time
+             * @description Last time of the range (included); at most 1000 ticks in the range.
+             */
+            end: string;
+            overlap?: null | components["schemas"]["Overlap"];
+            /**
+             * Format: date-time
+             * @description First time of the range (included).
+             */
+            start: string;
+        };
         /** @description Body of `POST /tasks/batch`. */
         BatchRequest: {
             /** @description The tasks, each as in `POST /tasks` (at most the configured batch size, default 1000). */
@@ -563,6 +669,68 @@ export interface components {
              *     default: the caller's. Another tenant than the caller's needs the `cluster` scope.
              */
             tenant?: string | null;
+        };
+        /**
+         * @description Body of `POST /schedules`.
+         * @example {
+         *       "id": "nightly-report",
+         *       "spec": {
+         *         "cron": "0 2 * * *"
+         *       },
+         *       "timezone": "Europe/Berlin",
+         *       "task": {
+         *         "task": "echo",
+         *         "args": [
+         *           "report"
+         *         ]
+         *       }
+         *     }
+         */
+        CreateSchedule: {
+            /**
+             * Format: double
+             * @description Seconds (0 to 2592000, default 60): after downtime, missed ticks older than this are skipped.
+             */
+            catchup_window?: number | null;
+            /**
+             * Format: date-time
+             * @description No tick after this.
+             */
+            end_at?: string | null;
+            /**
+             * @description Client-chosen id (1-100 of letters, digits, `._:-`); creating the same
+             *     id with the same body again answers 200, with another body 409.
+             *     Default: a server UUID.
+             */
+            id?: string | null;
+            /**
+             * Format: double
+             * @description Seconds (0 to 3600, default 0): each tick's task may start up to this
+             *     much after its tick (the same delay for every fire of that tick).
+             */
+            jitter?: number | null;
+            /**
+             * Format: int64
+             * @description Stop after this many runs.
+             */
+            max_runs?: number | null;
+            overlap?: null | components["schemas"]["Overlap"];
+            /** @description Create it paused (default false). */
+            paused?: boolean | null;
+            /** @description When it fires (required). */
+            spec: components["schemas"]["SpecInput"];
+            /**
+             * Format: date-time
+             * @description No tick before this.
+             */
+            start_at?: string | null;
+            /**
+             * @description The task to fire (required): a `POST /tasks` body without `id`,
+             *     `task-id`, `countdown` or `eta`.
+             */
+            task: components["schemas"]["TaskTemplate"];
+            /** @description IANA time zone of the cron fields (default `UTC`). */
+            timezone?: string | null;
         };
         /** @description A new key and its token. */
         CreatedKey: {
@@ -637,6 +805,49 @@ export interface components {
             /** @description The dead-letter topic's name. */
             topic: string;
         };
+        /** @description What a trigger or a backfill did. */
+        FireResult: {
+            /**
+             * Format: int64
+             * @description Runs buffered behind the running task.
+             */
+            buffered: number;
+            /** @description Ids of the tasks fired, in tick order. */
+            fired: string[];
+            /**
+             * Format: int64
+             * @description Runs skipped (by the overlap policy, or the run limit).
+             */
+            skipped: number;
+        };
+        /** @description One line of a schedule's history: what became of a tick. */
+        FireView: {
+            /**
+             * Format: date-time
+             * @description When the line was written.
+             */
+            at: string;
+            /** @description `tick` (the grid), `trigger` or `backfill`. */
+            kind: string;
+            /** @description `fired`, `skipped` or `buffered`. */
+            outcome: string;
+            /** @description Why it was skipped: `overlap`, `catchup_window` or `max_runs`. */
+            reason?: string | null;
+            /** @description The fired (or buffered) task's id. */
+            task_id?: string | null;
+            /** @description That task's status now (null: not fired yet, or expired). */
+            task_status?: string | null;
+            /**
+             * Format: date-time
+             * @description The tick (`scheduled_for`); for a line standing for many skipped ticks, the first.
+             */
+            tick: string;
+            /**
+             * Format: int64
+             * @description How many ticks the line stands for.
+             */
+            ticks: number;
+        };
         /** @description Health or readiness report. */
         Health: {
             /** @description `up`, or `down: <reason>` (readiness only). */
@@ -686,6 +897,46 @@ export interface components {
              * @description Tasks that succeeded.
              */
             success: number;
+        };
+        /**
+         * @description What happens when a run is due while the schedule's previous task is not terminal.
+         * @enum {string}
+         */
+        Overlap: "skip" | "buffer_one" | "buffer_all" | "cancel_other" | "allow_all";
+        /** @description Body of `PATCH /schedules/{id}`: the fields to change (absent or null: unchanged). */
+        PatchSchedule: {
+            /**
+             * Format: double
+             * @description New catch-up window, seconds.
+             */
+            catchup_window?: number | null;
+            /**
+             * Format: date-time
+             * @description New end.
+             */
+            end_at?: string | null;
+            /**
+             * Format: double
+             * @description New jitter, seconds.
+             */
+            jitter?: number | null;
+            /**
+             * Format: int64
+             * @description New run limit.
+             */
+            max_runs?: number | null;
+            overlap?: null | components["schemas"]["Overlap"];
+            /** @description Pause (true) or resume (false); resuming does not catch up the paused ticks. */
+            paused?: boolean | null;
+            spec?: null | components["schemas"]["SpecInput"];
+            /**
+             * Format: date-time
+             * @description New start.
+             */
+            start_at?: string | null;
+            task?: null | components["schemas"]["TaskTemplate"];
+            /** @description New time zone. */
+            timezone?: string | null;
         };
         /** @description An RFC 9457 problem document. `field` names the request field at fault. */
         Problem: {
@@ -786,12 +1037,118 @@ export interface components {
             /** @description The queues, by name. */
             queues: components["schemas"]["QueueOverview"][];
         };
+        /** @description A schedule. */
+        Schedule: {
+            /** @description Ticks buffered behind a running task (buffer policies), oldest first. */
+            buffered: string[];
+            /**
+             * Format: double
+             * @description Catch-up window, seconds.
+             */
+            catchup_window: number;
+            /**
+             * Format: date-time
+             * @description Creation time.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description No tick after this.
+             */
+            end_at?: string | null;
+            /** @description Its id. */
+            id: string;
+            /**
+             * Format: double
+             * @description Jitter, seconds.
+             */
+            jitter: number;
+            /** @description The task fired last. */
+            last_task_id?: string | null;
+            /**
+             * Format: int64
+             * @description Run limit.
+             */
+            max_runs?: number | null;
+            /** @description The next fire times (up to 5; empty when paused or finished). */
+            next_fire_times: string[];
+            /** @description Overlap policy. */
+            overlap: components["schemas"]["Overlap"];
+            /** @description Paused: fires nothing. */
+            paused: boolean;
+            /** @description The latest history lines, newest first (`GET /schedules/{id}` only). */
+            recent_fires?: components["schemas"]["FireView"][] | null;
+            /**
+             * Format: int64
+             * @description Tasks fired so far.
+             */
+            runs: number;
+            /**
+             * Format: int64
+             * @description Ticks skipped so far (overlap, catch-up window, run limit).
+             */
+            skipped: number;
+            /** @description When it fires. */
+            spec: components["schemas"]["SpecInput"];
+            /**
+             * Format: date-time
+             * @description No tick before this.
+             */
+            start_at?: string | null;
+            /** @description The task it fires. */
+            task: components["schemas"]["TemplateView"];
+            /** @description IANA time zone of the cron fields. */
+            timezone: string;
+            /**
+             * Format: date-time
+             * @description Last change (edit or fire).
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Bumped by every edit.
+             */
+            version: number;
+        };
+        /** @description A page of schedules, newest first. */
+        SchedulePage: {
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
+            /** @description The schedules. */
+            schedules: components["schemas"]["Schedule"][];
+        };
         /**
          * @description What a key may do. `admin` implies every scope but `cluster`, within the
          *     key's tenant; `cluster` implies every scope, over every tenant.
          * @enum {string}
          */
         Scope: "submit" | "read" | "operate" | "metrics" | "admin" | "cluster";
+        /**
+         * @description How a schedule's ticks are spaced, as the API takes it: exactly one of
+         *     `cron` or `every`.
+         * @example {
+         *       "cron": "*\/5 * * * *"
+         *     }
+         */
+        SpecInput: {
+            /**
+             * @description A cron pattern: 5 fields (minute hour day-of-month month day-of-week)
+             *     or 6 with seconds first; names (`MON`, `JAN`), `L`, `W`, `#` and the
+             *     `@daily` nicknames as croner reads them. Local to the schedule's `timezone`.
+             */
+            cron?: string | null;
+            /**
+             * Format: int64
+             * @description Seconds between ticks (1 to 315360000, ten years): ticks at
+             *     `offset + k * every` seconds after the Unix epoch, whatever the time zone.
+             */
+            every?: number | null;
+            /**
+             * Format: int64
+             * @description With `every`: seconds after each multiple of `every` (0 to `every` - 1, default 0).
+             */
+            offset?: number | null;
+        };
         /**
          * @description Body of `POST /tasks` (and each element of `POST /tasks/batch`).
          * @example {
@@ -908,6 +1265,17 @@ export interface components {
              */
             run_at?: string | null;
             /**
+             * @description The schedule that fired the task (its id), for tasks fired by a
+             *     schedule (ids `sched:<schedule>:...`); else null.
+             */
+            schedule_id?: string | null;
+            /**
+             * Format: date-time
+             * @description The tick the task was fired for (a backfilled or triggered run's
+             *     period too); null for tasks no schedule fired.
+             */
+            scheduled_for?: string | null;
+            /**
              * Format: date-time
              * @description When the latest attempt started.
              */
@@ -955,6 +1323,78 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "queued" | "scheduled" | "processing" | "success" | "failed" | "cancelled";
+        /**
+         * @description The task a schedule fires, as `POST /schedules` and `PATCH` take it: a
+         *     `POST /tasks` body without `id`, `task-id`, `countdown` or `eta` (the
+         *     id is derived from the schedule and the tick; the tick is the start).
+         *     For the OpenAPI document only: the gateway validates it as `POST /tasks`
+         *     validates a body.
+         */
+        TaskTemplate: {
+            /** @description Positional arguments, a JSON array of any values (default `[]`). */
+            args?: unknown[] | null;
+            /** @description Keyword arguments, a JSON object of any values (default `{}`). */
+            kwargs?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Format: int32
+             * @description Retries after the first attempt (at most `YADTQ_MAX_RETRIES_LIMIT`, default 100).
+             */
+            max_retries?: number | null;
+            /** @description Queue (1-64 of letters, digits, `-`, `_`). Default `default`. */
+            queue?: string | null;
+            /**
+             * Format: double
+             * @description Seconds: upper bound of the first retry delay; at most `YADTQ_MAX_TIMEOUT` (default 86400).
+             */
+            retry_backoff_base?: number | null;
+            /**
+             * Format: double
+             * @description Seconds: longest retry delay; at least `retry_backoff_base`, at most `YADTQ_MAX_TIMEOUT`.
+             */
+            retry_backoff_cap?: number | null;
+            /** @description Handler name (required): letters, digits and `._:-`, starting with a letter. */
+            task: string;
+            /**
+             * Format: double
+             * @description Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
+             */
+            timeout?: number | null;
+        };
+        /** @description The task a schedule fires. */
+        TemplateView: {
+            /** @description Positional arguments, as sent. */
+            args: unknown[];
+            /** @description Keyword arguments, as sent. */
+            kwargs: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: int32
+             * @description Retries after the first attempt.
+             */
+            max_retries: number;
+            /** @description Queue. */
+            queue: string;
+            /**
+             * Format: double
+             * @description Retry backoff base, seconds.
+             */
+            retry_backoff_base?: number | null;
+            /**
+             * Format: double
+             * @description Retry backoff cap, seconds.
+             */
+            retry_backoff_cap?: number | null;
+            /** @description Handler name. */
+            task: string;
+            /**
+             * Format: double
+             * @description Per-attempt timeout, seconds.
+             */
+            timeout: number;
+        };
         /**
          * @description At most one task of this tenant and task name holds the key at a time:
          *     a repeat while that task holds it answers 200 with it (header
@@ -1962,6 +2402,665 @@ export interface operations {
             };
         };
     };
+    listSchedules: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (digits). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of schedules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePage"];
+                };
+            };
+            /** @description Invalid limit or cursor; `field` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSchedule"];
+            };
+        };
+        responses: {
+            /** @description This id was created before with the same body: the schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description /schedules/{id} */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Invalid body; `field` names the culprit. Besides each field's own schema, the rules no schema states: `spec` holds exactly one of `cron` and `every`; `spec.cron` is a valid pattern (the detail names the cron field and its position); `spec.offset` is below `every`; `timezone` is an IANA name; `end_at` is not before `start_at`; `task.retry_backoff_cap` is at least `task.retry_backoff_base` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the `operate` scope, or may not use the task's queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This id exists with a different body */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A task outside the catalogue, an undeclared queue (`task.task`, `task.queue`), or the tenant has its most schedules (`YADTQ_MAX_SCHEDULES_PER_TENANT`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Malformed id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such schedule (in the caller's tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the `operate` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatchSchedule"];
+            };
+        };
+        responses: {
+            /** @description The schedule as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Invalid field or id; `field` names it (the rules between fields as at create, applied to the schedule as changed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the `operate` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Changed concurrently too often; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A task outside the catalogue, or an undeclared queue */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    backfillSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Backfill"];
+            };
+        };
+        responses: {
+            /** @description What the overlap policy made of the runs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FireResult"];
+                };
+            };
+            /** @description Malformed id, `start` or `end` missing, or the rules no schema states: `end` not before `start`, at most 1000 ticks in the range (`field` is `end`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the `operate` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The schedule is paused */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    triggerSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the overlap policy made of the run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FireResult"];
+                };
+            };
+            /** @description Malformed id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the `operate` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The schedule is paused */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listTasks: {
         parameters: {
             query?: {
@@ -1976,6 +3075,11 @@ export interface operations {
                 queue?: string;
                 /** @description Only tasks held (or last held) by this worker id. */
                 worker?: string;
+                /**
+                 * @description Only tasks fired by this schedule (its id), newest fire first; the
+                 *     other filters then apply to each page, which may come out shorter.
+                 */
+                schedule?: string;
                 /** @description Page size, 1 to 500 (default 50). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page (digits). */

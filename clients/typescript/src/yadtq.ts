@@ -10,6 +10,8 @@
 //   - submitUnique: a submission with a unique key (docs/unique.md), telling a
 //     new task from the existing holder of the key;
 //   - events: the server-sent events of `GET /tasks/{id}/events` as TaskEvents;
+//   - createSchedule / iterSchedules: periodic tasks (docs/schedules.md); a
+//     schedule's tasks are `iterTasks({ schedule: id })`;
 //   - retries (./retry.ts): every submit carries an Idempotency-Key (unless it
 //     names its task id), and idempotent calls (reads, keyed submits, cancel;
 //     never retry) are retried on connection failures, 502, 503, 504 and 429
@@ -25,6 +27,8 @@ export type TaskStatus = Schemas["TaskStatus"];
 export type SubmitRequest = Schemas["SubmitRequest"];
 export type UniqueRequest = Schemas["UniqueRequest"];
 export type Problem = Schemas["Problem"];
+export type Schedule = Schemas["Schedule"];
+export type CreateSchedule = Schemas["CreateSchedule"];
 export type ListFilters = Omit<NonNullable<operations["listTasks"]["parameters"]["query"]>, "limit" | "cursor">;
 export type YadtqClient = Client<paths>;
 
@@ -144,6 +148,25 @@ export class Yadtq {
       const query = { ...filters, limit: pageSize, cursor };
       const page = await unwrap(this.client.GET("/tasks", { params: { query } }));
       yield* page.tasks;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  /** `POST /schedules`: `body.spec` is `{ cron }` (5 or 6 fields, local to
+   * `timezone`) or `{ every, offset? }` seconds; `body.task` a `POST /tasks`
+   * body without an id or a start time. The same id and body again return
+   * the schedule; another body rejects with a 409 ProblemError. */
+  createSchedule(body: CreateSchedule): Promise<Schedule> {
+    return unwrap(this.client.POST("/schedules", { body }));
+  }
+
+  /** Every schedule of `GET /schedules`, newest first, `pageSize` a page. */
+  async *iterSchedules(pageSize = 50): AsyncGenerator<Schedule> {
+    let cursor: string | undefined;
+    do {
+      const query = { limit: pageSize, cursor };
+      const page = await unwrap(this.client.GET("/schedules", { params: { query } }));
+      yield* page.schedules;
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
   }

@@ -231,3 +231,27 @@ test("errors surface as typed problems", async () => {
   const unknownQueue = await problemOf(() => q.submit(job("multiply", [4, 5], { queue: "no-such-queue" })));
   assert.deepEqual([unknownQueue.status, unknownQueue.field], [422, "queue"]);
 });
+
+test("a schedule fires its task, and its tasks list by schedule", async () => {
+  const id = newId("every-second");
+  const created = await q.createSchedule({ id, spec: { every: 1 }, overlap: "allow_all", task: job("echo", ["tick"]) });
+  assert.equal(created.next_fire_times.length, 5);
+  assert.ok((await collect(q.iterSchedules())).some((s) => s.id === id));
+  const deadline = Date.now() + 30_000;
+  let fired: Task[] = [];
+  while (fired.length < 2) {
+    assert.ok(Date.now() < deadline, "the schedule fired fewer than 2 tasks in 30 s");
+    fired = await collect(q.iterTasks({ schedule: id }));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const last = fired.at(-1);
+  assert.ok(last);
+  const done = await q.wait(last.id, 30);
+  assert.equal(done.status, "success");
+  assert.equal(done.schedule_id, id);
+  assert.ok(done.id.endsWith(`:${Date.parse(done.scheduled_for ?? "") / 1000}`), done.id);
+  const bad = await problemOf(() => q.createSchedule({ id: newId("bad"), spec: { cron: "61 * * * *" }, task: job("echo", []) }));
+  assert.equal(bad.problem.field, "spec.cron");
+  const deleted = await q.client.DELETE("/schedules/{id}", { params: { path: { id } } });
+  assert.equal(deleted.response.status, 204);
+});

@@ -6,6 +6,8 @@
 //! - the publisher sends `queued` rows that are not yet on Kafka;
 //! - the scheduler turns due `scheduled` tasks into `queued` ones and sends them
 //!   (every quarter period, so a task starts within a second of its time);
+//! - the schedule service fires schedules' due ticks as tasks and sends them
+//!   (every quarter period too);
 //! - the cleaner deletes finished tasks past the retention, and the rows of
 //!   workers stopped or dead for longer than the retention;
 //! - the sampler counts tasks by queue and status for the metrics, exported
@@ -21,7 +23,10 @@ mod publisher;
 mod rescuer;
 mod sampler;
 mod scheduler;
+pub mod schedules;
 
+/// What a gateway fires itself (a schedule's trigger or backfill) it sends at once.
+pub use publisher::publish_rows;
 /// Queued rows younger than this, with no `published_at`, are still the
 /// accepting gateway's to publish (and mark); the publisher leaves them alone.
 pub use publisher::GRACE as PUBLISH_GRACE;
@@ -82,10 +87,18 @@ pub async fn run(
         }
     });
     let c = ctx.clone();
+    let schedule_service = service(period / 4, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
+        let c = c.clone();
+        async move {
+            schedules::fire_due(&c.routes, &c.pool, &c.producer).await;
+        }
+    });
+    let c = ctx.clone();
     let cleaner = service(period * 10, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
             clean(&c.pool, c.cfg.retention, c.cfg.dead_after).await;
+            schedules::clean(&c.pool, c.cfg.retention).await;
         }
     });
     // Every half period, so a dead worker's tasks move within D + P.
@@ -106,7 +119,8 @@ pub async fn run(
             state.lock().await.pass(&c.pool, dead_after, &watched).await;
         }
     });
-    let services = tokio::spawn(async move { tokio::join!(publisher, scheduler, cleaner, rescuer, sampler) });
+    let services =
+        tokio::spawn(async move { tokio::join!(publisher, scheduler, schedule_service, cleaner, rescuer, sampler) });
 
     let mut lease = Lease::new(cfg.database_url.clone(), names.leader_lock_key());
     let mut ticker = crate::periodic::every(period);

@@ -45,12 +45,7 @@ pub(crate) async fn publish_pending(
 
 /// Sends `rows` to their routes' topics ([`crate::publish::send`]), marks the
 /// acknowledged ones published and fails the refused ones ([`crate::publish::fail_refused`]).
-pub(crate) async fn publish_rows(
-    routes: &Routes,
-    pool: &PgPool,
-    producer: &FutureProducer,
-    rows: Vec<Unpublished>,
-) -> usize {
+pub async fn publish_rows(routes: &Routes, pool: &PgPool, producer: &FutureProducer, rows: Vec<Unpublished>) -> usize {
     if rows.is_empty() {
         return 0;
     }

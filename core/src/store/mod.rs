@@ -33,6 +33,7 @@ pub(crate) mod leader;
 mod list_plans;
 pub mod overview;
 pub mod queues;
+pub mod schedules;
 pub mod stats;
 #[cfg(any(test, feature = "synthetic"))]
 pub mod synthetic;

@@ -11,6 +11,7 @@ mod keys;
 mod leader;
 mod overview;
 mod queues;
+mod schedules;
 mod stats;
 mod tenants;
 mod unique;

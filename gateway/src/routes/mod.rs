@@ -11,6 +11,7 @@ pub mod me;
 pub mod metrics;
 pub mod paging;
 pub mod queues;
+pub mod schedules;
 pub mod tasks;
 pub mod workers;
 
@@ -21,6 +22,7 @@ use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use schedules as sched;
 use tower_http::trace::TraceLayer;
 
 /// 405 as a problem document (axum's own has an empty body).
@@ -84,6 +86,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/attempts", get(control::attempts))
         .route("/tasks/{id}/cancel", post(control::cancel))
         .route("/tasks/{id}/retry", post(control::retry))
+        .route("/schedules", post(sched::create).get(sched::list))
+        .route("/schedules/{id}", get(sched::get).patch(sched::update).delete(sched::delete))
+        .route("/schedules/{id}/trigger", post(sched::trigger))
+        .route("/schedules/{id}/backfill", post(sched::backfill))
         .route("/workers", get(workers::list))
         .route("/queues", get(queues::list))
         .route("/dead-letters", get(dead_letters::list))

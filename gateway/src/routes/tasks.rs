@@ -293,6 +293,10 @@ pub struct ListQuery {
     pub queue: Option<String>,
     /// Only tasks held (or last held) by this worker id.
     pub worker: Option<uuid::Uuid>,
+    /// Only tasks fired by this schedule (its id), newest fire first; the
+    /// other filters then apply to each page, which may come out shorter.
+    #[param(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")]
+    pub schedule: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -326,7 +330,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<TaskPage>, ApiError> {
     caller.require(Scope::Read)?;
-    let q = super::paging::query(query, &["status", "task", "queue", "worker", "limit", "cursor"])?;
+    let q = super::paging::query(query, &["status", "task", "queue", "worker", "schedule", "limit", "cursor"])?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
@@ -340,6 +344,10 @@ pub async fn list(
     }
     let filter = TaskFilter { status: q.status, task: q.task, queue: q.queue, worker: q.worker };
     let _place = state.edge.listing().await?;
+    if let Some(schedule) = &q.schedule {
+        let keep = |t: &Task| super::schedules::matches(&filter, t);
+        return Ok(Json(super::schedules::tasks_page(&state, &caller, schedule, limit, before, keep).await?));
+    }
     let page = tasks::list(&state.pool, &caller.tenant, caller.queues(), &filter, limit, before).await?;
     let tasks = page.tasks.into_iter().map(|t| caller.present(t)).collect();
     Ok(Json(TaskPage { tasks, next_cursor: page.next.map(|n| n.to_string()) }))

@@ -21,12 +21,12 @@ use nix::unistd::Pid;
 
 use super::{
     cancelled, check_timeout, error, excerpt, tag, task_json, CommandConfig, LoadError, ALWAYS_PASSED_ENV, ATTEMPT_ENV,
-    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV,
+    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, SCHEDULED_FOR_ENV, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV,
 };
 
 /// Variables the worker sets for each attempt, which a handler's `env` or
 /// `pass_env` cannot name.
-const ATTEMPT_ENVS: [&str; 4] = [ATTEMPT_ENV, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV];
+const ATTEMPT_ENVS: [&str; 5] = [ATTEMPT_ENV, TASK_ID_ENV, SCHEDULED_FOR_ENV, TRACEPARENT_ENV, TRACESTATE_ENV];
 
 /// A program serving one task name: run with the configured argv (no shell)
 /// in its own process group, the task JSON on stdin, the JSON result on stdout.
@@ -110,8 +110,8 @@ impl CommandHandler {
     ///
     /// Its environment holds only `PATH` and the names of `pass_env` (from
     /// the worker's environment, when set there), the handler's `env` table,
-    /// `YADTQ_ATTEMPT`, `YADTQ_TASK_ID` and the attempt's `TRACEPARENT` (and
-    /// `TRACESTATE`).
+    /// `YADTQ_ATTEMPT`, `YADTQ_TASK_ID`, `YADTQ_SCHEDULED_FOR` (for a task a
+    /// schedule fired) and the attempt's `TRACEPARENT` (and `TRACESTATE`).
     ///
     /// The program runs in its own process group. When it exits, when its own
     /// `timeout` (seconds) passes, when `ctx.cancel` fires, or when this future
@@ -139,6 +139,9 @@ impl CommandHandler {
             }
         }
         cmd.envs(&self.env).env(ATTEMPT_ENV, ctx.attempt.to_string()).env(TASK_ID_ENV, &ctx.id);
+        if let Some(tick) = ctx.scheduled_for() {
+            cmd.env(SCHEDULED_FOR_ENV, tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
         if let Some(trace) = &ctx.trace {
             cmd.env(TRACEPARENT_ENV, &trace.traceparent);
             if !trace.tracestate.is_empty() {
@@ -406,6 +409,21 @@ mod tests {
             v,
             json!({"in": {"id": "t-1", "task": "job", "args": [1, "two"], "kwargs": {"k": "v"}, "attempt": 1}, "env": "hi", "token": "t-1/1"})
         );
+    }
+
+    /// A task a schedule fired gets its tick on stdin and in the environment.
+    #[tokio::test]
+    async fn a_scheduled_task_gets_its_tick() {
+        let h = command(
+            "argv = [\"/bin/sh\", \"-c\", \"printf '{\\\"in\\\": '; cat; printf ', \\\"env\\\": \\\"%s\\\"}' \\\"$YADTQ_SCHEDULED_FOR\\\"\"]",
+        );
+        let mut c = ctx(json!([]));
+        c.id = "acme/sched:nightly:1790000000".into();
+        let v = h.call(c).await.unwrap();
+        assert_eq!(v["in"]["scheduled_for"], "2026-09-21T14:13:20Z");
+        assert_eq!(v["env"], "2026-09-21T14:13:20Z");
+        let v = h.call(ctx(json!([]))).await.unwrap();
+        assert!(v["in"].get("scheduled_for").is_none() && v["env"] == "", "{v}");
     }
 
     #[tokio::test]

@@ -54,6 +54,9 @@ pub const TASK_ID_HEADER: &str = "x-yadtq-task-id";
 pub const ATTEMPT_ENV: &str = "YADTQ_ATTEMPT";
 /// Environment variable carrying the task id to command handlers.
 pub const TASK_ID_ENV: &str = "YADTQ_TASK_ID";
+/// Environment variable carrying a scheduled task's tick (RFC 3339) to
+/// command handlers; unset for tasks no schedule fired.
+pub const SCHEDULED_FOR_ENV: &str = "YADTQ_SCHEDULED_FOR";
 /// Environment variable carrying the attempt's W3C `traceparent` to command
 /// handlers (the header of the same name for HTTP handlers).
 pub const TRACEPARENT_ENV: &str = "TRACEPARENT";
@@ -335,7 +338,8 @@ impl ExternalHandler {
     }
 }
 
-/// What both kinds receive: `{"id", "task", "args", "kwargs", "attempt"}`.
+/// What both kinds receive: `{"id", "task", "args", "kwargs", "attempt"}`,
+/// and `scheduled_for` (RFC 3339) for a task a schedule fired.
 #[derive(Serialize)]
 struct TaskJson<'a> {
     id: &'a str,
@@ -343,10 +347,19 @@ struct TaskJson<'a> {
     args: &'a [Value],
     kwargs: &'a Map<String, Value>,
     attempt: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn task_json(ctx: &TaskContext) -> Vec<u8> {
-    let t = TaskJson { id: &ctx.id, task: &ctx.task, args: &ctx.args, kwargs: &ctx.kwargs, attempt: ctx.attempt };
+    let t = TaskJson {
+        id: &ctx.id,
+        task: &ctx.task,
+        args: &ctx.args,
+        kwargs: &ctx.kwargs,
+        attempt: ctx.attempt,
+        scheduled_for: ctx.scheduled_for(),
+    };
     serde_json::to_vec(&t).expect("JSON values serialise")
 }
 

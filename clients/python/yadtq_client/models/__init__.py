@@ -6,22 +6,31 @@ from .attempt_outcome import AttemptOutcome
 from .audit_entry import AuditEntry
 from .audit_entry_detail import AuditEntryDetail
 from .audit_page import AuditPage
+from .backfill import Backfill
 from .batch_request import BatchRequest
 from .batch_response import BatchResponse
 from .create_key import CreateKey
+from .create_schedule import CreateSchedule
 from .created_key import CreatedKey
 from .dead_letter import DeadLetter
 from .dead_letters import DeadLetters
+from .fire_result import FireResult
+from .fire_view import FireView
 from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
 from .me import Me
 from .minute import Minute
+from .overlap import Overlap
+from .patch_schedule import PatchSchedule
 from .problem import Problem
 from .progress import Progress
 from .queue_overview import QueueOverview
 from .queue_overview_other import QueueOverviewOther
 from .queues import Queues
+from .schedule import Schedule
+from .schedule_page import SchedulePage
 from .scope import Scope
+from .spec_input import SpecInput
 from .stream_task_events_response_200 import StreamTaskEventsResponse200
 from .stream_task_events_response_200_event import StreamTaskEventsResponse200Event
 from .submit_request import SubmitRequest
@@ -31,6 +40,10 @@ from .task_error import TaskError
 from .task_kwargs import TaskKwargs
 from .task_page import TaskPage
 from .task_status import TaskStatus
+from .task_template import TaskTemplate
+from .task_template_kwargs_type_0 import TaskTemplateKwargsType0
+from .template_view import TemplateView
+from .template_view_kwargs import TemplateViewKwargs
 from .unique_request import UniqueRequest
 from .worker import Worker
 from .worker_page import WorkerPage
@@ -44,22 +57,31 @@ __all__ = (
     "AuditEntry",
     "AuditEntryDetail",
     "AuditPage",
+    "Backfill",
     "BatchRequest",
     "BatchResponse",
     "CreatedKey",
     "CreateKey",
+    "CreateSchedule",
     "DeadLetter",
     "DeadLetters",
+    "FireResult",
+    "FireView",
     "GetOpenapiResponse200",
     "Health",
     "Me",
     "Minute",
+    "Overlap",
+    "PatchSchedule",
     "Problem",
     "Progress",
     "QueueOverview",
     "QueueOverviewOther",
     "Queues",
+    "Schedule",
+    "SchedulePage",
     "Scope",
+    "SpecInput",
     "StreamTaskEventsResponse200",
     "StreamTaskEventsResponse200Event",
     "SubmitRequest",
@@ -69,6 +91,10 @@ __all__ = (
     "TaskKwargs",
     "TaskPage",
     "TaskStatus",
+    "TaskTemplate",
+    "TaskTemplateKwargsType0",
+    "TemplateView",
+    "TemplateViewKwargs",
     "UniqueRequest",
     "Worker",
     "WorkerPage",

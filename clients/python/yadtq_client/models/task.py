@@ -44,6 +44,11 @@ class Task:
         result (Any | Unset): Handler's JSON result once `success` (any JSON value), else null.
         run_at (datetime.datetime | None | Unset): When a `scheduled` task becomes due (countdown, eta or retry
             backoff).
+        schedule_id (None | str | Unset): The schedule that fired the task (its id), for tasks fired by a
+            schedule (ids `sched:<schedule>:...`); else null.
+        scheduled_for (datetime.datetime | None | Unset): The tick the task was fired for (a backfilled or triggered
+            run's
+            period too); null for tasks no schedule fired.
         started_at (datetime.datetime | None | Unset): When the latest attempt started.
         trace_id (None | str | Unset): W3C trace id (32 hex digits) of the trace the task runs in: the
             submitter's `traceparent`, or a new trace when it sent none or an
@@ -67,6 +72,8 @@ class Task:
     progress: None | Progress | Unset = UNSET
     result: Any | Unset = UNSET
     run_at: datetime.datetime | None | Unset = UNSET
+    schedule_id: None | str | Unset = UNSET
+    scheduled_for: datetime.datetime | None | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
     trace_id: None | str | Unset = UNSET
     worker_id: None | Unset | UUID = UNSET
@@ -142,6 +149,20 @@ class Task:
         else:
             run_at = self.run_at
 
+        schedule_id: None | str | Unset
+        if isinstance(self.schedule_id, Unset):
+            schedule_id = UNSET
+        else:
+            schedule_id = self.schedule_id
+
+        scheduled_for: None | str | Unset
+        if isinstance(self.scheduled_for, Unset):
+            scheduled_for = UNSET
+        elif isinstance(self.scheduled_for, datetime.datetime):
+            scheduled_for = self.scheduled_for.isoformat()
+        else:
+            scheduled_for = self.scheduled_for
+
         started_at: None | str | Unset
         if isinstance(self.started_at, Unset):
             started_at = UNSET
@@ -192,6 +213,10 @@ class Task:
             field_dict["result"] = result
         if run_at is not UNSET:
             field_dict["run_at"] = run_at
+        if schedule_id is not UNSET:
+            field_dict["schedule_id"] = schedule_id
+        if scheduled_for is not UNSET:
+            field_dict["scheduled_for"] = scheduled_for
         if started_at is not UNSET:
             field_dict["started_at"] = started_at
         if trace_id is not UNSET:
@@ -326,6 +351,32 @@ class Task:
 
         run_at = _parse_run_at(d.pop("run_at", UNSET))
 
+        def _parse_schedule_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        schedule_id = _parse_schedule_id(d.pop("schedule_id", UNSET))
+
+        def _parse_scheduled_for(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                scheduled_for_type_0 = datetime.datetime.fromisoformat(data)
+
+                return scheduled_for_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        scheduled_for = _parse_scheduled_for(d.pop("scheduled_for", UNSET))
+
         def _parse_started_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -386,6 +437,8 @@ class Task:
             progress=progress,
             result=result,
             run_at=run_at,
+            schedule_id=schedule_id,
+            scheduled_for=scheduled_for,
             started_at=started_at,
             trace_id=trace_id,
             worker_id=worker_id,

@@ -181,7 +181,10 @@ impl From<TaskRecord> for TaskRow {
                 started_at: r.started_at,
                 finished_at: r.finished_at,
                 trace_id: r.traceparent.as_deref().and_then(TraceContext::trace_id).map(str::to_string),
-            },
+                schedule_id: None,
+                scheduled_for: None,
+            }
+            .with_schedule(),
             request_hash: r.request_hash,
             seq: r.seq,
         }

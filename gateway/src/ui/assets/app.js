@@ -109,6 +109,7 @@ function needFor(path) {
   if (path.startsWith("/dead-letters")) return "admin (its own tenant's dead letters) or cluster (all)";
   if (path.startsWith("/admin")) return "admin (its own tenant) or cluster (every tenant)";
   if (path.startsWith("/queues") || /^\/tasks\/[^?]*\/(cancel|retry)/.test(path)) return "operate";
+  if (path.startsWith("/schedules/")) return "operate";
   if (path.startsWith("/tasks") && !path.startsWith("/tasks?")) return path === "/tasks" ? "submit" : "read";
   return "read";
 }
@@ -705,6 +706,66 @@ function workers(root) {
   });
 }
 
+/** A schedule's spec in words: `cron '0 2 * * *'` or `every 60 s (+15 s)`. */
+function fmtSpec(spec) {
+  if (spec.cron) return `cron '${spec.cron}'`;
+  return `every ${spec.every} s${spec.offset ? ` (+${spec.offset} s)` : ""}`;
+}
+
+function schedules(root) {
+  return every(root, async () => {
+    const { scopes } = await pageKey();
+    if (!grants(scopes, "read")) return [h("h2", {}, "Schedules"), scopeNote("schedules-note", "Schedules", "the read scope", scopes)];
+    const operate = grants(scopes, "operate");
+    const list = (await api("/schedules?limit=500")).schedules;
+    const rows = list.map((s) => {
+      const toggle = h("button", { type: "button", class: "pause", disabled: !operate }, s.paused ? "Resume" : "Pause");
+      toggle.addEventListener("click", async () => {
+        toggle.disabled = true;
+        try {
+          await api(`/schedules/${encodeURIComponent(s.id)}`, {
+            method: "PATCH",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ paused: !s.paused }),
+          });
+          route();
+        } catch (e) {
+          banner(e instanceof ApiError ? `${e.status}: ${e.message}` : String(e));
+          toggle.disabled = false;
+        }
+      });
+      return h(
+        "tr",
+        { "data-schedule": s.id },
+        h("td", { class: "mono" }, s.id),
+        h("td", { class: "mono" }, fmtSpec(s.spec)),
+        h("td", {}, s.timezone),
+        h("td", {}, s.task.task),
+        h("td", {}, s.task.queue),
+        h("td", {}, s.overlap),
+        h("td", { class: "paused" }, s.paused ? "yes" : "no"),
+        h("td", { class: "num runs" }, s.runs),
+        h("td", { class: "num skipped" }, s.skipped),
+        h("td", { class: "next" }, fmtTime(s.next_fire_times[0])),
+        h("td", {}, h("a", { class: "tasks", href: `#/tasks?schedule=${encodeURIComponent(s.id)}` }, "tasks")),
+        h("td", {}, toggle),
+      );
+    });
+    return [
+      h("h2", {}, "Schedules"),
+      operate ? null : scopeNote("pause-note", "Pausing and resuming", "the operate scope", scopes),
+      list.length === 0
+        ? h("p", { class: "muted" }, "No schedule (POST /schedules, or `yadtq schedules create`).")
+        : h(
+            "table",
+            { id: "schedules" },
+            h("thead", {}, h("tr", {}, ["Id", "Spec", "Zone", "Task", "Queue", "Overlap", "Paused", "Runs", "Skipped", "Next fire", "", ""].map((c) => h("th", {}, c)))),
+            h("tbody", {}, rows),
+          ),
+    ];
+  });
+}
+
 function deadLetters(root) {
   const results = new Map(); // "partition/offset" -> what the last replay said
   const list = h("div", {});
@@ -813,6 +874,9 @@ function route() {
   } else if (parts[0] === "workers") {
     view = "workers";
     leave = workers(root);
+  } else if (parts[0] === "schedules") {
+    view = "schedules";
+    leave = schedules(root);
   } else if (parts[0] === "dead-letters") {
     view = "dead-letters";
     leave = deadLetters(root);

@@ -18,6 +18,7 @@ def _get_kwargs(
     task: str | Unset = UNSET,
     queue: str | Unset = UNSET,
     worker: UUID | Unset = UNSET,
+    schedule: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -38,6 +39,8 @@ def _get_kwargs(
     if not isinstance(worker, Unset):
         json_worker = str(worker)
     params["worker"] = json_worker
+
+    params["schedule"] = schedule
 
     params["limit"] = limit
 
@@ -107,6 +110,7 @@ def sync_detailed(
     task: str | Unset = UNSET,
     queue: str | Unset = UNSET,
     worker: UUID | Unset = UNSET,
+    schedule: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Response[Problem | TaskPage]:
@@ -119,6 +123,7 @@ def sync_detailed(
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
+        schedule (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -135,6 +140,7 @@ def sync_detailed(
         task=task,
         queue=queue,
         worker=worker,
+        schedule=schedule,
         limit=limit,
         cursor=cursor,
     )
@@ -153,6 +159,7 @@ def sync(
     task: str | Unset = UNSET,
     queue: str | Unset = UNSET,
     worker: UUID | Unset = UNSET,
+    schedule: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Problem | TaskPage | None:
@@ -165,6 +172,7 @@ def sync(
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
+        schedule (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -182,6 +190,7 @@ def sync(
         task=task,
         queue=queue,
         worker=worker,
+        schedule=schedule,
         limit=limit,
         cursor=cursor,
     ).parsed
@@ -194,6 +203,7 @@ async def asyncio_detailed(
     task: str | Unset = UNSET,
     queue: str | Unset = UNSET,
     worker: UUID | Unset = UNSET,
+    schedule: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Response[Problem | TaskPage]:
@@ -206,6 +216,7 @@ async def asyncio_detailed(
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
+        schedule (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -222,6 +233,7 @@ async def asyncio_detailed(
         task=task,
         queue=queue,
         worker=worker,
+        schedule=schedule,
         limit=limit,
         cursor=cursor,
     )
@@ -238,6 +250,7 @@ async def asyncio(
     task: str | Unset = UNSET,
     queue: str | Unset = UNSET,
     worker: UUID | Unset = UNSET,
+    schedule: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Problem | TaskPage | None:
@@ -250,6 +263,7 @@ async def asyncio(
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
+        schedule (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -268,6 +282,7 @@ async def asyncio(
             task=task,
             queue=queue,
             worker=worker,
+            schedule=schedule,
             limit=limit,
             cursor=cursor,
         )
