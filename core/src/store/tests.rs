@@ -9,6 +9,7 @@
 mod audit;
 mod keys;
 mod leader;
+mod limits;
 mod overview;
 mod queues;
 mod schedules;

@@ -205,18 +205,19 @@ macro_rules! unpublished_query {
         )
     };
 }
+pub(in crate::store) use unpublished_query;
 
-/// An [`Unpublished`] row, with its status (the rescuer's rows may be
-/// `failed` or `cancelled` instead).
-struct UnpublishedRecord {
-    status: TaskStatus,
-    id: String,
-    name: String,
-    args: Json<Box<RawValue>>,
-    kwargs: Json<Box<RawValue>>,
-    queue: String,
-    attempts: i32,
-    created_at: DateTime<Utc>,
+/// An [`Unpublished`] row, with its status (the rescuer's rows, and the
+/// nodes a workflow fan-in moves, may be `failed` or `cancelled` instead).
+pub(in crate::store) struct UnpublishedRecord {
+    pub(in crate::store) status: TaskStatus,
+    pub(in crate::store) id: String,
+    pub(in crate::store) name: String,
+    pub(in crate::store) args: Json<Box<RawValue>>,
+    pub(in crate::store) kwargs: Json<Box<RawValue>>,
+    pub(in crate::store) queue: String,
+    pub(in crate::store) attempts: i32,
+    pub(in crate::store) created_at: DateTime<Utc>,
 }
 
 impl From<UnpublishedRecord> for Unpublished {
@@ -247,7 +248,7 @@ pub use transitions::{
     cancel, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed,
     Outcome, Recorded, RetryResult,
 };
-pub(crate) use transitions::{delete_expired, promote_due, rescue};
+pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue};
 
 /// A task row with the request hash used for idempotent submission.
 #[derive(Debug)]
@@ -269,7 +270,7 @@ pub struct Backoff {
     pub cap_seconds: Option<f64>,
 }
 
-pub(super) async fn get_in(conn: &mut PgConnection, key: &TaskKey) -> Result<Option<TaskRow>, StoreError> {
+pub(in crate::store) async fn get_in(conn: &mut PgConnection, key: &TaskKey) -> Result<Option<TaskRow>, StoreError> {
     let row = task_query!("SELECT ", " FROM tasks WHERE id = $1", key.as_str()).fetch_optional(conn).await?;
     Ok(row.map(TaskRow::from))
 }

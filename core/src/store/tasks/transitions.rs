@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{get, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
@@ -247,6 +247,26 @@ pub async fn record_outcomes(
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<Vec<Recorded>, StoreError> {
+    let recorded = record_outcomes_in(&mut *pool.acquire().await?, worker_id, outcomes).await?;
+    notify_changed(
+        pool,
+        outcomes
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, r)| **r == Recorded::Written)
+            .map(|(o, _)| o.task_id.to_string())
+            .collect(),
+    );
+    Ok(recorded)
+}
+
+/// [`record_outcomes`] on `conn` (a workflow's transaction, which adds the
+/// fan-in), without notifying.
+pub(crate) async fn record_outcomes_in(
+    conn: &mut PgConnection,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<Vec<Recorded>, StoreError> {
     let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
     let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
     let n = outcomes.len();
@@ -300,10 +320,9 @@ pub async fn record_outcomes(
         &delays,
         worker_id
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     let done: std::collections::HashSet<(String, i32)> = done.into_iter().map(|d| (d.id, d.attempt)).collect();
-    notify_changed(pool, done.iter().map(|(id, _)| id.clone()).collect());
     Ok(outcomes
         .iter()
         .map(|o| if done.contains(&(o.task_id.to_string(), o.attempt)) { Recorded::Written } else { Recorded::Fenced })

@@ -1,0 +1,365 @@
+//! Limits (`store::limits`) on a real PostgreSQL: concurrency is never
+//! exceeded by concurrent releases (measured from intervals the test takes,
+//! not from the code's counts), a freed slot releases its bucket's oldest
+//! held task, rate releases never exceed `count` in any window, round-robin
+//! between a 2,000-task bucket and a 1-task bucket, lowering and raising a
+//! limit, deleting one.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{key, new_task, register};
+use crate::model::{TaskError, TaskStatus};
+use crate::names::{LimitName, TaskName, Tenant};
+use crate::store::limits::{self, KeyPointer, LimitSpec, LimitedInsert, PutOutcome, Rate};
+use crate::store::tasks::{self, AttemptOutcomeRecord, ClaimResult, Inserted, NewTask, Outcome, Recorded};
+
+fn name(n: &str) -> LimitName {
+    LimitName::parse(n).unwrap()
+}
+
+fn spec(concurrency: Option<i32>, rate: Option<Rate>, key: Option<&str>) -> LimitSpec {
+    LimitSpec { concurrency, rate, key: key.map(|k| KeyPointer::parse(k).unwrap()), tasks: vec![] }
+}
+
+async fn put(pool: &PgPool, limit: &str, s: LimitSpec) -> PutOutcome {
+    limits::put(pool, &Tenant::default_tenant(), &name(limit), &s).await.unwrap()
+}
+
+/// Task `id` for customer `c`, taking `limits`.
+fn task(id: &str, c: &str) -> NewTask {
+    NewTask { kwargs: format!(r#"{{"c": "{c}"}}"#), ..new_task(id) }
+}
+
+/// Submits `tasks`, each taking `limit`; returns the statuses in order.
+async fn submit(pool: &PgPool, tasks: &[NewTask], limit: &str) -> Vec<String> {
+    let names = vec![vec![name(limit)]; tasks.len()];
+    match limits::insert(pool, tasks, &names).await.unwrap() {
+        LimitedInsert::Done(rows, _) => rows
+            .into_iter()
+            .map(|r| match r {
+                Inserted::Created(r) => r.task.status.as_str().to_string(),
+                other => panic!("not created: {other:?}"),
+            })
+            .collect(),
+        LimitedInsert::UnknownLimit(i, n) => panic!("unknown limit {n} for task {i}"),
+    }
+}
+
+async fn status(pool: &PgPool, id: &str) -> String {
+    tasks::get(pool, &key(id)).await.unwrap().unwrap().task.status.as_str().to_string()
+}
+
+async fn statuses(pool: &PgPool, ids: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(status(pool, id).await);
+    }
+    out
+}
+
+/// Claims `id` for `worker` (it must be `queued`) and records `outcome`
+/// through the limits path; returns the attempt.
+async fn run(pool: &PgPool, worker: Uuid, id: &str, outcome: Outcome) {
+    let claimed = tasks::claim(pool, &[key(id)], worker).await.unwrap();
+    let ClaimResult::Claimed(c) = &claimed[0] else { panic!("{id} not claimed") };
+    let k = key(id);
+    let rec = [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &outcome }];
+    let (written, _) = limits::record_outcomes(pool, worker, &rec).await.unwrap();
+    assert_eq!(written, vec![Recorded::Written]);
+}
+
+fn ok() -> Outcome {
+    Outcome::Success("null".into())
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_freed_slot_releases_the_oldest_held_task_of_its_bucket(pool: PgPool) {
+    let worker = register(&pool).await;
+    assert!(matches!(put(&pool, "api", spec(Some(1), None, Some("/kwargs/c"))).await, PutOutcome::Created));
+    let mut batch = vec![task("a1", "A"), task("a2", "A"), task("a3", "A")];
+    batch.push(task("b1", "B"));
+    assert_eq!(submit(&pool, &batch, "api").await, ["queued", "held", "held", "queued"], "one slot per bucket");
+    // A later submission into the full bucket is held behind the older ones.
+    assert_eq!(submit(&pool, &[task("a4", "A")], "api").await, ["held"]);
+
+    run(&pool, worker, "a1", ok()).await;
+    assert_eq!(statuses(&pool, &["a1", "a2", "a3", "a4"]).await, ["success", "queued", "held", "held"]);
+    // A retry into `scheduled` frees the slot too (its next attempt is gated again).
+    let retry = Outcome::Retry { error: TaskError::new("boom", "retry"), delay: Duration::from_secs(60) };
+    run(&pool, worker, "a2", retry).await;
+    assert_eq!(statuses(&pool, &["a2", "a3", "a4"]).await, ["scheduled", "queued", "held"]);
+    // Another bucket's outcome releases nothing of this one.
+    run(&pool, worker, "b1", ok()).await;
+    assert_eq!(statuses(&pool, &["a3", "a4"]).await, ["queued", "held"]);
+    let failed = Outcome::Failed(TaskError::new("bad", "permanent"));
+    run(&pool, worker, "a3", failed).await;
+    assert_eq!(status(&pool, "a4").await, "queued");
+
+    let b = limits::buckets(&pool, &Tenant::default_tenant(), &name("api")).await.unwrap();
+    let a = b.iter().find(|b| b.bucket == r#""A""#).unwrap();
+    assert_eq!((a.running, a.held), (1, 0), "{b:?}");
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn concurrency_is_never_exceeded_with_concurrent_releases(pool: PgPool) {
+    const LIMIT: i32 = 3;
+    const WORKERS: usize = 8;
+    const PER_BUCKET: usize = 60;
+    put(&pool, "api", spec(Some(LIMIT), None, Some("/kwargs/c"))).await;
+    // Two submitters insert while the workers run, so admission at submit
+    // races the releases of outcomes.
+    let submitters: Vec<_> = ["A", "B"]
+        .into_iter()
+        .map(|c| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                // Bursts of 6, so the bucket is over its limit and held
+                // tasks wait for the slots the outcomes free.
+                for burst in 0..PER_BUCKET / 6 {
+                    let batch: Vec<NewTask> =
+                        (0..6).map(|i| task(&format!("{c}{:03}", burst * 6 + i), c)).collect();
+                    submit(&pool, &batch, "api").await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        })
+        .collect();
+    // Each worker takes a queued task (as a Kafka record would name it),
+    // claims it, and takes the interval itself: from after the claim to
+    // before the outcome, both inside the slot's true life (release commit
+    // to outcome commit), so an overlap here is an overlap there.
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let worker = register(&pool).await;
+                let mut intervals: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                loop {
+                    assert!(tokio::time::Instant::now() < deadline, "the tasks did not finish");
+                    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status <> 'success'")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks").fetch_one(&pool).await.unwrap();
+                    if left == 0 && total == 2 * PER_BUCKET as i64 {
+                        return intervals;
+                    }
+                    let next: Option<(String, String)> = sqlx::query_as(
+                        "SELECT id, kwargs->>'c' FROM tasks WHERE status = 'queued' ORDER BY random() LIMIT 1",
+                    )
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap();
+                    let Some((id, bucket)) = next else {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        continue;
+                    };
+                    let claimed = tasks::claim(&pool, &[key(&id)], worker).await.unwrap();
+                    let ClaimResult::Claimed(c) = &claimed[0] else { continue };
+                    let clock = || sqlx::query_scalar::<_, DateTime<Utc>>("SELECT clock_timestamp()").fetch_one(&pool);
+                    let start = clock().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(8)).await;
+                    let end = clock().await.unwrap();
+                    let k = key(&id);
+                    let outcome = ok();
+                    let rec = [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &outcome }];
+                    limits::record_outcomes(&pool, worker, &rec).await.unwrap();
+                    intervals.push((bucket, start, end));
+                }
+            })
+        })
+        .collect();
+    for s in submitters {
+        s.await.unwrap();
+    }
+    let mut intervals = Vec::new();
+    for w in workers {
+        intervals.extend(w.await.unwrap());
+    }
+    assert_eq!(intervals.len(), 2 * PER_BUCKET);
+    for bucket in ["A", "B"] {
+        // Ends sort before starts at the same instant (a slot handed over).
+        let mut events: Vec<(DateTime<Utc>, i32)> = intervals
+            .iter()
+            .filter(|(b, _, _)| b == bucket)
+            .flat_map(|(_, s, e)| [(*s, 1), (*e, -1)])
+            .collect();
+        events.sort();
+        let (mut now, mut max) = (0, 0);
+        for (_, d) in events {
+            now += d;
+            max = max.max(now);
+        }
+        assert!(max <= LIMIT, "bucket {bucket}: {max} attempts at once, limit {LIMIT}");
+        assert!(max >= 2, "bucket {bucket}: the test never ran tasks side by side ({max})");
+    }
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn concurrent_submissions_into_one_bucket_admit_one_without_deadlock(pool: PgPool) {
+    // Sixteen gateways submit into one bucket with one slot at once: each
+    // counts under the bucket's lock, so exactly one is queued, and the
+    // memberships' foreign-key locks (KEY SHARE on the bucket) never
+    // deadlock against the bucket's lock (NO KEY UPDATE).
+    put(&pool, "one", spec(Some(1), None, None)).await;
+    let submits = (0..16).map(|i| {
+        let pool = pool.clone();
+        tokio::spawn(async move { submit(&pool, &[task(&format!("s{i:02}"), "x")], "one").await })
+    });
+    let mut got: Vec<String> = Vec::new();
+    for s in submits.collect::<Vec<_>>() {
+        got.extend(s.await.unwrap());
+    }
+    assert_eq!(got.iter().filter(|s| *s == "queued").count(), 1, "{got:?}");
+    let running: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status IN ('queued', 'processing')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(running, 1);
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn rate_releases_never_exceed_count_in_any_window(pool: PgPool) {
+    const COUNT: usize = 3;
+    const PER: f64 = 0.3;
+    const TASKS: usize = 12;
+    // Every held → queued move (those at submit too), counted independently of the code.
+    sqlx::raw_sql(
+        "CREATE TABLE release_log (task_id text, at timestamptz);
+         CREATE FUNCTION log_release() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO release_log VALUES (NEW.id, clock_timestamp()); RETURN NEW; END $$;
+         CREATE TRIGGER log_release AFTER UPDATE OF status ON tasks FOR EACH ROW
+             WHEN (OLD.status = 'held' AND NEW.status = 'queued') EXECUTE FUNCTION log_release();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    put(&pool, "mail", spec(None, Some(Rate { count: COUNT as i32, per_seconds: PER }), None)).await;
+    let batch: Vec<NewTask> = (0..TASKS).map(|i| task(&format!("m{i:02}"), "x")).collect();
+    let got = submit(&pool, &batch, "mail").await;
+    assert_eq!(got.iter().filter(|s| *s == "queued").count(), COUNT, "{got:?}");
+    // Three leaders' passes at once (two leaders for a moment, and more).
+    let passes: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+                loop {
+                    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status = 'held'")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                    if held == 0 {
+                        return;
+                    }
+                    assert!(tokio::time::Instant::now() < deadline, "the rate never released them all");
+                    limits::release_pass(&pool, 100).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    for p in passes {
+        p.await.unwrap();
+    }
+    let recorded: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT released_at FROM limit_releases ORDER BY released_at").fetch_all(&pool).await.unwrap();
+    let moved: i64 = sqlx::query_scalar("SELECT count(*) FROM release_log").fetch_one(&pool).await.unwrap();
+    assert_eq!(recorded.len(), TASKS, "one release row per release");
+    assert_eq!(moved as usize, TASKS, "every task left `held` through a recorded release");
+    for w in recorded.windows(COUNT + 1) {
+        let gap = (w[COUNT] - w[0]).num_microseconds().unwrap() as f64 / 1e6;
+        assert!(gap >= PER, "{} releases within {gap} s (window {PER} s): {recorded:?}", COUNT + 1);
+    }
+    // And the rate is used, not starved: 12 releases at 3 per 0.3 s take about 0.9 s.
+    let span = (recorded[TASKS - 1] - recorded[0]).num_milliseconds();
+    assert!(span < 3_000, "releases spread over {span} ms");
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn round_robin_releases_a_lone_task_within_one_turn_of_a_crowded_bucket(pool: PgPool) {
+    put(&pool, "api", spec(Some(0), None, Some("/kwargs/c"))).await;
+    let crowd: Vec<NewTask> = (0..2_000).map(|i| task(&format!("a{i:04}"), "A")).collect();
+    assert!(submit(&pool, &crowd, "api").await.iter().all(|s| s == "held"));
+    assert_eq!(submit(&pool, &[task("lone", "B")], "api").await, ["held"], "paused");
+
+    // Un-paused, one bucket per pass: the crowded bucket (older, lower id)
+    // is served first, then the lone task's bucket, not the crowd's next.
+    sqlx::query("UPDATE limits SET concurrency = 5").execute(&pool).await.unwrap();
+    let first = limits::release_pass(&pool, 1).await.unwrap();
+    assert_eq!(first.len(), 5, "the first bucket's room");
+    assert!(first.iter().all(|u| u.id.as_str().starts_with('a')));
+    let second = limits::release_pass(&pool, 1).await.unwrap();
+    assert_eq!(second.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["lone"]);
+
+    // A raise through PUT releases both buckets' room in one step.
+    put(&pool, "api", spec(Some(0), None, Some("/kwargs/c"))).await;
+    assert_eq!(submit(&pool, &[task("lone2", "B")], "api").await, ["held"]);
+    let PutOutcome::Updated(released) = put(&pool, "api", spec(Some(7), None, Some("/kwargs/c"))).await else {
+        panic!("updated")
+    };
+    assert_eq!(status(&pool, "lone2").await, "queued", "released in the raise itself");
+    assert_eq!(released.len(), 3, "2 more of A (5 running, room 7), 1 of B (1 running, room 7)");
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn lowering_takes_effect_as_tasks_finish_and_raising_releases_at_once(pool: PgPool) {
+    let worker = register(&pool).await;
+    put(&pool, "db", spec(Some(2), None, None)).await;
+    let batch: Vec<NewTask> = (1..=5).map(|i| task(&format!("t{i}"), "x")).collect();
+    assert_eq!(submit(&pool, &batch, "db").await, ["queued", "queued", "held", "held", "held"]);
+    // Lowered while two run: nothing stops; the first to finish frees no room.
+    let PutOutcome::Updated(released) = put(&pool, "db", spec(Some(1), None, None)).await else { panic!() };
+    assert!(released.is_empty());
+    run(&pool, worker, "t1", ok()).await;
+    assert_eq!(statuses(&pool, &["t2", "t3"]).await, ["queued", "held"], "2 ran against 1: no release");
+    run(&pool, worker, "t2", ok()).await;
+    assert_eq!(statuses(&pool, &["t3", "t4", "t5"]).await, ["queued", "held", "held"]);
+    // Raised: the room is used in the same transaction, oldest first.
+    let PutOutcome::Updated(released) = put(&pool, "db", spec(Some(2), None, None)).await else { panic!() };
+    assert_eq!(released.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["t4"]);
+    // Its key cannot change.
+    assert!(matches!(put(&pool, "db", spec(Some(2), None, Some("/kwargs/c"))).await, PutOutcome::KeyChanged));
+    // Deleted: what it held runs.
+    let released = limits::delete(&pool, &Tenant::default_tenant(), &name("db")).await.unwrap().unwrap();
+    assert_eq!(released.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["t5"]);
+    assert!(limits::delete(&pool, &Tenant::default_tenant(), &name("db")).await.unwrap().is_none());
+    // A plain task of the same name is untouched by limits; a `tasks` list catches it.
+    let echo = TaskName::parse("echo", 64).unwrap();
+    let by_name = LimitSpec { tasks: vec![echo], ..spec(Some(0), None, None) };
+    put(&pool, "paused", by_name).await;
+    assert_eq!(submit(&pool, &[task("n1", "x")], "paused").await, ["held"]);
+    match limits::insert(&pool, &[task("n2", "x")], &[vec![]]).await.unwrap() {
+        LimitedInsert::Done(rows, _) => {
+            let Inserted::Created(r) = &rows[0] else { panic!() };
+            assert_eq!(r.task.status, TaskStatus::Other("held".into()), "held through the tasks list");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        limits::insert(&pool, &[task("n3", "x")], &[vec![name("nope")]]).await.unwrap(),
+        LimitedInsert::UnknownLimit(0, n) if n.as_str() == "nope"
+    ));
+    assert!(tasks::get(&pool, &key("n3")).await.unwrap().is_none(), "nothing inserted");
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_task_runs_only_when_every_limit_has_room(pool: PgPool) {
+    let worker = register(&pool).await;
+    put(&pool, "global", spec(Some(1), None, None)).await;
+    put(&pool, "per", spec(Some(5), None, Some("/kwargs/c"))).await;
+    let both = |id: &str, c: &str| (task(id, c), vec![name("global"), name("per")]);
+    let (tasks_, names): (Vec<NewTask>, Vec<Vec<LimitName>>) = [both("x1", "A"), both("x2", "A")].into_iter().unzip();
+    let LimitedInsert::Done(..) = limits::insert(&pool, &tasks_, &names).await.unwrap() else { panic!() };
+    // Only `per` alone would let x2 run; `global` holds it.
+    assert_eq!(statuses(&pool, &["x1", "x2"]).await, ["queued", "held"]);
+    // A task of `per` only, in the same bucket, is not blocked behind x2.
+    assert_eq!(submit(&pool, &[task("y1", "A")], "per").await, ["queued"]);
+    run(&pool, worker, "x1", ok()).await;
+    assert_eq!(status(&pool, "x2").await, "queued");
+}
