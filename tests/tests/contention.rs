@@ -33,7 +33,7 @@ async fn work(pool: sqlx::PgPool, ids: Vec<TaskKey>, batch: usize) -> Result<usi
         claimed_total += mine.len();
         let success = Outcome::Success("1".into());
         let mut records: Vec<AttemptOutcomeRecord<'_>> =
-            mine.iter().map(|(id, a)| AttemptOutcomeRecord { task_id: id, attempt: *a, outcome: &success }).collect();
+            mine.iter().map(|(id, a)| AttemptOutcomeRecord { task_id: id, attempt: *a, outcome: &success, limited: false }).collect();
         records.reverse();
         store::record_outcomes(&pool, worker, &records).await?;
     }

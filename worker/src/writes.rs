@@ -22,6 +22,8 @@ struct OutcomeIn {
     task_id: TaskKey,
     attempt: i32,
     outcome: Outcome,
+    /// The claim said the task takes limits ([`tasks::Claimed::limited`]).
+    limited: bool,
 }
 /// What became of an outcome write ([`Writes::record`]).
 pub struct OutcomeWrite {
@@ -63,10 +65,10 @@ impl Writes {
         self.claims.call(id.clone()).await.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into()))
     }
 
-    /// Records an outcome ([`OutcomeWrite`]); `None` only when the batcher
-    /// has stopped.
-    pub async fn record(&self, id: &TaskKey, attempt: i32, outcome: Outcome) -> Option<OutcomeWrite> {
-        self.outcomes.call(OutcomeIn { task_id: id.clone(), attempt, outcome }).await
+    /// Records an outcome ([`OutcomeWrite`]) of an attempt whose claim said
+    /// `limited`; `None` only when the batcher has stopped.
+    pub async fn record(&self, id: &TaskKey, attempt: i32, limited: bool, outcome: Outcome) -> Option<OutcomeWrite> {
+        self.outcomes.call(OutcomeIn { task_id: id.clone(), attempt, outcome, limited }).await
     }
 }
 
@@ -80,7 +82,12 @@ async fn record_all(pool: &PgPool, worker_id: Uuid, batch: Vec<OutcomeIn>) -> Ve
 async fn write_all(pool: &PgPool, worker_id: Uuid, batch: &[OutcomeIn]) -> Vec<Result<Recorded, StoreError>> {
     let rows: Vec<AttemptOutcomeRecord<'_>> = batch
         .iter()
-        .map(|o| AttemptOutcomeRecord { task_id: &o.task_id, attempt: o.attempt, outcome: &o.outcome })
+        .map(|o| AttemptOutcomeRecord {
+            task_id: &o.task_id,
+            attempt: o.attempt,
+            outcome: &o.outcome,
+            limited: o.limited,
+        })
         .collect();
     match tasks::record_outcomes(pool, worker_id, &rows).await {
         Ok(done) => done.into_iter().map(Ok).collect(),

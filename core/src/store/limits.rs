@@ -789,9 +789,9 @@ async fn release_tasks(
 
 /// After tasks `freed` left `queued`/`processing` in the caller's
 /// transaction (an outcome, a rescue to a final status, a cancel, a refused
-/// record, a retry into `scheduled`): locks their buckets in id order and
-/// releases what the freed slots make room for. Tasks that are not limited
-/// cost one index probe.
+/// record, a retry into `scheduled`), or became `held` again (a promoted
+/// retry): locks their buckets in id order and releases what there is room
+/// for. Tasks that are not limited cost one index probe.
 pub async fn release_freed(conn: &mut PgConnection, freed: &[TaskKey]) -> Result<Released, StoreError> {
     let ids: Vec<&str> = freed.iter().map(TaskKey::as_str).collect();
     let buckets = sqlx::query_scalar!(
@@ -863,11 +863,12 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
     Ok(LimitedInsert::Done(out, released.queued))
 }
 
-/// [`super::tasks::record_outcomes`] for outcomes of limited tasks: the
-/// outcomes and the release of the slots they free in one transaction (a
-/// retry into `scheduled` frees its slot too; it is gated again when
-/// promoted). Returns, per outcome in order, whether it was written, and
-/// the tasks released (`queued` unpublished: publish them after the call).
+/// [`super::tasks::record_outcomes_releasing`] for a batch with outcomes of
+/// limited tasks: the outcomes and the release of the slots the limited
+/// ones free in one transaction (a retry into `scheduled` frees its slot
+/// too; it is gated again when promoted). Returns, per outcome in order,
+/// whether it was written, and the tasks released (`queued` unpublished:
+/// publish them after the call).
 pub async fn record_outcomes(
     pool: &PgPool,
     worker_id: Uuid,
@@ -875,13 +876,11 @@ pub async fn record_outcomes(
 ) -> Result<(Vec<Recorded>, Vec<Unpublished>), StoreError> {
     let mut tx = pool.begin().await?;
     let recorded = super::tasks::record_outcomes_in(&mut tx, worker_id, outcomes).await?;
-    let written: Vec<TaskKey> = outcomes
-        .iter()
-        .zip(&recorded)
-        .filter(|(_, r)| **r == Recorded::Written)
-        .map(|(o, _)| o.task_id.clone())
-        .collect();
-    let released = release_freed(&mut tx, &written).await?;
+    let written: Vec<&AttemptOutcomeRecord<'_>> =
+        outcomes.iter().zip(&recorded).filter(|(_, r)| **r == Recorded::Written).map(|(o, _)| o).collect();
+    let freed: Vec<TaskKey> = written.iter().filter(|o| o.limited).map(|o| o.task_id.clone()).collect();
+    let written: Vec<TaskKey> = written.into_iter().map(|o| o.task_id.clone()).collect();
+    let released = release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
     let changed = written.into_iter().chain(released.changed).map(TaskKey::into_string).collect();
     super::events::notify_changed(pool, changed);

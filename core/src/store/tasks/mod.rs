@@ -245,8 +245,8 @@ pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpubli
 pub(super) use submit::insert_rows;
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
 pub use transitions::{
-    cancel, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed,
-    Outcome, Recorded, RetryResult,
+    cancel, claim, record_outcomes, record_outcomes_releasing, retry, set_progress, AttemptOutcomeRecord, CancelResult,
+    ClaimResult, Claimed, Outcome, Recorded, RetryResult,
 };
 pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue};
 

@@ -127,6 +127,9 @@ pub struct Claimed {
     pub retry_backoff: Backoff,
     /// The trace context stored at submission, if any.
     pub trace: Option<TraceContext>,
+    /// The task takes limits (`store::limits`): its outcome frees a slot,
+    /// so it is recorded with [`AttemptOutcomeRecord::limited`] set.
+    pub limited: bool,
 }
 
 /// What [`claim`] found for one id.
@@ -164,7 +167,7 @@ pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<V
                     published_at = coalesce(published_at, now())
              FROM locked l WHERE t.id = l.id AND t.status = 'queued'
              RETURNING t.id, name, args, kwargs, attempts, timeout_seconds,
-                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate
+                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate, limited
          ), attempt AS (
              INSERT INTO task_attempts (task_id, attempt, worker_id)
              SELECT id, attempts, $2 FROM claimed
@@ -172,7 +175,7 @@ pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<V
          SELECT id AS "id!", name AS "name!", args AS "args!: Json<Box<RawValue>>",
                 kwargs AS "kwargs!: Json<Box<RawValue>>", attempts AS "attempts!",
                 timeout_seconds AS "timeout_seconds!", max_retries AS "max_retries!",
-                retry_backoff_base, retry_backoff_cap, traceparent, tracestate
+                retry_backoff_base, retry_backoff_cap, traceparent, tracestate, limited AS "limited!"
          FROM claimed"#,
         &ids as &[&str],
         worker_id
@@ -192,6 +195,7 @@ pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<V
             trace: r
                 .traceparent
                 .map(|traceparent| TraceContext { traceparent, tracestate: r.tracestate.unwrap_or_default() }),
+            limited: r.limited,
         };
         by_id.insert(r.id, claimed);
     }
@@ -227,6 +231,9 @@ pub struct AttemptOutcomeRecord<'a> {
     pub attempt: i32,
     /// How it ended.
     pub outcome: &'a Outcome,
+    /// The task takes limits ([`Claimed::limited`]): its outcome is written
+    /// in a transaction that also releases what its slot makes room for.
+    pub limited: bool,
 }
 
 /// Whether a fenced write took effect.
@@ -241,12 +248,32 @@ pub enum Recorded {
 /// Records outcomes of attempts by `worker_id` in one statement, closing their
 /// attempt rows. Fenced per task: an outcome changes nothing unless its task is
 /// still `processing` under this worker and attempt. Returns, per input in
-/// order, whether it was written.
+/// order, whether it was written. Outcomes of limited tasks also release
+/// what their slots make room for ([`record_outcomes_releasing`]), which the
+/// publisher then sends.
 pub async fn record_outcomes(
     pool: &PgPool,
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<Vec<Recorded>, StoreError> {
+    Ok(record_outcomes_releasing(pool, worker_id, outcomes).await?.0)
+}
+
+/// [`record_outcomes`], with the held tasks that the freed slots released
+/// (`queued` unpublished), for the caller to publish right after. A batch
+/// with no limited task (no [`AttemptOutcomeRecord::limited`]) is the one
+/// outcome statement, autocommitted, as ever; one with a limited task is a
+/// transaction: the outcomes, then [`crate::store::limits::release_freed`]
+/// of the limited ones written, so a slot is freed and handed on at one
+/// commit.
+pub async fn record_outcomes_releasing(
+    pool: &PgPool,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<(Vec<Recorded>, Vec<Unpublished>), StoreError> {
+    if outcomes.iter().any(|o| o.limited) {
+        return crate::store::limits::record_outcomes(pool, worker_id, outcomes).await;
+    }
     let recorded = record_outcomes_in(&mut *pool.acquire().await?, worker_id, outcomes).await?;
     notify_changed(
         pool,
@@ -257,7 +284,7 @@ pub async fn record_outcomes(
             .map(|(o, _)| o.task_id.to_string())
             .collect(),
     );
-    Ok(recorded)
+    Ok((recorded, Vec::new()))
 }
 
 /// [`record_outcomes`] on `conn` (a workflow's transaction, which adds the
@@ -356,24 +383,50 @@ pub async fn set_progress(
 }
 
 /// Moves due `scheduled` tasks to `queued` (unpublished) and returns them for
-/// publishing, oldest due first, at most `limit`.
+/// publishing, oldest due first, at most `limit`. A limited task (a retry
+/// of one, or one submitted with a countdown) is gated again, since limits
+/// apply to every attempt: it becomes `held` in the same statement (never
+/// `queued` ungated), and is then released as far as its buckets have room
+/// ([`crate::store::limits::release`]); the released ones are returned
+/// with the others, the rest wait `held` for a freed slot or the leader's
+/// release pass.
 pub(crate) async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, StoreError> {
     // The rows are picked once, in a materialised CTE: as `id IN (subquery)`
     // PostgreSQL may plan a semi join that re-runs the subquery's LIMIT for
     // each row (skipping the rows it has just locked) and promotes every due task.
     let rows = unpublished_query!(
         "WITH due AS MATERIALIZED (SELECT id AS due_id FROM tasks WHERE status = 'scheduled' AND run_at <= now()
-                      ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         UPDATE tasks SET status = 'queued', published_at = NULL
-         FROM due WHERE id = due.due_id AND status = 'scheduled'
-         RETURNING ",
-        "",
+                      ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+         moved AS (
+             UPDATE tasks SET status = CASE WHEN limited THEN 'held' ELSE 'queued' END, published_at = NULL
+             FROM due WHERE id = due.due_id AND status = 'scheduled'
+             RETURNING id, status, name, args, kwargs, queue, attempts, created_at, limited
+         ), members AS (
+             UPDATE task_limits m SET held = true, slot = false FROM moved WHERE moved.limited AND m.task_id = moved.id
+         )
+         SELECT ",
+        " FROM moved",
         limit
     )
     .fetch_all(pool)
     .await?;
-    let promoted: Vec<Unpublished> = rows.into_iter().map(Unpublished::from).collect();
-    notify_changed(pool, promoted.iter().map(|u| u.id.to_string()).collect());
+    let mut changed: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let (mut promoted, mut held) = (Vec::with_capacity(rows.len()), Vec::new());
+    for r in rows {
+        if r.status == TaskStatus::Queued {
+            promoted.push(Unpublished::from(r));
+        } else {
+            held.push(TaskKey::from_stored(r.id));
+        }
+    }
+    if !held.is_empty() {
+        let mut tx = pool.begin().await?;
+        let released = crate::store::limits::release_freed(&mut tx, &held).await?;
+        tx.commit().await?;
+        changed.extend(released.changed.into_iter().map(TaskKey::into_string));
+        promoted.extend(released.queued);
+    }
+    notify_changed(pool, changed);
     Ok(promoted)
 }
 

@@ -61,14 +61,15 @@ async fn statuses(pool: &PgPool, ids: &[&str]) -> Vec<String> {
     out
 }
 
-/// Claims `id` for `worker` (it must be `queued`) and records `outcome`
-/// through the limits path; returns the attempt.
+/// Claims `id` for `worker` (it must be `queued` and limited) and records
+/// `outcome` as a worker does (the claim says it is limited).
 async fn run(pool: &PgPool, worker: Uuid, id: &str, outcome: Outcome) {
     let claimed = tasks::claim(pool, &[key(id)], worker).await.unwrap();
     let ClaimResult::Claimed(c) = &claimed[0] else { panic!("{id} not claimed") };
     let k = key(id);
-    let rec = [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &outcome }];
-    let (written, _) = limits::record_outcomes(pool, worker, &rec).await.unwrap();
+    assert!(c.limited, "{id} is limited");
+    let rec = [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &outcome, limited: c.limited }];
+    let written = tasks::record_outcomes(pool, worker, &rec).await.unwrap();
     assert_eq!(written, vec![Recorded::Written]);
 }
 
@@ -102,6 +103,28 @@ async fn a_freed_slot_releases_the_oldest_held_task_of_its_bucket(pool: PgPool) 
     let b = limits::buckets(&pool, &Tenant::default_tenant(), &name("api")).await.unwrap();
     let a = b.iter().find(|b| b.bucket == r#""A""#).unwrap();
     assert_eq!((a.running, a.held), (1, 0), "{b:?}");
+}
+
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_retry_frees_its_slot_and_is_gated_again_when_promoted(pool: PgPool) {
+    let worker = register(&pool).await;
+    put(&pool, "api", spec(Some(1), None, None)).await;
+    assert_eq!(submit(&pool, &[task("r1", "x"), task("r2", "x")], "api").await, ["queued", "held"]);
+    let retry = Outcome::Retry { error: TaskError::new("boom", "retry"), delay: Duration::ZERO };
+    run(&pool, worker, "r1", retry).await;
+    assert_eq!(statuses(&pool, &["r1", "r2"]).await, ["scheduled", "queued"], "the retry's slot went to r2");
+    // Due again, r1 finds the bucket full: held, not queued, not published.
+    let promoted = tasks::promote_due(&pool, 10).await.unwrap();
+    assert!(promoted.is_empty(), "{promoted:?}");
+    assert_eq!(status(&pool, "r1").await, "held");
+    run(&pool, worker, "r2", ok()).await;
+    assert_eq!(status(&pool, "r1").await, "queued");
+    // With room, a promoted retry is released in the promotion and returned to publish.
+    let retry = Outcome::Retry { error: TaskError::new("boom", "retry"), delay: Duration::ZERO };
+    run(&pool, worker, "r1", retry).await;
+    let promoted = tasks::promote_due(&pool, 10).await.unwrap();
+    assert_eq!(promoted.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["r1"]);
+    assert_eq!(status(&pool, "r1").await, "queued");
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
@@ -167,8 +190,9 @@ async fn concurrency_is_never_exceeded_with_concurrent_releases(pool: PgPool) {
                     let end = clock().await.unwrap();
                     let k = key(&id);
                     let outcome = ok();
-                    let rec = [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &outcome }];
-                    limits::record_outcomes(&pool, worker, &rec).await.unwrap();
+                    let rec =
+                        [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &outcome, limited: c.limited }];
+                    tasks::record_outcomes(&pool, worker, &rec).await.unwrap();
                     intervals.push((bucket, start, end));
                 }
             })
