@@ -50,6 +50,10 @@ use super::StoreError;
 use crate::model::TaskStatus;
 use crate::names::{LimitName, TaskKey, TaskName, Tenant};
 
+/// The status of a task a limit holds back (a status this release reads as
+/// [`TaskStatus::Other`] until the two-release rule admits it).
+pub const HELD: &str = "held";
+
 /// The bucket of a limit without a key.
 pub const ALL_BUCKET: &str = "(all)";
 
@@ -308,7 +312,7 @@ pub async fn delete(pool: &PgPool, tenant: &Tenant, name: &LimitName) -> Result<
     // Held tasks left with no limit run at once; the others wait for their
     // other buckets, taken without waiting (this transaction already holds
     // buckets, so waiting could be out of order).
-    let mut released = release_tasks(&mut tx, &held, true).await?;
+    let mut released = release_tasks(&mut tx, &held, true, &[]).await?;
     let others = sqlx::query_scalar!(
         "SELECT DISTINCT m.bucket_id FROM UNNEST($1::text[]) AS u(id) JOIN task_limits m ON m.task_id = u.id
          ORDER BY 1",
@@ -345,6 +349,9 @@ pub struct Attached {
     pub buckets: Vec<i64>,
     /// Limits named at submit that do not exist: (index into the input, name).
     pub unknown: Vec<(usize, LimitName)>,
+    /// Indexes (into the input, ascending) of the tasks that took a
+    /// limit: now `limited`, and `held` if they were `queued`.
+    pub limited: Vec<usize>,
 }
 
 /// Gives tasks just inserted (in the caller's transaction, not yet
@@ -407,44 +414,17 @@ pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Att
     if members.is_empty() {
         return Ok(out);
     }
+    members.sort();
     let bucket_set: BTreeSet<(&str, &str, &str)> =
         members.iter().map(|(i, l, b)| (tasks[*i].tenant.as_str(), l.as_str(), b.as_str())).collect();
-    let (bt, bl, bb): (Vec<&str>, Vec<&str>, Vec<&str>) = bucket_set.iter().fold(
-        (Vec::new(), Vec::new(), Vec::new()),
-        |(mut a, mut b, mut c), (t, l, k)| {
+    let (bt, bl, bb): (Vec<&str>, Vec<&str>, Vec<&str>) =
+        bucket_set.iter().fold((Vec::new(), Vec::new(), Vec::new()), |(mut a, mut b, mut c), (t, l, k)| {
             a.push(*t);
             b.push(*l);
             c.push(*k);
             (a, b, c)
-        },
-    );
-    sqlx::query!(
-        "INSERT INTO limit_buckets (tenant, limit_name, bucket)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING",
-        &bt as &[&str],
-        &bl as &[&str],
-        &bb as &[&str]
-    )
-    .execute(&mut *conn)
-    .await?;
-    let ids = sqlx::query!(
-        r#"SELECT b.id, b.tenant, b.limit_name, b.bucket
-           FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(tenant, limit_name, bucket)
-           JOIN limit_buckets b ON b.tenant = u.tenant AND b.limit_name = u.limit_name AND b.bucket = u.bucket"#,
-        &bt as &[&str],
-        &bl as &[&str],
-        &bb as &[&str]
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let by_name: HashMap<(String, String, String), i64> =
-        ids.into_iter().map(|r| ((r.tenant, r.limit_name, r.bucket), r.id)).collect();
-    // The buckets' locks before the memberships that reference them: the
-    // release that follows takes them anyway, and taken first they order
-    // this transaction against a concurrent [`delete`] of the limit.
-    let mut all: Vec<i64> = by_name.values().copied().collect();
-    all.sort_unstable();
-    lock_buckets(conn, &all, Lock::Wait).await?;
+        });
+    let by_name = bucket_ids(conn, &bt, &bl, &bb).await?;
     let mut mt = Vec::with_capacity(members.len());
     let mut mb = Vec::with_capacity(members.len());
     for (i, l, b) in members {
@@ -452,12 +432,25 @@ pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Att
         let id = by_name[&(t.tenant.to_string(), l, b)];
         mt.push(t.key.as_str());
         mb.push(id);
+        if out.limited.last() != Some(&i) {
+            out.limited.push(i);
+        }
     }
+    // The buckets' locks (in id order) before the memberships that
+    // reference them, in one statement: the release that follows needs
+    // them, and taken first they order this transaction against a
+    // concurrent [`delete`] of the limit.
+    let mut all: Vec<i64> = by_name.values().copied().collect();
+    all.sort_unstable();
     sqlx::query!(
-        "WITH m AS (
+        "WITH locked AS MATERIALIZED (
+           SELECT b.id FROM UNNEST($3::bigint[]) AS u(id) JOIN limit_buckets b ON b.id = u.id
+           ORDER BY b.id FOR NO KEY UPDATE OF b
+         ), m AS (
            INSERT INTO task_limits (task_id, bucket_id, seq, held)
            SELECT u.task_id, u.bucket_id, t.seq, t.status IN ('queued', 'held')
-           FROM UNNEST($1::text[], $2::bigint[]) AS u(task_id, bucket_id) JOIN tasks t ON t.id = u.task_id
+           FROM UNNEST($1::text[], $2::bigint[]) AS u(task_id, bucket_id)
+           JOIN locked l ON l.id = u.bucket_id JOIN tasks t ON t.id = u.task_id
            ORDER BY u.task_id, u.bucket_id
            ON CONFLICT DO NOTHING
          )
@@ -465,7 +458,8 @@ pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Att
              status = CASE WHEN t.status = 'queued' THEN 'held' ELSE t.status END
          FROM (SELECT DISTINCT id FROM UNNEST($1::text[]) AS u(id)) u WHERE t.id = u.id",
         &mt as &[&str],
-        &mb
+        &mb,
+        &all
     )
     .execute(&mut *conn)
     .await?;
@@ -499,6 +493,43 @@ impl Released {
     }
 }
 
+/// The ids of buckets (`tenants[i]`, `limits[i]`, `buckets[i]`), creating
+/// the missing ones (sorted, so concurrent submissions create shared new
+/// buckets in one order). Once a bucket exists, one statement.
+async fn bucket_ids(
+    conn: &mut PgConnection,
+    tenants: &[&str],
+    limits: &[&str],
+    buckets: &[&str],
+) -> Result<HashMap<(String, String, String), i64>, StoreError> {
+    let mut created = false;
+    loop {
+        let found = sqlx::query!(
+            r#"SELECT b.id, b.tenant, b.limit_name, b.bucket
+               FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(tenant, limit_name, bucket)
+               JOIN limit_buckets b ON b.tenant = u.tenant AND b.limit_name = u.limit_name AND b.bucket = u.bucket"#,
+            tenants as &[&str],
+            limits as &[&str],
+            buckets as &[&str]
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        if found.len() == buckets.len() || created {
+            return Ok(found.into_iter().map(|r| ((r.tenant, r.limit_name, r.bucket), r.id)).collect());
+        }
+        sqlx::query!(
+            "INSERT INTO limit_buckets (tenant, limit_name, bucket)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING",
+            tenants as &[&str],
+            limits as &[&str],
+            buckets as &[&str]
+        )
+        .execute(&mut *conn)
+        .await?;
+        created = true;
+    }
+}
+
 /// How [`release`] takes the buckets it is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lock {
@@ -508,6 +539,9 @@ pub enum Lock {
     /// the leader's pass will): the transaction already holds buckets, or
     /// it is the leader's pass, which need not wait.
     Skip,
+    /// This transaction already holds them all (it locked them in id order
+    /// itself): no statement.
+    Held,
 }
 
 /// A bucket under this transaction's lock, with the room counted under it.
@@ -523,6 +557,8 @@ struct Room {
     rated: bool,
     /// Tasks released from it in this step.
     released: i64,
+    /// It has a membership marked held (so a release may find a candidate).
+    has_held: bool,
 }
 
 /// Locks buckets `ids` in id order (as `lock` says); returns the ones
@@ -532,6 +568,7 @@ struct Room {
 /// it wait, so a transaction that inserted a membership can still take it.
 async fn lock_buckets(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<Vec<i64>, StoreError> {
     Ok(match lock {
+        Lock::Held => ids.to_vec(),
         Lock::Wait => {
             sqlx::query_scalar!(
                 "SELECT b.id FROM UNNEST($1::bigint[]) AS u(id) JOIN limit_buckets b ON b.id = u.id
@@ -583,6 +620,7 @@ async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<
              JOIN limits l ON l.tenant = b.tenant AND l.name = b.limit_name CROSS JOIN clk
            )
            SELECT b.id AS "id!", b.last_turn AS "last_turn!", b.at AS "at!", b.rate_count IS NOT NULL AS "rated!",
+                  EXISTS (SELECT 1 FROM task_limits h WHERE h.bucket_id = b.id AND h.held) AS "has_held!",
                   CASE WHEN b.concurrency IS NULL THEN NULL
                        ELSE b.concurrency - (SELECT count(*) FROM s WHERE s.bucket_id = b.id AND s.running) END
                       AS conc_room,
@@ -604,7 +642,8 @@ async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<
                 // A limit has one of the two (a CHECK); a row without reads as paused.
                 (None, None) => 0,
             };
-            (r.id, Room { last_turn: r.last_turn, room: room.max(0), at: r.at, rated: r.rated, released: 0 })
+            let (last_turn, at, rated, has_held) = (r.last_turn, r.at, r.rated, r.has_held);
+            (r.id, Room { last_turn, room: room.max(0), at, rated, released: 0, has_held })
         })
         .collect())
 }
@@ -618,22 +657,19 @@ async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<
 /// release or the leader's pass. Released tasks are `queued` (unpublished;
 /// `cancelled` when a cancel was requested while held): the caller
 /// publishes the `queued` ones after its commit.
-pub async fn release(
-    conn: &mut PgConnection,
-    ids: &[i64],
-    lock: Lock,
-    budget: usize,
-) -> Result<Released, StoreError> {
+pub async fn release(conn: &mut PgConnection, ids: &[i64], lock: Lock, budget: usize) -> Result<Released, StoreError> {
     let mut rooms = lock_rooms(conn, ids, lock).await?;
-    let mut order: Vec<i64> = rooms.iter().filter(|(_, r)| r.room > 0).map(|(id, _)| *id).collect();
+    let mut order: Vec<i64> = rooms.iter().filter(|(_, r)| r.room > 0 && r.has_held).map(|(id, _)| *id).collect();
     if order.is_empty() || budget == 0 {
         return Ok(Released::default());
     }
     order.sort_by_key(|id| (rooms[id].last_turn, *id));
     let wants: Vec<i32> =
         order.iter().map(|id| (rooms[id].room.min(budget as i64) + SKIP_SLACK).min(i32::MAX as i64) as i32).collect();
+    // Each bucket's oldest held tasks, with every bucket each belongs to.
     let candidates = sqlx::query!(
-        r#"SELECT w.bucket_id AS "bucket_id!", c.task_id AS "task_id!"
+        r#"SELECT w.bucket_id AS "bucket_id!", c.task_id AS "task_id!",
+                  array(SELECT o.bucket_id FROM task_limits o WHERE o.task_id = c.task_id) AS "buckets!"
            FROM UNNEST($1::bigint[], $2::int[]) AS w(bucket_id, want)
            CROSS JOIN LATERAL (
              SELECT m.task_id, m.seq FROM task_limits m JOIN tasks t ON t.id = m.task_id
@@ -647,19 +683,10 @@ pub async fn release(
     .fetch_all(&mut *conn)
     .await?;
     let mut queues: HashMap<i64, VecDeque<String>> = HashMap::new();
-    for c in candidates {
-        queues.entry(c.bucket_id).or_default().push_back(c.task_id);
-    }
-    let task_ids: Vec<String> = queues.values().flatten().cloned().collect::<HashSet<_>>().into_iter().collect();
-    let memberships = sqlx::query!(
-        "SELECT m.task_id, m.bucket_id FROM UNNEST($1::text[]) AS u(id) JOIN task_limits m ON m.task_id = u.id",
-        &task_ids
-    )
-    .fetch_all(&mut *conn)
-    .await?;
     let mut buckets_of: HashMap<String, Vec<i64>> = HashMap::new();
-    for m in memberships {
-        buckets_of.entry(m.task_id).or_default().push(m.bucket_id);
+    for c in candidates {
+        buckets_of.entry(c.task_id.clone()).or_insert(c.buckets);
+        queues.entry(c.bucket_id).or_default().push_back(c.task_id);
     }
     // The candidates' other buckets: taken without waiting.
     let mut others: Vec<i64> = buckets_of.values().flatten().filter(|b| !rooms.contains_key(b)).copied().collect();
@@ -708,35 +735,24 @@ pub async fn release(
     if chosen.is_empty() {
         return Ok(Released::default());
     }
-    let released = release_tasks(conn, &chosen, false).await?;
-    // Rate evidence and round-robin turns of the buckets that released.
-    let (mut rb, mut rn, mut ra, mut tb, mut ta) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (id, r) in rooms.iter().filter(|(_, r)| r.released > 0) {
-        tb.push(*id);
-        ta.push(r.at);
-        if r.rated {
-            rb.push(*id);
-            rn.push(r.released as i32);
-            ra.push(r.at);
-        }
-    }
-    sqlx::query!(
-        "WITH rel AS (
-           INSERT INTO limit_releases (bucket_id, released_at)
-           SELECT u.id, u.at FROM UNNEST($1::bigint[], $2::int[], $3::timestamptz[]) AS u(id, n, at),
-                  generate_series(1, u.n)
-         )
-         UPDATE limit_buckets b SET last_turn = nextval('limit_turns'), last_release_at = u.at
-         FROM UNNEST($4::bigint[], $5::timestamptz[]) AS u(id, at) WHERE b.id = u.id",
-        &rb,
-        &rn,
-        &ra,
-        &tb,
-        &ta
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(released)
+    // Rate evidence and round-robin turns of the buckets that released, in
+    // the release's statement (a chosen task that a cancel moved meanwhile
+    // still counts in its buckets' window: an unused release, never one too many).
+    let turns: Vec<Turn> = rooms
+        .iter()
+        .filter(|(_, r)| r.released > 0)
+        .map(|(id, r)| Turn { bucket: *id, releases: if r.rated { r.released as i32 } else { 0 }, at: r.at })
+        .collect();
+    release_tasks(conn, &chosen, false, &turns).await
+}
+
+/// A bucket's share of a release: its new round-robin turn, its release
+/// time and how many `limit_releases` rows to add (0 without a rate).
+#[derive(Debug, Clone, Copy)]
+struct Turn {
+    bucket: i64,
+    releases: i32,
+    at: DateTime<Utc>,
 }
 
 /// Moves `held` tasks among `ids` out of `held`: to `cancelled` when a
@@ -748,7 +764,15 @@ async fn release_tasks(
     conn: &mut PgConnection,
     ids: &[String],
     unlimited_only: bool,
+    turns: &[Turn],
 ) -> Result<Released, StoreError> {
+    let (tb, tn, ta): (Vec<i64>, Vec<i32>, Vec<DateTime<Utc>>) =
+        turns.iter().fold((Vec::new(), Vec::new(), Vec::new()), |(mut b, mut n, mut a), t| {
+            b.push(t.bucket);
+            n.push(t.releases);
+            a.push(t.at);
+            (b, n, a)
+        });
     let rows = unpublished_query!(
         r#"WITH locked AS (
              SELECT t.id FROM UNNEST($1::text[]) AS u(id) JOIN tasks t ON t.id = u.id
@@ -769,11 +793,21 @@ async fn release_tasks(
            ), members AS (
              UPDATE task_limits m SET held = false, slot = (moved.status = 'queued')
              FROM moved WHERE m.task_id = moved.id
+           ), turns AS (
+             UPDATE limit_buckets b SET last_turn = nextval('limit_turns'), last_release_at = u.at
+             FROM UNNEST($3::bigint[], $5::timestamptz[]) AS u(id, at) WHERE b.id = u.id
+           ), rate AS (
+             INSERT INTO limit_releases (bucket_id, released_at)
+             SELECT u.id, u.at FROM UNNEST($3::bigint[], $4::int[], $5::timestamptz[]) AS u(id, n, at),
+                    generate_series(1, u.n)
            )
            SELECT "#,
         " FROM moved ORDER BY id",
         ids,
-        unlimited_only
+        unlimited_only,
+        &tb,
+        &tn,
+        &ta
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -793,10 +827,15 @@ async fn release_tasks(
 /// retry): locks their buckets in id order and releases what there is room
 /// for. Tasks that are not limited cost one index probe.
 pub async fn release_freed(conn: &mut PgConnection, freed: &[TaskKey]) -> Result<Released, StoreError> {
+    if freed.is_empty() {
+        return Ok(Released::default());
+    }
     let ids: Vec<&str> = freed.iter().map(TaskKey::as_str).collect();
+    // Their buckets found and locked in one statement, in id order.
     let buckets = sqlx::query_scalar!(
-        "SELECT DISTINCT m.bucket_id FROM UNNEST($1::text[]) AS u(id) JOIN task_limits m ON m.task_id = u.id
-         ORDER BY 1",
+        "SELECT b.id FROM limit_buckets b
+         WHERE b.id IN (SELECT m.bucket_id FROM UNNEST($1::text[]) AS u(id) JOIN task_limits m ON m.task_id = u.id)
+         ORDER BY b.id FOR NO KEY UPDATE OF b",
         &ids as &[&str]
     )
     .fetch_all(&mut *conn)
@@ -804,7 +843,7 @@ pub async fn release_freed(conn: &mut PgConnection, freed: &[TaskKey]) -> Result
     if buckets.is_empty() {
         return Ok(Released::default());
     }
-    release(conn, &buckets, Lock::Wait, RELEASE_BUDGET).await
+    release(conn, &buckets, Lock::Held, RELEASE_BUDGET).await
 }
 
 /// What [`insert`] did.
@@ -842,21 +881,23 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
     if let Some((i, name)) = attached.unknown.into_iter().next() {
         return Ok(LimitedInsert::UnknownLimit(created[i], name)); // dropping the transaction rolls it back
     }
-    let released = release(&mut tx, &attached.buckets, Lock::Wait, RELEASE_BUDGET).await?;
-    // The rows as committed: `held` or `queued`.
-    let mut rows = HashMap::new();
-    for &i in &created {
-        if let Some(row) = super::tasks::get_in(&mut tx, &keys[i]).await? {
-            rows.insert(i, row);
-        }
-    }
+    let released = release(&mut tx, &attached.buckets, Lock::Held, RELEASE_BUDGET).await?;
     tx.commit().await?;
+    // The rows as committed: a task that took a limit is `held` unless
+    // released (a `scheduled` one stays so); the others as inserted.
+    let limited: HashSet<usize> = attached.limited.iter().map(|&m| created[m]).collect();
+    let queued: HashSet<&TaskKey> = released.queued.iter().map(|u| &u.id).collect();
     let out = inserted
         .into_iter()
         .enumerate()
-        .map(|(i, r)| match (r, rows.remove(&i)) {
-            (Inserted::Created(_), Some(row)) => Inserted::Created(row),
-            (r, _) => r,
+        .map(|(i, r)| match r {
+            Inserted::Created(mut row) if limited.contains(&i) && row.task.status == TaskStatus::Queued => {
+                if !queued.contains(&row.task.key) {
+                    row.task.status = TaskStatus::Other(HELD.to_string());
+                }
+                Inserted::Created(row)
+            }
+            r => r,
         })
         .collect();
     super::events::notify_changed(pool, released.changed.iter().map(|k| k.to_string()).collect());

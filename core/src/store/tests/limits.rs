@@ -143,8 +143,7 @@ async fn concurrency_is_never_exceeded_with_concurrent_releases(pool: PgPool) {
                 // Bursts of 6, so the bucket is over its limit and held
                 // tasks wait for the slots the outcomes free.
                 for burst in 0..PER_BUCKET / 6 {
-                    let batch: Vec<NewTask> =
-                        (0..6).map(|i| task(&format!("{c}{:03}", burst * 6 + i), c)).collect();
+                    let batch: Vec<NewTask> = (0..6).map(|i| task(&format!("{c}{:03}", burst * 6 + i), c)).collect();
                     submit(&pool, &batch, "api").await;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -190,8 +189,12 @@ async fn concurrency_is_never_exceeded_with_concurrent_releases(pool: PgPool) {
                     let end = clock().await.unwrap();
                     let k = key(&id);
                     let outcome = ok();
-                    let rec =
-                        [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &outcome, limited: c.limited }];
+                    let rec = [AttemptOutcomeRecord {
+                        task_id: &k,
+                        attempt: c.attempt,
+                        outcome: &outcome,
+                        limited: c.limited,
+                    }];
                     tasks::record_outcomes(&pool, worker, &rec).await.unwrap();
                     intervals.push((bucket, start, end));
                 }
@@ -208,11 +211,8 @@ async fn concurrency_is_never_exceeded_with_concurrent_releases(pool: PgPool) {
     assert_eq!(intervals.len(), 2 * PER_BUCKET);
     for bucket in ["A", "B"] {
         // Ends sort before starts at the same instant (a slot handed over).
-        let mut events: Vec<(DateTime<Utc>, i32)> = intervals
-            .iter()
-            .filter(|(b, _, _)| b == bucket)
-            .flat_map(|(_, s, e)| [(*s, 1), (*e, -1)])
-            .collect();
+        let mut events: Vec<(DateTime<Utc>, i32)> =
+            intervals.iter().filter(|(b, _, _)| b == bucket).flat_map(|(_, s, e)| [(*s, 1), (*e, -1)]).collect();
         events.sort();
         let (mut now, mut max) = (0, 0);
         for (_, d) in events {
@@ -292,7 +292,10 @@ async fn rate_releases_never_exceed_count_in_any_window(pool: PgPool) {
         p.await.unwrap();
     }
     let recorded: Vec<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT released_at FROM limit_releases ORDER BY released_at").fetch_all(&pool).await.unwrap();
+        sqlx::query_scalar("SELECT released_at FROM limit_releases ORDER BY released_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     let moved: i64 = sqlx::query_scalar("SELECT count(*) FROM release_log").fetch_one(&pool).await.unwrap();
     assert_eq!(recorded.len(), TASKS, "one release row per release");
     assert_eq!(moved as usize, TASKS, "every task left `held` through a recorded release");
@@ -386,4 +389,138 @@ async fn a_task_runs_only_when_every_limit_has_room(pool: PgPool) {
     assert_eq!(submit(&pool, &[task("y1", "A")], "per").await, ["queued"]);
     run(&pool, worker, "x1", ok()).await;
     assert_eq!(status(&pool, "x2").await, "queued");
+}
+
+/// Which limit a [`cost_of_an_unreached_limit`] run's tasks take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Variant {
+    /// No limit: the plain path.
+    Plain,
+    /// One bucket every task takes (`global`, concurrency far above use):
+    /// the worst case, one lock all outcomes queue on.
+    Global,
+    /// 1,000 buckets (`per`, keyed by `/kwargs/c`), never full.
+    Keyed,
+}
+
+/// Runs `rounds` batches in each of `loops` concurrent loops, the shape of
+/// bench/src/scenarios/pg_path.rs (a gateway's grouped insert, a worker's
+/// claim and outcome batches, each with its commit); returns tasks/s.
+async fn drain(
+    pool: &PgPool,
+    variant: Variant,
+    run: usize,
+    loops: usize,
+    rounds: usize,
+    batch: usize,
+) -> (f64, [f64; 3]) {
+    let t0 = std::time::Instant::now();
+    let handles: Vec<_> = (0..loops)
+        .map(|l| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let worker = register(&pool).await;
+                let mut phases = [Duration::ZERO; 3];
+                for r in 0..rounds {
+                    let t = std::time::Instant::now();
+                    let new: Vec<NewTask> = (0..batch)
+                        .map(|i| {
+                            let n = (l * rounds + r) * batch + i;
+                            NewTask {
+                                kwargs: format!(r#"{{"c": {}}}"#, n % 1000),
+                                ..new_task(&format!("{variant:?}-{run}-{n}"))
+                            }
+                        })
+                        .collect();
+                    let keys: Vec<_> = new.iter().map(NewTask::key).collect();
+                    match variant {
+                        Variant::Plain => drop(tasks::insert_each(&pool, &new).await.unwrap()),
+                        Variant::Global | Variant::Keyed => {
+                            let limit = name(if variant == Variant::Global { "global" } else { "per" });
+                            let LimitedInsert::Done(..) =
+                                limits::insert(&pool, &new, &vec![vec![limit]; batch]).await.unwrap()
+                            else {
+                                panic!("unknown limit")
+                            };
+                        }
+                    }
+                    phases[0] += t.elapsed();
+                    let t = std::time::Instant::now();
+                    let claimed = tasks::claim(&pool, &keys, worker).await.unwrap();
+                    phases[1] += t.elapsed();
+                    let t = std::time::Instant::now();
+                    let success = ok();
+                    let records: Vec<AttemptOutcomeRecord<'_>> = keys
+                        .iter()
+                        .zip(&claimed)
+                        .map(|(k, c)| {
+                            let c = c.as_claimed().expect("an unreached limit holds nothing");
+                            AttemptOutcomeRecord {
+                                task_id: k,
+                                attempt: c.attempt,
+                                outcome: &success,
+                                limited: c.limited,
+                            }
+                        })
+                        .collect();
+                    let done = tasks::record_outcomes(&pool, worker, &records).await.unwrap();
+                    assert!(done.iter().all(|d| *d == Recorded::Written));
+                    phases[2] += t.elapsed();
+                }
+                phases
+            })
+        })
+        .collect();
+    let mut ms = [0.0; 3];
+    for h in handles {
+        for (m, p) in ms.iter_mut().zip(h.await.unwrap()) {
+            *m += p.as_secs_f64() * 1000.0 / (loops * rounds) as f64;
+        }
+    }
+    ((loops * rounds * batch) as f64 / t0.elapsed().as_secs_f64(), ms)
+}
+
+/// The store-level micro measurement of what a limit that is never reached
+/// costs (docs/limits.md, "Cost"): the drain loop above, 8 loops × 16-task
+/// batches, plain tasks against tasks taking a one-bucket limit and a
+/// 1,000-bucket one, interleaved in the same run and database. A figure, not
+/// a check (run it alone, on a quiet machine):
+/// `cargo test -p yadtq-core --lib -- --ignored --nocapture cost_of_an_unreached_limit`
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+#[ignore = "a measurement, run on demand"]
+async fn cost_of_an_unreached_limit(pool: PgPool) {
+    const LOOPS: usize = 8;
+    const BATCH: usize = 16;
+    const ROUNDS: usize = 25;
+    put(&pool, "global", spec(Some(1_000_000), None, None)).await;
+    put(&pool, "per", spec(Some(1_000_000), None, Some("/kwargs/c"))).await;
+    // Warm-up: connections, plans, the 1,000 buckets created.
+    for v in [Variant::Plain, Variant::Global, Variant::Keyed] {
+        drain(&pool, v, 0, LOOPS, 8, BATCH).await;
+    }
+    let mut rates: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut phases: std::collections::BTreeMap<String, [f64; 3]> = Default::default();
+    for run in 1..=3 {
+        for v in [Variant::Plain, Variant::Global, Variant::Keyed] {
+            let (rate, ms) = drain(&pool, v, run, LOOPS, ROUNDS, BATCH).await;
+            rates.entry(format!("{v:?}")).or_default().push(rate);
+            let p = phases.entry(format!("{v:?}")).or_default();
+            p.iter_mut().zip(ms).for_each(|(a, b)| *a += b / 3.0);
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let plain = median(&rates["Plain"]);
+    for (v, r) in &rates {
+        let m = median(r);
+        let [insert, claim, outcome] = phases[v];
+        println!(
+            "{v:>7}: median {m:7.0} tasks/s ({:+.1}% against plain), runs {r:.0?}; ms per {BATCH}-task batch: \
+             insert {insert:.2}, claim {claim:.2}, outcome {outcome:.2}",
+            (m / plain - 1.0) * 100.0
+        );
+    }
 }
