@@ -620,7 +620,8 @@ async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<
              JOIN limits l ON l.tenant = b.tenant AND l.name = b.limit_name CROSS JOIN clk
            )
            SELECT b.id AS "id!", b.last_turn AS "last_turn!", b.at AS "at!", b.rate_count IS NOT NULL AS "rated!",
-                  EXISTS (SELECT 1 FROM task_limits h WHERE h.bucket_id = b.id AND h.held) AS "has_held!",
+                  EXISTS (SELECT 1 FROM task_limits h JOIN tasks t ON t.id = h.task_id
+                          WHERE h.bucket_id = b.id AND h.held AND t.status = 'held') AS "has_held!",
                   CASE WHEN b.concurrency IS NULL THEN NULL
                        ELSE b.concurrency - (SELECT count(*) FROM s WHERE s.bucket_id = b.id AND s.running) END
                       AS conc_room,
@@ -934,15 +935,20 @@ pub async fn record_outcomes(
 /// slot), and repairs what an older process or a crash left (a slot freed
 /// without a release). Returns the released tasks, to publish.
 pub async fn release_pass(pool: &PgPool, max_buckets: i64) -> Result<Vec<Unpublished>, StoreError> {
-    let mut tx = pool.begin().await?;
+    // Outside the transaction: with nothing held (no limit, or none
+    // reached) a pass is this one statement.
     let buckets = sqlx::query_scalar!(
         "SELECT b.id FROM limit_buckets b
          WHERE EXISTS (SELECT 1 FROM task_limits m WHERE m.bucket_id = b.id AND m.held)
          ORDER BY b.last_turn, b.id LIMIT $1",
         max_buckets
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
     .await?;
+    if buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = pool.begin().await?;
     let released = release(&mut tx, &buckets, Lock::Skip, RELEASE_BUDGET).await?;
     tx.commit().await?;
     Ok(released.notified(pool))

@@ -5,13 +5,15 @@
 //! | transition            | from                         | to                                  | by                   | function             | fenced on                          |
 //! |-----------------------|------------------------------|-------------------------------------|----------------------|----------------------|------------------------------------|
 //! | submit                | (none)                       | `queued`, or `scheduled` with run_at | gateway              | [`insert_batch`], [`insert_each`] | id (an existing id is returned, or a conflict) |
-//! | promote               | `scheduled` (due)            | `queued`                            | scheduler (leader)   | [`promote_due`]      | status                             |
+//! | submit with limits    | (none)                       | `held`, then `queued` when its buckets have room; or `scheduled` | gateway | [`crate::store::limits::insert`] | as submit; room counted under the buckets' locks |
+//! | release               | `held`                       | `queued`, or `cancelled` when cancel was requested | whoever frees a slot, the leader's pass | [`crate::store::limits::release`] | status; the locks of all the task's buckets |
+//! | promote               | `scheduled` (due)            | `queued` (`held` when limited, then released as room allows) | scheduler (leader) | [`promote_due`] | status |
 //! | claim                 | `queued`                     | `processing`, attempt + 1           | worker               | [`claim`]            | status                             |
 //! | record outcome        | `processing`                 | `success`, `failed`, `cancelled`, or `scheduled` (retry) | worker | [`record_outcomes`] | status, worker id, attempt   |
 //! | rescue                | `processing` (dead worker)   | `queued`, `failed` or `cancelled`   | rescuer (leader)     | [`rescue`]           | status, worker id, attempt         |
-//! | cancel                | `queued`, `scheduled`        | `cancelled`                         | API                  | [`cancel`]           | status                             |
+//! | cancel                | `held`, `queued`, `scheduled` | `cancelled`                        | API                  | [`cancel`]           | status                             |
 //! | request cancel        | `processing`, or a status this release does not know | unchanged + `cancel_requested_at` | API | [`cancel`]  | status                             |
-//! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure; no other holder of its unique key |
+//! | manual retry          | `failed`, `cancelled`        | `queued` (`held` when limited, then released as room allows) | API | [`retry`] | status; not an unsendable failure; no other holder of its unique key |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
 //! | send back             | `queued` (published)         | `queued` (unpublished)              | worker               | [`resend`]           | status, `published_at`             |
 //! | re-route              | `queued` (published) of a tenant whose route changed | `queued` (unpublished) | publisher (leader) | [`reroute_changed`] | status, `published_at`, once per route change |

@@ -20,7 +20,9 @@ use crate::telemetry::TraceContext;
 /// What `POST /tasks/{id}/cancel` did.
 #[derive(Debug)]
 pub enum CancelResult {
-    /// `queued` or `scheduled`: now `cancelled`.
+    /// `held`, `queued` or `scheduled`: now `cancelled` (a limited
+    /// `queued` task's slot goes to a held one at the next release: an
+    /// outcome of its bucket or the leader's limits pass).
     Cancelled(TaskRow),
     /// `processing`: cancellation requested; the owner aborts it within a
     /// heartbeat. Also a status this release does not know: requested, left
@@ -32,17 +34,17 @@ pub enum CancelResult {
     NotFound,
 }
 
-/// Cancels a task: at once when it is `queued` or `scheduled`, by request
+/// Cancels a task: at once when it is `held`, `queued` or `scheduled`, by request
 /// (`cancel_requested_at`, status unchanged) when it is `processing` or in a
 /// status this release does not know (a newer release's, which honours the
 /// request when it next moves the task).
 pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreError> {
     let row = task_query!(
         "UPDATE tasks SET
-             status = CASE WHEN status IN ('queued', 'scheduled') THEN 'cancelled' ELSE status END,
+             status = CASE WHEN status IN ('held', 'queued', 'scheduled') THEN 'cancelled' ELSE status END,
              cancel_requested_at = coalesce(cancel_requested_at, now()),
-             finished_at = CASE WHEN status IN ('queued', 'scheduled') THEN now() ELSE finished_at END,
-             error = CASE WHEN status IN ('queued', 'scheduled')
+             finished_at = CASE WHEN status IN ('held', 'queued', 'scheduled') THEN now() ELSE finished_at END,
+             error = CASE WHEN status IN ('held', 'queued', 'scheduled')
                           THEN jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request')
                           ELSE error END
          WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
@@ -65,7 +67,8 @@ pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreE
 /// What `POST /tasks/{id}/retry` did.
 #[derive(Debug)]
 pub enum RetryResult {
-    /// Back to `queued` (unpublished) for one more attempt.
+    /// Back to `queued` (unpublished) for one more attempt; or, for a task
+    /// that takes limits and finds no room, `held` until a slot frees.
     Requeued(TaskRow),
     /// In a status that cannot be retried, or failed because its record can
     /// never be sent (an error kind in [`crate::kafka::UNSENDABLE_KINDS`]): unchanged.
@@ -82,14 +85,22 @@ pub enum RetryResult {
 /// unique key ([`RetryResult::UniqueHeld`]).
 pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
+    // A limited task is gated like a new one: `held` in this statement
+    // (never `queued` ungated), then released as far as its buckets have room.
     let row = match task_query!(
-        "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
-             result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
-             progress = NULL
-         WHERE id = $1 AND status IN ('failed', 'cancelled')
-           AND NOT (status = 'failed' AND coalesce(error->>'kind', '') = ANY($2))
-         RETURNING ",
-        "",
+        "WITH moved AS (
+           UPDATE tasks SET status = CASE WHEN limited THEN 'held' ELSE 'queued' END, published_at = NULL,
+               max_retries = GREATEST(max_retries, attempts),
+               result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
+               progress = NULL
+           WHERE id = $1 AND status IN ('failed', 'cancelled')
+             AND NOT (status = 'failed' AND coalesce(error->>'kind', '') = ANY($2))
+           RETURNING *
+         ), members AS (
+           UPDATE task_limits m SET held = true, slot = false FROM moved WHERE moved.limited AND m.task_id = moved.id
+         )
+         SELECT ",
+        " FROM moved",
         key.as_str(),
         &unsendable
     )
@@ -99,10 +110,18 @@ pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreErr
         Err(e) if crate::store::unique::is_violation(&e) => return Ok(RetryResult::UniqueHeld),
         row => row?,
     };
-    match row {
+    match row.map(TaskRow::from) {
+        Some(row) if row.task.status.as_str() == crate::store::limits::HELD => {
+            let mut tx = pool.begin().await?;
+            crate::store::limits::release_freed(&mut tx, std::slice::from_ref(key)).await?;
+            let row = super::get_in(&mut tx, key).await?;
+            tx.commit().await?;
+            notify_changed(pool, vec![key.to_string()]);
+            Ok(row.map_or(RetryResult::NotFound, RetryResult::Requeued))
+        }
         Some(row) => {
             notify_changed(pool, vec![key.to_string()]);
-            Ok(RetryResult::Requeued(row.into()))
+            Ok(RetryResult::Requeued(row))
         }
         None => Ok(get(pool, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
     }

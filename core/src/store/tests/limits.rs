@@ -103,10 +103,15 @@ async fn a_freed_slot_releases_the_oldest_held_task_of_its_bucket(pool: PgPool) 
     let b = limits::buckets(&pool, &Tenant::default_tenant(), &name("api")).await.unwrap();
     let a = b.iter().find(|b| b.bucket == r#""A""#).unwrap();
     assert_eq!((a.running, a.held), (1, 0), "{b:?}");
+    // A held task cancels at once, and was holding no slot.
+    assert_eq!(submit(&pool, &[task("a5", "A")], "api").await, ["held"]);
+    assert!(matches!(tasks::cancel(&pool, &key("a5")).await.unwrap(), tasks::CancelResult::Cancelled(_)));
+    run(&pool, worker, "a4", ok()).await;
+    assert_eq!(status(&pool, "a5").await, "cancelled");
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
-async fn a_retry_frees_its_slot_and_is_gated_again_when_promoted(pool: PgPool) {
+async fn a_retry_frees_its_slot_and_is_gated_again_when_promoted_or_retried(pool: PgPool) {
     let worker = register(&pool).await;
     put(&pool, "api", spec(Some(1), None, None)).await;
     assert_eq!(submit(&pool, &[task("r1", "x"), task("r2", "x")], "api").await, ["queued", "held"]);
@@ -125,6 +130,18 @@ async fn a_retry_frees_its_slot_and_is_gated_again_when_promoted(pool: PgPool) {
     let promoted = tasks::promote_due(&pool, 10).await.unwrap();
     assert_eq!(promoted.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["r1"]);
     assert_eq!(status(&pool, "r1").await, "queued");
+
+    // A manual retry is gated too: r2 failed, r1 holds the slot, so r2 is held.
+    assert_eq!(submit(&pool, &[task("r3", "x")], "api").await, ["held"]);
+    sqlx::query("UPDATE tasks SET status = 'failed', finished_at = now() WHERE id = 'r2'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let tasks::RetryResult::Requeued(row) = tasks::retry(&pool, &key("r2")).await.unwrap() else { panic!("retried") };
+    assert_eq!(row.task.status.as_str(), "held");
+    // It queues behind nobody newer: its place is its submission's (older than r3).
+    run(&pool, worker, "r1", ok()).await;
+    assert_eq!(statuses(&pool, &["r2", "r3"]).await, ["queued", "held"]);
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
