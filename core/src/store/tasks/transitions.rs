@@ -171,7 +171,11 @@ impl ClaimResult {
 }
 
 /// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
-/// the attempt and opens its `task_attempts` row, in one statement. Returns
+/// the attempt and opens its `task_attempts` row, in one statement. The
+/// start time is `clock_timestamp()` read after the rows' locks, not the
+/// transaction's `now()`: an attempt starts when it is claimed, so overlaps
+/// measured from the attempt rows are true (a limit's exactness is measured
+/// so). Returns
 /// one [`ClaimResult`] per id, in order. An id listed twice gets its claim
 /// once (the second is [`ClaimResult::NotQueued`]).
 pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<Vec<ClaimResult>, StoreError> {
@@ -182,14 +186,15 @@ pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<V
              WHERE t.status = 'queued' ORDER BY t.id FOR UPDATE OF t
          ), claimed AS (
              UPDATE tasks t SET status = 'processing', attempts = attempts + 1, worker_id = $2,
-                    started_at = now(), error = NULL, progress = NULL,
+                    started_at = clock_timestamp(), error = NULL, progress = NULL,
                     published_at = coalesce(published_at, now())
              FROM locked l WHERE t.id = l.id AND t.status = 'queued'
              RETURNING t.id, name, args, kwargs, attempts, timeout_seconds,
-                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate, limited
+                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate, limited,
+                       t.started_at
          ), attempt AS (
-             INSERT INTO task_attempts (task_id, attempt, worker_id)
-             SELECT id, attempts, $2 FROM claimed
+             INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
+             SELECT id, attempts, $2, started_at FROM claimed
          )
          SELECT id AS "id!", name AS "name!", args AS "args!: Json<Box<RawValue>>",
                 kwargs AS "kwargs!: Json<Box<RawValue>>", attempts AS "attempts!",
