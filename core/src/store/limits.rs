@@ -832,12 +832,33 @@ pub async fn release_freed(conn: &mut PgConnection, freed: &[TaskKey]) -> Result
         return Ok(Released::default());
     }
     let ids: Vec<&str> = freed.iter().map(TaskKey::as_str).collect();
-    // Their buckets found and locked in one statement, in id order.
+    // Their buckets found and locked in one statement, in id order; their
+    // own `slot` hints cleared (they no longer run), so the counts that
+    // follow scan only what runs.
     let buckets = sqlx::query_scalar!(
-        "SELECT b.id FROM limit_buckets b
-         WHERE b.id IN (SELECT m.bucket_id FROM UNNEST($1::text[]) AS u(id) JOIN task_limits m ON m.task_id = u.id)
-         ORDER BY b.id FOR NO KEY UPDATE OF b",
+        r#"WITH locked AS MATERIALIZED (
+             SELECT b.id FROM limit_buckets b
+             WHERE b.id IN (SELECT m.bucket_id FROM UNNEST($1::text[]) AS u(id) JOIN task_limits m ON m.task_id = u.id)
+             ORDER BY b.id FOR NO KEY UPDATE OF b
+           ), cleared AS (
+             UPDATE task_limits m SET slot = false FROM UNNEST($1::text[]) AS u(id) WHERE m.task_id = u.id AND m.slot
+           )
+           SELECT id AS "id!" FROM locked"#,
         &ids as &[&str]
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if buckets.is_empty() {
+        return Ok(Released::default());
+    }
+    // A statement of its own, after the locks (its snapshot sees what an
+    // earlier holder committed): only buckets with a held task have
+    // anything to release, so a limit that is never reached stops here.
+    let buckets = sqlx::query_scalar!(
+        r#"SELECT u.id AS "id!" FROM UNNEST($1::bigint[]) AS u(id)
+           WHERE EXISTS (SELECT 1 FROM task_limits h JOIN tasks t ON t.id = h.task_id
+                         WHERE h.bucket_id = u.id AND h.held AND t.status = 'held')"#,
+        &buckets
     )
     .fetch_all(&mut *conn)
     .await?;
