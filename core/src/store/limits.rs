@@ -275,6 +275,43 @@ pub async fn buckets(pool: &PgPool, tenant: &Tenant, name: &LimitName) -> Result
         .collect())
 }
 
+/// One of a task's limits, as `GET /tasks/{id}` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskLimit {
+    /// The limit's name.
+    pub limit: LimitName,
+    /// The task's bucket of it ([`bucket_key`]).
+    pub bucket: String,
+    /// The bucket has no room now (so, for a `held` task, this limit is
+    /// one that holds it). Read without the lock: a view, not a decision.
+    pub full: bool,
+}
+
+/// The limits task `key` takes, by name; empty for a task without limits
+/// (one index probe).
+pub async fn of_task(pool: &PgPool, key: &TaskKey) -> Result<Vec<TaskLimit>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT b.limit_name AS "limit_name!", b.bucket AS "bucket!",
+                  (l.concurrency IS NOT NULL AND l.concurrency <=
+                     (SELECT count(*) FROM task_limits s JOIN tasks t ON t.id = s.task_id
+                      WHERE s.bucket_id = b.id AND s.slot AND t.status IN ('queued', 'processing')))
+                  OR (l.rate_count IS NOT NULL AND l.rate_count <=
+                     (SELECT count(*) FROM limit_releases r WHERE r.bucket_id = b.id
+                        AND r.released_at > clock_timestamp() - make_interval(secs => l.rate_per_seconds)))
+                  AS "full!"
+           FROM task_limits m JOIN limit_buckets b ON b.id = m.bucket_id
+           JOIN limits l ON l.tenant = b.tenant AND l.name = b.limit_name
+           WHERE m.task_id = $1 ORDER BY b.limit_name"#,
+        key.as_str()
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TaskLimit { limit: LimitName::from_stored(r.limit_name), bucket: r.bucket, full: r.full })
+        .collect())
+}
+
 /// Deletes limit `name` of `tenant` with its buckets and memberships; its
 /// held tasks are released in the same transaction as far as their other
 /// limits allow (the leader's pass does the rest). `None` when there is no

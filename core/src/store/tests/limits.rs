@@ -403,8 +403,23 @@ async fn a_task_runs_only_when_every_limit_has_room(pool: PgPool) {
     assert_eq!(statuses(&pool, &["x1", "x2"]).await, ["queued", "held"]);
     // A task of `per` only, in the same bucket, is not blocked behind x2.
     assert_eq!(submit(&pool, &[task("y1", "A")], "per").await, ["queued"]);
+    // What GET /tasks/{id} says holds x2: `global`, full; `per` has room.
+    let view: Vec<(String, String, bool)> = limits::of_task(&pool, &key("x2"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.limit.to_string(), l.bucket, l.full))
+        .collect();
+    assert_eq!(view, [("global".into(), "(all)".into(), true), ("per".into(), r#""A""#.into(), false)]);
+    assert!(limits::of_task(&pool, &key("y1")).await.unwrap().iter().all(|l| l.limit.as_str() == "per"));
     run(&pool, worker, "x1", ok()).await;
     assert_eq!(status(&pool, "x2").await, "queued");
+    // Deleting `global` leaves x3 to `per` alone: released at once.
+    let (tasks_, names): (Vec<NewTask>, Vec<Vec<LimitName>>) = [both("x3", "A")].into_iter().unzip();
+    let LimitedInsert::Done(..) = limits::insert(&pool, &tasks_, &names).await.unwrap() else { panic!() };
+    assert_eq!(status(&pool, "x3").await, "held", "x2 runs under global");
+    let released = limits::delete(&pool, &Tenant::default_tenant(), &name("global")).await.unwrap().unwrap();
+    assert_eq!(released.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["x3"]);
 }
 
 /// Which limit a [`cost_of_an_unreached_limit`] run's tasks take.
