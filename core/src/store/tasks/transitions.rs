@@ -86,11 +86,13 @@ pub enum RetryResult {
 pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
     // A limited task is gated like a new one: `held` in this statement
-    // (never `queued` ungated), then released as far as its buckets have room.
+    // (never `queued` ungated), then released as far as its buckets have
+    // room; one whose limits were all deleted meanwhile is plain again.
     let row = match task_query!(
         "WITH moved AS (
-           UPDATE tasks SET status = CASE WHEN limited THEN 'held' ELSE 'queued' END, published_at = NULL,
-               max_retries = GREATEST(max_retries, attempts),
+           UPDATE tasks SET status = CASE WHEN limited AND EXISTS (SELECT 1 FROM task_limits m WHERE m.task_id = tasks.id)
+                                          THEN 'held' ELSE 'queued' END,
+               published_at = NULL, max_retries = GREATEST(max_retries, attempts),
                result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
                progress = NULL
            WHERE id = $1 AND status IN ('failed', 'cancelled')
@@ -422,7 +424,9 @@ pub(crate) async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpubli
         "WITH due AS MATERIALIZED (SELECT id AS due_id FROM tasks WHERE status = 'scheduled' AND run_at <= now()
                       ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED),
          moved AS (
-             UPDATE tasks SET status = CASE WHEN limited THEN 'held' ELSE 'queued' END, published_at = NULL
+             UPDATE tasks SET status = CASE WHEN limited AND EXISTS (SELECT 1 FROM task_limits m WHERE m.task_id = tasks.id)
+                                            THEN 'held' ELSE 'queued' END,
+                              published_at = NULL
              FROM due WHERE id = due.due_id AND status = 'scheduled'
              RETURNING id, status, name, args, kwargs, queue, attempts, created_at, limited
          ), members AS (

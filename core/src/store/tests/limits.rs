@@ -420,6 +420,12 @@ async fn a_task_runs_only_when_every_limit_has_room(pool: PgPool) {
     assert_eq!(status(&pool, "x3").await, "held", "x2 runs under global");
     let released = limits::delete(&pool, &Tenant::default_tenant(), &name("global")).await.unwrap().unwrap();
     assert_eq!(released.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["x3"]);
+    // A retry waiting in `scheduled` whose limits are all deleted runs plain when due.
+    let retry = Outcome::Retry { error: TaskError::new("boom", "retry"), delay: Duration::ZERO };
+    run(&pool, worker, "x3", retry).await;
+    limits::delete(&pool, &Tenant::default_tenant(), &name("per")).await.unwrap().unwrap();
+    let promoted = tasks::promote_due(&pool, 10).await.unwrap();
+    assert_eq!(promoted.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["x3"]);
 }
 
 /// Which limit a [`cost_of_an_unreached_limit`] run's tasks take.
