@@ -252,8 +252,15 @@ pub struct BucketState {
     pub in_window: i64,
 }
 
-/// The buckets of limit `name` of `tenant` with their counts, by bucket name.
-pub async fn buckets(pool: &PgPool, tenant: &Tenant, name: &LimitName) -> Result<Vec<BucketState>, StoreError> {
+/// Up to `limit` buckets of limit `name` of `tenant` with their counts, by
+/// bucket name, after bucket `after` (the page cursor; `None`: the first).
+pub async fn buckets(
+    pool: &PgPool,
+    tenant: &Tenant,
+    name: &LimitName,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<BucketState>, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT b.bucket,
                   (SELECT count(*) FROM task_limits m JOIN tasks t ON t.id = m.task_id
@@ -263,9 +270,12 @@ pub async fn buckets(pool: &PgPool, tenant: &Tenant, name: &LimitName) -> Result
                   (SELECT count(*) FROM limit_releases r WHERE r.bucket_id = b.id AND l.rate_count IS NOT NULL
                      AND r.released_at > clock_timestamp() - make_interval(secs => l.rate_per_seconds)) AS "in_window!"
            FROM limit_buckets b JOIN limits l ON l.tenant = b.tenant AND l.name = b.limit_name
-           WHERE b.tenant = $1 AND b.limit_name = $2 ORDER BY b.bucket"#,
+           WHERE b.tenant = $1 AND b.limit_name = $2 AND ($3::text IS NULL OR b.bucket > $3)
+           ORDER BY b.bucket LIMIT $4"#,
         tenant.as_str(),
-        name.as_str()
+        name.as_str(),
+        after,
+        limit
     )
     .fetch_all(pool)
     .await?;

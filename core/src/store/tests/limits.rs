@@ -100,9 +100,11 @@ async fn a_freed_slot_releases_the_oldest_held_task_of_its_bucket(pool: PgPool) 
     run(&pool, worker, "a3", failed).await;
     assert_eq!(status(&pool, "a4").await, "queued");
 
-    let b = limits::buckets(&pool, &Tenant::default_tenant(), &name("api")).await.unwrap();
-    let a = b.iter().find(|b| b.bucket == r#""A""#).unwrap();
-    assert_eq!((a.running, a.held), (1, 0), "{b:?}");
+    let b = limits::buckets(&pool, &Tenant::default_tenant(), &name("api"), None, 1).await.unwrap();
+    assert_eq!(b.iter().map(|b| b.bucket.as_str()).collect::<Vec<_>>(), [r#""A""#], "a page of one");
+    assert_eq!((b[0].running, b[0].held), (1, 0), "{b:?}");
+    let next = limits::buckets(&pool, &Tenant::default_tenant(), &name("api"), Some(r#""A""#), 10).await.unwrap();
+    assert_eq!(next.iter().map(|b| b.bucket.as_str()).collect::<Vec<_>>(), [r#""B""#]);
     // A held task cancels at once, and was holding no slot.
     assert_eq!(submit(&pool, &[task("a5", "A")], "api").await, ["held"]);
     assert!(matches!(tasks::cancel(&pool, &key("a5")).await.unwrap(), tasks::CancelResult::Cancelled(_)));
