@@ -476,20 +476,21 @@ pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Att
     let mut mb = Vec::with_capacity(members.len());
     for (i, l, b) in members {
         let t = &tasks[i];
-        let id = by_name[&(t.tenant.to_string(), l, b)];
-        mt.push(t.key.as_str());
-        mb.push(id);
-        if out.limited.last() != Some(&i) {
-            out.limited.push(i);
+        // A bucket missing here went with its limit, deleted meanwhile.
+        if let Some(&id) = by_name.get(&(t.tenant.to_string(), l, b)) {
+            mt.push(t.key.as_str());
+            mb.push(id);
         }
     }
     // The buckets' locks (in id order) before the memberships that
     // reference them, in one statement: the release that follows needs
     // them, and taken first they order this transaction against a
-    // concurrent [`delete`] of the limit.
+    // concurrent [`delete`] of the limit. Only the memberships inserted
+    // (a bucket deleted with its limit meanwhile is not locked, so takes
+    // none) make a task limited: one left with none stays plain.
     let mut all: Vec<i64> = by_name.values().copied().collect();
     all.sort_unstable();
-    sqlx::query!(
+    let limited = sqlx::query_scalar!(
         "WITH locked AS MATERIALIZED (
            SELECT b.id FROM UNNEST($3::bigint[]) AS u(id) JOIN limit_buckets b ON b.id = u.id
            ORDER BY b.id FOR NO KEY UPDATE OF b
@@ -500,16 +501,20 @@ pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Att
            JOIN locked l ON l.id = u.bucket_id JOIN tasks t ON t.id = u.task_id
            ORDER BY u.task_id, u.bucket_id
            ON CONFLICT DO NOTHING
+           RETURNING task_id, bucket_id
          )
          UPDATE tasks t SET limited = true,
              status = CASE WHEN t.status = 'queued' THEN 'held' ELSE t.status END
-         FROM (SELECT DISTINCT id FROM UNNEST($1::text[]) AS u(id)) u WHERE t.id = u.id",
+         FROM (SELECT DISTINCT task_id FROM m) u WHERE t.id = u.task_id
+         RETURNING t.id",
         &mt as &[&str],
         &mb,
         &all
     )
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let limited: HashSet<String> = limited.into_iter().collect();
+    out.limited = (0..tasks.len()).filter(|&i| limited.contains(tasks[i].key.as_str())).collect();
     let mut buckets: Vec<i64> = mb;
     buckets.sort_unstable();
     buckets.dedup();
