@@ -218,25 +218,44 @@ pub struct LimitRow {
 
 /// Reads limit `name` of `tenant`.
 pub async fn get(pool: &PgPool, tenant: &Tenant, name: &LimitName) -> Result<Option<LimitRow>, StoreError> {
-    let row = sqlx::query!(
+    Ok(list(pool, tenant, Some(name), None, 1).await?.pop())
+}
+
+/// Up to `limit` limits of `tenant` by name, after `after` (the page
+/// cursor); only `only` when given.
+pub async fn list(
+    pool: &PgPool,
+    tenant: &Tenant,
+    only: Option<&LimitName>,
+    after: Option<&LimitName>,
+    limit: i64,
+) -> Result<Vec<LimitRow>, StoreError> {
+    let rows = sqlx::query!(
         r#"SELECT l.name, l.concurrency, l.rate_count, l.rate_per_seconds, l.key_pointer,
                   array(SELECT t.task_name FROM limit_tasks t WHERE t.tenant = l.tenant AND t.limit_name = l.name
                         ORDER BY t.task_name) AS "tasks!"
-           FROM limits l WHERE l.tenant = $1 AND l.name = $2"#,
+           FROM limits l
+           WHERE l.tenant = $1 AND ($2::text IS NULL OR l.name = $2) AND ($3::text IS NULL OR l.name > $3)
+           ORDER BY l.name LIMIT $4"#,
         tenant.as_str(),
-        name.as_str()
+        only.map(LimitName::as_str),
+        after.map(LimitName::as_str),
+        limit
     )
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(row.map(|r| LimitRow {
-        name: LimitName::from_stored(r.name),
-        spec: LimitSpec {
-            concurrency: r.concurrency,
-            rate: r.rate_count.zip(r.rate_per_seconds).map(|(count, per_seconds)| Rate { count, per_seconds }),
-            key: r.key_pointer.map(KeyPointer),
-            tasks: r.tasks.into_iter().filter_map(|t| TaskName::parse(t, usize::MAX).ok()).collect(),
-        },
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|r| LimitRow {
+            name: LimitName::from_stored(r.name),
+            spec: LimitSpec {
+                concurrency: r.concurrency,
+                rate: r.rate_count.zip(r.rate_per_seconds).map(|(count, per_seconds)| Rate { count, per_seconds }),
+                key: r.key_pointer.map(KeyPointer),
+                tasks: r.tasks.into_iter().filter_map(|t| TaskName::parse(t, usize::MAX).ok()).collect(),
+            },
+        })
+        .collect())
 }
 
 /// One bucket's state, counted from the rows (`GET /limits/{name}`).

@@ -370,6 +370,16 @@ async fn lowering_takes_effect_as_tasks_finish_and_raising_releases_at_once(pool
     assert_eq!(released.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["t4"]);
     // Its key cannot change.
     assert!(matches!(put(&pool, "db", spec(Some(2), None, Some("/kwargs/c"))).await, PutOutcome::KeyChanged));
+    let read = limits::get(&pool, &Tenant::default_tenant(), &name("db")).await.unwrap().unwrap();
+    assert_eq!((read.name.as_str(), read.spec.clone()), ("db", spec(Some(2), None, None)));
+    put(&pool, "api", spec(None, Some(Rate { count: 5, per_seconds: 1.5 }), Some("/args/0"))).await;
+    let all = limits::list(&pool, &Tenant::default_tenant(), None, None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["api", "db"]);
+    assert_eq!(all[0].spec, spec(None, Some(Rate { count: 5, per_seconds: 1.5 }), Some("/args/0")));
+    let page = limits::list(&pool, &Tenant::default_tenant(), None, Some(&name("api")), 10).await.unwrap();
+    assert_eq!(page.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["db"]);
+    let other = Tenant::parse("acme").unwrap();
+    assert!(limits::list(&pool, &other, None, None, 10).await.unwrap().is_empty(), "per tenant");
     // Deleted: what it held runs.
     let released = limits::delete(&pool, &Tenant::default_tenant(), &name("db")).await.unwrap().unwrap();
     assert_eq!(released.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["t5"]);
