@@ -5,6 +5,8 @@
 use utoipa::{Modify, OpenApi};
 use yadtq_core::names::TaskId;
 
+use crate::routes::schedules;
+
 /// The gateway's API description.
 #[derive(OpenApi)]
 #[openapi(
@@ -162,7 +164,7 @@ pub fn pretty() -> String {
 /// (`contentMediaType` / `contentSchema`, which utoipa's schema types lack).
 pub fn full() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("openapi serialises");
-    task_id_patterns(&mut doc);
+    id_patterns(&mut doc);
     links_in_camel_case(&mut doc);
     auth_responses(&mut doc);
     crate::edge::document_refusals(&mut doc);
@@ -198,12 +200,14 @@ pub fn full() -> serde_json::Value {
 
 /// Every task id of the API (the `{id}` of `/tasks/{id}/…`, the
 /// `Idempotency-Key` headers and the submission's `id` and `task-id`) gets
-/// its pattern from [`TaskId::PATTERN`], so the document says the rule the
-/// gateway checks in one place (utoipa's `pattern` attribute takes only a
-/// literal).
-fn task_id_patterns(doc: &mut serde_json::Value) {
-    let pattern = serde_json::Value::from(TaskId::PATTERN);
-    let set = |schema: &mut serde_json::Value, what: &str| {
+/// its pattern from [`TaskId::PATTERN`], and every schedule id (the `{id}`
+/// of `/schedules/{id}/…`, `POST /schedules`' `id`, `GET /tasks?schedule=`)
+/// from [`schedules::ID_PATTERN`], so the document says the rule the gateway
+/// checks in one place (utoipa's `pattern` attribute takes only a literal).
+fn id_patterns(doc: &mut serde_json::Value) {
+    let task_id = serde_json::Value::from(TaskId::PATTERN);
+    let schedule_id = serde_json::Value::from(schedules::ID_PATTERN);
+    let set = |schema: &mut serde_json::Value, pattern: &serde_json::Value, what: &str| {
         assert!(schema.is_object(), "{what} is in the document");
         schema["pattern"] = pattern.clone();
     };
@@ -212,17 +216,27 @@ fn task_id_patterns(doc: &mut serde_json::Value) {
         for (method, op) in item.as_object_mut().expect("a path item").iter_mut() {
             for param in op.get_mut("parameters").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
                 let named = |name: &str, at: &str| param["name"] == name && param["in"] == at;
-                if (named("id", "path") && path.starts_with("/tasks/{id}"))
+                let pattern = if (named("id", "path") && path.starts_with("/tasks/{id}"))
                     || (named("Idempotency-Key", "header") && (path == "/tasks" || path == "/tasks/batch"))
                 {
-                    set(&mut param["schema"], &format!("{method} {path}'s task id"));
-                }
+                    &task_id
+                } else if (named("id", "path") && path.starts_with("/schedules/{id}"))
+                    || (named("schedule", "query") && path == "/tasks")
+                {
+                    &schedule_id
+                } else {
+                    continue;
+                };
+                let what = format!("{method} {path}'s {}", param["name"]);
+                set(&mut param["schema"], pattern, &what);
             }
         }
     }
     for field in ["id", "task-id"] {
-        set(&mut doc["components"]["schemas"]["SubmitRequest"]["properties"][field], &format!("SubmitRequest.{field}"));
+        let schema = &mut doc["components"]["schemas"]["SubmitRequest"]["properties"][field];
+        set(schema, &task_id, &format!("SubmitRequest.{field}"));
     }
+    set(&mut doc["components"]["schemas"]["CreateSchedule"]["properties"]["id"], &schedule_id, "CreateSchedule.id");
 }
 
 /// The rule between a submission's fields that JSON Schema can state, and

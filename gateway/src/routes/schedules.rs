@@ -31,6 +31,10 @@ use crate::state::AppState;
 
 /// Longest schedule id, characters (a tick's task id `sched:<id>:<secs>` stays within 128).
 pub const MAX_ID_LEN: usize = 100;
+/// The OpenAPI pattern of a schedule id: the task-id alphabet, 1 to
+/// [`MAX_ID_LEN`] characters, not `.` or `..`. The document takes it from
+/// here (`openapi::id_patterns`); utoipa's attributes take only literals.
+pub const ID_PATTERN: &str = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$";
 /// Default catch-up window, seconds.
 pub const DEFAULT_CATCHUP_WINDOW: f64 = 60.0;
 /// Longest catch-up window, seconds (thirty days).
@@ -60,7 +64,6 @@ pub struct CreateSchedule {
     /// Client-chosen id (1-100 of letters, digits, `._:-`); creating the same
     /// id with the same body again answers 200, with another body 409.
     /// Default: a server UUID.
-    #[schema(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")]
     pub id: Option<String>,
     /// When it fires (required).
     #[schema(value_type = SpecInput)]
@@ -577,7 +580,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ScheduleRow
 /// latest ticks (fired as which task and its status, skipped and why).
 #[utoipa::path(
     get, path = "/schedules/{id}", tag = "schedules", operation_id = "getSchedule",
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "The schedule", body = Schedule),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
@@ -604,7 +607,7 @@ pub async fn get(
 #[utoipa::path(
     patch, path = "/schedules/{id}", tag = "schedules", operation_id = "updateSchedule",
     request_body = PatchSchedule,
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "The schedule as changed", body = Schedule),
         (status = 400, description = "Invalid field or id; `field` names it (the rules between fields as at create, applied to the schedule as changed)", body = Problem, content_type = "application/problem+json"),
@@ -669,7 +672,7 @@ pub async fn update(
 /// Delete a schedule: it never fires again. Its tasks stay.
 #[utoipa::path(
     delete, path = "/schedules/{id}", tag = "schedules", operation_id = "deleteSchedule",
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
@@ -727,7 +730,7 @@ async fn fire(
 /// tick can take; its `scheduled_for` is now.
 #[utoipa::path(
     post, path = "/schedules/{id}/trigger", tag = "schedules", operation_id = "triggerSchedule",
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "What the overlap policy made of the run", body = FireResult),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
@@ -761,7 +764,7 @@ pub async fn trigger(
 #[utoipa::path(
     post, path = "/schedules/{id}/backfill", tag = "schedules", operation_id = "backfillSchedule",
     request_body = Backfill,
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "What the overlap policy made of the runs", body = FireResult),
         (status = 400, description = "Malformed id, `start` or `end` missing, or the rules no schema states: `end` not before `start`, at most 1000 ticks in the range (`field` is `end`)", body = Problem, content_type = "application/problem+json"),
@@ -840,4 +843,17 @@ pub async fn tasks_page(
         .map(|t| caller.present(t))
         .collect();
     Ok(super::tasks::TaskPage { tasks, next_cursor: next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ID_PATTERN, MAX_ID_LEN};
+    use yadtq_core::names::TaskId;
+
+    #[test]
+    fn the_schedule_id_pattern_is_the_task_id_pattern_at_the_schedule_id_length() {
+        let expected = TaskId::PATTERN.replace("{1,128}", &format!("{{1,{MAX_ID_LEN}}}"));
+        assert_ne!(expected, TaskId::PATTERN, "the task-id pattern still ends in {{1,128}}");
+        assert_eq!(ID_PATTERN, expected);
+    }
 }

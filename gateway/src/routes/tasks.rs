@@ -295,7 +295,6 @@ pub struct ListQuery {
     pub worker: Option<uuid::Uuid>,
     /// Only tasks fired by this schedule (its id), newest fire first; the
     /// other filters then apply to each page, which may come out shorter.
-    #[param(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")]
     pub schedule: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
