@@ -12,12 +12,14 @@ use crate::names::{TaskId, TaskKey};
 /// Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
 ///
 /// A status this release does not know (one a newer release writes, e.g.
-/// `waiting` or `held`, read during a rolling upgrade) is kept verbatim in
+/// `held`, read during a rolling upgrade) is kept verbatim in
 /// [`TaskStatus::Other`] and is never terminal, so every reader passes it
 /// through instead of failing. Serialized and stored as its name (text), an
 /// `Other` as its text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
+    /// A workflow node whose parents have not all finished (docs/workflows.md).
+    Waiting,
     /// Accepted and waiting for a worker.
     Queued,
     /// Waiting for its `run_at` time (countdown, eta or retry backoff).
@@ -37,12 +39,13 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// The statuses this release knows, in lifecycle order.
-    pub const KNOWN: [TaskStatus; 6] =
-        [Self::Queued, Self::Scheduled, Self::Processing, Self::Success, Self::Failed, Self::Cancelled];
+    pub const KNOWN: [TaskStatus; 7] =
+        [Self::Waiting, Self::Queued, Self::Scheduled, Self::Processing, Self::Success, Self::Failed, Self::Cancelled];
 
     /// The name stored in the `status` column (an `Other`'s text as is).
     pub fn as_str(&self) -> &str {
         match self {
+            Self::Waiting => "waiting",
             Self::Queued => "queued",
             Self::Scheduled => "scheduled",
             Self::Processing => "processing",
@@ -57,6 +60,7 @@ impl TaskStatus {
     /// filter accepts (`GET /tasks?status=`): it names only known statuses.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "waiting" => Self::Waiting,
             "queued" => Self::Queued,
             "scheduled" => Self::Scheduled,
             "processing" => Self::Processing,
@@ -127,7 +131,7 @@ impl utoipa::PartialSchema for TaskStatus {
             .schema_type(SchemaType::Type(Type::String))
             .description(Some(
                 "Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. \
-                 A task may also carry a status not listed here (a newer release's, e.g. `waiting`, \
+                 A task may also carry a status not listed here (a newer release's, e.g. `held`, \
                  during a rolling upgrade): treat it as not terminal.",
             ))
             .enum_values(Some(Self::KNOWN.iter().map(TaskStatus::as_str)))
@@ -152,7 +156,7 @@ pub(crate) fn task_status_or_other() -> utoipa::openapi::schema::Schema {
         .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)))
         .description(Some(
             "Lifecycle status: one of `TaskStatus`, or a status this release does not know \
-             (a newer release's, e.g. `waiting`), passed through verbatim and not terminal.",
+             (a newer release's, e.g. `held`), passed through verbatim and not terminal.",
         ))
         .into()
 }

@@ -138,6 +138,7 @@ mod tests {
             progress: None,
             owner: None,
             trace: None,
+            parents: None,
         };
         (r.get(name).unwrap())(ctx).await
     }

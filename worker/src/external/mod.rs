@@ -339,7 +339,8 @@ impl ExternalHandler {
 }
 
 /// What both kinds receive: `{"id", "task", "args", "kwargs", "attempt"}`,
-/// and `scheduled_for` (RFC 3339) for a task a schedule fired.
+/// `scheduled_for` (RFC 3339) for a task a schedule fired, and a workflow
+/// node's `parents` (by ref: `{id, status, result, error}`).
 #[derive(Serialize)]
 struct TaskJson<'a> {
     id: &'a str,
@@ -349,6 +350,8 @@ struct TaskJson<'a> {
     attempt: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parents: Option<&'a Value>,
 }
 
 fn task_json(ctx: &TaskContext) -> Vec<u8> {
@@ -359,6 +362,7 @@ fn task_json(ctx: &TaskContext) -> Vec<u8> {
         kwargs: &ctx.kwargs,
         attempt: ctx.attempt,
         scheduled_for: ctx.scheduled_for(),
+        parents: ctx.parents.as_ref(),
     };
     serde_json::to_vec(&t).expect("JSON values serialise")
 }
@@ -408,6 +412,7 @@ mod tests {
             progress: None,
             owner: None,
             trace: None,
+            parents: None,
         }
     }
 

@@ -9,7 +9,7 @@
 //! | claim                 | `queued`                     | `processing`, attempt + 1           | worker               | [`claim`]            | status                             |
 //! | record outcome        | `processing`                 | `success`, `failed`, `cancelled`, or `scheduled` (retry) | worker | [`record_outcomes`] | status, worker id, attempt   |
 //! | rescue                | `processing` (dead worker)   | `queued`, `failed` or `cancelled`   | rescuer (leader)     | [`rescue`]           | status, worker id, attempt         |
-//! | cancel                | `queued`, `scheduled`        | `cancelled`                         | API                  | [`cancel`]           | status                             |
+//! | cancel                | `waiting`, `queued`, `scheduled` | `cancelled`                     | API                  | [`cancel`]           | status                             |
 //! | request cancel        | `processing`, or a status this release does not know | unchanged + `cancel_requested_at` | API | [`cancel`]  | status                             |
 //! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure; no other holder of its unique key |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
@@ -101,7 +101,7 @@ impl Transition {
             Self::Claim | Self::RefuseRecord | Self::SendBack | Self::Reroute => &[Queued],
             Self::RecordOutcome | Self::Rescue => &[Processing],
             // And any status this release does not know (cancel requested).
-            Self::Cancel => &[Queued, Scheduled, Processing],
+            Self::Cancel => &[Waiting, Queued, Scheduled, Processing],
             Self::Retry => &[Failed, Cancelled],
             Self::Expire => &[Success, Failed, Cancelled],
         }
@@ -183,6 +183,8 @@ impl From<TaskRecord> for TaskRow {
                 trace_id: r.traceparent.as_deref().and_then(TraceContext::trace_id).map(str::to_string),
                 schedule_id: None,
                 scheduled_for: None,
+                workflow_id: None,
+                parents: None,
             }
             .with_schedule(),
             request_hash: r.request_hash,

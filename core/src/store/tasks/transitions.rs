@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{get, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
@@ -37,12 +37,13 @@ pub enum CancelResult {
 /// status this release does not know (a newer release's, which honours the
 /// request when it next moves the task).
 pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreError> {
+    let mut tx = pool.begin().await?;
     let row = task_query!(
         "UPDATE tasks SET
-             status = CASE WHEN status IN ('queued', 'scheduled') THEN 'cancelled' ELSE status END,
+             status = CASE WHEN status IN ('waiting', 'queued', 'scheduled') THEN 'cancelled' ELSE status END,
              cancel_requested_at = coalesce(cancel_requested_at, now()),
-             finished_at = CASE WHEN status IN ('queued', 'scheduled') THEN now() ELSE finished_at END,
-             error = CASE WHEN status IN ('queued', 'scheduled')
+             finished_at = CASE WHEN status IN ('waiting', 'queued', 'scheduled') THEN now() ELSE finished_at END,
+             error = CASE WHEN status IN ('waiting', 'queued', 'scheduled')
                           THEN jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request')
                           ELSE error END
          WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
@@ -50,11 +51,17 @@ pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreE
         "",
         key.as_str()
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    match row.map(TaskRow::from) {
+    let row = row.map(TaskRow::from);
+    // A cancelled workflow node's children leave `waiting` with it; the
+    // publisher sends the ones released to `queued`.
+    let ended = row.iter().filter(|r| r.task.status == TaskStatus::Cancelled).map(|r| r.task.key.clone()).collect();
+    let fanned = crate::store::workflows::fan_in(&mut tx, ended).await?;
+    tx.commit().await?;
+    match row {
         Some(row) if row.task.status == TaskStatus::Cancelled => {
-            notify_changed(pool, vec![row.task.key.to_string()]);
+            notify_changed(pool, std::iter::once(row.task.key.clone()).chain(fanned.changed).map(TaskKey::into_string).collect());
             Ok(CancelResult::Cancelled(row))
         }
         Some(row) => Ok(CancelResult::Requested(row)),
@@ -247,6 +254,26 @@ pub async fn record_outcomes(
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<Vec<Recorded>, StoreError> {
+    let recorded = record_outcomes_in(&mut *pool.acquire().await?, worker_id, outcomes).await?;
+    notify_changed(
+        pool,
+        outcomes
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, r)| **r == Recorded::Written)
+            .map(|(o, _)| o.task_id.to_string())
+            .collect(),
+    );
+    Ok(recorded)
+}
+
+/// [`record_outcomes`] on `conn` (a workflow's transaction, which adds the
+/// fan-in), without notifying.
+pub(crate) async fn record_outcomes_in(
+    conn: &mut PgConnection,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<Vec<Recorded>, StoreError> {
     let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
     let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
     let n = outcomes.len();
@@ -300,10 +327,9 @@ pub async fn record_outcomes(
         &delays,
         worker_id
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     let done: std::collections::HashSet<(String, i32)> = done.into_iter().map(|d| (d.id, d.attempt)).collect();
-    notify_changed(pool, done.iter().map(|(id, _)| id.clone()).collect());
     Ok(outcomes
         .iter()
         .map(|o| if done.contains(&(o.task_id.to_string(), o.attempt)) { Recorded::Written } else { Recorded::Fenced })
@@ -373,6 +399,7 @@ pub(crate) struct Rescued {
 /// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
 /// close with outcome `worker_lost`.
 pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescued, StoreError> {
+    let mut tx = pool.begin().await?;
     let rows = unpublished_query!(
         r#"WITH lost AS (
              SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted,
@@ -405,18 +432,24 @@ pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescue
         " FROM moved",
         dead_after.as_secs_f64()
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     let mut rescued = Rescued::default();
     let mut moved = Vec::with_capacity(rows.len());
+    let mut ended = Vec::new();
     for r in rows {
         moved.push(r.id.clone());
         if r.status == TaskStatus::Queued {
             rescued.requeued.push(r.into());
         } else {
+            ended.push(TaskKey::from_stored(r.id));
             rescued.failed += 1;
         }
     }
+    let fanned = crate::store::workflows::fan_in(&mut tx, ended).await?;
+    tx.commit().await?;
+    moved.extend(fanned.changed.into_iter().map(TaskKey::into_string));
+    rescued.requeued.extend(fanned.released);
     notify_changed(pool, moved);
     Ok(rescued)
 }
@@ -428,6 +461,7 @@ pub(crate) async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> 
         "DELETE FROM tasks WHERE id IN (
              SELECT id FROM tasks WHERE finished_at < now() - make_interval(secs => $1)
                AND status IN ('success', 'failed', 'cancelled')
+               AND NOT EXISTS (SELECT 1 FROM workflow_nodes n WHERE n.task_id = tasks.id)
              ORDER BY finished_at LIMIT $2)",
         ttl.as_secs_f64(),
         batch
