@@ -304,6 +304,13 @@ pub struct Task {
     /// submitter's `traceparent`, or a new trace when it sent none or an
     /// invalid one; null for tasks stored before traces existed.
     pub trace_id: Option<String>,
+    /// The workflow a node belongs to (docs/workflows.md); absent for a task
+    /// that is not a node, and in listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// A node's parents' task ids; absent for a task that is not a node, and in listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parents: Option<Vec<String>>,
     /// The schedule that fired the task (its id), for tasks fired by a
     /// schedule (ids `sched:<schedule>:...`); else null.
     pub schedule_id: Option<String>,

@@ -343,7 +343,9 @@ fn json_of_kind(
     }
 }
 
-fn hash(parts: &[&str]) -> String {
+/// SHA-256 (hex) of `parts`, each followed by a NUL byte: a request's hash
+/// for idempotent submission.
+pub fn hash(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());

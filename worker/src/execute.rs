@@ -295,7 +295,12 @@ impl Executor {
         }
         let cap = self.max_parent_results_bytes;
         match workflows::parent_results(&self.pool, id, cap as i64).await {
-            Ok(Parents::Read(by_ref)) => Ok(Some(serde_json::to_value(by_ref).expect("parents serialise"))),
+            Ok(Parents::Read(by_ref, since_last)) => {
+                if let Some(s) = since_last {
+                    metrics::histogram!(yadtq_core::metrics::WORKFLOW_FAN_IN).record(s.max(0.0));
+                }
+                Ok(Some(serde_json::to_value(by_ref).expect("parents serialise")))
+            }
             Ok(Parents::TooLarge { size }) => Err(permanent(
                 "parents_too_large",
                 format!("the parents' results total {size} bytes, above the limit of {cap} bytes (YADTQ_MAX_PARENT_RESULTS_BYTES)"),

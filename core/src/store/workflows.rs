@@ -185,6 +185,24 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
     Ok(WorkflowInsert::Created(rows))
 }
 
+/// The workflow of node `key` and its parents' task ids (stored keys, in
+/// submission order); `None` when `key` is not a node.
+pub async fn node_of(pool: &PgPool, key: &str) -> Result<Option<(String, Vec<String>)>, StoreError> {
+    if !node_key(key) {
+        return Ok(None);
+    }
+    let row = sqlx::query!(
+        r#"SELECT n.workflow_id,
+                  array(SELECT e.parent FROM workflow_edges e JOIN workflow_nodes p ON p.task_id = e.parent
+                        WHERE e.child = n.task_id ORDER BY p.position) AS "parents!"
+           FROM workflow_nodes n WHERE n.task_id = $1"#,
+        key
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.workflow_id, r.parents)))
+}
+
 /// What a [`fan_in`] changed.
 #[derive(Debug, Default)]
 pub struct FannedIn {
@@ -325,8 +343,9 @@ pub struct ParentOutcome {
 /// What [`parent_results`] read.
 #[derive(Debug)]
 pub enum Parents {
-    /// Parents by ref (empty for a node without parents).
-    Read(std::collections::BTreeMap<String, ParentOutcome>),
+    /// Parents by ref (empty for a node without parents), and the seconds
+    /// since the last of them finished (database clock; `None` without parents).
+    Read(std::collections::BTreeMap<String, ParentOutcome>, Option<f64>),
     /// Their results total `size` bytes, more than the cap.
     TooLarge {
         /// Bytes of the parents' results together.
@@ -338,13 +357,15 @@ pub enum Parents {
 /// claim; [`Parents::TooLarge`] when their results together exceed
 /// `cap_bytes` (the node then fails for good, kind `parents_too_large`).
 pub async fn parent_results(pool: &PgPool, key: &str, cap_bytes: i64) -> Result<Parents, StoreError> {
-    let size = sqlx::query_scalar!(
-        r#"SELECT coalesce(sum(octet_length(p.result::text)), 0)::bigint AS "size!"
+    let sums = sqlx::query!(
+        r#"SELECT coalesce(sum(octet_length(p.result::text)), 0)::bigint AS "size!",
+                  extract(epoch FROM now() - max(p.finished_at))::float8 AS since_last
            FROM workflow_edges e JOIN tasks p ON p.id = e.parent WHERE e.child = $1"#,
         key
     )
     .fetch_one(pool)
     .await?;
+    let size = sums.size;
     if size > cap_bytes {
         return Ok(Parents::TooLarge { size });
     }
@@ -369,6 +390,7 @@ pub async fn parent_results(pool: &PgPool, key: &str, cap_bytes: i64) -> Result<
                 (r.node_ref, outcome)
             })
             .collect(),
+        sums.since_last,
     ))
 }
 
@@ -781,6 +803,23 @@ pub async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<
     let r = sqlx::query!("DELETE FROM workflows WHERE id = ANY($1)", &done).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(r.rows_affected())
+}
+
+/// Workflows by status (`running`, `success`, `failed`, `cancelled`), as
+/// [`WorkflowStatus::of`] computes it; statuses with none are absent.
+pub async fn count_by_status(pool: &PgPool) -> Result<HashMap<String, i64>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT s AS "status!", count(*) AS "n!" FROM (
+             SELECT CASE WHEN bool_or(t.status NOT IN ('success', 'failed', 'cancelled')) THEN 'running'
+                         WHEN bool_or(t.status = 'failed') THEN 'failed'
+                         WHEN bool_or(t.status = 'cancelled') THEN 'cancelled'
+                         ELSE 'success' END AS s
+             FROM workflow_nodes n JOIN tasks t ON t.id = n.task_id GROUP BY n.workflow_id) w
+           GROUP BY s"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
 }
 
 /// Records that worker `id` honours [`FEATURE_LEVEL`] (called right after

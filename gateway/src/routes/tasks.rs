@@ -214,7 +214,8 @@ pub async fn get(
         return Err(ApiError::bad_request("wait", format!("wait must be 0 to {MAX_WAIT} seconds")));
     }
     if wait == 0.0 {
-        return Ok(Json(caller.present(load(&state, &caller, &id).await?)).into_response());
+        let task = with_node(&state, &caller, load(&state, &caller, &id).await?).await?;
+        return Ok(Json(task).into_response());
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
     let _place = state.edge.waiter()?;
@@ -228,7 +229,20 @@ pub async fn get(
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
-    Ok(Json(caller.present(Task::clone(&task))).into_response())
+    Ok(Json(with_node(&state, &caller, Task::clone(&task)).await?).into_response())
+}
+
+/// `task` presented to `caller`, with its workflow and parents when it is a
+/// workflow node ([`yadtq_core::store::workflows::node_of`]; no statement otherwise).
+async fn with_node(state: &AppState, caller: &Caller, task: Task) -> Result<Task, ApiError> {
+    let node = yadtq_core::store::workflows::node_of(&state.pool, &task.id).await?;
+    let mut task = caller.present(task);
+    if let Some((workflow, parents)) = node {
+        let tenant = caller.tenant.as_str();
+        task.workflow_id = Some(yadtq_core::auth::client_id(tenant, &workflow).to_string());
+        task.parents = Some(parents.iter().map(|p| yadtq_core::auth::client_id(tenant, p).to_string()).collect());
+    }
+    Ok(task)
 }
 
 /// The 404 for the caller's task `id`.

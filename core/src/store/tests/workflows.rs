@@ -115,7 +115,7 @@ async fn a_diamond_runs_in_order_and_the_fan_in_counts_both_parents_of_one_batch
 
     // D reads its parents' results by ref at claim.
     match workflows::parent_results(&pool, &d, 1 << 20).await.unwrap() {
-        Parents::Read(by_ref) => {
+        Parents::Read(by_ref, _) => {
             assert_eq!(by_ref.keys().collect::<Vec<_>>(), ["b", "c"]);
             assert_eq!(by_ref["b"].result.as_ref().unwrap().get(), r#"{"n": 1}"#);
             assert_eq!(by_ref["c"].status, TaskStatus::Success);
@@ -184,7 +184,7 @@ async fn a_failure_cancels_its_descendants_and_a_retry_reopens_them(pool: PgPool
     assert_eq!(status(&pool, &x).await, TaskStatus::Queued);
     // c sees which parent failed.
     match workflows::parent_results(&pool, &c, 1 << 20).await.unwrap() {
-        Parents::Read(by_ref) => assert_eq!(by_ref["a"].error.as_ref().unwrap().kind, "handler_error"),
+        Parents::Read(by_ref, _) => assert_eq!(by_ref["a"].error.as_ref().unwrap().kind, "handler_error"),
         other => panic!("{other:?}"),
     }
     // b cannot be retried while a has not succeeded.
