@@ -110,7 +110,10 @@ async fn record_all(
 }
 
 fn rows_of(batch: &[OutcomeIn]) -> Vec<AttemptOutcomeRecord<'_>> {
-    batch.iter().map(|o| AttemptOutcomeRecord { task_id: &o.task_id, attempt: o.attempt, outcome: &o.outcome }).collect()
+    batch
+        .iter()
+        .map(|o| AttemptOutcomeRecord { task_id: &o.task_id, attempt: o.attempt, outcome: &o.outcome })
+        .collect()
 }
 
 /// Writes the outcomes of workflow nodes with their fan-in; returns each

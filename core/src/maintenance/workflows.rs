@@ -25,7 +25,10 @@ pub async fn repair(routes: &Routes, pool: &PgPool, producer: &FutureProducer, m
     match workflows::repair(pool, min_age, BATCH).await {
         Ok(r) => {
             if r.repaired > 0 {
-                tracing::warn!(repaired = r.repaired, "workflow repair: released waiting nodes whose parents had all finished");
+                tracing::warn!(
+                    repaired = r.repaired,
+                    "workflow repair: released waiting nodes whose parents had all finished"
+                );
                 metrics::counter!(crate::metrics::WORKFLOW_REPAIRS).increment(r.repaired);
             }
             super::publisher::publish_rows(routes, pool, producer, r.released).await;

@@ -311,8 +311,12 @@ async fn record_outcomes_once(
 ) -> Result<(Vec<Recorded>, Vec<Unpublished>), StoreError> {
     let mut tx = pool.begin().await?;
     let recorded = tasks::record_outcomes_in(&mut tx, worker_id, outcomes).await?;
-    let written: Vec<String> =
-        outcomes.iter().zip(&recorded).filter(|(_, r)| **r == Recorded::Written).map(|(o, _)| o.task_id.into()).collect();
+    let written: Vec<String> = outcomes
+        .iter()
+        .zip(&recorded)
+        .filter(|(_, r)| **r == Recorded::Written)
+        .map(|(o, _)| o.task_id.into())
+        .collect();
     let ended = outcomes
         .iter()
         .zip(&recorded)
@@ -586,9 +590,12 @@ fn is_deadlock(e: &StoreError) -> bool {
 
 async fn cancel_once(pool: &PgPool, key: &str) -> Result<Option<Cancelled>, StoreError> {
     let mut tx = pool.begin().await?;
-    let found = sqlx::query_scalar!("UPDATE workflows SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = $1 RETURNING id", key)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let found = sqlx::query_scalar!(
+        "UPDATE workflows SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = $1 RETURNING id",
+        key
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     if found.is_none() {
         return Ok(None);
     }

@@ -17,10 +17,10 @@ use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use yadtq_core::auth::{self as core_auth, Scope};
 use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::store::tasks;
 use yadtq_core::store::workflows::{
     self, NewNode, NewWorkflow, NodeView, OnParentFailure, WorkflowInsert, WorkflowRow, WorkflowStatus,
 };
-use yadtq_core::store::tasks;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
@@ -215,8 +215,8 @@ pub async fn submit(
     for (i, (p, parents)) in parsed.into_iter().zip(parents).enumerate() {
         let field = format!("tasks[{i}]");
         let id = workflows::node_id(&wf_id, &p.node_ref);
-        let mut task = submit::validate_item_or(p.task_body.as_bytes(), None, Some(id), limits)
-            .map_err(|e| e.within(&field))?;
+        let mut task =
+            submit::validate_item_or(p.task_body.as_bytes(), None, Some(id), limits).map_err(|e| e.within(&field))?;
         caller.require_queue(&task.queue, "queue").map_err(|e| e.within(&field))?;
         caller.adopt(&mut task);
         task.trace = trace.clone();
@@ -238,8 +238,7 @@ pub async fn submit(
     };
     let code = match workflows::insert(&state.pool, &wf).await? {
         WorkflowInsert::Created(rows) => {
-            let roots: Vec<&Task> =
-                rows.iter().map(|r| &r.task).filter(|t| t.status == TaskStatus::Queued).collect();
+            let roots: Vec<&Task> = rows.iter().map(|r| &r.task).filter(|t| t.status == TaskStatus::Queued).collect();
             crate::publish::publish(&state, &roots).await;
             metrics::counter!(WORKFLOWS_SUBMITTED).increment(1);
             StatusCode::ACCEPTED
@@ -296,13 +295,17 @@ fn node(i: usize, raw: &RawValue) -> Result<ParsedNode, ApiError> {
         if fields.contains_key(own) {
             return Err(ApiError::bad_request(
                 &field(own),
-                format!("a node has no {own}: its id is wf:<workflow id>:<ref>, and it runs when its parents have finished"),
+                format!(
+                    "a node has no {own}: its id is wf:<workflow id>:<ref>, and it runs when its parents have finished"
+                ),
             ));
         }
     }
     let node_ref: String = match fields.remove("ref") {
         None => return Err(ApiError::bad_request(&field("ref"), "ref is required: the node's name in the workflow")),
-        Some(r) => serde_json::from_str(r.get()).map_err(|_| ApiError::bad_request(&field("ref"), "ref must be a string"))?,
+        Some(r) => {
+            serde_json::from_str(r.get()).map_err(|_| ApiError::bad_request(&field("ref"), "ref must be a string"))?
+        }
     };
     let ok = !node_ref.is_empty()
         && node_ref.len() <= MAX_REF
@@ -334,7 +337,10 @@ fn graph(nodes: &[ParsedNode]) -> Result<Vec<Vec<usize>>, ApiError> {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(nodes.len());
     for (i, n) in nodes.iter().enumerate() {
         if index.insert(&n.node_ref, i).is_some() {
-            return Err(ApiError::bad_request(&format!("tasks[{i}].ref"), format!("ref '{}' is used twice", n.node_ref)));
+            return Err(ApiError::bad_request(
+                &format!("tasks[{i}].ref"),
+                format!("ref '{}' is used twice", n.node_ref),
+            ));
         }
     }
     let mut parents = Vec::with_capacity(nodes.len());
@@ -677,7 +683,11 @@ pub async fn wait(
             .enumerate()
             .map(|(i, k)| {
                 by_key.get(k).cloned().ok_or_else(|| {
-                    ApiError::new(StatusCode::NOT_FOUND, format!("no task with id '{}'", req.ids[i]), Some(&format!("ids[{i}]")))
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        format!("no task with id '{}'", req.ids[i]),
+                        Some(&format!("ids[{i}]")),
+                    )
                 })
             })
             .collect::<Result<Vec<Task>, ApiError>>()

@@ -123,10 +123,7 @@ async fn a_diamond_runs_in_order_and_the_fan_in_counts_both_parents_of_one_batch
         other => panic!("{other:?}"),
     }
     // Past the cap (8 bytes each, 16 together), the node is told.
-    assert!(matches!(
-        workflows::parent_results(&pool, &d, 15).await.unwrap(),
-        Parents::TooLarge { size: 16 }
-    ));
+    assert!(matches!(workflows::parent_results(&pool, &d, 15).await.unwrap(), Parents::TooLarge { size: 16 }));
     claim(&pool, &[d.clone()], w).await;
     assert!(finish(&pool, &[d.clone()], w, &ok()).await.is_empty());
     let wf = workflows::get(&pool, "d1").await.unwrap().unwrap();
@@ -166,13 +163,8 @@ async fn two_parents_finishing_together_release_their_child_once_every_time(pool
 async fn a_failure_cancels_its_descendants_and_a_retry_reopens_them(pool: PgPool) {
     let w = register(&pool).await;
     // a → b → d, a → c (runs anyway) ; x is independent.
-    let spec: &[(&str, &[&str], OnParentFailure)] = &[
-        ("a", &[], C),
-        ("b", &["a"], C),
-        ("c", &["a"], OnParentFailure::Run),
-        ("d", &["b"], C),
-        ("x", &[], C),
-    ];
+    let spec: &[(&str, &[&str], OnParentFailure)] =
+        &[("a", &[], C), ("b", &["a"], C), ("c", &["a"], OnParentFailure::Run), ("d", &["b"], C), ("x", &[], C)];
     insert(&pool, &workflow("f1", spec)).await;
     let [a, b, c, d, x] = ["a", "b", "c", "d", "x"].map(|r| key("f1", r));
     claim(&pool, &[a.clone()], w).await;
@@ -206,9 +198,10 @@ async fn a_failure_cancels_its_descendants_and_a_retry_reopens_them(pool: PgPool
     // The attempt count continues: a's second claim is attempt 2.
     tasks::claim(&pool, &[a.clone()], w).await.unwrap();
     let o = ok();
-    let (_, released) = workflows::record_outcomes(&pool, w, &[AttemptOutcomeRecord { task_id: &a, attempt: 2, outcome: &o }])
-        .await
-        .unwrap();
+    let (_, released) =
+        workflows::record_outcomes(&pool, w, &[AttemptOutcomeRecord { task_id: &a, attempt: 2, outcome: &o }])
+            .await
+            .unwrap();
     assert_eq!(released.into_iter().map(|u| u.id).collect::<Vec<_>>(), [b.clone()]);
 }
 
