@@ -395,7 +395,7 @@ fn on_line(mut p: Problem, start: usize, lines: &[usize]) -> Problem {
 }
 
 /// Tasks by status, the known statuses in [`STATUSES`] order, then any other
-/// (a newer gateway's, e.g. `waiting`) verbatim in name order; statuses
+/// (a newer gateway's, e.g. `held`) verbatim in name order; statuses
 /// with no task are left out.
 fn status_counts(tasks: &[Value]) -> Vec<(String, usize)> {
     let mut others: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();

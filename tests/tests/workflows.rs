@@ -1,6 +1,6 @@
 //! Workflows end to end (issue 27, docs/workflows.md): real gateway and
-//! workers (`yadtq-test-worker`, whose `collect`, `sum_parents` and `flaky`
-//! handlers read their parents' results), real Kafka and PostgreSQL.
+//! workers (`yadtq-test-worker`: the built-ins, whose `sum` and `collect`
+//! read their parents' results, and `fail_once`), real Kafka and PostgreSQL.
 //! Each test also checks that the leader's repair pass found nothing to
 //! repair: fan-in happened in the transactions that ended the parents.
 
@@ -66,8 +66,8 @@ async fn a_diamond_runs_its_last_node_once_after_both_parents_with_their_results
     let gw = stack.gateway(&[]).await;
     let diamond = json!({"id": "d1", "tasks": [
         {"ref": "a", "task": "add", "args": [1, 2]},
-        {"ref": "b", "task": "sum_parents", "args": [10], "depends_on": ["a"]},
-        {"ref": "c", "task": "sum_parents", "args": [20], "depends_on": ["a"]},
+        {"ref": "b", "task": "sum", "args": [10], "depends_on": ["a"]},
+        {"ref": "c", "task": "sum", "args": [20], "depends_on": ["a"]},
         {"ref": "d", "task": "collect", "depends_on": ["b", "c"]},
     ]});
 
@@ -120,8 +120,8 @@ async fn a_diamond_runs_its_last_node_once_after_both_parents_with_their_results
     assert_eq!(waited.status, 200, "{}", waited.text);
     assert_eq!(waited.body["done"], true, "{}", waited.text);
     let results: Vec<&Value> = waited.body["tasks"].as_array().unwrap().iter().map(|t| &t["result"]).collect();
-    assert_eq!(results[..3], [&json!(3), &json!(13.0), &json!(23.0)]);
-    assert_eq!(results[3]["parents"], json!({"b": 13.0, "c": 23.0}));
+    assert_eq!(results[..3], [&json!(3), &json!(13), &json!(23)]);
+    assert_eq!(results[3]["parents"], json!({"b": 13, "c": 23}));
     let done = finished(&gw, "d1").await;
     assert_eq!((done["status"].as_str(), &done["counts"]), (Some("success"), &json!({"success": 4})));
     let keys: Vec<String> = ids.clone();
@@ -168,7 +168,7 @@ async fn a_thousand_node_fan_out_and_fan_in_runs_every_node_once() {
         (0..1000).map(|i| json!({"ref": format!("n{i}"), "task": "add", "args": [i, 1], "depends_on": ["root"]})),
     );
     let refs: Vec<String> = (0..1000).map(|i| format!("n{i}")).collect();
-    tasks.push(json!({"ref": "sum", "task": "sum_parents", "depends_on": refs}));
+    tasks.push(json!({"ref": "sum", "task": "sum", "depends_on": refs}));
     let wf = submit(&gw, &json!({"id": "fan", "tasks": tasks}), 202).await;
     let done = finished(&gw, "fan").await;
     assert_eq!(done["status"], "success", "{}", done["counts"]);
@@ -176,7 +176,7 @@ async fn a_thousand_node_fan_out_and_fan_in_runs_every_node_once() {
     let wf_time = span(&stack, &ids).await;
     stack.assert_ran_once(&ids, "fan-out/fan-in").await;
     let sum = gw.get("/tasks/wf:fan:sum").await.body;
-    assert_eq!(sum["result"], json!((1..=1000).sum::<i64>() as f64), "{sum}");
+    assert_eq!(sum["result"], json!((1..=1000).sum::<i64>()), "{sum}");
     let fan_in: f64 = sqlx::query_scalar(
         "SELECT extract(epoch FROM s.started_at - (SELECT max(finished_at) FROM tasks WHERE id LIKE 'wf:fan:n%'))::float8
          FROM tasks s WHERE s.id = 'wf:fan:sum'",
@@ -355,5 +355,48 @@ async fn a_workflow_cancel_leaves_nothing_running() {
     assert_eq!(wf["status"], "cancelled", "{wf}");
     assert_eq!(stack.count_status(&ids, "processing").await, 0);
     assert_eq!(wf["counts"], json!({"success": 1, "cancelled": 4}));
+    assert_no_repairs(&gw, &[&worker]).await;
+}
+
+/// The examples of docs/workflows.md: each JSON block followed by an
+/// `<!-- expect {ref: result} -->` comment, as (body, expected results).
+fn documented_examples() -> Vec<(Value, serde_json::Map<String, Value>)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/workflows.md");
+    let text = std::fs::read_to_string(&path).expect("docs/workflows.md");
+    let mut examples = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("```json\n") {
+        let block = &rest[start + 8..];
+        let end = block.find("```").expect("a closed code block");
+        let after = block[end + 3..].trim_start();
+        if let Some(expect) = after.strip_prefix("<!-- expect ") {
+            let expect = &expect[..expect.find("-->").expect("a closed comment")];
+            let body: Value = serde_json::from_str(&block[..end]).expect("an example is JSON");
+            let expected: Value = serde_json::from_str(expect).expect("an expectation is JSON");
+            examples.push((body, expected.as_object().expect("{ref: result}").clone()));
+        }
+        rest = &block[end + 3..];
+    }
+    examples
+}
+
+#[tokio::test]
+async fn the_documented_examples_run_as_documented() {
+    let examples = documented_examples();
+    assert_eq!(examples.len(), 4, "chain, fan-out/fan-in, diamond, map-reduce");
+    let stack = Stack::new("wf_docs").await;
+    let gw = stack.gateway(&[]).await;
+    let worker = stack.worker("worker", &[]).await;
+    for (body, _) in &examples {
+        submit(&gw, body, 202).await;
+    }
+    for (body, expected) in &examples {
+        let id = body["id"].as_str().expect("an example names its id");
+        assert_eq!(finished(&gw, id).await["status"], "success", "{id}");
+        for (r, result) in expected {
+            let t = gw.get(&format!("/tasks/wf:{id}:{r}")).await.body;
+            assert_eq!(&t["result"], result, "{id}.{r}: {t}");
+        }
+    }
     assert_no_repairs(&gw, &[&worker]).await;
 }

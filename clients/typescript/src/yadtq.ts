@@ -48,7 +48,7 @@ export interface YadtqOptions extends Omit<ClientOptions, "baseUrl"> {
 
 /** Statuses a task never leaves (but for an explicit retry). A task's
  * `status` is a `TaskStatus`, or another string for a status this SDK does
- * not know (a newer gateway's, e.g. `waiting`), which is never terminal:
+ * not know (a newer gateway's, e.g. `held`), which is never terminal:
  * `TERMINAL.has(task.status)` is the test. */
 export const TERMINAL: ReadonlySet<string> = new Set<TaskStatus>(["success", "failed", "cancelled"]);
 /** The gateway's longest long-poll, seconds. */

@@ -3,10 +3,6 @@
 //! registers their own (see `worker/examples/custom_handlers.rs`):
 //! - `spin`: computes for `args[0]` seconds without ever awaiting, as a
 //!   CPU-bound handler does; answers the number of loop iterations.
-//! - `collect`: a workflow node's view of its parents: answers
-//!   `{"args": args, "parents": {ref: result}, "failed": [refs of parents
-//!   that did not succeed]}`.
-//! - `sum_parents`: the sum of its numeric args and its parents' numeric results.
 //! - `fail_once`: fails for good on attempt 1 (kind `fail_once`), answers `args` on
 //!   later attempts (a manual retry): a failure that a retry heals.
 
@@ -38,22 +34,6 @@ async fn main() -> anyhow::Result<()> {
             turns = std::hint::black_box(turns.wrapping_add(1));
         }
         Ok(serde_json::json!(turns))
-    });
-    registry.register("collect", |ctx| async move {
-        let mut results = serde_json::Map::new();
-        let mut failed = Vec::new();
-        for (r, p) in ctx.parents.as_ref().and_then(|p| p.as_object()).into_iter().flatten() {
-            results.insert(r.clone(), p["result"].clone());
-            if p["status"] != "success" {
-                failed.push(r.clone());
-            }
-        }
-        Ok(serde_json::json!({"args": ctx.args, "parents": results, "failed": failed}))
-    });
-    registry.register("sum_parents", |ctx| async move {
-        let parents = ctx.parents.as_ref().and_then(|p| p.as_object()).into_iter().flatten();
-        let from_parents = parents.filter_map(|(_, p)| p["result"].as_f64());
-        Ok(serde_json::json!(ctx.args.iter().filter_map(|a| a.as_f64()).chain(from_parents).sum::<f64>()))
     });
     registry.register("fail_once", |ctx| async move {
         if ctx.attempt == 1 {
