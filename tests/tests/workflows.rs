@@ -400,3 +400,30 @@ async fn the_documented_examples_run_as_documented() {
     }
     assert_no_repairs(&gw, &[&worker]).await;
 }
+
+#[tokio::test]
+async fn a_command_node_reads_its_parents_from_the_file_it_is_given() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let handlers = dir.path().join("handlers.toml");
+    std::fs::write(
+        &handlers,
+        r#"
+        [handlers.parents]
+        kind = "command"
+        argv = ["/bin/sh", "-c", "cat \"$YADTQ_PARENTS_FILE\""]
+        "#,
+    )
+    .expect("write handlers.toml");
+    let stack = Stack::new("wf_command").await;
+    let gw = stack.gateway(&[]).await;
+    let worker = stack.worker("worker", &["--handlers-file", handlers.to_str().unwrap()]).await;
+    let body = json!({"id": "cmd", "tasks": [
+        {"ref": "a", "task": "add", "args": [2, 3]},
+        {"ref": "b", "task": "parents", "depends_on": ["a"]},
+    ]});
+    submit(&gw, &body, 202).await;
+    assert_eq!(finished(&gw, "cmd").await["status"], "success");
+    let b = gw.get("/tasks/wf:cmd:b").await.body;
+    assert_eq!(b["result"], json!({"a": {"id": "wf:cmd:a", "status": "success", "result": 5, "error": null}}), "{b}");
+    assert_no_repairs(&gw, &[&worker]).await;
+}

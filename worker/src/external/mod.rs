@@ -62,6 +62,10 @@ pub const SCHEDULED_FOR_ENV: &str = "YADTQ_SCHEDULED_FOR";
 pub const TRACEPARENT_ENV: &str = "TRACEPARENT";
 /// Environment variable carrying the attempt's W3C `tracestate`, when there is one.
 pub const TRACESTATE_ENV: &str = "TRACESTATE";
+/// Environment variable naming a file that holds a workflow node's parents
+/// (`{ref: {id, status, result, error}}`, JSON) for a command handler; set
+/// only for workflow nodes, the file removed once the command has ended.
+pub const PARENTS_FILE_ENV: &str = "YADTQ_PARENTS_FILE";
 /// Default per-request timeout of an HTTP handler, in seconds.
 pub const DEFAULT_HTTP_TIMEOUT_SECS: f64 = 30.0;
 /// Default number of stderr bytes a command handler keeps (the last ones).
