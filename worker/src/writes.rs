@@ -88,25 +88,21 @@ async fn record_all(
     routes: &Routes,
 ) -> Vec<OutcomeWrite> {
     // The batcher answers in input order: split by kind, then put back.
-    let (nodes, plain): (Vec<(usize, OutcomeIn)>, Vec<(usize, OutcomeIn)>) =
-        batch.into_iter().enumerate().partition(|(_, o)| workflows::node_key(&o.task_id));
-    let mut out: Vec<(usize, OutcomeWrite)> = Vec::with_capacity(nodes.len() + plain.len());
-    if !plain.is_empty() {
-        let (at, plain): (Vec<usize>, Vec<OutcomeIn>) = plain.into_iter().unzip();
-        let results = write_all(pool, worker_id, &plain).await;
-        let writes = results.into_iter().zip(plain).map(|(recorded, o)| OutcomeWrite { recorded, outcome: o.outcome });
-        out.extend(at.into_iter().zip(writes));
-    }
-    if !nodes.is_empty() {
-        let (at, nodes): (Vec<usize>, Vec<OutcomeIn>) = nodes.into_iter().unzip();
-        let (results, released) = write_nodes(pool, worker_id, &nodes).await;
-        let writes = results.into_iter().zip(nodes).map(|(recorded, o)| OutcomeWrite { recorded, outcome: o.outcome });
-        out.extend(at.into_iter().zip(writes));
-        // Unacknowledged ones stay unpublished for the publisher.
-        yadtq_core::maintenance::publish_rows(routes, pool, producer, released).await;
-    }
-    out.sort_by_key(|(at, _)| *at);
-    out.into_iter().map(|(_, w)| w).collect()
+    let is_node: Vec<bool> = batch.iter().map(|o| workflows::node_key(&o.task_id)).collect();
+    let (nodes, plain): (Vec<OutcomeIn>, Vec<OutcomeIn>) =
+        batch.into_iter().partition(|o| workflows::node_key(&o.task_id));
+    let written = |results: Vec<Result<Recorded, StoreError>>, batch: Vec<OutcomeIn>| {
+        results.into_iter().zip(batch).map(|(recorded, o)| OutcomeWrite { recorded, outcome: o.outcome })
+    };
+    let mut plain_out = written(write_all(pool, worker_id, &plain).await, plain);
+    let (results, released) = write_nodes(pool, worker_id, &nodes).await;
+    let mut nodes_out = written(results, nodes);
+    // Unacknowledged ones stay unpublished for the publisher.
+    yadtq_core::maintenance::publish_rows(routes, pool, producer, released).await;
+    is_node
+        .into_iter()
+        .map(|node| if node { nodes_out.next() } else { plain_out.next() }.expect("one write per outcome"))
+        .collect()
 }
 
 fn rows_of(batch: &[OutcomeIn]) -> Vec<AttemptOutcomeRecord<'_>> {
@@ -123,6 +119,9 @@ async fn write_nodes(
     worker_id: Uuid,
     batch: &[OutcomeIn],
 ) -> (Vec<Result<Recorded, StoreError>>, Vec<tasks::Unpublished>) {
+    if batch.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
     match workflows::record_outcomes(pool, worker_id, &rows_of(batch)).await {
         Ok((done, released)) => (done.into_iter().map(Ok).collect(), released),
         Err(e) => (batch.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
@@ -130,6 +129,9 @@ async fn write_nodes(
 }
 
 async fn write_all(pool: &PgPool, worker_id: Uuid, batch: &[OutcomeIn]) -> Vec<Result<Recorded, StoreError>> {
+    if batch.is_empty() {
+        return Vec::new();
+    }
     let rows = rows_of(batch);
     match tasks::record_outcomes(pool, worker_id, &rows).await {
         Ok(done) => done.into_iter().map(Ok).collect(),

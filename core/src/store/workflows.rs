@@ -633,8 +633,8 @@ pub enum NodeRetry {
     NotANode,
     /// A `parent_failed` node whose parents have not all succeeded (409).
     ParentsNotSucceeded,
-    /// Retried ([`tasks::RetryResult`]) and `reopened` descendants are `waiting` again.
-    Done(tasks::RetryResult, u64),
+    /// Retried ([`tasks::RetryResult`]), and this many descendants are `waiting` again.
+    Done(Box<tasks::RetryResult>, u64),
 }
 
 /// `POST /tasks/{id}/retry` on a workflow node: the node goes back to
@@ -662,7 +662,7 @@ pub async fn retry(pool: &PgPool, key: &str) -> Result<NodeRetry, StoreError> {
     }
     let result = tasks::retry(pool, key).await?;
     if !matches!(result, tasks::RetryResult::Requeued(_)) {
-        return Ok(NodeRetry::Done(result, 0));
+        return Ok(NodeRetry::Done(Box::new(result), 0));
     }
     let reopened = sqlx::query_scalar!(
         r#"WITH RECURSIVE down(id) AS (
@@ -696,7 +696,7 @@ pub async fn retry(pool: &PgPool, key: &str) -> Result<NodeRetry, StoreError> {
     .await?;
     let n = reopened.len() as u64;
     notify_changed(pool, reopened);
-    Ok(NodeRetry::Done(result, n))
+    Ok(NodeRetry::Done(Box::new(result), n))
 }
 
 /// What one [`repair`] pass did.

@@ -81,7 +81,7 @@ pub async fn retry(
     let key = visible_key(&state, &caller, &id, Scope::Operate).await?;
     let result = match workflows::retry(&state.pool, &key).await? {
         NodeRetry::NotANode => tasks::retry(&state.pool, &key).await?,
-        NodeRetry::Done(result, _) => result,
+        NodeRetry::Done(result, _) => *result,
         NodeRetry::ParentsNotSucceeded => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
