@@ -49,14 +49,14 @@ pub struct WorkflowRequest {
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: Option<String>,
     /// The nodes: each a task as `POST /tasks` takes it (without `id`,
-    /// `task-id`, `countdown` or `eta`) plus `ref`, `depends_on` and
+    /// `task-id`, `countdown`, `eta` or `unique`) plus `ref`, `depends_on` and
     /// `on_parent_failure`.
     #[schema(value_type = Vec<WorkflowNodeRequest>)]
     pub tasks: Vec<Box<RawValue>>,
 }
 
 /// One node of `POST /workflows`: a task (the fields of `POST /tasks`
-/// but the ids and the schedule) with its place in the graph.
+/// but the ids, the schedule and `unique`) with its place in the graph.
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // the schema's; the route reads nodes field by field
 pub struct WorkflowNodeRequest {
@@ -291,12 +291,13 @@ fn node(i: usize, raw: &RawValue) -> Result<ParsedNode, ApiError> {
     let field = |f: &str| format!("tasks[{i}].{f}");
     let mut fields: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw.get())
         .map_err(|_| ApiError::bad_request(&format!("tasks[{i}]"), "a node must be a JSON object"))?;
-    for own in ["id", "task-id", "countdown", "eta"] {
+    for own in ["id", "task-id", "countdown", "eta", "unique"] {
         if fields.contains_key(own) {
             return Err(ApiError::bad_request(
                 &field(own),
                 format!(
-                    "a node has no {own}: its id is wf:<workflow id>:<ref>, and it runs when its parents have finished"
+                    "a node takes no {own}: its id is wf:<workflow id>:<ref>, its workflow id makes it \
+                     idempotent, and it runs when its parents have finished"
                 ),
             ));
         }

@@ -19,7 +19,7 @@ T = TypeVar("T", bound="WorkflowNodeRequest")
 @_attrs_define
 class WorkflowNodeRequest:
     """One node of `POST /workflows`: a task (the fields of `POST /tasks`
-    but the ids and the schedule) with its place in the graph.
+    but the ids, the schedule and `unique`) with its place in the graph.
 
         Attributes:
             ref (str): The node's name within the workflow (1-48 of letters, digits, `_-`);

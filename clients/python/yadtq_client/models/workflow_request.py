@@ -24,7 +24,7 @@ class WorkflowRequest:
 
     Attributes:
         tasks (list[WorkflowNodeRequest]): The nodes: each a task as `POST /tasks` takes it (without `id`,
-            `task-id`, `countdown` or `eta`) plus `ref`, `depends_on` and
+            `task-id`, `countdown`, `eta` or `unique`) plus `ref`, `depends_on` and
             `on_parent_failure`.
         id (None | str | Unset): Workflow id (1-64 of letters, digits, `._-`); submitting the same id
             and body again returns the same workflow (200), another body 409.
