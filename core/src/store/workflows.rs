@@ -224,7 +224,8 @@ pub async fn fan_in(conn: &mut PgConnection, ended: Vec<String>) -> Result<Fanne
     let mut out = FannedIn::default();
     let mut ended: Vec<String> = ended.into_iter().filter(|id| node_key(id)).collect();
     while !ended.is_empty() {
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            Moved,
             r#"WITH fin AS (
                  SELECT e.child, count(*)::int AS n, (count(*) FILTER (WHERE p.status <> 'success'))::int AS bad
                  FROM (SELECT DISTINCT id FROM UNNEST($1::text[]) AS u(id)) u
@@ -265,11 +266,34 @@ pub async fn fan_in(conn: &mut PgConnection, ended: Vec<String>) -> Result<Fanne
         )
         .fetch_all(&mut *conn)
         .await?;
-        ended = Vec::new();
+        let (released, cancelled) = Moved::split(rows, &mut out.changed);
+        out.released.extend(released);
+        ended = cancelled;
+    }
+    Ok(out)
+}
+
+/// A node that a fan-in or the repair pass moved out of `waiting`.
+struct Moved {
+    id: String,
+    status: TaskStatus,
+    name: String,
+    args: Json<Box<RawValue>>,
+    kwargs: Json<Box<RawValue>>,
+    queue: String,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+}
+
+impl Moved {
+    /// The nodes released to `queued` (to publish) and the ids of the ones
+    /// cancelled (whose children are next); every id is added to `changed`.
+    fn split(rows: Vec<Moved>, changed: &mut Vec<String>) -> (Vec<Unpublished>, Vec<String>) {
+        let (mut released, mut cancelled) = (Vec::new(), Vec::new());
         for r in rows {
-            out.changed.push(r.id.clone());
+            changed.push(r.id.clone());
             if r.status == TaskStatus::Queued {
-                out.released.push(Unpublished {
+                released.push(Unpublished {
                     id: r.id,
                     name: r.name,
                     args: r.args.0,
@@ -279,11 +303,11 @@ pub async fn fan_in(conn: &mut PgConnection, ended: Vec<String>) -> Result<Fanne
                     created_at: r.created_at,
                 });
             } else {
-                ended.push(r.id);
+                cancelled.push(r.id);
             }
         }
+        (released, cancelled)
     }
-    Ok(out)
 }
 
 /// [`tasks::record_outcomes`] for outcomes of workflow nodes, with the
@@ -716,7 +740,8 @@ pub struct Repaired {
 /// counter stays 0). Nodes younger than `min_age` are left alone.
 pub async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Result<Repaired, StoreError> {
     let mut tx = pool.begin().await?;
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        Moved,
         r#"WITH stuck AS (
              SELECT n.task_id FROM workflow_nodes n JOIN tasks t ON t.id = n.task_id
              WHERE t.status = 'waiting' AND t.created_at < now() - make_interval(secs => $1)
@@ -754,25 +779,10 @@ pub async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Result<Repa
     )
     .fetch_all(&mut *tx)
     .await?;
-    let mut out = Repaired { repaired: rows.len() as u64, ..Default::default() };
+    let repaired = rows.len() as u64;
     let mut changed = Vec::new();
-    let mut cancelled = Vec::new();
-    for r in rows {
-        changed.push(r.id.clone());
-        if r.status == TaskStatus::Queued {
-            out.released.push(Unpublished {
-                id: r.id,
-                name: r.name,
-                args: r.args.0,
-                kwargs: r.kwargs.0,
-                queue: r.queue,
-                attempts: r.attempts,
-                created_at: r.created_at,
-            });
-        } else {
-            cancelled.push(r.id);
-        }
-    }
+    let (released, cancelled) = Moved::split(rows, &mut changed);
+    let mut out = Repaired { repaired, released };
     let fanned = fan_in(&mut tx, cancelled).await?;
     tx.commit().await?;
     out.released.extend(fanned.released);

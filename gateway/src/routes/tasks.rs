@@ -344,10 +344,7 @@ pub async fn list(
 ) -> Result<Json<TaskPage>, ApiError> {
     caller.require(Scope::Read)?;
     let q = super::paging::query(query, &["status", "task", "queue", "worker", "schedule", "limit", "cursor"])?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
-    }
+    let limit = super::paging::limit(q.limit)?;
     let before = super::paging::cursor(q.cursor.as_deref())?;
     // PostgreSQL refuses NUL in text, which would surface as a 500.
     for (field, value) in [("task", &q.task), ("queue", &q.queue)] {

@@ -546,10 +546,7 @@ pub async fn list(
 ) -> Result<Json<WorkflowPage>, ApiError> {
     caller.require(Scope::Read)?;
     let q = super::paging::query(query, &["limit", "cursor"])?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
-    }
+    let limit = super::paging::limit(q.limit)?;
     let before = super::paging::cursor(q.cursor.as_deref())?;
     let rows = workflows::list(&state.pool, &caller.tenant, limit, before).await?;
     let next = if rows.len() as i64 == limit { rows.last().map(|r| r.seq.to_string()) } else { None };
