@@ -90,7 +90,7 @@ pub(crate) const WORKFLOWS: &str = "yadtq_workflows";
 /// Fan-in latency, seconds: from a workflow node's last parent's
 /// `finished_at` to the node's claim (database clock), observed by the
 /// worker that claims it: histogram.
-pub(crate) const WORKFLOW_FAN_IN: &str = "yadtq_workflow_fan_in_seconds";
+pub const WORKFLOW_FAN_IN: &str = "yadtq_workflow_fan_in_seconds";
 
 /// Histogram buckets for durations, seconds (1 ms to 5 min).
 const DURATION_BUCKETS: &[f64] =

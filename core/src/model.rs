@@ -149,7 +149,7 @@ impl ToSchema for TaskStatus {
 /// string, so generated clients keep their enum for the known names and
 /// accept the others (`TaskStatus | str` in Python, `TaskStatus | string`
 /// in TypeScript).
-pub(crate) fn task_status_or_other() -> utoipa::openapi::schema::Schema {
+pub fn task_status_or_other() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Ref, SchemaType, Type};
     AnyOfBuilder::new()
         .item(Ref::from_schema_name("TaskStatus"))

@@ -288,7 +288,7 @@ impl Executor {
     /// `None` for a task that is not a node. A node whose parents' results
     /// exceed the cap fails for good (`parents_too_large`); one whose
     /// parents cannot be read (PostgreSQL failed) fails this attempt, retryably.
-    async fn parents(&self, id: &str) -> Result<Option<Value>, Failure> {
+    async fn parents(&self, id: &TaskKey) -> Result<Option<Value>, Failure> {
         use yadtq_core::store::workflows::{self, Parents};
         if !workflows::node_key(id) {
             return Ok(None);
@@ -310,7 +310,7 @@ impl Executor {
     }
 
     /// The outcome to record for a handler's `result` (retry policy applied).
-    fn outcome_of(&self, id: &str, claimed: &Claimed, result: Result<String, Failure>) -> Outcome {
+    fn outcome_of(&self, id: &TaskKey, claimed: &Claimed, result: Result<String, Failure>) -> Outcome {
         match result {
             Ok(json) => Outcome::Success(json),
             Err(Failure::Cancelled) => Outcome::Cancelled,

@@ -34,9 +34,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::events::notify_changed;
-use super::tasks::{self, AttemptOutcomeRecord, NewTask, Outcome, Recorded, TaskRow, Unpublished};
+use super::tasks::{
+    self, unpublished_query, AttemptOutcomeRecord, NewTask, Outcome, Recorded, TaskRow, Unpublished, UnpublishedRecord,
+};
 use super::StoreError;
 use crate::model::{TaskError, TaskStatus};
+use crate::names::{TaskKey, Tenant};
 
 /// The feature level of this release: 1 = workflows (fan-in at every
 /// terminal outcome, parents' results at claim). Recorded by each worker
@@ -60,9 +63,8 @@ pub fn node_id(workflow: &str, node_ref: &str) -> String {
 }
 
 /// True when stored task key `key` is a workflow node's (its client id starts with `wf:`).
-pub fn node_key(key: &str) -> bool {
-    let id = if key.starts_with("wf:") { key } else { key.split_once('/').map_or(key, |(_, id)| id) };
-    id.starts_with("wf:")
+pub fn node_key(key: &TaskKey) -> bool {
+    key.client_id().starts_with("wf:")
 }
 
 /// What a node does when a parent ends other than `success`.
@@ -88,7 +90,7 @@ impl OnParentFailure {
 /// One node to insert.
 #[derive(Debug, Clone)]
 pub struct NewNode {
-    /// The task; its `id` is the node's stored key.
+    /// The task; its id is the node's ([`node_id`]).
     pub task: NewTask,
     /// The node's ref within its workflow.
     pub node_ref: String,
@@ -101,10 +103,10 @@ pub struct NewNode {
 /// A workflow to insert, already validated (refs unique, parents known, no cycle).
 #[derive(Debug, Clone)]
 pub struct NewWorkflow {
-    /// Stored key (the tenant's workflow id through [`crate::auth::task_key`]).
-    pub key: String,
+    /// Stored key: the tenant's workflow id made a key as a task id is ([`TaskKey::new`]).
+    pub key: TaskKey,
     /// Tenant.
-    pub tenant: String,
+    pub tenant: Tenant,
     /// Hash of the request, compared when the id is submitted again.
     pub request_hash: String,
     /// The nodes, in the order submitted.
@@ -128,14 +130,14 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
     let mut tx = pool.begin().await?;
     let created = sqlx::query_scalar!(
         "INSERT INTO workflows (id, tenant, request_hash) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id",
-        wf.key,
-        wf.tenant,
+        wf.key.as_str(),
+        wf.tenant.as_str(),
         wf.request_hash
     )
     .fetch_optional(&mut *tx)
     .await?;
     if created.is_none() {
-        let hash = sqlx::query_scalar!("SELECT request_hash FROM workflows WHERE id = $1", wf.key)
+        let hash = sqlx::query_scalar!("SELECT request_hash FROM workflows WHERE id = $1", wf.key.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         return Ok(if hash.as_deref() == Some(wf.request_hash.as_str()) {
@@ -147,15 +149,16 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
     let new: Vec<NewTask> = wf.nodes.iter().map(|n| n.task.clone()).collect();
     let waiting: Vec<bool> = wf.nodes.iter().map(|n| !n.parents.is_empty()).collect();
     let mut created = tasks::insert_rows_waiting(&mut tx, &new, &waiting).await?;
+    let keys: Vec<TaskKey> = new.iter().map(NewTask::key).collect();
     let mut rows = Vec::with_capacity(new.len());
-    for t in &new {
-        match created.remove(&t.id) {
+    for key in &keys {
+        match created.remove(key) {
             Some(row) => rows.push(row),
             // A node id already taken (only by a task stored before `wf:` was reserved).
             None => return Ok(WorkflowInsert::Conflict),
         }
     }
-    let ids: Vec<&str> = wf.nodes.iter().map(|n| n.task.id.as_str()).collect();
+    let ids: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
     let refs: Vec<&str> = wf.nodes.iter().map(|n| n.node_ref.as_str()).collect();
     let pending: Vec<i32> = wf.nodes.iter().map(|n| n.parents.len() as i32).collect();
     let policies: Vec<&str> = wf.nodes.iter().map(|n| n.on_parent_failure.as_str()).collect();
@@ -163,7 +166,7 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
         "INSERT INTO workflow_nodes (task_id, workflow_id, ref, position, pending, on_parent_failure)
          SELECT id, $1, ref, pos::int - 1, pending, policy
          FROM UNNEST($2::text[], $3::text[], $4::int[], $5::text[]) WITH ORDINALITY AS u(id, ref, pending, policy, pos)",
-        wf.key,
+        wf.key.as_str(),
         &ids as &[&str],
         &refs as &[&str],
         &pending,
@@ -171,11 +174,12 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
     )
     .execute(&mut *tx)
     .await?;
+    let ids = &ids;
     let (parents, children): (Vec<&str>, Vec<&str>) =
-        wf.nodes.iter().flat_map(|n| n.parents.iter().map(|&p| (ids[p], n.task.id.as_str()))).unzip();
+        wf.nodes.iter().enumerate().flat_map(|(i, n)| n.parents.iter().map(move |&p| (ids[p], ids[i]))).unzip();
     sqlx::query!(
         "INSERT INTO workflow_edges (parent, child, workflow_id) SELECT p, c, $1 FROM UNNEST($2::text[], $3::text[]) AS u(p, c)",
-        wf.key,
+        wf.key.as_str(),
         &parents as &[&str],
         &children as &[&str]
     )
@@ -187,7 +191,7 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
 
 /// The workflow of node `key` and its parents' task ids (stored keys, in
 /// submission order); `None` when `key` is not a node.
-pub async fn node_of(pool: &PgPool, key: &str) -> Result<Option<(String, Vec<String>)>, StoreError> {
+pub async fn node_of(pool: &PgPool, key: &TaskKey) -> Result<Option<(TaskKey, Vec<TaskKey>)>, StoreError> {
     if !node_key(key) {
         return Ok(None);
     }
@@ -196,20 +200,20 @@ pub async fn node_of(pool: &PgPool, key: &str) -> Result<Option<(String, Vec<Str
                   array(SELECT e.parent FROM workflow_edges e JOIN workflow_nodes p ON p.task_id = e.parent
                         WHERE e.child = n.task_id ORDER BY p.position) AS "parents!"
            FROM workflow_nodes n WHERE n.task_id = $1"#,
-        key
+        key.as_str()
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| (r.workflow_id, r.parents)))
+    Ok(row.map(|r| (TaskKey::from_stored(r.workflow_id), r.parents.into_iter().map(TaskKey::from_stored).collect())))
 }
 
 /// What a [`fan_in`] changed.
 #[derive(Debug, Default)]
-pub struct FannedIn {
+pub(crate) struct FannedIn {
     /// Nodes now `queued` (unpublished): publish them after the commit.
     pub released: Vec<Unpublished>,
     /// Every node whose status changed (released or cancelled), to notify after the commit.
-    pub changed: Vec<String>,
+    pub changed: Vec<TaskKey>,
 }
 
 /// Fan-in, in the caller's transaction, for tasks `ended` that have just
@@ -220,12 +224,11 @@ pub struct FannedIn {
 /// (or with kind `cancelled` when a cancel was requested while it waited).
 /// A cancelled child ends its own children the same way, down the graph.
 /// Ids that are not workflow nodes are skipped without a statement.
-pub async fn fan_in(conn: &mut PgConnection, ended: Vec<String>) -> Result<FannedIn, StoreError> {
+pub(crate) async fn fan_in(conn: &mut PgConnection, ended: Vec<TaskKey>) -> Result<FannedIn, StoreError> {
     let mut out = FannedIn::default();
-    let mut ended: Vec<String> = ended.into_iter().filter(|id| node_key(id)).collect();
+    let mut ended: Vec<String> = ended.into_iter().filter(node_key).map(TaskKey::into_string).collect();
     while !ended.is_empty() {
-        let rows = sqlx::query_as!(
-            Moved,
+        let rows = unpublished_query!(
             r#"WITH fin AS (
                  SELECT e.child, count(*)::int AS n, (count(*) FILTER (WHERE p.status <> 'success'))::int AS bad
                  FROM (SELECT DISTINCT id FROM UNNEST($1::text[]) AS u(id)) u
@@ -258,56 +261,33 @@ pub async fn fan_in(conn: &mut PgConnection, ended: Vec<String>) -> Result<Fanne
                  FROM dec d WHERE t.id = d.task_id AND d.pending <= 0 AND t.status = 'waiting'
                  RETURNING t.id, t.status, t.name, t.args, t.kwargs, t.queue, t.attempts, t.created_at
              )
-             SELECT id AS "id!", status AS "status!: TaskStatus", name AS "name!",
-                    args AS "args!: Json<Box<RawValue>>", kwargs AS "kwargs!: Json<Box<RawValue>>",
-                    queue AS "queue!", attempts AS "attempts!", created_at AS "created_at!"
-             FROM released ORDER BY id"#,
+             SELECT "#,
+            " FROM released ORDER BY id",
             &ended
         )
         .fetch_all(&mut *conn)
         .await?;
-        let (released, cancelled) = Moved::split(rows, &mut out.changed);
+        let (released, cancelled) = split_moved(rows, &mut out.changed);
         out.released.extend(released);
-        ended = cancelled;
+        ended = cancelled.into_iter().map(TaskKey::into_string).collect();
     }
     Ok(out)
 }
 
-/// A node that a fan-in or the repair pass moved out of `waiting`.
-struct Moved {
-    id: String,
-    status: TaskStatus,
-    name: String,
-    args: Json<Box<RawValue>>,
-    kwargs: Json<Box<RawValue>>,
-    queue: String,
-    attempts: i32,
-    created_at: DateTime<Utc>,
-}
-
-impl Moved {
-    /// The nodes released to `queued` (to publish) and the ids of the ones
-    /// cancelled (whose children are next); every id is added to `changed`.
-    fn split(rows: Vec<Moved>, changed: &mut Vec<String>) -> (Vec<Unpublished>, Vec<String>) {
-        let (mut released, mut cancelled) = (Vec::new(), Vec::new());
-        for r in rows {
-            changed.push(r.id.clone());
-            if r.status == TaskStatus::Queued {
-                released.push(Unpublished {
-                    id: r.id,
-                    name: r.name,
-                    args: r.args.0,
-                    kwargs: r.kwargs.0,
-                    queue: r.queue,
-                    attempts: r.attempts,
-                    created_at: r.created_at,
-                });
-            } else {
-                cancelled.push(r.id);
-            }
+/// Nodes a fan-in or the repair pass moved out of `waiting`: the ones
+/// released to `queued` (to publish) and the ones cancelled (whose children
+/// are next); every one is added to `changed`.
+fn split_moved(rows: Vec<UnpublishedRecord>, changed: &mut Vec<TaskKey>) -> (Vec<Unpublished>, Vec<TaskKey>) {
+    let (mut released, mut cancelled) = (Vec::new(), Vec::new());
+    for r in rows {
+        changed.push(TaskKey::from_stored(r.id.clone()));
+        if r.status == TaskStatus::Queued {
+            released.push(Unpublished::from(r));
+        } else {
+            cancelled.push(TaskKey::from_stored(r.id));
         }
-        (released, cancelled)
     }
+    (released, cancelled)
 }
 
 /// [`tasks::record_outcomes`] for outcomes of workflow nodes, with the
@@ -339,17 +319,17 @@ async fn record_outcomes_once(
         .iter()
         .zip(&recorded)
         .filter(|(_, r)| **r == Recorded::Written)
-        .map(|(o, _)| o.task_id.into())
+        .map(|(o, _)| o.task_id.to_string())
         .collect();
     let ended = outcomes
         .iter()
         .zip(&recorded)
         .filter(|(o, r)| **r == Recorded::Written && !matches!(o.outcome, Outcome::Retry { .. }))
-        .map(|(o, _)| o.task_id.to_string())
+        .map(|(o, _)| o.task_id.clone())
         .collect();
     let fanned = fan_in(&mut tx, ended).await?;
     tx.commit().await?;
-    notify_changed(pool, written.into_iter().chain(fanned.changed).collect());
+    notify_changed(pool, written.into_iter().chain(fanned.changed.into_iter().map(TaskKey::into_string)).collect());
     Ok((recorded, fanned.released))
 }
 
@@ -384,12 +364,12 @@ pub enum Parents {
 /// The parents of node `key` with their outcomes, read from PostgreSQL at
 /// claim; [`Parents::TooLarge`] when their results together exceed
 /// `cap_bytes` (the node then fails for good, kind `parents_too_large`).
-pub async fn parent_results(pool: &PgPool, key: &str, cap_bytes: i64) -> Result<Parents, StoreError> {
+pub async fn parent_results(pool: &PgPool, key: &TaskKey, cap_bytes: i64) -> Result<Parents, StoreError> {
     let sums = sqlx::query!(
         r#"SELECT coalesce(sum(octet_length(p.result::text)), 0)::bigint AS "size!",
                   extract(epoch FROM now() - max(p.finished_at))::float8 AS since_last
            FROM workflow_edges e JOIN tasks p ON p.id = e.parent WHERE e.child = $1"#,
-        key
+        key.as_str()
     )
     .fetch_one(pool)
     .await?;
@@ -402,7 +382,7 @@ pub async fn parent_results(pool: &PgPool, key: &str, cap_bytes: i64) -> Result<
                   p.result AS "result?: Json<Box<RawValue>>", p.error AS "error?: Json<serde_json::Value>"
            FROM workflow_edges e JOIN tasks p ON p.id = e.parent JOIN workflow_nodes n ON n.task_id = e.parent
            WHERE e.child = $1"#,
-        key
+        key.as_str()
     )
     .fetch_all(pool)
     .await?;
@@ -458,15 +438,13 @@ impl WorkflowStatus {
 }
 
 /// A node as `GET /workflows/{id}` lists it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct NodeView {
     /// The node's ref.
-    #[serde(rename = "ref")]
     pub node_ref: String,
-    /// Its task id (stored key; the route presents it as the caller's id).
-    pub id: String,
+    /// Its task's stored key (the route presents it as the caller's id).
+    pub id: TaskKey,
     /// Its task's status.
-    #[schema(schema_with = crate::model::task_status_or_other)]
     pub status: TaskStatus,
     /// Refs of its parents.
     pub depends_on: Vec<String>,
@@ -476,9 +454,9 @@ pub struct NodeView {
 #[derive(Debug, Clone)]
 pub struct WorkflowRow {
     /// Stored key.
-    pub key: String,
+    pub key: TaskKey,
     /// Tenant.
-    pub tenant: String,
+    pub tenant: Tenant,
     /// Submission time.
     pub created_at: DateTime<Utc>,
     /// Insertion order (the listing cursor).
@@ -504,8 +482,8 @@ impl WorkflowRow {
 }
 
 /// Reads workflow `key` with its nodes; `None` when there is none.
-pub async fn get(pool: &PgPool, key: &str) -> Result<Option<WorkflowRow>, StoreError> {
-    let Some(wf) = sqlx::query!("SELECT id, tenant, created_at, seq FROM workflows WHERE id = $1", key)
+pub async fn get(pool: &PgPool, key: &TaskKey) -> Result<Option<WorkflowRow>, StoreError> {
+    let Some(wf) = sqlx::query!("SELECT id, tenant, created_at, seq FROM workflows WHERE id = $1", key.as_str())
         .fetch_optional(pool)
         .await?
     else {
@@ -517,18 +495,23 @@ pub async fn get(pool: &PgPool, key: &str) -> Result<Option<WorkflowRow>, StoreE
                         WHERE e.child = n.task_id ORDER BY pn.position) AS "depends_on!"
            FROM workflow_nodes n JOIN tasks t ON t.id = n.task_id
            WHERE n.workflow_id = $1 ORDER BY n.position"#,
-        key
+        key.as_str()
     )
     .fetch_all(pool)
     .await?;
     Ok(Some(WorkflowRow {
-        key: wf.id,
-        tenant: wf.tenant,
+        key: TaskKey::from_stored(wf.id),
+        tenant: Tenant::from_stored(wf.tenant),
         created_at: wf.created_at,
         seq: wf.seq,
         nodes: nodes
             .into_iter()
-            .map(|r| NodeView { node_ref: r.node_ref, id: r.id, status: r.status, depends_on: r.depends_on })
+            .map(|r| NodeView {
+                node_ref: r.node_ref,
+                id: TaskKey::from_stored(r.id),
+                status: r.status,
+                depends_on: r.depends_on,
+            })
             .collect(),
     }))
 }
@@ -537,7 +520,7 @@ pub async fn get(pool: &PgPool, key: &str) -> Result<Option<WorkflowRow>, StoreE
 #[derive(Debug, Clone)]
 pub struct WorkflowSummary {
     /// Stored key.
-    pub key: String,
+    pub key: TaskKey,
     /// Submission time.
     pub created_at: DateTime<Utc>,
     /// Insertion order (the cursor).
@@ -546,10 +529,18 @@ pub struct WorkflowSummary {
     pub counts: std::collections::BTreeMap<String, i64>,
 }
 
+impl WorkflowSummary {
+    /// The status its nodes' counts give it.
+    pub fn status(&self) -> WorkflowStatus {
+        let statuses: Vec<TaskStatus> = self.counts.keys().map(|s| TaskStatus::from_stored(s)).collect();
+        WorkflowStatus::of(&statuses)
+    }
+}
+
 /// Up to `limit` workflows of `tenant`, newest first, older than the `before` cursor.
 pub async fn list(
     pool: &PgPool,
-    tenant: &str,
+    tenant: &Tenant,
     limit: i64,
     before: Option<i64>,
 ) -> Result<Vec<WorkflowSummary>, StoreError> {
@@ -560,7 +551,7 @@ pub async fn list(
                       WHERE wn.workflow_id = w.id GROUP BY t.status) c) AS "counts: Json<HashMap<String, i64>>"
            FROM workflows w WHERE w.tenant = $1 AND ($2::bigint IS NULL OR w.seq < $2)
            ORDER BY w.seq DESC LIMIT $3"#,
-        tenant,
+        tenant.as_str(),
         before,
         limit
     )
@@ -569,7 +560,7 @@ pub async fn list(
     Ok(rows
         .into_iter()
         .map(|r| WorkflowSummary {
-            key: r.id,
+            key: TaskKey::from_stored(r.id),
             created_at: r.created_at,
             seq: r.seq,
             counts: r.counts.map(|c| c.0.into_iter().collect()).unwrap_or_default(),
@@ -590,7 +581,7 @@ pub struct Cancelled {
 /// the running ones get a cancel request (their workers abort them);
 /// `None` when there is no such workflow. A deadlock with a concurrent
 /// fan-in (PostgreSQL breaks it by failing one side) is retried.
-pub async fn cancel(pool: &PgPool, key: &str) -> Result<Option<Cancelled>, StoreError> {
+pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<Option<Cancelled>, StoreError> {
     let mut tries = 0;
     loop {
         match cancel_once(pool, key).await {
@@ -612,11 +603,11 @@ fn is_deadlock(e: &StoreError) -> bool {
     }
 }
 
-async fn cancel_once(pool: &PgPool, key: &str) -> Result<Option<Cancelled>, StoreError> {
+async fn cancel_once(pool: &PgPool, key: &TaskKey) -> Result<Option<Cancelled>, StoreError> {
     let mut tx = pool.begin().await?;
     let found = sqlx::query_scalar!(
         "UPDATE workflows SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = $1 RETURNING id",
-        key
+        key.as_str()
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -638,15 +629,19 @@ async fn cancel_once(pool: &PgPool, key: &str) -> Result<Option<Cancelled>, Stor
                           ELSE t.error END
          FROM nodes WHERE t.id = nodes.id AND t.status NOT IN ('success', 'failed', 'cancelled')
          RETURNING t.id AS "id!", t.status AS "status!: TaskStatus""#,
-        key
+        key.as_str()
     )
     .fetch_all(&mut *tx)
     .await?;
-    let ended: Vec<String> = rows.iter().filter(|r| r.status == TaskStatus::Cancelled).map(|r| r.id.clone()).collect();
+    let ended: Vec<TaskKey> =
+        rows.iter().filter(|r| r.status == TaskStatus::Cancelled).map(|r| TaskKey::from_stored(r.id.clone())).collect();
     let out = Cancelled { cancelled: ended.len() as u64, requested: (rows.len() - ended.len()) as u64 };
-    let fanned = fan_in(&mut tx, ended.clone()).await?;
+    let fanned = fan_in(&mut tx, ended).await?;
     tx.commit().await?;
-    notify_changed(pool, rows.into_iter().map(|r| r.id).chain(fanned.changed).collect());
+    notify_changed(
+        pool,
+        rows.into_iter().map(|r| r.id).chain(fanned.changed.into_iter().map(TaskKey::into_string)).collect(),
+    );
     Ok(Some(out))
 }
 
@@ -667,7 +662,7 @@ pub enum NodeRetry {
 /// and failed-parent counts recounted from their parents' statuses, all in
 /// one transaction. A `parent_failed` node may be retried only once all its
 /// parents have succeeded.
-pub async fn retry(pool: &PgPool, key: &str) -> Result<NodeRetry, StoreError> {
+pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<NodeRetry, StoreError> {
     if !node_key(key) {
         return Ok(NodeRetry::NotANode);
     }
@@ -676,7 +671,7 @@ pub async fn retry(pool: &PgPool, key: &str) -> Result<NodeRetry, StoreError> {
                   (SELECT count(*) FROM workflow_edges e JOIN tasks p ON p.id = e.parent
                    WHERE e.child = t.id AND p.status <> 'success') AS "unsucceeded!"
            FROM tasks t JOIN workflow_nodes n ON n.task_id = t.id WHERE t.id = $1"#,
-        key
+        key.as_str()
     )
     .fetch_optional(pool)
     .await?;
@@ -714,7 +709,7 @@ pub async fn retry(pool: &PgPool, key: &str) -> Result<NodeRetry, StoreError> {
              RETURNING n.task_id
          )
          SELECT task_id AS "id!" FROM counts"#,
-        key
+        key.as_str()
     )
     .fetch_all(pool)
     .await?;
@@ -725,7 +720,7 @@ pub async fn retry(pool: &PgPool, key: &str) -> Result<NodeRetry, StoreError> {
 
 /// What one [`repair`] pass did.
 #[derive(Debug, Default)]
-pub struct Repaired {
+pub(crate) struct Repaired {
     /// Nodes released to `queued` (to publish) by the pass.
     pub released: Vec<Unpublished>,
     /// Nodes the pass moved out of `waiting` (released or cancelled).
@@ -738,10 +733,9 @@ pub struct Repaired {
 /// parents' statuses and leave `waiting` as the fan-in would have moved them.
 /// In normal runs it finds nothing (the `yadtq_workflow_repairs_total`
 /// counter stays 0). Nodes younger than `min_age` are left alone.
-pub async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Result<Repaired, StoreError> {
+pub(crate) async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Result<Repaired, StoreError> {
     let mut tx = pool.begin().await?;
-    let rows = sqlx::query_as!(
-        Moved,
+    let rows = unpublished_query!(
         r#"WITH stuck AS (
              SELECT n.task_id FROM workflow_nodes n JOIN tasks t ON t.id = n.task_id
              WHERE t.status = 'waiting' AND t.created_at < now() - make_interval(secs => $1)
@@ -770,10 +764,8 @@ pub async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Result<Repa
              FROM recount r WHERE t.id = r.task_id AND t.status = 'waiting'
              RETURNING t.id, t.status, t.name, t.args, t.kwargs, t.queue, t.attempts, t.created_at
          )
-         SELECT id AS "id!", status AS "status!: TaskStatus", name AS "name!",
-                args AS "args!: Json<Box<RawValue>>", kwargs AS "kwargs!: Json<Box<RawValue>>",
-                queue AS "queue!", attempts AS "attempts!", created_at AS "created_at!"
-         FROM moved"#,
+         SELECT "#,
+        " FROM moved",
         min_age.as_secs_f64(),
         limit
     )
@@ -781,12 +773,12 @@ pub async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Result<Repa
     .await?;
     let repaired = rows.len() as u64;
     let mut changed = Vec::new();
-    let (released, cancelled) = Moved::split(rows, &mut changed);
+    let (released, cancelled) = split_moved(rows, &mut changed);
     let mut out = Repaired { repaired, released };
     let fanned = fan_in(&mut tx, cancelled).await?;
     tx.commit().await?;
     out.released.extend(fanned.released);
-    notify_changed(pool, changed.into_iter().chain(fanned.changed).collect());
+    notify_changed(pool, changed.into_iter().chain(fanned.changed).map(TaskKey::into_string).collect());
     Ok(out)
 }
 
@@ -794,7 +786,7 @@ pub async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Result<Repa
 /// more than `ttl` ago, with their nodes' tasks (and attempts, edges, node
 /// rows); a workflow with a node still to run keeps every node, so a
 /// finished parent is never deleted before its children have run.
-pub async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<u64, StoreError> {
+pub(crate) async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     let done = sqlx::query_scalar!(
         "SELECT w.id FROM workflows w
@@ -824,7 +816,7 @@ pub async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> Result<
 
 /// Workflows by status (`running`, `success`, `failed`, `cancelled`), as
 /// [`WorkflowStatus::of`] computes it; statuses with none are absent.
-pub async fn count_by_status(pool: &PgPool) -> Result<HashMap<String, i64>, StoreError> {
+pub(crate) async fn count_by_status(pool: &PgPool) -> Result<HashMap<String, i64>, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT s AS "status!", count(*) AS "n!" FROM (
              SELECT CASE WHEN bool_or(t.status NOT IN ('success', 'failed', 'cancelled')) THEN 'running'

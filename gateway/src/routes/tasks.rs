@@ -235,12 +235,11 @@ pub async fn get(
 /// `task` presented to `caller`, with its workflow and parents when it is a
 /// workflow node ([`yadtq_core::store::workflows::node_of`]; no statement otherwise).
 async fn with_node(state: &AppState, caller: &Caller, task: Task) -> Result<Task, ApiError> {
-    let node = yadtq_core::store::workflows::node_of(&state.pool, &task.id).await?;
+    let node = yadtq_core::store::workflows::node_of(&state.pool, &task.key).await?;
     let mut task = caller.present(task);
     if let Some((workflow, parents)) = node {
-        let tenant = caller.tenant.as_str();
-        task.workflow_id = Some(yadtq_core::auth::client_id(tenant, &workflow).to_string());
-        task.parents = Some(parents.iter().map(|p| yadtq_core::auth::client_id(tenant, p).to_string()).collect());
+        task.workflow_id = Some(workflow.id_for(&caller.tenant).to_string());
+        task.parents = Some(parents.iter().map(|p| p.id_for(&caller.tenant).to_string()).collect());
     }
     Ok(task)
 }

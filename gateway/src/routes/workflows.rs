@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
-use yadtq_core::auth::{self as core_auth, Scope};
+use yadtq_core::auth::Scope;
 use yadtq_core::model::{Task, TaskStatus};
+use yadtq_core::names::{TaskId, TaskKey};
 use yadtq_core::store::tasks;
 use yadtq_core::store::workflows::{
     self, NewNode, NewWorkflow, NodeView, OnParentFailure, WorkflowInsert, WorkflowRow, WorkflowStatus,
@@ -127,7 +128,7 @@ fn present(caller: &Caller, wf: WorkflowRow) -> Workflow {
     let status = wf.status();
     let counts = wf.counts();
     Workflow {
-        id: core_auth::client_id(&caller.tenant, &wf.key).to_string(),
+        id: wf.key.id_for(&caller.tenant).to_string(),
         status,
         counts,
         created_at: wf.created_at,
@@ -136,7 +137,7 @@ fn present(caller: &Caller, wf: WorkflowRow) -> Workflow {
             .into_iter()
             .map(|NodeView { node_ref, id, status, depends_on }| NodeState {
                 node_ref,
-                id: core_auth::client_id(&caller.tenant, &id).to_string(),
+                id: id.id_for(&caller.tenant).to_string(),
                 status,
                 depends_on,
             })
@@ -214,7 +215,9 @@ pub async fn submit(
     let mut hashes = Vec::with_capacity(parsed.len() * 4);
     for (i, (p, parents)) in parsed.into_iter().zip(parents).enumerate() {
         let field = format!("tasks[{i}]");
-        let id = workflows::node_id(&wf_id, &p.node_ref);
+        // The workflow id's and the ref's rules keep a node id within the task id's.
+        let id = TaskId::parse(workflows::node_id(&wf_id, &p.node_ref))
+            .map_err(|e| ApiError::bad_request(&format!("{field}.ref"), format!("node id {e}")))?;
         let mut task =
             submit::validate_item_or(p.task_body.as_bytes(), None, Some(id), limits).map_err(|e| e.within(&field))?;
         caller.require_queue(&task.queue, "queue").map_err(|e| e.within(&field))?;
@@ -231,7 +234,7 @@ pub async fn submit(
         return Err(older);
     }
     let wf = NewWorkflow {
-        key: caller.task_key(&wf_id),
+        key: workflow_key(&caller, &wf_id).ok_or_else(|| no_workflow(&wf_id))?,
         tenant: caller.tenant.clone(),
         request_hash: submit::hash(&hashes.iter().map(String::as_str).collect::<Vec<_>>()),
         nodes,
@@ -414,6 +417,12 @@ fn find_cycle(parents: &[Vec<usize>]) -> Option<Vec<usize>> {
     None
 }
 
+/// The stored key of the caller's workflow `id` (made as a task id's is);
+/// `None` for an id no workflow can have.
+fn workflow_key(caller: &Caller, id: &str) -> Option<TaskKey> {
+    TaskId::parse(id).ok().map(|id| caller.task_key(&id))
+}
+
 /// The 404 for the caller's workflow `id`.
 fn no_workflow(id: &str) -> ApiError {
     ApiError::not_found(format!("no workflow with id '{id}'"))
@@ -451,7 +460,7 @@ pub async fn get(
     caller.require(Scope::Read)?;
     let q = super::paging::query(query, &["wait"])?;
     let wait = seconds("wait", q.wait.unwrap_or(0.0))?;
-    let key = caller.task_key(&id);
+    let key = workflow_key(&caller, &id).ok_or_else(|| no_workflow(&id))?;
     let read = || async { workflows::get(&state.pool, &key).await?.ok_or_else(|| no_workflow(&id)) };
     let mut wf = read().await?;
     if wait > Duration::ZERO && wf.status() == WorkflowStatus::Running {
@@ -552,15 +561,11 @@ pub async fn list(
     let next = if rows.len() as i64 == limit { rows.last().map(|r| r.seq.to_string()) } else { None };
     let workflows = rows
         .into_iter()
-        .map(|r| {
-            // Statuses of the counts, each as often as counted, give the workflow's.
-            let statuses: Vec<TaskStatus> = r.counts.keys().map(|s| TaskStatus::from_stored(s)).collect();
-            WorkflowSummary {
-                id: core_auth::client_id(&caller.tenant, &r.key).to_string(),
-                status: WorkflowStatus::of(&statuses),
-                counts: r.counts,
-                created_at: r.created_at,
-            }
+        .map(|r| WorkflowSummary {
+            id: r.key.id_for(&caller.tenant).to_string(),
+            status: r.status(),
+            counts: r.counts,
+            created_at: r.created_at,
         })
         .collect();
     Ok(Json(WorkflowPage { workflows, next_cursor: next }))
@@ -595,7 +600,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<WorkflowCancelled>, ApiError> {
     caller.require(Scope::Operate)?;
-    let key = caller.task_key(&id);
+    let key = workflow_key(&caller, &id).ok_or_else(|| no_workflow(&id))?;
     let done = workflows::cancel(&state.pool, &key).await?.ok_or_else(|| no_workflow(&id))?;
     let wf = workflows::get(&state.pool, &key).await?.ok_or_else(|| no_workflow(&id))?;
     Ok(Json(WorkflowCancelled { cancelled: done.cancelled, requested: done.requested, workflow: present(&caller, wf) }))
@@ -663,19 +668,24 @@ pub async fn wait(
     if req.ids.is_empty() || req.ids.len() > MAX_WAIT_IDS {
         return Err(ApiError::bad_request("ids", format!("ids must hold 1 to {MAX_WAIT_IDS} task ids")));
     }
-    for (i, id) in req.ids.iter().enumerate() {
-        yadtq_core::names::TaskId::check(id)
-            .map_err(|e| ApiError::bad_request(&format!("ids[{i}]"), format!("task id {e}")))?;
-    }
+    let keys = req
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            TaskId::parse(id.as_str())
+                .map(|id| caller.task_key(&id))
+                .map_err(|e| ApiError::bad_request(&format!("ids[{i}]"), format!("task id {e}")))
+        })
+        .collect::<Result<Vec<TaskKey>, ApiError>>()?;
     let timeout = seconds("timeout", req.timeout.unwrap_or(30.0))?;
-    let keys: Vec<String> = req.ids.iter().map(|id| caller.task_key(id)).collect();
     let read = || async {
         let rows = tasks::get_many(&state.pool, &keys).await?;
         // An id given twice reads once and answers twice.
-        let by_key: HashMap<String, Task> = rows
+        let by_key: HashMap<TaskKey, Task> = rows
             .into_iter()
             .filter(|r| caller.sees_queue(&r.task.queue))
-            .map(|r| (r.task.id.clone(), r.task))
+            .map(|r| (r.task.key.clone(), r.task))
             .collect();
         keys.iter()
             .enumerate()

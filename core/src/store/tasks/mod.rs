@@ -207,18 +207,19 @@ macro_rules! unpublished_query {
         )
     };
 }
+pub(in crate::store) use unpublished_query;
 
-/// An [`Unpublished`] row, with its status (the rescuer's rows may be
-/// `failed` or `cancelled` instead).
-struct UnpublishedRecord {
-    status: TaskStatus,
-    id: String,
-    name: String,
-    args: Json<Box<RawValue>>,
-    kwargs: Json<Box<RawValue>>,
-    queue: String,
-    attempts: i32,
-    created_at: DateTime<Utc>,
+/// An [`Unpublished`] row, with its status (the rescuer's rows, and the
+/// nodes a workflow fan-in moves, may be `failed` or `cancelled` instead).
+pub(in crate::store) struct UnpublishedRecord {
+    pub(in crate::store) status: TaskStatus,
+    pub(in crate::store) id: String,
+    pub(in crate::store) name: String,
+    pub(in crate::store) args: Json<Box<RawValue>>,
+    pub(in crate::store) kwargs: Json<Box<RawValue>>,
+    pub(in crate::store) queue: String,
+    pub(in crate::store) attempts: i32,
+    pub(in crate::store) created_at: DateTime<Utc>,
 }
 
 impl From<UnpublishedRecord> for Unpublished {
@@ -243,13 +244,13 @@ mod transitions;
 pub use list::{list, TaskFilter, TaskPage};
 pub(crate) use publish_pending::{fail_unsendable, fetch_unpublished, reroute_changed};
 pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpublished};
-pub(super) use submit::insert_rows;
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
+pub(super) use submit::{insert_rows, insert_rows_waiting};
 pub use transitions::{
     cancel, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed,
     Outcome, Recorded, RetryResult,
 };
-pub(crate) use transitions::{delete_expired, promote_due, rescue};
+pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue};
 
 /// A task row with the request hash used for idempotent submission.
 #[derive(Debug)]

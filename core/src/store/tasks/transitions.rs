@@ -61,7 +61,10 @@ pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreE
     tx.commit().await?;
     match row {
         Some(row) if row.task.status == TaskStatus::Cancelled => {
-            notify_changed(pool, std::iter::once(row.task.key.clone()).chain(fanned.changed).map(TaskKey::into_string).collect());
+            notify_changed(
+                pool,
+                std::iter::once(row.task.key.clone()).chain(fanned.changed).map(TaskKey::into_string).collect(),
+            );
             Ok(CancelResult::Cancelled(row))
         }
         Some(row) => Ok(CancelResult::Requested(row)),

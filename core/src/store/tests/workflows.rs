@@ -11,14 +11,15 @@ use uuid::Uuid;
 
 use super::{new_task, register};
 use crate::model::{TaskError, TaskStatus};
+use crate::names::{TaskKey, Tenant};
 use crate::store::tasks::{self, AttemptOutcomeRecord, ClaimResult, Outcome, Recorded, Refused};
 use crate::store::workflows::{
     self, NewNode, NewWorkflow, NodeRetry, OnParentFailure, Parents, WorkflowInsert, WorkflowStatus,
 };
 
 /// Node `r`'s stored key in workflow `wf` (default tenant).
-fn key(wf: &str, r: &str) -> String {
-    workflows::node_id(wf, r)
+fn key(wf: &str, r: &str) -> TaskKey {
+    TaskKey::from_stored(workflows::node_id(wf, r))
 }
 
 /// A workflow `wf` of `echo` nodes: `(ref, parents' refs, policy)`.
@@ -26,12 +27,12 @@ fn workflow(wf: &str, spec: &[(&str, &[&str], OnParentFailure)]) -> NewWorkflow 
     let refs: Vec<&str> = spec.iter().map(|(r, _, _)| *r).collect();
     NewWorkflow {
         key: wf.into(),
-        tenant: crate::auth::DEFAULT_TENANT.into(),
+        tenant: Tenant::default_tenant(),
         request_hash: format!("hash-{wf}"),
         nodes: spec
             .iter()
             .map(|(r, parents, policy)| NewNode {
-                task: new_task(&key(wf, r)),
+                task: new_task(&workflows::node_id(wf, r)),
                 node_ref: r.to_string(),
                 parents: parents.iter().map(|p| refs.iter().position(|x| x == p).unwrap()).collect(),
                 on_parent_failure: *policy,
@@ -54,28 +55,28 @@ async fn insert(pool: &PgPool, wf: &NewWorkflow) {
     }
 }
 
-async fn status(pool: &PgPool, id: &str) -> TaskStatus {
-    tasks::get(pool, id).await.unwrap().expect(id).task.status
+async fn status(pool: &PgPool, id: &TaskKey) -> TaskStatus {
+    tasks::get(pool, id).await.unwrap().unwrap_or_else(|| panic!("no task {id}")).task.status
 }
 
-async fn error_kind(pool: &PgPool, id: &str) -> Option<String> {
-    tasks::get(pool, id).await.unwrap().expect(id).task.error.map(|e| e.kind)
+async fn error_kind(pool: &PgPool, id: &TaskKey) -> Option<String> {
+    tasks::get(pool, id).await.unwrap().unwrap_or_else(|| panic!("no task {id}")).task.error.map(|e| e.kind)
 }
 
 /// Claims `ids` for `worker` (they must all be `queued`).
-async fn claim(pool: &PgPool, ids: &[String], worker: Uuid) {
+async fn claim(pool: &PgPool, ids: &[TaskKey], worker: Uuid) {
     let claimed = tasks::claim(pool, ids, worker).await.unwrap();
     assert!(claimed.iter().all(|c| matches!(c, ClaimResult::Claimed(_))), "claim {ids:?}: {claimed:?}");
 }
 
 /// Records `outcome` for attempt 1 of each of `ids` in one batch, as a
 /// worker of this release does; returns the ids the fan-in released.
-async fn finish(pool: &PgPool, ids: &[String], worker: Uuid, outcome: &Outcome) -> Vec<String> {
+async fn finish(pool: &PgPool, ids: &[TaskKey], worker: Uuid, outcome: &Outcome) -> Vec<TaskKey> {
     let rows: Vec<AttemptOutcomeRecord<'_>> =
         ids.iter().map(|id| AttemptOutcomeRecord { task_id: id, attempt: 1, outcome }).collect();
     let (recorded, released) = workflows::record_outcomes(pool, worker, &rows).await.unwrap();
     assert!(recorded.iter().all(|r| *r == Recorded::Written), "{recorded:?}");
-    let mut ids: Vec<String> = released.into_iter().map(|u| u.id).collect();
+    let mut ids: Vec<TaskKey> = released.into_iter().map(|u| u.id).collect();
     ids.sort();
     ids
 }
@@ -88,8 +89,12 @@ fn failed() -> Outcome {
     Outcome::Failed(TaskError::new("handler_error", "boom"))
 }
 
-async fn pending(pool: &PgPool, id: &str) -> i32 {
-    sqlx::query_scalar("SELECT pending FROM workflow_nodes WHERE task_id = $1").bind(id).fetch_one(pool).await.unwrap()
+async fn pending(pool: &PgPool, id: &TaskKey) -> i32 {
+    sqlx::query_scalar("SELECT pending FROM workflow_nodes WHERE task_id = $1")
+        .bind(id.as_str())
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
@@ -126,7 +131,7 @@ async fn a_diamond_runs_in_order_and_the_fan_in_counts_both_parents_of_one_batch
     assert!(matches!(workflows::parent_results(&pool, &d, 15).await.unwrap(), Parents::TooLarge { size: 16 }));
     claim(&pool, std::slice::from_ref(&d), w).await;
     assert!(finish(&pool, std::slice::from_ref(&d), w, &ok()).await.is_empty());
-    let wf = workflows::get(&pool, "d1").await.unwrap().unwrap();
+    let wf = workflows::get(&pool, &"d1".into()).await.unwrap().unwrap();
     assert_eq!(wf.status(), WorkflowStatus::Success);
     assert_eq!(wf.counts().get("success"), Some(&4));
     assert_eq!(wf.nodes[3].depends_on, ["b", "c"]);
@@ -143,7 +148,7 @@ async fn two_parents_finishing_together_release_their_child_once_every_time(pool
         insert(&pool, &workflow(&wf, &[("b", &[], C), ("c", &[], C), ("d", &["b", "c"], C)])).await;
         let [b, c, d] = ["b", "c", "d"].map(|r| key(&wf, r));
         claim(&pool, &[b.clone(), c.clone()], w).await;
-        let released: Vec<String> = if i % 2 == 0 {
+        let released: Vec<TaskKey> = if i % 2 == 0 {
             finish(&pool, &[b.clone(), c.clone()], w, &ok()).await
         } else {
             let o = ok();
@@ -194,7 +199,7 @@ async fn a_failure_cancels_its_descendants_and_a_retry_reopens_them(pool: PgPool
     }
     assert_eq!(pending(&pool, &b).await, 1);
     assert_eq!(pending(&pool, &d).await, 1);
-    assert_eq!(workflows::get(&pool, "f1").await.unwrap().unwrap().status(), WorkflowStatus::Running);
+    assert_eq!(workflows::get(&pool, &"f1".into()).await.unwrap().unwrap().status(), WorkflowStatus::Running);
     // The attempt count continues: a's second claim is attempt 2.
     tasks::claim(&pool, std::slice::from_ref(&a), w).await.unwrap();
     let o = ok();
@@ -230,7 +235,11 @@ async fn every_way_a_parent_ends_fans_in(pool: PgPool) {
     insert(&pool, &workflow("e4", &[("a", &[], C), ("b", &["a"], C)])).await;
     insert(&pool, &workflow("e5", &[("a", &[], C), ("b", &["a"], C)])).await;
     claim(&pool, &[key("e4", "a"), key("e5", "a")], w).await;
-    sqlx::query("UPDATE tasks SET max_retries = 0 WHERE id = $1").bind(key("e4", "a")).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE tasks SET max_retries = 0 WHERE id = $1")
+        .bind(key("e4", "a").into_string())
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE workers SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1")
         .bind(w)
         .execute(&pool)
@@ -238,7 +247,7 @@ async fn every_way_a_parent_ends_fans_in(pool: PgPool) {
         .unwrap();
     let rescued = tasks::rescue(&pool, Duration::from_secs(10)).await.unwrap();
     assert_eq!(rescued.failed, 1);
-    assert_eq!(rescued.requeued.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), [key("e5", "a")]);
+    assert_eq!(rescued.requeued.iter().map(|u| u.id.clone()).collect::<Vec<_>>(), [key("e5", "a")]);
     assert_eq!(error_kind(&pool, &key("e4", "b")).await.as_deref(), Some("parent_failed"));
     assert_eq!(status(&pool, &key("e5", "b")).await, TaskStatus::Waiting);
     // None of this left anything for the repair pass.
@@ -262,7 +271,7 @@ async fn the_repair_pass_releases_what_an_older_process_left_waiting(pool: PgPoo
     assert_eq!(workflows::repair(&pool, Duration::from_secs(3600), 100).await.unwrap().repaired, 0);
     let repaired = workflows::repair(&pool, Duration::ZERO, 100).await.unwrap();
     assert_eq!(repaired.repaired, 2);
-    let mut released: Vec<String> = repaired.released.into_iter().map(|u| u.id).collect();
+    let mut released: Vec<TaskKey> = repaired.released.into_iter().map(|u| u.id).collect();
     released.sort();
     assert_eq!(released, [b.clone(), c.clone()]);
     assert_eq!(status(&pool, &d).await, TaskStatus::Waiting);
@@ -274,14 +283,14 @@ async fn a_workflow_cancel_stops_what_has_not_run_and_requests_the_rest(pool: Pg
     let w = register(&pool).await;
     insert(&pool, &diamond("c1")).await;
     claim(&pool, &[key("c1", "a")], w).await;
-    let done = workflows::cancel(&pool, "c1").await.unwrap().unwrap();
+    let done = workflows::cancel(&pool, &"c1".into()).await.unwrap().unwrap();
     assert_eq!((done.cancelled, done.requested), (3, 1));
     assert!(tasks::get(&pool, &key("c1", "a")).await.unwrap().unwrap().task.cancel_requested_at.is_some());
     // The running node's worker aborts it: the workflow ends cancelled.
     finish(&pool, &[key("c1", "a")], w, &Outcome::Cancelled).await;
-    let wf = workflows::get(&pool, "c1").await.unwrap().unwrap();
+    let wf = workflows::get(&pool, &"c1".into()).await.unwrap().unwrap();
     assert_eq!(wf.status(), WorkflowStatus::Cancelled);
-    assert!(workflows::cancel(&pool, "nope").await.unwrap().is_none());
+    assert!(workflows::cancel(&pool, &"nope".into()).await.unwrap().is_none());
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
@@ -291,7 +300,7 @@ async fn nodes_expire_with_their_workflow_never_before(pool: PgPool) {
     claim(&pool, &[key("x1", "a")], w).await;
     finish(&pool, &[key("x1", "a")], w, &ok()).await;
     sqlx::query("UPDATE tasks SET finished_at = now() - interval '2 hours' WHERE id = $1")
-        .bind(key("x1", "a"))
+        .bind(key("x1", "a").into_string())
         .execute(&pool)
         .await
         .unwrap();
@@ -303,7 +312,7 @@ async fn nodes_expire_with_their_workflow_never_before(pool: PgPool) {
     sqlx::query("UPDATE tasks SET finished_at = now() - interval '2 hours'").execute(&pool).await.unwrap();
     assert_eq!(workflows::delete_expired(&pool, Duration::from_secs(60), 100).await.unwrap(), 1);
     assert!(tasks::get(&pool, &key("x1", "a")).await.unwrap().is_none());
-    assert!(workflows::get(&pool, "x1").await.unwrap().is_none());
+    assert!(workflows::get(&pool, &"x1".into()).await.unwrap().is_none());
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
@@ -314,9 +323,9 @@ async fn the_same_workflow_again_is_existing_and_another_body_conflicts(pool: Pg
     other.request_hash = "different".into();
     assert!(matches!(workflows::insert(&pool, &other).await.unwrap(), WorkflowInsert::Conflict));
     // A workflow whose node id is taken by a task stored first: nothing stored.
-    tasks::insert_each(&pool, &[new_task(&key("i2", "a"))]).await.unwrap();
+    tasks::insert_each(&pool, &[new_task(&workflows::node_id("i2", "a"))]).await.unwrap();
     assert!(matches!(workflows::insert(&pool, &diamond("i2")).await.unwrap(), WorkflowInsert::Conflict));
-    assert!(workflows::get(&pool, "i2").await.unwrap().is_none());
+    assert!(workflows::get(&pool, &"i2".into()).await.unwrap().is_none());
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
