@@ -20,11 +20,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-# The release workflows upgrade from (issue 27): every reader survives task
-# statuses it does not know (`waiting` is this release's), and its workers
-# report no feature level, so POST /workflows answers 503 while they live.
+# The commit that made every reader survive unknown task statuses (issue 22):
+# the release later statuses (`waiting`, `held`) upgrade from. Its workers
+# report no feature level (workers.feature_level reads 0), so this release's
+# gateways answer POST /workflows with 503 while they live (issue 27).
 # YADTQ_PREV_RELEASE overrides it (to try an upgrade from another commit).
-PREV_RELEASE="${YADTQ_PREV_RELEASE:-e32e192e9c4727d9bda756d67f8821519d1af61d}"
+PREV_RELEASE="${YADTQ_PREV_RELEASE:-c252765d17647929da8c3672227e7b0de3f23cd9}"
 
 log() { echo "[prev-release] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
