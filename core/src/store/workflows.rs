@@ -660,12 +660,25 @@ pub enum NodeRetry {
 /// `queued` ([`tasks::retry`]'s rules) and its descendants that ended
 /// `cancelled` with kind `parent_failed` go back to `waiting`, their pending
 /// and failed-parent counts recounted from their parents' statuses, all in
-/// one transaction. A `parent_failed` node may be retried only once all its
-/// parents have succeeded.
+/// one transaction (so no outcome of the retried node can fan in between
+/// the two and leave a descendant counting a parent that already ended).
+/// A `parent_failed` node may be retried only once all its parents have
+/// succeeded. A deadlock with a concurrent fan-in is retried.
 pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<NodeRetry, StoreError> {
     if !node_key(key) {
         return Ok(NodeRetry::NotANode);
     }
+    let mut tries = 0;
+    loop {
+        match retry_once(pool, key).await {
+            Err(e) if tries < DEADLOCK_TRIES && is_deadlock(&e) => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn retry_once(pool: &PgPool, key: &TaskKey) -> Result<NodeRetry, StoreError> {
+    let mut tx = pool.begin().await?;
     let exists = sqlx::query!(
         r#"SELECT t.error->>'kind' AS kind,
                   (SELECT count(*) FROM workflow_edges e JOIN tasks p ON p.id = e.parent
@@ -673,13 +686,13 @@ pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<NodeRetry, StoreError
            FROM tasks t JOIN workflow_nodes n ON n.task_id = t.id WHERE t.id = $1"#,
         key.as_str()
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(node) = exists else { return Ok(NodeRetry::NotANode) };
     if node.kind.as_deref() == Some("parent_failed") && node.unsucceeded > 0 {
         return Ok(NodeRetry::ParentsNotSucceeded);
     }
-    let result = tasks::retry(pool, key).await?;
+    let result = tasks::retry_in(&mut tx, key).await?;
     if !matches!(result, tasks::RetryResult::Requeued(_)) {
         return Ok(NodeRetry::Done(Box::new(result), 0));
     }
@@ -711,10 +724,11 @@ pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<NodeRetry, StoreError
          SELECT task_id AS "id!" FROM counts"#,
         key.as_str()
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let n = reopened.len() as u64;
-    notify_changed(pool, reopened);
+    notify_changed(pool, std::iter::once(key.to_string()).chain(reopened).collect());
     Ok(NodeRetry::Done(Box::new(result), n))
 }
 

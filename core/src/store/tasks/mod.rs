@@ -250,7 +250,7 @@ pub use transitions::{
     cancel, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed,
     Outcome, Recorded, RetryResult,
 };
-pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue};
+pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue, retry_in};
 
 /// A task row with the request hash used for idempotent submission.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{get, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
+use super::{get, get_in, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
 use crate::model::{Progress, TaskError, TaskStatus};
 use crate::names::TaskKey;
 use crate::store::events::notify_changed;
@@ -91,6 +91,16 @@ pub enum RetryResult {
 /// (its retry budget is raised to allow it), unless another task holds its
 /// unique key ([`RetryResult::UniqueHeld`]).
 pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreError> {
+    let result = retry_in(&mut *pool.acquire().await?, key).await?;
+    if matches!(result, RetryResult::Requeued(_)) {
+        notify_changed(pool, vec![key.to_string()]);
+    }
+    Ok(result)
+}
+
+/// [`retry`] on `conn` (a workflow's transaction, which re-opens the
+/// node's descendants with it), without notifying.
+pub(crate) async fn retry_in(conn: &mut PgConnection, key: &TaskKey) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
     let row = match task_query!(
         "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
@@ -103,18 +113,15 @@ pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreErr
         key.as_str(),
         &unsendable
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     {
         Err(e) if crate::store::unique::is_violation(&e) => return Ok(RetryResult::UniqueHeld),
         row => row?,
     };
     match row {
-        Some(row) => {
-            notify_changed(pool, vec![key.to_string()]);
-            Ok(RetryResult::Requeued(row.into()))
-        }
-        None => Ok(get(pool, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
+        Some(row) => Ok(RetryResult::Requeued(row.into())),
+        None => Ok(get_in(conn, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
     }
 }
 
