@@ -307,7 +307,8 @@ async fn a_worker_killed_mid_workflow_leaves_no_node_run_twice_at_once() {
 async fn a_failure_cancels_exactly_its_descendants_and_a_retry_reopens_them() {
     let stack = Stack::new("wf_fail").await;
     let gw = stack.gateway(&[]).await;
-    let worker = stack.worker_binary("yadtq-test-worker", "worker", &[]).await;
+    // Parents' results above 1,000 bytes in all fail their child (below).
+    let worker = stack.worker_binary("yadtq-test-worker", "worker", &["--max-parent-results-bytes", "1000"]).await;
     // a (fails once) → b → d; a → c (runs anyway); x independent.
     let body = json!({"id": "f1", "tasks": [
         {"ref": "a", "task": "fail_once", "args": ["A"], "max_retries": 0},
@@ -348,6 +349,26 @@ async fn a_failure_cancels_exactly_its_descendants_and_a_retry_reopens_them() {
     assert_eq!(wf["counts"], json!({"success": 5}));
     let ids: Vec<String> = ["b", "d", "x"].iter().map(|r| format!("wf:f1:{r}")).collect();
     stack.assert_ran_once(&ids, "re-opened nodes").await;
+
+    // A node whose parents' results exceed the worker's cap fails for good,
+    // with its own error kind, on its first attempt; its child is cancelled.
+    let big = "x".repeat(2000);
+    let body = json!({"id": "big", "tasks": [
+        {"ref": "a", "task": "echo", "args": [big]},
+        {"ref": "b", "task": "echo", "depends_on": ["a"]},
+        {"ref": "c", "task": "echo", "depends_on": ["b"]},
+    ]});
+    submit(&gw, &body, 202).await;
+    let wf = finished(&gw, "big").await;
+    assert_eq!(
+        (wf["status"].as_str(), &wf["counts"]),
+        (Some("failed"), &json!({"success": 1, "failed": 1, "cancelled": 1})),
+        "{wf}"
+    );
+    let b = gw.get("/tasks/wf:big:b").await.body;
+    assert_eq!((b["error"]["kind"].as_str(), b["attempts"].as_i64()), (Some("parents_too_large"), Some(1)), "{b}");
+    let c = gw.get("/tasks/wf:big:c").await.body;
+    assert_eq!(c["error"]["kind"], "parent_failed", "{c}");
     assert_no_repairs(&gw, &[&worker]).await;
 }
 
