@@ -365,41 +365,46 @@ pub enum Parents {
 /// claim; [`Parents::TooLarge`] when their results together exceed
 /// `cap_bytes` (the node then fails for good, kind `parents_too_large`).
 pub async fn parent_results(pool: &PgPool, key: &TaskKey, cap_bytes: i64) -> Result<Parents, StoreError> {
-    let sums = sqlx::query!(
-        r#"SELECT coalesce(sum(octet_length(p.result::text)), 0)::bigint AS "size!",
-                  extract(epoch FROM now() - max(p.finished_at))::float8 AS since_last
-           FROM workflow_edges e JOIN tasks p ON p.id = e.parent WHERE e.child = $1"#,
-        key.as_str()
-    )
-    .fetch_one(pool)
-    .await?;
-    let size = sums.size;
-    if size > cap_bytes {
-        return Ok(Parents::TooLarge { size });
-    }
+    // One statement (it runs at every node's claim): the size and the last
+    // finish on every row, the parents' rows only when the size is within
+    // the cap (so a node past it never loads them), one row of NULLs when
+    // there are none.
     let rows = sqlx::query!(
-        r#"SELECT n.ref AS "node_ref!", p.id AS "id!", p.status AS "status!: TaskStatus",
-                  p.result AS "result?: Json<Box<RawValue>>", p.error AS "error?: Json<serde_json::Value>"
-           FROM workflow_edges e JOIN tasks p ON p.id = e.parent JOIN workflow_nodes n ON n.task_id = e.parent
-           WHERE e.child = $1"#,
-        key.as_str()
+        r#"WITH s AS (
+             SELECT coalesce(sum(octet_length(p.result::text)), 0)::bigint AS size,
+                    extract(epoch FROM now() - max(p.finished_at))::float8 AS since_last
+             FROM workflow_edges e JOIN tasks p ON p.id = e.parent WHERE e.child = $1
+           )
+           SELECT s.size AS "size!", s.since_last, r.node_ref AS "node_ref?", r.id AS "id?",
+                  r.status AS "status?: TaskStatus", r.result AS "result?: Json<Box<RawValue>>",
+                  r.error AS "error?: Json<serde_json::Value>"
+           FROM s LEFT JOIN LATERAL (
+             SELECT n.ref AS node_ref, p.id, p.status, p.result, p.error
+             FROM workflow_edges e JOIN tasks p ON p.id = e.parent JOIN workflow_nodes n ON n.task_id = e.parent
+             WHERE e.child = $1 AND s.size <= $2
+           ) r ON true"#,
+        key.as_str(),
+        cap_bytes
     )
     .fetch_all(pool)
     .await?;
-    Ok(Parents::Read(
-        rows.into_iter()
-            .map(|r| {
-                let outcome = ParentOutcome {
-                    id: r.id,
-                    status: r.status,
-                    result: r.result.map(|j| j.0),
-                    error: r.error.and_then(|e| serde_json::from_value(e.0).ok()),
-                };
-                (r.node_ref, outcome)
-            })
-            .collect(),
-        sums.since_last,
-    ))
+    let (size, since_last) = rows.first().map_or((0, None), |r| (r.size, r.since_last));
+    if size > cap_bytes {
+        return Ok(Parents::TooLarge { size });
+    }
+    let by_ref = rows
+        .into_iter()
+        .filter_map(|r| {
+            let outcome = ParentOutcome {
+                id: r.id?,
+                status: r.status?,
+                result: r.result.map(|j| j.0),
+                error: r.error.and_then(|e| serde_json::from_value(e.0).ok()),
+            };
+            Some((r.node_ref?, outcome))
+        })
+        .collect();
+    Ok(Parents::Read(by_ref, since_last))
 }
 
 /// A workflow's status, computed from its nodes.
