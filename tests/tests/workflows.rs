@@ -153,7 +153,7 @@ async fn a_thousand_node_fan_out_and_fan_in_runs_every_node_once() {
     stack.wait_assigned(&worker).await;
 
     // 1,000 independent tasks first, for the comparison.
-    let rows0 = rows_written(&stack).await;
+    let rows0 = rows_written(&stack, Duration::from_secs(1)).await;
     let batch: Vec<Value> = (0..1000).map(|i| json!({"task": "echo", "args": [i]})).collect();
     let mut plain = Vec::new();
     for chunk in batch.chunks(1000) {
@@ -163,7 +163,7 @@ async fn a_thousand_node_fan_out_and_fan_in_runs_every_node_once() {
     }
     stack.wait_terminal(&plain, LONG).await;
     let plain_time = span(&stack, &plain).await;
-    let rows1 = rows_written(&stack).await;
+    let rows1 = rows_written(&stack, Duration::from_secs(11)).await;
 
     let mut tasks = vec![json!({"ref": "root", "task": "echo", "args": [0]})];
     tasks.extend(
@@ -176,7 +176,7 @@ async fn a_thousand_node_fan_out_and_fan_in_runs_every_node_once() {
     assert_eq!(done["status"], "success", "{}", done["counts"]);
     let ids = node_ids(&wf);
     let wf_time = span(&stack, &ids).await;
-    let rows2 = rows_written(&stack).await;
+    let rows2 = rows_written(&stack, Duration::from_secs(11)).await;
     stack.assert_ran_once(&ids, "fan-out/fan-in").await;
     let sum = gw.get("/tasks/wf:fan:sum").await.body;
     assert_eq!(sum["result"], json!((1..=1000).sum::<i64>()), "{sum}");
@@ -250,10 +250,12 @@ async fn a_thousand_node_fan_out_and_fan_in_runs_every_node_once() {
 }
 
 /// Rows this test's database has inserted, updated and deleted so far
-/// (`pg_stat_database`, as the benchmark counts them), read after a pause
-/// that lets the other connections flush their counts.
-async fn rows_written(stack: &Stack) -> f64 {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+/// (`pg_stat_database`, as the benchmark counts them), read after `settle`:
+/// a backend that has gone idle flushes its counts up to 10 s later
+/// (PostgreSQL's PGSTAT_IDLE_INTERVAL), so a shorter pause moves rows
+/// from one phase's count to the next one's.
+async fn rows_written(stack: &Stack, settle: Duration) -> f64 {
+    tokio::time::sleep(settle).await;
     sqlx::query_scalar(
         "SELECT (tup_inserted + tup_updated + tup_deleted)::float8 FROM pg_stat_database WHERE datname = current_database()",
     )
