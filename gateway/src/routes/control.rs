@@ -42,7 +42,9 @@ pub async fn cancel(
     TaskIdPath(id): TaskIdPath,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     let key = visible_key(&state, &caller, &id, Scope::Operate).await?;
-    match tasks::cancel(&state.pool, &key).await? {
+    let (result, released) = tasks::cancel_releasing(&state.pool, &key).await?;
+    crate::publish::publish_released(&state, released);
+    match result {
         CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(caller.present(row.task)))),
         CancelResult::Terminal(row) if row.task.status == TaskStatus::Cancelled => {
             Ok((StatusCode::OK, Json(caller.present(row.task))))

@@ -247,8 +247,8 @@ pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpubli
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
 pub(super) use submit::{insert_rows, insert_rows_waiting};
 pub use transitions::{
-    cancel, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed,
-    Outcome, Recorded, RetryResult,
+    cancel, cancel_releasing, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult,
+    ClaimResult, Claimed, Outcome, Recorded, RetryResult,
 };
 pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue, retry_in};
 

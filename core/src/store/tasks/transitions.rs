@@ -32,11 +32,18 @@ pub enum CancelResult {
     NotFound,
 }
 
-/// Cancels a task: at once when it is `queued` or `scheduled`, by request
-/// (`cancel_requested_at`, status unchanged) when it is `processing` or in a
-/// status this release does not know (a newer release's, which honours the
-/// request when it next moves the task).
+/// Cancels a task: at once when it is `waiting`, `queued` or `scheduled`,
+/// by request (`cancel_requested_at`, status unchanged) when it is
+/// `processing` or in a status this release does not know (a newer
+/// release's, which honours the request when it next moves the task).
 pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreError> {
+    Ok(cancel_releasing(pool, key).await?.0)
+}
+
+/// [`cancel`], with the workflow nodes that its fan-in released to `queued`
+/// (children of a cancelled node that run anyway, `on_parent_failure: run`),
+/// for the caller to publish right away; the publisher is the fallback.
+pub async fn cancel_releasing(pool: &PgPool, key: &TaskKey) -> Result<(CancelResult, Vec<Unpublished>), StoreError> {
     let mut tx = pool.begin().await?;
     let row = task_query!(
         "UPDATE tasks SET
@@ -54,8 +61,7 @@ pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreE
     .fetch_optional(&mut *tx)
     .await?;
     let row = row.map(TaskRow::from);
-    // A cancelled workflow node's children leave `waiting` with it; the
-    // publisher sends the ones released to `queued`.
+    // A cancelled workflow node's children leave `waiting` with it.
     let ended = row.iter().filter(|r| r.task.status == TaskStatus::Cancelled).map(|r| r.task.key.clone()).collect();
     let fanned = crate::store::workflows::fan_in(&mut tx, ended).await?;
     tx.commit().await?;
@@ -65,10 +71,10 @@ pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreE
                 pool,
                 std::iter::once(row.task.key.clone()).chain(fanned.changed).map(TaskKey::into_string).collect(),
             );
-            Ok(CancelResult::Cancelled(row))
+            Ok((CancelResult::Cancelled(row), fanned.released))
         }
-        Some(row) => Ok(CancelResult::Requested(row)),
-        None => Ok(get(pool, key).await?.map_or(CancelResult::NotFound, CancelResult::Terminal)),
+        Some(row) => Ok((CancelResult::Requested(row), Vec::new())),
+        None => Ok((get(pool, key).await?.map_or(CancelResult::NotFound, CancelResult::Terminal), Vec::new())),
     }
 }
 

@@ -219,9 +219,11 @@ async fn every_way_a_parent_ends_fans_in(pool: PgPool) {
     assert_eq!(status(&pool, &key("e1", "b")).await, TaskStatus::Cancelled);
     assert_eq!(error_kind(&pool, &key("e1", "c")).await.as_deref(), Some("parent_failed"));
 
-    // API cancel of a queued root with a `run` child: the child is released.
+    // API cancel of a queued root with a `run` child: the child is released,
+    // and handed back for the gateway to publish at once.
     insert(&pool, &workflow("e2", &[("a", &[], C), ("b", &["a"], OnParentFailure::Run)])).await;
-    tasks::cancel(&pool, &key("e2", "a")).await.unwrap();
+    let (_, released) = tasks::cancel_releasing(&pool, &key("e2", "a")).await.unwrap();
+    assert_eq!(released.into_iter().map(|u| u.id).collect::<Vec<_>>(), [key("e2", "b")]);
     assert_eq!(status(&pool, &key("e2", "b")).await, TaskStatus::Queued);
 
     // A record Kafka refuses fails the node; its child is cancelled.
