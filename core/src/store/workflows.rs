@@ -47,24 +47,19 @@ use crate::names::{TaskKey, Tenant};
 /// worker reports at least this ([`older_processes`]).
 pub const FEATURE_LEVEL: i32 = 1;
 
-/// Prefixes of task ids that yadtq derives itself (workflow nodes `wf:`,
-/// schedule ticks `sched:`): a client id, `Idempotency-Key` or batch key may
-/// not start with them, so nobody can take such an id first.
-pub const RESERVED_PREFIXES: [&str; 2] = ["wf:", "sched:"];
-
-/// The reserved prefix `id` starts with, if any ([`RESERVED_PREFIXES`]).
-pub fn reserved_prefix(id: &str) -> Option<&'static str> {
-    RESERVED_PREFIXES.into_iter().find(|p| id.starts_with(p))
-}
+/// Prefix of the ids of workflow nodes; reserved for them (no client may
+/// submit an id under it) with the schedules' in
+/// [`crate::schedule::reserved_prefix`], the one check of both.
+pub(crate) const NODE_ID_PREFIX: &str = "wf:";
 
 /// The client id of node `node_ref` of workflow `workflow` (`wf:<workflow>:<ref>`).
 pub fn node_id(workflow: &str, node_ref: &str) -> String {
-    format!("wf:{workflow}:{node_ref}")
+    format!("{NODE_ID_PREFIX}{workflow}:{node_ref}")
 }
 
 /// True when stored task key `key` is a workflow node's (its client id starts with `wf:`).
 pub fn node_key(key: &TaskKey) -> bool {
-    key.client_id().starts_with("wf:")
+    key.client_id().starts_with(NODE_ID_PREFIX)
 }
 
 /// What a node does when a parent ends other than `success`.
