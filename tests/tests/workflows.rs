@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use yadtq_tests::{Gateway, Stack};
+use yadtq_tests::{Gateway, Servers, Stack};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -327,6 +327,50 @@ async fn a_worker_killed_mid_workflow_leaves_no_node_run_twice_at_once() {
     let end = gw.get("/tasks/wf:k1:end").await.body;
     assert_eq!(end["result"]["parents"].as_object().unwrap().len(), 12, "{end}");
     assert_no_repairs(&gw, &[&survivor]).await;
+}
+
+/// A PostgreSQL restart while nodes run, then a leader change: the outcomes
+/// that ended during the outage (and their fan-in, in the same transaction)
+/// are written once PostgreSQL is back, every node runs once, and the new
+/// leader's repair pass finds nothing.
+#[tokio::test]
+async fn a_postgres_restart_and_a_leader_change_mid_workflow_run_each_node_once() {
+    let stack = Stack::new("wf_restart").await;
+    // The first gateway leads (it started first); the second one stays.
+    let mut leader = stack.gateway(&[]).await;
+    let gw = stack.gateway(&[]).await;
+    let worker = stack.worker_binary("yadtq-test-worker", "worker", &["--concurrency", "8"]).await;
+    stack.wait_assigned(&worker).await;
+    let wid = stack.worker_id(&worker).await;
+    let mut tasks = vec![json!({"ref": "root", "task": "echo"})];
+    tasks.extend((0..6).map(|i| json!({"ref": format!("n{i}"), "task": "sleep", "args": [2], "depends_on": ["root"]})));
+    let refs: Vec<String> = (0..6).map(|i| format!("n{i}")).collect();
+    tasks.push(json!({"ref": "mid", "task": "collect", "depends_on": refs}));
+    tasks.push(json!({"ref": "last", "task": "echo", "depends_on": ["mid"]}));
+    let wf = submit(&gw, &json!({"id": "r1", "tasks": tasks}), 202).await;
+    stack.wait_processing_on(wid, 4, LONG).await;
+
+    Servers::stop_postgres();
+    // The sleeps end while PostgreSQL is down; their outcomes wait in the worker.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Servers::start_postgres();
+    leader.proc.kill9();
+
+    let done = finished(&gw, "r1").await;
+    assert_eq!((done["status"].as_str(), &done["counts"]), (Some("success"), &json!({"success": 9})), "{done}");
+    let ids = node_ids(&wf);
+    stack.assert_ran_once(&ids, "nodes across a PostgreSQL restart and a leader change").await;
+    let mid = gw.get("/tasks/wf:r1:mid").await.body;
+    assert_eq!(mid["result"]["parents"].as_object().unwrap().len(), 6, "{mid}");
+    // Another process takes the lease; its repair pass (every period, for
+    // nodes older than two) runs a few times and finds nothing.
+    let deadline = Instant::now() + LONG;
+    while ![&gw.proc, &worker].iter().any(|p| p.log().contains("became maintenance leader")) {
+        assert!(Instant::now() < deadline, "no process took the maintenance lease after the leader was killed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_no_repairs(&gw, &[&worker, &leader.proc]).await;
 }
 
 #[tokio::test]
