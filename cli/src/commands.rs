@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Pager { path: "/workers", key: "workers", query, cursor, all }.show(&client, out, render::workers).await
         }
         Command::Schedules(s) => crate::schedules::run(&client, out, s).await,
+        Command::Workflows(w) => crate::workflows::run(&client, out, w).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "yadtq", &mut std::io::stdout());

@@ -511,6 +511,81 @@ async fn the_documented_examples_run_as_documented() {
     assert_no_repairs(&gw, &[&worker]).await;
 }
 
+/// `yadtq workflows`: submit a file and wait (exit 0), a failing one (exit
+/// 7), list, show, cancel.
+#[tokio::test]
+async fn the_cli_submits_waits_for_lists_and_cancels_workflows() {
+    let stack = Stack::new("wf_cli").await;
+    let gw = stack.gateway(&[]).await;
+    let worker = stack.worker_binary("yadtq-test-worker", "worker", &[]).await;
+    let wid = stack.worker_id(&worker).await;
+    let cli = |json: bool, args: &[&str]| {
+        let mut cmd = std::process::Command::new(yadtq_tests::binary("yadtq"));
+        cmd.args(["--url", &gw.base, "--api-key", &stack.api_key]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.arg("workflows").args(args).output().expect("run yadtq");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let file = |name: &str, body: &Value| {
+        let path = std::env::temp_dir().join(format!("{}-{name}.json", stack.namespace));
+        std::fs::write(&path, body.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let diamond = file(
+        "diamond",
+        &json!({"id": "cli-d", "tasks": [
+            {"ref": "a", "task": "add", "args": [1, 2]},
+            {"ref": "b", "task": "sum", "args": [10], "depends_on": ["a"]},
+            {"ref": "c", "task": "sum", "args": [20], "depends_on": ["a"]},
+            {"ref": "d", "task": "collect", "depends_on": ["b", "c"]},
+        ]}),
+    );
+    let (code, out, err) = cli(true, &["submit", &diamond, "--wait", "60"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let wf: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((wf["status"].as_str(), &wf["counts"]), (Some("success"), &json!({"success": 4})), "{wf}");
+    let (code, out, _) = cli(false, &["get", "cli-d"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("workflow cli-d: success (success 4)"), "{out}");
+    assert!(out.contains("wf:cli-d:d") && out.contains("b,c"), "{out}");
+
+    let failing = file(
+        "failing",
+        &json!({"id": "cli-f", "tasks": [
+            {"ref": "a", "task": "fail", "args": ["boom"], "max_retries": 0},
+            {"ref": "b", "task": "echo", "depends_on": ["a"]},
+        ]}),
+    );
+    let (code, out, err) = cli(false, &["submit", &failing, "--wait", "60"]);
+    assert_eq!(code, Some(7), "{out}{err}");
+    assert!(err.contains("workflow cli-f failed"), "{err}");
+
+    let slow = file(
+        "slow",
+        &json!({"id": "cli-s", "tasks": [
+            {"ref": "a", "task": "sleep", "args": [30]},
+            {"ref": "b", "task": "echo", "depends_on": ["a"]},
+        ]}),
+    );
+    assert_eq!(cli(true, &["submit", &slow]).0, Some(0));
+    stack.wait_processing_on(wid, 1, LONG).await;
+    let (code, out, err) = cli(true, &["cancel", "cli-s"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let cancelled: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((cancelled["cancelled"].as_u64(), cancelled["requested"].as_u64()), (Some(1), Some(1)), "{cancelled}");
+    let (code, out, _) = cli(true, &["get", "cli-s", "--wait", "60"]);
+    assert_eq!(code, Some(7), "{out}");
+    let listed: Value = serde_json::from_str(&cli(true, &["list"]).1).unwrap();
+    let ids: Vec<&str> = listed["workflows"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["cli-s", "cli-f", "cli-d"]);
+}
+
 #[tokio::test]
 async fn a_command_node_reads_its_parents_from_the_file_it_is_given() {
     let dir = tempfile::tempdir().expect("temporary directory");
