@@ -43,7 +43,9 @@ CREATE TABLE IF NOT EXISTS workflow_nodes (
 );
 
 -- One row per dependency. The primary key serves fan-in (a parent's
--- children), the second index a claim's read of its parents' results.
+-- children), the second index a claim's read of its parents' results, the
+-- third the cascade when retention deletes a workflow (without it, each
+-- deleted workflow would scan every edge).
 CREATE TABLE IF NOT EXISTS workflow_edges (
     parent      text NOT NULL,
     child       text NOT NULL,
@@ -51,6 +53,7 @@ CREATE TABLE IF NOT EXISTS workflow_edges (
     PRIMARY KEY (parent, child)
 );
 CREATE INDEX IF NOT EXISTS workflow_edges_child ON workflow_edges (child);
+CREATE INDEX IF NOT EXISTS workflow_edges_workflow ON workflow_edges (workflow_id);
 
 -- The features a process honours (issue 27's mixed-version gate): a
 -- workflow is accepted only while every alive worker reports at least the

@@ -516,6 +516,20 @@ pub async fn get(pool: &PgPool, key: &TaskKey) -> Result<Option<WorkflowRow>, St
     }))
 }
 
+/// Whether workflow `key` has a node not yet terminal; `None` when there is
+/// no such workflow. One cheap statement, for long-polls (which read the
+/// whole workflow with [`get`] only once it has finished).
+pub async fn running(pool: &PgPool, key: &TaskKey) -> Result<Option<bool>, StoreError> {
+    let running = sqlx::query_scalar!(
+        "SELECT bool_or(t.status NOT IN ('success', 'failed', 'cancelled'))
+         FROM workflow_nodes n JOIN tasks t ON t.id = n.task_id WHERE n.workflow_id = $1",
+        key.as_str()
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(running)
+}
+
 /// A workflow in a listing: its id and status counts.
 #[derive(Debug, Clone)]
 pub struct WorkflowSummary {

@@ -467,9 +467,13 @@ pub async fn get(
         let _place = state.edge.waiter()?;
         let deadline = tokio::time::Instant::now() + wait;
         let mut poll = Poll::default();
-        while wf.status() == WorkflowStatus::Running && poll.sleep(deadline).await {
-            wf = read().await?;
+        // The cheap check while it runs; the whole workflow once at the end.
+        while poll.sleep(deadline).await {
+            if workflows::running(&state.pool, &key).await? != Some(true) {
+                break;
+            }
         }
+        wf = read().await?;
     }
     Ok(Json(present(&caller, wf)))
 }
