@@ -560,10 +560,7 @@ pub async fn list(
 ) -> Result<Json<SchedulePage>, ApiError> {
     caller.require(Scope::Read)?;
     let q = super::paging::query(query, &["limit", "cursor"])?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
-    }
+    let limit = super::paging::limit(q.limit)?;
     let before = super::paging::cursor(q.cursor.as_deref())?;
     let rows = store::list(&state.pool, &caller.tenant, limit + 1, before).await?;
     let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].seq.to_string());

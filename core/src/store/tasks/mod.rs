@@ -9,7 +9,7 @@
 //! | claim                 | `queued`                     | `processing`, attempt + 1           | worker               | [`claim`]            | status                             |
 //! | record outcome        | `processing`                 | `success`, `failed`, `cancelled`, or `scheduled` (retry) | worker | [`record_outcomes`] | status, worker id, attempt   |
 //! | rescue                | `processing` (dead worker)   | `queued`, `failed` or `cancelled`   | rescuer (leader)     | [`rescue`]           | status, worker id, attempt         |
-//! | cancel                | `queued`, `scheduled`        | `cancelled`                         | API                  | [`cancel`]           | status                             |
+//! | cancel                | `waiting`, `queued`, `scheduled` | `cancelled`                     | API                  | [`cancel`]           | status                             |
 //! | request cancel        | `processing`, or a status this release does not know | unchanged + `cancel_requested_at` | API | [`cancel`]  | status                             |
 //! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure; no other holder of its unique key |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
@@ -101,7 +101,7 @@ impl Transition {
             Self::Claim | Self::RefuseRecord | Self::SendBack | Self::Reroute => &[Queued],
             Self::RecordOutcome | Self::Rescue => &[Processing],
             // And any status this release does not know (cancel requested).
-            Self::Cancel => &[Queued, Scheduled, Processing],
+            Self::Cancel => &[Waiting, Queued, Scheduled, Processing],
             Self::Retry => &[Failed, Cancelled],
             Self::Expire => &[Success, Failed, Cancelled],
         }
@@ -183,6 +183,8 @@ impl From<TaskRecord> for TaskRow {
                 trace_id: r.traceparent.as_deref().and_then(TraceContext::trace_id).map(str::to_string),
                 schedule_id: None,
                 scheduled_for: None,
+                workflow_id: None,
+                parents: None,
             }
             .with_schedule(),
             request_hash: r.request_hash,
@@ -205,18 +207,19 @@ macro_rules! unpublished_query {
         )
     };
 }
+pub(in crate::store) use unpublished_query;
 
-/// An [`Unpublished`] row, with its status (the rescuer's rows may be
-/// `failed` or `cancelled` instead).
-struct UnpublishedRecord {
-    status: TaskStatus,
-    id: String,
-    name: String,
-    args: Json<Box<RawValue>>,
-    kwargs: Json<Box<RawValue>>,
-    queue: String,
-    attempts: i32,
-    created_at: DateTime<Utc>,
+/// An [`Unpublished`] row, with its status (the rescuer's rows, and the
+/// nodes a workflow fan-in moves, may be `failed` or `cancelled` instead).
+pub(in crate::store) struct UnpublishedRecord {
+    pub(in crate::store) status: TaskStatus,
+    pub(in crate::store) id: String,
+    pub(in crate::store) name: String,
+    pub(in crate::store) args: Json<Box<RawValue>>,
+    pub(in crate::store) kwargs: Json<Box<RawValue>>,
+    pub(in crate::store) queue: String,
+    pub(in crate::store) attempts: i32,
+    pub(in crate::store) created_at: DateTime<Utc>,
 }
 
 impl From<UnpublishedRecord> for Unpublished {
@@ -241,13 +244,13 @@ mod transitions;
 pub use list::{list, TaskFilter, TaskPage};
 pub(crate) use publish_pending::{fail_unsendable, fetch_unpublished, reroute_changed};
 pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpublished};
-pub(super) use submit::insert_rows;
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
+pub(super) use submit::{insert_rows, insert_rows_waiting};
 pub use transitions::{
-    cancel, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed,
-    Outcome, Recorded, RetryResult,
+    cancel, cancel_releasing, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult,
+    ClaimResult, Claimed, Outcome, Recorded, RetryResult,
 };
-pub(crate) use transitions::{delete_expired, promote_due, rescue};
+pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue, retry_in};
 
 /// A task row with the request hash used for idempotent submission.
 #[derive(Debug)]

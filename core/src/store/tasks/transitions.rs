@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{get, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
+use super::{get, get_in, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
 use crate::model::{Progress, TaskError, TaskStatus};
 use crate::names::TaskKey;
 use crate::store::events::notify_changed;
@@ -32,17 +32,25 @@ pub enum CancelResult {
     NotFound,
 }
 
-/// Cancels a task: at once when it is `queued` or `scheduled`, by request
-/// (`cancel_requested_at`, status unchanged) when it is `processing` or in a
-/// status this release does not know (a newer release's, which honours the
-/// request when it next moves the task).
+/// Cancels a task: at once when it is `waiting`, `queued` or `scheduled`,
+/// by request (`cancel_requested_at`, status unchanged) when it is
+/// `processing` or in a status this release does not know (a newer
+/// release's, which honours the request when it next moves the task).
 pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreError> {
+    Ok(cancel_releasing(pool, key).await?.0)
+}
+
+/// [`cancel`], with the workflow nodes that its fan-in released to `queued`
+/// (children of a cancelled node that run anyway, `on_parent_failure: run`),
+/// for the caller to publish right away; the publisher is the fallback.
+pub async fn cancel_releasing(pool: &PgPool, key: &TaskKey) -> Result<(CancelResult, Vec<Unpublished>), StoreError> {
+    let mut tx = pool.begin().await?;
     let row = task_query!(
         "UPDATE tasks SET
-             status = CASE WHEN status IN ('queued', 'scheduled') THEN 'cancelled' ELSE status END,
+             status = CASE WHEN status IN ('waiting', 'queued', 'scheduled') THEN 'cancelled' ELSE status END,
              cancel_requested_at = coalesce(cancel_requested_at, now()),
-             finished_at = CASE WHEN status IN ('queued', 'scheduled') THEN now() ELSE finished_at END,
-             error = CASE WHEN status IN ('queued', 'scheduled')
+             finished_at = CASE WHEN status IN ('waiting', 'queued', 'scheduled') THEN now() ELSE finished_at END,
+             error = CASE WHEN status IN ('waiting', 'queued', 'scheduled')
                           THEN jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request')
                           ELSE error END
          WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
@@ -50,15 +58,23 @@ pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreE
         "",
         key.as_str()
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    match row.map(TaskRow::from) {
+    let row = row.map(TaskRow::from);
+    // A cancelled workflow node's children leave `waiting` with it.
+    let ended = row.iter().filter(|r| r.task.status == TaskStatus::Cancelled).map(|r| r.task.key.clone()).collect();
+    let fanned = crate::store::workflows::fan_in(&mut tx, ended).await?;
+    tx.commit().await?;
+    match row {
         Some(row) if row.task.status == TaskStatus::Cancelled => {
-            notify_changed(pool, vec![row.task.key.to_string()]);
-            Ok(CancelResult::Cancelled(row))
+            notify_changed(
+                pool,
+                std::iter::once(row.task.key.clone()).chain(fanned.changed).map(TaskKey::into_string).collect(),
+            );
+            Ok((CancelResult::Cancelled(row), fanned.released))
         }
-        Some(row) => Ok(CancelResult::Requested(row)),
-        None => Ok(get(pool, key).await?.map_or(CancelResult::NotFound, CancelResult::Terminal)),
+        Some(row) => Ok((CancelResult::Requested(row), Vec::new())),
+        None => Ok((get(pool, key).await?.map_or(CancelResult::NotFound, CancelResult::Terminal), Vec::new())),
     }
 }
 
@@ -81,6 +97,16 @@ pub enum RetryResult {
 /// (its retry budget is raised to allow it), unless another task holds its
 /// unique key ([`RetryResult::UniqueHeld`]).
 pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreError> {
+    let result = retry_in(&mut *pool.acquire().await?, key).await?;
+    if matches!(result, RetryResult::Requeued(_)) {
+        notify_changed(pool, vec![key.to_string()]);
+    }
+    Ok(result)
+}
+
+/// [`retry`] on `conn` (a workflow's transaction, which re-opens the
+/// node's descendants with it), without notifying.
+pub(crate) async fn retry_in(conn: &mut PgConnection, key: &TaskKey) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
     let row = match task_query!(
         "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
@@ -93,18 +119,15 @@ pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreErr
         key.as_str(),
         &unsendable
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     {
         Err(e) if crate::store::unique::is_violation(&e) => return Ok(RetryResult::UniqueHeld),
         row => row?,
     };
     match row {
-        Some(row) => {
-            notify_changed(pool, vec![key.to_string()]);
-            Ok(RetryResult::Requeued(row.into()))
-        }
-        None => Ok(get(pool, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
+        Some(row) => Ok(RetryResult::Requeued(row.into())),
+        None => Ok(get_in(conn, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
     }
 }
 
@@ -247,6 +270,26 @@ pub async fn record_outcomes(
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<Vec<Recorded>, StoreError> {
+    let recorded = record_outcomes_in(&mut *pool.acquire().await?, worker_id, outcomes).await?;
+    notify_changed(
+        pool,
+        outcomes
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, r)| **r == Recorded::Written)
+            .map(|(o, _)| o.task_id.to_string())
+            .collect(),
+    );
+    Ok(recorded)
+}
+
+/// [`record_outcomes`] on `conn` (a workflow's transaction, which adds the
+/// fan-in), without notifying.
+pub(crate) async fn record_outcomes_in(
+    conn: &mut PgConnection,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<Vec<Recorded>, StoreError> {
     let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
     let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
     let n = outcomes.len();
@@ -300,10 +343,9 @@ pub async fn record_outcomes(
         &delays,
         worker_id
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     let done: std::collections::HashSet<(String, i32)> = done.into_iter().map(|d| (d.id, d.attempt)).collect();
-    notify_changed(pool, done.iter().map(|(id, _)| id.clone()).collect());
     Ok(outcomes
         .iter()
         .map(|o| if done.contains(&(o.task_id.to_string(), o.attempt)) { Recorded::Written } else { Recorded::Fenced })
@@ -373,6 +415,7 @@ pub(crate) struct Rescued {
 /// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
 /// close with outcome `worker_lost`.
 pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescued, StoreError> {
+    let mut tx = pool.begin().await?;
     let rows = unpublished_query!(
         r#"WITH lost AS (
              SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted,
@@ -405,18 +448,24 @@ pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescue
         " FROM moved",
         dead_after.as_secs_f64()
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     let mut rescued = Rescued::default();
     let mut moved = Vec::with_capacity(rows.len());
+    let mut ended = Vec::new();
     for r in rows {
         moved.push(r.id.clone());
         if r.status == TaskStatus::Queued {
             rescued.requeued.push(r.into());
         } else {
+            ended.push(TaskKey::from_stored(r.id));
             rescued.failed += 1;
         }
     }
+    let fanned = crate::store::workflows::fan_in(&mut tx, ended).await?;
+    tx.commit().await?;
+    moved.extend(fanned.changed.into_iter().map(TaskKey::into_string));
+    rescued.requeued.extend(fanned.released);
     notify_changed(pool, moved);
     Ok(rescued)
 }
@@ -428,6 +477,7 @@ pub(crate) async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> 
         "DELETE FROM tasks WHERE id IN (
              SELECT id FROM tasks WHERE finished_at < now() - make_interval(secs => $1)
                AND status IN ('success', 'failed', 'cancelled')
+               AND NOT EXISTS (SELECT 1 FROM workflow_nodes n WHERE n.task_id = tasks.id)
              ORDER BY finished_at LIMIT $2)",
         ttl.as_secs_f64(),
         batch
