@@ -900,7 +900,8 @@ export interface components {
             fired: string[];
             /**
              * Format: int64
-             * @description Runs skipped (by the overlap policy, or the run limit).
+             * @description Runs skipped (by the overlap policy, the run limit, or the template's
+             *     unique key held by another task).
              */
             skipped: number;
         };
@@ -1473,6 +1474,7 @@ export interface components {
              * @description Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
              */
             timeout?: number | null;
+            unique?: null | components["schemas"]["UniqueRequest"];
         };
         /** @description The task a schedule fires. */
         TemplateView: {
@@ -1506,6 +1508,7 @@ export interface components {
              * @description Per-attempt timeout, seconds.
              */
             timeout: number;
+            unique?: null | components["schemas"]["UniqueRequest"];
         };
         /**
          * @description At most one task of this tenant and task name holds the key at a time:

@@ -28,6 +28,7 @@ use super::tasks::TaskIdPath;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::submit::UniqueRequest;
 
 /// Longest schedule id, characters (a tick's task id `sched:<id>:<secs>` stays within 128).
 pub const MAX_ID_LEN: usize = 100;
@@ -128,6 +129,12 @@ pub struct TaskTemplate {
     /// Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
     #[schema(exclusive_minimum = 0, maximum = 86400)]
     pub timeout: Option<f64>,
+    /// Every fired task takes this unique option (docs/unique.md): a tick
+    /// whose key another task holds fires nothing and is recorded as
+    /// skipped with reason `unique`. The default key hashes the template,
+    /// so `{}` makes at most one live task of this schedule's kind, whatever
+    /// the overlap policy; a `for_seconds` bucket is taken at the fire.
+    pub unique: Option<UniqueRequest>,
 }
 
 /// Body of `PATCH /schedules/{id}`: the fields to change (absent or null: unchanged).
@@ -197,6 +204,9 @@ pub struct TemplateView {
     pub retry_backoff_base: Option<f64>,
     /// Retry backoff cap, seconds.
     pub retry_backoff_cap: Option<f64>,
+    /// The unique option every fired task takes (`key` is the effective
+    /// key, the default one included); null: none.
+    pub unique: Option<UniqueRequest>,
 }
 
 /// One line of a schedule's history: what became of a tick.
@@ -281,7 +291,8 @@ pub struct SchedulePage {
 pub struct FireResult {
     /// Ids of the tasks fired, in tick order.
     pub fired: Vec<String>,
-    /// Runs skipped (by the overlap policy, or the run limit).
+    /// Runs skipped (by the overlap policy, the run limit, or the template's
+    /// unique key held by another task).
     pub skipped: i64,
     /// Runs buffered behind the running task.
     pub buffered: i64,
@@ -330,14 +341,6 @@ fn template(state: &AppState, caller: &Caller, raw: &RawValue) -> Result<Templat
             ));
         }
     }
-    // Refused rather than dropped: POST /tasks would take it, and a fire
-    // does not honour it yet (issue 26 asks for it in schedule templates).
-    if fields.contains_key("unique") {
-        return Err(ApiError::bad_request(
-            "task.unique",
-            "a schedule's task takes no unique option yet: a tick's task id already makes one task per tick",
-        ));
-    }
     let mut new =
         crate::submit::validate_item(raw.get().as_bytes(), None, &state.cfg.limits).map_err(|e| e.within("task"))?;
     caller.require_queue(&new.queue, "task.queue")?;
@@ -356,6 +359,7 @@ fn template(state: &AppState, caller: &Caller, raw: &RawValue) -> Result<Templat
         retry_backoff_base: new.retry_backoff.base_seconds,
         retry_backoff_cap: new.retry_backoff.cap_seconds,
         hash: new.request_hash,
+        unique: new.unique,
     })
 }
 
@@ -416,6 +420,7 @@ fn view(caller: &Caller, row: &ScheduleRow, fires: Option<Vec<FireRow>>) -> Sche
             timeout: s.template.timeout_seconds,
             retry_backoff_base: s.template.retry_backoff_base,
             retry_backoff_cap: s.template.retry_backoff_cap,
+            unique: s.template.unique.as_ref().map(UniqueRequest::of),
         },
         overlap: Overlap::parse(&s.overlap).unwrap_or_default(),
         catchup_window: s.catchup_window_seconds,
@@ -709,12 +714,12 @@ async fn fire(
         let spec = spec_of(&row).map_err(spec_error)?;
         let (runs, overlap) = make(&row, &spec)?;
         let plan = plan::manual(&state_of(&row), runs, overlap);
-        if let Some(tasks) = execute(&state.pool, &row, &plan, Utc::now()).await? {
-            yadtq_core::maintenance::publish_rows(&state.routes, &state.pool, &state.producer, tasks).await;
-            let present = |s: &String| row.key.task_key(s).id_for(&caller.tenant).into_string();
+        if let Some(applied) = execute(&state.pool, &row, &plan, Utc::now()).await? {
+            yadtq_core::maintenance::publish_rows(&state.routes, &state.pool, &state.producer, applied.queued).await;
+            let fired = plan.runs.iter().map(|r| row.key.task_key(&r.suffix)).filter(|k| !applied.refused.contains(k));
             return Ok(FireResult {
-                fired: plan.runs.iter().map(|r| present(&r.suffix)).collect(),
-                skipped: plan.skipped,
+                fired: fired.map(|k| k.id_for(&caller.tenant).into_string()).collect(),
+                skipped: plan.skipped + applied.refused.len() as i64,
                 buffered: plan.log.iter().filter(|e| e.outcome == "buffered").count() as i64,
             });
         }
