@@ -322,11 +322,14 @@ fn node(i: usize, raw: &RawValue) -> Result<ParsedNode, ApiError> {
         Some(d) => serde_json::from_str(d.get())
             .map_err(|_| ApiError::bad_request(&field("depends_on"), "depends_on must be an array of refs"))?,
     };
+    // null is absent, as the schema's optional field says.
     let on_parent_failure = match fields.remove("on_parent_failure") {
         None => OnParentFailure::default(),
-        Some(p) => serde_json::from_str(p.get()).map_err(|_| {
-            ApiError::bad_request(&field("on_parent_failure"), "on_parent_failure must be \"cancel\" or \"run\"")
-        })?,
+        Some(p) => serde_json::from_str::<Option<OnParentFailure>>(p.get())
+            .map_err(|_| {
+                ApiError::bad_request(&field("on_parent_failure"), "on_parent_failure must be \"cancel\" or \"run\"")
+            })?
+            .unwrap_or_default(),
     };
     let parts: Vec<String> = fields
         .iter()
@@ -626,6 +629,7 @@ pub enum Until {
 #[serde(deny_unknown_fields)]
 pub struct WaitRequest {
     /// Task ids (1 to 1,000).
+    #[schema(min_items = 1, max_items = 1000)]
     pub ids: Vec<String>,
     /// `all` (default) or `any`.
     #[serde(default)]
@@ -720,4 +724,23 @@ pub async fn wait(
         }
     }
     Ok(Json(WaitResponse { done, tasks: found.into_iter().map(|t| caller.present(t)).collect() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{node, OnParentFailure};
+    use serde_json::value::RawValue;
+
+    fn parsed(body: &str) -> Result<OnParentFailure, String> {
+        let raw = RawValue::from_string(body.to_string()).unwrap();
+        node(0, &raw).map(|n| n.on_parent_failure).map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn a_null_on_parent_failure_is_the_default_and_a_bad_one_is_a_400() {
+        let node = |opf: &str| format!(r#"{{"ref": "a", "task": "echo", "on_parent_failure": {opf}}}"#);
+        assert_eq!(parsed(&node("null")), Ok(OnParentFailure::default()));
+        assert_eq!(parsed(&node(r#""run""#)), Ok(OnParentFailure::Run));
+        assert!(parsed(&node(r#""never""#)).unwrap_err().contains("tasks[0].on_parent_failure"));
+    }
 }
