@@ -255,6 +255,12 @@ fn id_patterns(doc: &mut serde_json::Value) {
         set(schema, &task_id, &format!("SubmitRequest.{field}"));
     }
     set(&mut doc["components"]["schemas"]["CreateSchedule"]["properties"]["id"], &schedule_id, "CreateSchedule.id");
+    set(&mut doc["components"]["schemas"]["WaitRequest"]["properties"]["ids"]["items"], &task_id, "WaitRequest.ids[]");
+    // A node's parents are refs: the `ref` pattern, stated once in the attribute.
+    let node = &mut doc["components"]["schemas"]["WorkflowNodeRequest"]["properties"];
+    let node_ref = node["ref"]["pattern"].clone();
+    assert!(node_ref.is_string(), "WorkflowNodeRequest.ref has a pattern");
+    set(&mut node["depends_on"]["items"], &node_ref, "WorkflowNodeRequest.depends_on[]");
 }
 
 /// The rule between a submission's fields that JSON Schema can state, and

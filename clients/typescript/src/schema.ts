@@ -1708,7 +1708,11 @@ export interface components {
         WorkflowNodeRequest: {
             /** @description Positional arguments. */
             args?: unknown[] | null;
-            /** @description Refs of the nodes that must finish first. */
+            /**
+             * @description Refs of the nodes that must finish first (each a `ref` of another
+             *     node, at most once, with no cycle: else a 400 naming
+             *     `tasks[i].depends_on[j]`).
+             */
             depends_on?: string[];
             /** @description Keyword arguments. */
             kwargs?: {
@@ -1716,11 +1720,11 @@ export interface components {
             } | null;
             /**
              * Format: int32
-             * @description Retries after the first attempt.
+             * @description Retries after the first attempt (at most `YADTQ_MAX_RETRIES_LIMIT`, default 100).
              */
             max_retries?: number | null;
             on_parent_failure?: null | components["schemas"]["OnParentFailure"];
-            /** @description Queue (default `default`). */
+            /** @description Queue (1-64 of letters, digits, `-`, `_`; default `default`). */
             queue?: string | null;
             /**
              * @description The node's name within the workflow (1-48 of letters, digits, `_-`);
@@ -1729,19 +1733,19 @@ export interface components {
             ref: string;
             /**
              * Format: double
-             * @description Retry backoff base, seconds.
+             * @description Retry backoff base, seconds (at most `YADTQ_MAX_TIMEOUT`).
              */
             retry_backoff_base?: number | null;
             /**
              * Format: double
-             * @description Retry backoff cap, seconds.
+             * @description Retry backoff cap, seconds: at least `retry_backoff_base`, at most `YADTQ_MAX_TIMEOUT`.
              */
             retry_backoff_cap?: number | null;
-            /** @description Handler name. */
+            /** @description Handler name: letters, digits and `._:-`, starting with a letter. */
             task: string;
             /**
              * Format: double
-             * @description Per-attempt timeout in seconds.
+             * @description Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
              */
             timeout?: number | null;
         };

@@ -52,7 +52,7 @@ pub struct WorkflowRequest {
     /// The nodes: each a task as `POST /tasks` takes it (without `id`,
     /// `task-id`, `countdown`, `eta` or `unique`) plus `ref`, `depends_on` and
     /// `on_parent_failure`.
-    #[schema(value_type = Vec<WorkflowNodeRequest>)]
+    #[schema(value_type = Vec<WorkflowNodeRequest>, min_items = 1)]
     pub tasks: Vec<Box<RawValue>>,
 }
 
@@ -66,7 +66,8 @@ pub struct WorkflowNodeRequest {
     #[serde(rename = "ref")]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,48}$")]
     pub node_ref: String,
-    /// Handler name.
+    /// Handler name: letters, digits and `._:-`, starting with a letter.
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9._:-]{0,127}$")]
     pub task: String,
     /// Positional arguments.
     #[schema(value_type = Option<Vec<serde_json::Value>>)]
@@ -74,22 +75,29 @@ pub struct WorkflowNodeRequest {
     /// Keyword arguments.
     #[schema(value_type = Option<HashMap<String, serde_json::Value>>)]
     pub kwargs: Option<serde_json::Value>,
-    /// Queue (default `default`).
+    /// Queue (1-64 of letters, digits, `-`, `_`; default `default`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub queue: Option<String>,
-    /// Refs of the nodes that must finish first.
+    /// Refs of the nodes that must finish first (each a `ref` of another
+    /// node, at most once, with no cycle: else a 400 naming
+    /// `tasks[i].depends_on[j]`).
     #[serde(default)]
     pub depends_on: Vec<String>,
     /// What the node does when a parent ends other than `success`: `cancel`
     /// (default; it ends `cancelled` with kind `parent_failed`, and so on
     /// down) or `run` (it runs and sees which parents failed).
     pub on_parent_failure: Option<OnParentFailure>,
-    /// Retries after the first attempt.
+    /// Retries after the first attempt (at most `YADTQ_MAX_RETRIES_LIMIT`, default 100).
+    #[schema(minimum = 0, maximum = 100)]
     pub max_retries: Option<i32>,
-    /// Per-attempt timeout in seconds.
+    /// Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
+    #[schema(exclusive_minimum = 0, maximum = 86400)]
     pub timeout: Option<f64>,
-    /// Retry backoff base, seconds.
+    /// Retry backoff base, seconds (at most `YADTQ_MAX_TIMEOUT`).
+    #[schema(minimum = 0, maximum = 86400)]
     pub retry_backoff_base: Option<f64>,
-    /// Retry backoff cap, seconds.
+    /// Retry backoff cap, seconds: at least `retry_backoff_base`, at most `YADTQ_MAX_TIMEOUT`.
+    #[schema(minimum = 0, maximum = 86400)]
     pub retry_backoff_cap: Option<f64>,
 }
 

@@ -24,16 +24,20 @@ class WorkflowNodeRequest:
         Attributes:
             ref (str): The node's name within the workflow (1-48 of letters, digits, `_-`);
                 its task id is `wf:<workflow id>:<ref>`.
-            task (str): Handler name.
+            task (str): Handler name: letters, digits and `._:-`, starting with a letter.
             args (list[Any] | None | Unset): Positional arguments.
-            depends_on (list[str] | Unset): Refs of the nodes that must finish first.
+            depends_on (list[str] | Unset): Refs of the nodes that must finish first (each a `ref` of another
+                node, at most once, with no cycle: else a 400 naming
+                `tasks[i].depends_on[j]`).
             kwargs (None | Unset | WorkflowNodeRequestKwargsType0): Keyword arguments.
-            max_retries (int | None | Unset): Retries after the first attempt.
+            max_retries (int | None | Unset): Retries after the first attempt (at most `YADTQ_MAX_RETRIES_LIMIT`, default
+                100).
             on_parent_failure (None | OnParentFailure | Unset):
-            queue (None | str | Unset): Queue (default `default`).
-            retry_backoff_base (float | None | Unset): Retry backoff base, seconds.
-            retry_backoff_cap (float | None | Unset): Retry backoff cap, seconds.
-            timeout (float | None | Unset): Per-attempt timeout in seconds.
+            queue (None | str | Unset): Queue (1-64 of letters, digits, `-`, `_`; default `default`).
+            retry_backoff_base (float | None | Unset): Retry backoff base, seconds (at most `YADTQ_MAX_TIMEOUT`).
+            retry_backoff_cap (float | None | Unset): Retry backoff cap, seconds: at least `retry_backoff_base`, at most
+                `YADTQ_MAX_TIMEOUT`.
+            timeout (float | None | Unset): Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
     """
 
     ref: str
