@@ -59,6 +59,7 @@ pub struct WorkflowRequest {
 /// One node of `POST /workflows`: a task (the fields of `POST /tasks`
 /// but the ids, the schedule and `unique`) with its place in the graph.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // the schema's; the route reads nodes field by field
 pub struct WorkflowNodeRequest {
     /// The node's name within the workflow (1-48 of letters, digits, `_-`);

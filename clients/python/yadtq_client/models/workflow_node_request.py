@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.on_parent_failure import OnParentFailure
 from ..types import UNSET, Unset
@@ -51,7 +50,6 @@ class WorkflowNodeRequest:
     retry_backoff_base: float | None | Unset = UNSET
     retry_backoff_cap: float | None | Unset = UNSET
     timeout: float | None | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.workflow_node_request_kwargs_type_0 import WorkflowNodeRequestKwargsType0  # noqa: PLC0415
@@ -120,7 +118,7 @@ class WorkflowNodeRequest:
             timeout = self.timeout
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "ref": ref,
@@ -269,21 +267,4 @@ class WorkflowNodeRequest:
             timeout=timeout,
         )
 
-        workflow_node_request.additional_properties = d
         return workflow_node_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
