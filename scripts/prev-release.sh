@@ -21,7 +21,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 # The commit that made every reader survive unknown task statuses (issue 22):
-# the release later statuses (`waiting`, `held`) upgrade from.
+# the release later statuses (`waiting`, `held`) upgrade from. Its workers
+# report no feature level (workers.feature_level reads 0), so this release's
+# gateways answer POST /workflows with 503 while they live (issue 27).
 # YADTQ_PREV_RELEASE overrides it (to try an upgrade from another commit).
 PREV_RELEASE="${YADTQ_PREV_RELEASE:-c252765d17647929da8c3672227e7b0de3f23cd9}"
 

@@ -14,8 +14,8 @@ Exit codes:
   4  conflict (409: task already finished, not retryable, or id reused with another body)
   5  invalid input (400, 413, 415, 422: e.g. an undeclared queue; or a bad --kwargs / --file line)
   6  gateway unavailable (connection refused, timeout, 503, an untrusted TLS certificate)
-  7  a task waited for ended failed or cancelled
-  8  the wait ended before the task did
+  7  a task (or workflow) waited for ended failed or cancelled
+  8  the wait ended before the task (or workflow) did
   9  the API key was refused (401: missing, unknown or revoked; 403: lacks a scope or queue)";
 
 /// Command-line client of a yadtq gateway: submit tasks, read and follow
@@ -105,6 +105,8 @@ pub enum Command {
     },
     /// Periodic tasks: create, list, show, pause, resume, trigger, backfill, delete (docs/schedules.md).
     Schedules(crate::schedules::Schedules),
+    /// Workflows (DAGs of tasks): submit from a JSON file, list, show, wait, cancel (docs/workflows.md).
+    Workflows(crate::workflows::Workflows),
     /// Print a shell completion script (e.g. `yadtq completions bash > /etc/bash_completion.d/yadtq`).
     Completions {
         /// The shell.

@@ -3,7 +3,6 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -13,10 +12,10 @@ use crate::render;
 
 /// The gateway's longest long-poll, seconds.
 const MAX_POLL: f64 = 60.0;
-/// Long-polls in flight at once while waiting for many tasks.
-const WAITERS: usize = 16;
+/// Most task ids one `POST /tasks/wait` takes.
+const WAIT_IDS: usize = 1000;
 /// Statuses in the order summaries list them.
-const STATUSES: [&str; 6] = ["success", "failed", "cancelled", "processing", "scheduled", "queued"];
+const STATUSES: [&str; 7] = ["success", "failed", "cancelled", "processing", "scheduled", "queued", "waiting"];
 
 /// Runs the command line `cli`.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -45,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Pager { path: "/workers", key: "workers", query, cursor, all }.show(&client, out, render::workers).await
         }
         Command::Schedules(s) => crate::schedules::run(&client, out, s).await,
+        Command::Workflows(w) => crate::workflows::run(&client, out, w).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "yadtq", &mut std::io::stdout());
@@ -395,7 +395,7 @@ fn on_line(mut p: Problem, start: usize, lines: &[usize]) -> Problem {
 }
 
 /// Tasks by status, the known statuses in [`STATUSES`] order, then any other
-/// (a newer gateway's, e.g. `waiting`) verbatim in name order; statuses
+/// (a newer gateway's, e.g. `held`) verbatim in name order; statuses
 /// with no task are left out.
 fn status_counts(tasks: &[Value]) -> Vec<(String, usize)> {
     let mut others: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
@@ -454,8 +454,9 @@ async fn submit_file(client: &Client, out: Output, s: &Submit) -> Result<()> {
     }
 }
 
-/// Waits for every task of `tasks`, a progress bar on standard error (when it
-/// is a terminal); returns their last states in the same order.
+/// Waits for every task of `tasks` with `POST /tasks/wait` (one long-poll
+/// per 1,000 tasks at a time), a progress bar on standard error (when it is
+/// a terminal); returns their last states in the same order.
 async fn wait_all(client: &Client, tasks: &[Value], until: Option<Instant>) -> Result<Vec<Value>> {
     let bar = indicatif::ProgressBar::new(tasks.len() as u64);
     bar.set_style(
@@ -463,22 +464,25 @@ async fn wait_all(client: &Client, tasks: &[Value], until: Option<Instant>) -> R
             .expect("valid template"),
     );
     let mut finished: Vec<Value> = tasks.to_vec();
-    let (mut ok, mut bad) = (0, 0);
-    let mut waits = futures::stream::iter(tasks.iter().enumerate().map(|(i, t)| async move {
-        let id = render::cell(&t["id"]);
-        wait_task(client, &id, until).await.map(|a| (i, a.body))
-    }))
-    .buffer_unordered(WAITERS);
-    while let Some(done) = waits.next().await {
-        let (i, task) = done?;
-        match task["status"].as_str() {
-            Some("success") => ok += 1,
-            Some("failed" | "cancelled") => bad += 1,
-            _ => {}
-        }
-        bar.inc(1);
+    let show = |bar: &indicatif::ProgressBar, finished: &[Value]| {
+        let count = |s: &[&str]| finished.iter().filter(|t| s.iter().any(|s| t["status"] == *s)).count();
+        let (ok, bad) = (count(&["success"]), count(&["failed", "cancelled"]));
+        bar.set_position((ok + bad) as u64);
         bar.set_message(format!("({ok} succeeded, {bad} failed or cancelled)"));
-        finished[i] = task;
+    };
+    for start in (0..tasks.len()).step_by(WAIT_IDS) {
+        let end = (start + WAIT_IDS).min(tasks.len());
+        let ids: Vec<String> = tasks[start..end].iter().map(|t| render::cell(&t["id"])).collect();
+        loop {
+            let left = until.map_or(MAX_POLL, |u| u.saturating_duration_since(Instant::now()).as_secs_f64());
+            let body = json!({"ids": ids, "until": "all", "timeout": left.min(MAX_POLL)});
+            let a = client.post("/tasks/wait", Some(&body)).await?;
+            finished[start..end].clone_from_slice(items(&a.body));
+            show(&bar, &finished);
+            if a.body["done"] == true || left <= 0.0 {
+                break;
+            }
+        }
     }
     bar.finish_and_clear();
     Ok(finished)
@@ -495,7 +499,7 @@ mod tests {
             .map(|s| json!({"id": "t", "status": s}))
             .collect();
         let counts = status_counts(&tasks);
-        let expected = [("success", 1), ("failed", 1), ("held", 1), ("waiting", 2)];
+        let expected = [("success", 1), ("failed", 1), ("waiting", 2), ("held", 1)];
         assert_eq!(counts, expected.map(|(s, n)| (s.to_string(), n)));
         assert!(tasks.iter().filter(|t| t["status"] != "success" && t["status"] != "failed").all(|t| !is_terminal(t)));
     }

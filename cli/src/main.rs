@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod render;
 mod schedules;
+mod workflows;
 
 use clap::Parser;
 

@@ -80,6 +80,17 @@ pub(crate) const WORKERS_ALIVE: &str = "yadtq_workers_alive";
 /// Unix time of the leader's last successful sample, seconds: gauge. Only
 /// the current leader exports it.
 pub(crate) const LEADER_SAMPLED_AT: &str = "yadtq_leader_sampled_timestamp_seconds";
+/// Workflow nodes the leader's repair pass moved out of `waiting` (their
+/// parents had all finished, but no fan-in had released them): counter.
+/// The safety net; 0 in normal runs.
+pub(crate) const WORKFLOW_REPAIRS: &str = "yadtq_workflow_repairs_total";
+/// Workflows by status (`running`, `success`, `failed`, `cancelled`),
+/// sampled by the leader: gauge, label `status`.
+pub(crate) const WORKFLOWS: &str = "yadtq_workflows";
+/// Fan-in latency, seconds: from a workflow node's last parent's
+/// `finished_at` to the node's claim (database clock), observed by the
+/// worker that claims it: histogram.
+pub const WORKFLOW_FAN_IN: &str = "yadtq_workflow_fan_in_seconds";
 
 /// Histogram buckets for durations, seconds (1 ms to 5 min).
 const DURATION_BUCKETS: &[f64] =
@@ -172,6 +183,7 @@ pub fn zero_worker_series(tasks: &[String], queues: &[String]) {
 /// Registers the maintenance counters at 0 (see [`zero_worker_series`]),
 /// and [`LEADER`] at 0 until the lease is won.
 pub(crate) fn zero_maintenance_series() {
+    metrics::counter!(WORKFLOW_REPAIRS).increment(0);
     metrics::counter!(TASKS_RESCUED, "result" => "requeued").increment(0);
     metrics::counter!(TASKS_RESCUED, "result" => "failed").increment(0);
     metrics::gauge!(LEADER).set(0.0);

@@ -12,12 +12,14 @@ use crate::names::{TaskId, TaskKey};
 /// Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
 ///
 /// A status this release does not know (one a newer release writes, e.g.
-/// `waiting` or `held`, read during a rolling upgrade) is kept verbatim in
+/// `held`, read during a rolling upgrade) is kept verbatim in
 /// [`TaskStatus::Other`] and is never terminal, so every reader passes it
 /// through instead of failing. Serialized and stored as its name (text), an
 /// `Other` as its text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
+    /// A workflow node whose parents have not all finished (docs/workflows.md).
+    Waiting,
     /// Accepted and waiting for a worker.
     Queued,
     /// Waiting for its `run_at` time (countdown, eta or retry backoff).
@@ -37,12 +39,13 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// The statuses this release knows, in lifecycle order.
-    pub const KNOWN: [TaskStatus; 6] =
-        [Self::Queued, Self::Scheduled, Self::Processing, Self::Success, Self::Failed, Self::Cancelled];
+    pub const KNOWN: [TaskStatus; 7] =
+        [Self::Waiting, Self::Queued, Self::Scheduled, Self::Processing, Self::Success, Self::Failed, Self::Cancelled];
 
     /// The name stored in the `status` column (an `Other`'s text as is).
     pub fn as_str(&self) -> &str {
         match self {
+            Self::Waiting => "waiting",
             Self::Queued => "queued",
             Self::Scheduled => "scheduled",
             Self::Processing => "processing",
@@ -57,6 +60,7 @@ impl TaskStatus {
     /// filter accepts (`GET /tasks?status=`): it names only known statuses.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "waiting" => Self::Waiting,
             "queued" => Self::Queued,
             "scheduled" => Self::Scheduled,
             "processing" => Self::Processing,
@@ -127,7 +131,7 @@ impl utoipa::PartialSchema for TaskStatus {
             .schema_type(SchemaType::Type(Type::String))
             .description(Some(
                 "Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. \
-                 A task may also carry a status not listed here (a newer release's, e.g. `waiting`, \
+                 A task may also carry a status not listed here (a newer release's, e.g. `held`, \
                  during a rolling upgrade): treat it as not terminal.",
             ))
             .enum_values(Some(Self::KNOWN.iter().map(TaskStatus::as_str)))
@@ -145,14 +149,14 @@ impl ToSchema for TaskStatus {
 /// string, so generated clients keep their enum for the known names and
 /// accept the others (`TaskStatus | str` in Python, `TaskStatus | string`
 /// in TypeScript).
-pub(crate) fn task_status_or_other() -> utoipa::openapi::schema::Schema {
+pub fn task_status_or_other() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Ref, SchemaType, Type};
     AnyOfBuilder::new()
         .item(Ref::from_schema_name("TaskStatus"))
         .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)))
         .description(Some(
             "Lifecycle status: one of `TaskStatus`, or a status this release does not know \
-             (a newer release's, e.g. `waiting`), passed through verbatim and not terminal.",
+             (a newer release's, e.g. `held`), passed through verbatim and not terminal.",
         ))
         .into()
 }
@@ -300,6 +304,13 @@ pub struct Task {
     /// submitter's `traceparent`, or a new trace when it sent none or an
     /// invalid one; null for tasks stored before traces existed.
     pub trace_id: Option<String>,
+    /// The workflow a node belongs to (docs/workflows.md); absent for a task
+    /// that is not a node, and in listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// A node's parents' task ids; absent for a task that is not a node, and in listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parents: Option<Vec<String>>,
     /// The schedule that fired the task (its id), for tasks fired by a
     /// schedule (ids `sched:<schedule>:...`); else null.
     pub schedule_id: Option<String>,

@@ -31,6 +31,14 @@ pub struct GatewayConfig {
     #[arg(long, env = "YADTQ_PUBLISH_WAIT_MS", default_value_t = 0)]
     pub publish_wait_ms: u64,
 
+    /// Most nodes in one workflow (`POST /workflows`; more: 413 naming the cap).
+    #[arg(long, env = "YADTQ_MAX_WORKFLOW_NODES", default_value_t = 10_000)]
+    pub max_workflow_nodes: usize,
+
+    /// Largest `POST /workflows` body in bytes (larger: 413).
+    #[arg(long, env = "YADTQ_MAX_WORKFLOW_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_workflow_body_bytes: usize,
+
     /// Seconds between reads of the queues' topic limits (`max.message.bytes`,
     /// admin API DescribeConfigs) that bound a task's size at submit (413); the
     /// first read is at start.

@@ -430,6 +430,8 @@ mod tests {
             trace_id: None,
             schedule_id: None,
             scheduled_for: None,
+            workflow_id: None,
+            parents: None,
         }
     }
 

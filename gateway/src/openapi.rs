@@ -5,6 +5,8 @@
 use utoipa::{Modify, OpenApi};
 use yadtq_core::names::TaskId;
 
+use crate::routes::schedules;
+
 /// The gateway's API description.
 #[derive(OpenApi)]
 #[openapi(
@@ -39,11 +41,28 @@ use yadtq_core::names::TaskId;
         crate::routes::admin::revoke_key,
         crate::routes::admin::audit,
         crate::routes::me::get,
+        crate::routes::workflows::submit,
+        crate::routes::workflows::list,
+        crate::routes::workflows::get,
+        crate::routes::workflows::cancel,
+        crate::routes::workflows::wait,
         document,
     ),
     components(schemas(
         crate::submit::SubmitRequest,
         crate::routes::batch::BatchRequest,
+        crate::routes::workflows::WorkflowRequest,
+        crate::routes::workflows::WorkflowNodeRequest,
+        crate::routes::workflows::Workflow,
+        crate::routes::workflows::NodeState,
+        crate::routes::workflows::WorkflowPage,
+        crate::routes::workflows::WorkflowSummary,
+        crate::routes::workflows::WorkflowCancelled,
+        crate::routes::workflows::WaitRequest,
+        crate::routes::workflows::WaitResponse,
+        crate::routes::workflows::Until,
+        yadtq_core::store::workflows::WorkflowStatus,
+        yadtq_core::store::workflows::OnParentFailure,
         crate::routes::batch::BatchResponse,
         crate::routes::tasks::TaskPage,
         crate::routes::workers::WorkerPage,
@@ -83,6 +102,7 @@ use yadtq_core::names::TaskId;
     tags(
         (name = "tasks", description = "Submit and read tasks"),
         (name = "schedules", description = "Periodic tasks: one run per tick, with overlap, catch-up, backfill and time zones"),
+        (name = "workflows", description = "DAGs of tasks: results passed along, one wait for many tasks"),
         (name = "workers", description = "The worker roster"),
         (name = "queues", description = "Per-queue counts, throughput and lag"),
         (name = "dead-letters", description = "Records the workers could not read, and replaying the tasks they name"),
@@ -162,7 +182,7 @@ pub fn pretty() -> String {
 /// (`contentMediaType` / `contentSchema`, which utoipa's schema types lack).
 pub fn full() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("openapi serialises");
-    task_id_patterns(&mut doc);
+    id_patterns(&mut doc);
     links_in_camel_case(&mut doc);
     auth_responses(&mut doc);
     crate::edge::document_refusals(&mut doc);
@@ -198,12 +218,14 @@ pub fn full() -> serde_json::Value {
 
 /// Every task id of the API (the `{id}` of `/tasks/{id}/…`, the
 /// `Idempotency-Key` headers and the submission's `id` and `task-id`) gets
-/// its pattern from [`TaskId::PATTERN`], so the document says the rule the
-/// gateway checks in one place (utoipa's `pattern` attribute takes only a
-/// literal).
-fn task_id_patterns(doc: &mut serde_json::Value) {
-    let pattern = serde_json::Value::from(TaskId::PATTERN);
-    let set = |schema: &mut serde_json::Value, what: &str| {
+/// its pattern from [`TaskId::PATTERN`], and every schedule id (the `{id}`
+/// of `/schedules/{id}/…`, `POST /schedules`' `id`, `GET /tasks?schedule=`)
+/// from [`schedules::ID_PATTERN`], so the document says the rule the gateway
+/// checks in one place (utoipa's `pattern` attribute takes only a literal).
+fn id_patterns(doc: &mut serde_json::Value) {
+    let task_id = serde_json::Value::from(TaskId::PATTERN);
+    let schedule_id = serde_json::Value::from(schedules::ID_PATTERN);
+    let set = |schema: &mut serde_json::Value, pattern: &serde_json::Value, what: &str| {
         assert!(schema.is_object(), "{what} is in the document");
         schema["pattern"] = pattern.clone();
     };
@@ -212,17 +234,33 @@ fn task_id_patterns(doc: &mut serde_json::Value) {
         for (method, op) in item.as_object_mut().expect("a path item").iter_mut() {
             for param in op.get_mut("parameters").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
                 let named = |name: &str, at: &str| param["name"] == name && param["in"] == at;
-                if (named("id", "path") && path.starts_with("/tasks/{id}"))
+                let pattern = if (named("id", "path") && path.starts_with("/tasks/{id}"))
                     || (named("Idempotency-Key", "header") && (path == "/tasks" || path == "/tasks/batch"))
                 {
-                    set(&mut param["schema"], &format!("{method} {path}'s task id"));
-                }
+                    &task_id
+                } else if (named("id", "path") && path.starts_with("/schedules/{id}"))
+                    || (named("schedule", "query") && path == "/tasks")
+                {
+                    &schedule_id
+                } else {
+                    continue;
+                };
+                let what = format!("{method} {path}'s {}", param["name"]);
+                set(&mut param["schema"], pattern, &what);
             }
         }
     }
     for field in ["id", "task-id"] {
-        set(&mut doc["components"]["schemas"]["SubmitRequest"]["properties"][field], &format!("SubmitRequest.{field}"));
+        let schema = &mut doc["components"]["schemas"]["SubmitRequest"]["properties"][field];
+        set(schema, &task_id, &format!("SubmitRequest.{field}"));
     }
+    set(&mut doc["components"]["schemas"]["CreateSchedule"]["properties"]["id"], &schedule_id, "CreateSchedule.id");
+    set(&mut doc["components"]["schemas"]["WaitRequest"]["properties"]["ids"]["items"], &task_id, "WaitRequest.ids[]");
+    // A node's parents are refs: the `ref` pattern, stated once in the attribute.
+    let node = &mut doc["components"]["schemas"]["WorkflowNodeRequest"]["properties"];
+    let node_ref = node["ref"]["pattern"].clone();
+    assert!(node_ref.is_string(), "WorkflowNodeRequest.ref has a pattern");
+    set(&mut node["depends_on"]["items"], &node_ref, "WorkflowNodeRequest.depends_on[]");
 }
 
 /// The rule between a submission's fields that JSON Schema can state, and

@@ -11,6 +11,17 @@ use yadtq_core::model::{Task, TaskStatus};
 
 use crate::state::AppState;
 
+/// Sends workflow nodes a fan-in released to `queued` (their rows are
+/// committed) in the background: marks the acknowledged ones published and
+/// fails the refused ones; the publisher sends what this does not.
+pub fn publish_released(state: &AppState, rows: Vec<yadtq_core::store::tasks::Unpublished>) {
+    if rows.is_empty() {
+        return;
+    }
+    let (routes, producer, pool) = (state.routes.clone(), state.producer.clone(), state.pool.clone());
+    tokio::spawn(async move { yadtq_core::maintenance::publish_rows(&routes, &pool, &producer, rows).await });
+}
+
 /// Publishes the `queued` tasks among `tasks` (scheduled ones wait for the
 /// scheduler) through the one publish path ([`yadtq_core::publish::send`]);
 /// acknowledged ones go to the marker, refused ones fail.

@@ -151,8 +151,10 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
     validate_item_or(body, idempotency_key, None, limits)
 }
 
-/// [`validate_item`], with `default_id` (a batch's `<Idempotency-Key>.<index>`)
-/// as the id of a task that names none, instead of a fresh UUID.
+/// [`validate_item`], with `default_id` (a batch's `<Idempotency-Key>.<index>`,
+/// a workflow node's `wf:<workflow>:<ref>`) as the id of a task that names
+/// none, instead of a fresh UUID. The caller made it, so it is not checked
+/// against the reserved prefixes (the batch checks its key where it reads it).
 pub fn validate_item_or(
     body: &[u8],
     idempotency_key: Option<&str>,
@@ -195,9 +197,6 @@ pub fn validate_item_or(
         }
         None => None,
     };
-    if let (None, Some(id)) = (&chosen, &default_id) {
-        reserved(id, "Idempotency-Key")?;
-    }
     let queue = req.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
     let queue = QueueName::parse(queue).map_err(|e| ApiError::bad_request("queue", format!("queue {e}")))?;
     if !limits.queues.iter().any(|q| q == queue.as_ref()) {
@@ -315,8 +314,8 @@ pub fn check_record_size(task: &NewTask, limit: &RecordLimit, field: &str) -> Re
 
 /// 400 naming `field` for an id under a prefix only yadtq assigns
 /// (`sched:` for schedules' ticks, `wf:` for workflows), so no client can
-/// take a future tick's id.
-fn reserved(id: &str, field: &str) -> Result<(), ApiError> {
+/// take a future tick's id or a workflow node's.
+pub fn reserved(id: &str, field: &str) -> Result<(), ApiError> {
     match yadtq_core::schedule::reserved_prefix(id) {
         Some(prefix) => Err(ApiError::bad_request(
             field,
@@ -343,7 +342,9 @@ fn json_of_kind(
     }
 }
 
-fn hash(parts: &[&str]) -> String {
+/// SHA-256 (hex) of `parts`, each followed by a NUL byte: a request's hash
+/// for idempotent submission.
+pub fn hash(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());

@@ -676,7 +676,7 @@ impl Stack {
     pub async fn put_in_new_status(&self, status: &str, ids: &[&str]) {
         sqlx::query(&format!(
             "ALTER TABLE tasks DROP CONSTRAINT tasks_status_check, ADD CONSTRAINT tasks_status_check CHECK (status IN
-                 ('queued', 'scheduled', 'processing', 'success', 'failed', 'cancelled', '{status}'))"
+                 ('waiting', 'queued', 'scheduled', 'processing', 'success', 'failed', 'cancelled', '{status}'))"
         ))
         .execute(&self.db)
         .await

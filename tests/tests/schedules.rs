@@ -218,10 +218,15 @@ async fn each_overlap_policy_with_a_task_longer_than_the_interval() {
                           "task": {"task": "sleep", "args": [seconds]}});
         create(&gw, body).await;
     }
+    // allow_all with the template's unique option (the default key): a tick
+    // fires only when the previous task no longer holds the key.
+    let body = json!({"id": "unique", "spec": {"every": 1}, "overlap": "allow_all", "start_at": start, "end_at": end,
+                      "task": {"task": "sleep", "args": [1.6], "unique": {}}});
+    create(&gw, body).await;
     // Until every grid tick is past and the buffers have drained.
     wait_for(LONG, "the schedules to finish", || async {
         let mut done = now_secs() > end.timestamp() as f64 + 1.0;
-        for policy in ["skip", "buffer_one", "buffer_all", "cancel_other", "allow_all"] {
+        for policy in ["skip", "buffer_one", "buffer_all", "cancel_other", "allow_all", "unique"] {
             let v = gw.get(&format!("/schedules/{policy}")).await.body;
             let rows = fired(&stack, policy).await;
             done &= v["buffered"].as_array().is_some_and(|b| b.is_empty()) && rows.iter().all(|r| r.2.is_some());
@@ -264,11 +269,18 @@ async fn each_overlap_policy_with_a_task_longer_than_the_interval() {
     let cancelled = cancel.iter().filter(|r| r.3 == "cancelled").count();
     assert_eq!(cancelled, cancel.len() - 1, "each run but the last was cancelled by the next");
     assert_eq!(cancel.last().unwrap().3, "success");
+    let unique = fired(&stack, "unique").await;
+    assert_eq!(overlapping(&unique), 0, "a held unique key refuses the overlapping ticks");
+    assert!(unique.len() >= 2 && unique.len() < all.len(), "unique drops ticks: {unique:?}");
+    let v = gw.get("/schedules/unique").await.body;
+    assert_eq!(v["task"]["unique"]["key"].as_str().map(str::len), Some(64), "the default key, shown: {v}");
+    assert_eq!(v["skipped"].as_i64().unwrap() as usize + unique.len(), 6, "every tick ran or was skipped: {v}");
+    assert!(v["recent_fires"].as_array().unwrap().iter().any(|f| f["reason"] == "unique"), "{v}");
     let ticks =
         |rows: &[(i64, f64, Option<f64>, String, String)]| rows.iter().map(|r| r.0 - rows[0].0).collect::<Vec<_>>();
     println!(
-        "overlap, 6 ticks of a 1.6 s task: allow_all ran {:?}, skip {:?}, buffer_one {:?}, buffer_all {:?}, cancel_other {:?} ({cancelled} cancelled)",
-        ticks(&all), ticks(&skip), ticks(&one), ticks(&buffered), ticks(&cancel)
+        "overlap, 6 ticks of a 1.6 s task: allow_all ran {:?}, skip {:?}, buffer_one {:?}, buffer_all {:?}, cancel_other {:?} ({cancelled} cancelled), allow_all with a unique key {:?}",
+        ticks(&all), ticks(&skip), ticks(&one), ticks(&buffered), ticks(&cancel), ticks(&unique)
     );
 }
 
@@ -296,7 +308,11 @@ async fn pause_resume_edit_delete_trigger_backfill_and_the_api_problems() {
         ),
         (json!({"spec": {"every": 5}, "task": {"task": "echo", "queue": "nope"}}), 422, "task.queue"),
         (json!({"spec": {"every": 5}, "task": {"task": "echo", "id": "x"}}), 400, "task.id"),
-        (json!({"spec": {"every": 5}, "task": {"task": "echo", "unique": {}}}), 400, "task.unique"),
+        (
+            json!({"spec": {"every": 5}, "task": {"task": "echo", "unique": {"for_seconds": 0}}}),
+            400,
+            "task.unique.for_seconds",
+        ),
         (json!({"spec": {"every": 5}}), 400, "task"),
     ] {
         let a = bad(body.clone()).await;
@@ -414,7 +430,7 @@ async fn stack_key(stack: &Stack, tenant: &str) -> String {
 async fn the_docs_examples_run() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schedules.md")).unwrap();
     let lines: Vec<&str> = doc.lines().filter(|l| l.starts_with("curl ")).collect();
-    assert_eq!(lines.len(), 8, "the page's curl lines: {lines:?}");
+    assert_eq!(lines.len(), 9, "the page's curl lines: {lines:?}");
     let stack = Stack::new("sched_docs").await;
     let gw = stack.gateway(&[]).await;
     let run = |line: &str| {
@@ -449,6 +465,8 @@ async fn the_docs_examples_run() {
     let (_, listed) = run(lines[6]);
     assert_eq!(listed["tasks"].as_array().unwrap().len(), 4, "the trigger's task and the backfill's three");
     assert_eq!(run(lines[7]).0, 204);
+    let (status, with_unique) = run(lines[8]);
+    assert_eq!((status, with_unique["task"]["unique"]["key"].as_str()), (201, Some("sync-customer-42")));
 }
 
 /// `yadtq schedules ...` against a gateway: create, show, the tasks fired,

@@ -172,20 +172,33 @@ async fn the_previous_release_runs_beside_this_one_and_hands_over() {
         assert_eq!(listed.body["tasks"].as_array().map(Vec::len), Some(all.len()), "{}", gw.base);
     }
 
-    // A status neither release writes yet (as the next release's `waiting`
-    // or `held` will be): both read it verbatim, as not finished.
+    // A status neither release writes yet (as a later release's `held`
+    // will be): both read it verbatim, as not finished.
     let a = new.gw.submit(&json!({"task": "add", "args": [1, 1], "id": "parked"})).await;
     assert_eq!(a.status, 202, "{}", a.text);
     stack.wait_terminal(&["parked".to_string()], LONG).await;
-    stack.put_in_new_status("waiting", &["parked"]).await;
+    stack.put_in_new_status("held", &["parked"]).await;
     for gw in [&old.gw, &new.gw] {
         let t = gw.get("/tasks/parked").await;
-        assert_eq!((t.status, t.body["status"].as_str()), (200, Some("waiting")), "{}: {}", gw.base, t.text);
+        assert_eq!((t.status, t.body["status"].as_str()), (200, Some("held")), "{}: {}", gw.base, t.text);
         let listed = gw.get("/tasks?limit=500").await;
         assert_eq!(listed.body["tasks"].as_array().map(Vec::len), Some(all.len() + 1), "{}", listed.text);
         let queues = gw.get("/queues").await;
         assert_eq!(queues.status, 200, "{}: {}", gw.base, queues.text);
     }
+
+    // Workflows need every worker to fan in: while the previous release's
+    // worker is alive, this release's gateway refuses them (503, the reason named).
+    let diamond = json!({"id": "up", "tasks": [
+        {"ref": "a", "task": "add", "args": [1, 1]},
+        {"ref": "b", "task": "add", "args": [2, 2], "depends_on": ["a"]},
+        {"ref": "c", "task": "add", "args": [3, 3], "depends_on": ["a"]},
+        {"ref": "d", "task": "add", "args": [4, 4], "depends_on": ["b", "c"]},
+    ]});
+    let refused = new.gw.post_raw("/workflows", diamond.to_string(), &[]).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert!(refused.headers.contains_key("retry-after"), "{:?}", refused.headers);
+    assert!(refused.body["detail"].as_str().unwrap_or_default().contains("older"), "{}", refused.text);
 
     // The hand-over: the previous release's processes stop (as a deploy
     // replaces them) while its gateway's last tasks wait; this release runs them.
@@ -199,4 +212,12 @@ async fn the_previous_release_runs_beside_this_one_and_hands_over() {
     assert_finished_and_read_alike(&[&new.gw], &last).await;
     let listed = new.gw.get("/tasks?limit=500").await;
     assert_eq!(listed.body["tasks"].as_array().map(Vec::len), Some(all.len() + 1 + last.len()), "{}", listed.text);
+
+    // Only this release's workers now: the workflow is accepted and runs.
+    let accepted = new.gw.post_raw("/workflows", diamond.to_string(), &[]).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    let nodes: Vec<String> = ["a", "b", "c", "d"].iter().map(|r| format!("wf:up:{r}")).collect();
+    stack.wait_terminal(&nodes, LONG).await;
+    stack.assert_ran_once(&nodes, "the workflow after the upgrade").await;
+    assert_eq!(stack.count_status(&nodes, "success").await, 4);
 }

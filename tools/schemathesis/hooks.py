@@ -24,6 +24,12 @@ backfill's `end` is not before its `start` and spans at most 1,000 ticks. A
 schedule-valid request breaking one of them is forgiven when the 400 names
 that field.
 
+The workflows' rules of the same kind (the `depends_on` and `ref`
+descriptions say them): a node's `depends_on` names refs of other nodes, each
+once, with no cycle (400 `tasks[i].depends_on[j]`), refs are unique (400
+`tasks[i].ref`), and a node's `retry_backoff_cap` is at least its
+`retry_backoff_base`.
+
 What the document can say, it says, and this hook no longer forgives: `countdown`
 and `eta` are exclusive (a `not` on SubmitRequest, so valid requests keep it);
 an undeclared queue or a task outside the catalogue is the documented 422 for
@@ -44,6 +50,7 @@ documented 409 and the key survives; the guard itself is what gets tested.
 
 import json
 import os
+import re
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
@@ -98,6 +105,26 @@ SCHEDULE_RULES = {
 }
 
 
+WORKFLOW_NODE_FIELD = re.compile(r"^tasks\[(\d+)\]\.(ref|depends_on\[\d+\]|retry_backoff_cap)$")
+
+
+def _breaks_workflow_rule(body, field):
+    """Whether the 400 naming `field` is one of the cross-node rules above."""
+    m = WORKFLOW_NODE_FIELD.match(field)
+    if not m or not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
+        return False
+    i, what = int(m.group(1)), m.group(2)
+    nodes = body["tasks"]
+    node = nodes[i] if i < len(nodes) and isinstance(nodes[i], dict) else {}
+    if what == "retry_backoff_cap":
+        base, cap = node.get("retry_backoff_base"), node.get("retry_backoff_cap")
+        return isinstance(base, (int, float)) and isinstance(cap, (int, float)) and cap < base
+    if what == "ref":
+        earlier = [n.get("ref") for n in nodes[:i] if isinstance(n, dict)]
+        return node.get("ref") in earlier
+    return True  # depends_on: an unknown, repeated or cyclic ref (values related across nodes)
+
+
 @schemathesis.hook
 def filter_failure(ctx, failure, case, response):
     if failure.code != "ST202" or case.method.upper() not in ("POST", "PATCH"):
@@ -108,6 +135,8 @@ def filter_failure(ctx, failure, case, response):
         return True
     if case.path.startswith("/schedules") and response.status_code == 400:
         return field not in SCHEDULE_RULES
+    if case.path == "/workflows" and response.status_code == 400:
+        return not _breaks_workflow_rule(case.body, field)
     key = _header(case, "Idempotency-Key")
     body = case.body
     if case.path == "/tasks":

@@ -1,5 +1,7 @@
 //! Built-in handlers: `add`, `sub`, `multiply`, `divide` (the seed's examples),
-//! `echo`, `sleep`, `fail` and `flaky` (fails, retryably, until attempt `args[0]`).
+//! `echo`, `sleep`, `fail` and `flaky` (fails, retryably, until attempt `args[0]`),
+//! and for workflow nodes (docs/workflows.md) `sum` (its numeric args plus
+//! its parents' results) and `collect` (its parents' results by ref).
 
 use std::time::Duration;
 
@@ -26,10 +28,33 @@ pub fn register(r: &mut Registry) {
             Ok(Value::from(ctx.attempt))
         }
     });
+    r.register("sum", |mut ctx| async move {
+        let from_parents: Vec<Value> = succeeded(&ctx).map(|(_, result)| result.clone()).collect();
+        ctx.args.extend(from_parents);
+        if ctx.args.is_empty() {
+            return Ok(Value::from(0));
+        }
+        fold(&ctx, 1, i64::checked_add, |a, b| a + b)
+    });
+    r.register("collect", |ctx| async move {
+        let results: serde_json::Map<String, Value> = succeeded(&ctx).map(|(r, v)| (r.clone(), v.clone())).collect();
+        let failed: Vec<&String> = parents(&ctx).filter(|(_, p)| p["status"] != "success").map(|(r, _)| r).collect();
+        Ok(serde_json::json!({"args": ctx.args, "parents": results, "failed": failed}))
+    });
     r.register("fail", |ctx| async move {
         let message = ctx.args.first().and_then(Value::as_str).unwrap_or("failed on purpose");
         Err(HandlerError::retryable(message))
     });
+}
+
+/// A workflow node's parents (`TaskContext::parents`), by ref in ref order; none for a plain task.
+fn parents(ctx: &TaskContext) -> impl Iterator<Item = (&String, &Value)> {
+    ctx.parents.as_ref().and_then(Value::as_object).into_iter().flatten()
+}
+
+/// The results of a node's parents that succeeded, by ref.
+fn succeeded(ctx: &TaskContext) -> impl Iterator<Item = (&String, &Value)> {
+    parents(ctx).filter(|(_, p)| p["status"] == "success").map(|(r, p)| (r, &p["result"]))
 }
 
 fn numbers(ctx: &TaskContext, min: usize) -> Result<Vec<&Number>, HandlerError> {
@@ -138,6 +163,7 @@ mod tests {
             progress: None,
             owner: None,
             trace: None,
+            parents: None,
         };
         (r.get(name).unwrap())(ctx).await
     }

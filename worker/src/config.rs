@@ -109,6 +109,12 @@ pub struct WorkerConfig {
     #[arg(long, env = "YADTQ_MAX_RESULT_BYTES", default_value_t = 1024 * 1024)]
     pub max_result_bytes: usize,
 
+    /// Largest total size in bytes of the results a workflow node receives
+    /// from its parents (docs/workflows.md); a node past it fails for good
+    /// with kind `parents_too_large`.
+    #[arg(long, env = "YADTQ_MAX_PARENT_RESULTS_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_parent_results_bytes: usize,
+
     /// Seconds an outcome write is retried while PostgreSQL is unreachable
     /// (the record's offset is held meanwhile); past it the rescuer requeues the task.
     #[arg(long, env = "YADTQ_OUTCOME_RETRY_LIMIT", default_value = "600", value_parser = yadtq_core::config::parse_duration)]

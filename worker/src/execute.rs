@@ -54,6 +54,8 @@ pub struct Executor {
     pub backoff: Backoff,
     /// Largest result (serialised JSON bytes) stored; larger fails the attempt.
     pub max_result_bytes: usize,
+    /// Largest total size of a workflow node's parents' results.
+    pub max_parent_results_bytes: usize,
     /// How long an outcome write is retried while PostgreSQL is unreachable
     /// (and at most until `abort`).
     pub outcome_retry_limit: Duration,
@@ -117,7 +119,10 @@ impl Executor {
         self.count_start(&claimed.name, &queue, &msg);
         let started = std::time::Instant::now();
         let run = telemetry::start("run", SpanKind::Consumer, &trace, None, attributes.clone());
-        let outcome = self.run_handler(&env.id, &claimed, fence, TraceContext::of(&run)).await;
+        let outcome = match self.parents(&env.id).await {
+            Ok(parents) => self.run_handler(&env.id, &claimed, fence, TraceContext::of(&run), parents).await,
+            Err(failure) => Some(self.outcome_of(&env.id, &claimed, Err(failure))),
+        };
         telemetry::end(&run, vec![KeyValue::new("yadtq.outcome", outcome_name(outcome.as_ref()))]);
         let success = match &outcome {
             Some(Outcome::Success(_)) => Some(true),
@@ -264,15 +269,49 @@ impl Executor {
         claimed: &Claimed,
         fence: CancellationToken,
         trace: Option<TraceContext>,
+        parents: Option<Value>,
     ) -> Option<Outcome> {
         let result = match self.registry.get(&claimed.name) {
             None => Err(permanent("unknown_task", format!("no handler serves task name '{}'", claimed.name))),
             Some(handler) => match self.context(id, claimed, trace) {
-                Ok((ctx, cancel)) => self.attempt(id, claimed, handler, ctx, cancel, fence).await?,
+                Ok((mut ctx, cancel)) => {
+                    ctx.parents = parents;
+                    self.attempt(id, claimed, handler, ctx, cancel, fence).await?
+                }
                 Err(e) => Err(e),
             },
         };
-        Some(match result {
+        Some(self.outcome_of(id, claimed, result))
+    }
+
+    /// A workflow node's parents by ref ([`yadtq_core::store::workflows::parent_results`]);
+    /// `None` for a task that is not a node. A node whose parents' results
+    /// exceed the cap fails for good (`parents_too_large`); one whose
+    /// parents cannot be read (PostgreSQL failed) fails this attempt, retryably.
+    async fn parents(&self, id: &TaskKey) -> Result<Option<Value>, Failure> {
+        use yadtq_core::store::workflows::{self, Parents};
+        if !workflows::node_key(id) {
+            return Ok(None);
+        }
+        let cap = self.max_parent_results_bytes;
+        match workflows::parent_results(&self.pool, id, cap as i64).await {
+            Ok(Parents::Read(by_ref, since_last)) => {
+                if let Some(s) = since_last {
+                    metrics::histogram!(yadtq_core::metrics::WORKFLOW_FAN_IN).record(s.max(0.0));
+                }
+                Ok(Some(serde_json::to_value(by_ref).expect("parents serialise")))
+            }
+            Ok(Parents::TooLarge { size }) => Err(permanent(
+                "parents_too_large",
+                format!("the parents' results total {size} bytes, above the limit of {cap} bytes (YADTQ_MAX_PARENT_RESULTS_BYTES)"),
+            )),
+            Err(e) => Err(retryable("parents_unreadable", format!("cannot read the parents' results: {e}"))),
+        }
+    }
+
+    /// The outcome to record for a handler's `result` (retry policy applied).
+    fn outcome_of(&self, id: &TaskKey, claimed: &Claimed, result: Result<String, Failure>) -> Outcome {
+        match result {
             Ok(json) => Outcome::Success(json),
             Err(Failure::Cancelled) => Outcome::Cancelled,
             Err(Failure::Error { error, retry }) => {
@@ -287,7 +326,7 @@ impl Executor {
                 }
                 outcome
             }
-        })
+        }
     }
 
     /// Parses the claimed row into a handler context; a row whose arguments do
@@ -323,6 +362,7 @@ impl Executor {
             progress: Some(progress),
             owner: Some(Arc::new(move || !live.fenced())),
             trace,
+            parents: None,
         };
         Ok((ctx, cancel))
     }

@@ -46,6 +46,10 @@ pub struct TaskContext {
     /// id), which HTTP and command handlers pass on; `None` when there is no
     /// span (tracing not initialised).
     pub trace: Option<yadtq_core::telemetry::TraceContext>,
+    /// A workflow node's parents by ref, `{ref: {id, status, result, error}}`
+    /// (docs/workflows.md), read from PostgreSQL at claim; `None` for a task
+    /// that is not a node, an empty object for a node without parents.
+    pub parents: Option<Value>,
 }
 
 impl std::fmt::Debug for TaskContext {

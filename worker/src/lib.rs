@@ -141,6 +141,8 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
         },
     )
     .await?;
+    // It fans in and reads parents' results: workflows may be accepted.
+    store::workflows::report_level(&pool, worker_id).await?;
     tracing::info!(%worker_id, concurrency = cfg.concurrency, queues = ?cfg.queues, tenants = ?serves, group = %names.group_id(), "worker started");
 
     yadtq_core::metrics::install();
@@ -183,7 +185,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
     let exec = Arc::new(Executor {
         worker_id,
         pool: pool.clone(),
-        writes: writes::Writes::new(pool.clone(), worker_id),
+        writes: writes::Writes::new(pool.clone(), worker_id, producer.clone(), routes.clone()),
         producer,
         dlq_topic: names.dlq_topic(),
         registry,
@@ -197,6 +199,7 @@ pub async fn run(cfg: WorkerConfig, registry: Registry, shutdown: CancellationTo
             cap: cfg.retry_backoff_cap.as_secs_f64(),
         },
         max_result_bytes: cfg.max_result_bytes,
+        max_parent_results_bytes: cfg.max_parent_results_bytes,
         outcome_retry_limit: cfg.outcome_retry_limit,
         draining: CancellationToken::new(),
         abort: CancellationToken::new(),

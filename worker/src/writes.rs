@@ -1,14 +1,20 @@
 //! The worker's database writes on the task path (claims and outcomes), each
 //! micro-batched: concurrent records share one statement and one commit.
+//! Outcomes of workflow nodes are written apart from the others, in a
+//! transaction that also fans in ([`yadtq_core::store::workflows::record_outcomes`]);
+//! the nodes it releases are published right after its commit. A batch of
+//! plain tasks runs the one outcome statement it always ran.
 
 use std::time::Duration;
 
+use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use uuid::Uuid;
 use yadtq_core::batch::Batcher;
 use yadtq_core::names::TaskKey;
 use yadtq_core::store::tasks::{self, AttemptOutcomeRecord, ClaimResult, Outcome, Recorded};
-use yadtq_core::store::StoreError;
+use yadtq_core::store::{workflows, StoreError};
+use yadtq_core::tenants::Routes;
 
 /// Longest a claim or outcome waits for others to share its statement.
 const LINGER: Duration = Duration::from_millis(1);
@@ -41,8 +47,9 @@ pub struct Writes {
 }
 
 impl Writes {
-    /// Starts the batchers for `worker_id` on `pool`.
-    pub fn new(pool: PgPool, worker_id: Uuid) -> Self {
+    /// Starts the batchers for `worker_id` on `pool`; workflow nodes that an
+    /// outcome releases are sent with `producer` to the topics of `routes`.
+    pub fn new(pool: PgPool, worker_id: Uuid, producer: FutureProducer, routes: Routes) -> Self {
         let p = pool.clone();
         let claims = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |ids: Vec<TaskKey>| {
             let p = p.clone();
@@ -55,7 +62,8 @@ impl Writes {
         });
         let outcomes = Batcher::spawn(LINGER, MAX_BATCH, PARALLEL, move |batch: Vec<OutcomeIn>| {
             let p = pool.clone();
-            async move { record_all(&p, worker_id, batch).await }
+            let (producer, routes) = (producer.clone(), routes.clone());
+            async move { record_all(&p, worker_id, batch, &producer, &routes).await }
         });
         Self { claims, outcomes }
     }
@@ -74,13 +82,35 @@ impl Writes {
 
 /// Writes a batch of outcomes; when PostgreSQL refuses the statement, writes
 /// them one by one so only the outcome at fault gets the refusal.
-async fn record_all(pool: &PgPool, worker_id: Uuid, batch: Vec<OutcomeIn>) -> Vec<OutcomeWrite> {
-    let results = write_all(pool, worker_id, &batch).await;
-    results.into_iter().zip(batch).map(|(recorded, o)| OutcomeWrite { recorded, outcome: o.outcome }).collect()
+async fn record_all(
+    pool: &PgPool,
+    worker_id: Uuid,
+    batch: Vec<OutcomeIn>,
+    producer: &FutureProducer,
+    routes: &Routes,
+) -> Vec<OutcomeWrite> {
+    // The batcher answers in input order: split by kind, then put back.
+    let is_node: Vec<bool> = batch.iter().map(|o| workflows::node_key(&o.task_id)).collect();
+    let (nodes, plain): (Vec<OutcomeIn>, Vec<OutcomeIn>) =
+        batch.into_iter().partition(|o| workflows::node_key(&o.task_id));
+    let written = |results: Vec<Result<Recorded, StoreError>>, batch: Vec<OutcomeIn>| {
+        results.into_iter().zip(batch).map(|(recorded, o)| OutcomeWrite { recorded, outcome: o.outcome })
+    };
+    let (results, mut released) = write_all(pool, worker_id, &plain).await;
+    let mut plain_out = written(results, plain);
+    let (results, from_nodes) = write_nodes(pool, worker_id, &nodes).await;
+    let mut nodes_out = written(results, nodes);
+    released.extend(from_nodes);
+    // Unacknowledged ones stay unpublished for the publisher.
+    yadtq_core::maintenance::publish_rows(routes, pool, producer, released).await;
+    is_node
+        .into_iter()
+        .map(|node| if node { nodes_out.next() } else { plain_out.next() }.expect("one write per outcome"))
+        .collect()
 }
 
-async fn write_all(pool: &PgPool, worker_id: Uuid, batch: &[OutcomeIn]) -> Vec<Result<Recorded, StoreError>> {
-    let rows: Vec<AttemptOutcomeRecord<'_>> = batch
+fn rows_of(batch: &[OutcomeIn]) -> Vec<AttemptOutcomeRecord<'_>> {
+    batch
         .iter()
         .map(|o| AttemptOutcomeRecord {
             task_id: &o.task_id,
@@ -88,16 +118,51 @@ async fn write_all(pool: &PgPool, worker_id: Uuid, batch: &[OutcomeIn]) -> Vec<R
             outcome: &o.outcome,
             limited: o.limited,
         })
-        .collect();
-    match tasks::record_outcomes(pool, worker_id, &rows).await {
-        Ok(done) => done.into_iter().map(Ok).collect(),
+        .collect()
+}
+
+/// Writes the outcomes of workflow nodes with their fan-in; returns each
+/// one's result and the nodes released to `queued`.
+async fn write_nodes(
+    pool: &PgPool,
+    worker_id: Uuid,
+    batch: &[OutcomeIn],
+) -> (Vec<Result<Recorded, StoreError>>, Vec<tasks::Unpublished>) {
+    if batch.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    match workflows::record_outcomes(pool, worker_id, &rows_of(batch)).await {
+        Ok((done, released)) => (done.into_iter().map(Ok).collect(), released),
+        Err(e) => (batch.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
+    }
+}
+
+/// Writes the outcomes of plain tasks; returns each one's result and the
+/// held tasks that limited ones' freed slots released to `queued`.
+async fn write_all(
+    pool: &PgPool,
+    worker_id: Uuid,
+    batch: &[OutcomeIn],
+) -> (Vec<Result<Recorded, StoreError>>, Vec<tasks::Unpublished>) {
+    if batch.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let rows = rows_of(batch);
+    match tasks::record_outcomes_releasing(pool, worker_id, &rows).await {
+        Ok((done, released)) => (done.into_iter().map(Ok).collect(), released),
         Err(StoreError::Refused(_)) if rows.len() > 1 => {
-            let mut out = Vec::with_capacity(rows.len());
+            let (mut out, mut released) = (Vec::with_capacity(rows.len()), Vec::new());
             for row in &rows {
-                out.push(tasks::record_outcomes(pool, worker_id, std::slice::from_ref(row)).await.map(|d| d[0]));
+                match tasks::record_outcomes_releasing(pool, worker_id, std::slice::from_ref(row)).await {
+                    Ok((d, r)) => {
+                        out.push(Ok(d[0]));
+                        released.extend(r);
+                    }
+                    Err(e) => out.push(Err(e)),
+                }
             }
-            out
+            (out, released)
         }
-        Err(e) => rows.iter().map(|_| Err(e.clone())).collect(),
+        Err(e) => (rows.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
     }
 }

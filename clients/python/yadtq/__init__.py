@@ -16,6 +16,9 @@ layer adds what they leave to the caller:
   `TaskEvent`s, until the terminal one;
 - `Yadtq.create_schedule` / `Yadtq.iter_schedules`: periodic tasks
   (docs/schedules.md); a schedule's tasks are `iter_tasks(schedule=ID)`;
+- workflows (docs/workflows.md): `Yadtq.submit_workflow`,
+  `Yadtq.wait_workflow` (long-polls `GET /workflows/{id}?wait=`) and
+  `Yadtq.wait_tasks` (one `POST /tasks/wait` per 1,000 tasks);
 - retries (`yadtq.retry`): every submit carries an `Idempotency-Key` (unless
   it names its task id), and idempotent calls (reads, keyed submits, cancel;
   never `retry`) are retried on connection failures, 502, 503, 504 and 429
@@ -41,9 +44,24 @@ import httpx
 
 from yadtq_client import AuthenticatedClient, Client
 from yadtq_client.api.schedules import create_schedule, list_schedules
-from yadtq_client.api.tasks import get_task, list_tasks, submit_task
+from yadtq_client.api.tasks import get_task, list_tasks, submit_task, wait_tasks
+from yadtq_client.api.workflows import get_workflow, submit_workflow
 from yadtq_client.errors import UnexpectedStatus
-from yadtq_client.models import CreateSchedule, Problem, Schedule, SubmitRequest, Task, TaskStatus, UniqueRequest
+from yadtq_client.models import (
+    CreateSchedule,
+    Problem,
+    Schedule,
+    SubmitRequest,
+    Task,
+    TaskStatus,
+    UniqueRequest,
+    Until,
+    WaitRequest,
+    Workflow,
+    WorkflowNodeRequest,
+    WorkflowRequest,
+    WorkflowStatus,
+)
 from yadtq_client.types import UNSET, Response
 
 from .retry import NO_RETRY, AsyncRetryTransport, RetryPolicy, RetryTransport
@@ -65,12 +83,15 @@ T = TypeVar("T")
 
 #: Statuses a task never leaves (but for an explicit retry). A task's `status`
 #: is a `TaskStatus`, or a plain `str` for a status this SDK does not know (a
-#: newer gateway's, e.g. `waiting`), which is never terminal:
+#: newer gateway's, e.g. `held`), which is never terminal:
 #: `task.status in TERMINAL` is the test.
 TERMINAL = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 #: The gateway's longest long-poll, seconds.
 MAX_WAIT = 60.0
+
+#: Most task ids one `POST /tasks/wait` takes.
+MAX_WAIT_IDS = 1000
 
 
 class ProblemError(Exception):
@@ -212,6 +233,49 @@ class Yadtq:
     ) -> Task:
         """Submit, then `wait` for the outcome."""
         return self.wait(self.submit(task, args, kwargs, **options).id, timeout)
+
+    def submit_workflow(self, tasks: Sequence[dict[str, Any]], workflow_id: str | None = None) -> Workflow:
+        """`POST /workflows`: `tasks` are the nodes as dicts (`ref`, `task`,
+        `args`, `depends_on`, ...); `workflow_id` makes it idempotent (the
+        same id and nodes again return the same workflow)."""
+        nodes = [WorkflowNodeRequest.from_dict(t) for t in tasks]
+        body = WorkflowRequest(tasks=nodes, id=UNSET if workflow_id is None else workflow_id)
+        return unwrap(submit_workflow.sync_detailed(client=self.client, body=body))
+
+    def wait_workflow(self, workflow_id: str, timeout: float = 300.0) -> Workflow:
+        """The workflow once every node is terminal (`status` other than
+        `running`), long-polling; `TimeoutError` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            wait = max(0.0, min(left, MAX_WAIT))
+            wf = unwrap(get_workflow.sync_detailed(workflow_id, client=self.client, wait=wait))
+            if wf.status != WorkflowStatus.RUNNING:
+                return wf
+            if left <= 0:
+                raise TimeoutError(f"workflow {workflow_id} is still running after {timeout} s")
+
+    def wait_tasks(self, ids: Sequence[str], until: str = "all", timeout: float = 300.0) -> list[Task]:
+        """The tasks `ids` once all of them (`until="all"`) or one of them
+        (`"any"`, at most 1,000 ids) are terminal, in the order given, with
+        one `POST /tasks/wait` per 1,000 ids at a time; `TimeoutError` after
+        `timeout` seconds."""
+        if until == "any" and len(ids) > MAX_WAIT_IDS:
+            raise ValueError(f'until="any" takes at most {MAX_WAIT_IDS} ids')
+        deadline = time.monotonic() + timeout
+        out: list[Task] = []
+        for start in range(0, len(ids), MAX_WAIT_IDS):
+            chunk = list(ids[start : start + MAX_WAIT_IDS])
+            while True:
+                left = deadline - time.monotonic()
+                body = WaitRequest(ids=chunk, until=Until(until), timeout=max(0.0, min(left, MAX_WAIT)))
+                answer = unwrap(wait_tasks.sync_detailed(client=self.client, body=body))
+                if answer.done:
+                    out.extend(answer.tasks)
+                    break
+                if left <= 0:
+                    raise TimeoutError(f"tasks not {until} terminal after {timeout} s")
+        return out
 
     def iter_tasks(self, *, page_size: int = 50, **filters: Any) -> Iterator[Task]:
         """Every task of `GET /tasks` matching `filters` (`status`, `task`,

@@ -397,6 +397,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/wait": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wait for many tasks at once: answers when all (or any) of them are
+         *     terminal, or with their current states when `timeout` passes.
+         */
+        post: operations["waitTasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tasks/{id}": {
         parameters: {
             query?: never;
@@ -441,13 +461,13 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
+         * Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
          *     (200); a `processing` task gets a cancel request (202) that its worker acts
          *     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
          *     Cancelling a cancelled task answers 200 with it, so a request repeated
          *     after a lost answer (the SDKs and the CLI retry cancels) is not an error.
          *     A task in a status this release does not know (a newer release's, e.g.
-         *     `waiting`) gets a cancel request too (202, status unchanged), which the
+         *     `held`) gets a cancel request too (202, status unchanged), which the
          *     release that knows the status honours.
          */
         post: operations["cancelTask"];
@@ -518,6 +538,70 @@ export interface paths {
         get: operations["listWorkers"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the tenant's workflows, newest first. */
+        get: operations["listWorkflows"];
+        put?: never;
+        /**
+         * Submit a workflow: a DAG of tasks.
+         * @description Every node is an ordinary task with the id `wf:<workflow id>:<ref>`; the
+         *     nodes without parents start `queued`, the others `waiting` until all
+         *     their parents have finished (then `queued`, in the transaction that
+         *     records the last parent's outcome, or `cancelled` with kind
+         *     `parent_failed` when a parent did not succeed and the node says
+         *     `on_parent_failure: cancel`). A node's handler receives its parents'
+         *     results by ref.
+         */
+        post: operations["submitWorkflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a workflow: status, counts by status, nodes. */
+        get: operations["getWorkflow"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a workflow: nodes that have not run end `cancelled`, running ones
+         *     get a cancel request; finished nodes stay as they are.
+         */
+        post: operations["cancelWorkflow"];
         delete?: never;
         options?: never;
         head?: never;
@@ -816,7 +900,8 @@ export interface components {
             fired: string[];
             /**
              * Format: int64
-             * @description Runs skipped (by the overlap policy, or the run limit).
+             * @description Runs skipped (by the overlap policy, the run limit, or the template's
+             *     unique key held by another task).
              */
             skipped: number;
         };
@@ -898,6 +983,22 @@ export interface components {
              */
             success: number;
         };
+        /** @description A node in a workflow answer. */
+        NodeState: {
+            /** @description Refs of its parents. */
+            depends_on: string[];
+            /** @description Its task id (`wf:<workflow id>:<ref>`): `GET /tasks/{id}` reads it. */
+            id: string;
+            /** @description The node's ref. */
+            ref: string;
+            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's, e.g. `held`), passed through verbatim and not terminal. */
+            status: components["schemas"]["TaskStatus"] | string;
+        };
+        /**
+         * @description What a node does when a parent ends other than `success`.
+         * @enum {string}
+         */
+        OnParentFailure: "cancel" | "run";
         /**
          * @description What happens when a run is due while the schedule's previous task is not terminal.
          * @enum {string}
@@ -993,7 +1094,7 @@ export interface components {
             oldest_queued_age_s?: number | null;
             /**
              * @description Tasks now in a status this release does not know (a newer release's,
-             *     e.g. `waiting` or `held`, during a rolling upgrade), by that status
+             *     e.g. `held`, during a rolling upgrade), by that status
              *     verbatim; such tasks are not finished. Empty when there are none.
              */
             other: {
@@ -1021,6 +1122,11 @@ export interface components {
              *     minute (zeros included); the last one is the current, partial minute.
              */
             throughput: components["schemas"]["Minute"][];
+            /**
+             * Format: int64
+             * @description Workflow nodes waiting for their parents (docs/workflows.md).
+             */
+            waiting: number;
         };
         /** @description Every queue: the ones the gateways declare and any that holds tasks. */
         Queues: {
@@ -1254,6 +1360,8 @@ export interface components {
              * @description Retries allowed after the first attempt (claims allowed = max_retries + 1).
              */
             max_retries: number;
+            /** @description A node's parents' task ids; absent for a task that is not a node, and in listings. */
+            parents?: string[] | null;
             progress?: null | components["schemas"]["Progress"];
             /** @description Queue the task was submitted to. */
             queue: string;
@@ -1280,7 +1388,7 @@ export interface components {
              * @description When the latest attempt started.
              */
             started_at?: string | null;
-            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's, e.g. `waiting`), passed through verbatim and not terminal. */
+            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's, e.g. `held`), passed through verbatim and not terminal. */
             status: components["schemas"]["TaskStatus"] | string;
             /** @description Handler name. */
             task: string;
@@ -1300,6 +1408,11 @@ export interface components {
              * @description Worker holding (or last holding) the task.
              */
             worker_id?: string | null;
+            /**
+             * @description The workflow a node belongs to (docs/workflows.md); absent for a task
+             *     that is not a node, and in listings.
+             */
+            workflow_id?: string | null;
         };
         /**
          * @description Why an attempt failed: `{kind, message}`. Kinds used by yadtq itself:
@@ -1319,10 +1432,10 @@ export interface components {
             tasks: components["schemas"]["Task"][];
         };
         /**
-         * @description Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's, e.g. `waiting`, during a rolling upgrade): treat it as not terminal.
+         * @description Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's, e.g. `held`, during a rolling upgrade): treat it as not terminal.
          * @enum {string}
          */
-        TaskStatus: "queued" | "scheduled" | "processing" | "success" | "failed" | "cancelled";
+        TaskStatus: "waiting" | "queued" | "scheduled" | "processing" | "success" | "failed" | "cancelled";
         /**
          * @description The task a schedule fires, as `POST /schedules` and `PATCH` take it: a
          *     `POST /tasks` body without `id`, `task-id`, `countdown` or `eta` (the
@@ -1361,6 +1474,7 @@ export interface components {
              * @description Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
              */
             timeout?: number | null;
+            unique?: null | components["schemas"]["UniqueRequest"];
         };
         /** @description The task a schedule fires. */
         TemplateView: {
@@ -1394,6 +1508,7 @@ export interface components {
              * @description Per-attempt timeout, seconds.
              */
             timeout: number;
+            unique?: null | components["schemas"]["UniqueRequest"];
         };
         /**
          * @description At most one task of this tenant and task name holds the key at a time:
@@ -1426,6 +1541,30 @@ export interface components {
              *     non-terminal statuses change nothing: they always hold it.
              */
             while?: components["schemas"]["TaskStatus"][] | null;
+        };
+        /**
+         * @description Until when `POST /tasks/wait` waits.
+         * @enum {string}
+         */
+        Until: "all" | "any";
+        /** @description Body of `POST /tasks/wait`. */
+        WaitRequest: {
+            /** @description Task ids (1 to 1,000). */
+            ids: string[];
+            /**
+             * Format: double
+             * @description Seconds to wait at most, 0 to 60 (default 30).
+             */
+            timeout?: number | null;
+            /** @description `all` (default) or `any`. */
+            until?: components["schemas"]["Until"];
+        };
+        /** @description What `POST /tasks/wait` answers. */
+        WaitResponse: {
+            /** @description Whether the condition holds (false: the timeout passed first). */
+            done: boolean;
+            /** @description Every task's current state, in the order of `ids`. */
+            tasks: components["schemas"]["Task"][];
         };
         /** @description A worker process as `GET /workers` returns it. */
         Worker: {
@@ -1526,6 +1665,154 @@ export interface components {
          * @enum {string}
          */
         WorkerState: "joining" | "ready" | "idle" | "fenced" | "dead" | "stopped";
+        /** @description A workflow: its status, node counts by status and its nodes. */
+        Workflow: {
+            /** @description Nodes by task status. */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Format: date-time
+             * @description When it was submitted.
+             */
+            created_at: string;
+            /** @description Workflow id. */
+            id: string;
+            /** @description The nodes, in the order submitted. */
+            nodes: components["schemas"]["NodeState"][];
+            /**
+             * @description `running` until every node is terminal; then `failed` if a node
+             *     failed, else `cancelled` if one was cancelled, else `success`.
+             */
+            status: components["schemas"]["WorkflowStatus"];
+        };
+        /** @description What `POST /workflows/{id}/cancel` did. */
+        WorkflowCancelled: {
+            /**
+             * Format: int64
+             * @description Nodes cancelled at once (they had not started).
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Running nodes whose cancel was requested (their workers abort them).
+             */
+            requested: number;
+            /** @description The workflow now. */
+            workflow: components["schemas"]["Workflow"];
+        };
+        /**
+         * @description One node of `POST /workflows`: a task (the fields of `POST /tasks`
+         *     but the ids, the schedule and `unique`) with its place in the graph.
+         */
+        WorkflowNodeRequest: {
+            /** @description Positional arguments. */
+            args?: unknown[] | null;
+            /**
+             * @description Refs of the nodes that must finish first (each a `ref` of another
+             *     node, at most once, with no cycle: else a 400 naming
+             *     `tasks[i].depends_on[j]`).
+             */
+            depends_on?: string[];
+            /** @description Keyword arguments. */
+            kwargs?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Format: int32
+             * @description Retries after the first attempt (at most `YADTQ_MAX_RETRIES_LIMIT`, default 100).
+             */
+            max_retries?: number | null;
+            on_parent_failure?: null | components["schemas"]["OnParentFailure"];
+            /** @description Queue (1-64 of letters, digits, `-`, `_`; default `default`). */
+            queue?: string | null;
+            /**
+             * @description The node's name within the workflow (1-48 of letters, digits, `_-`);
+             *     its task id is `wf:<workflow id>:<ref>`.
+             */
+            ref: string;
+            /**
+             * Format: double
+             * @description Retry backoff base, seconds (at most `YADTQ_MAX_TIMEOUT`).
+             */
+            retry_backoff_base?: number | null;
+            /**
+             * Format: double
+             * @description Retry backoff cap, seconds: at least `retry_backoff_base`, at most `YADTQ_MAX_TIMEOUT`.
+             */
+            retry_backoff_cap?: number | null;
+            /** @description Handler name: letters, digits and `._:-`, starting with a letter. */
+            task: string;
+            /**
+             * Format: double
+             * @description Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
+             */
+            timeout?: number | null;
+        };
+        /** @description A page of workflows, newest first. */
+        WorkflowPage: {
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
+            /** @description The workflows. */
+            workflows: components["schemas"]["WorkflowSummary"][];
+        };
+        /**
+         * @description Body of `POST /workflows`.
+         * @example {
+         *       "id": "album-7",
+         *       "tasks": [
+         *         {
+         *           "ref": "resize",
+         *           "task": "echo",
+         *           "args": [
+         *             "img-1"
+         *           ]
+         *         },
+         *         {
+         *           "ref": "album",
+         *           "task": "echo",
+         *           "depends_on": [
+         *             "resize"
+         *           ]
+         *         }
+         *       ]
+         *     }
+         */
+        WorkflowRequest: {
+            /**
+             * @description Workflow id (1-64 of letters, digits, `._-`); submitting the same id
+             *     and body again returns the same workflow (200), another body 409.
+             *     Default: a server UUID.
+             */
+            id?: string | null;
+            /**
+             * @description The nodes: each a task as `POST /tasks` takes it (without `id`,
+             *     `task-id`, `countdown`, `eta` or `unique`) plus `ref`, `depends_on` and
+             *     `on_parent_failure`.
+             */
+            tasks: components["schemas"]["WorkflowNodeRequest"][];
+        };
+        /**
+         * @description A workflow's status, computed from its nodes.
+         * @enum {string}
+         */
+        WorkflowStatus: "running" | "success" | "failed" | "cancelled";
+        /** @description A workflow in a listing. */
+        WorkflowSummary: {
+            /** @description Nodes by task status. */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Format: date-time
+             * @description When it was submitted.
+             */
+            created_at: string;
+            /** @description Workflow id. */
+            id: string;
+            /** @description As in `GET /workflows/{id}`. */
+            status: components["schemas"]["WorkflowStatus"];
+        };
     };
     responses: never;
     parameters: never;
@@ -3425,6 +3712,97 @@ export interface operations {
             };
         };
     };
+    waitTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WaitRequest"];
+            };
+        };
+        responses: {
+            /** @description The tasks, in the order given; `done` says whether the condition holds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitResponse"];
+                };
+            };
+            /** @description Invalid body: no ids, more than 1,000 (`ids`), a malformed id (`ids[3]`), a timeout out of range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An id names no task (`field` is e.g. `ids[3]`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable, or the gateway holds its most long-polls; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getTask: {
         parameters: {
             query?: {
@@ -3853,7 +4231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) (`field` is `id`); or another task holds its unique key now (`field` is `unique`) */
+            /** @description Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) (`field` is `id`); a workflow node cancelled because a parent did not succeed, whose parents have not all succeeded since (`field` is `id`); or another task holds its unique key now (`field` is `unique`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3959,6 +4337,375 @@ export interface operations {
                 };
             };
             /** @description PostgreSQL unavailable, or the gateway's listing cap (`--max-concurrent-listings`) stayed full for `--listing-wait`; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWorkflows: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (digits). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of workflows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowPage"];
+                };
+            };
+            /** @description Invalid `limit` or `cursor` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    submitWorkflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowRequest"];
+            };
+        };
+        responses: {
+            /** @description This id was submitted before with the same body: the workflow as it is */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Invalid body; `field` names the node and field (`tasks[3].depends_on[0]` for an unknown ref, `tasks[2].ref` for a duplicate, a cycle named in the detail, `tasks[1].id` for an id of its own) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body did not arrive within `--body-read-timeout` (`field` is `body`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This workflow id was submitted before with a different body */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description More nodes than `YADTQ_MAX_WORKFLOW_NODES` (10,000 by default; `field` is `tasks`), a body above `YADTQ_MAX_WORKFLOW_BODY_BYTES`, or a node's Kafka record larger than the broker accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A node names a `queue` this gateway does not declare or a `task` outside its catalogue (`field` is e.g. `tasks[3].queue`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable, or a worker of an older release is alive (it would not fan in): the detail names the reason; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWorkflow: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Long-poll: wait up to this many seconds (max 60) for the workflow to
+                 *     be terminal; answers as soon as it is, or as it is at the deadline.
+                 */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The workflow */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Invalid `wait` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such workflow */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable, or (with `wait`) the gateway holds its most long-polls; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelWorkflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled (also when it was finished already) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowCancelled"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such workflow */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` (`field` is `Content-Type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */

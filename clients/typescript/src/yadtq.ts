@@ -12,6 +12,9 @@
 //   - events: the server-sent events of `GET /tasks/{id}/events` as TaskEvents;
 //   - createSchedule / iterSchedules: periodic tasks (docs/schedules.md); a
 //     schedule's tasks are `iterTasks({ schedule: id })`;
+//   - submitWorkflow / waitWorkflow (long-polls `GET /workflows/{id}?wait=`)
+//     and waitTasks (one `POST /tasks/wait` per 1,000 tasks): workflows
+//     (docs/workflows.md);
 //   - retries (./retry.ts): every submit carries an Idempotency-Key (unless it
 //     names its task id), and idempotent calls (reads, keyed submits, cancel;
 //     never retry) are retried on connection failures, 502, 503, 504 and 429
@@ -29,6 +32,9 @@ export type UniqueRequest = Schemas["UniqueRequest"];
 export type Problem = Schemas["Problem"];
 export type Schedule = Schemas["Schedule"];
 export type CreateSchedule = Schemas["CreateSchedule"];
+export type Workflow = Schemas["Workflow"];
+export type WorkflowRequest = Schemas["WorkflowRequest"];
+export type WaitUntil = Schemas["Until"];
 export type ListFilters = Omit<NonNullable<operations["listTasks"]["parameters"]["query"]>, "limit" | "cursor">;
 export type YadtqClient = Client<paths>;
 
@@ -48,11 +54,13 @@ export interface YadtqOptions extends Omit<ClientOptions, "baseUrl"> {
 
 /** Statuses a task never leaves (but for an explicit retry). A task's
  * `status` is a `TaskStatus`, or another string for a status this SDK does
- * not know (a newer gateway's, e.g. `waiting`), which is never terminal:
+ * not know (a newer gateway's, e.g. `held`), which is never terminal:
  * `TERMINAL.has(task.status)` is the test. */
 export const TERMINAL: ReadonlySet<string> = new Set<TaskStatus>(["success", "failed", "cancelled"]);
 /** The gateway's longest long-poll, seconds. */
 export const MAX_WAIT = 60;
+/** Most task ids one `POST /tasks/wait` takes. */
+export const MAX_WAIT_IDS = 1000;
 
 /** The gateway answered with an RFC 9457 problem document. */
 export class ProblemError extends Error {
@@ -169,6 +177,51 @@ export class Yadtq {
       yield* page.schedules;
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
+  }
+
+  /** `POST /workflows`: `body.tasks` are the nodes (`ref`, `task`, `args`,
+   * `depends_on`, `on_parent_failure`, ...); `body.id` makes it idempotent
+   * (the same id and nodes again return the workflow; other nodes reject
+   * with a 409 ProblemError). Node `r`'s task id is `wf:<id>:<r>`. */
+  submitWorkflow(body: WorkflowRequest): Promise<Workflow> {
+    return unwrap(this.client.POST("/workflows", { body }));
+  }
+
+  /** The workflow once every node is terminal (`status` other than
+   * `running`), long-polling; rejects when it is not within `timeoutS` seconds. */
+  async waitWorkflow(id: string, timeoutS = 300): Promise<Workflow> {
+    const deadline = Date.now() + timeoutS * 1000;
+    for (;;) {
+      const left = (deadline - Date.now()) / 1000;
+      const wait = Math.max(0, Math.min(left, MAX_WAIT));
+      const wf = await unwrap(this.client.GET("/workflows/{id}", { params: { path: { id }, query: { wait } } }));
+      if (wf.status !== "running") return wf;
+      if (left <= 0) throw new Error(`workflow ${id} is still running after ${timeoutS} s`);
+    }
+  }
+
+  /** The tasks `ids`, in the order given, once all of them (`until` "all")
+   * or one of them ("any", at most MAX_WAIT_IDS ids) are terminal: one
+   * `POST /tasks/wait` per MAX_WAIT_IDS ids at a time; rejects when the
+   * condition does not hold within `timeoutS` seconds. */
+  async waitTasks(ids: string[], until: WaitUntil = "all", timeoutS = 300): Promise<Task[]> {
+    if (until === "any" && ids.length > MAX_WAIT_IDS) throw new Error(`until "any" takes at most ${MAX_WAIT_IDS} ids`);
+    const deadline = Date.now() + timeoutS * 1000;
+    const out: Task[] = [];
+    for (let start = 0; start < ids.length; start += MAX_WAIT_IDS) {
+      const chunk = ids.slice(start, start + MAX_WAIT_IDS);
+      for (;;) {
+        const left = (deadline - Date.now()) / 1000;
+        const timeout = Math.max(0, Math.min(left, MAX_WAIT));
+        const answer = await unwrap(this.client.POST("/tasks/wait", { body: { ids: chunk, until, timeout } }));
+        if (answer.done) {
+          out.push(...answer.tasks);
+          break;
+        }
+        if (left <= 0) throw new Error(`tasks not ${until} terminal after ${timeoutS} s`);
+      }
+    }
+    return out;
   }
 
   /** The task's server-sent events, the current state first, until the event

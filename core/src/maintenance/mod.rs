@@ -28,6 +28,7 @@ mod rescuer;
 mod sampler;
 mod scheduler;
 pub mod schedules;
+mod workflows;
 
 /// What a gateway fires itself (a schedule's trigger or backfill) it sends at once.
 pub use publisher::publish_rows;
@@ -131,8 +132,34 @@ pub async fn run(
             state.lock().await.pass(&c.pool, dead_after, &watched).await;
         }
     });
+    // Workflows: the repair pass every period (nodes older than two periods:
+    // the fan-in moves the others), the cleaner and sample every ten.
+    let c = ctx.clone();
+    let repair = service(period, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
+        let c = c.clone();
+        async move {
+            workflows::repair(&c.routes, &c.pool, &c.producer, period * 2).await;
+        }
+    });
+    let c = ctx.clone();
+    let workflow_cleaner = service(period * 10, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
+        let c = c.clone();
+        async move {
+            workflows::clean_and_sample(&c.pool, c.cfg.retention).await;
+        }
+    });
     let services = tokio::spawn(async move {
-        tokio::join!(publisher, scheduler, schedule_service, limits_pass, cleaner, rescuer, sampler)
+        tokio::join!(
+            publisher,
+            scheduler,
+            schedule_service,
+            limits_pass,
+            cleaner,
+            rescuer,
+            sampler,
+            repair,
+            workflow_cleaner
+        )
     });
 
     let mut lease = Lease::new(cfg.database_url.clone(), names.leader_lock_key());

@@ -12,10 +12,9 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::names::TaskKey;
-use crate::schedule::plan::{self, FireKind, Overlap, Plan, State};
+use crate::schedule::plan::{self, FireKind, Overlap, Plan, Run, State};
 use crate::schedule::spec::{Spec, SpecError, SpecInput};
-use crate::store::schedules::{self, RunTask, ScheduleRow};
-use crate::store::tasks::Unpublished;
+use crate::store::schedules::{self, Applied, RunTask, ScheduleRow};
 use crate::store::StoreError;
 use crate::tenants::Routes;
 
@@ -67,14 +66,15 @@ fn jitter_of(row: &ScheduleRow, tick: DateTime<Utc>) -> chrono::Duration {
 }
 
 /// Applies `plan` to `row`: cancels the last task first when the plan says
-/// so (`cancel_other`), then fires in one conditional statement. Returns the
-/// `queued` tasks inserted, or `None` when the schedule changed meanwhile.
+/// so (`cancel_other`), then fires in one conditional statement. Returns
+/// what it did (the `queued` tasks inserted, the runs a unique key
+/// refused), or `None` when the schedule changed meanwhile.
 pub async fn execute(
     pool: &PgPool,
     row: &ScheduleRow,
     plan: &Plan,
     now: DateTime<Utc>,
-) -> Result<Option<Vec<Unpublished>>, StoreError> {
+) -> Result<Option<Applied>, StoreError> {
     if plan.cancel_last {
         if let Some(last) = &row.last_task {
             crate::store::tasks::cancel(pool, last).await?;
@@ -91,15 +91,27 @@ pub async fn execute(
         .collect();
     let keys: Vec<Option<TaskKey>> = plan.log.iter().map(|e| e.suffix.as_ref().map(|s| row.key.task_key(s))).collect();
     let done = schedules::apply(pool, row, plan, &tasks, &keys).await?;
-    if done.is_some() {
-        record(plan, now);
+    if let Some(applied) = &done {
+        let refused: Vec<&str> = applied.refused.iter().map(TaskKey::as_str).collect();
+        let fired: Vec<&Run> = plan
+            .runs
+            .iter()
+            .zip(&tasks)
+            .filter(|(_, t)| !refused.contains(&t.key.as_str()))
+            .map(|(run, _)| run)
+            .collect();
+        record(plan, &fired, refused.len(), now);
     }
     Ok(done)
 }
 
-/// Counts what a plan did in the metrics.
-fn record(plan: &Plan, now: DateTime<Utc>) {
-    for run in &plan.runs {
+/// Counts what a plan did in the metrics: `fired` are its runs that
+/// inserted a task, `refused` how many a unique key refused.
+fn record(plan: &Plan, fired: &[&Run], refused: usize, now: DateTime<Utc>) {
+    if refused > 0 {
+        metrics::counter!(TICKS_SKIPPED, "reason" => "unique").increment(refused as u64);
+    }
+    for run in fired {
         metrics::counter!(TICKS_FIRED, "kind" => run.kind.as_str()).increment(1);
         if run.kind == FireKind::Tick {
             let late = (now - run.scheduled_for).num_milliseconds().max(0) as f64 / 1000.0;
@@ -136,7 +148,7 @@ pub(crate) async fn fire_due(routes: &Routes, pool: &PgPool, producer: &FuturePr
             continue; // buffered runs waiting for a running task
         }
         match execute(pool, &row, &plan, now).await {
-            Ok(Some(tasks)) => fired.extend(tasks),
+            Ok(Some(applied)) => fired.extend(applied.queued),
             Ok(None) => tracing::debug!(schedule = %row.key, "schedule changed during the pass; next pass"),
             Err(e) => tracing::warn!(schedule = %row.key, error = %e, "schedule service: fire failed; next pass"),
         }

@@ -14,8 +14,8 @@ use chrono::{DateTime, TimeZone, Utc};
 /// Prefix of the ids of tasks fired by schedules.
 pub(crate) const TASK_ID_PREFIX: &str = "sched:";
 /// Prefixes of task ids that only yadtq itself assigns: schedules' ticks, and
-/// workflows' nodes (a later release's).
-pub(crate) const RESERVED_PREFIXES: [&str; 2] = [TASK_ID_PREFIX, "wf:"];
+/// workflows' nodes ([`crate::store::workflows`]).
+pub(crate) const RESERVED_PREFIXES: [&str; 2] = [TASK_ID_PREFIX, crate::store::workflows::NODE_ID_PREFIX];
 
 /// The reserved prefix `id` starts with, if any (a client submitting such an
 /// id gets a 400 naming it).

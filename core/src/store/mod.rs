@@ -44,6 +44,7 @@ pub mod tenants;
 mod tests;
 pub mod unique;
 pub mod workers;
+pub mod workflows;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};

@@ -14,6 +14,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use super::tasks::Unpublished;
+use super::unique::Unique;
 use super::StoreError;
 use crate::model::TaskStatus;
 use crate::names::{ScheduleKey, TaskKey, Tenant};
@@ -40,6 +41,9 @@ pub struct Template {
     pub retry_backoff_cap: Option<f64>,
     /// Hash of name, args, kwargs and queue (the fired tasks' request hash).
     pub hash: String,
+    /// The template's `unique` option: every fired task takes it, and a
+    /// tick whose key another task holds fires nothing (skipped, `unique`).
+    pub unique: Option<Unique>,
 }
 
 /// A schedule's settings: what `POST /schedules` creates and `PATCH` replaces.
@@ -128,6 +132,9 @@ struct Record {
     retry_backoff_base: Option<f64>,
     retry_backoff_cap: Option<f64>,
     task_hash: String,
+    unique_key: Option<String>,
+    unique_for_seconds: Option<i64>,
+    unique_while: Option<Vec<String>>,
     overlap: String,
     catchup_window_seconds: f64,
     start_at: Option<DateTime<Utc>>,
@@ -168,6 +175,11 @@ impl From<Record> for ScheduleRow {
                     retry_backoff_base: r.retry_backoff_base,
                     retry_backoff_cap: r.retry_backoff_cap,
                     hash: r.task_hash,
+                    unique: r.unique_key.map(|key| Unique {
+                        key,
+                        for_seconds: r.unique_for_seconds,
+                        also_while: r.unique_while.iter().flatten().filter_map(|s| TaskStatus::parse(s)).collect(),
+                    }),
                 },
                 overlap: r.overlap,
                 catchup_window_seconds: r.catchup_window_seconds,
@@ -205,7 +217,9 @@ macro_rules! schedule_query {
                      s.args AS "args!: Json<Box<RawValue>>", s.kwargs AS "kwargs!: Json<Box<RawValue>>",
                      s.queue AS "queue!", s.max_retries AS "max_retries!", s.timeout_seconds AS "timeout_seconds!",
                      s.retry_backoff_base AS "retry_backoff_base?", s.retry_backoff_cap AS "retry_backoff_cap?",
-                     s.task_hash AS "task_hash!", s.overlap AS "overlap!",
+                     s.task_hash AS "task_hash!", s.unique_key AS "unique_key?",
+                     s.unique_for_seconds AS "unique_for_seconds?", s.unique_while AS "unique_while?",
+                     s.overlap AS "overlap!",
                      s.catchup_window_seconds AS "catchup_window_seconds!", s.start_at AS "start_at?",
                      s.end_at AS "end_at?", s.max_runs AS "max_runs?", s.paused AS "paused!",
                      s.version AS "version!", s.rev AS "rev!", s.request_hash AS "request_hash!",
@@ -247,9 +261,10 @@ pub async fn create(
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO schedules (key, tenant, spec, timezone, jitter_seconds, name, args, kwargs, queue, max_retries,
                                 timeout_seconds, retry_backoff_base, retry_backoff_cap, task_hash, overlap,
-                                catchup_window_seconds, start_at, end_at, max_runs, paused, request_hash, next_tick)
+                                catchup_window_seconds, start_at, end_at, max_runs, paused, request_hash, next_tick,
+                                unique_key, unique_for_seconds, unique_while)
            SELECT $1, $2, $3, $4, $5, $6, $7::text::json, $8::text::json, $9, $10, $11, $12, $13, $14, $15, $16,
-                  $17, $18, $19, $20, $21, $22
+                  $17, $18, $19, $20, $21, $22, $24, $25, $26
            WHERE (SELECT count(*) FROM schedules WHERE tenant = $2) < $23
            ON CONFLICT (key) DO NOTHING
            RETURNING key"#,
@@ -276,6 +291,9 @@ pub async fn create(
         request_hash,
         s.next_tick,
         cap,
+        t.unique.as_ref().map(|u| u.key.as_str()),
+        t.unique.as_ref().and_then(|u| u.for_seconds),
+        unique_while(t) as Option<Vec<String>>,
     )
     .fetch_optional(pool)
     .await?;
@@ -319,6 +337,11 @@ pub async fn list(
     Ok(rows.into_iter().map(ScheduleRow::from).collect())
 }
 
+/// The `while` names of the template's unique option, as stored.
+fn unique_while(t: &Template) -> Option<Vec<String>> {
+    t.unique.as_ref().map(|u| u.also_while.iter().map(|s| s.as_str().to_string()).collect())
+}
+
 /// Replaces the settings of schedule `row.key` if it still has `row`'s
 /// version and revision (bumping the version), clearing the buffer when
 /// `clear_buffer`; `None` when it changed meanwhile (or was deleted).
@@ -335,6 +358,7 @@ pub async fn update(
                retry_backoff_base = $13, retry_backoff_cap = $14, task_hash = $15, overlap = $16,
                catchup_window_seconds = $17, start_at = $18, end_at = $19, max_runs = $20, paused = $21,
                next_tick = $22, buffered = CASE WHEN $23 THEN '{}' ELSE buffered END,
+               unique_key = $24, unique_for_seconds = $25, unique_while = $26,
                version = version + 1, updated_at = now()
            WHERE key = $1 AND version = $2 AND rev = $3
            RETURNING key"#,
@@ -361,6 +385,9 @@ pub async fn update(
         s.paused,
         s.next_tick,
         clear_buffer,
+        t.unique.as_ref().map(|u| u.key.as_str()),
+        t.unique.as_ref().and_then(|u| u.for_seconds),
+        unique_while(t) as Option<Vec<String>>,
     )
     .fetch_optional(pool)
     .await?;
@@ -405,24 +432,37 @@ pub(crate) struct RunTask {
     pub run_at: Option<DateTime<Utc>>,
 }
 
+/// What [`apply`] did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The `queued` tasks inserted, to publish now.
+    pub queued: Vec<Unpublished>,
+    /// Runs that inserted nothing because another task holds the template's
+    /// unique key: recorded as skipped (reason `unique`), not as runs.
+    pub refused: Vec<TaskKey>,
+}
+
 /// Applies `plan` to schedule `row.key` in one statement, only if it still
 /// has `row`'s version and revision and is not paused (nor deleted).
 /// `tasks` are the plan's runs' tasks, in order; `fired_keys[i]` is the task
-/// key of `plan.log[i]` when it names one. Returns the `queued` tasks
-/// inserted (to publish now; ids that existed insert nothing), or `None`
-/// when the schedule changed meanwhile and nothing was done.
+/// key of `plan.log[i]` when it names one. A run whose id exists already
+/// inserts nothing (a tick fires once); a run whose unique key another task
+/// holds inserts nothing either, and its log entry, the run count and the
+/// last task say so. `None` when the schedule changed meanwhile and
+/// nothing was done.
 pub(crate) async fn apply(
     pool: &PgPool,
     row: &ScheduleRow,
     plan: &Plan,
     tasks: &[RunTask],
     fired_keys: &[Option<TaskKey>],
-) -> Result<Option<Vec<Unpublished>>, StoreError> {
+) -> Result<Option<Applied>, StoreError> {
     let ids: Vec<&str> = tasks.iter().map(|t| t.key.as_str()).collect();
     let run_at: Vec<Option<DateTime<Utc>>> = tasks.iter().map(|t| t.run_at).collect();
     let last_task = tasks.last().map(|t| t.key.as_str());
     let fired_keys: Vec<Option<&str>> = fired_keys.iter().map(|k| k.as_ref().map(TaskKey::as_str)).collect();
     let log = &plan.log;
+    let unique = row.settings.template.unique.as_ref();
     let rows = sqlx::query!(
         r#"WITH s AS (
                SELECT key, tenant, name, args, kwargs, queue, max_retries, timeout_seconds,
@@ -431,33 +471,49 @@ pub(crate) async fn apply(
                FOR UPDATE
            ), ins AS (
                INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
-                                  retry_backoff_base, retry_backoff_cap, request_hash, tenant)
+                                  retry_backoff_base, retry_backoff_cap, request_hash, tenant,
+                                  unique_key, unique_states)
                SELECT f.id, s.name, s.args, s.kwargs, s.queue,
                       CASE WHEN f.run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
                       s.max_retries, s.timeout_seconds, f.run_at, s.retry_backoff_base, s.retry_backoff_cap,
-                      s.task_hash, s.tenant
+                      s.task_hash, s.tenant,
+                      CASE WHEN $18::text IS NOT NULL THEN yadtq_unique_key($18, $19) END,
+                      string_to_array($20, ',')
                FROM s, UNNEST($4::text[], $5::timestamptz[]) AS f(id, run_at)
                ORDER BY f.id
-               ON CONFLICT (id) DO NOTHING
+               ON CONFLICT DO NOTHING
                RETURNING id, name, args, kwargs, queue, attempts, created_at, status
+           ), refused AS (
+               -- Neither inserted nor there before: another task holds the unique key.
+               SELECT f.id FROM s, UNNEST($4::text[]) AS f(id)
+               WHERE $18::text IS NOT NULL AND f.id NOT IN (SELECT id FROM ins)
+                 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = f.id)
            ), upd AS (
                UPDATE schedules SET next_tick = $6, last_tick = coalesce($7, schedules.last_tick),
-                      last_task = coalesce($8, schedules.last_task), buffered = $9,
-                      runs = schedules.runs + $10, skipped = schedules.skipped + $11,
+                      last_task = CASE WHEN $8 IN (SELECT id FROM refused) THEN schedules.last_task
+                                       ELSE coalesce($8, schedules.last_task) END,
+                      buffered = $9,
+                      runs = schedules.runs + $10 - (SELECT count(*) FROM refused),
+                      skipped = schedules.skipped + $11 + (SELECT count(*) FROM refused),
                       rev = schedules.rev + 1, updated_at = now()
                FROM s WHERE schedules.key = s.key
                RETURNING schedules.key
            ), history AS (
                INSERT INTO schedule_fires (schedule, tick, kind, outcome, reason, ticks, task)
-               SELECT s.key, l.tick, l.kind, l.outcome, l.reason, l.ticks, l.task
+               SELECT s.key, l.tick, l.kind,
+                      CASE WHEN r.id IS NULL THEN l.outcome ELSE 'skipped' END,
+                      CASE WHEN r.id IS NULL THEN l.reason ELSE 'unique' END,
+                      l.ticks, CASE WHEN r.id IS NULL THEN l.task END
                FROM s, UNNEST($12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::int8[], $17::text[])
                        WITH ORDINALITY AS l(tick, kind, outcome, reason, ticks, task, n)
+                       LEFT JOIN refused r ON r.id = l.task
                ORDER BY l.n
            )
            SELECT upd.key AS "schedule!", ins.id AS "id?", ins.name AS "name?",
                   ins.args AS "args?: Json<Box<RawValue>>", ins.kwargs AS "kwargs?: Json<Box<RawValue>>",
                   ins.queue AS "queue?", ins.attempts AS "attempts?", ins.created_at AS "created_at?",
-                  ins.status AS "status?: TaskStatus"
+                  ins.status AS "status?: TaskStatus",
+                  ARRAY(SELECT id FROM refused) AS "refused!"
            FROM upd LEFT JOIN ins ON true"#,
         row.key.as_str(),
         row.version,
@@ -476,13 +532,15 @@ pub(crate) async fn apply(
         &log.iter().map(|e| e.reason.map(str::to_string)).collect::<Vec<_>>() as &[Option<String>],
         &log.iter().map(|e| e.ticks).collect::<Vec<_>>(),
         &fired_keys as &[Option<&str>],
+        unique.map(|u| u.base(row.tenant.as_str(), &row.settings.template.name)),
+        unique.and_then(|u| u.for_seconds),
+        unique.and_then(Unique::states),
     )
     .fetch_all(pool)
     .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let inserted: Vec<Unpublished> = rows
+    let Some(first) = rows.first() else { return Ok(None) };
+    let refused = first.refused.iter().cloned().map(TaskKey::from_stored).collect();
+    let queued: Vec<Unpublished> = rows
         .into_iter()
         .filter(|r| r.status == Some(TaskStatus::Queued))
         .filter_map(|r| {
@@ -498,7 +556,7 @@ pub(crate) async fn apply(
         })
         .collect();
     // No task event: nobody waits on a task that did not exist (its id was a 404).
-    Ok(Some(inserted))
+    Ok(Some(Applied { queued, refused }))
 }
 
 /// One line of a schedule's fires history, with the fired task's status.

@@ -17,6 +17,7 @@ mod stats;
 mod tenants;
 mod unique;
 mod unknown_status;
+mod workflows;
 
 use std::time::Duration;
 
@@ -31,7 +32,8 @@ use super::workers::{self, Beat, Partitions, WorkerCounts, WorkerInfo};
 use crate::model::{Progress, TaskError, TaskStatus, WorkerState};
 use crate::names::{QueueName, TaskId, TaskKey, TaskName, Tenant};
 
-const ALL_STATUSES: [TaskStatus; 6] = [
+const ALL_STATUSES: [TaskStatus; 7] = [
+    TaskStatus::Waiting,
     TaskStatus::Queued,
     TaskStatus::Scheduled,
     TaskStatus::Processing,

@@ -152,6 +152,10 @@ pub async fn submit_batch(
 /// task id rule, short enough for the longest id it makes to follow it too.
 fn idempotency_key(headers: &HeaderMap, count: usize) -> Result<Option<&str>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    if let Ok(k) = v.to_str() {
+        // The tasks' ids `<key>.<i>` must not fall under a reserved prefix.
+        submit::reserved(k, "Idempotency-Key")?;
+    }
     let key = v.to_str().ok().filter(|k| TaskId::check(k).is_ok());
     let longest = key.map(|k| format!("{k}.{}", count.saturating_sub(1)));
     match (key, longest) {

@@ -8,19 +8,20 @@ use yadtq_core::kafka::UNSENDABLE_KINDS;
 use yadtq_core::model::{Attempt, Task, TaskStatus};
 use yadtq_core::names::{TaskId, TaskKey};
 use yadtq_core::store::tasks::{self, CancelResult, RetryResult};
+use yadtq_core::store::workflows::{self, NodeRetry};
 
 use super::tasks::TaskIdPath;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
-/// Cancel a task. `queued` and `scheduled` tasks become `cancelled` at once
+/// Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
 /// (200); a `processing` task gets a cancel request (202) that its worker acts
 /// on within one heartbeat, aborting the handler, and it becomes `cancelled`.
 /// Cancelling a cancelled task answers 200 with it, so a request repeated
 /// after a lost answer (the SDKs and the CLI retry cancels) is not an error.
 /// A task in a status this release does not know (a newer release's, e.g.
-/// `waiting`) gets a cancel request too (202, status unchanged), which the
+/// `held`) gets a cancel request too (202, status unchanged), which the
 /// release that knows the status honours.
 #[utoipa::path(
     post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",
@@ -41,7 +42,9 @@ pub async fn cancel(
     TaskIdPath(id): TaskIdPath,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     let key = visible_key(&state, &caller, &id, Scope::Operate).await?;
-    match tasks::cancel(&state.pool, &key).await? {
+    let (result, released) = tasks::cancel_releasing(&state.pool, &key).await?;
+    crate::publish::publish_released(&state, released);
+    match result {
         CancelResult::Cancelled(row) => Ok((StatusCode::OK, Json(caller.present(row.task)))),
         CancelResult::Terminal(row) if row.task.status == TaskStatus::Cancelled => {
             Ok((StatusCode::OK, Json(caller.present(row.task))))
@@ -67,7 +70,7 @@ pub async fn cancel(
         (status = 202, description = "Queued again", body = Task),
         (status = 400, description = "Malformed id (`field` is `id`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) (`field` is `id`); or another task holds its unique key now (`field` is `unique`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not failed or cancelled, or failed because Kafka can never take its record (`record_too_large`, `unpublishable`) (`field` is `id`); a workflow node cancelled because a parent did not succeed, whose parents have not all succeeded since (`field` is `id`); or another task holds its unique key now (`field` is `unique`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
@@ -78,7 +81,18 @@ pub async fn retry(
     TaskIdPath(id): TaskIdPath,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     let key = visible_key(&state, &caller, &id, Scope::Operate).await?;
-    match tasks::retry(&state.pool, &key).await? {
+    let result = match workflows::retry(&state.pool, &key).await? {
+        NodeRetry::NotANode => tasks::retry(&state.pool, &key).await?,
+        NodeRetry::Done(result, _) => *result,
+        NodeRetry::ParentsNotSucceeded => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("task '{id}' was cancelled because a parent did not succeed; retry that parent first"),
+                Some("id"),
+            ))
+        }
+    };
+    match result {
         RetryResult::Requeued(row) => {
             crate::publish::publish(&state, &[&row.task]).await;
             Ok((StatusCode::ACCEPTED, Json(caller.present(row.task))))

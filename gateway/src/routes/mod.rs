@@ -14,6 +14,7 @@ pub mod queues;
 pub mod schedules;
 pub mod tasks;
 pub mod workers;
+pub mod workflows;
 
 #[cfg(test)]
 mod tests;
@@ -76,11 +77,13 @@ async fn request_limits(req: axum::extract::Request, next: axum::middleware::Nex
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
     let batch_limit = state.cfg.limits.max_batch_body_bytes;
+    let workflow_limit = state.cfg.max_workflow_body_bytes;
     let cors = crate::edge::cors(&state.cfg.edge);
     let edge = state.edge.clone();
     let api = Router::new()
         .route("/tasks", post(tasks::submit).get(tasks::list))
         .route("/tasks/batch", post(batch::submit_batch).layer(DefaultBodyLimit::max(batch_limit)))
+        .route("/tasks/wait", post(workflows::wait))
         .route("/tasks/{id}", get(tasks::get))
         .route("/tasks/{id}/events", get(events::stream))
         .route("/tasks/{id}/attempts", get(control::attempts))
@@ -99,6 +102,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
         .route("/admin/audit", get(admin::audit))
         .route("/me", get(me::get))
+        .route("/workflows", post(workflows::submit).get(workflows::list).layer(DefaultBodyLimit::max(workflow_limit)))
+        .route("/workflows/{id}", get(workflows::get))
+        .route("/workflows/{id}/cancel", post(workflows::cancel))
         // Only matched routes: an unknown path stays a 404, a wrong method a 405.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
     let router = Router::new()

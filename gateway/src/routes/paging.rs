@@ -20,6 +20,15 @@ pub fn query<T>(query: Result<Query<T>, QueryRejection>, fields: &[&str]) -> Res
     })
 }
 
+/// A `limit` parameter: 1 to 500, 50 when absent; a 400 naming `limit` otherwise.
+pub fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
+    }
+    Ok(limit)
+}
+
 /// A `cursor` parameter: the digits of a positive number, as `next_cursor`
 /// gives them (at most 18, so it fits an i64); anything else is a 400.
 pub fn cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {

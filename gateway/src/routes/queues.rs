@@ -50,6 +50,8 @@ pub struct Minute {
 pub struct QueueOverview {
     /// Queue name.
     pub queue: String,
+    /// Workflow nodes waiting for their parents (docs/workflows.md).
+    pub waiting: i64,
     /// Tasks waiting for a worker now.
     pub queued: i64,
     /// Tasks waiting for their `run_at` (countdown, eta, retry backoff).
@@ -57,7 +59,7 @@ pub struct QueueOverview {
     /// Tasks running now.
     pub processing: i64,
     /// Tasks now in a status this release does not know (a newer release's,
-    /// e.g. `waiting` or `held`, during a rolling upgrade), by that status
+    /// e.g. `held`, during a rolling upgrade), by that status
     /// verbatim; such tasks are not finished. Empty when there are none.
     pub other: BTreeMap<String, i64>,
     /// Seconds since the oldest `queued` task became due (database clock);
@@ -172,6 +174,7 @@ pub async fn list(
             let decided = total.success + total.failed;
             QueueOverview {
                 queue: name.clone(),
+                waiting: count(TaskStatus::Waiting),
                 queued: count(TaskStatus::Queued),
                 scheduled: count(TaskStatus::Scheduled),
                 processing: count(TaskStatus::Processing),

@@ -28,9 +28,14 @@ use super::tasks::TaskIdPath;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::submit::UniqueRequest;
 
 /// Longest schedule id, characters (a tick's task id `sched:<id>:<secs>` stays within 128).
 pub const MAX_ID_LEN: usize = 100;
+/// The OpenAPI pattern of a schedule id: the task-id alphabet, 1 to
+/// [`MAX_ID_LEN`] characters, not `.` or `..`. The document takes it from
+/// here (`openapi::id_patterns`); utoipa's attributes take only literals.
+pub const ID_PATTERN: &str = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$";
 /// Default catch-up window, seconds.
 pub const DEFAULT_CATCHUP_WINDOW: f64 = 60.0;
 /// Longest catch-up window, seconds (thirty days).
@@ -60,7 +65,6 @@ pub struct CreateSchedule {
     /// Client-chosen id (1-100 of letters, digits, `._:-`); creating the same
     /// id with the same body again answers 200, with another body 409.
     /// Default: a server UUID.
-    #[schema(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")]
     pub id: Option<String>,
     /// When it fires (required).
     #[schema(value_type = SpecInput)]
@@ -125,6 +129,12 @@ pub struct TaskTemplate {
     /// Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
     #[schema(exclusive_minimum = 0, maximum = 86400)]
     pub timeout: Option<f64>,
+    /// Every fired task takes this unique option (docs/unique.md): a tick
+    /// whose key another task holds fires nothing and is recorded as
+    /// skipped with reason `unique`. The default key hashes the template,
+    /// so `{}` makes at most one live task of this schedule's kind, whatever
+    /// the overlap policy; a `for_seconds` bucket is taken at the fire.
+    pub unique: Option<UniqueRequest>,
 }
 
 /// Body of `PATCH /schedules/{id}`: the fields to change (absent or null: unchanged).
@@ -194,6 +204,9 @@ pub struct TemplateView {
     pub retry_backoff_base: Option<f64>,
     /// Retry backoff cap, seconds.
     pub retry_backoff_cap: Option<f64>,
+    /// The unique option every fired task takes (`key` is the effective
+    /// key, the default one included); null: none.
+    pub unique: Option<UniqueRequest>,
 }
 
 /// One line of a schedule's history: what became of a tick.
@@ -278,7 +291,8 @@ pub struct SchedulePage {
 pub struct FireResult {
     /// Ids of the tasks fired, in tick order.
     pub fired: Vec<String>,
-    /// Runs skipped (by the overlap policy, or the run limit).
+    /// Runs skipped (by the overlap policy, the run limit, or the template's
+    /// unique key held by another task).
     pub skipped: i64,
     /// Runs buffered behind the running task.
     pub buffered: i64,
@@ -327,14 +341,6 @@ fn template(state: &AppState, caller: &Caller, raw: &RawValue) -> Result<Templat
             ));
         }
     }
-    // Refused rather than dropped: POST /tasks would take it, and a fire
-    // does not honour it yet (issue 26 asks for it in schedule templates).
-    if fields.contains_key("unique") {
-        return Err(ApiError::bad_request(
-            "task.unique",
-            "a schedule's task takes no unique option yet: a tick's task id already makes one task per tick",
-        ));
-    }
     let mut new =
         crate::submit::validate_item(raw.get().as_bytes(), None, &state.cfg.limits).map_err(|e| e.within("task"))?;
     caller.require_queue(&new.queue, "task.queue")?;
@@ -353,6 +359,7 @@ fn template(state: &AppState, caller: &Caller, raw: &RawValue) -> Result<Templat
         retry_backoff_base: new.retry_backoff.base_seconds,
         retry_backoff_cap: new.retry_backoff.cap_seconds,
         hash: new.request_hash,
+        unique: new.unique,
     })
 }
 
@@ -413,6 +420,7 @@ fn view(caller: &Caller, row: &ScheduleRow, fires: Option<Vec<FireRow>>) -> Sche
             timeout: s.template.timeout_seconds,
             retry_backoff_base: s.template.retry_backoff_base,
             retry_backoff_cap: s.template.retry_backoff_cap,
+            unique: s.template.unique.as_ref().map(UniqueRequest::of),
         },
         overlap: Overlap::parse(&s.overlap).unwrap_or_default(),
         catchup_window: s.catchup_window_seconds,
@@ -557,10 +565,7 @@ pub async fn list(
 ) -> Result<Json<SchedulePage>, ApiError> {
     caller.require(Scope::Read)?;
     let q = super::paging::query(query, &["limit", "cursor"])?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
-    }
+    let limit = super::paging::limit(q.limit)?;
     let before = super::paging::cursor(q.cursor.as_deref())?;
     let rows = store::list(&state.pool, &caller.tenant, limit + 1, before).await?;
     let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].seq.to_string());
@@ -577,7 +582,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ScheduleRow
 /// latest ticks (fired as which task and its status, skipped and why).
 #[utoipa::path(
     get, path = "/schedules/{id}", tag = "schedules", operation_id = "getSchedule",
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "The schedule", body = Schedule),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
@@ -604,7 +609,7 @@ pub async fn get(
 #[utoipa::path(
     patch, path = "/schedules/{id}", tag = "schedules", operation_id = "updateSchedule",
     request_body = PatchSchedule,
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "The schedule as changed", body = Schedule),
         (status = 400, description = "Invalid field or id; `field` names it (the rules between fields as at create, applied to the schedule as changed)", body = Problem, content_type = "application/problem+json"),
@@ -669,7 +674,7 @@ pub async fn update(
 /// Delete a schedule: it never fires again. Its tasks stay.
 #[utoipa::path(
     delete, path = "/schedules/{id}", tag = "schedules", operation_id = "deleteSchedule",
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
@@ -709,12 +714,12 @@ async fn fire(
         let spec = spec_of(&row).map_err(spec_error)?;
         let (runs, overlap) = make(&row, &spec)?;
         let plan = plan::manual(&state_of(&row), runs, overlap);
-        if let Some(tasks) = execute(&state.pool, &row, &plan, Utc::now()).await? {
-            yadtq_core::maintenance::publish_rows(&state.routes, &state.pool, &state.producer, tasks).await;
-            let present = |s: &String| row.key.task_key(s).id_for(&caller.tenant).into_string();
+        if let Some(applied) = execute(&state.pool, &row, &plan, Utc::now()).await? {
+            yadtq_core::maintenance::publish_rows(&state.routes, &state.pool, &state.producer, applied.queued).await;
+            let fired = plan.runs.iter().map(|r| row.key.task_key(&r.suffix)).filter(|k| !applied.refused.contains(k));
             return Ok(FireResult {
-                fired: plan.runs.iter().map(|r| present(&r.suffix)).collect(),
-                skipped: plan.skipped,
+                fired: fired.map(|k| k.id_for(&caller.tenant).into_string()).collect(),
+                skipped: plan.skipped + applied.refused.len() as i64,
                 buffered: plan.log.iter().filter(|e| e.outcome == "buffered").count() as i64,
             });
         }
@@ -727,7 +732,7 @@ async fn fire(
 /// tick can take; its `scheduled_for` is now.
 #[utoipa::path(
     post, path = "/schedules/{id}/trigger", tag = "schedules", operation_id = "triggerSchedule",
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "What the overlap policy made of the run", body = FireResult),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
@@ -761,7 +766,7 @@ pub async fn trigger(
 #[utoipa::path(
     post, path = "/schedules/{id}/backfill", tag = "schedules", operation_id = "backfillSchedule",
     request_body = Backfill,
-    params(("id" = String, Path, description = "Schedule id", pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")),
+    params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "What the overlap policy made of the runs", body = FireResult),
         (status = 400, description = "Malformed id, `start` or `end` missing, or the rules no schema states: `end` not before `start`, at most 1000 ticks in the range (`field` is `end`)", body = Problem, content_type = "application/problem+json"),
@@ -840,4 +845,17 @@ pub async fn tasks_page(
         .map(|t| caller.present(t))
         .collect();
     Ok(super::tasks::TaskPage { tasks, next_cursor: next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ID_PATTERN, MAX_ID_LEN};
+    use yadtq_core::names::TaskId;
+
+    #[test]
+    fn the_schedule_id_pattern_is_the_task_id_pattern_at_the_schedule_id_length() {
+        let expected = TaskId::PATTERN.replace("{1,128}", &format!("{{1,{MAX_ID_LEN}}}"));
+        assert_ne!(expected, TaskId::PATTERN, "the task-id pattern still ends in {{1,128}}");
+        assert_eq!(ID_PATTERN, expected);
+    }
 }

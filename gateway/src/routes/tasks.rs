@@ -214,7 +214,8 @@ pub async fn get(
         return Err(ApiError::bad_request("wait", format!("wait must be 0 to {MAX_WAIT} seconds")));
     }
     if wait == 0.0 {
-        return Ok(Json(caller.present(load(&state, &caller, &id).await?)).into_response());
+        let task = with_node(&state, &caller, load(&state, &caller, &id).await?).await?;
+        return Ok(Json(task).into_response());
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
     let _place = state.edge.waiter()?;
@@ -228,7 +229,19 @@ pub async fn get(
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
-    Ok(Json(caller.present(Task::clone(&task))).into_response())
+    Ok(Json(with_node(&state, &caller, Task::clone(&task)).await?).into_response())
+}
+
+/// `task` presented to `caller`, with its workflow and parents when it is a
+/// workflow node ([`yadtq_core::store::workflows::node_of`]; no statement otherwise).
+async fn with_node(state: &AppState, caller: &Caller, task: Task) -> Result<Task, ApiError> {
+    let node = yadtq_core::store::workflows::node_of(&state.pool, &task.key).await?;
+    let mut task = caller.present(task);
+    if let Some((workflow, parents)) = node {
+        task.workflow_id = Some(workflow.id_for(&caller.tenant).to_string());
+        task.parents = Some(parents.iter().map(|p| p.id_for(&caller.tenant).to_string()).collect());
+    }
+    Ok(task)
 }
 
 /// The 404 for the caller's task `id`.
@@ -295,7 +308,6 @@ pub struct ListQuery {
     pub worker: Option<uuid::Uuid>,
     /// Only tasks fired by this schedule (its id), newest fire first; the
     /// other filters then apply to each page, which may come out shorter.
-    #[param(pattern = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,100}$")]
     pub schedule: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -331,10 +343,7 @@ pub async fn list(
 ) -> Result<Json<TaskPage>, ApiError> {
     caller.require(Scope::Read)?;
     let q = super::paging::query(query, &["status", "task", "queue", "worker", "schedule", "limit", "cursor"])?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "limit must be 1 to 500"));
-    }
+    let limit = super::paging::limit(q.limit)?;
     let before = super::paging::cursor(q.cursor.as_deref())?;
     // PostgreSQL refuses NUL in text, which would surface as a 500.
     for (field, value) in [("task", &q.task), ("queue", &q.queue)] {

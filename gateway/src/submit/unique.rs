@@ -1,7 +1,7 @@
 //! The `unique` option of a submission (docs/unique.md): its request shape
 //! and its validation into the store's [`Unique`].
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yadtq_core::model::TaskStatus;
 use yadtq_core::store::unique::{self, Unique};
@@ -15,7 +15,7 @@ use crate::problem::ApiError;
 /// `success`, `failed` and `cancelled` holds the key (statuses added later
 /// included); `while` adds terminal ones. When `id` names another existing
 /// task, the unique match wins. `{}` takes the default key.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"key": "sync-customer-42"}))]
 pub struct UniqueRequest {
@@ -36,6 +36,18 @@ pub struct UniqueRequest {
     #[serde(rename = "while")]
     #[schema(value_type = Option<Vec<TaskStatus>>)]
     pub holding: Option<Vec<String>>,
+}
+
+impl UniqueRequest {
+    /// The option as stored, for a view: the effective key (the default
+    /// one included) and the `while` names given.
+    pub fn of(u: &Unique) -> Self {
+        Self {
+            key: Some(u.key.clone()),
+            for_seconds: u.for_seconds.and_then(|s| i32::try_from(s).ok()),
+            holding: Some(u.also_while.iter().map(|s| s.as_str().to_string()).collect()),
+        }
+    }
 }
 
 /// Validates `req` for the task `name`, `args`, `kwargs` and `queue`;

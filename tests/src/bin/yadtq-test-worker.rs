@@ -3,6 +3,8 @@
 //! registers their own (see `worker/examples/custom_handlers.rs`):
 //! - `spin`: computes for `args[0]` seconds without ever awaiting, as a
 //!   CPU-bound handler does; answers the number of loop iterations.
+//! - `fail_once`: fails for good on attempt 1 (kind `fail_once`), answers `args` on
+//!   later attempts (a manual retry): a failure that a retry heals.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,12 @@ async fn main() -> anyhow::Result<()> {
             turns = std::hint::black_box(turns.wrapping_add(1));
         }
         Ok(serde_json::json!(turns))
+    });
+    registry.register("fail_once", |ctx| async move {
+        if ctx.attempt == 1 {
+            return Err(HandlerError::permanent("fail_once", "the first attempt fails"));
+        }
+        Ok(serde_json::json!(ctx.args))
     });
     yadtq_worker::run(Cli::parse().worker, registry, yadtq_worker::shutdown_on_signals()).await
 }

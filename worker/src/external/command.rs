@@ -21,12 +21,34 @@ use nix::unistd::Pid;
 
 use super::{
     cancelled, check_timeout, error, excerpt, tag, task_json, CommandConfig, LoadError, ALWAYS_PASSED_ENV, ATTEMPT_ENV,
-    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, SCHEDULED_FOR_ENV, TASK_ID_ENV, TRACEPARENT_ENV, TRACESTATE_ENV,
+    BODY_EXCERPT_BYTES, MAX_STDERR_LIMIT, PARENTS_FILE_ENV, SCHEDULED_FOR_ENV, TASK_ID_ENV, TRACEPARENT_ENV,
+    TRACESTATE_ENV,
 };
 
 /// Variables the worker sets for each attempt, which a handler's `env` or
 /// `pass_env` cannot name.
-const ATTEMPT_ENVS: [&str; 5] = [ATTEMPT_ENV, TASK_ID_ENV, SCHEDULED_FOR_ENV, TRACEPARENT_ENV, TRACESTATE_ENV];
+const ATTEMPT_ENVS: [&str; 6] =
+    [ATTEMPT_ENV, TASK_ID_ENV, SCHEDULED_FOR_ENV, TRACEPARENT_ENV, TRACESTATE_ENV, PARENTS_FILE_ENV];
+
+/// A workflow node's parents written for its command ([`PARENTS_FILE_ENV`]),
+/// removed when dropped (the command has ended, or could not start).
+struct ParentsFile(std::path::PathBuf);
+
+impl ParentsFile {
+    /// Writes `parents` to a file of its own in the temporary directory.
+    fn write(parents: &Value) -> Result<Self, HandlerError> {
+        let path = std::env::temp_dir().join(format!("yadtq-parents-{}.json", uuid::Uuid::new_v4()));
+        std::fs::write(&path, serde_json::to_vec(parents).expect("JSON values serialise"))
+            .map_err(|e| error("command_failed", true, format!("cannot write the parents' file: {e} (retryable)")))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for ParentsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// A program serving one task name: run with the configured argv (no shell)
 /// in its own process group, the task JSON on stdin, the JSON result on stdout.
@@ -142,6 +164,14 @@ impl CommandHandler {
         if let Some(tick) = ctx.scheduled_for() {
             cmd.env(SCHEDULED_FOR_ENV, tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         }
+        let _parents = match &ctx.parents {
+            Some(p) => {
+                let file = ParentsFile::write(p)?;
+                cmd.env(PARENTS_FILE_ENV, &file.0);
+                Some(file)
+            }
+            None => None,
+        };
         if let Some(trace) = &ctx.trace {
             cmd.env(TRACEPARENT_ENV, &trace.traceparent);
             if !trace.tracestate.is_empty() {

@@ -62,6 +62,10 @@ pub const SCHEDULED_FOR_ENV: &str = "YADTQ_SCHEDULED_FOR";
 pub const TRACEPARENT_ENV: &str = "TRACEPARENT";
 /// Environment variable carrying the attempt's W3C `tracestate`, when there is one.
 pub const TRACESTATE_ENV: &str = "TRACESTATE";
+/// Environment variable naming a file that holds a workflow node's parents
+/// (`{ref: {id, status, result, error}}`, JSON) for a command handler; set
+/// only for workflow nodes, the file removed once the command has ended.
+pub const PARENTS_FILE_ENV: &str = "YADTQ_PARENTS_FILE";
 /// Default per-request timeout of an HTTP handler, in seconds.
 pub const DEFAULT_HTTP_TIMEOUT_SECS: f64 = 30.0;
 /// Default number of stderr bytes a command handler keeps (the last ones).
@@ -339,7 +343,8 @@ impl ExternalHandler {
 }
 
 /// What both kinds receive: `{"id", "task", "args", "kwargs", "attempt"}`,
-/// and `scheduled_for` (RFC 3339) for a task a schedule fired.
+/// `scheduled_for` (RFC 3339) for a task a schedule fired, and a workflow
+/// node's `parents` (by ref: `{id, status, result, error}`).
 #[derive(Serialize)]
 struct TaskJson<'a> {
     id: &'a str,
@@ -349,6 +354,8 @@ struct TaskJson<'a> {
     attempt: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parents: Option<&'a Value>,
 }
 
 fn task_json(ctx: &TaskContext) -> Vec<u8> {
@@ -359,6 +366,7 @@ fn task_json(ctx: &TaskContext) -> Vec<u8> {
         kwargs: &ctx.kwargs,
         attempt: ctx.attempt,
         scheduled_for: ctx.scheduled_for(),
+        parents: ctx.parents.as_ref(),
     };
     serde_json::to_vec(&t).expect("JSON values serialise")
 }
@@ -408,6 +416,7 @@ mod tests {
             progress: None,
             owner: None,
             trace: None,
+            parents: None,
         }
     }
 

@@ -20,6 +20,8 @@ from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
 from .me import Me
 from .minute import Minute
+from .node_state import NodeState
+from .on_parent_failure import OnParentFailure
 from .overlap import Overlap
 from .patch_schedule import PatchSchedule
 from .problem import Problem
@@ -45,10 +47,23 @@ from .task_template_kwargs_type_0 import TaskTemplateKwargsType0
 from .template_view import TemplateView
 from .template_view_kwargs import TemplateViewKwargs
 from .unique_request import UniqueRequest
+from .until import Until
+from .wait_request import WaitRequest
+from .wait_response import WaitResponse
 from .worker import Worker
 from .worker_page import WorkerPage
 from .worker_partitions import WorkerPartitions
 from .worker_state import WorkerState
+from .workflow import Workflow
+from .workflow_cancelled import WorkflowCancelled
+from .workflow_counts import WorkflowCounts
+from .workflow_node_request import WorkflowNodeRequest
+from .workflow_node_request_kwargs_type_0 import WorkflowNodeRequestKwargsType0
+from .workflow_page import WorkflowPage
+from .workflow_request import WorkflowRequest
+from .workflow_status import WorkflowStatus
+from .workflow_summary import WorkflowSummary
+from .workflow_summary_counts import WorkflowSummaryCounts
 
 __all__ = (
     "ApiKey",
@@ -71,6 +86,8 @@ __all__ = (
     "Health",
     "Me",
     "Minute",
+    "NodeState",
+    "OnParentFailure",
     "Overlap",
     "PatchSchedule",
     "Problem",
@@ -96,8 +113,21 @@ __all__ = (
     "TemplateView",
     "TemplateViewKwargs",
     "UniqueRequest",
+    "Until",
+    "WaitRequest",
+    "WaitResponse",
     "Worker",
     "WorkerPage",
     "WorkerPartitions",
     "WorkerState",
+    "Workflow",
+    "WorkflowCancelled",
+    "WorkflowCounts",
+    "WorkflowNodeRequest",
+    "WorkflowNodeRequestKwargsType0",
+    "WorkflowPage",
+    "WorkflowRequest",
+    "WorkflowStatus",
+    "WorkflowSummary",
+    "WorkflowSummaryCounts",
 )

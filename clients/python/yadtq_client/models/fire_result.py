@@ -16,7 +16,8 @@ class FireResult:
     Attributes:
         buffered (int): Runs buffered behind the running task.
         fired (list[str]): Ids of the tasks fired, in tick order.
-        skipped (int): Runs skipped (by the overlap policy, or the run limit).
+        skipped (int): Runs skipped (by the overlap policy, the run limit, or the template's
+            unique key held by another task).
     """
 
     buffered: int

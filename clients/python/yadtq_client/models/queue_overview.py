@@ -23,7 +23,7 @@ class QueueOverview:
     Attributes:
         finished (Minute): Tasks finished in one minute, by outcome.
         other (QueueOverviewOther): Tasks now in a status this release does not know (a newer release's,
-            e.g. `waiting` or `held`, during a rolling upgrade), by that status
+            e.g. `held`, during a rolling upgrade), by that status
             verbatim; such tasks are not finished. Empty when there are none.
         processing (int): Tasks running now.
         queue (str): Queue name.
@@ -31,6 +31,7 @@ class QueueOverview:
         scheduled (int): Tasks waiting for their `run_at` (countdown, eta, retry backoff).
         throughput (list[Minute]): Tasks finished per minute over the window, oldest first, one entry per
             minute (zeros included); the last one is the current, partial minute.
+        waiting (int): Workflow nodes waiting for their parents (docs/workflows.md).
         consumer_lag (int | None | Unset): Records on the queue's topics (its shared topic and its dedicated
             tenants' own) the workers' consumer group has not committed yet; null
             when Kafka did not answer (see `kafka_error`).
@@ -46,6 +47,7 @@ class QueueOverview:
     queued: int
     scheduled: int
     throughput: list[Minute]
+    waiting: int
     consumer_lag: int | None | Unset = UNSET
     failure_rate: float | None | Unset = UNSET
     oldest_queued_age_s: float | None | Unset = UNSET
@@ -68,6 +70,8 @@ class QueueOverview:
         for throughput_item_data in self.throughput:
             throughput_item = throughput_item_data.to_dict()
             throughput.append(throughput_item)
+
+        waiting = self.waiting
 
         consumer_lag: int | None | Unset
         if isinstance(self.consumer_lag, Unset):
@@ -98,6 +102,7 @@ class QueueOverview:
                 "queued": queued,
                 "scheduled": scheduled,
                 "throughput": throughput,
+                "waiting": waiting,
             }
         )
         if consumer_lag is not UNSET:
@@ -134,6 +139,8 @@ class QueueOverview:
 
             throughput.append(throughput_item)
 
+        waiting = d.pop("waiting")
+
         def _parse_consumer_lag(data: object) -> int | None | Unset:
             if data is None:
                 return data
@@ -169,6 +176,7 @@ class QueueOverview:
             queued=queued,
             scheduled=scheduled,
             throughput=throughput,
+            waiting=waiting,
             consumer_lag=consumer_lag,
             failure_rate=failure_rate,
             oldest_queued_age_s=oldest_queued_age_s,

@@ -33,13 +33,15 @@ class Task:
         max_retries (int): Retries allowed after the first attempt (claims allowed = max_retries + 1).
         queue (str): Queue the task was submitted to.
         status (str | TaskStatus): Lifecycle status: one of `TaskStatus`, or a status this release does not know (a
-            newer release's, e.g. `waiting`), passed through verbatim and not terminal.
+            newer release's, e.g. `held`), passed through verbatim and not terminal.
         task (str): Handler name.
         timeout (float): Per-attempt timeout, seconds.
         cancel_requested_at (datetime.datetime | None | Unset): When cancellation of this `processing` task was
             requested.
         error (None | TaskError | Unset):
         finished_at (datetime.datetime | None | Unset): When the task reached a terminal status.
+        parents (list[str] | None | Unset): A node's parents' task ids; absent for a task that is not a node, and in
+            listings.
         progress (None | Progress | Unset):
         result (Any | Unset): Handler's JSON result once `success` (any JSON value), else null.
         run_at (datetime.datetime | None | Unset): When a `scheduled` task becomes due (countdown, eta or retry
@@ -54,6 +56,8 @@ class Task:
             submitter's `traceparent`, or a new trace when it sent none or an
             invalid one; null for tasks stored before traces existed.
         worker_id (None | Unset | UUID): Worker holding (or last holding) the task.
+        workflow_id (None | str | Unset): The workflow a node belongs to (docs/workflows.md); absent for a task
+            that is not a node, and in listings.
     """
 
     args: list[Any]
@@ -69,6 +73,7 @@ class Task:
     cancel_requested_at: datetime.datetime | None | Unset = UNSET
     error: None | TaskError | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
+    parents: list[str] | None | Unset = UNSET
     progress: None | Progress | Unset = UNSET
     result: Any | Unset = UNSET
     run_at: datetime.datetime | None | Unset = UNSET
@@ -77,6 +82,7 @@ class Task:
     started_at: datetime.datetime | None | Unset = UNSET
     trace_id: None | str | Unset = UNSET
     worker_id: None | Unset | UUID = UNSET
+    workflow_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +136,15 @@ class Task:
             finished_at = self.finished_at.isoformat()
         else:
             finished_at = self.finished_at
+
+        parents: list[str] | None | Unset
+        if isinstance(self.parents, Unset):
+            parents = UNSET
+        elif isinstance(self.parents, list):
+            parents = self.parents
+
+        else:
+            parents = self.parents
 
         progress: dict[str, Any] | None | Unset
         if isinstance(self.progress, Unset):
@@ -185,6 +200,12 @@ class Task:
         else:
             worker_id = self.worker_id
 
+        workflow_id: None | str | Unset
+        if isinstance(self.workflow_id, Unset):
+            workflow_id = UNSET
+        else:
+            workflow_id = self.workflow_id
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -207,6 +228,8 @@ class Task:
             field_dict["error"] = error
         if finished_at is not UNSET:
             field_dict["finished_at"] = finished_at
+        if parents is not UNSET:
+            field_dict["parents"] = parents
         if progress is not UNSET:
             field_dict["progress"] = progress
         if result is not UNSET:
@@ -223,6 +246,8 @@ class Task:
             field_dict["trace_id"] = trace_id
         if worker_id is not UNSET:
             field_dict["worker_id"] = worker_id
+        if workflow_id is not UNSET:
+            field_dict["workflow_id"] = workflow_id
 
         return field_dict
 
@@ -314,6 +339,23 @@ class Task:
             return cast(datetime.datetime | None | Unset, data)
 
         finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
+
+        def _parse_parents(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                parents_type_0 = cast(list[str], data)
+
+                return parents_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        parents = _parse_parents(d.pop("parents", UNSET))
 
         def _parse_progress(data: object) -> None | Progress | Unset:
             if data is None:
@@ -420,6 +462,15 @@ class Task:
 
         worker_id = _parse_worker_id(d.pop("worker_id", UNSET))
 
+        def _parse_workflow_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        workflow_id = _parse_workflow_id(d.pop("workflow_id", UNSET))
+
         task = cls(
             args=args,
             attempts=attempts,
@@ -434,6 +485,7 @@ class Task:
             cancel_requested_at=cancel_requested_at,
             error=error,
             finished_at=finished_at,
+            parents=parents,
             progress=progress,
             result=result,
             run_at=run_at,
@@ -442,6 +494,7 @@ class Task:
             started_at=started_at,
             trace_id=trace_id,
             worker_id=worker_id,
+            workflow_id=workflow_id,
         )
 
         task.additional_properties = d

@@ -8,6 +8,7 @@ class TaskStatus(StrEnum):
     QUEUED = "queued"
     SCHEDULED = "scheduled"
     SUCCESS = "success"
+    WAITING = "waiting"
 
     def __str__(self) -> str:
         return str(self.value)

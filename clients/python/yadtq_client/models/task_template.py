@@ -9,6 +9,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.task_template_kwargs_type_0 import TaskTemplateKwargsType0
+    from ..models.unique_request import UniqueRequest
 
 
 T = TypeVar("T", bound="TaskTemplate")
@@ -34,6 +35,7 @@ class TaskTemplate:
             retry_backoff_cap (float | None | Unset): Seconds: longest retry delay; at least `retry_backoff_base`, at most
                 `YADTQ_MAX_TIMEOUT`.
             timeout (float | None | Unset): Per-attempt timeout in seconds (at most `YADTQ_MAX_TIMEOUT`, default 86400).
+            unique (None | UniqueRequest | Unset):
     """
 
     task: str
@@ -44,9 +46,11 @@ class TaskTemplate:
     retry_backoff_base: float | None | Unset = UNSET
     retry_backoff_cap: float | None | Unset = UNSET
     timeout: float | None | Unset = UNSET
+    unique: None | UniqueRequest | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.task_template_kwargs_type_0 import TaskTemplateKwargsType0  # noqa: PLC0415
+        from ..models.unique_request import UniqueRequest  # noqa: PLC0415
 
         task = self.task
 
@@ -97,6 +101,14 @@ class TaskTemplate:
         else:
             timeout = self.timeout
 
+        unique: dict[str, Any] | None | Unset
+        if isinstance(self.unique, Unset):
+            unique = UNSET
+        elif isinstance(self.unique, UniqueRequest):
+            unique = self.unique.to_dict()
+        else:
+            unique = self.unique
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -118,12 +130,15 @@ class TaskTemplate:
             field_dict["retry_backoff_cap"] = retry_backoff_cap
         if timeout is not UNSET:
             field_dict["timeout"] = timeout
+        if unique is not UNSET:
+            field_dict["unique"] = unique
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.task_template_kwargs_type_0 import TaskTemplateKwargsType0  # noqa: PLC0415
+        from ..models.unique_request import UniqueRequest  # noqa: PLC0415
 
         d = dict(src_dict)
         task = d.pop("task")
@@ -207,6 +222,23 @@ class TaskTemplate:
 
         timeout = _parse_timeout(d.pop("timeout", UNSET))
 
+        def _parse_unique(data: object) -> None | UniqueRequest | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                unique_type_1 = UniqueRequest.from_dict(data)
+
+                return unique_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | UniqueRequest | Unset, data)
+
+        unique = _parse_unique(d.pop("unique", UNSET))
+
         task_template = cls(
             task=task,
             args=args,
@@ -216,6 +248,7 @@ class TaskTemplate:
             retry_backoff_base=retry_backoff_base,
             retry_backoff_cap=retry_backoff_cap,
             timeout=timeout,
+            unique=unique,
         )
 
         return task_template

@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.template_view_kwargs import TemplateViewKwargs
+    from ..models.unique_request import UniqueRequest
 
 
 T = TypeVar("T", bound="TemplateView")
@@ -28,6 +29,7 @@ class TemplateView:
         timeout (float): Per-attempt timeout, seconds.
         retry_backoff_base (float | None | Unset): Retry backoff base, seconds.
         retry_backoff_cap (float | None | Unset): Retry backoff cap, seconds.
+        unique (None | UniqueRequest | Unset):
     """
 
     args: list[Any]
@@ -38,9 +40,12 @@ class TemplateView:
     timeout: float
     retry_backoff_base: float | None | Unset = UNSET
     retry_backoff_cap: float | None | Unset = UNSET
+    unique: None | UniqueRequest | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.unique_request import UniqueRequest  # noqa: PLC0415
+
         args = self.args
 
         kwargs = self.kwargs.to_dict()
@@ -65,6 +70,14 @@ class TemplateView:
         else:
             retry_backoff_cap = self.retry_backoff_cap
 
+        unique: dict[str, Any] | None | Unset
+        if isinstance(self.unique, Unset):
+            unique = UNSET
+        elif isinstance(self.unique, UniqueRequest):
+            unique = self.unique.to_dict()
+        else:
+            unique = self.unique
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -81,12 +94,15 @@ class TemplateView:
             field_dict["retry_backoff_base"] = retry_backoff_base
         if retry_backoff_cap is not UNSET:
             field_dict["retry_backoff_cap"] = retry_backoff_cap
+        if unique is not UNSET:
+            field_dict["unique"] = unique
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.template_view_kwargs import TemplateViewKwargs  # noqa: PLC0415
+        from ..models.unique_request import UniqueRequest  # noqa: PLC0415
 
         d = dict(src_dict)
         args = cast(list[Any], d.pop("args"))
@@ -119,6 +135,23 @@ class TemplateView:
 
         retry_backoff_cap = _parse_retry_backoff_cap(d.pop("retry_backoff_cap", UNSET))
 
+        def _parse_unique(data: object) -> None | UniqueRequest | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                unique_type_1 = UniqueRequest.from_dict(data)
+
+                return unique_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | UniqueRequest | Unset, data)
+
+        unique = _parse_unique(d.pop("unique", UNSET))
+
         template_view = cls(
             args=args,
             kwargs=kwargs,
@@ -128,6 +161,7 @@ class TemplateView:
             timeout=timeout,
             retry_backoff_base=retry_backoff_base,
             retry_backoff_cap=retry_backoff_cap,
+            unique=unique,
         )
 
         template_view.additional_properties = d

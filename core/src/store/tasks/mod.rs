@@ -11,7 +11,7 @@
 //! | claim                 | `queued`                     | `processing`, attempt + 1           | worker               | [`claim`]            | status                             |
 //! | record outcome        | `processing`                 | `success`, `failed`, `cancelled`, or `scheduled` (retry) | worker | [`record_outcomes`] | status, worker id, attempt   |
 //! | rescue                | `processing` (dead worker)   | `queued`, `failed` or `cancelled`   | rescuer (leader)     | [`rescue`]           | status, worker id, attempt         |
-//! | cancel                | `held`, `queued`, `scheduled` | `cancelled`                        | API                  | [`cancel`]           | status                             |
+//! | cancel                | `held`, `waiting`, `queued`, `scheduled` | `cancelled`             | API                  | [`cancel`]           | status                             |
 //! | request cancel        | `processing`, or a status this release does not know | unchanged + `cancel_requested_at` | API | [`cancel`]  | status                             |
 //! | manual retry          | `failed`, `cancelled`        | `queued` (`held` when limited, then released as room allows) | API | [`retry`] | status; not an unsendable failure; no other holder of its unique key |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
@@ -103,7 +103,7 @@ impl Transition {
             Self::Claim | Self::RefuseRecord | Self::SendBack | Self::Reroute => &[Queued],
             Self::RecordOutcome | Self::Rescue => &[Processing],
             // And any status this release does not know (cancel requested).
-            Self::Cancel => &[Queued, Scheduled, Processing],
+            Self::Cancel => &[Waiting, Queued, Scheduled, Processing],
             Self::Retry => &[Failed, Cancelled],
             Self::Expire => &[Success, Failed, Cancelled],
         }
@@ -185,6 +185,8 @@ impl From<TaskRecord> for TaskRow {
                 trace_id: r.traceparent.as_deref().and_then(TraceContext::trace_id).map(str::to_string),
                 schedule_id: None,
                 scheduled_for: None,
+                workflow_id: None,
+                parents: None,
             }
             .with_schedule(),
             request_hash: r.request_hash,
@@ -244,13 +246,13 @@ mod transitions;
 pub use list::{list, TaskFilter, TaskPage};
 pub(crate) use publish_pending::{fail_unsendable, fetch_unpublished, reroute_changed};
 pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpublished};
-pub(super) use submit::insert_rows;
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
+pub(super) use submit::{insert_rows, insert_rows_waiting};
 pub use transitions::{
-    cancel, claim, record_outcomes, record_outcomes_releasing, retry, set_progress, AttemptOutcomeRecord, CancelResult,
-    ClaimResult, Claimed, Outcome, Recorded, RetryResult,
+    cancel, cancel_releasing, claim, record_outcomes, record_outcomes_releasing, retry, set_progress,
+    AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed, Outcome, Recorded, RetryResult,
 };
-pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue};
+pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue, retry_in};
 
 /// A task row with the request hash used for idempotent submission.
 #[derive(Debug)]

@@ -113,6 +113,7 @@ pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Resul
     let attempts: Vec<i32> = refused.iter().map(|r| r.attempts).collect();
     let errors: Vec<String> =
         refused.iter().map(|r| serde_json::to_string(&r.error).expect("error serialises")).collect();
+    let mut tx = pool.begin().await?;
     let failed = sqlx::query_scalar!(
         "UPDATE tasks t SET status = 'failed', error = u.error::jsonb, finished_at = now()
          FROM (SELECT t.id, u.error FROM UNNEST($1::text[], $2::int[], $3::text[]) AS u(id, attempts, error)
@@ -125,10 +126,21 @@ pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Resul
         &attempts,
         &errors
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    notify_changed(pool, failed.clone());
-    Ok(failed.into_iter().map(TaskKey::from_stored).collect())
+    let failed: Vec<TaskKey> = failed.into_iter().map(TaskKey::from_stored).collect();
+    // A failed workflow node's children leave `waiting` in the same
+    // transaction; the publisher sends the ones released to `queued`.
+    let fanned = crate::store::workflows::fan_in(&mut tx, failed.clone()).await?;
+    // A limited task's slot goes to a held one in this transaction (lock
+    // order: tasks, children, buckets); the publisher sends what it released.
+    let limited = crate::store::limits::release_freed(&mut tx, &failed).await?;
+    tx.commit().await?;
+    notify_changed(
+        pool,
+        failed.iter().cloned().chain(fanned.changed).chain(limited.changed).map(TaskKey::into_string).collect(),
+    );
+    Ok(failed)
 }
 
 /// What [`resend`] did.

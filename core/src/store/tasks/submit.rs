@@ -112,6 +112,16 @@ pub(in crate::store) async fn insert_rows(
     conn: &mut PgConnection,
     tasks: &[NewTask],
 ) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
+    insert_rows_waiting(conn, tasks, &vec![false; tasks.len()]).await
+}
+
+/// [`insert_rows`], where a task whose `waiting` flag is set starts
+/// `waiting` (a workflow node with parents, `store::workflows`).
+pub(in crate::store) async fn insert_rows_waiting(
+    conn: &mut PgConnection,
+    tasks: &[NewTask],
+    waiting: &[bool],
+) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let unique = |f: fn(&NewTask, &Unique) -> Option<String>| {
         tasks.iter().map(|t| t.unique.as_ref().and_then(|u| f(t, u))).collect::<Vec<Option<String>>>()
@@ -121,15 +131,15 @@ pub(in crate::store) async fn insert_rows(
                             retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate,
                             unique_key, unique_states)
          SELECT id, name, args::json, kwargs::json, queue,
-                CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
+                CASE WHEN w THEN 'waiting' WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
                 max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
                 CASE WHEN ubase IS NOT NULL THEN yadtq_unique_key(ubase, ufor) END AS ukey,
                 string_to_array(ustates, ',')
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
                      $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[], $14::text[],
-                     $15::text[], $16::bigint[], $17::text[])
+                     $15::text[], $16::bigint[], $17::text[], $18::bool[])
               AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
-                   ubase, ufor, ustates)
+                   ubase, ufor, ustates, w)
          ORDER BY ukey, id
          ON CONFLICT DO NOTHING RETURNING ",
         "",
@@ -152,6 +162,7 @@ pub(in crate::store) async fn insert_rows(
         &unique(|t, u| Some(u.base(&t.tenant, &t.name))) as &[Option<String>],
         &tasks.iter().map(|t| t.unique.as_ref().and_then(|u| u.for_seconds)).collect::<Vec<_>>() as &[Option<i64>],
         &unique(|_, u| u.states()) as &[Option<String>],
+        waiting,
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{get, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
+use super::{get, get_in, Backoff, TaskRecord, TaskRow, Unpublished, UnpublishedRecord};
 use crate::model::{Progress, TaskError, TaskStatus};
 use crate::names::TaskKey;
 use crate::store::events::notify_changed;
@@ -20,9 +20,9 @@ use crate::telemetry::TraceContext;
 /// What `POST /tasks/{id}/cancel` did.
 #[derive(Debug)]
 pub enum CancelResult {
-    /// `held`, `queued` or `scheduled`: now `cancelled` (a limited
-    /// `queued` task's slot goes to a held one at the next release: an
-    /// outcome of its bucket or the leader's limits pass).
+    /// `held`, `waiting`, `queued` or `scheduled`: now `cancelled` (a
+    /// limited `queued` task's slot goes to a held one in the same
+    /// transaction).
     Cancelled(TaskRow),
     /// `processing`: cancellation requested; the owner aborts it within a
     /// heartbeat. Also a status this release does not know: requested, left
@@ -34,17 +34,25 @@ pub enum CancelResult {
     NotFound,
 }
 
-/// Cancels a task: at once when it is `held`, `queued` or `scheduled`, by request
-/// (`cancel_requested_at`, status unchanged) when it is `processing` or in a
-/// status this release does not know (a newer release's, which honours the
-/// request when it next moves the task).
+/// Cancels a task: at once when it is `held`, `waiting`, `queued` or
+/// `scheduled`, by request (`cancel_requested_at`, status unchanged) when it
+/// is `processing` or in a status this release does not know (a newer
+/// release's, which honours the request when it next moves the task).
 pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreError> {
+    Ok(cancel_releasing(pool, key).await?.0)
+}
+
+/// [`cancel`], with the workflow nodes that its fan-in released to `queued`
+/// (children of a cancelled node that run anyway, `on_parent_failure: run`),
+/// for the caller to publish right away; the publisher is the fallback.
+pub async fn cancel_releasing(pool: &PgPool, key: &TaskKey) -> Result<(CancelResult, Vec<Unpublished>), StoreError> {
+    let mut tx = pool.begin().await?;
     let row = task_query!(
         "UPDATE tasks SET
-             status = CASE WHEN status IN ('held', 'queued', 'scheduled') THEN 'cancelled' ELSE status END,
+             status = CASE WHEN status IN ('held', 'waiting', 'queued', 'scheduled') THEN 'cancelled' ELSE status END,
              cancel_requested_at = coalesce(cancel_requested_at, now()),
-             finished_at = CASE WHEN status IN ('held', 'queued', 'scheduled') THEN now() ELSE finished_at END,
-             error = CASE WHEN status IN ('held', 'queued', 'scheduled')
+             finished_at = CASE WHEN status IN ('held', 'waiting', 'queued', 'scheduled') THEN now() ELSE finished_at END,
+             error = CASE WHEN status IN ('held', 'waiting', 'queued', 'scheduled')
                           THEN jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request')
                           ELSE error END
          WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
@@ -52,15 +60,29 @@ pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreE
         "",
         key.as_str()
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    match row.map(TaskRow::from) {
+    let row = row.map(TaskRow::from);
+    // A cancelled workflow node's children leave `waiting` with it.
+    let ended: Vec<TaskKey> =
+        row.iter().filter(|r| r.task.status == TaskStatus::Cancelled).map(|r| r.task.key.clone()).collect();
+    // Lock order: task rows, then (fan-in) children, then buckets. A
+    // cancelled limited task's slot goes to a held one in this transaction.
+    let mut fanned = crate::store::workflows::fan_in(&mut tx, ended.clone()).await?;
+    let limited = crate::store::limits::release_freed(&mut tx, &ended).await?;
+    tx.commit().await?;
+    fanned.changed.extend(limited.changed);
+    fanned.released.extend(limited.queued);
+    match row {
         Some(row) if row.task.status == TaskStatus::Cancelled => {
-            notify_changed(pool, vec![row.task.key.to_string()]);
-            Ok(CancelResult::Cancelled(row))
+            notify_changed(
+                pool,
+                std::iter::once(row.task.key.clone()).chain(fanned.changed).map(TaskKey::into_string).collect(),
+            );
+            Ok((CancelResult::Cancelled(row), fanned.released))
         }
-        Some(row) => Ok(CancelResult::Requested(row)),
-        None => Ok(get(pool, key).await?.map_or(CancelResult::NotFound, CancelResult::Terminal)),
+        Some(row) => Ok((CancelResult::Requested(row), Vec::new())),
+        None => Ok((get(pool, key).await?.map_or(CancelResult::NotFound, CancelResult::Terminal), Vec::new())),
     }
 }
 
@@ -84,6 +106,19 @@ pub enum RetryResult {
 /// (its retry budget is raised to allow it), unless another task holds its
 /// unique key ([`RetryResult::UniqueHeld`]).
 pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreError> {
+    // A transaction: a limited task's release locks its buckets until the commit.
+    let mut tx = pool.begin().await?;
+    let result = retry_in(&mut tx, key).await?;
+    tx.commit().await?;
+    if matches!(result, RetryResult::Requeued(_)) {
+        notify_changed(pool, vec![key.to_string()]);
+    }
+    Ok(result)
+}
+
+/// [`retry`] on `conn` (a workflow's transaction, which re-opens the
+/// node's descendants with it), without notifying.
+pub(crate) async fn retry_in(conn: &mut PgConnection, key: &TaskKey) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
     // A limited task is gated like a new one: `held` in this statement
     // (never `queued` ungated), then released as far as its buckets have
@@ -106,26 +141,21 @@ pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreErr
         key.as_str(),
         &unsendable
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     {
         Err(e) if crate::store::unique::is_violation(&e) => return Ok(RetryResult::UniqueHeld),
         row => row?,
     };
     match row.map(TaskRow::from) {
+        // A limited task is released in this transaction as far as its
+        // buckets have room; the caller publishes it if it went `queued`.
         Some(row) if row.task.status.as_str() == crate::store::limits::HELD => {
-            let mut tx = pool.begin().await?;
-            crate::store::limits::release_freed(&mut tx, std::slice::from_ref(key)).await?;
-            let row = super::get_in(&mut tx, key).await?;
-            tx.commit().await?;
-            notify_changed(pool, vec![key.to_string()]);
-            Ok(row.map_or(RetryResult::NotFound, RetryResult::Requeued))
+            crate::store::limits::release_freed(conn, std::slice::from_ref(key)).await?;
+            Ok(get_in(conn, key).await?.map_or(RetryResult::NotFound, RetryResult::Requeued))
         }
-        Some(row) => {
-            notify_changed(pool, vec![key.to_string()]);
-            Ok(RetryResult::Requeued(row))
-        }
-        None => Ok(get(pool, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
+        Some(row) => Ok(RetryResult::Requeued(row)),
+        None => Ok(get_in(conn, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
     }
 }
 
@@ -473,6 +503,7 @@ pub(crate) struct Rescued {
 /// attempts remain, else `failed` with kind `worker_lost`; their attempt rows
 /// close with outcome `worker_lost`.
 pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescued, StoreError> {
+    let mut tx = pool.begin().await?;
     let rows = unpublished_query!(
         r#"WITH lost AS (
              SELECT t.id, t.worker_id, t.attempts, (t.attempts > t.max_retries) AS exhausted,
@@ -505,18 +536,28 @@ pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescue
         " FROM moved",
         dead_after.as_secs_f64()
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     let mut rescued = Rescued::default();
     let mut moved = Vec::with_capacity(rows.len());
+    let mut ended = Vec::new();
     for r in rows {
         moved.push(r.id.clone());
         if r.status == TaskStatus::Queued {
             rescued.requeued.push(r.into());
         } else {
+            ended.push(TaskKey::from_stored(r.id));
             rescued.failed += 1;
         }
     }
+    let fanned = crate::store::workflows::fan_in(&mut tx, ended.clone()).await?;
+    // A requeued limited task keeps its slot; an ended one's goes to a held
+    // task in this transaction (lock order: tasks, children, buckets).
+    let limited = crate::store::limits::release_freed(&mut tx, &ended).await?;
+    tx.commit().await?;
+    moved.extend(fanned.changed.into_iter().chain(limited.changed).map(TaskKey::into_string));
+    rescued.requeued.extend(fanned.released);
+    rescued.requeued.extend(limited.queued);
     notify_changed(pool, moved);
     Ok(rescued)
 }
@@ -528,6 +569,7 @@ pub(crate) async fn delete_expired(pool: &PgPool, ttl: Duration, batch: i64) -> 
         "DELETE FROM tasks WHERE id IN (
              SELECT id FROM tasks WHERE finished_at < now() - make_interval(secs => $1)
                AND status IN ('success', 'failed', 'cancelled')
+               AND NOT EXISTS (SELECT 1 FROM workflow_nodes n WHERE n.task_id = tasks.id)
              ORDER BY finished_at LIMIT $2)",
         ttl.as_secs_f64(),
         batch

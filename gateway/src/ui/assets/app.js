@@ -9,7 +9,7 @@
 
 const KEY = "yadtq.apiKey";
 const REFRESH_MS = 2000;
-const STATUSES = ["queued", "scheduled", "processing", "success", "failed", "cancelled"];
+const STATUSES = ["waiting", "queued", "scheduled", "processing", "success", "failed", "cancelled"];
 const TERMINAL = new Set(["success", "failed", "cancelled"]);
 
 // ---- small helpers -------------------------------------------------------
@@ -60,13 +60,13 @@ function pretty(value) {
 }
 
 /** A status as a badge; one this page does not know (a newer gateway's, e.g.
- * `waiting`) as its text in the neutral style. */
+ * `held`) as its text in the neutral style. */
 function badge(status) {
   const known = STATUSES.includes(status) ? status : "other";
   return h("span", { class: `badge s-${known}`, "data-status": status }, status);
 }
 
-/** A queue's `other` counts (statuses this page does not know) as "waiting 3, held 1"; "–" when none. */
+/** A queue's `other` counts (statuses this page does not know) as "held 1"; "–" when none. */
 function fmtOther(other) {
   const parts = Object.entries(other || {}).map(([status, n]) => `${status} ${n}`);
   return parts.length ? parts.join(", ") : "–";
@@ -370,6 +370,7 @@ function overview(root) {
         "tr",
         { "data-queue": q.queue },
         h("td", {}, h("a", { href: `#/tasks?queue=${encodeURIComponent(q.queue)}` }, q.queue)),
+        h("td", { class: "num", "data-count": "waiting", title: "workflow nodes waiting for their parents" }, q.waiting ?? 0),
         h("td", { class: "num", "data-count": "queued" }, q.queued),
         h("td", { class: "num", "data-count": "scheduled" }, q.scheduled),
         h("td", { class: "num", "data-count": "processing" }, q.processing),
@@ -393,7 +394,7 @@ function overview(root) {
           "tr",
           {},
           h("th", {}, "Queue"),
-          ["Queued", "Scheduled", "Processing", "Other", "Oldest queued"].map((t) => h("th", { class: "num" }, t)),
+          ["Waiting", "Queued", "Scheduled", "Processing", "Other", "Oldest queued"].map((t) => h("th", { class: "num" }, t)),
           ["Succeeded", "Failed", "Cancelled", "Failure rate"].map((t) => h("th", { class: "num", title: `last ${queues.minutes} min` }, t)),
           h("th", {}, `Finished per minute (${queues.minutes} min)`),
           h("th", { class: "num" }, "Consumer lag"),
