@@ -285,6 +285,8 @@ fn id_patterns(doc: &mut serde_json::Value) {
 /// must agree across the `Idempotency-Key` header and the body, a backoff cap
 /// at least its base, `eta` within `YADTQ_MAX_SCHEDULE_AHEAD` of the clock)
 /// compare values or depend on the clock: the schema says them in words.
+/// `PutLimit` needs `concurrency` or `rate` (non-null): an `anyOf`; a
+/// task's `limits` are `uniqueItems`.
 fn submission_relations(doc: &mut serde_json::Value) {
     let submit = &mut doc["components"]["schemas"]["SubmitRequest"];
     assert!(submit.is_object(), "SubmitRequest is in the document");
@@ -293,6 +295,20 @@ fn submission_relations(doc: &mut serde_json::Value) {
         "required": ["countdown", "eta"],
         "properties": {"countdown": {"type": "number"}, "eta": {"type": "string"}}
     });
+    // A name twice is a 400 naming `limits[j]`; utoipa has no `uniqueItems` attribute.
+    let limits = &mut submit["properties"]["limits"];
+    assert!(limits.is_object(), "SubmitRequest.limits is in the document");
+    limits["uniqueItems"] = true.into();
+    let limit = &mut doc["components"]["schemas"]["PutLimit"];
+    assert!(limit.is_object(), "PutLimit is in the document");
+    limit["anyOf"] = serde_json::json!([
+        {"required": ["concurrency"], "properties": {"concurrency": {"type": "integer"}}},
+        {"required": ["rate"], "properties": {"rate": {"type": "object"}}}
+    ]);
+    limit["description"] = serde_json::json!(
+        "Body of `PUT /limits/{name}`: the whole limit (absent fields are unset, not kept). \
+         At least one of `concurrency` and `rate` (null counts as absent)."
+    );
 }
 
 /// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`);
