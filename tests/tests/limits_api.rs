@@ -218,3 +218,46 @@ async fn a_held_task_shows_its_limit_and_runs_when_a_slot_frees() {
     assert_eq!(gw.wait_task("t4", LONG).await["status"], "success");
     assert!(status("t4").await.get("limits").is_none(), "its only limit is gone");
 }
+
+/// docs/limits.md's curl lines, run as written (against this test's
+/// gateway, with its key): each answers 2xx and does what the page says.
+#[tokio::test]
+async fn the_docs_examples_run() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/limits.md")).unwrap();
+    let lines: Vec<&str> = doc.lines().filter(|l| l.starts_with("curl ")).collect();
+    assert_eq!(lines.len(), 8, "the page's curl lines: {lines:?}");
+    let stack = Stack::new("limits_docs").await;
+    let gw = stack.gateway(&[]).await;
+    let run = |line: &str| {
+        let command = format!("{} -w '\\n%{{http_code}}'", line.replace("localhost:8080", gw.addr()));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .env("YADTQ_API_KEY", &stack.api_key)
+            .output()
+            .expect("run sh");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let status: u16 = status.trim().parse().unwrap_or(0);
+        assert!((200..300).contains(&status), "`{command}` answered {status}: {body}");
+        (status, serde_json::from_str::<Value>(body).unwrap_or(Value::Null))
+    };
+    assert_eq!(
+        run(lines[0]),
+        (
+            201,
+            json!({"name": "customer-api", "concurrency": 1, "rate": null, "key": "/kwargs/customer_id", "tasks": []})
+        )
+    );
+    assert_eq!(run(lines[1]).1["rate"], json!({"count": 100, "per_seconds": 60.0}));
+    assert_eq!(run(lines[2]).1["status"], "queued");
+    let (status, second) = run(lines[3]);
+    assert_eq!((status, second["status"].as_str()), (202, Some("held")));
+    let held = run(lines[4]).1;
+    assert_eq!(held["status"], "held");
+    assert_eq!(held["limits"], json!([{"name": "customer-api", "bucket": "42", "held": true}]));
+    assert_eq!(run(lines[5]).1["buckets"], json!([{"bucket": "42", "running": 1, "held": 1, "releases_in_window": 0}]));
+    assert_eq!(run(lines[6]).1["limits"].as_array().unwrap().len(), 2);
+    assert_eq!(run(lines[7]).0, 204);
+    assert_eq!(gw.get("/tasks/sync-2").await.body["status"], "queued", "released by the delete");
+}
