@@ -285,8 +285,8 @@ fn id_patterns(doc: &mut serde_json::Value) {
 /// must agree across the `Idempotency-Key` header and the body, a backoff cap
 /// at least its base, `eta` within `YADTQ_MAX_SCHEDULE_AHEAD` of the clock)
 /// compare values or depend on the clock: the schema says them in words.
-/// `PutLimit` needs `concurrency` or `rate` (non-null): an `anyOf`; a
-/// task's `limits` are `uniqueItems`.
+/// `PutLimit` needs `concurrency` or `rate` (non-null): a `not` of both
+/// null or absent; a task's `limits` are `uniqueItems`.
 fn submission_relations(doc: &mut serde_json::Value) {
     let submit = &mut doc["components"]["schemas"]["SubmitRequest"];
     assert!(submit.is_object(), "SubmitRequest is in the document");
@@ -301,10 +301,12 @@ fn submission_relations(doc: &mut serde_json::Value) {
     limits["uniqueItems"] = true.into();
     let limit = &mut doc["components"]["schemas"]["PutLimit"];
     assert!(limit.is_object(), "PutLimit is in the document");
-    limit["anyOf"] = serde_json::json!([
-        {"required": ["concurrency"], "properties": {"concurrency": {"type": "integer"}}},
-        {"required": ["rate"], "properties": {"rate": {"type": "object"}}}
-    ]);
+    // A `not` rather than an `anyOf` of two `required`s: SDK generators
+    // ignore it (an `anyOf` makes them a union of two body types).
+    limit["not"] = serde_json::json!({
+        "description": "at least one of `concurrency` and `rate` (null counts as absent)",
+        "properties": {"concurrency": {"type": "null"}, "rate": {"type": "null"}}
+    });
     limit["description"] = serde_json::json!(
         "Body of `PUT /limits/{name}`: the whole limit (absent fields are unset, not kept). \
          At least one of `concurrency` and `rate` (null counts as absent)."
