@@ -50,8 +50,7 @@ use super::StoreError;
 use crate::model::TaskStatus;
 use crate::names::{LimitName, TaskKey, TaskName, Tenant};
 
-/// The status of a task a limit holds back (a status this release reads as
-/// [`TaskStatus::Other`] until the two-release rule admits it).
+/// The status of a task a limit holds back ([`TaskStatus::Held`]).
 pub const HELD: &str = "held";
 
 /// The bucket of a limit without a key.
@@ -947,6 +946,9 @@ pub enum LimitedInsert {
     Done(Vec<Inserted>, Vec<Unpublished>),
     /// Task `.0` names limit `.1`, which does not exist (422): nothing was inserted.
     UnknownLimit(usize, LimitName),
+    /// A task's id exists with a different request (409): nothing was
+    /// inserted (all or nothing, as [`super::tasks::insert_batch`]).
+    Conflict(TaskKey),
 }
 
 /// Inserts tasks that name limits (`limits[i]` for `tasks[i]`) in one
@@ -957,6 +959,9 @@ pub enum LimitedInsert {
 pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>]) -> Result<LimitedInsert, StoreError> {
     let mut tx = pool.begin().await?;
     let inserted = super::unique::insert_in(&mut tx, tasks).await?;
+    if let Some(Inserted::Conflict(key)) = inserted.iter().find(|i| matches!(i, Inserted::Conflict(_))) {
+        return Ok(LimitedInsert::Conflict(key.clone())); // dropping the transaction rolls it back
+    }
     let keys: Vec<TaskKey> = tasks.iter().map(NewTask::key).collect();
     let created: Vec<usize> = (0..tasks.len()).filter(|&i| matches!(inserted[i], Inserted::Created(_))).collect();
     let members: Vec<Member<'_>> = created
@@ -986,7 +991,7 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
         .map(|(i, r)| match r {
             Inserted::Created(mut row) if limited.contains(&i) && row.task.status == TaskStatus::Queued => {
                 if !queued.contains(&row.task.key) {
-                    row.task.status = TaskStatus::Other(HELD.to_string());
+                    row.task.status = TaskStatus::Held;
                 }
                 Inserted::Created(row)
             }

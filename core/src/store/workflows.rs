@@ -41,11 +41,19 @@ use super::StoreError;
 use crate::model::{TaskError, TaskStatus};
 use crate::names::{TaskKey, Tenant};
 
-/// The feature level of this release: 1 = workflows (fan-in at every
-/// terminal outcome, parents' results at claim). Recorded by each worker
-/// ([`report_level`]); a gateway accepts workflows only while every alive
-/// worker reports at least this ([`older_processes`]).
-pub const FEATURE_LEVEL: i32 = 1;
+/// The feature level of this release, recorded by each worker
+/// ([`report_level`]): [`WORKFLOWS_LEVEL`] and [`LIMITS_LEVEL`]. A gateway
+/// accepts a feature only while no alive worker reports less than the
+/// feature's level ([`older_processes`]).
+pub const FEATURE_LEVEL: i32 = LIMITS_LEVEL;
+
+/// The level workflows need: 1 (fan-in at every terminal outcome, parents'
+/// results at claim).
+pub const WORKFLOWS_LEVEL: i32 = 1;
+
+/// The level limits need: 2 (the `held` status known; every outcome, cancel
+/// and rescue frees and releases a limited task's slots; promote gated).
+pub const LIMITS_LEVEL: i32 = 2;
 
 /// Prefix of the ids of workflow nodes; reserved for them (no client may
 /// submit an id under it) with the schedules' in
@@ -883,15 +891,16 @@ pub async fn report_level(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
 }
 
 /// How many alive workers (heartbeat within `dead_after`, database clock,
-/// not stopped) report a feature level below [`FEATURE_LEVEL`]: processes
-/// of an older release, which would not fan in.
-pub async fn older_processes(pool: &PgPool, dead_after: Duration) -> Result<i64, StoreError> {
+/// not stopped) report a feature level below `level` ([`WORKFLOWS_LEVEL`],
+/// [`LIMITS_LEVEL`]): processes of an older release, which would not honour
+/// the feature (fan in, release held tasks).
+pub async fn older_processes(pool: &PgPool, dead_after: Duration, level: i32) -> Result<i64, StoreError> {
     let n = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM workers
            WHERE stopped_at IS NULL AND last_heartbeat_at >= now() - make_interval(secs => $1)
              AND feature_level < $2"#,
         dead_after.as_secs_f64(),
-        FEATURE_LEVEL
+        level
     )
     .fetch_one(pool)
     .await?;

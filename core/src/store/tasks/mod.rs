@@ -187,6 +187,7 @@ impl From<TaskRecord> for TaskRow {
                 scheduled_for: None,
                 workflow_id: None,
                 parents: None,
+                limits: None,
             }
             .with_schedule(),
             request_hash: r.request_hash,

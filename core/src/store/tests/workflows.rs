@@ -338,7 +338,21 @@ async fn the_same_workflow_again_is_existing_and_another_body_conflicts(pool: Pg
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn the_gate_counts_alive_workers_of_an_older_release(pool: PgPool) {
     let old = register(&pool).await;
-    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10)).await.unwrap(), 1);
+    assert_eq!(
+        workflows::older_processes(&pool, Duration::from_secs(10), workflows::WORKFLOWS_LEVEL).await.unwrap(),
+        1
+    );
     workflows::report_level(&pool, old).await.unwrap();
-    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10)).await.unwrap(), 0);
+    assert_eq!(
+        workflows::older_processes(&pool, Duration::from_secs(10), workflows::WORKFLOWS_LEVEL).await.unwrap(),
+        0
+    );
+    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10), workflows::LIMITS_LEVEL).await.unwrap(), 0);
+    // A worker of the workflows release (level 1) passes workflows' gate, not limits'.
+    sqlx::query("UPDATE workers SET feature_level = 1 WHERE id = $1").bind(old).execute(&pool).await.unwrap();
+    assert_eq!(
+        workflows::older_processes(&pool, Duration::from_secs(10), workflows::WORKFLOWS_LEVEL).await.unwrap(),
+        0
+    );
+    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10), workflows::LIMITS_LEVEL).await.unwrap(), 1);
 }
