@@ -103,6 +103,7 @@ async fn concurrency_is_exact_per_bucket_while_a_worker_is_killed_and_another_fr
     let (victim, frozen) = (stack.worker_id(&workers[0]).await, stack.worker_id(&workers[1]).await);
     stack.wait_processing_on(victim, 1, LONG).await;
     stack.wait_processing_on(frozen, 1, LONG).await;
+    let killed_at: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(&stack.db).await.unwrap();
     workers[0].kill9();
     workers[1].signal("STOP");
     let frozen_at = Instant::now();
@@ -125,6 +126,20 @@ async fn concurrency_is_exact_per_bucket_while_a_worker_is_killed_and_another_fr
             .await
             .unwrap();
     assert!(lost >= 1, "no attempt was lost to the SIGKILL or the freeze");
+    // How long the killed worker's slots stayed taken: from the SIGKILL to
+    // the next attempt of each task it held (reported; D + P is the bound).
+    let back: Option<f64> = sqlx::query_scalar(
+        "SELECT max(extract(epoch FROM n.started_at - $3))::float8 FROM task_attempts a
+         JOIN task_attempts n ON n.task_id = a.task_id AND n.attempt = a.attempt + 1
+         WHERE a.task_id = ANY($1) AND a.worker_id = $2 AND a.outcome = 'worker_lost'",
+    )
+    .bind(&ids)
+    .bind(victim)
+    .bind(killed_at)
+    .fetch_one(&stack.db)
+    .await
+    .unwrap();
+    eprintln!("the killed worker's slots came back within {back:?} s of the SIGKILL (dead-after 7 s, period 0.5 s)");
     // No slot leaked: nothing is held, nothing counts as running.
     let bucket = gw.get("/limits/customer-api").await;
     assert_eq!(bucket.status, 200, "{}", bucket.text);
