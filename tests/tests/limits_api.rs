@@ -214,6 +214,12 @@ async fn a_held_task_shows_its_limit_and_runs_when_a_slot_frees() {
     assert_eq!(status("t2").await["limits"][0]["held"], false, "{}", status("t2").await);
     assert_eq!(status("t4").await["status"], "held");
 
+    // A held task is cancelled at once, and never replayed to Kafka.
+    let a = gw.submit(&json!({"id": "t5", "task": "echo", "limits": ["paused"]})).await;
+    assert_eq!(a.body["status"], "held", "{}", a.text);
+    let cancelled = gw.post_raw("/tasks/t5/cancel", "", &[]).await;
+    assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("cancelled")), "{}", cancelled.text);
+
     assert_eq!(c.send(Method::DELETE, "/limits/paused", &[], None).await.status, 204);
     assert_eq!(gw.wait_task("t4", LONG).await["status"], "success");
     assert!(status("t4").await.get("limits").is_none(), "its only limit is gone");
