@@ -214,6 +214,12 @@ async fn a_held_task_shows_its_limit_and_runs_when_a_slot_frees() {
     assert_eq!(status("t2").await["limits"][0]["held"], false, "{}", status("t2").await);
     assert_eq!(status("t4").await["status"], "held");
 
+    // A held task is cancelled at once, and never replayed to Kafka.
+    let a = gw.submit(&json!({"id": "t5", "task": "echo", "limits": ["paused"]})).await;
+    assert_eq!(a.body["status"], "held", "{}", a.text);
+    let cancelled = gw.post_raw("/tasks/t5/cancel", "", &[]).await;
+    assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("cancelled")), "{}", cancelled.text);
+
     assert_eq!(c.send(Method::DELETE, "/limits/paused", &[], None).await.status, 204);
     assert_eq!(gw.wait_task("t4", LONG).await["status"], "success");
     assert!(status("t4").await.get("limits").is_none(), "its only limit is gone");
@@ -260,4 +266,37 @@ async fn the_docs_examples_run() {
     assert_eq!(run(lines[6]).1["limits"].as_array().unwrap().len(), 2);
     assert_eq!(run(lines[7]).0, 204);
     assert_eq!(gw.get("/tasks/sync-2").await.body["status"], "queued", "released by the delete");
+}
+
+/// `yadtq limits ...` and `yadtq submit --limit` against a gateway.
+#[tokio::test]
+async fn the_cli_manages_limits() {
+    let stack = Stack::new("limits_cli").await;
+    let gw = stack.gateway(&[]).await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(yadtq_tests::binary("yadtq"))
+            .args(["--url", &gw.base, "--api-key", &stack.api_key, "--json"])
+            .args(args)
+            .output()
+            .expect("run yadtq");
+        assert!(out.status.success(), "yadtq {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    let put = cli(&["limits", "put", "api", "--concurrency", "0", "--key", "/kwargs/c", "--task", "echo"]);
+    assert_eq!(put, json!({"name": "api", "concurrency": 0, "rate": null, "key": "/kwargs/c", "tasks": ["echo"]}));
+    let rated = cli(&["limits", "put", "mail", "--rate", "10/60"]);
+    assert_eq!(rated["rate"], json!({"count": 10, "per_seconds": 60.0}));
+    let names: Vec<Value> =
+        cli(&["limits", "list", "--all"])["limits"].as_array().unwrap().iter().map(|l| l["name"].clone()).collect();
+    assert_eq!(names, [json!("api"), json!("mail")]);
+    let task = cli(&["submit", "sleep", "0", "--kwargs", r#"{"c": 1}"#, "--id", "cli-held", "--limit", "api"]);
+    assert_eq!(task["status"], "held", "{task}");
+    assert_eq!(
+        cli(&["limits", "get", "api"])["buckets"],
+        json!([{"bucket": "1", "running": 0, "held": 1, "releases_in_window": 0}])
+    );
+    assert_eq!(cli(&["list", "--status", "held"])["tasks"][0]["id"], "cli-held");
+    cli(&["limits", "delete", "api"]);
+    assert_eq!(gw.get("/limits/api").await.status, 404);
+    assert_eq!(gw.get("/tasks/cli-held").await.body["status"], "queued", "released by the delete");
 }
