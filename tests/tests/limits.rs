@@ -158,7 +158,7 @@ async fn rate_is_exact_on_release_times_across_two_gateways_and_two_workers() {
     stack.wait_assigned(&w1).await;
     stack.wait_assigned(&w2).await;
     let body = |i: usize| json!({"task": "echo", "args": [i], "limits": ["emails"]});
-    let (a, b) = tokio::join!(stack.submit_many(&gw1, 10, |i| body(i)), stack.submit_many(&gw2, 10, |i| body(10 + i)));
+    let (a, b) = tokio::join!(stack.submit_many(&gw1, 10, &body), stack.submit_many(&gw2, 10, |i| body(10 + i)));
     let ids: Vec<String> = a.into_iter().chain(b).collect();
     stack.wait_terminal(&ids, LONG).await;
     assert_eq!(stack.count_status(&ids, "success").await, 20);
@@ -203,7 +203,11 @@ async fn a_single_task_of_another_bucket_goes_in_the_first_round_and_delete_rele
 
     // No worker runs: what the raise released stays queued, and shows who went first.
     put_limit(&gw, "fair", json!({"concurrency": 1, "key": "/kwargs/c"})).await;
-    assert_eq!(stack.count_status(&[small.clone()], "queued").await, 1, "the single task waited behind 2,000");
+    assert_eq!(
+        stack.count_status(std::slice::from_ref(&small), "queued").await,
+        1,
+        "the single task waited behind 2,000"
+    );
     assert_eq!(stack.count_status(&big, "queued").await, 1);
     let queues = gw.get("/queues").await.body;
     assert_eq!(queues["queues"][0]["held"], 1999, "{queues}");

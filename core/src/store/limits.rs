@@ -44,7 +44,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::tasks::{
-    unpublished_query, AttemptOutcomeRecord, Inserted, NewTask, Recorded, Unpublished, UnpublishedRecord,
+    unpublished_query, AttemptOutcomeRecord, Inserted, NewTask, Recorded, TaskRow, Unpublished, UnpublishedRecord,
 };
 use super::StoreError;
 use crate::model::TaskStatus;
@@ -551,13 +551,13 @@ pub struct Released {
 }
 
 impl Released {
-    fn extend(&mut self, other: Released) {
+    pub(in crate::store) fn extend(&mut self, other: Released) {
         self.queued.extend(other.queued);
         self.changed.extend(other.changed);
     }
 
     /// Notifies the changed tasks (after the commit) and returns the queued ones.
-    fn notified(self, pool: &PgPool) -> Vec<Unpublished> {
+    pub(in crate::store) fn notified(self, pool: &PgPool) -> Vec<Unpublished> {
         super::events::notify_changed(pool, self.changed.into_iter().map(TaskKey::into_string).collect());
         self.queued
     }
@@ -955,10 +955,12 @@ pub enum LimitedInsert {
 /// transaction: the rows ([`super::tasks::insert_each`]'s rules, unique keys
 /// included), their memberships ([`attach`]: `held`), then the release of
 /// those that have room ([`release`]). Tasks found by their id or unique
-/// key are returned unchanged and are not attached again.
+/// key are returned unchanged and are not attached again. Created rows are
+/// returned as committed: `held`, or `queued` when released (publish only
+/// the `queued` ones).
 pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>]) -> Result<LimitedInsert, StoreError> {
     let mut tx = pool.begin().await?;
-    let inserted = super::unique::insert_in(&mut tx, tasks).await?;
+    let mut inserted = super::unique::insert_in(&mut tx, tasks).await?;
     if let Some(Inserted::Conflict(key)) = inserted.iter().find(|i| matches!(i, Inserted::Conflict(_))) {
         return Ok(LimitedInsert::Conflict(key.clone())); // dropping the transaction rolls it back
     }
@@ -975,31 +977,161 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
             limits: limits.get(i).map(Vec::as_slice).unwrap_or_default(),
         })
         .collect();
-    let attached = attach(&mut tx, &members).await?;
-    if let Some((i, name)) = attached.unknown.into_iter().next() {
-        return Ok(LimitedInsert::UnknownLimit(created[i], name)); // dropping the transaction rolls it back
-    }
-    let released = release(&mut tx, &attached.buckets, Lock::Held, RELEASE_BUDGET).await?;
+    let probed: Vec<bool> =
+        created.iter().map(|&i| matches!(&inserted[i], Inserted::Created(r) if r.limited)).collect();
+    let settled = match settle(&mut tx, &members, &probed).await? {
+        Ok(settled) => settled,
+        // Dropping the transaction rolls it back.
+        Err((i, name)) => return Ok(LimitedInsert::UnknownLimit(created[i], name)),
+    };
     tx.commit().await?;
-    // The rows as committed: a task that took a limit is `held` unless
-    // released (a `scheduled` one stays so); the others as inserted.
-    let limited: HashSet<usize> = attached.limited.iter().map(|&m| created[m]).collect();
-    let queued: HashSet<&TaskKey> = released.queued.iter().map(|u| &u.id).collect();
-    let out = inserted
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| match r {
-            Inserted::Created(mut row) if limited.contains(&i) && row.task.status == TaskStatus::Queued => {
-                if !queued.contains(&row.task.key) {
-                    row.task.status = TaskStatus::Held;
-                }
-                Inserted::Created(row)
+    settled.apply(&created, &mut inserted);
+    super::events::notify_changed(pool, settled.released.changed.iter().map(|k| k.to_string()).collect());
+    Ok(LimitedInsert::Done(inserted, settled.released.queued))
+}
+
+/// What [`settle`] did.
+#[derive(Debug, Default)]
+pub(in crate::store) struct Settled {
+    /// Released (to `queued`, unpublished, or to `cancelled`), including
+    /// the probed tasks that found no limit (now plain).
+    pub released: Released,
+    /// Indexes (into the members) of the tasks that took a limit.
+    pub limited: HashSet<usize>,
+}
+
+impl Settled {
+    /// Rows `rows[created[m]]` of the members as committed ([`Settled::apply_row`]).
+    pub(in crate::store) fn apply(&self, created: &[usize], rows: &mut [Inserted]) {
+        for (m, &i) in created.iter().enumerate() {
+            if let Inserted::Created(row) = &mut rows[i] {
+                self.apply_row(m, row);
             }
-            r => r,
+        }
+    }
+
+    /// Member `m`'s row as committed: a task that took a limit and was
+    /// `queued` or `held` is `held` unless released (then `queued`, or
+    /// `cancelled` on a cancel request); its `limited` flag is the
+    /// membership's.
+    pub(in crate::store) fn apply_row(&self, m: usize, row: &mut TaskRow) {
+        let k = row.task.key.as_str();
+        row.limited = self.limited.contains(&m);
+        if self.released.queued.iter().any(|u| u.id.as_str() == k) {
+            row.task.status = TaskStatus::Queued;
+        } else if self.released.changed.iter().any(|c| c.as_str() == k) {
+            row.task.status = TaskStatus::Cancelled;
+        } else if row.limited && matches!(row.task.status.as_str(), "queued" | HELD) {
+            row.task.status = TaskStatus::Held;
+        }
+    }
+}
+
+/// Settles tasks just inserted (in the caller's transaction; a probed row
+/// may be committed already, `held`): [`attach`] gives them every limit
+/// they name and every limit whose `tasks` lists them, a probed task
+/// (`probed[i]`: the insert found it `limited`) that found none (the
+/// limit or its `tasks` entry went meanwhile) becomes a plain task again,
+/// `queued` if it was `held`, and the buckets are released as far as they
+/// have room, in this transaction. `Err((i, name))`: member `i` names limit
+/// `name`, which does not exist (roll back).
+pub(in crate::store) async fn settle(
+    conn: &mut PgConnection,
+    members: &[Member<'_>],
+    probed: &[bool],
+) -> Result<Result<Settled, (usize, LimitName)>, StoreError> {
+    let attached = attach(conn, members).await?;
+    if let Some(unknown) = attached.unknown.into_iter().next() {
+        return Ok(Err(unknown));
+    }
+    let limited: HashSet<usize> = attached.limited.into_iter().collect();
+    let orphans: Vec<String> = (0..members.len())
+        .filter(|&i| probed.get(i).copied().unwrap_or(false) && !limited.contains(&i))
+        .map(|i| members[i].key.to_string())
+        .collect();
+    let mut released = Released::default();
+    if !orphans.is_empty() {
+        released = release_tasks(conn, &orphans, true, &[]).await?;
+    }
+    released.extend(release(conn, &attached.buckets, Lock::Held, RELEASE_BUDGET).await?);
+    Ok(Ok(Settled { released, limited }))
+}
+
+/// For [`super::tasks::insert_each`] and [`super::tasks::insert_batch`]:
+/// the created rows of `out` the insert found limited (a `tasks` list names
+/// them) are [`settle`]d in `conn` (a transaction) and rewritten as they
+/// will commit. No statement when there is none. Returns the ids to notify
+/// after the commit.
+pub(in crate::store) async fn settle_inserted(
+    conn: &mut PgConnection,
+    tasks: &[NewTask],
+    out: &mut [Inserted],
+) -> Result<Vec<String>, StoreError> {
+    let created: Vec<usize> =
+        (0..tasks.len()).filter(|&i| matches!(&out[i], Inserted::Created(r) if r.limited)).collect();
+    if created.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<TaskKey> = created.iter().map(|&i| tasks[i].key()).collect();
+    let members: Vec<Member<'_>> = created
+        .iter()
+        .zip(&keys)
+        .map(|(&i, key)| Member {
+            key,
+            tenant: &tasks[i].tenant,
+            name: &tasks[i].name,
+            args: &tasks[i].args,
+            kwargs: &tasks[i].kwargs,
+            limits: &[],
         })
         .collect();
-    super::events::notify_changed(pool, released.changed.iter().map(|k| k.to_string()).collect());
-    Ok(LimitedInsert::Done(out, released.queued))
+    let settled =
+        settle(conn, &members, &vec![true; members.len()]).await?.expect("no limit is named, so none is unknown");
+    settled.apply(&created, out);
+    Ok(settled.released.changed.iter().map(|k| k.to_string()).collect())
+}
+
+/// The leader's repair of `held` rows a limit's `tasks` list put in
+/// `held` at insert that have no membership after `grace` (their submitter
+/// crashed between the insert and [`settle`]): each is settled now, up to
+/// `limit` per call. Returns the tasks released (to publish) and how many
+/// rows were repaired. In normal runs it finds nothing (one probe of
+/// migration 0015's `tasks_other_status` index).
+pub async fn repair_unattached(
+    pool: &PgPool,
+    grace: std::time::Duration,
+    limit: i64,
+) -> Result<(usize, Vec<Unpublished>), StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT t.id, t.tenant, t.name, t.args::text AS "args!", t.kwargs::text AS "kwargs!" FROM tasks t
+           WHERE t.status = 'held' AND t.limited AND t.created_at < now() - make_interval(secs => $1)
+             AND NOT EXISTS (SELECT 1 FROM task_limits m WHERE m.task_id = t.id)
+           ORDER BY t.id LIMIT $2"#,
+        grace.as_secs_f64(),
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    // Stored names were validated at submit.
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter_map(|r| {
+            let name = TaskName::parse(r.name.clone(), usize::MAX).ok()?;
+            Some((TaskKey::from_stored(r.id), Tenant::from_stored(r.tenant), name, r.args, r.kwargs))
+        })
+        .collect();
+    let members: Vec<Member<'_>> = rows
+        .iter()
+        .map(|(key, tenant, name, args, kwargs)| Member { key, tenant, name, args, kwargs, limits: &[] })
+        .collect();
+    let mut tx = pool.begin().await?;
+    let settled =
+        settle(&mut tx, &members, &vec![true; members.len()]).await?.expect("no limit is named, so none is unknown");
+    tx.commit().await?;
+    Ok((rows.len(), settled.released.notified(pool)))
 }
 
 /// [`super::tasks::record_outcomes_releasing`] for a batch with outcomes of

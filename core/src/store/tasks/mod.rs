@@ -125,7 +125,7 @@ macro_rules! task_query {
                      run_at AS "run_at?", progress AS "progress?: Json<serde_json::Value>",
                      cancel_requested_at AS "cancel_requested_at?", worker_id AS "worker_id?",
                      created_at AS "created_at!", started_at AS "started_at?", finished_at AS "finished_at?",
-                     request_hash AS "request_hash!", traceparent AS "traceparent?""#
+                     request_hash AS "request_hash!", traceparent AS "traceparent?", limited AS "limited!""#
                 + $after
             $(, $arg)*
         )
@@ -155,6 +155,7 @@ struct TaskRecord {
     finished_at: Option<DateTime<Utc>>,
     request_hash: String,
     traceparent: Option<String>,
+    limited: bool,
 }
 
 impl From<TaskRecord> for TaskRow {
@@ -192,6 +193,7 @@ impl From<TaskRecord> for TaskRow {
             .with_schedule(),
             request_hash: r.request_hash,
             seq: r.seq,
+            limited: r.limited,
         }
     }
 }
@@ -264,6 +266,10 @@ pub struct TaskRow {
     pub request_hash: String,
     /// Insertion order (keyset cursor of `GET /tasks`).
     pub seq: i64,
+    /// The task takes limits (`tasks.limited`): it named one at submit, or
+    /// a limit's `tasks` list named its task (found by the insert itself).
+    /// A `held` task is limited; a limited task's outcome takes the limits path.
+    pub limited: bool,
 }
 
 /// Per-task retry backoff, seconds; `None` takes the worker's default.

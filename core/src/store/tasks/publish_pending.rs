@@ -134,7 +134,8 @@ pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Resul
     let fanned = crate::store::workflows::fan_in(&mut tx, failed.clone()).await?;
     // A limited task's slot goes to a held one in this transaction (lock
     // order: tasks, children, buckets); the publisher sends what it released.
-    let limited = crate::store::limits::release_freed(&mut tx, &failed).await?;
+    let freed: Vec<TaskKey> = failed.iter().chain(&fanned.held).cloned().collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
     notify_changed(
         pool,

@@ -69,7 +69,8 @@ pub async fn cancel_releasing(pool: &PgPool, key: &TaskKey) -> Result<(CancelRes
     // Lock order: task rows, then (fan-in) children, then buckets. A
     // cancelled limited task's slot goes to a held one in this transaction.
     let mut fanned = crate::store::workflows::fan_in(&mut tx, ended.clone()).await?;
-    let limited = crate::store::limits::release_freed(&mut tx, &ended).await?;
+    let freed: Vec<TaskKey> = ended.iter().chain(&fanned.held).cloned().collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
     fanned.changed.extend(limited.changed);
     fanned.released.extend(limited.queued);
@@ -553,7 +554,8 @@ pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescue
     let fanned = crate::store::workflows::fan_in(&mut tx, ended.clone()).await?;
     // A requeued limited task keeps its slot; an ended one's goes to a held
     // task in this transaction (lock order: tasks, children, buckets).
-    let limited = crate::store::limits::release_freed(&mut tx, &ended).await?;
+    let freed: Vec<TaskKey> = ended.iter().chain(&fanned.held).cloned().collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
     moved.extend(fanned.changed.into_iter().chain(limited.changed).map(TaskKey::into_string));
     rescued.requeued.extend(fanned.released);

@@ -574,3 +574,179 @@ async fn cost_of_an_unreached_limit(pool: PgPool) {
         );
     }
 }
+
+/// The statuses of inserted rows as the insert returned them.
+fn created(rows: &[Inserted]) -> Vec<(String, bool)> {
+    rows.iter()
+        .map(|r| match r {
+            Inserted::Created(r) => (r.task.status.as_str().to_string(), r.limited),
+            other => panic!("not created: {other:?}"),
+        })
+        .collect()
+}
+
+/// A limit whose `tasks` list names `echo`, concurrency `n`, one bucket.
+async fn by_name(pool: &PgPool, limit: &str, n: i32) {
+    let echo = TaskName::parse("echo", 64).unwrap();
+    put(pool, limit, LimitSpec { tasks: vec![echo], ..spec(Some(n), None, None) }).await;
+}
+
+/// A plain submission (no `limits`) of a task a `tasks` list names is
+/// limited on every insert path, and each row comes back as committed.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_tasks_list_limits_plain_submissions_on_every_insert_path(pool: PgPool) {
+    let worker = register(&pool).await;
+    // Before any limit: plain.
+    assert_eq!(created(&tasks::insert_each(&pool, &[new_task("p0")]).await.unwrap()), [("queued".into(), false)]);
+    by_name(&pool, "echo-limit", 1).await;
+    let rows = tasks::insert_each(&pool, &[new_task("p1"), new_task("p2")]).await.unwrap();
+    assert_eq!(created(&rows), [("queued".into(), true), ("held".into(), true)], "as committed");
+    assert_eq!(statuses(&pool, &["p1", "p2"]).await, ["queued", "held"]);
+    // The batch path, a unique submission, and another task name (untouched).
+    let tasks::BatchInsert::Done(rows) = tasks::insert_batch(&pool, &[new_task("p3")]).await.unwrap() else {
+        panic!("conflict")
+    };
+    assert_eq!(created(&rows), [("held".into(), true)]);
+    let unique = crate::store::unique::Unique { key: "u".into(), for_seconds: None, also_while: vec![] };
+    let rows = tasks::insert_each(&pool, &[NewTask { unique: Some(unique), ..new_task("p4") }]).await.unwrap();
+    assert_eq!(created(&rows), [("held".into(), true)]);
+    let other = NewTask { name: TaskName::parse("other", 64).unwrap(), ..new_task("o1") };
+    assert_eq!(created(&tasks::insert_each(&pool, &[other]).await.unwrap()), [("queued".into(), false)]);
+    // The one slot is handed on in order.
+    run(&pool, worker, "p1", ok()).await;
+    assert_eq!(statuses(&pool, &["p2", "p3", "p4"]).await, ["queued", "held", "held"]);
+    let b = limits::buckets(&pool, &Tenant::default_tenant(), &name("echo-limit"), None, 10).await.unwrap();
+    assert_eq!((b[0].running, b[0].held), (1, 2), "{b:?}");
+    // A countdown task is limited too, and gated when promoted.
+    let later = NewTask { run_at: Some(Utc::now() - chrono::Duration::seconds(1)), ..new_task("p5") };
+    assert_eq!(created(&tasks::insert_each(&pool, &[later]).await.unwrap()), [("scheduled".into(), true)]);
+    assert!(tasks::promote_due(&pool, 10).await.unwrap().is_empty(), "held behind p2");
+    assert_eq!(status(&pool, "p5").await, "held");
+}
+
+/// A submitter that crashed between its insert and the attach leaves a
+/// `held` row without memberships: the leader's pass settles it after the
+/// grace (released when its bucket has room, plain when its limit went).
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_held_row_left_without_memberships_is_settled_by_the_leader_pass(pool: PgPool) {
+    by_name(&pool, "echo-limit", 1).await;
+    // The insert alone, as a crashed submitter leaves it.
+    let mut conn = pool.acquire().await.unwrap();
+    tasks::insert_rows(&mut conn, &[new_task("c1"), new_task("c2")]).await.unwrap();
+    drop(conn);
+    assert_eq!(statuses(&pool, &["c1", "c2"]).await, ["held", "held"]);
+    let grace = Duration::from_secs(3600);
+    assert_eq!(limits::repair_unattached(&pool, grace, 100).await.unwrap().0, 0, "young rows are the submitter's");
+    let (repaired, released) = limits::repair_unattached(&pool, Duration::ZERO, 100).await.unwrap();
+    assert_eq!(repaired, 2);
+    assert_eq!(released.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["c1"]);
+    assert_eq!(statuses(&pool, &["c1", "c2"]).await, ["queued", "held"]);
+    assert_eq!(limits::of_task(&pool, &key("c2")).await.unwrap().len(), 1, "attached");
+    assert_eq!(limits::repair_unattached(&pool, Duration::ZERO, 100).await.unwrap().0, 0, "nothing left");
+    // An orphan whose limit was deleted meanwhile runs plain.
+    let mut conn = pool.acquire().await.unwrap();
+    tasks::insert_rows(&mut conn, &[new_task("c3")]).await.unwrap();
+    drop(conn);
+    sqlx::query("DELETE FROM limit_tasks").execute(&pool).await.unwrap();
+    let (repaired, released) = limits::repair_unattached(&pool, Duration::ZERO, 100).await.unwrap();
+    assert_eq!((repaired, released.len()), (1, 1));
+    let row = tasks::get(&pool, &key("c3")).await.unwrap().unwrap();
+    assert_eq!((row.task.status, row.limited), (TaskStatus::Queued, false));
+}
+
+/// A limited `waiting` node becomes `held` when its last parent ends and is
+/// released in that transaction as far as its bucket has room: with one
+/// slot, a diamond's two middle nodes run one after the other.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_limited_node_is_held_at_fan_in_and_released_as_room_allows(pool: PgPool) {
+    use crate::store::workflows::{self, NewNode, NewWorkflow, OnParentFailure, WorkflowInsert};
+    let worker = register(&pool).await;
+    by_name(&pool, "echo-limit", 1).await;
+    let refs = ["a", "b", "c", "d"];
+    let parents: [&[usize]; 4] = [&[], &[0], &[0], &[1, 2]];
+    let wf = NewWorkflow {
+        key: "wf1".into(),
+        tenant: Tenant::default_tenant(),
+        request_hash: "h".into(),
+        nodes: refs
+            .iter()
+            .zip(parents)
+            .map(|(r, p)| NewNode {
+                task: new_task(&workflows::node_id("wf1", r)),
+                node_ref: r.to_string(),
+                parents: p.to_vec(),
+                on_parent_failure: OnParentFailure::Cancel,
+            })
+            .collect(),
+    };
+    let WorkflowInsert::Created(rows) = workflows::insert(&pool, &wf).await.unwrap() else { panic!("not created") };
+    let got: Vec<(String, bool)> = rows.iter().map(|r| (r.task.status.as_str().to_string(), r.limited)).collect();
+    let waiting = ("waiting".to_string(), true);
+    assert_eq!(got, [("queued".into(), true), waiting.clone(), waiting.clone(), waiting], "as committed");
+    let ids = refs.map(|r| workflows::node_id("wf1", r));
+    let finish = |id: String| {
+        let pool = pool.clone();
+        async move {
+            let k = key(&id);
+            let claimed = tasks::claim(&pool, std::slice::from_ref(&k), worker).await.unwrap();
+            let ClaimResult::Claimed(c) = &claimed[0] else { panic!("{id} not claimed") };
+            let o = ok();
+            let rec = [AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &o, limited: c.limited }];
+            let (_, released) = workflows::record_outcomes(&pool, worker, &rec).await.unwrap();
+            released.into_iter().map(|u| u.id.to_string()).collect::<Vec<_>>()
+        }
+    };
+    let all = |pool: PgPool| async move {
+        let ids = refs.map(|r| workflows::node_id("wf1", r));
+        statuses(&pool, &ids.iter().map(String::as_str).collect::<Vec<_>>()).await
+    };
+    // a's end frees its slot and makes b and c held, in one transaction: one of them runs.
+    assert_eq!(finish(ids[0].clone()).await, [ids[1].clone()]);
+    assert_eq!(all(pool.clone()).await, ["success", "queued", "held", "waiting"]);
+    assert_eq!(finish(ids[1].clone()).await, [ids[2].clone()]);
+    assert_eq!(all(pool.clone()).await, ["success", "success", "queued", "waiting"]);
+    assert_eq!(finish(ids[2].clone()).await, [ids[3].clone()], "d's fan-in and its release");
+    assert_eq!(finish(ids[3].clone()).await, Vec::<String>::new());
+}
+
+/// The workflows repair pass gates a limited node like the fan-in.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn the_workflow_repair_pass_holds_a_limited_node_when_its_bucket_is_full(pool: PgPool) {
+    use crate::store::workflows::{self, NewNode, NewWorkflow, OnParentFailure};
+    let worker = register(&pool).await;
+    by_name(&pool, "echo-limit", 1).await;
+    let node = |r: &str, p: Vec<usize>| NewNode {
+        task: new_task(&workflows::node_id("wf2", r)),
+        node_ref: r.to_string(),
+        parents: p,
+        on_parent_failure: OnParentFailure::Cancel,
+    };
+    let wf = NewWorkflow {
+        key: "wf2".into(),
+        tenant: Tenant::default_tenant(),
+        request_hash: "h".into(),
+        nodes: vec![node("a", vec![]), node("b", vec![0])],
+    };
+    workflows::insert(&pool, &wf).await.unwrap();
+    let (a, b) = (workflows::node_id("wf2", "a"), workflows::node_id("wf2", "b"));
+    // a ends through the previous release's path (no fan-in), and another
+    // task takes the only slot meanwhile.
+    let k = key(&a);
+    let claimed = tasks::claim(&pool, std::slice::from_ref(&k), worker).await.unwrap();
+    let ClaimResult::Claimed(c) = &claimed[0] else { panic!() };
+    let o = ok();
+    tasks::record_outcomes(
+        &pool,
+        worker,
+        &[AttemptOutcomeRecord { task_id: &k, attempt: c.attempt, outcome: &o, limited: false }],
+    )
+    .await
+    .unwrap();
+    let rows = tasks::insert_each(&pool, &[new_task("x1")]).await.unwrap();
+    assert_eq!(created(&rows), [("queued".into(), true)]);
+    let repaired = workflows::repair(&pool, Duration::ZERO, 100).await.unwrap();
+    assert_eq!((repaired.repaired, repaired.released.len()), (1, 0));
+    assert_eq!(status(&pool, &b).await, "held");
+    run(&pool, worker, "x1", ok()).await;
+    assert_eq!(status(&pool, &b).await, "queued");
+}
