@@ -415,8 +415,15 @@ pub struct Attached {
     /// Limits named at submit that do not exist: (index into the input, name).
     pub unknown: Vec<(usize, LimitName)>,
     /// Indexes (into the input, ascending) of the tasks that took a
-    /// limit: now `limited`, and `held` if they were `queued`.
+    /// limit: now `limited`, and `held` if they were `queued` (unless
+    /// released at once, see `released`).
     pub limited: Vec<usize>,
+    /// The tasks released at once, in the statement that attached them:
+    /// held ones whose buckets all had room and no older held task. A limit
+    /// that is not reached releases every task here.
+    pub released: Released,
+    /// One of the tasks is still `held`: the caller's [`release`] decides.
+    pub still_held: bool,
 }
 
 /// Gives tasks just inserted (in the caller's transaction, not yet
@@ -424,8 +431,11 @@ pub struct Attached {
 /// been visible) their memberships: every limit they name and every limit
 /// whose `tasks` lists their name, each in the bucket [`bucket_key`] gives.
 /// A task with a membership becomes `limited`, and `held` if it was
-/// `queued` (a `scheduled` one is gated when promoted). The caller then
-/// [`release`]s the returned buckets in the same transaction.
+/// `queued` (a `scheduled` one is gated when promoted); those whose buckets
+/// all have room (and no older held task) are released at once, in the same
+/// statement. The caller then [`release`]s the returned buckets, when one of
+/// its tasks is still held, in the same transaction (the locks are this
+/// transaction's; in autocommit mode, see [`settle`]).
 pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Attached, StoreError> {
     let (mut ei, mut et, mut en) = (Vec::new(), Vec::new(), Vec::new());
     for (i, t) in tasks.iter().enumerate() {
@@ -500,38 +510,43 @@ pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Att
             mb.push(id);
         }
     }
-    // The buckets' locks (in id order) before the memberships that
-    // reference them, in one statement: the release that follows needs
-    // them, and taken first they order this transaction against a
-    // concurrent [`delete`] of the limit. Only the memberships inserted
-    // (a bucket deleted with its limit meanwhile is not locked, so takes
-    // none) make a task limited: one left with none stays plain.
-    let mut all: Vec<i64> = by_name.values().copied().collect();
-    all.sort_unstable();
-    let limited = sqlx::query_scalar!(
-        "WITH locked AS MATERIALIZED (
-           SELECT b.id FROM UNNEST($3::bigint[]) AS u(id) JOIN limit_buckets b ON b.id = u.id
-           ORDER BY b.id FOR NO KEY UPDATE OF b
-         ), m AS (
-           INSERT INTO task_limits (task_id, bucket_id, seq, held)
-           SELECT u.task_id, u.bucket_id, t.seq, t.status IN ('queued', 'held')
-           FROM UNNEST($1::text[], $2::bigint[]) AS u(task_id, bucket_id)
-           JOIN locked l ON l.id = u.bucket_id JOIN tasks t ON t.id = u.task_id
-           ORDER BY u.task_id, u.bucket_id
-           ON CONFLICT DO NOTHING
-           RETURNING task_id, bucket_id
-         )
-         UPDATE tasks t SET limited = true,
-             status = CASE WHEN t.status = 'queued' THEN 'held' ELSE t.status END
-         FROM (SELECT DISTINCT task_id FROM m) u WHERE t.id = u.task_id
-         RETURNING t.id",
+    // One round trip (migration 0021's `yadtq_limits_admit`): the buckets'
+    // locks in id order before the memberships that reference them (taken
+    // first, they order this transaction against a concurrent [`delete`]
+    // of the limit); the memberships, the tasks made limited (a queued one
+    // held); then, under the locks, the release of the held ones whose
+    // buckets all have room for them and no older held task. Only the
+    // memberships inserted (a bucket deleted with its limit meanwhile is not
+    // locked, so takes none) make a task limited: one left with none stays plain.
+    let rows = sqlx::query!(
+        r#"SELECT task_id AS "id!", task_status AS "status!", is_limited AS "limited!", is_released AS "released!", task_name AS "name!",
+                  task_args AS "args!: Json<Box<RawValue>>", task_kwargs AS "kwargs!: Json<Box<RawValue>>",
+                  task_queue AS "queue!", task_attempts AS "attempts!", task_created_at AS "created_at!"
+           FROM yadtq_limits_admit($1::text[], $2::bigint[])"#,
         &mt as &[&str],
-        &mb,
-        &all
+        &mb
     )
     .fetch_all(&mut *conn)
     .await?;
-    let limited: HashSet<String> = limited.into_iter().collect();
+    let mut limited: HashSet<String> = HashSet::new();
+    for r in rows {
+        if r.limited {
+            limited.insert(r.id.clone());
+        }
+        out.still_held |= r.status == HELD;
+        if r.released {
+            out.released.changed.push(TaskKey::from_stored(r.id.clone()));
+            out.released.queued.push(Unpublished {
+                id: TaskKey::from_stored(r.id),
+                name: r.name,
+                args: r.args.0,
+                kwargs: r.kwargs.0,
+                queue: r.queue,
+                attempts: r.attempts,
+                created_at: r.created_at,
+            });
+        }
+    }
     out.limited = (0..tasks.len()).filter(|&i| limited.contains(tasks[i].key.as_str())).collect();
     let mut buckets: Vec<i64> = mb;
     buckets.sort_unstable();
@@ -979,7 +994,7 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
         .collect();
     let probed: Vec<bool> =
         created.iter().map(|&i| matches!(&inserted[i], Inserted::Created(r) if r.limited)).collect();
-    let settled = match settle(&mut tx, &members, &probed).await? {
+    let settled = match settle(&mut tx, &members, &probed, false).await? {
         Ok(settled) => settled,
         // Dropping the transaction rolls it back.
         Err((i, name)) => return Ok(LimitedInsert::UnknownLimit(created[i], name)),
@@ -1027,18 +1042,24 @@ impl Settled {
     }
 }
 
-/// Settles tasks just inserted (in the caller's transaction; a probed row
-/// may be committed already, `held`): [`attach`] gives them every limit
-/// they name and every limit whose `tasks` lists them, a probed task
-/// (`probed[i]`: the insert found it `limited`) that found none (the
+/// Settles tasks just inserted (a probed row may be committed already,
+/// `held`): [`attach`] gives them every limit they name and every limit
+/// whose `tasks` lists them and releases at once those with room; a probed
+/// task (`probed[i]`: the insert found it `limited`) that found none (the
 /// limit or its `tasks` entry went meanwhile) becomes a plain task again,
-/// `queued` if it was `held`, and the buckets are released as far as they
-/// have room, in this transaction. `Err((i, name))`: member `i` names limit
-/// `name`, which does not exist (roll back).
+/// `queued` if it was `held`; when a task is still held, its buckets are
+/// released as far as they have room ([`release`], the full rules). In a
+/// transaction (`autocommit` false) all of it is the caller's transaction;
+/// on an autocommitting connection each step commits on its own (each is
+/// one statement) and the last is a transaction of its own. A limit that
+/// is not reached costs three statements: the definitions, the bucket ids,
+/// and [`attach`]'s. `Err((i, name))`: member `i` names limit `name`, which
+/// does not exist (roll back).
 pub(in crate::store) async fn settle(
     conn: &mut PgConnection,
     members: &[Member<'_>],
     probed: &[bool],
+    autocommit: bool,
 ) -> Result<Result<Settled, (usize, LimitName)>, StoreError> {
     let attached = attach(conn, members).await?;
     if let Some(unknown) = attached.unknown.into_iter().next() {
@@ -1049,23 +1070,32 @@ pub(in crate::store) async fn settle(
         .filter(|&i| probed.get(i).copied().unwrap_or(false) && !limited.contains(&i))
         .map(|i| members[i].key.to_string())
         .collect();
-    let mut released = Released::default();
+    let mut released = attached.released;
     if !orphans.is_empty() {
-        released = release_tasks(conn, &orphans, true, &[]).await?;
+        released.extend(release_tasks(conn, &orphans, true, &[]).await?);
     }
-    released.extend(release(conn, &attached.buckets, Lock::Held, RELEASE_BUDGET).await?);
+    if attached.still_held {
+        if autocommit {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            released.extend(release(&mut tx, &attached.buckets, Lock::Wait, RELEASE_BUDGET).await?);
+            tx.commit().await?;
+        } else {
+            released.extend(release(conn, &attached.buckets, Lock::Held, RELEASE_BUDGET).await?);
+        }
+    }
     Ok(Ok(Settled { released, limited }))
 }
 
 /// For [`super::tasks::insert_each`] and [`super::tasks::insert_batch`]:
 /// the created rows of `out` the insert found limited (a `tasks` list names
-/// them) are [`settle`]d in `conn` (a transaction) and rewritten as they
-/// will commit. No statement when there is none. Returns the ids to notify
-/// after the commit.
+/// them) are [`settle`]d in `conn` (a transaction, or an autocommitting
+/// connection with `autocommit`) and rewritten as they will commit. No
+/// statement when there is none. Returns the ids to notify after the commit.
 pub(in crate::store) async fn settle_inserted(
     conn: &mut PgConnection,
     tasks: &[NewTask],
     out: &mut [Inserted],
+    autocommit: bool,
 ) -> Result<Vec<String>, StoreError> {
     let created: Vec<usize> =
         (0..tasks.len()).filter(|&i| matches!(&out[i], Inserted::Created(r) if r.limited)).collect();
@@ -1085,8 +1115,9 @@ pub(in crate::store) async fn settle_inserted(
             limits: &[],
         })
         .collect();
-    let settled =
-        settle(conn, &members, &vec![true; members.len()]).await?.expect("no limit is named, so none is unknown");
+    let settled = settle(conn, &members, &vec![true; members.len()], autocommit)
+        .await?
+        .expect("no limit is named, so none is unknown");
     settled.apply(&created, out);
     Ok(settled.released.changed.iter().map(|k| k.to_string()).collect())
 }
@@ -1127,33 +1158,41 @@ pub async fn repair_unattached(
         .iter()
         .map(|(key, tenant, name, args, kwargs)| Member { key, tenant, name, args, kwargs, limits: &[] })
         .collect();
-    let mut tx = pool.begin().await?;
-    let settled =
-        settle(&mut tx, &members, &vec![true; members.len()]).await?.expect("no limit is named, so none is unknown");
-    tx.commit().await?;
+    let settled = settle(&mut *pool.acquire().await?, &members, &vec![true; members.len()], true)
+        .await?
+        .expect("no limit is named, so none is unknown");
     Ok((rows.len(), settled.released.notified(pool)))
 }
 
 /// [`super::tasks::record_outcomes_releasing`] for a batch with outcomes of
-/// limited tasks: the outcomes and the release of the slots the limited
-/// ones free in one transaction (a retry into `scheduled` frees its slot
-/// too; it is gated again when promoted). Returns, per outcome in order,
-/// whether it was written, and the tasks released (`queued` unpublished:
-/// publish them after the call).
+/// limited tasks. The outcomes and the freed slots' bucket work are one
+/// autocommitted statement ([`super::tasks::record_outcomes_freeing`]: the
+/// buckets locked in id order after the task rows, the slot hints cleared,
+/// and under the locks whether a bucket holds a task), so a limit that is
+/// not reached costs no round trip and holds its bucket's lock only through
+/// that statement's commit. When a bucket holds tasks, they are released
+/// right after, in a transaction of their own ([`release`] counts under the
+/// locks again; the leader's pass is the fallback should this process die
+/// in between). A retry into `scheduled` frees its slot too (it is gated
+/// again when promoted). Returns, per outcome in order, whether it was
+/// written, and the tasks released (`queued` unpublished: publish them
+/// after the call).
 pub async fn record_outcomes(
     pool: &PgPool,
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<(Vec<Recorded>, Vec<Unpublished>), StoreError> {
-    let mut tx = pool.begin().await?;
-    let recorded = super::tasks::record_outcomes_in(&mut tx, worker_id, outcomes).await?;
-    let written: Vec<&AttemptOutcomeRecord<'_>> =
-        outcomes.iter().zip(&recorded).filter(|(_, r)| **r == Recorded::Written).map(|(o, _)| o).collect();
-    let freed: Vec<TaskKey> = written.iter().filter(|o| o.limited).map(|o| o.task_id.clone()).collect();
-    let written: Vec<TaskKey> = written.into_iter().map(|o| o.task_id.clone()).collect();
-    let released = release_freed(&mut tx, &freed).await?;
-    tx.commit().await?;
-    let changed = written.into_iter().chain(released.changed).map(TaskKey::into_string).collect();
+    let (recorded, held) =
+        super::tasks::record_outcomes_freeing(&mut *pool.acquire().await?, worker_id, outcomes).await?;
+    let mut released = Released::default();
+    if !held.is_empty() {
+        let mut tx = pool.begin().await?;
+        released = release(&mut tx, &held, Lock::Wait, RELEASE_BUDGET).await?;
+        tx.commit().await?;
+    }
+    let written =
+        outcomes.iter().zip(&recorded).filter(|(_, r)| **r == Recorded::Written).map(|(o, _)| o.task_id.clone());
+    let changed = written.chain(released.changed).map(TaskKey::into_string).collect();
     super::events::notify_changed(pool, changed);
     Ok((recorded, released.queued))
 }

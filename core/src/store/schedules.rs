@@ -543,9 +543,8 @@ pub(crate) async fn apply(
     let Some(first) = rows.first() else { return Ok(None) };
     let refused = first.refused.iter().cloned().map(TaskKey::from_stored).collect();
     // Runs a limit's `tasks` list names were inserted `held` (or
-    // `scheduled`), limited: their memberships and release now, in a
-    // transaction of their own (the leader's limits pass settles them if
-    // this process dies first).
+    // `scheduled`), limited: their memberships and release now, autocommitted
+    // (the leader's limits pass settles them if this process dies first).
     let probed: Vec<(TaskKey, String, String, String)> = rows
         .iter()
         .filter(|r| r.limited == Some(true))
@@ -573,11 +572,10 @@ pub(crate) async fn apply(
                 limits: &[],
             })
             .collect();
-        let mut tx = pool.begin().await?;
-        let settled = crate::store::limits::settle(&mut tx, &members, &vec![true; members.len()])
-            .await?
-            .expect("no limit is named, so none is unknown");
-        tx.commit().await?;
+        let settled =
+            crate::store::limits::settle(&mut *pool.acquire().await?, &members, &vec![true; members.len()], true)
+                .await?
+                .expect("no limit is named, so none is unknown");
         released = settled.released.notified(pool);
     }
     let queued: Vec<Unpublished> = rows

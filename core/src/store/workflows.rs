@@ -204,7 +204,7 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
                 limits: &[],
             })
             .collect();
-        let settled = crate::store::limits::settle(&mut tx, &members, &vec![true; members.len()])
+        let settled = crate::store::limits::settle(&mut tx, &members, &vec![true; members.len()], false)
             .await?
             .expect("no limit is named, so none is unknown");
         tx.commit().await?;

@@ -251,6 +251,7 @@ pub(crate) use publish_pending::{fail_unsendable, fetch_unpublished, reroute_cha
 pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpublished};
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
 pub(super) use submit::{insert_rows, insert_rows_waiting};
+pub(super) use transitions::record_outcomes_freeing;
 pub use transitions::{
     cancel, cancel_releasing, claim, record_outcomes, record_outcomes_releasing, retry, set_progress,
     AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed, Outcome, Recorded, RetryResult,

@@ -90,7 +90,7 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
     }) {
         return Ok(BatchInsert::Conflict(id)); // dropping the transaction rolls the batch back
     }
-    let changed = crate::store::limits::settle_inserted(&mut tx, tasks, &mut out).await?;
+    let changed = crate::store::limits::settle_inserted(&mut tx, tasks, &mut out, false).await?;
     tx.commit().await?;
     crate::store::events::notify_changed(pool, changed);
     Ok(BatchInsert::Done(out))
@@ -101,16 +101,14 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
 /// own result, conflicts included.
 ///
 /// Rows a limit's `tasks` list names are inserted `held` (autocommitted
-/// with the others) and then attached and released in a transaction of
-/// their own; each is returned as committed: `queued` when released, else
+/// with the others) and then attached and released, autocommitted too
+/// (`store::limits::settle`: three statements while no limit is reached); each is returned as committed: `queued` when released, else
 /// `held` (publish only the `queued` rows). Plain rows cost nothing more.
 pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserted>, StoreError> {
     let mut conn = pool.acquire().await?;
     let mut out = crate::store::unique::insert_in(&mut conn, tasks).await?;
     if out.iter().any(|i| matches!(i, Inserted::Created(r) if r.limited)) {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let changed = crate::store::limits::settle_inserted(&mut tx, tasks, &mut out).await?;
-        tx.commit().await?;
+        let changed = crate::store::limits::settle_inserted(&mut conn, tasks, &mut out, true).await?;
         crate::store::events::notify_changed(pool, changed);
     }
     Ok(out)

@@ -351,31 +351,7 @@ pub(crate) async fn record_outcomes_in(
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<Vec<Recorded>, StoreError> {
-    let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
-    let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
-    let n = outcomes.len();
-    let (mut ids, mut attempts, mut statuses, mut attempt_outcomes) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut results, mut errors, mut delays) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for o in outcomes {
-        use crate::model::AttemptOutcome as A;
-        // `&'static` statuses (constants), so their names borrow nothing local.
-        let (status, attempt_outcome, result, error, delay): (&'static TaskStatus, _, _, _, _) = match o.outcome {
-            Outcome::Success(json) => (&TaskStatus::Success, A::Success, Some(json.as_str()), None, 0.0),
-            Outcome::Failed(e) => (&TaskStatus::Failed, A::Failed, None, Some(as_text(e)), 0.0),
-            Outcome::Retry { error, delay } => {
-                (&TaskStatus::Scheduled, A::Failed, None, Some(as_text(error)), delay.as_secs_f64())
-            }
-            Outcome::Cancelled => (&TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
-        };
-        ids.push(o.task_id.as_str());
-        attempts.push(o.attempt);
-        statuses.push(status.as_str());
-        attempt_outcomes.push(attempt_outcome.as_str());
-        results.push(result);
-        errors.push(error);
-        delays.push(delay);
-    }
+    let c = OutcomeColumns::of(outcomes);
     let done = sqlx::query!(
         r#"WITH input AS (
              SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[])
@@ -395,22 +371,134 @@ pub(crate) async fn record_outcomes_in(
              FROM done d WHERE a.task_id = d.id AND a.attempt = d.attempt AND a.worker_id = $8
          )
          SELECT id AS "id!", attempt AS "attempt!" FROM done"#,
-        &ids as &[&str],
-        &attempts,
-        &statuses as &[&str],
-        &results as &[Option<&str>],
-        &errors as &[Option<String>],
-        &attempt_outcomes as &[&str],
-        &delays,
+        &c.ids as &[&str],
+        &c.attempts,
+        &c.statuses as &[&str],
+        &c.results as &[Option<&str>],
+        &c.errors as &[Option<String>],
+        &c.attempt_outcomes as &[&str],
+        &c.delays,
         worker_id
     )
     .fetch_all(conn)
     .await?;
-    let done: std::collections::HashSet<(String, i32)> = done.into_iter().map(|d| (d.id, d.attempt)).collect();
-    Ok(outcomes
-        .iter()
-        .map(|o| if done.contains(&(o.task_id.to_string(), o.attempt)) { Recorded::Written } else { Recorded::Fenced })
-        .collect())
+    Ok(c.recorded(outcomes, done.into_iter().map(|d| (d.id, d.attempt))))
+}
+
+/// [`record_outcomes_in`] for a batch with outcomes of limited tasks, in one
+/// autocommitted statement: the outcomes, then (migration 0021's
+/// `yadtq_limits_freed`, called from the statement after it locked the task
+/// rows) the freed slots' buckets locked in id order, their `slot` hints
+/// cleared, and the buckets that hold a task found under the locks. Returns
+/// per outcome whether it was written, and those buckets (empty while no
+/// limit is reached), for [`crate::store::limits::release`] right after.
+pub(in crate::store) async fn record_outcomes_freeing(
+    conn: &mut PgConnection,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<(Vec<Recorded>, Vec<i64>), StoreError> {
+    let c = OutcomeColumns::of(outcomes);
+    let rows = sqlx::query!(
+        r#"WITH input AS (
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
+                                  $9::bool[])
+                 AS i(id, attempt, status, result, error, attempt_outcome, delay, limited)
+         ), locked AS (
+             SELECT t.id FROM input i JOIN tasks t ON t.id = i.id ORDER BY t.id FOR UPDATE OF t
+         ), done AS (
+             UPDATE tasks t SET status = i.status, result = i.result::json, error = i.error::jsonb,
+                 finished_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE now() END,
+                 run_at = CASE WHEN i.status = 'scheduled' THEN now() + make_interval(secs => i.delay) ELSE t.run_at END,
+                 published_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE t.published_at END
+             FROM input i JOIN locked l ON l.id = i.id
+             WHERE t.id = i.id AND t.status = 'processing' AND t.worker_id = $8 AND t.attempts = i.attempt
+             RETURNING t.id, i.attempt, i.attempt_outcome, i.error, i.limited
+         ), closed AS (
+             UPDATE task_attempts a SET finished_at = now(), outcome = d.attempt_outcome, error = d.error::jsonb
+             FROM done d WHERE a.task_id = d.id AND a.attempt = d.attempt AND a.worker_id = $8
+         ), freed AS MATERIALIZED (
+             SELECT yadtq_limits_freed(ARRAY(SELECT id FROM done WHERE limited ORDER BY id)) AS held
+         )
+         SELECT d.id AS "id?", d.attempt AS "attempt?", f.held AS "held!" FROM freed f LEFT JOIN done d ON true"#,
+        &c.ids as &[&str],
+        &c.attempts,
+        &c.statuses as &[&str],
+        &c.results as &[Option<&str>],
+        &c.errors as &[Option<String>],
+        &c.attempt_outcomes as &[&str],
+        &c.delays,
+        worker_id,
+        &outcomes.iter().map(|o| o.limited).collect::<Vec<bool>>()
+    )
+    .fetch_all(conn)
+    .await?;
+    let held = rows.first().map(|r| r.held.clone()).unwrap_or_default();
+    let done = rows.into_iter().filter_map(|r| Some((r.id?, r.attempt?)));
+    Ok((c.recorded(outcomes, done), held))
+}
+
+/// An outcome batch as the outcome statements' array parameters.
+struct OutcomeColumns<'a> {
+    ids: Vec<&'a str>,
+    attempts: Vec<i32>,
+    statuses: Vec<&'static str>,
+    attempt_outcomes: Vec<&'static str>,
+    results: Vec<Option<&'a str>>,
+    errors: Vec<Option<String>>,
+    delays: Vec<f64>,
+}
+
+impl<'a> OutcomeColumns<'a> {
+    fn of(outcomes: &'a [AttemptOutcomeRecord<'a>]) -> Self {
+        let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
+        let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
+        let n = outcomes.len();
+        let (mut ids, mut attempts, mut statuses, mut attempt_outcomes) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut results, mut errors, mut delays) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for o in outcomes {
+            use crate::model::AttemptOutcome as A;
+            // `&'static` statuses (constants), so their names borrow nothing local.
+            let (status, attempt_outcome, result, error, delay): (&'static TaskStatus, _, _, _, _) = match o.outcome {
+                Outcome::Success(json) => (&TaskStatus::Success, A::Success, Some(json.as_str()), None, 0.0),
+                Outcome::Failed(e) => (&TaskStatus::Failed, A::Failed, None, Some(as_text(e)), 0.0),
+                Outcome::Retry { error, delay } => {
+                    (&TaskStatus::Scheduled, A::Failed, None, Some(as_text(error)), delay.as_secs_f64())
+                }
+                Outcome::Cancelled => (&TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
+            };
+            ids.push(o.task_id.as_str());
+            attempts.push(o.attempt);
+            statuses.push(status.as_str());
+            attempt_outcomes.push(attempt_outcome.as_str());
+            results.push(result);
+            errors.push(error);
+            delays.push(delay);
+        }
+        OutcomeColumns { ids, attempts, statuses, attempt_outcomes, results, errors, delays }
+    }
+
+    /// Per outcome in order: written when `done` has its (task, attempt).
+    fn recorded(
+        &self,
+        outcomes: &[AttemptOutcomeRecord<'_>],
+        done: impl Iterator<Item = (String, i32)>,
+    ) -> Vec<Recorded> {
+        let done: std::collections::HashSet<(String, i32)> = done.collect();
+        outcomes
+            .iter()
+            .map(
+                |o| {
+                    if done.contains(&(o.task_id.to_string(), o.attempt)) {
+                        Recorded::Written
+                    } else {
+                        Recorded::Fenced
+                    }
+                },
+            )
+            .collect()
+    }
 }
 
 /// Stores a running attempt's progress (fenced like [`record_outcomes`]) and

@@ -750,3 +750,57 @@ async fn the_workflow_repair_pass_holds_a_limited_node_when_its_bucket_is_full(p
     run(&pool, worker, "x1", ok()).await;
     assert_eq!(status(&pool, &b).await, "queued");
 }
+
+/// What 1,000 buckets cost the leader's limits pass and PostgreSQL
+/// (docs/limits.md, "Cost"): the pass (`release_pass` over up to 1,000
+/// buckets, and the unattached-row repair) timed with 1,000 buckets holding
+/// nothing, then with every bucket full (one task running) and 500 of them
+/// holding a task, plus the buffers PostgreSQL reads for the pass's
+/// statement. A figure, not a check:
+/// `cargo test -p yadtq-core --lib -- --ignored --nocapture cost_of_the_leader_pass`
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+#[ignore = "a measurement, run on demand"]
+async fn cost_of_the_leader_pass_with_1000_buckets(pool: PgPool) {
+    const PASSES: u32 = 50;
+    put(&pool, "per", spec(Some(1), None, Some("/kwargs/c"))).await;
+    let time = |what: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let t = std::time::Instant::now();
+            for _ in 0..PASSES {
+                assert!(limits::release_pass(&pool, 1000).await.unwrap().is_empty());
+                limits::repair_unattached(&pool, Duration::from_secs(30), 1000).await.unwrap();
+            }
+            let ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(PASSES);
+            let plan: Vec<String> = sqlx::query_scalar(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT)
+                 SELECT b.id FROM limit_buckets b
+                 WHERE EXISTS (SELECT 1 FROM task_limits m WHERE m.bucket_id = b.id AND m.held)
+                 ORDER BY b.last_turn, b.id LIMIT 1000",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let buffers: Vec<&String> =
+                plan.iter().filter(|l| l.contains("Buffers") || l.contains("Execution")).collect();
+            println!("{what}: {ms:.2} ms per pass (release_pass + repair_unattached); the pass's first statement: {buffers:?}");
+        }
+    };
+    // 1,000 buckets, each with one task that ran (so the bucket exists), nothing held.
+    let all: Vec<NewTask> = (0..1000).map(|c| task(&format!("a{c}"), &c.to_string())).collect();
+    for chunk in all.chunks(100) {
+        submit(&pool, chunk, "per").await;
+    }
+    sqlx::query("UPDATE tasks SET status = 'success'").execute(&pool).await.unwrap();
+    time("1,000 buckets, none holding a task").await;
+    // Every bucket full (a running task each), 500 of them holding one task.
+    let running: Vec<NewTask> = (0..1000).map(|c| task(&format!("r{c}"), &c.to_string())).collect();
+    for chunk in running.chunks(100) {
+        submit(&pool, chunk, "per").await;
+    }
+    let held: Vec<NewTask> = (0..500).map(|c| task(&format!("h{c}"), &c.to_string())).collect();
+    for chunk in held.chunks(100) {
+        assert!(submit(&pool, chunk, "per").await.iter().all(|s| s == "held"));
+    }
+    time("1,000 buckets full, 500 holding a task").await;
+}
