@@ -10,7 +10,8 @@ use serde_json::Value;
 
 /// The body of the i-th benchmark task: `echo(i)`.
 pub fn echo_body(i: usize) -> String {
-    format!(r#"{{"task":"echo","args":[{i}]}}"#)
+    // `c` spreads the tasks over the keyed limit's buckets (`--limits keyed`).
+    format!(r#"{{"task":"echo","args":[{i}],"kwargs":{{"c":{}}}}}"#, i % crate::scenarios::limits::BUCKETS)
 }
 
 /// The body of `POST /tasks/batch` for tasks `echo(i)`, i in `tasks`.

@@ -117,6 +117,11 @@ pub struct Args {
     /// Clients listing back to back while submits are measured (scenario 8).
     #[arg(long, default_value_t = 128)]
     pub listing_clients: usize,
+    /// Limits scenarios 2 and 3 run under, each variant in every run (so
+    /// their ratios come from one run): `none`, `global` (one bucket), `keyed`
+    /// (1,000 buckets); never reached, applied through a `tasks` list.
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set, default_value = "none")]
+    pub limits: Vec<scenarios::limits::LimitVariant>,
     /// Python with celery and redis installed (scripts/bench.sh makes a venv).
     #[arg(long, env = "YADTQ_BENCH_PYTHON")]
     pub celery_python: Option<PathBuf>,
@@ -184,8 +189,12 @@ async fn main() -> anyhow::Result<ExitCode> {
             };
         }
         step!(Scenario::Submit, "submit", scenarios::submit::run(&a, &mut yadtq));
-        step!(Scenario::Drain, "drain", scenarios::drain::run(&a, &mut yadtq));
-        step!(Scenario::E2e, "end to end", scenarios::e2e::run(&a, &mut yadtq));
+        for &v in &a.limits {
+            step!(Scenario::Drain, format!("drain{}", v.suffix()), scenarios::drain::run(&a, &mut yadtq, v));
+        }
+        for &v in &a.limits {
+            step!(Scenario::E2e, format!("end to end{}", v.suffix()), scenarios::e2e::run(&a, &mut yadtq, v));
+        }
         step!(Scenario::Rate, "fixed rate", scenarios::rate::run(&a, &mut yadtq));
         step!(Scenario::Recovery, "recovery", scenarios::recovery::run(&a, &mut yadtq));
         step!(Scenario::Pg, "PostgreSQL alone", scenarios::pg_path::run(&a, &mut yadtq));

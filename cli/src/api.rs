@@ -313,6 +313,21 @@ impl Client {
         self.send(false, make).await
     }
 
+    /// PUT `body` as JSON to `path` (retried: a PUT replaces the whole resource,
+    /// so sending it again is harmless).
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Answer> {
+        let url = self.url(path);
+        let text = body.to_string();
+        let make = || {
+            self.http
+                .put(&url)
+                .timeout(REQUEST_TIMEOUT)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(text.clone())
+        };
+        self.send(true, make).await
+    }
+
     /// DELETE `path` (retried: deleting again is harmless); the answer's status.
     pub async fn delete(&self, path: &str) -> Result<u16> {
         let url = self.url(path);

@@ -107,6 +107,8 @@ pub enum Command {
     Schedules(crate::schedules::Schedules),
     /// Workflows (DAGs of tasks): submit from a JSON file, list, show, wait, cancel (docs/workflows.md).
     Workflows(crate::workflows::Workflows),
+    /// Concurrency and rate limits: put, get (with the buckets), list, delete (docs/limits.md).
+    Limits(crate::limits::Limits),
     /// Print a shell completion script (e.g. `yadtq completions bash > /etc/bash_completion.d/yadtq`).
     Completions {
         /// The shell.
@@ -159,13 +161,17 @@ pub struct Submit {
     /// Finished statuses that also hold the unique key (success, failed, cancelled), comma separated.
     #[arg(long, value_name = "STATUS", value_delimiter = ',', conflicts_with = "file")]
     pub unique_while: Vec<String>,
+    /// A limit the task takes (docs/limits.md; repeat for more): it waits `held`
+    /// until every one has room.
+    #[arg(long = "limit", value_name = "NAME")]
+    pub limits: Vec<String>,
     /// Wait until the task (every task with --file) is finished, at most SECONDS when given;
     /// prints the result (a progress bar and a summary with --file).
     #[arg(long, value_name = "SECONDS")]
     pub wait: Option<Option<f64>>,
     /// Submit one task per line of this JSON Lines file (each line a POST /tasks body;
     /// blank lines skipped), through POST /tasks/batch; `-` reads standard input.
-    /// --queue, --countdown, --max-retries and --timeout apply to lines that do not set them.
+    /// --queue, --countdown, --max-retries, --timeout and --limit apply to lines that do not set them.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Tasks per POST /tasks/batch request with --file (the gateway accepts up to 1000).
@@ -188,6 +194,9 @@ impl Submit {
         }
         if let Some(t) = self.timeout {
             o.push(("timeout", Value::from(t)));
+        }
+        if !self.limits.is_empty() {
+            o.push(("limits", Value::from(self.limits.clone())));
         }
         o
     }
@@ -231,7 +240,7 @@ impl Submit {
 /// `yadtq list`.
 #[derive(Debug, Args)]
 pub struct List {
-    /// Only tasks in this status (queued, scheduled, processing, success, failed, cancelled).
+    /// Only tasks in this status (waiting, held, queued, scheduled, processing, success, failed, cancelled).
     #[arg(long)]
     pub status: Option<String>,
     /// Only tasks of this name.

@@ -15,7 +15,7 @@ const MAX_POLL: f64 = 60.0;
 /// Most task ids one `POST /tasks/wait` takes.
 const WAIT_IDS: usize = 1000;
 /// Statuses in the order summaries list them.
-const STATUSES: [&str; 7] = ["success", "failed", "cancelled", "processing", "scheduled", "queued", "waiting"];
+const STATUSES: [&str; 8] = ["success", "failed", "cancelled", "processing", "scheduled", "queued", "held", "waiting"];
 
 /// Runs the command line `cli`.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Pager { path: "/workers", key: "workers", query, cursor, all }.show(&client, out, render::workers).await
         }
         Command::Schedules(s) => crate::schedules::run(&client, out, s).await,
+        Command::Limits(l) => crate::limits::run(&client, out, l).await,
         Command::Workflows(w) => crate::workflows::run(&client, out, w).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -85,6 +86,7 @@ fn items(v: &Value) -> &[Value] {
         .or_else(|| v["tasks"].as_array())
         .or_else(|| v["workers"].as_array())
         .or_else(|| v["schedules"].as_array())
+        .or_else(|| v["limits"].as_array())
         .map_or(&[], Vec::as_slice)
 }
 
@@ -494,12 +496,12 @@ mod tests {
 
     #[test]
     fn counts_by_status_keep_a_status_this_release_does_not_know() {
-        let tasks: Vec<Value> = ["success", "waiting", "held", "waiting", "failed"]
+        let tasks: Vec<Value> = ["success", "waiting", "held", "suspended", "waiting", "failed"]
             .iter()
             .map(|s| json!({"id": "t", "status": s}))
             .collect();
         let counts = status_counts(&tasks);
-        let expected = [("success", 1), ("failed", 1), ("waiting", 2), ("held", 1)];
+        let expected = [("success", 1), ("failed", 1), ("held", 1), ("waiting", 2), ("suspended", 1)];
         assert_eq!(counts, expected.map(|(s, n)| (s.to_string(), n)));
         assert!(tasks.iter().filter(|t| t["status"] != "success" && t["status"] != "failed").all(|t| !is_terminal(t)));
     }

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod commands;
+mod limits;
 mod render;
 mod schedules;
 mod workflows;

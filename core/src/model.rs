@@ -11,8 +11,8 @@ use crate::names::{TaskId, TaskKey};
 
 /// Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`.
 ///
-/// A status this release does not know (one a newer release writes, e.g.
-/// `held`, read during a rolling upgrade) is kept verbatim in
+/// A status this release does not know (one a newer release writes, read
+/// during a rolling upgrade) is kept verbatim in
 /// [`TaskStatus::Other`] and is never terminal, so every reader passes it
 /// through instead of failing. Serialized and stored as its name (text), an
 /// `Other` as its text.
@@ -20,6 +20,9 @@ use crate::names::{TaskId, TaskKey};
 pub enum TaskStatus {
     /// A workflow node whose parents have not all finished (docs/workflows.md).
     Waiting,
+    /// Held back by a limit with no room (docs/limits.md): it becomes
+    /// `queued` as soon as every one of its limits has room. Not terminal.
+    Held,
     /// Accepted and waiting for a worker.
     Queued,
     /// Waiting for its `run_at` time (countdown, eta or retry backoff).
@@ -39,13 +42,22 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// The statuses this release knows, in lifecycle order.
-    pub const KNOWN: [TaskStatus; 7] =
-        [Self::Waiting, Self::Queued, Self::Scheduled, Self::Processing, Self::Success, Self::Failed, Self::Cancelled];
+    pub const KNOWN: [TaskStatus; 8] = [
+        Self::Waiting,
+        Self::Held,
+        Self::Queued,
+        Self::Scheduled,
+        Self::Processing,
+        Self::Success,
+        Self::Failed,
+        Self::Cancelled,
+    ];
 
     /// The name stored in the `status` column (an `Other`'s text as is).
     pub fn as_str(&self) -> &str {
         match self {
             Self::Waiting => "waiting",
+            Self::Held => "held",
             Self::Queued => "queued",
             Self::Scheduled => "scheduled",
             Self::Processing => "processing",
@@ -61,6 +73,7 @@ impl TaskStatus {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "waiting" => Self::Waiting,
+            "held" => Self::Held,
             "queued" => Self::Queued,
             "scheduled" => Self::Scheduled,
             "processing" => Self::Processing,
@@ -131,8 +144,8 @@ impl utoipa::PartialSchema for TaskStatus {
             .schema_type(SchemaType::Type(Type::String))
             .description(Some(
                 "Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. \
-                 A task may also carry a status not listed here (a newer release's, e.g. `held`, \
-                 during a rolling upgrade): treat it as not terminal.",
+                 A task may also carry a status not listed here (a newer release's, during a rolling \
+                 upgrade): treat it as not terminal.",
             ))
             .enum_values(Some(Self::KNOWN.iter().map(TaskStatus::as_str)))
             .into()
@@ -156,7 +169,7 @@ pub fn task_status_or_other() -> utoipa::openapi::schema::Schema {
         .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)))
         .description(Some(
             "Lifecycle status: one of `TaskStatus`, or a status this release does not know \
-             (a newer release's, e.g. `held`), passed through verbatim and not terminal.",
+             (a newer release's), passed through verbatim and not terminal.",
         ))
         .into()
 }
@@ -311,12 +324,31 @@ pub struct Task {
     /// A node's parents' task ids; absent for a task that is not a node, and in listings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parents: Option<Vec<String>>,
+    /// The limits the task takes (docs/limits.md), by name: its bucket of
+    /// each and whether that bucket holds it back now. `GET /tasks/{id}`
+    /// only; absent for a task without limits, and in listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Vec<TaskLimitState>>,
     /// The schedule that fired the task (its id), for tasks fired by a
     /// schedule (ids `sched:<schedule>:...`); else null.
     pub schedule_id: Option<String>,
     /// The tick the task was fired for (a backfilled or triggered run's
     /// period too); null for tasks no schedule fired.
     pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+/// One of a task's limits, as `GET /tasks/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaskLimitState {
+    /// The limit's name.
+    pub name: String,
+    /// The task's bucket of the limit: the canonical JSON of the key's value,
+    /// `(all)` for a limit without a key, `(unresolved)` when the key finds nothing.
+    pub bucket: String,
+    /// The bucket has no room now (concurrency reached, rate window full or
+    /// `concurrency: 0`): for a `held` task, a limit that holds it back. Read
+    /// without the bucket's lock: a view, not a decision.
+    pub held: bool,
 }
 
 impl Task {

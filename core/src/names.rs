@@ -117,6 +117,28 @@ impl From<QueueName> for String {
     }
 }
 
+/// A limit's name (`PUT /limits/{name}`, a submission's `limits`): 1 to 64
+/// ASCII letters, digits, `-` and `_`, unique per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LimitName(String);
+
+impl LimitName {
+    /// The rule, for error messages.
+    pub const RULE: &'static str = QueueName::RULE;
+
+    /// Checks `name` against [`LimitName::RULE`].
+    pub fn parse(name: impl Into<String>) -> Result<Self, InvalidName> {
+        let name = name.into();
+        QueueName::check(&name).map(|()| Self(name))
+    }
+
+    /// A name read back from the database, where only parsed names are written.
+    pub(crate) fn from_stored(name: String) -> Self {
+        Self(name)
+    }
+}
+
 /// `as_str`, `Deref<Target = str>`, `AsRef<str>`, `Display` and comparison
 /// with a `&str` for each name, so a checked name goes wherever a `&str` does.
 macro_rules! str_like {
@@ -155,7 +177,7 @@ macro_rules! str_like {
         }
     )*};
 }
-str_like!(TaskId, TaskName, QueueName, Tenant, TaskKey, ScheduleKey);
+str_like!(TaskId, TaskName, QueueName, LimitName, Tenant, TaskKey, ScheduleKey);
 
 /// A tenant's name: 1 to 64 ASCII letters, digits, `-` or `_` (so it can
 /// never contain the `/` of a [`TaskKey`]).

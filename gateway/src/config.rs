@@ -154,6 +154,15 @@ pub struct Limits {
           value_parser = parse_unique_key_len)]
     pub max_unique_key_len: usize,
 
+    /// Most limits one task may name in `limits` (more: 400 naming `limits`).
+    #[arg(long, env = "YADTQ_MAX_LIMITS_PER_TASK", default_value_t = 8)]
+    pub max_limits_per_task: usize,
+
+    /// Most task names a limit's `tasks` list may hold in `PUT /limits/{name}`
+    /// (more: 400 naming `tasks`).
+    #[arg(long, env = "YADTQ_MAX_LIMIT_TASKS", default_value_t = 100)]
+    pub max_limit_tasks: usize,
+
     /// The queues this deployment serves, comma separated names: the one list
     /// of queues. Their topics are created at start; a submission to any other
     /// queue is refused with 422. Give every gateway the same list, and the

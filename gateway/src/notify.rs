@@ -432,6 +432,7 @@ mod tests {
             scheduled_for: None,
             workflow_id: None,
             parents: None,
+            limits: None,
         }
     }
 

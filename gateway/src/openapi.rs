@@ -28,6 +28,10 @@ use crate::routes::schedules;
         crate::routes::schedules::delete,
         crate::routes::schedules::trigger,
         crate::routes::schedules::backfill,
+        crate::routes::limits::put,
+        crate::routes::limits::list,
+        crate::routes::limits::get,
+        crate::routes::limits::delete,
         crate::routes::workers::list,
         crate::routes::queues::list,
         crate::routes::dead_letters::list,
@@ -86,6 +90,12 @@ use crate::routes::schedules;
         crate::routes::queues::Minute,
         yadtq_core::inspect::DeadLetters,
         yadtq_core::inspect::DeadLetter,
+        crate::routes::limits::PutLimit,
+        crate::routes::limits::Limit,
+        crate::routes::limits::LimitDetail,
+        crate::routes::limits::LimitPage,
+        crate::routes::limits::Bucket,
+        yadtq_core::model::TaskLimitState,
         crate::routes::schedules::CreateSchedule,
         crate::routes::schedules::PatchSchedule,
         crate::routes::schedules::Backfill,
@@ -102,6 +112,7 @@ use crate::routes::schedules;
     tags(
         (name = "tasks", description = "Submit and read tasks"),
         (name = "schedules", description = "Periodic tasks: one run per tick, with overlap, catch-up, backfill and time zones"),
+        (name = "limits", description = "Named concurrency and rate limits per tenant, one bucket per key value"),
         (name = "workflows", description = "DAGs of tasks: results passed along, one wait for many tasks"),
         (name = "workers", description = "The worker roster"),
         (name = "queues", description = "Per-queue counts, throughput and lag"),
@@ -225,6 +236,7 @@ pub fn full() -> serde_json::Value {
 fn id_patterns(doc: &mut serde_json::Value) {
     let task_id = serde_json::Value::from(TaskId::PATTERN);
     let schedule_id = serde_json::Value::from(schedules::ID_PATTERN);
+    let limit_name = serde_json::Value::from(crate::routes::limits::NAME_PATTERN);
     let set = |schema: &mut serde_json::Value, pattern: &serde_json::Value, what: &str| {
         assert!(schema.is_object(), "{what} is in the document");
         schema["pattern"] = pattern.clone();
@@ -238,6 +250,8 @@ fn id_patterns(doc: &mut serde_json::Value) {
                     || (named("Idempotency-Key", "header") && (path == "/tasks" || path == "/tasks/batch"))
                 {
                     &task_id
+                } else if named("name", "path") && path.starts_with("/limits/{name}") {
+                    &limit_name
                 } else if (named("id", "path") && path.starts_with("/schedules/{id}"))
                     || (named("schedule", "query") && path == "/tasks")
                 {
@@ -271,6 +285,8 @@ fn id_patterns(doc: &mut serde_json::Value) {
 /// must agree across the `Idempotency-Key` header and the body, a backoff cap
 /// at least its base, `eta` within `YADTQ_MAX_SCHEDULE_AHEAD` of the clock)
 /// compare values or depend on the clock: the schema says them in words.
+/// `PutLimit` needs `concurrency` or `rate` (non-null): a `not` of both
+/// null or absent; a task's `limits` are `uniqueItems`.
 fn submission_relations(doc: &mut serde_json::Value) {
     let submit = &mut doc["components"]["schemas"]["SubmitRequest"];
     assert!(submit.is_object(), "SubmitRequest is in the document");
@@ -279,6 +295,22 @@ fn submission_relations(doc: &mut serde_json::Value) {
         "required": ["countdown", "eta"],
         "properties": {"countdown": {"type": "number"}, "eta": {"type": "string"}}
     });
+    // A name twice is a 400 naming `limits[j]`; utoipa has no `uniqueItems` attribute.
+    let limits = &mut submit["properties"]["limits"];
+    assert!(limits.is_object(), "SubmitRequest.limits is in the document");
+    limits["uniqueItems"] = true.into();
+    let limit = &mut doc["components"]["schemas"]["PutLimit"];
+    assert!(limit.is_object(), "PutLimit is in the document");
+    // A `not` rather than an `anyOf` of two `required`s: SDK generators
+    // ignore it (an `anyOf` makes them a union of two body types).
+    limit["not"] = serde_json::json!({
+        "description": "at least one of `concurrency` and `rate` (null counts as absent)",
+        "properties": {"concurrency": {"type": "null"}, "rate": {"type": "null"}}
+    });
+    limit["description"] = serde_json::json!(
+        "Body of `PUT /limits/{name}`: the whole limit (absent fields are unset, not kept). \
+         At least one of `concurrency` and `rate` (null counts as absent)."
+    );
 }
 
 /// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`);

@@ -22,6 +22,13 @@ pub fn publish_released(state: &AppState, rows: Vec<yadtq_core::store::tasks::Un
     tokio::spawn(async move { yadtq_core::maintenance::publish_rows(&routes, &pool, &producer, rows).await });
 }
 
+/// The envelopes of the `queued` tasks among `tasks`: never a `held` one
+/// (a limit's release queues it under the buckets' locks, then it is sent),
+/// nor a `scheduled` or `waiting` one.
+fn sendable(tasks: &[&Task]) -> Vec<Envelope> {
+    tasks.iter().filter(|t| t.status == TaskStatus::Queued).map(|t| Envelope::from(*t)).collect()
+}
+
 /// Publishes the `queued` tasks among `tasks` (scheduled ones wait for the
 /// scheduler) through the one publish path ([`yadtq_core::publish::send`]);
 /// acknowledged ones go to the marker, refused ones fail.
@@ -30,8 +37,7 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
         // Queues are the declared ones: a bounded label.
         metrics::counter!(yadtq_core::metrics::TASKS_SUBMITTED, "queue" => t.queue.clone()).increment(1);
     }
-    let envelopes: Vec<Envelope> =
-        tasks.iter().filter(|t| t.status == TaskStatus::Queued).map(|t| Envelope::from(*t)).collect();
+    let envelopes = sendable(tasks);
     if envelopes.is_empty() {
         return;
     }
@@ -51,5 +57,56 @@ pub async fn publish(state: &AppState, tasks: &[&Task]) {
     let wait = state.cfg.publish_wait();
     if !wait.is_zero() && tokio::time::timeout(wait, delivery).await.is_err() {
         tracing::debug!("no broker ack within the publish wait; answering anyway");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yadtq_core::names::{TaskId, TaskKey};
+
+    fn task(id: &str, status: TaskStatus) -> Task {
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_string()).expect("json");
+        Task {
+            id: TaskId::parse(id).expect("a task id"),
+            key: TaskKey::from_stored(id.to_string()),
+            task: "echo".into(),
+            args: raw("[]"),
+            kwargs: raw("{}"),
+            queue: "default".into(),
+            status,
+            result: None,
+            error: None,
+            attempts: 0,
+            max_retries: 3,
+            timeout: 300.0,
+            run_at: None,
+            progress: None,
+            cancel_requested_at: None,
+            worker_id: None,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+            trace_id: None,
+            schedule_id: None,
+            scheduled_for: None,
+            workflow_id: None,
+            parents: None,
+            limits: None,
+        }
+    }
+
+    #[test]
+    fn only_queued_tasks_are_sent_never_held_ones() {
+        let tasks = [
+            task("q", TaskStatus::Queued),
+            task("h", TaskStatus::Held),
+            task("s", TaskStatus::Scheduled),
+            task("w", TaskStatus::Waiting),
+            task("o", TaskStatus::Other("suspended".into())),
+        ];
+        let refs: Vec<&Task> = tasks.iter().collect();
+        let sent: Vec<String> = sendable(&refs).iter().map(|e| e.id.to_string()).collect();
+        assert_eq!(sent, ["q"]);
     }
 }

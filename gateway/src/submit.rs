@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use yadtq_core::config::DEFAULT_QUEUE;
 use yadtq_core::envelope::Envelope;
 use yadtq_core::kafka::RecordLimit;
-use yadtq_core::names::{QueueName, TaskId, TaskName, Tenant};
+use yadtq_core::names::{LimitName, QueueName, TaskId, TaskName, Tenant};
 use yadtq_core::store::tasks::{Backoff, NewTask};
 use yadtq_core::validate;
 
@@ -75,16 +75,30 @@ pub struct SubmitRequest {
     /// the key frees once its task has left the holding statuses. When `id`
     /// and `unique` match different existing tasks, the unique match wins.
     pub unique: Option<UniqueRequest>,
+    /// Limits the task takes by name (docs/limits.md), besides every limit
+    /// whose `tasks` list names its task; at most `YADTQ_MAX_LIMITS_PER_TASK`
+    /// (default 8), no name twice. A task whose limits have no room is
+    /// accepted `held` (202) and runs once they have. An unknown name answers
+    /// 422 naming it. Not part of the idempotency comparison. Taken by
+    /// `POST /tasks` and `POST /tasks/batch` only.
+    #[schema(value_type = Option<Vec<LimitNameText>>, max_items = 8)]
+    pub limits: Option<Vec<String>>,
     /// Not supported: always refused with 400 naming `priority` (use a separate
     /// queue for urgent work). Not in the schema, which allows no such field.
     #[schema(ignore)]
     pub priority: Option<serde::de::IgnoredAny>,
 }
 
+/// A limit's name in the OpenAPI document: 1-64 of letters, digits, `-`, `_`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+pub struct LimitNameText(String);
+
 /// An optional integer, also when written with a fraction of zero (`4.0`):
 /// JSON Schema counts that as an integer, and so do clients that only have
 /// floating-point numbers.
-fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+pub(crate) fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
     let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
     let whole = n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e18).map(|f| f as i64));
     whole
@@ -102,6 +116,7 @@ fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Err
 /// (422 when valid but not among the declared queues),
 /// `max_retries`, `timeout`, backoff, `countdown` or `eta` out of range, `priority`,
 /// an invalid `unique` (`unique.key`, `unique.for_seconds`, `unique.while`).
+#[cfg(test)]
 pub fn validate(body: &[u8], idempotency_key: Option<&str>, limits: &Limits) -> Result<NewTask, ApiError> {
     check_json(body, limits)?;
     validate_item(body, idempotency_key, limits)
@@ -151,6 +166,46 @@ pub fn validate_item(body: &[u8], idempotency_key: Option<&str>, limits: &Limits
     validate_item_or(body, idempotency_key, None, limits)
 }
 
+/// [`validate`] with the task's `limits` (checked names, in request order;
+/// empty when none): `POST /tasks`.
+pub fn validate_limited(
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    limits: &Limits,
+) -> Result<(NewTask, Vec<LimitName>), ApiError> {
+    check_json(body, limits)?;
+    validate_item_limited(body, idempotency_key, None, limits)
+}
+
+/// [`validate_item_or`] with the task's `limits`: 400 naming `limits` for
+/// more than `YADTQ_MAX_LIMITS_PER_TASK`, `limits[j]` for an invalid or
+/// repeated name. `POST /tasks` and each item of `POST /tasks/batch`.
+pub fn validate_item_limited(
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    default_id: Option<TaskId>,
+    limits: &Limits,
+) -> Result<(NewTask, Vec<LimitName>), ApiError> {
+    let (task, names) = validate_parts(body, idempotency_key, default_id, limits)?;
+    let names = names.unwrap_or_default();
+    if names.len() > limits.max_limits_per_task {
+        return Err(ApiError::bad_request(
+            "limits",
+            format!("{} limits exceed the limit of {} per task", names.len(), limits.max_limits_per_task),
+        ));
+    }
+    let mut out: Vec<LimitName> = Vec::with_capacity(names.len());
+    for (j, name) in names.into_iter().enumerate() {
+        let field = format!("limits[{j}]");
+        let name = LimitName::parse(name).map_err(|e| ApiError::bad_request(&field, format!("limit name {e}")))?;
+        if let Some(k) = out.iter().position(|n| *n == name) {
+            return Err(ApiError::bad_request(&field, format!("limit '{name}' is named twice (limits[{k}])")));
+        }
+        out.push(name);
+    }
+    Ok((task, out))
+}
+
 /// [`validate_item`], with `default_id` (a batch's `<Idempotency-Key>.<index>`,
 /// a workflow node's `wf:<workflow>:<ref>`) as the id of a task that names
 /// none, instead of a fresh UUID. The caller made it, so it is not checked
@@ -161,6 +216,23 @@ pub fn validate_item_or(
     default_id: Option<TaskId>,
     limits: &Limits,
 ) -> Result<NewTask, ApiError> {
+    let (task, names) = validate_parts(body, idempotency_key, default_id, limits)?;
+    if names.is_some() {
+        return Err(ApiError::bad_request(
+            "limits",
+            "limits are taken by POST /tasks and POST /tasks/batch only (a limit's `tasks` list applies everywhere)",
+        ));
+    }
+    Ok(task)
+}
+
+/// The checks of [`validate_item_or`]; the `limits` as sent, unchecked.
+fn validate_parts(
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    default_id: Option<TaskId>,
+    limits: &Limits,
+) -> Result<(NewTask, Option<Vec<String>>), ApiError> {
     let req: SubmitRequest = parse(body)?;
     if req.priority.is_some() {
         return Err(ApiError::bad_request(
@@ -268,7 +340,7 @@ pub fn validate_item_or(
     let id = chosen
         .or(default_id)
         .unwrap_or_else(|| TaskId::parse(uuid::Uuid::new_v4().to_string()).expect("a UUID keeps the task id rule"));
-    Ok(NewTask {
+    let task = NewTask {
         id,
         // The caller's tenant (and so the stored key) is set by `auth::Caller::adopt`.
         tenant: Tenant::default_tenant(),
@@ -284,7 +356,8 @@ pub fn validate_item_or(
         // Set by the route from the request's headers.
         trace: None,
         unique,
-    })
+    };
+    Ok((task, req.limits))
 }
 
 /// 413 unless `task`'s Kafka record fits `limit`: the key (the id) plus the
@@ -378,6 +451,8 @@ mod tests {
             max_batch_body_bytes: 1 << 20,
             task_catalogue: vec![],
             max_unique_key_len: 16,
+            max_limits_per_task: 8,
+            max_limit_tasks: 100,
             queues: vec!["default".into(), "emails".into()],
         }
     }
@@ -386,6 +461,29 @@ mod tests {
         let e = validate(body.as_bytes(), None, &limits()).unwrap_err();
         assert_eq!(e.status().as_u16(), 400, "{body}");
         serde_json::to_value(e.into_problem()).unwrap()["field"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn limits_are_checked_and_capped() {
+        let field = |body: &str| {
+            let e = validate_limited(body.as_bytes(), None, &limits()).unwrap_err();
+            assert_eq!(e.status().as_u16(), 400, "{body}");
+            serde_json::to_value(e.into_problem()).unwrap()["field"].as_str().unwrap().to_string()
+        };
+        let (_, names) = validate_limited(br#"{"task": "t", "limits": ["a", "b-2"]}"#, None, &limits()).unwrap();
+        assert_eq!(names, ["a", "b-2"]);
+        let nine: Vec<String> = (0..9).map(|i| format!("l{i}")).collect();
+        assert_eq!(field(&serde_json::json!({"task": "t", "limits": nine}).to_string()), "limits");
+        assert_eq!(field(r#"{"task": "t", "limits": ["a", "a"]}"#), "limits[1]");
+        assert_eq!(field(r#"{"task": "t", "limits": ["ok", "not ok"]}"#), "limits[1]");
+        assert_eq!(field(r#"{"task": "t", "limits": "a"}"#), "limits");
+        // Not part of the idempotency comparison.
+        let (a, _) = validate_limited(br#"{"task": "t", "id": "x", "limits": ["a"]}"#, None, &limits()).unwrap();
+        let (b, _) = validate_limited(br#"{"task": "t", "id": "x"}"#, None, &limits()).unwrap();
+        assert_eq!(a.request_hash, b.request_hash);
+        // Where no limits are taken (a schedule's template, a workflow node): 400.
+        let e = validate_item(br#"{"task": "t", "limits": []}"#, None, &limits()).unwrap_err();
+        assert_eq!(serde_json::to_value(e.into_problem()).unwrap()["field"], "limits");
     }
 
     #[test]

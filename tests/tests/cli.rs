@@ -304,14 +304,14 @@ async fn a_status_this_release_does_not_know_is_shown_verbatim_and_not_finished(
     let stack = Stack::new("cli_unknown_status").await;
     let gw = stack.gateway(&[]).await; // no worker: the task stays where it is put
     assert_eq!(ok(&gw, &["submit", "add", "2", "3", "--id", "new-status"]).stdout, "new-status\n");
-    stack.put_in_new_status("held", &["new-status"]).await;
+    stack.put_in_new_status("suspended", &["new-status"]).await;
 
-    assert_eq!(ok(&gw, &["get", "new-status"]).row("status"), ["status", "held"]);
-    assert_eq!(ok(&gw, &["--json", "get", "new-status"]).json()["status"], "held");
+    assert_eq!(ok(&gw, &["get", "new-status"]).row("status"), ["status", "suspended"]);
+    assert_eq!(ok(&gw, &["--json", "get", "new-status"]).json()["status"], "suspended");
     let listed = ok(&gw, &["list"]);
-    assert!(listed.row("new-status").contains(&"held"), "{}", listed.stdout);
+    assert!(listed.row("new-status").contains(&"suspended"), "{}", listed.stdout);
     // Not finished: a wait ends at its deadline, saying so.
     let waited = yadtq(&gw, &["get", "new-status", "--wait", "1"]);
     assert_eq!(waited.code, 8, "exit WAIT_EXPIRED: {}", waited.stderr);
-    assert!(waited.stderr.contains("still held"), "{}", waited.stderr);
+    assert!(waited.stderr.contains("still suspended"), "{}", waited.stderr);
 }

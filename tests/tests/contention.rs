@@ -32,8 +32,10 @@ async fn work(pool: sqlx::PgPool, ids: Vec<TaskKey>, batch: usize) -> Result<usi
             chunk.iter().zip(claimed).filter_map(|(id, c)| c.as_claimed().map(|c| (id.clone(), c.attempt))).collect();
         claimed_total += mine.len();
         let success = Outcome::Success("1".into());
-        let mut records: Vec<AttemptOutcomeRecord<'_>> =
-            mine.iter().map(|(id, a)| AttemptOutcomeRecord { task_id: id, attempt: *a, outcome: &success }).collect();
+        let mut records: Vec<AttemptOutcomeRecord<'_>> = mine
+            .iter()
+            .map(|(id, a)| AttemptOutcomeRecord { task_id: id, attempt: *a, outcome: &success, limited: false })
+            .collect();
         records.reverse();
         store::record_outcomes(&pool, worker, &records).await?;
     }

@@ -264,9 +264,25 @@ async fn the_dashboard_shows_follows_cancels_and_replays_in_a_real_browser() {
     let stored = browser.client.execute("return sessionStorage.getItem('yadtq.apiKey');", vec![]).await.unwrap();
     assert_eq!(stored, json!(stack.api_key));
 
+    // A task a paused limit holds (docs/limits.md): counted in the Held column.
+    let paused = gw
+        .send(
+            reqwest::Method::PUT,
+            "/limits/ui-paused",
+            &[("content-type", "application/json")],
+            Some(json!({"concurrency": 0}).to_string()),
+        )
+        .await;
+    assert_eq!(paused.status, 201, "{}", paused.text);
+    let held = gw.submit(&json!({"id": "ui-limited", "task": "add", "args": [1, 1], "limits": ["ui-paused"]})).await;
+    assert_eq!(held.body["status"], "held", "{}", held.text);
+
     // Overview: the default queue's row, the live worker.
     browser.goto(&ui).await;
     browser.wait_text("#queues tr[data-queue=default] td[data-count=success]", "a success counted", |t| t != "0").await;
+    browser
+        .wait_text("#queues tr[data-queue=default] td[data-count=held]", "the held task counted", |t| t == "1")
+        .await;
     browser.wait_text("#workers-alive", "one worker alive", |t| t == "1").await;
     browser.shot("overview").await;
     // The first visit's requests without a key were answered 401.

@@ -362,41 +362,41 @@ async fn a_status_this_release_does_not_know_reads_verbatim_everywhere() {
     for id in ["new-1", "new-2"] {
         assert_eq!(gw.submit(&body(id)).await.status, 202);
     }
-    stack.put_in_new_status("held", &["new-1", "new-2"]).await;
+    stack.put_in_new_status("suspended", &["new-1", "new-2"]).await;
 
     let one = gw.get("/tasks/new-1").await;
-    assert_eq!((one.status, one.body["status"].as_str()), (200, Some("held")), "{}", one.text);
+    assert_eq!((one.status, one.body["status"].as_str()), (200, Some("suspended")), "{}", one.text);
     // Long-polling it ends at the deadline: not terminal.
     let started = Instant::now();
     let polled = gw.get("/tasks/new-1?wait=1").await;
-    assert_eq!((polled.status, polled.body["status"].as_str()), (200, Some("held")), "{}", polled.text);
+    assert_eq!((polled.status, polled.body["status"].as_str()), (200, Some("suspended")), "{}", polled.text);
     assert!(started.elapsed() >= Duration::from_millis(900), "a waiting task is not terminal");
     let page = gw.get("/tasks").await;
     assert_eq!(page.status, 200, "{}", page.text);
     let statuses: Vec<&str> =
         page.body["tasks"].as_array().unwrap().iter().filter_map(|t| t["status"].as_str()).collect();
-    assert_eq!(statuses, ["held", "held"]);
+    assert_eq!(statuses, ["suspended", "suspended"]);
     // The filter takes only the statuses this release knows.
-    let filtered = gw.get("/tasks?status=held").await;
+    let filtered = gw.get("/tasks?status=suspended").await;
     assert_eq!((filtered.status, filtered.body["field"].as_str()), (400, Some("status")), "{}", filtered.text);
 
     // A batch repeating an existing task reads it back as it is.
     let batch = gw.post_raw("/tasks/batch", json!({"tasks": [body("new-2")]}).to_string(), &[]).await;
     assert_eq!(batch.status, 200, "{}", batch.text);
-    assert_eq!(batch.body["tasks"][0]["status"], "held", "{}", batch.text);
+    assert_eq!(batch.body["tasks"][0]["status"], "suspended", "{}", batch.text);
     // A repeated single submission too.
     let again = gw.submit(&body("new-2")).await;
-    assert_eq!((again.status, again.body["status"].as_str()), (200, Some("held")), "{}", again.text);
+    assert_eq!((again.status, again.body["status"].as_str()), (200, Some("suspended")), "{}", again.text);
 
     // Cancel is requested (as for a running task), the status left to the release that knows it.
     let cancel = gw.post_raw("/tasks/new-1/cancel", "", &[]).await;
-    assert_eq!((cancel.status, cancel.body["status"].as_str()), (202, Some("held")), "{}", cancel.text);
+    assert_eq!((cancel.status, cancel.body["status"].as_str()), (202, Some("suspended")), "{}", cancel.text);
     assert!(cancel.body["cancel_requested_at"].is_string(), "{}", cancel.text);
 
     // The queue statistics (the dashboard's overview) count them apart.
     let queues = gw.get("/queues?minutes=5").await;
     assert_eq!(queues.status, 200, "{}", queues.text);
     let default = queues.body["queues"].as_array().unwrap().iter().find(|q| q["queue"] == "default").unwrap();
-    assert_eq!(default["other"], json!({"held": 2}), "{}", queues.text);
+    assert_eq!(default["other"], json!({"suspended": 2}), "{}", queues.text);
     assert_eq!((default["queued"].as_i64(), default["finished"]["cancelled"].as_i64()), (Some(0), Some(0)));
 }

@@ -370,11 +370,13 @@ fn the_committed_openapi_document_is_current() {
         "/workflows",
         "/workflows/{id}",
         "/workflows/{id}/cancel",
+        "/limits",
+        "/limits/{name}",
     ];
     assert_eq!(paths, HashSet::from(expected));
     // What generated SDKs need (scripts/lint-openapi.sh checks the rest):
     // one unique operationId per operation, and only the declared path
-    // parameters (`id`; a dead letter's `partition` and `offset`).
+    // parameters (`id`; a dead letter's `partition` and `offset`; a limit's `name`).
     let mut ids = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
@@ -382,7 +384,7 @@ fn the_committed_openapi_document_is_current() {
             for p in op["parameters"].as_array().into_iter().flatten() {
                 let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
                 assert!(
-                    place != "path" || ["id", "partition", "offset"].contains(&name),
+                    place != "path" || ["id", "partition", "offset", "name"].contains(&name),
                     "{method} {path}: {name} declared in the path"
                 );
             }

@@ -199,6 +199,15 @@ async fn the_previous_release_runs_beside_this_one_and_hands_over() {
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert!(refused.headers.contains_key("retry-after"), "{:?}", refused.headers);
     assert!(refused.body["detail"].as_str().unwrap_or_default().contains("older"), "{}", refused.text);
+    // Limits too (feature level 2): declaring one, and a task naming one.
+    let limit = json!({"concurrency": 1}).to_string();
+    let json_body = [("content-type", "application/json")];
+    let refused = new.gw.send(reqwest::Method::PUT, "/limits/up", &json_body, Some(limit.clone())).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert!(refused.headers.contains_key("retry-after"), "{:?}", refused.headers);
+    assert!(refused.body["detail"].as_str().unwrap_or_default().contains("older"), "{}", refused.text);
+    let refused = new.gw.submit(&json!({"task": "add", "args": [1, 1], "limits": ["up"]})).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
 
     // The hand-over: the previous release's processes stop (as a deploy
     // replaces them) while its gateway's last tasks wait; this release runs them.
@@ -220,4 +229,10 @@ async fn the_previous_release_runs_beside_this_one_and_hands_over() {
     stack.wait_terminal(&nodes, LONG).await;
     stack.assert_ran_once(&nodes, "the workflow after the upgrade").await;
     assert_eq!(stack.count_status(&nodes, "success").await, 4);
+    let declared = new.gw.send(reqwest::Method::PUT, "/limits/up", &json_body, Some(limit)).await;
+    assert_eq!(declared.status, 201, "{}", declared.text);
+    let limited = new.gw.submit(&json!({"id": "up-limited", "task": "add", "args": [1, 1], "limits": ["up"]})).await;
+    assert_eq!(limited.status, 202, "{}", limited.text);
+    stack.wait_terminal(&["up-limited".to_string()], LONG).await;
+    assert_eq!(stack.count_status(&["up-limited".to_string()], "success").await, 1);
 }

@@ -139,7 +139,7 @@ impl Executor {
         self.live.task_finished(success);
         if let Some(outcome) = outcome {
             let (from, name) = (SystemTime::now(), outcome_name(Some(&outcome)));
-            self.record(&env.id, claimed.attempt, outcome).await;
+            self.record(&env.id, claimed.attempt, claimed.limited, outcome).await;
             let mut attributes = attributes;
             attributes.push(KeyValue::new("yadtq.outcome", name));
             telemetry::record("outcome", &trace, from, attributes);
@@ -446,11 +446,11 @@ impl Executor {
     /// before the write lands. The write is fenced (status, worker, attempt), so
     /// a late one after a takeover changes nothing. A result PostgreSQL refuses
     /// is replaced by a failure, so the task never stays `processing`.
-    async fn record(&self, id: &TaskKey, attempt: i32, mut outcome: Outcome) {
+    async fn record(&self, id: &TaskKey, attempt: i32, limited: bool, mut outcome: Outcome) {
         let mut delay = Duration::from_millis(100);
         let deadline = tokio::time::Instant::now() + self.outcome_retry_limit;
         loop {
-            let Some(write) = self.writes.record(id, attempt, outcome).await else {
+            let Some(write) = self.writes.record(id, attempt, limited, outcome).await else {
                 tracing::error!(
                     id = id.as_str(),
                     attempt,

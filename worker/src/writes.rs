@@ -28,6 +28,8 @@ struct OutcomeIn {
     task_id: TaskKey,
     attempt: i32,
     outcome: Outcome,
+    /// The claim said the task takes limits ([`tasks::Claimed::limited`]).
+    limited: bool,
 }
 /// What became of an outcome write ([`Writes::record`]).
 pub struct OutcomeWrite {
@@ -71,10 +73,10 @@ impl Writes {
         self.claims.call(id.clone()).await.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into()))
     }
 
-    /// Records an outcome ([`OutcomeWrite`]); `None` only when the batcher
-    /// has stopped.
-    pub async fn record(&self, id: &TaskKey, attempt: i32, outcome: Outcome) -> Option<OutcomeWrite> {
-        self.outcomes.call(OutcomeIn { task_id: id.clone(), attempt, outcome }).await
+    /// Records an outcome ([`OutcomeWrite`]) of an attempt whose claim said
+    /// `limited`; `None` only when the batcher has stopped.
+    pub async fn record(&self, id: &TaskKey, attempt: i32, limited: bool, outcome: Outcome) -> Option<OutcomeWrite> {
+        self.outcomes.call(OutcomeIn { task_id: id.clone(), attempt, outcome, limited }).await
     }
 }
 
@@ -94,9 +96,11 @@ async fn record_all(
     let written = |results: Vec<Result<Recorded, StoreError>>, batch: Vec<OutcomeIn>| {
         results.into_iter().zip(batch).map(|(recorded, o)| OutcomeWrite { recorded, outcome: o.outcome })
     };
-    let mut plain_out = written(write_all(pool, worker_id, &plain).await, plain);
-    let (results, released) = write_nodes(pool, worker_id, &nodes).await;
+    let (results, mut released) = write_all(pool, worker_id, &plain).await;
+    let mut plain_out = written(results, plain);
+    let (results, from_nodes) = write_nodes(pool, worker_id, &nodes).await;
     let mut nodes_out = written(results, nodes);
+    released.extend(from_nodes);
     // Unacknowledged ones stay unpublished for the publisher.
     yadtq_core::maintenance::publish_rows(routes, pool, producer, released).await;
     is_node
@@ -108,7 +112,12 @@ async fn record_all(
 fn rows_of(batch: &[OutcomeIn]) -> Vec<AttemptOutcomeRecord<'_>> {
     batch
         .iter()
-        .map(|o| AttemptOutcomeRecord { task_id: &o.task_id, attempt: o.attempt, outcome: &o.outcome })
+        .map(|o| AttemptOutcomeRecord {
+            task_id: &o.task_id,
+            attempt: o.attempt,
+            outcome: &o.outcome,
+            limited: o.limited,
+        })
         .collect()
 }
 
@@ -128,20 +137,32 @@ async fn write_nodes(
     }
 }
 
-async fn write_all(pool: &PgPool, worker_id: Uuid, batch: &[OutcomeIn]) -> Vec<Result<Recorded, StoreError>> {
+/// Writes the outcomes of plain tasks; returns each one's result and the
+/// held tasks that limited ones' freed slots released to `queued`.
+async fn write_all(
+    pool: &PgPool,
+    worker_id: Uuid,
+    batch: &[OutcomeIn],
+) -> (Vec<Result<Recorded, StoreError>>, Vec<tasks::Unpublished>) {
     if batch.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let rows = rows_of(batch);
-    match tasks::record_outcomes(pool, worker_id, &rows).await {
-        Ok(done) => done.into_iter().map(Ok).collect(),
+    match tasks::record_outcomes_releasing(pool, worker_id, &rows).await {
+        Ok((done, released)) => (done.into_iter().map(Ok).collect(), released),
         Err(StoreError::Refused(_)) if rows.len() > 1 => {
-            let mut out = Vec::with_capacity(rows.len());
+            let (mut out, mut released) = (Vec::with_capacity(rows.len()), Vec::new());
             for row in &rows {
-                out.push(tasks::record_outcomes(pool, worker_id, std::slice::from_ref(row)).await.map(|d| d[0]));
+                match tasks::record_outcomes_releasing(pool, worker_id, std::slice::from_ref(row)).await {
+                    Ok((d, r)) => {
+                        out.push(Ok(d[0]));
+                        released.extend(r);
+                    }
+                    Err(e) => out.push(Err(e)),
+                }
             }
-            out
+            (out, released)
         }
-        Err(e) => rows.iter().map(|_| Err(e.clone())).collect(),
+        Err(e) => (rows.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
     }
 }

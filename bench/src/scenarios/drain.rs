@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
+use super::limits::LimitVariant;
 use super::{label_cpu, label_drain, pg_counters, LABEL_FOOTPRINT};
 use crate::client::{echo_body, submit_many};
 use crate::procfs::{rss_mib, stack_groups, CpuSnapshot};
@@ -18,13 +19,16 @@ use crate::report::{Results, Unit};
 use crate::stack::Bench;
 use crate::Args;
 
-pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
-    let label = label_drain(a);
+pub async fn run(a: &Args, r: &mut Results, limit: LimitVariant) -> Result<()> {
+    let label = format!("{}{}", label_drain(a), limit.suffix());
+    // The footprint rows are the plain run's.
+    let plain = limit == LimitVariant::None;
     let n = a.drain_tasks;
     let b = Bench::new("drain", a).await?;
     let gw = b.gateway().await;
+    limit.declare(b.db()).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    if let Some(m) = crate::procfs::rss_mib(gw.proc.pid()) {
+    if let Some(m) = crate::procfs::rss_mib(gw.proc.pid()).filter(|_| plain) {
         r.add(LABEL_FOOTPRINT, "gateway RSS idle", Unit::MiB, m);
     }
 
@@ -96,23 +100,26 @@ pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
     r.errors(&label, "not success", (n as i64 - ok) as f64);
 
     let (gw_peak, w_peak) = *peaks.lock();
-    r.add(LABEL_FOOTPRINT, "gateway RSS peak during drain", Unit::MiB, gw_peak);
-    r.add(LABEL_FOOTPRINT, "worker RSS peak during drain (largest worker)", Unit::MiB, w_peak);
+    if plain {
+        r.add(LABEL_FOOTPRINT, "gateway RSS peak during drain", Unit::MiB, gw_peak);
+        r.add(LABEL_FOOTPRINT, "worker RSS peak during drain (largest worker)", Unit::MiB, w_peak);
+    }
     for (group, pct) in cpu0.since(&cpu1) {
-        r.add(&label_cpu(a), &group, Unit::CorePct, pct);
+        r.add(&format!("{}{}", label_cpu(a), limit.suffix()), &group, Unit::CorePct, pct);
     }
 
     drop(workers);
     // Backends flush their statistics within about a second of going idle.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     let pg1 = pg_counters(b.db()).await?;
+    let footprint = if plain { LABEL_FOOTPRINT.to_string() } else { label.clone() };
     r.add(
-        LABEL_FOOTPRINT,
+        &footprint,
         "PostgreSQL rows written per task (this database)",
         Unit::Count,
         (pg1.rows - pg0.rows) / n as f64,
     );
-    r.add(LABEL_FOOTPRINT, "WAL bytes per task (whole cluster)", Unit::Bytes, (pg1.wal - pg0.wal) / n as f64);
+    r.add(&footprint, "WAL bytes per task (whole cluster)", Unit::Bytes, (pg1.wal - pg0.wal) / n as f64);
 
     drop(gw);
     b.cleanup().await;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::limits::LimitVariant;
 use super::{db_latencies_ms, label_cpu_e2e, label_e2e, label_e2e_batch, pg_counters, LABEL_FOOTPRINT};
 use crate::client::{echo_body, submit_batches, submit_many, wait_task, SubmitApi};
 use crate::procfs::{stack_groups, CpuSnapshot};
@@ -48,23 +49,24 @@ pub async fn warm_up_stack(a: &Args) -> Result<()> {
 }
 
 /// Both measurements: single submissions, then batches.
-pub async fn run(a: &Args, r: &mut Results) -> Result<()> {
-    measure(a, r, SubmitApi::Single).await?;
-    measure(a, r, SubmitApi::Batch(a.batch_size)).await
+pub async fn run(a: &Args, r: &mut Results, limit: LimitVariant) -> Result<()> {
+    measure(a, r, SubmitApi::Single, limit).await?;
+    measure(a, r, SubmitApi::Batch(a.batch_size), limit).await
 }
 
-async fn measure(a: &Args, r: &mut Results, api: SubmitApi) -> Result<()> {
+async fn measure(a: &Args, r: &mut Results, api: SubmitApi, limit: LimitVariant) -> Result<()> {
     let label = match api {
         SubmitApi::Single => label_e2e(a),
         SubmitApi::Batch(_) => label_e2e_batch(a),
-    };
+    } + limit.suffix();
     let n = a.e2e_tasks;
     let b = Bench::new("e2e", a).await?;
     let gw = b.gateway().await;
+    limit.declare(b.db()).await?;
     let workers = b.workers(a.workers, a.concurrency).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    if let (SubmitApi::Single, Some(m)) =
-        (api, workers.iter().filter_map(|w| crate::procfs::rss_mib(w.pid())).reduce(f64::max))
+    if let (SubmitApi::Single, LimitVariant::None, Some(m)) =
+        (api, limit, workers.iter().filter_map(|w| crate::procfs::rss_mib(w.pid())).reduce(f64::max))
     {
         r.add(LABEL_FOOTPRINT, "worker RSS idle (largest worker)", Unit::MiB, m);
     }

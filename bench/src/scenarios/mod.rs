@@ -5,6 +5,7 @@
 pub mod celery;
 pub mod drain;
 pub mod e2e;
+pub mod limits;
 pub mod listing;
 pub mod pg_path;
 pub mod rate;

@@ -108,8 +108,10 @@ async fn one_pass(pool: &sqlx::PgPool, lane: usize, batches: usize) -> Result<()
         store::insert_each(pool, &tasks).await?;
         let claimed = store::claim(pool, &ids, worker).await?;
         anyhow::ensure!(claimed.iter().all(|c| c.as_claimed().is_some()), "a fresh task was not claimable");
-        let outcomes: Vec<_> =
-            ids.iter().map(|id| AttemptOutcomeRecord { task_id: id, attempt: 1, outcome: &result }).collect();
+        let outcomes: Vec<_> = ids
+            .iter()
+            .map(|id| AttemptOutcomeRecord { task_id: id, attempt: 1, outcome: &result, limited: false })
+            .collect();
         let recorded = store::record_outcomes(pool, worker, &outcomes).await?;
         anyhow::ensure!(recorded.iter().all(|r| *r == Recorded::Written), "an outcome was not recorded");
     }

@@ -16,6 +16,9 @@ layer adds what they leave to the caller:
   `TaskEvent`s, until the terminal one;
 - `Yadtq.create_schedule` / `Yadtq.iter_schedules`: periodic tasks
   (docs/schedules.md); a schedule's tasks are `iter_tasks(schedule=ID)`;
+- limits (docs/limits.md): `Yadtq.put_limit`, `Yadtq.get_limit`,
+  `Yadtq.iter_limits`, `Yadtq.delete_limit`; a task takes limits with
+  `submit(..., limits=[...])` and waits `held` until they have room;
 - workflows (docs/workflows.md): `Yadtq.submit_workflow`,
   `Yadtq.wait_workflow` (long-polls `GET /workflows/{id}?wait=`) and
   `Yadtq.wait_tasks` (one `POST /tasks/wait` per 1,000 tasks);
@@ -43,13 +46,17 @@ from urllib.parse import quote
 import httpx
 
 from yadtq_client import AuthenticatedClient, Client
+from yadtq_client.api.limits import delete_limit, get_limit, list_limits, put_limit
 from yadtq_client.api.schedules import create_schedule, list_schedules
 from yadtq_client.api.tasks import get_task, list_tasks, submit_task, wait_tasks
 from yadtq_client.api.workflows import get_workflow, submit_workflow
 from yadtq_client.errors import UnexpectedStatus
 from yadtq_client.models import (
     CreateSchedule,
+    Limit,
+    LimitDetail,
     Problem,
+    PutLimit,
     Schedule,
     SubmitRequest,
     Task,
@@ -83,7 +90,7 @@ T = TypeVar("T")
 
 #: Statuses a task never leaves (but for an explicit retry). A task's `status`
 #: is a `TaskStatus`, or a plain `str` for a status this SDK does not know (a
-#: newer gateway's, e.g. `held`), which is never terminal:
+#: newer gateway's), which is never terminal:
 #: `task.status in TERMINAL` is the test.
 TERMINAL = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
@@ -324,6 +331,52 @@ class Yadtq:
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
+
+    def put_limit(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        rate: tuple[int, float] | None = None,
+        key: str | None = None,
+        tasks: Sequence[str] = (),
+    ) -> Limit:
+        """`PUT /limits/{name}` (docs/limits.md): at most `concurrency` tasks
+        of one bucket running at once (0 pauses), and/or `rate` = `(count,
+        per_seconds)` releases per window; `key` a JSON pointer into
+        `{"args", "kwargs"}` (one bucket per value; it cannot change: 409);
+        `tasks` task names that take the limit without naming it. The whole
+        limit: what is not given is unset."""
+        body: dict[str, Any] = {"tasks": list(tasks)}
+        if concurrency is not None:
+            body["concurrency"] = concurrency
+        if rate is not None:
+            body["rate"] = {"count": rate[0], "per_seconds": rate[1]}
+        if key is not None:
+            body["key"] = key
+        return unwrap(put_limit.sync_detailed(name, client=self.client, body=PutLimit.from_dict(body)))
+
+    def get_limit(self, name: str, *, page_size: int = 50, cursor: str | None = None) -> LimitDetail:
+        """`GET /limits/{name}`: the limit and a page of its buckets (running,
+        held, releases in the window); pass `next_cursor` as `cursor` for more."""
+        after: str | Any = UNSET if cursor is None else cursor
+        return unwrap(get_limit.sync_detailed(name, client=self.client, limit=page_size, cursor=after))
+
+    def iter_limits(self, *, page_size: int = 50) -> Iterator[Limit]:
+        """Every limit of `GET /limits`, by name, a page at a time."""
+        cursor: str | Any = UNSET
+        while True:
+            page = unwrap(list_limits.sync_detailed(client=self.client, limit=page_size, cursor=cursor))
+            yield from page.limits
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def delete_limit(self, name: str) -> None:
+        """`DELETE /limits/{name}`; the tasks it held are released."""
+        response = delete_limit.sync_detailed(name, client=self.client)
+        if response.status_code != 204:
+            unwrap(response)
 
     def events(self, task_id: str) -> Iterator[TaskEvent]:
         """The task's server-sent events, the current state first, until the

@@ -151,6 +151,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the caller's limits by name, with keyset pagination. */
+        get: operations["listLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/limits/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a limit and a page of its buckets: in each, the tasks running now,
+         *     the tasks held and the releases in the current rate window.
+         */
+        get: operations["getLimit"];
+        /**
+         * Declare a limit: create it, or replace its settings and `tasks` list.
+         * @description Answers 201 when created, 200 when updated, with the limit. A raise
+         *     releases at once the held tasks it makes room for; a lowered limit takes
+         *     effect as running tasks finish (none is stopped). `concurrency: 0` pauses
+         *     the limit. A `tasks` list applies to tasks submitted after it is set.
+         */
+        put: operations["putLimit"];
+        post?: never;
+        /**
+         * Delete a limit: its buckets go, and the tasks it held are released as
+         *     far as their other limits allow (at once; the leader's pass the rest).
+         */
+        delete: operations["deleteLimit"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me": {
         parameters: {
             query?: never;
@@ -361,6 +409,12 @@ export interface paths {
          *     same id and body again returns the original task with 200; the same id with
          *     a different task, args, kwargs or queue is 409.
          *
+         *     `limits` names limits the task takes (docs/limits.md), besides those
+         *     whose `tasks` list names its task: a task whose limits have no room now
+         *     is accepted `held` (202, since it runs once there is room) and becomes
+         *     `queued` when every one of its limits has room; `GET /tasks/{id}` says
+         *     which limit holds it.
+         *
          *     A `unique` option (docs/unique.md) makes at most one task of its key live:
          *     a repeat while an earlier task holds the key answers 200 with that task
          *     and the header `Yadtq-Unique: existing`, creating nothing, also across
@@ -389,6 +443,9 @@ export interface paths {
          * @description An item with a `unique` key held by an existing task (or by an earlier
          *     item of the batch) creates nothing: its place in `tasks` holds that task,
          *     and `unique_existing` lists the place. The unique match wins over `id`.
+         *
+         *     Items may name `limits` as in `POST /tasks`: a task whose limits have no
+         *     room is stored `held` (still 202) and runs once they have.
          */
         post: operations["submitBatch"];
         delete?: never;
@@ -461,13 +518,13 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
+         * Cancel a task. `waiting`, `held`, `queued` and `scheduled` tasks become `cancelled` at once
          *     (200); a `processing` task gets a cancel request (202) that its worker acts
          *     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
          *     Cancelling a cancelled task answers 200 with it, so a request repeated
          *     after a lost answer (the SDKs and the CLI retry cancels) is not an error.
-         *     A task in a status this release does not know (a newer release's, e.g.
-         *     `held`) gets a cancel request too (202, status unchanged), which the
+         *     A task in a status this release does not know (a newer release's) gets a
+         *     cancel request too (202, status unchanged), which the
          *     release that knows the status honours.
          */
         post: operations["cancelTask"];
@@ -736,6 +793,30 @@ export interface components {
              */
             unique_existing?: number[];
         };
+        /** @description One bucket of a limit, counted from the rows now. */
+        Bucket: {
+            /**
+             * @description The bucket: the canonical JSON of the key's value (object keys sorted,
+             *     no whitespace), `(all)` without a key, `(unresolved)` when the key
+             *     finds nothing in a task's arguments.
+             */
+            bucket: string;
+            /**
+             * Format: int64
+             * @description Its tasks `held`, waiting for room.
+             */
+            held: number;
+            /**
+             * Format: int64
+             * @description Its releases in the rate window ending now (0 without a rate).
+             */
+            releases_in_window: number;
+            /**
+             * Format: int64
+             * @description Its tasks `queued` or `processing` now (the slots taken).
+             */
+            running: number;
+        };
         /** @description Body of `POST /admin/keys`. */
         CreateKey: {
             /** @description What the key is for, shown in listings (at most 200 characters, no NUL). */
@@ -942,6 +1023,55 @@ export interface components {
             /** @description `ok`, `ready` or `unavailable`. */
             status: string;
         };
+        /** @description A limit as declared. */
+        Limit: {
+            /**
+             * Format: int32
+             * @description Tasks of one bucket running at once (`queued` or `processing`); 0:
+             *     paused; null: no bound.
+             */
+            concurrency?: number | null;
+            /** @description The bucket key (a JSON pointer); null: one bucket, `(all)`. */
+            key?: string | null;
+            /** @description Its name. */
+            name: string;
+            rate?: null | components["schemas"]["RateBody"];
+            /** @description Task names that take the limit without naming it, sorted. */
+            tasks: string[];
+        };
+        /** @description `GET /limits/{name}`: the limit and a page of its buckets, by bucket. */
+        LimitDetail: {
+            /**
+             * @description A page of its buckets, by bucket name; a bucket exists once a task
+             *     took it.
+             */
+            buckets: components["schemas"]["Bucket"][];
+            /**
+             * Format: int32
+             * @description As in `Limit`.
+             */
+            concurrency?: number | null;
+            /** @description As in `Limit`. */
+            key?: string | null;
+            /** @description Its name. */
+            name: string;
+            /** @description Pass as `cursor` for the next page of buckets; null on the last page. */
+            next_cursor?: string | null;
+            rate?: null | components["schemas"]["RateBody"];
+            /** @description As in `Limit`. */
+            tasks: string[];
+        };
+        /** @description A limit's name in the OpenAPI document: 1-64 of letters, digits, `-`, `_`. */
+        LimitNameText: string;
+        /** @description A page of limits, by name. */
+        LimitPage: {
+            /** @description The limits. */
+            limits: components["schemas"]["Limit"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description A handler name in a limit's `tasks` list (OpenAPI document only). */
+        LimitTaskName: string;
         /** @description The key a request was made with. */
         Me: {
             /**
@@ -991,7 +1121,7 @@ export interface components {
             id: string;
             /** @description The node's ref. */
             ref: string;
-            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's, e.g. `held`), passed through verbatim and not terminal. */
+            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's), passed through verbatim and not terminal. */
             status: components["schemas"]["TaskStatus"] | string;
         };
         /**
@@ -1068,6 +1198,36 @@ export interface components {
              */
             percent: number;
         };
+        /**
+         * @description Body of `PUT /limits/{name}`: the whole limit (absent fields are unset, not kept). At least one of `concurrency` and `rate` (null counts as absent).
+         * @example {
+         *       "concurrency": 5,
+         *       "key": "/kwargs/customer_id"
+         *     }
+         */
+        PutLimit: {
+            /**
+             * Format: int32
+             * @description Tasks of one bucket `queued` or `processing` at once; 0 pauses every
+             *     bucket of the limit. Absent: no bound on concurrency (then `rate` is
+             *     required).
+             */
+            concurrency?: number | null;
+            /**
+             * @description The bucket key: a JSON pointer (RFC 6901) into the task's
+             *     `{"args": [...], "kwargs": {...}}`, starting `/args` or `/kwargs`, at
+             *     most 256 characters; one bucket per value. Absent: one bucket, `(all)`.
+             *     Cannot change once the limit exists (409): delete it and create another.
+             */
+            key?: string | null;
+            rate?: null | components["schemas"]["RateBody"];
+            /**
+             * @description Task names that take the limit without naming it, for tasks submitted
+             *     after this `PUT`; at most `YADTQ_MAX_LIMIT_TASKS` (default 100).
+             *     Absent: none.
+             */
+            tasks?: components["schemas"]["LimitTaskName"][] | null;
+        };
         /** @description A queue's name, as `YADTQ_QUEUES` declares it: 1-64 letters, digits, `-`, `_`. */
         QueueName: string;
         /** @description One queue's state. */
@@ -1087,6 +1247,12 @@ export interface components {
             /** @description Sums of `throughput`. */
             finished: components["schemas"]["Minute"];
             /**
+             * Format: int64
+             * @description Tasks a limit holds back until it has room (docs/limits.md); not
+             *     counted in `queued` nor in `oldest_queued_age_s`.
+             */
+            held: number;
+            /**
              * Format: double
              * @description Seconds since the oldest `queued` task became due (database clock);
              *     null when none is queued.
@@ -1094,7 +1260,7 @@ export interface components {
             oldest_queued_age_s?: number | null;
             /**
              * @description Tasks now in a status this release does not know (a newer release's,
-             *     e.g. `held`, during a rolling upgrade), by that status
+             *     during a rolling upgrade), by that status
              *     verbatim; such tasks are not finished. Empty when there are none.
              */
             other: {
@@ -1142,6 +1308,19 @@ export interface components {
             minutes: number;
             /** @description The queues, by name. */
             queues: components["schemas"]["QueueOverview"][];
+        };
+        /** @description A rate: `count` releases per `per_seconds`. */
+        RateBody: {
+            /**
+             * Format: int32
+             * @description Releases of one bucket allowed per window, at least 1.
+             */
+            count: number;
+            /**
+             * Format: double
+             * @description The window, seconds: more than 0, at most 31536000 (a year).
+             */
+            per_seconds: number;
         };
         /** @description A schedule. */
         Schedule: {
@@ -1293,6 +1472,15 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             /**
+             * @description Limits the task takes by name (docs/limits.md), besides every limit
+             *     whose `tasks` list names its task; at most `YADTQ_MAX_LIMITS_PER_TASK`
+             *     (default 8), no name twice. A task whose limits have no room is
+             *     accepted `held` (202) and runs once they have. An unknown name answers
+             *     422 naming it. Not part of the idempotency comparison. Taken by
+             *     `POST /tasks` and `POST /tasks/batch` only.
+             */
+            limits?: components["schemas"]["LimitNameText"][] | null;
+            /**
              * Format: int32
              * @description Retries after the first attempt (claims allowed = max_retries + 1). Retried on
              *     retryable errors only (panics, timeouts, HTTP 5xx/429, a handler's retryable error).
@@ -1356,6 +1544,12 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
+             * @description The limits the task takes (docs/limits.md), by name: its bucket of
+             *     each and whether that bucket holds it back now. `GET /tasks/{id}`
+             *     only; absent for a task without limits, and in listings.
+             */
+            limits?: components["schemas"]["TaskLimitState"][] | null;
+            /**
              * Format: int32
              * @description Retries allowed after the first attempt (claims allowed = max_retries + 1).
              */
@@ -1388,7 +1582,7 @@ export interface components {
              * @description When the latest attempt started.
              */
             started_at?: string | null;
-            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's, e.g. `held`), passed through verbatim and not terminal. */
+            /** @description Lifecycle status: one of `TaskStatus`, or a status this release does not know (a newer release's), passed through verbatim and not terminal. */
             status: components["schemas"]["TaskStatus"] | string;
             /** @description Handler name. */
             task: string;
@@ -1424,6 +1618,22 @@ export interface components {
             /** @description Human-readable explanation. */
             message: string;
         };
+        /** @description One of a task's limits, as `GET /tasks/{id}` shows it. */
+        TaskLimitState: {
+            /**
+             * @description The task's bucket of the limit: the canonical JSON of the key's value,
+             *     `(all)` for a limit without a key, `(unresolved)` when the key finds nothing.
+             */
+            bucket: string;
+            /**
+             * @description The bucket has no room now (concurrency reached, rate window full or
+             *     `concurrency: 0`): for a `held` task, a limit that holds it back. Read
+             *     without the bucket's lock: a view, not a decision.
+             */
+            held: boolean;
+            /** @description The limit's name. */
+            name: string;
+        };
         /** @description A page of tasks, newest first. */
         TaskPage: {
             /** @description Pass as `cursor` for the next page; null on the last page. */
@@ -1432,10 +1642,10 @@ export interface components {
             tasks: components["schemas"]["Task"][];
         };
         /**
-         * @description Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's, e.g. `held`, during a rolling upgrade): treat it as not terminal.
+         * @description Where a task is in its lifecycle. Terminal: `success`, `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's, during a rolling upgrade): treat it as not terminal.
          * @enum {string}
          */
-        TaskStatus: "waiting" | "queued" | "scheduled" | "processing" | "success" | "failed" | "cancelled";
+        TaskStatus: "waiting" | "held" | "queued" | "scheduled" | "processing" | "success" | "failed" | "cancelled";
         /**
          * @description The task a schedule fires, as `POST /schedules` and `PATCH` take it: a
          *     `POST /tasks` body without `id`, `task-id`, `countdown` or `eta` (the
@@ -2441,6 +2651,353 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    listLimits: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                /**
+                 * @description `next_cursor` of the previous page: the last limit's name; the page
+                 *     starts after it.
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of limits */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitPage"];
+                };
+            };
+            /** @description Invalid limit or cursor; `field` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getLimit: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (hex). */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Limit name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The limit and a page of its buckets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitDetail"];
+                };
+            };
+            /** @description Malformed name, limit or cursor; `field` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs (the detail names it), or may not use this queue */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such limit (in the caller's tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Limit name: 1-64 of letters, digits, `-`, `_` */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutLimit"];
+            };
+        };
+        responses: {
+            /** @description Updated: the limit as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limit"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description /limits/{name} */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limit"];
+                };
+            };
+            /** @description Invalid body or name; `field` names the culprit (`concurrency`, `rate.count`, `rate.per_seconds`, `key`, `tasks`, `tasks[i]`, an unknown field). Besides each field's own schema, the rule between fields: at least one of `concurrency` and `rate` (400 naming `concurrency`); `tasks` holds at most `YADTQ_MAX_LIMIT_TASKS` (default 100) names */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the `operate` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The limit exists with another `key`, which cannot change (tasks are bucketed at submit): delete it and create another (`field` is `key`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable, or a worker of an older release is alive (limits need every worker at feature level 2); see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Limit name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed name */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key (`Authorization: Bearer <key>`), or one that is unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the `operate` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such limit */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client is past its rate limit (`--rate-limit`); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3471,7 +4028,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Accepted; `Location` names the task */
+            /** @description Accepted (`queued`, `scheduled`, or `held` by a limit with no room now: it runs once there is room); `Location` names the task */
             202: {
                 headers: {
                     /** @description /tasks/{id} */
@@ -3482,7 +4039,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `unique.key` is at most `YADTQ_MAX_UNIQUE_KEY_LEN` (256) characters; `unique.while` names known statuses; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock */
+            /** @description Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `unique.key` is at most `YADTQ_MAX_UNIQUE_KEY_LEN` (256) characters; `unique.while` names known statuses; `limits` names each limit once; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3545,7 +4102,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well formed, but naming what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`), or a `task` outside its catalogue when one is configured (`field` says which). The schema cannot list them: they are the gateway's configuration */
+            /** @description Well formed, but naming what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`), or a `task` outside its catalogue when one is configured (`field` says which), or a limit the tenant has not declared (`field` is `limits[j]`). The schema cannot list them: they are the gateway's configuration */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3565,7 +4122,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description PostgreSQL unavailable; see Retry-After */
+            /** @description PostgreSQL unavailable, or `limits` named while a worker of an older release is alive (limits need every worker at feature level 2); see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3679,7 +4236,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well formed, but a task names what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`) or a `task` outside its catalogue (`field` is e.g. `tasks[3].queue`); nothing stored */
+            /** @description Well formed, but a task names what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`) or a `task` outside its catalogue (`field` is e.g. `tasks[3].queue`), or a limit the tenant has not declared (`field` is e.g. `tasks[3].limits[0]`); nothing stored */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3699,7 +4256,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description PostgreSQL unavailable; see Retry-After */
+            /** @description PostgreSQL unavailable, or a task names `limits` while a worker of an older release is alive (limits need every worker at feature level 2); see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */

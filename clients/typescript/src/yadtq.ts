@@ -12,6 +12,9 @@
 //   - events: the server-sent events of `GET /tasks/{id}/events` as TaskEvents;
 //   - createSchedule / iterSchedules: periodic tasks (docs/schedules.md); a
 //     schedule's tasks are `iterTasks({ schedule: id })`;
+//   - putLimit / getLimit / iterLimits / deleteLimit: limits (docs/limits.md);
+//     a task takes them with `submit({ ..., limits: [...] })` and waits
+//     `held` until they have room;
 //   - submitWorkflow / waitWorkflow (long-polls `GET /workflows/{id}?wait=`)
 //     and waitTasks (one `POST /tasks/wait` per 1,000 tasks): workflows
 //     (docs/workflows.md);
@@ -32,6 +35,9 @@ export type UniqueRequest = Schemas["UniqueRequest"];
 export type Problem = Schemas["Problem"];
 export type Schedule = Schemas["Schedule"];
 export type CreateSchedule = Schemas["CreateSchedule"];
+export type Limit = Schemas["Limit"];
+export type LimitDetail = Schemas["LimitDetail"];
+export type PutLimit = Schemas["PutLimit"];
 export type Workflow = Schemas["Workflow"];
 export type WorkflowRequest = Schemas["WorkflowRequest"];
 export type WaitUntil = Schemas["Until"];
@@ -54,7 +60,7 @@ export interface YadtqOptions extends Omit<ClientOptions, "baseUrl"> {
 
 /** Statuses a task never leaves (but for an explicit retry). A task's
  * `status` is a `TaskStatus`, or another string for a status this SDK does
- * not know (a newer gateway's, e.g. `held`), which is never terminal:
+ * not know (a newer gateway's), which is never terminal:
  * `TERMINAL.has(task.status)` is the test. */
 export const TERMINAL: ReadonlySet<string> = new Set<TaskStatus>(["success", "failed", "cancelled"]);
 /** The gateway's longest long-poll, seconds. */
@@ -177,6 +183,40 @@ export class Yadtq {
       yield* page.schedules;
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
+  }
+
+  /** `PUT /limits/{name}` (docs/limits.md): the whole limit, `concurrency`
+   * (tasks of one bucket running at once; 0 pauses) and/or `rate`
+   * (`{ count, per_seconds }`), `key` (a JSON pointer into `{ args, kwargs }`,
+   * one bucket per value; it cannot change: 409), `tasks` (task names that
+   * take the limit without naming it). */
+  putLimit(name: string, body: PutLimit): Promise<Limit> {
+    return unwrap(this.client.PUT("/limits/{name}", { params: { path: { name } }, body }));
+  }
+
+  /** `GET /limits/{name}`: the limit and a page of its buckets (running,
+   * held, releases in the window); pass `next_cursor` as `cursor` for more. */
+  getLimit(name: string, { pageSize = 50, cursor }: { pageSize?: number; cursor?: string } = {}): Promise<LimitDetail> {
+    const query = { limit: pageSize, cursor };
+    return unwrap(this.client.GET("/limits/{name}", { params: { path: { name }, query } }));
+  }
+
+  /** Every limit of `GET /limits`, by name, `pageSize` a page. */
+  async *iterLimits(pageSize = 50): AsyncGenerator<Limit> {
+    let cursor: string | undefined;
+    do {
+      const query = { limit: pageSize, cursor };
+      const page = await unwrap(this.client.GET("/limits", { params: { query } }));
+      yield* page.limits;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  /** `DELETE /limits/{name}`; the tasks it held are released. */
+  async deleteLimit(name: string): Promise<void> {
+    const { error, response } = await this.client.DELETE("/limits/{name}", { params: { path: { name } } });
+    if (isProblem(error)) throw new ProblemError(error);
+    if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
   }
 
   /** `POST /workflows`: `body.tasks` are the nodes (`ref`, `task`, `args`,

@@ -1,4 +1,4 @@
-// A status this SDK does not know (a newer gateway's, e.g. `held`, during
+// A status this SDK does not know (a newer gateway's, e.g. `suspended`, during
 // a rolling upgrade) reads as a plain string and is never terminal. Against a
 // local stub of the gateway: what is tested is the handling of its answers.
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ let q: Yadtq;
 before(async () => {
   server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://stub").pathname;
-    const waiting = stubTask({ status: "held" });
+    const waiting = stubTask({ status: "suspended" });
     const body =
       path === "/tasks/t-1"
         ? waiting
@@ -35,17 +35,17 @@ test("an unknown status reads verbatim and is not terminal", async () => {
   assert.deepEqual(
     tasks.map((t) => [t.id, t.status, TERMINAL.has(t.status)]),
     [
-      ["t-1", "held", false],
+      ["t-1", "suspended", false],
       ["t-2", "success", true],
     ],
   );
   // The type keeps the known names and admits others (this compiles only then).
   const known: TaskStatus = "success";
-  const newer: Task["status"] = "held";
+  const newer: Task["status"] = "suspended";
   assert.equal(tasks[0]!.status, newer);
   assert.ok(TERMINAL.has(known) && !TERMINAL.has(newer));
 });
 
 test("waiting for a task in an unknown status keeps waiting", async () => {
-  await assert.rejects(q.wait("t-1", 0.2), /still held/);
+  await assert.rejects(q.wait("t-1", 0.2), /still suspended/);
 });

@@ -8,6 +8,9 @@
 //!   (every quarter period, so a task starts within a second of its time);
 //! - the schedule service fires schedules' due ticks as tasks and sends them
 //!   (every quarter period too);
+//! - the limits pass releases held tasks whose buckets have room (rate
+//!   windows opening; what an older process left) and sends them (every
+//!   quarter period too);
 //! - the cleaner deletes finished tasks past the retention, and the rows of
 //!   workers stopped or dead for longer than the retention;
 //! - the sampler counts tasks by queue and status for the metrics, exported
@@ -19,6 +22,7 @@
 
 mod cleaner;
 mod leader;
+mod limits;
 mod publisher;
 mod rescuer;
 mod sampler;
@@ -95,11 +99,19 @@ pub async fn run(
         }
     });
     let c = ctx.clone();
+    let limits_pass = service(period / 4, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
+        let c = c.clone();
+        async move {
+            limits::release(&c.routes, &c.pool, &c.producer).await;
+        }
+    });
+    let c = ctx.clone();
     let cleaner = service(period * 10, leading.clone(), shutdown.clone(), Duration::ZERO, move || {
         let c = c.clone();
         async move {
             clean(&c.pool, c.cfg.retention, c.cfg.dead_after).await;
             schedules::clean(&c.pool, c.cfg.retention).await;
+            limits::prune(&c.pool).await;
         }
     });
     // Every half period, so a dead worker's tasks move within D + P.
@@ -137,7 +149,17 @@ pub async fn run(
         }
     });
     let services = tokio::spawn(async move {
-        tokio::join!(publisher, scheduler, schedule_service, cleaner, rescuer, sampler, repair, workflow_cleaner)
+        tokio::join!(
+            publisher,
+            scheduler,
+            schedule_service,
+            limits_pass,
+            cleaner,
+            rescuer,
+            sampler,
+            repair,
+            workflow_cleaner
+        )
     });
 
     let mut lease = Lease::new(cfg.database_url.clone(), names.leader_lock_key());

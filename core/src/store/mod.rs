@@ -29,6 +29,7 @@ mod error;
 pub mod events;
 pub mod keys;
 pub(crate) mod leader;
+pub mod limits;
 #[cfg(test)]
 mod list_plans;
 pub mod overview;

@@ -472,17 +472,19 @@ pub(crate) async fn apply(
            ), ins AS (
                INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
                                   retry_backoff_base, retry_backoff_cap, request_hash, tenant,
-                                  unique_key, unique_states)
+                                  unique_key, unique_states, limited)
                SELECT f.id, s.name, s.args, s.kwargs, s.queue,
-                      CASE WHEN f.run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
+                      CASE WHEN f.run_at IS NOT NULL THEN 'scheduled' WHEN s.lim THEN 'held' ELSE 'queued' END,
                       s.max_retries, s.timeout_seconds, f.run_at, s.retry_backoff_base, s.retry_backoff_cap,
                       s.task_hash, s.tenant,
                       CASE WHEN $18::text IS NOT NULL THEN yadtq_unique_key($18, $19) END,
-                      string_to_array($20, ',')
-               FROM s, UNNEST($4::text[], $5::timestamptz[]) AS f(id, run_at)
+                      string_to_array($20, ','), s.lim
+               FROM (SELECT s.*, EXISTS (SELECT 1 FROM limit_tasks lt WHERE lt.tenant = s.tenant AND lt.task_name = s.name)
+                            AS lim FROM s) s,
+                    UNNEST($4::text[], $5::timestamptz[]) AS f(id, run_at)
                ORDER BY f.id
                ON CONFLICT DO NOTHING
-               RETURNING id, name, args, kwargs, queue, attempts, created_at, status
+               RETURNING id, name, args, kwargs, queue, attempts, created_at, status, limited
            ), refused AS (
                -- Neither inserted nor there before: another task holds the unique key.
                SELECT f.id FROM s, UNNEST($4::text[]) AS f(id)
@@ -512,7 +514,7 @@ pub(crate) async fn apply(
            SELECT upd.key AS "schedule!", ins.id AS "id?", ins.name AS "name?",
                   ins.args AS "args?: Json<Box<RawValue>>", ins.kwargs AS "kwargs?: Json<Box<RawValue>>",
                   ins.queue AS "queue?", ins.attempts AS "attempts?", ins.created_at AS "created_at?",
-                  ins.status AS "status?: TaskStatus",
+                  ins.status AS "status?: TaskStatus", ins.limited AS "limited?",
                   ARRAY(SELECT id FROM refused) AS "refused!"
            FROM upd LEFT JOIN ins ON true"#,
         row.key.as_str(),
@@ -540,6 +542,42 @@ pub(crate) async fn apply(
     .await?;
     let Some(first) = rows.first() else { return Ok(None) };
     let refused = first.refused.iter().cloned().map(TaskKey::from_stored).collect();
+    // Runs a limit's `tasks` list names were inserted `held` (or
+    // `scheduled`), limited: their memberships and release now, autocommitted
+    // (the leader's limits pass settles them if this process dies first).
+    let probed: Vec<(TaskKey, String, String, String)> = rows
+        .iter()
+        .filter(|r| r.limited == Some(true))
+        .filter_map(|r| {
+            Some((
+                TaskKey::from_stored(r.id.clone()?),
+                r.name.clone()?,
+                r.args.as_ref()?.0.get().to_string(),
+                r.kwargs.as_ref()?.0.get().to_string(),
+            ))
+        })
+        .collect();
+    let mut released = Vec::new();
+    // A stored name was validated when the schedule was declared.
+    let name = probed.first().and_then(|p| crate::names::TaskName::parse(p.1.clone(), usize::MAX).ok());
+    if let Some(name) = name {
+        let members: Vec<crate::store::limits::Member<'_>> = probed
+            .iter()
+            .map(|(key, _, args, kwargs)| crate::store::limits::Member {
+                key,
+                tenant: &row.tenant,
+                name: &name,
+                args,
+                kwargs,
+                limits: &[],
+            })
+            .collect();
+        let settled =
+            crate::store::limits::settle(&mut *pool.acquire().await?, &members, &vec![true; members.len()], true)
+                .await?
+                .expect("no limit is named, so none is unknown");
+        released = settled.released.notified(pool);
+    }
     let queued: Vec<Unpublished> = rows
         .into_iter()
         .filter(|r| r.status == Some(TaskStatus::Queued))
@@ -555,6 +593,7 @@ pub(crate) async fn apply(
             })
         })
         .collect();
+    let queued = queued.into_iter().chain(released).collect();
     // No task event: nobody waits on a task that did not exist (its id was a 404).
     Ok(Some(Applied { queued, refused }))
 }

@@ -9,6 +9,7 @@
 mod audit;
 mod keys;
 mod leader;
+mod limits;
 mod overview;
 mod queues;
 mod schedules;
@@ -132,7 +133,7 @@ async fn apply(pool: &PgPool, t: Transition, id: &str, worker: Uuid) {
         Transition::RecordOutcome => {
             let success = Outcome::Success("1".into());
             let id = key(id);
-            let o = AttemptOutcomeRecord { task_id: &id, attempt: 1, outcome: &success };
+            let o = AttemptOutcomeRecord { task_id: &id, attempt: 1, outcome: &success, limited: false };
             tasks::record_outcomes(pool, worker, &[o]).await.unwrap();
         }
         Transition::Rescue => drop(tasks::rescue(pool, Duration::from_secs(60)).await.unwrap()),
@@ -187,7 +188,7 @@ async fn outcomes_and_progress_are_fenced_by_worker_and_attempt(pool: PgPool) {
 
     let success = Outcome::Success("42".into());
     let t = key("t");
-    let record = |attempt| AttemptOutcomeRecord { task_id: &t, attempt, outcome: &success };
+    let record = |attempt| AttemptOutcomeRecord { task_id: &t, attempt, outcome: &success, limited: false };
     assert_eq!(tasks::record_outcomes(&pool, other, &[record(1)]).await.unwrap(), [Recorded::Fenced]);
     assert_eq!(tasks::record_outcomes(&pool, owner, &[record(2)]).await.unwrap(), [Recorded::Fenced]);
     assert_eq!(tasks::get(&pool, &key("t")).await.unwrap().unwrap().task.status, TaskStatus::Processing);

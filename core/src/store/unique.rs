@@ -73,7 +73,7 @@ pub fn default_key(name: &str, args: &str, kwargs: &str, queue: &str) -> String 
 
 /// `v` with the keys of every object sorted (serde_json keeps insertion
 /// order in this workspace).
-fn canonical(v: serde_json::Value) -> serde_json::Value {
+pub(crate) fn canonical(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),

@@ -41,11 +41,19 @@ use super::StoreError;
 use crate::model::{TaskError, TaskStatus};
 use crate::names::{TaskKey, Tenant};
 
-/// The feature level of this release: 1 = workflows (fan-in at every
-/// terminal outcome, parents' results at claim). Recorded by each worker
-/// ([`report_level`]); a gateway accepts workflows only while every alive
-/// worker reports at least this ([`older_processes`]).
-pub const FEATURE_LEVEL: i32 = 1;
+/// The feature level of this release, recorded by each worker
+/// ([`report_level`]): [`WORKFLOWS_LEVEL`] and [`LIMITS_LEVEL`]. A gateway
+/// accepts a feature only while no alive worker reports less than the
+/// feature's level ([`older_processes`]).
+pub const FEATURE_LEVEL: i32 = LIMITS_LEVEL;
+
+/// The level workflows need: 1 (fan-in at every terminal outcome, parents'
+/// results at claim).
+pub const WORKFLOWS_LEVEL: i32 = 1;
+
+/// The level limits need: 2 (the `held` status known; every outcome, cancel
+/// and rescue frees and releases a limited task's slots; promote gated).
+pub const LIMITS_LEVEL: i32 = 2;
 
 /// Prefix of the ids of workflow nodes; reserved for them (no client may
 /// submit an id under it) with the schedules' in
@@ -180,6 +188,33 @@ pub async fn insert(pool: &PgPool, wf: &NewWorkflow) -> Result<WorkflowInsert, S
     )
     .execute(&mut *tx)
     .await?;
+    // Nodes a limit's `tasks` list names: their memberships (`held` for a
+    // root, which the insert made `held`; not yet for a `waiting` node,
+    // which becomes `held` at its fan-in), then the roots' release.
+    let limited: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].limited).collect();
+    if !limited.is_empty() {
+        let members: Vec<crate::store::limits::Member<'_>> = limited
+            .iter()
+            .map(|&i| crate::store::limits::Member {
+                key: &keys[i],
+                tenant: &new[i].tenant,
+                name: &new[i].name,
+                args: &new[i].args,
+                kwargs: &new[i].kwargs,
+                limits: &[],
+            })
+            .collect();
+        let settled = crate::store::limits::settle(&mut tx, &members, &vec![true; members.len()], false)
+            .await?
+            .expect("no limit is named, so none is unknown");
+        tx.commit().await?;
+        for (m, &i) in limited.iter().enumerate() {
+            settled.apply_row(m, &mut rows[i]);
+        }
+        let changed = settled.released.changed.into_iter().map(TaskKey::into_string).collect();
+        notify_changed(pool, changed);
+        return Ok(WorkflowInsert::Created(rows));
+    }
     tx.commit().await?;
     Ok(WorkflowInsert::Created(rows))
 }
@@ -209,6 +244,10 @@ pub(crate) struct FannedIn {
     pub released: Vec<Unpublished>,
     /// Every node whose status changed (released or cancelled), to notify after the commit.
     pub changed: Vec<TaskKey>,
+    /// Limited nodes now `held`: the caller passes them to
+    /// [`crate::store::limits::release_freed`] with the slots it frees, in
+    /// the same transaction (lock order: tasks, children, buckets).
+    pub held: Vec<TaskKey>,
 }
 
 /// Fan-in, in the caller's transaction, for tasks `ended` that have just
@@ -242,7 +281,9 @@ pub(crate) async fn fan_in(conn: &mut PgConnection, ended: Vec<TaskKey>) -> Resu
                  UPDATE tasks t SET
                      status = CASE WHEN t.cancel_requested_at IS NOT NULL
                                      OR (d.failed_parents > 0 AND d.on_parent_failure = 'cancel')
-                                   THEN 'cancelled' ELSE 'queued' END,
+                                   THEN 'cancelled'
+                                   WHEN t.limited AND EXISTS (SELECT 1 FROM task_limits m WHERE m.task_id = t.id)
+                                   THEN 'held' ELSE 'queued' END,
                      published_at = NULL,
                      finished_at = CASE WHEN t.cancel_requested_at IS NOT NULL
                                           OR (d.failed_parents > 0 AND d.on_parent_failure = 'cancel')
@@ -255,6 +296,9 @@ pub(crate) async fn fan_in(conn: &mut PgConnection, ended: Vec<TaskKey>) -> Resu
                                   END
                  FROM dec d WHERE t.id = d.task_id AND d.pending <= 0 AND t.status = 'waiting'
                  RETURNING t.id, t.status, t.name, t.args, t.kwargs, t.queue, t.attempts, t.created_at
+             ), members AS (
+                 UPDATE task_limits m SET held = true, slot = false
+                 FROM released r WHERE r.status = 'held' AND m.task_id = r.id
              )
              SELECT "#,
             " FROM released ORDER BY id",
@@ -262,27 +306,34 @@ pub(crate) async fn fan_in(conn: &mut PgConnection, ended: Vec<TaskKey>) -> Resu
         )
         .fetch_all(&mut *conn)
         .await?;
-        let (released, cancelled) = split_moved(rows, &mut out.changed);
+        let (released, held, cancelled) = split_moved(rows, &mut out.changed);
         out.released.extend(released);
+        out.held.extend(held);
         ended = cancelled.into_iter().map(TaskKey::into_string).collect();
     }
     Ok(out)
 }
 
 /// Nodes a fan-in or the repair pass moved out of `waiting`: the ones
-/// released to `queued` (to publish) and the ones cancelled (whose children
-/// are next); every one is added to `changed`.
-fn split_moved(rows: Vec<UnpublishedRecord>, changed: &mut Vec<TaskKey>) -> (Vec<Unpublished>, Vec<TaskKey>) {
-    let (mut released, mut cancelled) = (Vec::new(), Vec::new());
+/// released to `queued` (to publish), the limited ones now `held` (to
+/// release), and the ones cancelled (whose children are next); every one is
+/// added to `changed`.
+fn split_moved(
+    rows: Vec<UnpublishedRecord>,
+    changed: &mut Vec<TaskKey>,
+) -> (Vec<Unpublished>, Vec<TaskKey>, Vec<TaskKey>) {
+    let (mut released, mut held, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
     for r in rows {
         changed.push(TaskKey::from_stored(r.id.clone()));
         if r.status == TaskStatus::Queued {
             released.push(Unpublished::from(r));
+        } else if r.status.as_str() == crate::store::limits::HELD {
+            held.push(TaskKey::from_stored(r.id));
         } else {
             cancelled.push(TaskKey::from_stored(r.id));
         }
     }
-    (released, cancelled)
+    (released, held, cancelled)
 }
 
 /// [`tasks::record_outcomes`] for outcomes of workflow nodes, with the
@@ -322,8 +373,21 @@ async fn record_outcomes_once(
         .filter(|(o, r)| **r == Recorded::Written && !matches!(o.outcome, Outcome::Retry { .. }))
         .map(|(o, _)| o.task_id.clone())
         .collect();
-    let fanned = fan_in(&mut tx, ended).await?;
+    let freed: Vec<TaskKey> = outcomes
+        .iter()
+        .zip(&recorded)
+        .filter(|(o, r)| **r == Recorded::Written && o.limited)
+        .map(|(o, _)| o.task_id.clone())
+        .collect();
+    let mut fanned = fan_in(&mut tx, ended).await?;
+    // After the fan-in (lock order: tasks, children, buckets): the slots
+    // of limited nodes go to held tasks in this transaction, and the
+    // children the fan-in made `held` are released as far as there is room.
+    let freed: Vec<TaskKey> = freed.into_iter().chain(fanned.held.drain(..)).collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
+    fanned.changed.extend(limited.changed);
+    fanned.released.extend(limited.queued);
     notify_changed(pool, written.into_iter().chain(fanned.changed.into_iter().map(TaskKey::into_string)).collect());
     Ok((recorded, fanned.released))
 }
@@ -635,10 +699,10 @@ async fn cancel_once(pool: &PgPool, key: &TaskKey) -> Result<Option<Cancelled>, 
              ORDER BY t.id FOR UPDATE OF t
          )
          UPDATE tasks t SET
-             status = CASE WHEN t.status IN ('waiting', 'queued', 'scheduled') THEN 'cancelled' ELSE t.status END,
+             status = CASE WHEN t.status IN ('held', 'waiting', 'queued', 'scheduled') THEN 'cancelled' ELSE t.status END,
              cancel_requested_at = coalesce(t.cancel_requested_at, now()),
-             finished_at = CASE WHEN t.status IN ('waiting', 'queued', 'scheduled') THEN now() ELSE t.finished_at END,
-             error = CASE WHEN t.status IN ('waiting', 'queued', 'scheduled')
+             finished_at = CASE WHEN t.status IN ('held', 'waiting', 'queued', 'scheduled') THEN now() ELSE t.finished_at END,
+             error = CASE WHEN t.status IN ('held', 'waiting', 'queued', 'scheduled')
                           THEN jsonb_build_object('kind', 'cancelled', 'message', 'workflow cancelled on request')
                           ELSE t.error END
          FROM nodes WHERE t.id = nodes.id AND t.status NOT IN ('success', 'failed', 'cancelled')
@@ -650,11 +714,16 @@ async fn cancel_once(pool: &PgPool, key: &TaskKey) -> Result<Option<Cancelled>, 
     let ended: Vec<TaskKey> =
         rows.iter().filter(|r| r.status == TaskStatus::Cancelled).map(|r| TaskKey::from_stored(r.id.clone())).collect();
     let out = Cancelled { cancelled: ended.len() as u64, requested: (rows.len() - ended.len()) as u64 };
-    let fanned = fan_in(&mut tx, ended).await?;
+    let fanned = fan_in(&mut tx, ended.clone()).await?;
+    let freed: Vec<TaskKey> = ended.iter().chain(&fanned.held).cloned().collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
     notify_changed(
         pool,
-        rows.into_iter().map(|r| r.id).chain(fanned.changed.into_iter().map(TaskKey::into_string)).collect(),
+        rows.into_iter()
+            .map(|r| r.id)
+            .chain(fanned.changed.into_iter().chain(limited.changed).map(TaskKey::into_string))
+            .collect(),
     );
     Ok(Some(out))
 }
@@ -780,7 +849,9 @@ pub(crate) async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Resu
              UPDATE tasks t SET
                  status = CASE WHEN t.cancel_requested_at IS NOT NULL
                                  OR (r.failed_parents > 0 AND r.on_parent_failure = 'cancel')
-                               THEN 'cancelled' ELSE 'queued' END,
+                               THEN 'cancelled'
+                               WHEN t.limited AND EXISTS (SELECT 1 FROM task_limits m WHERE m.task_id = t.id)
+                               THEN 'held' ELSE 'queued' END,
                  published_at = NULL,
                  finished_at = CASE WHEN t.cancel_requested_at IS NOT NULL
                                       OR (r.failed_parents > 0 AND r.on_parent_failure = 'cancel') THEN now() END,
@@ -791,6 +862,9 @@ pub(crate) async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Resu
                                    r.failed_parents || ' of its parents did not succeed') END
              FROM recount r WHERE t.id = r.task_id AND t.status = 'waiting'
              RETURNING t.id, t.status, t.name, t.args, t.kwargs, t.queue, t.attempts, t.created_at
+         ), members AS (
+             UPDATE task_limits m SET held = true, slot = false
+             FROM moved r WHERE r.status = 'held' AND m.task_id = r.id
          )
          SELECT "#,
         " FROM moved",
@@ -801,12 +875,19 @@ pub(crate) async fn repair(pool: &PgPool, min_age: Duration, limit: i64) -> Resu
     .await?;
     let repaired = rows.len() as u64;
     let mut changed = Vec::new();
-    let (released, cancelled) = split_moved(rows, &mut changed);
+    let (released, held, cancelled) = split_moved(rows, &mut changed);
     let mut out = Repaired { repaired, released };
     let fanned = fan_in(&mut tx, cancelled).await?;
+    // Lock order: tasks, children, buckets.
+    let held: Vec<TaskKey> = held.into_iter().chain(fanned.held).collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &held).await?;
     tx.commit().await?;
     out.released.extend(fanned.released);
-    notify_changed(pool, changed.into_iter().chain(fanned.changed).map(TaskKey::into_string).collect());
+    out.released.extend(limited.queued);
+    notify_changed(
+        pool,
+        changed.into_iter().chain(fanned.changed).chain(limited.changed).map(TaskKey::into_string).collect(),
+    );
     Ok(out)
 }
 
@@ -868,15 +949,16 @@ pub async fn report_level(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
 }
 
 /// How many alive workers (heartbeat within `dead_after`, database clock,
-/// not stopped) report a feature level below [`FEATURE_LEVEL`]: processes
-/// of an older release, which would not fan in.
-pub async fn older_processes(pool: &PgPool, dead_after: Duration) -> Result<i64, StoreError> {
+/// not stopped) report a feature level below `level` ([`WORKFLOWS_LEVEL`],
+/// [`LIMITS_LEVEL`]): processes of an older release, which would not honour
+/// the feature (fan in, release held tasks).
+pub async fn older_processes(pool: &PgPool, dead_after: Duration, level: i32) -> Result<i64, StoreError> {
     let n = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM workers
            WHERE stopped_at IS NULL AND last_heartbeat_at >= now() - make_interval(secs => $1)
              AND feature_level < $2"#,
         dead_after.as_secs_f64(),
-        FEATURE_LEVEL
+        level
     )
     .fetch_one(pool)
     .await?;

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use yadtq_core::auth::Scope;
 use yadtq_core::model::Task;
 use yadtq_core::names::TaskId;
+use yadtq_core::store::limits::LimitedInsert;
 use yadtq_core::store::tasks::{self, BatchInsert, Inserted};
 
 use crate::auth::Caller;
@@ -46,6 +47,9 @@ pub struct BatchResponse {
 /// An item with a `unique` key held by an existing task (or by an earlier
 /// item of the batch) creates nothing: its place in `tasks` holds that task,
 /// and `unique_existing` lists the place. The unique match wins over `id`.
+///
+/// Items may name `limits` as in `POST /tasks`: a task whose limits have no
+/// room is stored `held` (still 202) and runs once they have.
 #[utoipa::path(
     post, path = "/tasks/batch", tag = "tasks", operation_id = "submitBatch",
     request_body = BatchRequest,
@@ -75,8 +79,8 @@ pub struct BatchResponse {
         (status = 409, description = "An id exists with a different body (`field` is `id`), nothing stored; or a unique key is held by a task in a queue this API key cannot see (`field` is `unique`; the batch's other tasks are stored)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "More tasks than the batch limit (`tasks`' `maxItems`, 1,000 by default; `field` is `tasks`), a body above the size limit, or a task's Kafka record larger than the broker accepts (`field` is e.g. `tasks[3]`); nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Well formed, but a task names what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`) or a `task` outside its catalogue (`field` is e.g. `tasks[3].queue`); nothing stored", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 422, description = "Well formed, but a task names what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`) or a `task` outside its catalogue (`field` is e.g. `tasks[3].queue`), or a limit the tenant has not declared (`field` is e.g. `tasks[3].limits[0]`); nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable, or a task names `limits` while a worker of an older release is alive (limits need every worker at feature level 2); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -106,21 +110,42 @@ pub async fn submit_batch(
     let span = super::tasks::submit_span(&headers);
     let trace = yadtq_core::telemetry::TraceContext::of(&span);
     let mut new = Vec::with_capacity(req.tasks.len());
+    let mut named = Vec::with_capacity(req.tasks.len());
     for (i, raw) in req.tasks.iter().enumerate() {
         let field = format!("tasks[{i}]");
         let default_id =
             key.map(|k| TaskId::parse(format!("{k}.{i}")).expect("idempotency_key checked the longest of these ids"));
-        let mut task =
-            submit::validate_item_or(raw.get().as_bytes(), None, default_id, limits).map_err(|e| e.within(&field))?;
+        let (mut task, task_limits) = submit::validate_item_limited(raw.get().as_bytes(), None, default_id, limits)
+            .map_err(|e| e.within(&field))?;
         caller.require_queue(&task.queue, "queue").map_err(|e| e.within(&field))?;
         caller.adopt(&mut task);
         task.trace = trace.clone();
         submit::check_record_size(&task, &state.record_limit(&task), &field)?;
         new.push(task);
+        named.push(task_limits);
     }
-    let inserted = match tasks::insert_batch(&state.pool, &new).await? {
-        BatchInsert::Done(inserted) => inserted,
-        BatchInsert::Conflict(id) => return Err(super::tasks::conflict(&id)),
+    let inserted = if named.iter().all(Vec::is_empty) {
+        match tasks::insert_batch(&state.pool, &new).await? {
+            BatchInsert::Done(inserted) => inserted,
+            BatchInsert::Conflict(id) => return Err(super::tasks::conflict(&id)),
+        }
+    } else {
+        super::limits::gate(&state).await?;
+        match yadtq_core::store::limits::insert(&state.pool, &new, &named).await? {
+            LimitedInsert::Done(inserted, released) => {
+                // The batch's own tasks are published from their rows below.
+                let ours: std::collections::HashSet<_> = new.iter().map(|t| t.key()).collect();
+                crate::publish::publish_released(
+                    &state,
+                    released.into_iter().filter(|u| !ours.contains(&u.id)).collect(),
+                );
+                inserted
+            }
+            LimitedInsert::Conflict(id) => return Err(super::tasks::conflict(&id)),
+            LimitedInsert::UnknownLimit(i, name) => {
+                return Err(super::tasks::unknown_limit(&named[i], &name, Some(&format!("tasks[{i}]"))))
+            }
+        }
     };
     let any_created = inserted.iter().any(|i| matches!(i, Inserted::Created(_)));
     let created: Vec<&Task> = inserted

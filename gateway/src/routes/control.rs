@@ -15,13 +15,13 @@ use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
-/// Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
+/// Cancel a task. `waiting`, `held`, `queued` and `scheduled` tasks become `cancelled` at once
 /// (200); a `processing` task gets a cancel request (202) that its worker acts
 /// on within one heartbeat, aborting the handler, and it becomes `cancelled`.
 /// Cancelling a cancelled task answers 200 with it, so a request repeated
 /// after a lost answer (the SDKs and the CLI retry cancels) is not an error.
-/// A task in a status this release does not know (a newer release's, e.g.
-/// `held`) gets a cancel request too (202, status unchanged), which the
+/// A task in a status this release does not know (a newer release's) gets a
+/// cancel request too (202, status unchanged), which the
 /// release that knows the status honours.
 #[utoipa::path(
     post, path = "/tasks/{id}/cancel", tag = "tasks", operation_id = "cancelTask",

@@ -273,6 +273,16 @@ pub async fn replay(
             ))
         }
     };
+    if task.status == TaskStatus::Held {
+        // Never sent while held: a release (under its limits' locks) queues and sends it.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "task '{id}' is held by a limit: it is sent once its limits have room (GET /tasks/{id} says which)"
+            ),
+            Some("status"),
+        ));
+    }
     if task.status != TaskStatus::Queued {
         let hint = match task.status {
             TaskStatus::Failed | TaskStatus::Cancelled => {

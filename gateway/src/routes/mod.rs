@@ -7,6 +7,7 @@ pub mod control;
 pub mod dead_letters;
 pub mod events;
 pub mod health;
+pub mod limits;
 pub mod me;
 pub mod metrics;
 pub mod paging;
@@ -93,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route("/schedules/{id}", get(sched::get).patch(sched::update).delete(sched::delete))
         .route("/schedules/{id}/trigger", post(sched::trigger))
         .route("/schedules/{id}/backfill", post(sched::backfill))
+        .route("/limits", get(limits::list))
+        .route("/limits/{name}", get(limits::get).put(limits::put).delete(limits::delete))
         .route("/workers", get(workers::list))
         .route("/queues", get(queues::list))
         .route("/dead-letters", get(dead_letters::list))

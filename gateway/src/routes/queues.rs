@@ -52,6 +52,9 @@ pub struct QueueOverview {
     pub queue: String,
     /// Workflow nodes waiting for their parents (docs/workflows.md).
     pub waiting: i64,
+    /// Tasks a limit holds back until it has room (docs/limits.md); not
+    /// counted in `queued` nor in `oldest_queued_age_s`.
+    pub held: i64,
     /// Tasks waiting for a worker now.
     pub queued: i64,
     /// Tasks waiting for their `run_at` (countdown, eta, retry backoff).
@@ -59,7 +62,7 @@ pub struct QueueOverview {
     /// Tasks running now.
     pub processing: i64,
     /// Tasks now in a status this release does not know (a newer release's,
-    /// e.g. `held`, during a rolling upgrade), by that status
+    /// during a rolling upgrade), by that status
     /// verbatim; such tasks are not finished. Empty when there are none.
     pub other: BTreeMap<String, i64>,
     /// Seconds since the oldest `queued` task became due (database clock);
@@ -175,6 +178,7 @@ pub async fn list(
             QueueOverview {
                 queue: name.clone(),
                 waiting: count(TaskStatus::Waiting),
+                held: count(TaskStatus::Held),
                 queued: count(TaskStatus::Queued),
                 scheduled: count(TaskStatus::Scheduled),
                 processing: count(TaskStatus::Processing),

@@ -12,8 +12,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use yadtq_core::auth::Scope;
-use yadtq_core::model::{Task, TaskStatus};
-use yadtq_core::names::{TaskId, TaskKey};
+use yadtq_core::model::{Task, TaskLimitState, TaskStatus};
+use yadtq_core::names::{LimitName, TaskId, TaskKey};
+use yadtq_core::store::limits::LimitedInsert;
 use yadtq_core::store::tasks::{self, Inserted, TaskFilter};
 use yadtq_core::telemetry::{self, KeyValue, TraceContext};
 
@@ -31,6 +32,12 @@ use crate::submit::{self, SubmitRequest};
 /// same id and body again returns the original task with 200; the same id with
 /// a different task, args, kwargs or queue is 409.
 ///
+/// `limits` names limits the task takes (docs/limits.md), besides those
+/// whose `tasks` list names its task: a task whose limits have no room now
+/// is accepted `held` (202, since it runs once there is room) and becomes
+/// `queued` when every one of its limits has room; `GET /tasks/{id}` says
+/// which limit holds it.
+///
 /// A `unique` option (docs/unique.md) makes at most one task of its key live:
 /// a repeat while an earlier task holds the key answers 200 with that task
 /// and the header `Yadtq-Unique: existing`, creating nothing, also across
@@ -45,7 +52,7 @@ use crate::submit::{self, SubmitRequest};
         ("tracestate" = Option<String>, Header, description = "W3C trace state, kept with the trace context"),
     ),
     responses(
-        (status = 202, description = "Accepted; `Location` names the task", body = Task,
+        (status = 202, description = "Accepted (`queued`, `scheduled`, or `held` by a limit with no room now: it runs once there is room); `Location` names the task", body = Task,
          headers(("Location" = String, description = "/tasks/{id}")),
          links(
              ("getTask" = (operation_id = "getTask", parameters(("id" = "$response.body#/id")), description = "Read the task")),
@@ -64,12 +71,12 @@ use crate::submit::{self, SubmitRequest};
              ("listAttempts" = (operation_id = "listAttempts", parameters(("id" = "$response.body#/id")), description = "The task's attempts")),
              ("streamTaskEvents" = (operation_id = "streamTaskEvents", parameters(("id" = "$response.body#/id")), description = "The task's events")),
          )),
-        (status = 400, description = "Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `unique.key` is at most `YADTQ_MAX_UNIQUE_KEY_LEN` (256) characters; `unique.while` names known statuses; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or header; `field` names the culprit. Besides each field's own schema, the rules between fields: `id`, `task-id` and the `Idempotency-Key` header, when more than one is given, name the same id (`field` is the second one); `countdown` and `eta` are exclusive (`eta`); `retry_backoff_cap` is at least `retry_backoff_base`; `unique.key` is at most `YADTQ_MAX_UNIQUE_KEY_LEN` (256) characters; `unique.while` names known statuses; `limits` names each limit once; `eta` is at most `YADTQ_MAX_SCHEDULE_AHEAD` (30 days) ahead of the gateway's clock", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This id was submitted before with a different body (`field` is `id`), or the unique key is held by a task in a queue this API key cannot see (`field` is `unique`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit, or the task's Kafka record larger than the broker accepts (the detail names the limit)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Well formed, but naming what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`), or a `task` outside its catalogue when one is configured (`field` says which). The schema cannot list them: they are the gateway's configuration", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 422, description = "Well formed, but naming what this gateway's configuration lacks: a `queue` it does not declare (`YADTQ_QUEUES`; by default only `default`), or a `task` outside its catalogue when one is configured (`field` says which), or a limit the tenant has not declared (`field` is `limits[j]`). The schema cannot list them: they are the gateway's configuration", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL unavailable, or `limits` named while a worker of an older release is alive (limits need every worker at feature level 2); see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -90,12 +97,18 @@ pub async fn submit(
         None => None,
     };
     let span = submit_span(&headers);
-    let mut new = submit::validate(&body, key, &state.cfg.limits)?;
+    let (mut new, limits) = submit::validate_limited(&body, key, &state.cfg.limits)?;
     caller.require_queue(&new.queue, "queue")?;
     caller.adopt(&mut new);
     new.trace = TraceContext::of(&span);
     submit::check_record_size(&new, &state.record_limit(&new), "body")?;
-    let (code, row) = match state.inserter.insert(new).await? {
+    let inserted = if limits.is_empty() {
+        state.inserter.insert(new).await?
+    } else {
+        super::limits::gate(&state).await?;
+        insert_limited(&state, new, limits).await?
+    };
+    let (code, row) = match inserted {
         Inserted::Existing(row) => (StatusCode::OK, row),
         Inserted::Unique(row) => {
             let task = submit::unique::visible_holder(&caller, row.task)?;
@@ -111,6 +124,41 @@ pub async fn submit(
     let task = caller.present(row.task);
     telemetry::end(&span, vec![KeyValue::new("yadtq.task.id", task.id.to_string())]);
     Ok((code, location(&task.id), Json(task)).into_response())
+}
+
+/// Inserts one task that names `limits` ([`yadtq_core::store::limits::insert`],
+/// one transaction) and publishes the other tasks its release freed; the
+/// caller publishes the task itself when it came out `queued`. 409 for an
+/// id taken by another request, 422 naming `limits[j]` for an unknown limit.
+async fn insert_limited(state: &AppState, new: tasks::NewTask, limits: Vec<LimitName>) -> Result<Inserted, ApiError> {
+    let key = new.key();
+    match yadtq_core::store::limits::insert(&state.pool, std::slice::from_ref(&new), std::slice::from_ref(&limits))
+        .await?
+    {
+        LimitedInsert::Done(mut rows, released) => {
+            // The task itself is published with the answer, from its row.
+            let others = released.into_iter().filter(|u| u.id != key).collect();
+            crate::publish::publish_released(state, others);
+            Ok(rows.pop().expect("one result per task"))
+        }
+        LimitedInsert::Conflict(id) => Ok(Inserted::Conflict(id)),
+        LimitedInsert::UnknownLimit(_, name) => Err(unknown_limit(&limits, &name, None)),
+    }
+}
+
+/// 422 for a task naming limit `name`, which the tenant has not declared;
+/// `field` is `limits[j]` (under `item`, e.g. `tasks[3]`, in a batch).
+pub fn unknown_limit(limits: &[LimitName], name: &LimitName, item: Option<&str>) -> ApiError {
+    let j = limits.iter().position(|n| n == name).unwrap_or(0);
+    let field = match item {
+        Some(item) => format!("{item}.limits[{j}]"),
+        None => format!("limits[{j}]"),
+    };
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("no limit named '{name}': declare it with PUT /limits/{name} first"),
+        Some(&field),
+    )
 }
 
 /// The request's `submit` span, a child of the submitter's `traceparent`
@@ -233,10 +281,22 @@ pub async fn get(
 }
 
 /// `task` presented to `caller`, with its workflow and parents when it is a
-/// workflow node ([`yadtq_core::store::workflows::node_of`]; no statement otherwise).
+/// workflow node ([`yadtq_core::store::workflows::node_of`]) and its limits
+/// when it takes any ([`yadtq_core::store::limits::of_task`]).
 async fn with_node(state: &AppState, caller: &Caller, task: Task) -> Result<Task, ApiError> {
-    let node = yadtq_core::store::workflows::node_of(&state.pool, &task.key).await?;
+    let (node, limits) = tokio::try_join!(
+        yadtq_core::store::workflows::node_of(&state.pool, &task.key),
+        yadtq_core::store::limits::of_task(&state.pool, &task.key),
+    )?;
     let mut task = caller.present(task);
+    if !limits.is_empty() {
+        task.limits = Some(
+            limits
+                .into_iter()
+                .map(|l| TaskLimitState { name: l.limit.to_string(), bucket: l.bucket, held: l.full })
+                .collect(),
+        );
+    }
     if let Some((workflow, parents)) = node {
         task.workflow_id = Some(workflow.id_for(&caller.tenant).to_string());
         task.parents = Some(parents.iter().map(|p| p.id_for(&caller.tenant).to_string()).collect());

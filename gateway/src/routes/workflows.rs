@@ -275,13 +275,14 @@ pub const WORKFLOWS_SUBMITTED: &str = "yadtq_workflows_submitted_total";
 /// 503 while a worker of an older release is alive: it would record its
 /// nodes' outcomes without fanning in (design.md, "Mixed versions").
 async fn gate(state: &AppState) -> Result<Option<ApiError>, ApiError> {
-    let older = workflows::older_processes(&state.pool, state.cfg.common.dead_after).await?;
+    let older =
+        workflows::older_processes(&state.pool, state.cfg.common.dead_after, workflows::WORKFLOWS_LEVEL).await?;
     Ok((older > 0).then(|| {
         ApiError::unavailable(
             format!(
                 "workflows are off during a rolling upgrade: {older} alive worker(s) run a release older than \
                  feature level {} (they would not release a node's children); retry once every worker is upgraded",
-                workflows::FEATURE_LEVEL
+                workflows::WORKFLOWS_LEVEL
             ),
             GATE_RETRY_AFTER,
         )

@@ -53,6 +53,8 @@ fn limits() -> Limits {
         max_batch_body_bytes: 1 << 20,
         task_catalogue: vec![],
         max_unique_key_len: 16,
+        max_limits_per_task: 8,
+        max_limit_tasks: 100,
         queues: vec!["default".into(), "emails".into()],
     }
 }

@@ -9,6 +9,7 @@ from .audit_page import AuditPage
 from .backfill import Backfill
 from .batch_request import BatchRequest
 from .batch_response import BatchResponse
+from .bucket import Bucket
 from .create_key import CreateKey
 from .create_schedule import CreateSchedule
 from .created_key import CreatedKey
@@ -18,6 +19,9 @@ from .fire_result import FireResult
 from .fire_view import FireView
 from .get_openapi_response_200 import GetOpenapiResponse200
 from .health import Health
+from .limit import Limit
+from .limit_detail import LimitDetail
+from .limit_page import LimitPage
 from .me import Me
 from .minute import Minute
 from .node_state import NodeState
@@ -26,9 +30,11 @@ from .overlap import Overlap
 from .patch_schedule import PatchSchedule
 from .problem import Problem
 from .progress import Progress
+from .put_limit import PutLimit
 from .queue_overview import QueueOverview
 from .queue_overview_other import QueueOverviewOther
 from .queues import Queues
+from .rate_body import RateBody
 from .schedule import Schedule
 from .schedule_page import SchedulePage
 from .scope import Scope
@@ -40,6 +46,7 @@ from .submit_request_kwargs_type_0 import SubmitRequestKwargsType0
 from .task import Task
 from .task_error import TaskError
 from .task_kwargs import TaskKwargs
+from .task_limit_state import TaskLimitState
 from .task_page import TaskPage
 from .task_status import TaskStatus
 from .task_template import TaskTemplate
@@ -75,6 +82,7 @@ __all__ = (
     "Backfill",
     "BatchRequest",
     "BatchResponse",
+    "Bucket",
     "CreatedKey",
     "CreateKey",
     "CreateSchedule",
@@ -84,6 +92,9 @@ __all__ = (
     "FireView",
     "GetOpenapiResponse200",
     "Health",
+    "Limit",
+    "LimitDetail",
+    "LimitPage",
     "Me",
     "Minute",
     "NodeState",
@@ -92,9 +103,11 @@ __all__ = (
     "PatchSchedule",
     "Problem",
     "Progress",
+    "PutLimit",
     "QueueOverview",
     "QueueOverviewOther",
     "Queues",
+    "RateBody",
     "Schedule",
     "SchedulePage",
     "Scope",
@@ -106,6 +119,7 @@ __all__ = (
     "Task",
     "TaskError",
     "TaskKwargs",
+    "TaskLimitState",
     "TaskPage",
     "TaskStatus",
     "TaskTemplate",

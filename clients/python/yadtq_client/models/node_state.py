@@ -20,7 +20,7 @@ class NodeState:
         id (str): Its task id (`wf:<workflow id>:<ref>`): `GET /tasks/{id}` reads it.
         ref (str): The node's ref.
         status (str | TaskStatus): Lifecycle status: one of `TaskStatus`, or a status this release does not know (a
-            newer release's, e.g. `held`), passed through verbatim and not terminal.
+            newer release's), passed through verbatim and not terminal.
     """
 
     depends_on: list[str]

@@ -22,8 +22,10 @@ class QueueOverview:
 
     Attributes:
         finished (Minute): Tasks finished in one minute, by outcome.
+        held (int): Tasks a limit holds back until it has room (docs/limits.md); not
+            counted in `queued` nor in `oldest_queued_age_s`.
         other (QueueOverviewOther): Tasks now in a status this release does not know (a newer release's,
-            e.g. `held`, during a rolling upgrade), by that status
+            during a rolling upgrade), by that status
             verbatim; such tasks are not finished. Empty when there are none.
         processing (int): Tasks running now.
         queue (str): Queue name.
@@ -41,6 +43,7 @@ class QueueOverview:
     """
 
     finished: Minute
+    held: int
     other: QueueOverviewOther
     processing: int
     queue: str
@@ -55,6 +58,8 @@ class QueueOverview:
 
     def to_dict(self) -> dict[str, Any]:
         finished = self.finished.to_dict()
+
+        held = self.held
 
         other = self.other.to_dict()
 
@@ -96,6 +101,7 @@ class QueueOverview:
         field_dict.update(
             {
                 "finished": finished,
+                "held": held,
                 "other": other,
                 "processing": processing,
                 "queue": queue,
@@ -121,6 +127,8 @@ class QueueOverview:
 
         d = dict(src_dict)
         finished = Minute.from_dict(d.pop("finished"))
+
+        held = d.pop("held")
 
         other = QueueOverviewOther.from_dict(d.pop("other"))
 
@@ -170,6 +178,7 @@ class QueueOverview:
 
         queue_overview = cls(
             finished=finished,
+            held=held,
             other=other,
             processing=processing,
             queue=queue,

@@ -12,7 +12,7 @@ T = TypeVar("T", bound="QueueOverviewOther")
 @_attrs_define
 class QueueOverviewOther:
     """Tasks now in a status this release does not know (a newer release's,
-    e.g. `held`, during a rolling upgrade), by that status
+    during a rolling upgrade), by that status
     verbatim; such tasks are not finished. Empty when there are none.
 
     """

@@ -37,6 +37,12 @@ class SubmitRequest:
             same id again returns the original task. Default: a server UUID.
             `task-id` and the `Idempotency-Key` header, when given too, must be the same id.
         kwargs (None | SubmitRequestKwargsType0 | Unset): Keyword arguments, a JSON object of any values (default `{}`).
+        limits (list[str] | None | Unset): Limits the task takes by name (docs/limits.md), besides every limit
+            whose `tasks` list names its task; at most `YADTQ_MAX_LIMITS_PER_TASK`
+            (default 8), no name twice. A task whose limits have no room is
+            accepted `held` (202) and runs once they have. An unknown name answers
+            422 naming it. Not part of the idempotency comparison. Taken by
+            `POST /tasks` and `POST /tasks/batch` only.
         max_retries (int | None | Unset): Retries after the first attempt (claims allowed = max_retries + 1). Retried on
             retryable errors only (panics, timeouts, HTTP 5xx/429, a handler's retryable error).
             At most `YADTQ_MAX_RETRIES_LIMIT` (default 100).
@@ -60,6 +66,7 @@ class SubmitRequest:
     eta: datetime.datetime | None | Unset = UNSET
     id: None | str | Unset = UNSET
     kwargs: None | SubmitRequestKwargsType0 | Unset = UNSET
+    limits: list[str] | None | Unset = UNSET
     max_retries: int | None | Unset = UNSET
     queue: None | str | Unset = UNSET
     retry_backoff_base: float | None | Unset = UNSET
@@ -110,6 +117,15 @@ class SubmitRequest:
             kwargs = self.kwargs.to_dict()
         else:
             kwargs = self.kwargs
+
+        limits: list[str] | None | Unset
+        if isinstance(self.limits, Unset):
+            limits = UNSET
+        elif isinstance(self.limits, list):
+            limits = self.limits
+
+        else:
+            limits = self.limits
 
         max_retries: int | None | Unset
         if isinstance(self.max_retries, Unset):
@@ -172,6 +188,8 @@ class SubmitRequest:
             field_dict["id"] = id
         if kwargs is not UNSET:
             field_dict["kwargs"] = kwargs
+        if limits is not UNSET:
+            field_dict["limits"] = limits
         if max_retries is not UNSET:
             field_dict["max_retries"] = max_retries
         if queue is not UNSET:
@@ -266,6 +284,23 @@ class SubmitRequest:
 
         kwargs = _parse_kwargs(d.pop("kwargs", UNSET))
 
+        def _parse_limits(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                limits_type_0 = cast(list[str], data)
+
+                return limits_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        limits = _parse_limits(d.pop("limits", UNSET))
+
         def _parse_max_retries(data: object) -> int | None | Unset:
             if data is None:
                 return data
@@ -344,6 +379,7 @@ class SubmitRequest:
             eta=eta,
             id=id,
             kwargs=kwargs,
+            limits=limits,
             max_retries=max_retries,
             queue=queue,
             retry_backoff_base=retry_backoff_base,

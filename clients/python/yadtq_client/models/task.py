@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..models.progress import Progress
     from ..models.task_error import TaskError
     from ..models.task_kwargs import TaskKwargs
+    from ..models.task_limit_state import TaskLimitState
 
 
 T = TypeVar("T", bound="Task")
@@ -33,13 +34,16 @@ class Task:
         max_retries (int): Retries allowed after the first attempt (claims allowed = max_retries + 1).
         queue (str): Queue the task was submitted to.
         status (str | TaskStatus): Lifecycle status: one of `TaskStatus`, or a status this release does not know (a
-            newer release's, e.g. `held`), passed through verbatim and not terminal.
+            newer release's), passed through verbatim and not terminal.
         task (str): Handler name.
         timeout (float): Per-attempt timeout, seconds.
         cancel_requested_at (datetime.datetime | None | Unset): When cancellation of this `processing` task was
             requested.
         error (None | TaskError | Unset):
         finished_at (datetime.datetime | None | Unset): When the task reached a terminal status.
+        limits (list[TaskLimitState] | None | Unset): The limits the task takes (docs/limits.md), by name: its bucket of
+            each and whether that bucket holds it back now. `GET /tasks/{id}`
+            only; absent for a task without limits, and in listings.
         parents (list[str] | None | Unset): A node's parents' task ids; absent for a task that is not a node, and in
             listings.
         progress (None | Progress | Unset):
@@ -73,6 +77,7 @@ class Task:
     cancel_requested_at: datetime.datetime | None | Unset = UNSET
     error: None | TaskError | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
+    limits: list[TaskLimitState] | None | Unset = UNSET
     parents: list[str] | None | Unset = UNSET
     progress: None | Progress | Unset = UNSET
     result: Any | Unset = UNSET
@@ -136,6 +141,18 @@ class Task:
             finished_at = self.finished_at.isoformat()
         else:
             finished_at = self.finished_at
+
+        limits: list[dict[str, Any]] | None | Unset
+        if isinstance(self.limits, Unset):
+            limits = UNSET
+        elif isinstance(self.limits, list):
+            limits = []
+            for limits_type_0_item_data in self.limits:
+                limits_type_0_item = limits_type_0_item_data.to_dict()
+                limits.append(limits_type_0_item)
+
+        else:
+            limits = self.limits
 
         parents: list[str] | None | Unset
         if isinstance(self.parents, Unset):
@@ -228,6 +245,8 @@ class Task:
             field_dict["error"] = error
         if finished_at is not UNSET:
             field_dict["finished_at"] = finished_at
+        if limits is not UNSET:
+            field_dict["limits"] = limits
         if parents is not UNSET:
             field_dict["parents"] = parents
         if progress is not UNSET:
@@ -256,6 +275,7 @@ class Task:
         from ..models.progress import Progress  # noqa: PLC0415
         from ..models.task_error import TaskError  # noqa: PLC0415
         from ..models.task_kwargs import TaskKwargs  # noqa: PLC0415
+        from ..models.task_limit_state import TaskLimitState  # noqa: PLC0415
 
         d = dict(src_dict)
         args = cast(list[Any], d.pop("args"))
@@ -339,6 +359,28 @@ class Task:
             return cast(datetime.datetime | None | Unset, data)
 
         finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
+
+        def _parse_limits(data: object) -> list[TaskLimitState] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                limits_type_0 = []
+                _limits_type_0 = data
+                for limits_type_0_item_data in _limits_type_0:
+                    limits_type_0_item = TaskLimitState.from_dict(limits_type_0_item_data)
+
+                    limits_type_0.append(limits_type_0_item)
+
+                return limits_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[TaskLimitState] | None | Unset, data)
+
+        limits = _parse_limits(d.pop("limits", UNSET))
 
         def _parse_parents(data: object) -> list[str] | None | Unset:
             if data is None:
@@ -485,6 +527,7 @@ class Task:
             cancel_requested_at=cancel_requested_at,
             error=error,
             finished_at=finished_at,
+            limits=limits,
             parents=parents,
             progress=progress,
             result=result,

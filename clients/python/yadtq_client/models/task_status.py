@@ -4,6 +4,7 @@ from enum import StrEnum
 class TaskStatus(StrEnum):
     CANCELLED = "cancelled"
     FAILED = "failed"
+    HELD = "held"
     PROCESSING = "processing"
     QUEUED = "queued"
     SCHEDULED = "scheduled"

@@ -5,13 +5,15 @@
 //! | transition            | from                         | to                                  | by                   | function             | fenced on                          |
 //! |-----------------------|------------------------------|-------------------------------------|----------------------|----------------------|------------------------------------|
 //! | submit                | (none)                       | `queued`, or `scheduled` with run_at | gateway              | [`insert_batch`], [`insert_each`] | id (an existing id is returned, or a conflict) |
-//! | promote               | `scheduled` (due)            | `queued`                            | scheduler (leader)   | [`promote_due`]      | status                             |
+//! | submit with limits    | (none)                       | `held`, then `queued` when its buckets have room; or `scheduled` | gateway | [`crate::store::limits::insert`] | as submit; room counted under the buckets' locks |
+//! | release               | `held`                       | `queued`, or `cancelled` when cancel was requested | whoever frees a slot, the leader's pass | [`crate::store::limits::release`] | status; the locks of all the task's buckets |
+//! | promote               | `scheduled` (due)            | `queued` (`held` when limited, then released as room allows) | scheduler (leader) | [`promote_due`] | status |
 //! | claim                 | `queued`                     | `processing`, attempt + 1           | worker               | [`claim`]            | status                             |
 //! | record outcome        | `processing`                 | `success`, `failed`, `cancelled`, or `scheduled` (retry) | worker | [`record_outcomes`] | status, worker id, attempt   |
 //! | rescue                | `processing` (dead worker)   | `queued`, `failed` or `cancelled`   | rescuer (leader)     | [`rescue`]           | status, worker id, attempt         |
-//! | cancel                | `waiting`, `queued`, `scheduled` | `cancelled`                     | API                  | [`cancel`]           | status                             |
+//! | cancel                | `held`, `waiting`, `queued`, `scheduled` | `cancelled`             | API                  | [`cancel`]           | status                             |
 //! | request cancel        | `processing`, or a status this release does not know | unchanged + `cancel_requested_at` | API | [`cancel`]  | status                             |
-//! | manual retry          | `failed`, `cancelled`        | `queued`                            | API                  | [`retry`]            | status; not an unsendable failure; no other holder of its unique key |
+//! | manual retry          | `failed`, `cancelled`        | `queued` (`held` when limited, then released as room allows) | API | [`retry`] | status; not an unsendable failure; no other holder of its unique key |
 //! | refuse record         | `queued` (unpublished)       | `failed` (`record_too_large`, …)    | gateway, publisher   | [`fail_unsendable`]  | status, attempt, `published_at`    |
 //! | send back             | `queued` (published)         | `queued` (unpublished)              | worker               | [`resend`]           | status, `published_at`             |
 //! | re-route              | `queued` (published) of a tenant whose route changed | `queued` (unpublished) | publisher (leader) | [`reroute_changed`] | status, `published_at`, once per route change |
@@ -123,7 +125,7 @@ macro_rules! task_query {
                      run_at AS "run_at?", progress AS "progress?: Json<serde_json::Value>",
                      cancel_requested_at AS "cancel_requested_at?", worker_id AS "worker_id?",
                      created_at AS "created_at!", started_at AS "started_at?", finished_at AS "finished_at?",
-                     request_hash AS "request_hash!", traceparent AS "traceparent?""#
+                     request_hash AS "request_hash!", traceparent AS "traceparent?", limited AS "limited!""#
                 + $after
             $(, $arg)*
         )
@@ -153,6 +155,7 @@ struct TaskRecord {
     finished_at: Option<DateTime<Utc>>,
     request_hash: String,
     traceparent: Option<String>,
+    limited: bool,
 }
 
 impl From<TaskRecord> for TaskRow {
@@ -185,10 +188,12 @@ impl From<TaskRecord> for TaskRow {
                 scheduled_for: None,
                 workflow_id: None,
                 parents: None,
+                limits: None,
             }
             .with_schedule(),
             request_hash: r.request_hash,
             seq: r.seq,
+            limited: r.limited,
         }
     }
 }
@@ -246,9 +251,10 @@ pub(crate) use publish_pending::{fail_unsendable, fetch_unpublished, reroute_cha
 pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpublished};
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
 pub(super) use submit::{insert_rows, insert_rows_waiting};
+pub(super) use transitions::record_outcomes_freeing;
 pub use transitions::{
-    cancel, cancel_releasing, claim, record_outcomes, retry, set_progress, AttemptOutcomeRecord, CancelResult,
-    ClaimResult, Claimed, Outcome, Recorded, RetryResult,
+    cancel, cancel_releasing, claim, record_outcomes, record_outcomes_releasing, retry, set_progress,
+    AttemptOutcomeRecord, CancelResult, ClaimResult, Claimed, Outcome, Recorded, RetryResult,
 };
 pub(crate) use transitions::{delete_expired, promote_due, record_outcomes_in, rescue, retry_in};
 
@@ -261,6 +267,10 @@ pub struct TaskRow {
     pub request_hash: String,
     /// Insertion order (keyset cursor of `GET /tasks`).
     pub seq: i64,
+    /// The task takes limits (`tasks.limited`): it named one at submit, or
+    /// a limit's `tasks` list named its task (found by the insert itself).
+    /// A `held` task is limited; a limited task's outcome takes the limits path.
+    pub limited: bool,
 }
 
 /// Per-task retry backoff, seconds; `None` takes the worker's default.
@@ -272,7 +282,7 @@ pub struct Backoff {
     pub cap_seconds: Option<f64>,
 }
 
-pub(super) async fn get_in(conn: &mut PgConnection, key: &TaskKey) -> Result<Option<TaskRow>, StoreError> {
+pub(in crate::store) async fn get_in(conn: &mut PgConnection, key: &TaskKey) -> Result<Option<TaskRow>, StoreError> {
     let row = task_query!("SELECT ", " FROM tasks WHERE id = $1", key.as_str()).fetch_optional(conn).await?;
     Ok(row.map(TaskRow::from))
 }

@@ -132,8 +132,15 @@ pub(crate) async fn fail_unsendable(pool: &PgPool, refused: &[Refused]) -> Resul
     // A failed workflow node's children leave `waiting` in the same
     // transaction; the publisher sends the ones released to `queued`.
     let fanned = crate::store::workflows::fan_in(&mut tx, failed.clone()).await?;
+    // A limited task's slot goes to a held one in this transaction (lock
+    // order: tasks, children, buckets); the publisher sends what it released.
+    let freed: Vec<TaskKey> = failed.iter().chain(&fanned.held).cloned().collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
-    notify_changed(pool, failed.iter().cloned().chain(fanned.changed).map(TaskKey::into_string).collect());
+    notify_changed(
+        pool,
+        failed.iter().cloned().chain(fanned.changed).chain(limited.changed).map(TaskKey::into_string).collect(),
+    );
     Ok(failed)
 }
 

@@ -83,22 +83,35 @@ pub enum BatchInsert {
 /// as [`Inserted::Existing`] (idempotent submission).
 pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInsert, StoreError> {
     let mut tx = pool.begin().await?;
-    let out = crate::store::unique::insert_in(&mut tx, tasks).await?;
+    let mut out = crate::store::unique::insert_in(&mut tx, tasks).await?;
     if let Some(id) = out.iter().find_map(|i| match i {
         Inserted::Conflict(id) => Some(id.clone()),
         _ => None,
     }) {
         return Ok(BatchInsert::Conflict(id)); // dropping the transaction rolls the batch back
     }
+    let changed = crate::store::limits::settle_inserted(&mut tx, tasks, &mut out, false).await?;
     tx.commit().await?;
+    crate::store::events::notify_changed(pool, changed);
     Ok(BatchInsert::Done(out))
 }
 
 /// Inserts tasks that are independent of each other (concurrent submissions
 /// gathered by the gateway) with one statement and one commit; each gets its
 /// own result, conflicts included.
+///
+/// Rows a limit's `tasks` list names are inserted `held` (autocommitted
+/// with the others) and then attached and released, autocommitted too
+/// (`store::limits::settle`: three statements while no limit is reached); each is returned as committed: `queued` when released, else
+/// `held` (publish only the `queued` rows). Plain rows cost nothing more.
 pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserted>, StoreError> {
-    crate::store::unique::insert_in(&mut *pool.acquire().await?, tasks).await
+    let mut conn = pool.acquire().await?;
+    let mut out = crate::store::unique::insert_in(&mut conn, tasks).await?;
+    if out.iter().any(|i| matches!(i, Inserted::Created(r) if r.limited)) {
+        let changed = crate::store::limits::settle_inserted(&mut conn, tasks, &mut out, true).await?;
+        crate::store::events::notify_changed(pool, changed);
+    }
+    Ok(out)
 }
 
 /// Inserts `tasks` in one statement; returns the rows created, by id.
@@ -117,6 +130,13 @@ pub(in crate::store) async fn insert_rows(
 
 /// [`insert_rows`], where a task whose `waiting` flag is set starts
 /// `waiting` (a workflow node with parents, `store::workflows`).
+///
+/// A task whose name a limit of its tenant lists in `tasks` (one probe of
+/// `limit_tasks`'s primary key per row, in this statement, so no
+/// read-then-insert race) is inserted `limited`, and `held` instead of
+/// `queued`: it is never published before [`crate::store::limits::settle`]
+/// gives it its memberships and releases it (the caller does, right after;
+/// the leader's pass when the caller crashed in between).
 pub(in crate::store) async fn insert_rows_waiting(
     conn: &mut PgConnection,
     tasks: &[NewTask],
@@ -129,17 +149,18 @@ pub(in crate::store) async fn insert_rows_waiting(
     let rows = task_query!(
         "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
                             retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate,
-                            unique_key, unique_states)
+                            unique_key, unique_states, limited)
          SELECT id, name, args::json, kwargs::json, queue,
-                CASE WHEN w THEN 'waiting' WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
+                CASE WHEN w THEN 'waiting' WHEN run_at IS NOT NULL THEN 'scheduled' WHEN lim THEN 'held' ELSE 'queued' END,
                 max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
                 CASE WHEN ubase IS NOT NULL THEN yadtq_unique_key(ubase, ufor) END AS ukey,
-                string_to_array(ustates, ',')
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
-                     $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[], $14::text[],
-                     $15::text[], $16::bigint[], $17::text[], $18::bool[])
-              AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
-                   ubase, ufor, ustates, w)
+                string_to_array(ustates, ','), lim
+         FROM (SELECT t.*, EXISTS (SELECT 1 FROM limit_tasks lt WHERE lt.tenant = t.tenant AND lt.task_name = t.name) AS lim
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
+                           $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[],
+                           $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bool[])
+                    AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant,
+                         tp, ts, ubase, ufor, ustates, w)) t
          ORDER BY ukey, id
          ON CONFLICT DO NOTHING RETURNING ",
         "",

@@ -20,7 +20,9 @@ use crate::telemetry::TraceContext;
 /// What `POST /tasks/{id}/cancel` did.
 #[derive(Debug)]
 pub enum CancelResult {
-    /// `queued` or `scheduled`: now `cancelled`.
+    /// `held`, `waiting`, `queued` or `scheduled`: now `cancelled` (a
+    /// limited `queued` task's slot goes to a held one in the same
+    /// transaction).
     Cancelled(TaskRow),
     /// `processing`: cancellation requested; the owner aborts it within a
     /// heartbeat. Also a status this release does not know: requested, left
@@ -32,9 +34,9 @@ pub enum CancelResult {
     NotFound,
 }
 
-/// Cancels a task: at once when it is `waiting`, `queued` or `scheduled`,
-/// by request (`cancel_requested_at`, status unchanged) when it is
-/// `processing` or in a status this release does not know (a newer
+/// Cancels a task: at once when it is `held`, `waiting`, `queued` or
+/// `scheduled`, by request (`cancel_requested_at`, status unchanged) when it
+/// is `processing` or in a status this release does not know (a newer
 /// release's, which honours the request when it next moves the task).
 pub async fn cancel(pool: &PgPool, key: &TaskKey) -> Result<CancelResult, StoreError> {
     Ok(cancel_releasing(pool, key).await?.0)
@@ -47,10 +49,10 @@ pub async fn cancel_releasing(pool: &PgPool, key: &TaskKey) -> Result<(CancelRes
     let mut tx = pool.begin().await?;
     let row = task_query!(
         "UPDATE tasks SET
-             status = CASE WHEN status IN ('waiting', 'queued', 'scheduled') THEN 'cancelled' ELSE status END,
+             status = CASE WHEN status IN ('held', 'waiting', 'queued', 'scheduled') THEN 'cancelled' ELSE status END,
              cancel_requested_at = coalesce(cancel_requested_at, now()),
-             finished_at = CASE WHEN status IN ('waiting', 'queued', 'scheduled') THEN now() ELSE finished_at END,
-             error = CASE WHEN status IN ('waiting', 'queued', 'scheduled')
+             finished_at = CASE WHEN status IN ('held', 'waiting', 'queued', 'scheduled') THEN now() ELSE finished_at END,
+             error = CASE WHEN status IN ('held', 'waiting', 'queued', 'scheduled')
                           THEN jsonb_build_object('kind', 'cancelled', 'message', 'cancelled on request')
                           ELSE error END
          WHERE id = $1 AND status NOT IN ('success', 'failed', 'cancelled')
@@ -62,9 +64,16 @@ pub async fn cancel_releasing(pool: &PgPool, key: &TaskKey) -> Result<(CancelRes
     .await?;
     let row = row.map(TaskRow::from);
     // A cancelled workflow node's children leave `waiting` with it.
-    let ended = row.iter().filter(|r| r.task.status == TaskStatus::Cancelled).map(|r| r.task.key.clone()).collect();
-    let fanned = crate::store::workflows::fan_in(&mut tx, ended).await?;
+    let ended: Vec<TaskKey> =
+        row.iter().filter(|r| r.task.status == TaskStatus::Cancelled).map(|r| r.task.key.clone()).collect();
+    // Lock order: task rows, then (fan-in) children, then buckets. A
+    // cancelled limited task's slot goes to a held one in this transaction.
+    let mut fanned = crate::store::workflows::fan_in(&mut tx, ended.clone()).await?;
+    let freed: Vec<TaskKey> = ended.iter().chain(&fanned.held).cloned().collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
+    fanned.changed.extend(limited.changed);
+    fanned.released.extend(limited.queued);
     match row {
         Some(row) if row.task.status == TaskStatus::Cancelled => {
             notify_changed(
@@ -81,7 +90,8 @@ pub async fn cancel_releasing(pool: &PgPool, key: &TaskKey) -> Result<(CancelRes
 /// What `POST /tasks/{id}/retry` did.
 #[derive(Debug)]
 pub enum RetryResult {
-    /// Back to `queued` (unpublished) for one more attempt.
+    /// Back to `queued` (unpublished) for one more attempt; or, for a task
+    /// that takes limits and finds no room, `held` until a slot frees.
     Requeued(TaskRow),
     /// In a status that cannot be retried, or failed because its record can
     /// never be sent (an error kind in [`crate::kafka::UNSENDABLE_KINDS`]): unchanged.
@@ -97,7 +107,10 @@ pub enum RetryResult {
 /// (its retry budget is raised to allow it), unless another task holds its
 /// unique key ([`RetryResult::UniqueHeld`]).
 pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreError> {
-    let result = retry_in(&mut *pool.acquire().await?, key).await?;
+    // A transaction: a limited task's release locks its buckets until the commit.
+    let mut tx = pool.begin().await?;
+    let result = retry_in(&mut tx, key).await?;
+    tx.commit().await?;
     if matches!(result, RetryResult::Requeued(_)) {
         notify_changed(pool, vec![key.to_string()]);
     }
@@ -108,14 +121,24 @@ pub async fn retry(pool: &PgPool, key: &TaskKey) -> Result<RetryResult, StoreErr
 /// node's descendants with it), without notifying.
 pub(crate) async fn retry_in(conn: &mut PgConnection, key: &TaskKey) -> Result<RetryResult, StoreError> {
     let unsendable: Vec<String> = crate::kafka::UNSENDABLE_KINDS.iter().map(|k| k.to_string()).collect();
+    // A limited task is gated like a new one: `held` in this statement
+    // (never `queued` ungated), then released as far as its buckets have
+    // room; one whose limits were all deleted meanwhile is plain again.
     let row = match task_query!(
-        "UPDATE tasks SET status = 'queued', published_at = NULL, max_retries = GREATEST(max_retries, attempts),
-             result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
-             progress = NULL
-         WHERE id = $1 AND status IN ('failed', 'cancelled')
-           AND NOT (status = 'failed' AND coalesce(error->>'kind', '') = ANY($2))
-         RETURNING ",
-        "",
+        "WITH moved AS (
+           UPDATE tasks SET status = CASE WHEN limited AND EXISTS (SELECT 1 FROM task_limits m WHERE m.task_id = tasks.id)
+                                          THEN 'held' ELSE 'queued' END,
+               published_at = NULL, max_retries = GREATEST(max_retries, attempts),
+               result = NULL, error = NULL, finished_at = NULL, cancel_requested_at = NULL, run_at = NULL,
+               progress = NULL
+           WHERE id = $1 AND status IN ('failed', 'cancelled')
+             AND NOT (status = 'failed' AND coalesce(error->>'kind', '') = ANY($2))
+           RETURNING *
+         ), members AS (
+           UPDATE task_limits m SET held = true, slot = false FROM moved WHERE moved.limited AND m.task_id = moved.id
+         )
+         SELECT ",
+        " FROM moved",
         key.as_str(),
         &unsendable
     )
@@ -125,8 +148,14 @@ pub(crate) async fn retry_in(conn: &mut PgConnection, key: &TaskKey) -> Result<R
         Err(e) if crate::store::unique::is_violation(&e) => return Ok(RetryResult::UniqueHeld),
         row => row?,
     };
-    match row {
-        Some(row) => Ok(RetryResult::Requeued(row.into())),
+    match row.map(TaskRow::from) {
+        // A limited task is released in this transaction as far as its
+        // buckets have room; the caller publishes it if it went `queued`.
+        Some(row) if row.task.status.as_str() == crate::store::limits::HELD => {
+            crate::store::limits::release_freed(conn, std::slice::from_ref(key)).await?;
+            Ok(get_in(conn, key).await?.map_or(RetryResult::NotFound, RetryResult::Requeued))
+        }
+        Some(row) => Ok(RetryResult::Requeued(row)),
         None => Ok(get_in(conn, key).await?.map_or(RetryResult::NotFound, RetryResult::NotRetryable)),
     }
 }
@@ -150,6 +179,9 @@ pub struct Claimed {
     pub retry_backoff: Backoff,
     /// The trace context stored at submission, if any.
     pub trace: Option<TraceContext>,
+    /// The task takes limits (`store::limits`): its outcome frees a slot,
+    /// so it is recorded with [`AttemptOutcomeRecord::limited`] set.
+    pub limited: bool,
 }
 
 /// What [`claim`] found for one id.
@@ -172,7 +204,11 @@ impl ClaimResult {
 }
 
 /// Moves `queued` tasks among `ids` to `processing` for `worker_id`, counts
-/// the attempt and opens its `task_attempts` row, in one statement. Returns
+/// the attempt and opens its `task_attempts` row, in one statement. The
+/// start time is `clock_timestamp()` read after the rows' locks, not the
+/// transaction's `now()`: an attempt starts when it is claimed, so overlaps
+/// measured from the attempt rows are true (a limit's exactness is measured
+/// so). Returns
 /// one [`ClaimResult`] per id, in order. An id listed twice gets its claim
 /// once (the second is [`ClaimResult::NotQueued`]).
 pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<Vec<ClaimResult>, StoreError> {
@@ -183,19 +219,20 @@ pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<V
              WHERE t.status = 'queued' ORDER BY t.id FOR UPDATE OF t
          ), claimed AS (
              UPDATE tasks t SET status = 'processing', attempts = attempts + 1, worker_id = $2,
-                    started_at = now(), error = NULL, progress = NULL,
+                    started_at = clock_timestamp(), error = NULL, progress = NULL,
                     published_at = coalesce(published_at, now())
              FROM locked l WHERE t.id = l.id AND t.status = 'queued'
              RETURNING t.id, name, args, kwargs, attempts, timeout_seconds,
-                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate
+                       max_retries, retry_backoff_base, retry_backoff_cap, traceparent, tracestate, limited,
+                       t.started_at
          ), attempt AS (
-             INSERT INTO task_attempts (task_id, attempt, worker_id)
-             SELECT id, attempts, $2 FROM claimed
+             INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
+             SELECT id, attempts, $2, started_at FROM claimed
          )
          SELECT id AS "id!", name AS "name!", args AS "args!: Json<Box<RawValue>>",
                 kwargs AS "kwargs!: Json<Box<RawValue>>", attempts AS "attempts!",
                 timeout_seconds AS "timeout_seconds!", max_retries AS "max_retries!",
-                retry_backoff_base, retry_backoff_cap, traceparent, tracestate
+                retry_backoff_base, retry_backoff_cap, traceparent, tracestate, limited AS "limited!"
          FROM claimed"#,
         &ids as &[&str],
         worker_id
@@ -215,6 +252,7 @@ pub async fn claim(pool: &PgPool, keys: &[TaskKey], worker_id: Uuid) -> Result<V
             trace: r
                 .traceparent
                 .map(|traceparent| TraceContext { traceparent, tracestate: r.tracestate.unwrap_or_default() }),
+            limited: r.limited,
         };
         by_id.insert(r.id, claimed);
     }
@@ -250,6 +288,9 @@ pub struct AttemptOutcomeRecord<'a> {
     pub attempt: i32,
     /// How it ended.
     pub outcome: &'a Outcome,
+    /// The task takes limits ([`Claimed::limited`]): its outcome is written
+    /// in a transaction that also releases what its slot makes room for.
+    pub limited: bool,
 }
 
 /// Whether a fenced write took effect.
@@ -264,12 +305,32 @@ pub enum Recorded {
 /// Records outcomes of attempts by `worker_id` in one statement, closing their
 /// attempt rows. Fenced per task: an outcome changes nothing unless its task is
 /// still `processing` under this worker and attempt. Returns, per input in
-/// order, whether it was written.
+/// order, whether it was written. Outcomes of limited tasks also release
+/// what their slots make room for ([`record_outcomes_releasing`]), which the
+/// publisher then sends.
 pub async fn record_outcomes(
     pool: &PgPool,
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<Vec<Recorded>, StoreError> {
+    Ok(record_outcomes_releasing(pool, worker_id, outcomes).await?.0)
+}
+
+/// [`record_outcomes`], with the held tasks that the freed slots released
+/// (`queued` unpublished), for the caller to publish right after. A batch
+/// with no limited task (no [`AttemptOutcomeRecord::limited`]) is the one
+/// outcome statement, autocommitted, as ever; one with a limited task is a
+/// transaction: the outcomes, then [`crate::store::limits::release_freed`]
+/// of the limited ones written, so a slot is freed and handed on at one
+/// commit.
+pub async fn record_outcomes_releasing(
+    pool: &PgPool,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<(Vec<Recorded>, Vec<Unpublished>), StoreError> {
+    if outcomes.iter().any(|o| o.limited) {
+        return crate::store::limits::record_outcomes(pool, worker_id, outcomes).await;
+    }
     let recorded = record_outcomes_in(&mut *pool.acquire().await?, worker_id, outcomes).await?;
     notify_changed(
         pool,
@@ -280,7 +341,7 @@ pub async fn record_outcomes(
             .map(|(o, _)| o.task_id.to_string())
             .collect(),
     );
-    Ok(recorded)
+    Ok((recorded, Vec::new()))
 }
 
 /// [`record_outcomes`] on `conn` (a workflow's transaction, which adds the
@@ -290,31 +351,7 @@ pub(crate) async fn record_outcomes_in(
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<Vec<Recorded>, StoreError> {
-    let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
-    let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
-    let n = outcomes.len();
-    let (mut ids, mut attempts, mut statuses, mut attempt_outcomes) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut results, mut errors, mut delays) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for o in outcomes {
-        use crate::model::AttemptOutcome as A;
-        // `&'static` statuses (constants), so their names borrow nothing local.
-        let (status, attempt_outcome, result, error, delay): (&'static TaskStatus, _, _, _, _) = match o.outcome {
-            Outcome::Success(json) => (&TaskStatus::Success, A::Success, Some(json.as_str()), None, 0.0),
-            Outcome::Failed(e) => (&TaskStatus::Failed, A::Failed, None, Some(as_text(e)), 0.0),
-            Outcome::Retry { error, delay } => {
-                (&TaskStatus::Scheduled, A::Failed, None, Some(as_text(error)), delay.as_secs_f64())
-            }
-            Outcome::Cancelled => (&TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
-        };
-        ids.push(o.task_id.as_str());
-        attempts.push(o.attempt);
-        statuses.push(status.as_str());
-        attempt_outcomes.push(attempt_outcome.as_str());
-        results.push(result);
-        errors.push(error);
-        delays.push(delay);
-    }
+    let c = OutcomeColumns::of(outcomes);
     let done = sqlx::query!(
         r#"WITH input AS (
              SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[])
@@ -334,22 +371,134 @@ pub(crate) async fn record_outcomes_in(
              FROM done d WHERE a.task_id = d.id AND a.attempt = d.attempt AND a.worker_id = $8
          )
          SELECT id AS "id!", attempt AS "attempt!" FROM done"#,
-        &ids as &[&str],
-        &attempts,
-        &statuses as &[&str],
-        &results as &[Option<&str>],
-        &errors as &[Option<String>],
-        &attempt_outcomes as &[&str],
-        &delays,
+        &c.ids as &[&str],
+        &c.attempts,
+        &c.statuses as &[&str],
+        &c.results as &[Option<&str>],
+        &c.errors as &[Option<String>],
+        &c.attempt_outcomes as &[&str],
+        &c.delays,
         worker_id
     )
     .fetch_all(conn)
     .await?;
-    let done: std::collections::HashSet<(String, i32)> = done.into_iter().map(|d| (d.id, d.attempt)).collect();
-    Ok(outcomes
-        .iter()
-        .map(|o| if done.contains(&(o.task_id.to_string(), o.attempt)) { Recorded::Written } else { Recorded::Fenced })
-        .collect())
+    Ok(c.recorded(outcomes, done.into_iter().map(|d| (d.id, d.attempt))))
+}
+
+/// [`record_outcomes_in`] for a batch with outcomes of limited tasks, in one
+/// autocommitted statement: the outcomes, then (migration 0021's
+/// `yadtq_limits_freed`, called from the statement after it locked the task
+/// rows) the freed slots' buckets locked in id order, their `slot` hints
+/// cleared, and the buckets that hold a task found under the locks. Returns
+/// per outcome whether it was written, and those buckets (empty while no
+/// limit is reached), for [`crate::store::limits::release`] right after.
+pub(in crate::store) async fn record_outcomes_freeing(
+    conn: &mut PgConnection,
+    worker_id: Uuid,
+    outcomes: &[AttemptOutcomeRecord<'_>],
+) -> Result<(Vec<Recorded>, Vec<i64>), StoreError> {
+    let c = OutcomeColumns::of(outcomes);
+    let rows = sqlx::query!(
+        r#"WITH input AS (
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
+                                  $9::bool[])
+                 AS i(id, attempt, status, result, error, attempt_outcome, delay, limited)
+         ), locked AS (
+             SELECT t.id FROM input i JOIN tasks t ON t.id = i.id ORDER BY t.id FOR UPDATE OF t
+         ), done AS (
+             UPDATE tasks t SET status = i.status, result = i.result::json, error = i.error::jsonb,
+                 finished_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE now() END,
+                 run_at = CASE WHEN i.status = 'scheduled' THEN now() + make_interval(secs => i.delay) ELSE t.run_at END,
+                 published_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE t.published_at END
+             FROM input i JOIN locked l ON l.id = i.id
+             WHERE t.id = i.id AND t.status = 'processing' AND t.worker_id = $8 AND t.attempts = i.attempt
+             RETURNING t.id, i.attempt, i.attempt_outcome, i.error, i.limited
+         ), closed AS (
+             UPDATE task_attempts a SET finished_at = now(), outcome = d.attempt_outcome, error = d.error::jsonb
+             FROM done d WHERE a.task_id = d.id AND a.attempt = d.attempt AND a.worker_id = $8
+         ), freed AS MATERIALIZED (
+             SELECT yadtq_limits_freed(ARRAY(SELECT id FROM done WHERE limited ORDER BY id)) AS held
+         )
+         SELECT d.id AS "id?", d.attempt AS "attempt?", f.held AS "held!" FROM freed f LEFT JOIN done d ON true"#,
+        &c.ids as &[&str],
+        &c.attempts,
+        &c.statuses as &[&str],
+        &c.results as &[Option<&str>],
+        &c.errors as &[Option<String>],
+        &c.attempt_outcomes as &[&str],
+        &c.delays,
+        worker_id,
+        &outcomes.iter().map(|o| o.limited).collect::<Vec<bool>>()
+    )
+    .fetch_all(conn)
+    .await?;
+    let held = rows.first().map(|r| r.held.clone()).unwrap_or_default();
+    let done = rows.into_iter().filter_map(|r| Some((r.id?, r.attempt?)));
+    Ok((c.recorded(outcomes, done), held))
+}
+
+/// An outcome batch as the outcome statements' array parameters.
+struct OutcomeColumns<'a> {
+    ids: Vec<&'a str>,
+    attempts: Vec<i32>,
+    statuses: Vec<&'static str>,
+    attempt_outcomes: Vec<&'static str>,
+    results: Vec<Option<&'a str>>,
+    errors: Vec<Option<String>>,
+    delays: Vec<f64>,
+}
+
+impl<'a> OutcomeColumns<'a> {
+    fn of(outcomes: &'a [AttemptOutcomeRecord<'a>]) -> Self {
+        let as_text = |e: &TaskError| serde_json::to_string(e).expect("error serialises");
+        let cancelled = as_text(&TaskError::new("cancelled", "cancelled on request"));
+        let n = outcomes.len();
+        let (mut ids, mut attempts, mut statuses, mut attempt_outcomes) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut results, mut errors, mut delays) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for o in outcomes {
+            use crate::model::AttemptOutcome as A;
+            // `&'static` statuses (constants), so their names borrow nothing local.
+            let (status, attempt_outcome, result, error, delay): (&'static TaskStatus, _, _, _, _) = match o.outcome {
+                Outcome::Success(json) => (&TaskStatus::Success, A::Success, Some(json.as_str()), None, 0.0),
+                Outcome::Failed(e) => (&TaskStatus::Failed, A::Failed, None, Some(as_text(e)), 0.0),
+                Outcome::Retry { error, delay } => {
+                    (&TaskStatus::Scheduled, A::Failed, None, Some(as_text(error)), delay.as_secs_f64())
+                }
+                Outcome::Cancelled => (&TaskStatus::Cancelled, A::Cancelled, None, Some(cancelled.clone()), 0.0),
+            };
+            ids.push(o.task_id.as_str());
+            attempts.push(o.attempt);
+            statuses.push(status.as_str());
+            attempt_outcomes.push(attempt_outcome.as_str());
+            results.push(result);
+            errors.push(error);
+            delays.push(delay);
+        }
+        OutcomeColumns { ids, attempts, statuses, attempt_outcomes, results, errors, delays }
+    }
+
+    /// Per outcome in order: written when `done` has its (task, attempt).
+    fn recorded(
+        &self,
+        outcomes: &[AttemptOutcomeRecord<'_>],
+        done: impl Iterator<Item = (String, i32)>,
+    ) -> Vec<Recorded> {
+        let done: std::collections::HashSet<(String, i32)> = done.collect();
+        outcomes
+            .iter()
+            .map(
+                |o| {
+                    if done.contains(&(o.task_id.to_string(), o.attempt)) {
+                        Recorded::Written
+                    } else {
+                        Recorded::Fenced
+                    }
+                },
+            )
+            .collect()
+    }
 }
 
 /// Stores a running attempt's progress (fenced like [`record_outcomes`]) and
@@ -379,24 +528,52 @@ pub async fn set_progress(
 }
 
 /// Moves due `scheduled` tasks to `queued` (unpublished) and returns them for
-/// publishing, oldest due first, at most `limit`.
+/// publishing, oldest due first, at most `limit`. A limited task (a retry
+/// of one, or one submitted with a countdown) is gated again, since limits
+/// apply to every attempt: it becomes `held` in the same statement (never
+/// `queued` ungated), and is then released as far as its buckets have room
+/// ([`crate::store::limits::release`]); the released ones are returned
+/// with the others, the rest wait `held` for a freed slot or the leader's
+/// release pass.
 pub(crate) async fn promote_due(pool: &PgPool, limit: i64) -> Result<Vec<Unpublished>, StoreError> {
     // The rows are picked once, in a materialised CTE: as `id IN (subquery)`
     // PostgreSQL may plan a semi join that re-runs the subquery's LIMIT for
     // each row (skipping the rows it has just locked) and promotes every due task.
     let rows = unpublished_query!(
         "WITH due AS MATERIALIZED (SELECT id AS due_id FROM tasks WHERE status = 'scheduled' AND run_at <= now()
-                      ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         UPDATE tasks SET status = 'queued', published_at = NULL
-         FROM due WHERE id = due.due_id AND status = 'scheduled'
-         RETURNING ",
-        "",
+                      ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+         moved AS (
+             UPDATE tasks SET status = CASE WHEN limited AND EXISTS (SELECT 1 FROM task_limits m WHERE m.task_id = tasks.id)
+                                            THEN 'held' ELSE 'queued' END,
+                              published_at = NULL
+             FROM due WHERE id = due.due_id AND status = 'scheduled'
+             RETURNING id, status, name, args, kwargs, queue, attempts, created_at, limited
+         ), members AS (
+             UPDATE task_limits m SET held = true, slot = false FROM moved WHERE moved.limited AND m.task_id = moved.id
+         )
+         SELECT ",
+        " FROM moved",
         limit
     )
     .fetch_all(pool)
     .await?;
-    let promoted: Vec<Unpublished> = rows.into_iter().map(Unpublished::from).collect();
-    notify_changed(pool, promoted.iter().map(|u| u.id.to_string()).collect());
+    let mut changed: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let (mut promoted, mut held) = (Vec::with_capacity(rows.len()), Vec::new());
+    for r in rows {
+        if r.status == TaskStatus::Queued {
+            promoted.push(Unpublished::from(r));
+        } else {
+            held.push(TaskKey::from_stored(r.id));
+        }
+    }
+    if !held.is_empty() {
+        let mut tx = pool.begin().await?;
+        let released = crate::store::limits::release_freed(&mut tx, &held).await?;
+        tx.commit().await?;
+        changed.extend(released.changed.into_iter().map(TaskKey::into_string));
+        promoted.extend(released.queued);
+    }
+    notify_changed(pool, changed);
     Ok(promoted)
 }
 
@@ -462,10 +639,15 @@ pub(crate) async fn rescue(pool: &PgPool, dead_after: Duration) -> Result<Rescue
             rescued.failed += 1;
         }
     }
-    let fanned = crate::store::workflows::fan_in(&mut tx, ended).await?;
+    let fanned = crate::store::workflows::fan_in(&mut tx, ended.clone()).await?;
+    // A requeued limited task keeps its slot; an ended one's goes to a held
+    // task in this transaction (lock order: tasks, children, buckets).
+    let freed: Vec<TaskKey> = ended.iter().chain(&fanned.held).cloned().collect();
+    let limited = crate::store::limits::release_freed(&mut tx, &freed).await?;
     tx.commit().await?;
-    moved.extend(fanned.changed.into_iter().map(TaskKey::into_string));
+    moved.extend(fanned.changed.into_iter().chain(limited.changed).map(TaskKey::into_string));
     rescued.requeued.extend(fanned.released);
+    rescued.requeued.extend(limited.queued);
     notify_changed(pool, moved);
     Ok(rescued)
 }

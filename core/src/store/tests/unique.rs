@@ -153,7 +153,7 @@ async fn internal_moves_keep_the_key_with_its_task(pool: PgPool) {
     assert!(matches!(tasks::claim(&pool, &["a".into()], worker).await.unwrap()[..], [ClaimResult::Claimed(_)]));
     let success = tasks::Outcome::Success("1".into());
     let a = key("a");
-    let o = tasks::AttemptOutcomeRecord { task_id: &a, attempt: 1, outcome: &success };
+    let o = tasks::AttemptOutcomeRecord { task_id: &a, attempt: 1, outcome: &success, limited: false };
     assert_eq!(tasks::record_outcomes(&pool, worker, &[o]).await.unwrap(), [tasks::Recorded::Written]);
     assert_eq!(submit(&pool, NewTask { id: TaskId::parse("b").unwrap(), ..t }).await, "holder a");
 }

@@ -73,7 +73,7 @@ async fn claim(pool: &PgPool, ids: &[TaskKey], worker: Uuid) {
 /// worker of this release does; returns the ids the fan-in released.
 async fn finish(pool: &PgPool, ids: &[TaskKey], worker: Uuid, outcome: &Outcome) -> Vec<TaskKey> {
     let rows: Vec<AttemptOutcomeRecord<'_>> =
-        ids.iter().map(|id| AttemptOutcomeRecord { task_id: id, attempt: 1, outcome }).collect();
+        ids.iter().map(|id| AttemptOutcomeRecord { task_id: id, attempt: 1, outcome, limited: false }).collect();
     let (recorded, released) = workflows::record_outcomes(pool, worker, &rows).await.unwrap();
     assert!(recorded.iter().all(|r| *r == Recorded::Written), "{recorded:?}");
     let mut ids: Vec<TaskKey> = released.into_iter().map(|u| u.id).collect();
@@ -203,10 +203,13 @@ async fn a_failure_cancels_its_descendants_and_a_retry_reopens_them(pool: PgPool
     // The attempt count continues: a's second claim is attempt 2.
     tasks::claim(&pool, std::slice::from_ref(&a), w).await.unwrap();
     let o = ok();
-    let (_, released) =
-        workflows::record_outcomes(&pool, w, &[AttemptOutcomeRecord { task_id: &a, attempt: 2, outcome: &o }])
-            .await
-            .unwrap();
+    let (_, released) = workflows::record_outcomes(
+        &pool,
+        w,
+        &[AttemptOutcomeRecord { task_id: &a, attempt: 2, outcome: &o, limited: false }],
+    )
+    .await
+    .unwrap();
     assert_eq!(released.into_iter().map(|u| u.id).collect::<Vec<_>>(), std::slice::from_ref(&b));
 }
 
@@ -267,7 +270,9 @@ async fn the_repair_pass_releases_what_an_older_process_left_waiting(pool: PgPoo
     claim(&pool, std::slice::from_ref(&a), w).await;
     let o = ok();
     // The previous release's path: the outcome alone.
-    tasks::record_outcomes(&pool, w, &[AttemptOutcomeRecord { task_id: &a, attempt: 1, outcome: &o }]).await.unwrap();
+    tasks::record_outcomes(&pool, w, &[AttemptOutcomeRecord { task_id: &a, attempt: 1, outcome: &o, limited: false }])
+        .await
+        .unwrap();
     assert_eq!(status(&pool, &b).await, TaskStatus::Waiting);
     // Young nodes are left to the mechanism; old enough ones are repaired.
     assert_eq!(workflows::repair(&pool, Duration::from_secs(3600), 100).await.unwrap().repaired, 0);
@@ -333,7 +338,21 @@ async fn the_same_workflow_again_is_existing_and_another_body_conflicts(pool: Pg
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn the_gate_counts_alive_workers_of_an_older_release(pool: PgPool) {
     let old = register(&pool).await;
-    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10)).await.unwrap(), 1);
+    assert_eq!(
+        workflows::older_processes(&pool, Duration::from_secs(10), workflows::WORKFLOWS_LEVEL).await.unwrap(),
+        1
+    );
     workflows::report_level(&pool, old).await.unwrap();
-    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10)).await.unwrap(), 0);
+    assert_eq!(
+        workflows::older_processes(&pool, Duration::from_secs(10), workflows::WORKFLOWS_LEVEL).await.unwrap(),
+        0
+    );
+    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10), workflows::LIMITS_LEVEL).await.unwrap(), 0);
+    // A worker of the workflows release (level 1) passes workflows' gate, not limits'.
+    sqlx::query("UPDATE workers SET feature_level = 1 WHERE id = $1").bind(old).execute(&pool).await.unwrap();
+    assert_eq!(
+        workflows::older_processes(&pool, Duration::from_secs(10), workflows::WORKFLOWS_LEVEL).await.unwrap(),
+        0
+    );
+    assert_eq!(workflows::older_processes(&pool, Duration::from_secs(10), workflows::LIMITS_LEVEL).await.unwrap(), 1);
 }

@@ -9,7 +9,7 @@
 
 const KEY = "yadtq.apiKey";
 const REFRESH_MS = 2000;
-const STATUSES = ["waiting", "queued", "scheduled", "processing", "success", "failed", "cancelled"];
+const STATUSES = ["waiting", "held", "queued", "scheduled", "processing", "success", "failed", "cancelled"];
 const TERMINAL = new Set(["success", "failed", "cancelled"]);
 
 // ---- small helpers -------------------------------------------------------
@@ -371,6 +371,7 @@ function overview(root) {
         { "data-queue": q.queue },
         h("td", {}, h("a", { href: `#/tasks?queue=${encodeURIComponent(q.queue)}` }, q.queue)),
         h("td", { class: "num", "data-count": "waiting", title: "workflow nodes waiting for their parents" }, q.waiting ?? 0),
+        h("td", { class: "num", "data-count": "held", title: "tasks a limit holds back until it has room" }, q.held ?? 0),
         h("td", { class: "num", "data-count": "queued" }, q.queued),
         h("td", { class: "num", "data-count": "scheduled" }, q.scheduled),
         h("td", { class: "num", "data-count": "processing" }, q.processing),
@@ -394,7 +395,7 @@ function overview(root) {
           "tr",
           {},
           h("th", {}, "Queue"),
-          ["Waiting", "Queued", "Scheduled", "Processing", "Other", "Oldest queued"].map((t) => h("th", { class: "num" }, t)),
+          ["Waiting", "Held", "Queued", "Scheduled", "Processing", "Other", "Oldest queued"].map((t) => h("th", { class: "num" }, t)),
           ["Succeeded", "Failed", "Cancelled", "Failure rate"].map((t) => h("th", { class: "num", title: `last ${queues.minutes} min` }, t)),
           h("th", {}, `Finished per minute (${queues.minutes} min)`),
           h("th", { class: "num" }, "Consumer lag"),

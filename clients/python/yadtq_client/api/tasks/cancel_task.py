@@ -96,13 +96,13 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Problem | Task]:
-    """Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
+    """Cancel a task. `waiting`, `held`, `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
     Cancelling a cancelled task answers 200 with it, so a request repeated
     after a lost answer (the SDKs and the CLI retry cancels) is not an error.
-    A task in a status this release does not know (a newer release's, e.g.
-    `held`) gets a cancel request too (202, status unchanged), which the
+    A task in a status this release does not know (a newer release's) gets a
+    cancel request too (202, status unchanged), which the
     release that knows the status honours.
 
     Args:
@@ -132,13 +132,13 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
 ) -> Problem | Task | None:
-    """Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
+    """Cancel a task. `waiting`, `held`, `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
     Cancelling a cancelled task answers 200 with it, so a request repeated
     after a lost answer (the SDKs and the CLI retry cancels) is not an error.
-    A task in a status this release does not know (a newer release's, e.g.
-    `held`) gets a cancel request too (202, status unchanged), which the
+    A task in a status this release does not know (a newer release's) gets a
+    cancel request too (202, status unchanged), which the
     release that knows the status honours.
 
     Args:
@@ -163,13 +163,13 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Problem | Task]:
-    """Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
+    """Cancel a task. `waiting`, `held`, `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
     Cancelling a cancelled task answers 200 with it, so a request repeated
     after a lost answer (the SDKs and the CLI retry cancels) is not an error.
-    A task in a status this release does not know (a newer release's, e.g.
-    `held`) gets a cancel request too (202, status unchanged), which the
+    A task in a status this release does not know (a newer release's) gets a
+    cancel request too (202, status unchanged), which the
     release that knows the status honours.
 
     Args:
@@ -197,13 +197,13 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
 ) -> Problem | Task | None:
-    """Cancel a task. `waiting`, `queued` and `scheduled` tasks become `cancelled` at once
+    """Cancel a task. `waiting`, `held`, `queued` and `scheduled` tasks become `cancelled` at once
     (200); a `processing` task gets a cancel request (202) that its worker acts
     on within one heartbeat, aborting the handler, and it becomes `cancelled`.
     Cancelling a cancelled task answers 200 with it, so a request repeated
     after a lost answer (the SDKs and the CLI retry cancels) is not an error.
-    A task in a status this release does not know (a newer release's, e.g.
-    `held`) gets a cancel request too (202, status unchanged), which the
+    A task in a status this release does not know (a newer release's) gets a
+    cancel request too (202, status unchanged), which the
     release that knows the status honours.
 
     Args:

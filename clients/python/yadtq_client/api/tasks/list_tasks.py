@@ -119,7 +119,7 @@ def sync_detailed(
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
             `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
-            e.g. `held`, during a rolling upgrade): treat it as not terminal.
+            during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
@@ -168,7 +168,7 @@ def sync(
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
             `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
-            e.g. `held`, during a rolling upgrade): treat it as not terminal.
+            during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
@@ -212,7 +212,7 @@ async def asyncio_detailed(
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
             `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
-            e.g. `held`, during a rolling upgrade): treat it as not terminal.
+            during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):
@@ -259,7 +259,7 @@ async def asyncio(
     Args:
         status (TaskStatus | Unset): Where a task is in its lifecycle. Terminal: `success`,
             `failed`, `cancelled`. A task may also carry a status not listed here (a newer release's,
-            e.g. `held`, during a rolling upgrade): treat it as not terminal.
+            during a rolling upgrade): treat it as not terminal.
         task (str | Unset):
         queue (str | Unset):
         worker (UUID | Unset):

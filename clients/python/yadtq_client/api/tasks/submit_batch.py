@@ -136,6 +136,9 @@ def sync_detailed(
     item of the batch) creates nothing: its place in `tasks` holds that task,
     and `unique_existing` lists the place. The unique match wins over `id`.
 
+    Items may name `limits` as in `POST /tasks`: a task whose limits have no
+    room is stored `held` (still 202) and runs once they have.
+
     Args:
         idempotency_key (None | str | Unset):
         traceparent (None | str | Unset):
@@ -179,6 +182,9 @@ def sync(
     item of the batch) creates nothing: its place in `tasks` holds that task,
     and `unique_existing` lists the place. The unique match wins over `id`.
 
+    Items may name `limits` as in `POST /tasks`: a task whose limits have no
+    room is stored `held` (still 202) and runs once they have.
+
     Args:
         idempotency_key (None | str | Unset):
         traceparent (None | str | Unset):
@@ -216,6 +222,9 @@ async def asyncio_detailed(
      An item with a `unique` key held by an existing task (or by an earlier
     item of the batch) creates nothing: its place in `tasks` holds that task,
     and `unique_existing` lists the place. The unique match wins over `id`.
+
+    Items may name `limits` as in `POST /tasks`: a task whose limits have no
+    room is stored `held` (still 202) and runs once they have.
 
     Args:
         idempotency_key (None | str | Unset):
@@ -257,6 +266,9 @@ async def asyncio(
      An item with a `unique` key held by an existing task (or by an earlier
     item of the batch) creates nothing: its place in `tasks` holds that task,
     and `unique_existing` lists the place. The unique match wins over `id`.
+
+    Items may name `limits` as in `POST /tasks`: a task whose limits have no
+    room is stored `held` (still 202) and runs once they have.
 
     Args:
         idempotency_key (None | str | Unset):

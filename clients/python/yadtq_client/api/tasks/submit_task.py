@@ -134,6 +134,12 @@ def sync_detailed(
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
 
+    `limits` names limits the task takes (docs/limits.md), besides those
+    whose `tasks` list names its task: a task whose limits have no room now
+    is accepted `held` (202, since it runs once there is room) and becomes
+    `queued` when every one of its limits has room; `GET /tasks/{id}` says
+    which limit holds it.
+
     A `unique` option (docs/unique.md) makes at most one task of its key live:
     a repeat while an earlier task holds the key answers 200 with that task
     and the header `Yadtq-Unique: existing`, creating nothing, also across
@@ -186,6 +192,12 @@ def sync(
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
 
+    `limits` names limits the task takes (docs/limits.md), besides those
+    whose `tasks` list names its task: a task whose limits have no room now
+    is accepted `held` (202, since it runs once there is room) and becomes
+    `queued` when every one of its limits has room; `GET /tasks/{id}` says
+    which limit holds it.
+
     A `unique` option (docs/unique.md) makes at most one task of its key live:
     a repeat while an earlier task holds the key answers 200 with that task
     and the header `Yadtq-Unique: existing`, creating nothing, also across
@@ -232,6 +244,12 @@ async def asyncio_detailed(
     `task-id` or the `Idempotency-Key` header) makes submission idempotent: the
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
+
+    `limits` names limits the task takes (docs/limits.md), besides those
+    whose `tasks` list names its task: a task whose limits have no room now
+    is accepted `held` (202, since it runs once there is room) and becomes
+    `queued` when every one of its limits has room; `GET /tasks/{id}` says
+    which limit holds it.
 
     A `unique` option (docs/unique.md) makes at most one task of its key live:
     a repeat while an earlier task holds the key answers 200 with that task
@@ -282,6 +300,12 @@ async def asyncio(
     `task-id` or the `Idempotency-Key` header) makes submission idempotent: the
     same id and body again returns the original task with 200; the same id with
     a different task, args, kwargs or queue is 409.
+
+    `limits` names limits the task takes (docs/limits.md), besides those
+    whose `tasks` list names its task: a task whose limits have no room now
+    is accepted `held` (202, since it runs once there is room) and becomes
+    `queued` when every one of its limits has room; `GET /tasks/{id}` says
+    which limit holds it.
 
     A `unique` option (docs/unique.md) makes at most one task of its key live:
     a repeat while an earlier task holds the key answers 200 with that task
