@@ -275,6 +275,11 @@ pub struct Task {
     /// to clients.
     #[serde(skip)]
     pub key: TaskKey,
+    /// The task takes limits (`tasks.limited`), so `GET /tasks/{id}` reads
+    /// its [`Task::limits`]; a plain task's view costs no such read. Never
+    /// shown to clients.
+    #[serde(skip)]
+    pub limited: bool,
     /// Handler name.
     pub task: String,
     /// Positional arguments, exactly as submitted: an array of any JSON values.

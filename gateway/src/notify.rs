@@ -433,6 +433,7 @@ mod tests {
             workflow_id: None,
             parents: None,
             limits: None,
+            limited: false,
         }
     }
 

@@ -93,6 +93,7 @@ mod tests {
             workflow_id: None,
             parents: None,
             limits: None,
+            limited: false,
         }
     }
 

@@ -282,12 +282,16 @@ pub async fn get(
 
 /// `task` presented to `caller`, with its workflow and parents when it is a
 /// workflow node ([`yadtq_core::store::workflows::node_of`]) and its limits
-/// when it takes any ([`yadtq_core::store::limits::of_task`]).
+/// when it takes any ([`yadtq_core::store::limits::of_task`]). A plain task
+/// costs neither statement: long-polls answer thousands of them at once.
 async fn with_node(state: &AppState, caller: &Caller, task: Task) -> Result<Task, ApiError> {
-    let (node, limits) = tokio::try_join!(
-        yadtq_core::store::workflows::node_of(&state.pool, &task.key),
-        yadtq_core::store::limits::of_task(&state.pool, &task.key),
-    )?;
+    let limits = async {
+        match task.limited {
+            true => yadtq_core::store::limits::of_task(&state.pool, &task.key).await,
+            false => Ok(Vec::new()),
+        }
+    };
+    let (node, limits) = tokio::try_join!(yadtq_core::store::workflows::node_of(&state.pool, &task.key), limits)?;
     let mut task = caller.present(task);
     if !limits.is_empty() {
         task.limits = Some(

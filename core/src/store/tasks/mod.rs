@@ -165,6 +165,7 @@ impl From<TaskRecord> for TaskRow {
             task: Task {
                 id: key.task_id(),
                 key,
+                limited: r.limited,
                 task: r.name,
                 args: r.args.0,
                 kwargs: r.kwargs.0,
