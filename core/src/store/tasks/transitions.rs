@@ -306,8 +306,8 @@ pub enum Recorded {
 /// attempt rows. Fenced per task: an outcome changes nothing unless its task is
 /// still `processing` under this worker and attempt. Returns, per input in
 /// order, whether it was written. Outcomes of limited tasks also release
-/// what their slots make room for ([`record_outcomes_releasing`]), which the
-/// publisher then sends.
+/// what their slots make room for ([`record_outcomes_releasing`]); the
+/// publisher sends those here, since this drops the list.
 pub async fn record_outcomes(
     pool: &PgPool,
     worker_id: Uuid,
@@ -319,10 +319,11 @@ pub async fn record_outcomes(
 /// [`record_outcomes`], with the held tasks that the freed slots released
 /// (`queued` unpublished), for the caller to publish right after. A batch
 /// with no limited task (no [`AttemptOutcomeRecord::limited`]) is the one
-/// outcome statement, autocommitted, as ever; one with a limited task is a
-/// transaction: the outcomes, then [`crate::store::limits::release_freed`]
-/// of the limited ones written, so a slot is freed and handed on at one
-/// commit.
+/// outcome statement, autocommitted, as ever; one with a limited task is
+/// [`crate::store::limits::record_outcomes`]: one autocommitted statement
+/// that also frees the slots and finds the buckets holding a task, then,
+/// only when one does, a release in a transaction right after (the
+/// leader's pass hands the slot on if the worker dies in between).
 pub async fn record_outcomes_releasing(
     pool: &PgPool,
     worker_id: Uuid,
