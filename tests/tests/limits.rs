@@ -244,10 +244,25 @@ async fn raising_a_limit_releases_at_once_and_lowering_it_takes_effect_as_tasks_
     // Raised to 4: released in the PUT's own transaction.
     put_limit(&gw, "one", json!({"concurrency": 4})).await;
     assert_eq!(running(&stack, &ids).await, 4);
-    // Lowered to 1 while up to 4 run: they finish, and no attempt starts
-    // while another of the limit runs.
+    // Lowered to 1 while up to 4 hold slots: they finish (a task released
+    // before the lowering may still start after it: its slot was taken at
+    // release), nothing more is released until one slot is left, and from
+    // then on no attempt starts while another of the limit runs.
     put_limit(&gw, "one", json!({"concurrency": 1})).await;
-    let lowered_at: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(&stack.db).await.unwrap();
+    let lowered_at: DateTime<Utc> = loop {
+        // One statement: the count and the instant of its snapshot.
+        let (at, n): (DateTime<Utc>, i64) = sqlx::query_as(
+            "SELECT now(), count(*) FROM tasks WHERE id = ANY($1) AND status IN ('queued', 'processing')",
+        )
+        .bind(&ids)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+        if n <= 1 {
+            break at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     stack.wait_terminal(&ids, LONG).await;
     assert_eq!(stack.count_status(&ids, "success").await, 12);
     let crowded: i64 = sqlx::query_scalar(
