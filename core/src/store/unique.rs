@@ -20,6 +20,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
+use super::limits::plan::Plan;
 use super::tasks::{Inserted, NewTask};
 use super::StoreError;
 use crate::model::TaskStatus;
@@ -91,17 +92,25 @@ pub(crate) fn canonical(v: serde_json::Value) -> serde_json::Value {
 /// with the unique key of an earlier one, which is not sent. Only a task
 /// whose key's holder left its holding statuses meanwhile is sent again,
 /// in a next round (a plain submission takes one statement, one round).
-pub(super) async fn insert_in(conn: &mut PgConnection, tasks: &[NewTask]) -> Result<Vec<Inserted>, StoreError> {
+///
+/// `plans[i]` is task `i`'s limit plan, if any
+/// ([`super::tasks::insert_rows_planned`]); missing entries are none.
+pub(super) async fn insert_in(
+    conn: &mut PgConnection,
+    tasks: &[NewTask],
+    plans: &[Option<Plan>],
+) -> Result<Vec<Inserted>, StoreError> {
     let mut out: Vec<Option<Inserted>> = (0..tasks.len()).map(|_| None).collect();
     let mut pending = first_of_each_key(tasks, 0..tasks.len());
     for _round in 0..MAX_ROUNDS {
         let mut sent = vec![false; tasks.len()];
         pending.iter().for_each(|&i| sent[i] = true);
         let mut created = if pending.len() == tasks.len() {
-            super::tasks::insert_rows(&mut *conn, tasks).await?
+            super::tasks::insert_rows_planned(&mut *conn, tasks, &[], plans).await?
         } else {
-            super::tasks::insert_rows(&mut *conn, &pending.iter().map(|&i| tasks[i].clone()).collect::<Vec<_>>())
-                .await?
+            let some: Vec<NewTask> = pending.iter().map(|&i| tasks[i].clone()).collect();
+            let their: Vec<Option<Plan>> = pending.iter().map(|&i| plans.get(i).cloned().flatten()).collect();
+            super::tasks::insert_rows_planned(&mut *conn, &some, &[], &their).await?
         };
         let mut again = Vec::new();
         for (i, t) in tasks.iter().enumerate() {

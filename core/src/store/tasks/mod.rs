@@ -250,8 +250,10 @@ mod transitions;
 pub use list::{list, TaskFilter, TaskPage};
 pub(crate) use publish_pending::{fail_unsendable, fetch_unpublished, reroute_changed};
 pub use publish_pending::{mark_published, resend, Refused, Resent, Sent, Unpublished};
+#[cfg(test)]
+pub(super) use submit::insert_rows;
 pub use submit::{insert_batch, insert_each, BatchInsert, Inserted, NewTask};
-pub(super) use submit::{insert_rows, insert_rows_waiting};
+pub(super) use submit::{insert_rows_planned, insert_rows_waiting};
 pub(super) use transitions::record_outcomes_freeing;
 pub use transitions::{
     cancel, cancel_releasing, claim, record_outcomes, record_outcomes_releasing, retry, set_progress,

@@ -12,6 +12,7 @@ use sqlx::{PgConnection, PgPool};
 use super::{Backoff, TaskRecord, TaskRow};
 use crate::model::TaskStatus;
 use crate::names::{QueueName, TaskId, TaskKey, TaskName, Tenant};
+use crate::store::limits::plan::{self, Plan};
 use crate::store::unique::Unique;
 use crate::store::StoreError;
 use crate::telemetry::TraceContext;
@@ -80,16 +81,20 @@ pub enum BatchInsert {
 
 /// Inserts a batch in one transaction (one `UNNEST` statement), all or
 /// nothing. An id that already exists with the same request hash is returned
-/// as [`Inserted::Existing`] (idempotent submission).
+/// as [`Inserted::Existing`] (idempotent submission). Tasks a limit's
+/// `tasks` list names are admitted as [`insert_each`] says.
 pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInsert, StoreError> {
+    let db = plan::database_of(pool);
     let mut tx = pool.begin().await?;
-    let mut out = crate::store::unique::insert_in(&mut tx, tasks).await?;
+    let plans = plan::plan(&mut tx, &db, tasks, &[]).await?.expect("no limit is named, so none is unknown");
+    let mut out = crate::store::unique::insert_in(&mut tx, tasks, &plans).await?;
     if let Some(id) = out.iter().find_map(|i| match i {
         Inserted::Conflict(id) => Some(id.clone()),
         _ => None,
     }) {
         return Ok(BatchInsert::Conflict(id)); // dropping the transaction rolls the batch back
     }
+    plan::check(&db, &plans, &out);
     let changed = crate::store::limits::settle_inserted(&mut tx, tasks, &mut out, false).await?;
     tx.commit().await?;
     crate::store::events::notify_changed(pool, changed);
@@ -100,18 +105,34 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
 /// gathered by the gateway) with one statement and one commit; each gets its
 /// own result, conflicts included.
 ///
-/// Rows a limit's `tasks` list names are inserted `held` (autocommitted
-/// with the others) and then attached and released, autocommitted too
-/// (`store::limits::settle`: three statements while no limit is reached); each is returned as committed: `queued` when released, else
-/// `held` (publish only the `queued` rows). Plain rows cost nothing more.
+/// Rows a limit's `tasks` list names take their limits in the same
+/// statement when this process knows the list ([`plan::plan`], read again
+/// every second): `queued` at once, holding their slots, while no limit is
+/// reached. Otherwise (a list it does not know yet, a limit reached) they
+/// are inserted `held` (autocommitted with the others) and then attached
+/// and released, autocommitted too (`store::limits::settle`). Each is
+/// returned as committed: `queued` when released, else `held` (publish only
+/// the `queued` rows). Plain rows cost nothing more but a probe.
 pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserted>, StoreError> {
+    let db = plan::database_of(pool);
     let mut conn = pool.acquire().await?;
-    let mut out = crate::store::unique::insert_in(&mut conn, tasks).await?;
-    if out.iter().any(|i| matches!(i, Inserted::Created(r) if r.limited)) {
+    let plans = plan::plan(&mut conn, &db, tasks, &[]).await?.expect("no limit is named, so none is unknown");
+    let mut out = crate::store::unique::insert_in(&mut conn, tasks, &plans).await?;
+    plan::check(&db, &plans, &out);
+    if out.iter().any(|i| matches!(i, Inserted::Created(r) if crate::store::limits::unsettled(r))) {
         let changed = crate::store::limits::settle_inserted(&mut conn, tasks, &mut out, true).await?;
         crate::store::events::notify_changed(pool, changed);
     }
     Ok(out)
+}
+
+/// [`insert_rows_planned`] without waiting flags or plans.
+#[cfg(test)]
+pub(in crate::store) async fn insert_rows(
+    conn: &mut PgConnection,
+    tasks: &[NewTask],
+) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
+    insert_rows_waiting(conn, tasks, &[]).await
 }
 
 /// Inserts `tasks` in one statement; returns the rows created, by id.
@@ -121,49 +142,107 @@ pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserte
 /// uncommitted row (a deadlock PostgreSQL breaks after a second by failing
 /// one). A row that collides on its id or its unique key inserts nothing
 /// (`ON CONFLICT DO NOTHING`); [`crate::store::unique::insert_in`] resolves it.
-pub(in crate::store) async fn insert_rows(
-    conn: &mut PgConnection,
-    tasks: &[NewTask],
-) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
-    insert_rows_waiting(conn, tasks, &vec![false; tasks.len()]).await
-}
-
-/// [`insert_rows`], where a task whose `waiting` flag is set starts
-/// `waiting` (a workflow node with parents, `store::workflows`).
-///
-/// A task whose name a limit of its tenant lists in `tasks` (one probe of
-/// `limit_tasks`'s primary key per row, in this statement, so no
-/// read-then-insert race) is inserted `limited`, and `held` instead of
-/// `queued`: it is never published before [`crate::store::limits::settle`]
-/// gives it its memberships and releases it (the caller does, right after;
-/// the leader's pass when the caller crashed in between).
+/// A task whose `waiting` flag is set starts `waiting` (a workflow node
+/// with parents, `store::workflows`); missing flags are `false`.
 pub(in crate::store) async fn insert_rows_waiting(
     conn: &mut PgConnection,
     tasks: &[NewTask],
     waiting: &[bool],
 ) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
+    insert_rows_planned(conn, tasks, waiting, &[]).await
+}
+
+/// [`insert_rows_waiting`] with the tasks' limit plans (`plans[i]` for
+/// `tasks[i]`, missing: none; [`crate::store::limits::plan`]).
+///
+/// A task whose name a limit of its tenant lists in `tasks` (one probe of
+/// `limit_tasks`'s primary key per row, in this statement, so no
+/// read-then-insert race), or that has a plan, is inserted `limited`, and
+/// `held` instead of `queued`: it is never published before
+/// [`crate::store::limits::settle`] gives it its memberships and releases it
+/// (the caller does, right after; the leader's pass when the caller crashed
+/// in between). Except on the fast path: a task whose plan the statement
+/// confirms (its buckets exist, locked here in id order, and are exactly of
+/// its tenant's limits that it names or whose `tasks` list names it) gets
+/// its memberships in this statement, and is inserted `queued`, holding its
+/// slots, when every bucket has room for all the batch's new tasks in it
+/// (concurrency only, no rate, no held task waiting; room read from the
+/// bucket's `taken` under its lock, and the slots added to it here,
+/// migration 0022), else `held` with its memberships (the caller's settle
+/// then releases what has room).
+pub(in crate::store) async fn insert_rows_planned(
+    conn: &mut PgConnection,
+    tasks: &[NewTask],
+    waiting: &[bool],
+    plans: &[Option<Plan>],
+) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
     let col = |f: fn(&NewTask) -> String| tasks.iter().map(f).collect::<Vec<String>>();
     let unique = |f: fn(&NewTask, &Unique) -> Option<String>| {
         tasks.iter().map(|t| t.unique.as_ref().and_then(|u| f(t, u))).collect::<Vec<Option<String>>>()
     };
+    let plan = |f: fn(&Plan) -> &str| {
+        (0..tasks.len())
+            .map(|i| plans.get(i).and_then(Option::as_ref).map(|p| f(p).to_string()))
+            .collect::<Vec<Option<String>>>()
+    };
     let rows = task_query!(
-        "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
-                            retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate,
-                            unique_key, unique_states, limited)
-         SELECT id, name, args::json, kwargs::json, queue,
-                CASE WHEN w THEN 'waiting' WHEN run_at IS NOT NULL THEN 'scheduled' WHEN lim THEN 'held' ELSE 'queued' END,
-                max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
-                CASE WHEN ubase IS NOT NULL THEN yadtq_unique_key(ubase, ufor) END AS ukey,
-                string_to_array(ustates, ','), lim
-         FROM (SELECT t.*, EXISTS (SELECT 1 FROM limit_tasks lt WHERE lt.tenant = t.tenant AND lt.task_name = t.name) AS lim
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
-                           $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[],
-                           $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bool[])
-                    AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant,
-                         tp, ts, ubase, ufor, ustates, w)) t
-         ORDER BY ukey, id
-         ON CONFLICT DO NOTHING RETURNING ",
-        "",
+        "WITH input AS MATERIALIZED (
+           SELECT t.*, (SELECT string_agg(lt.limit_name, ',' ORDER BY lt.limit_name) FROM limit_tasks lt
+                        WHERE lt.tenant = t.tenant AND lt.task_name = t.name) AS listed,
+                  string_to_array(t.pbuckets, ',')::bigint[] AS plan
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
+                       $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[],
+                       $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bool[], $19::text[], $20::text[],
+                       $21::text[])
+                AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant,
+                     tp, ts, ubase, ufor, ustates, w, pbuckets, plimits, plisted)
+         ), locked AS MATERIALIZED (
+           SELECT b.id, b.tenant, b.limit_name, b.taken FROM limit_buckets b
+           WHERE b.id IN (SELECT unnest(plan) FROM input) ORDER BY b.id FOR NO KEY UPDATE OF b
+         ), room AS MATERIALIZED (
+           SELECT k.id, k.tenant, k.limit_name,
+                  l.concurrency IS NOT NULL AND l.rate_count IS NULL
+                  AND l.concurrency - k.taken >= (SELECT count(*) FROM input i
+                                                 WHERE k.id = ANY (i.plan) AND i.run_at IS NULL AND NOT i.w)
+                  AND NOT EXISTS (SELECT 1 FROM task_limits h JOIN tasks ht ON ht.id = h.task_id
+                                  WHERE h.bucket_id = k.id AND h.held AND ht.status = 'held') AS fits
+           FROM locked k JOIN limits l ON l.tenant = k.tenant AND l.name = k.limit_name
+         ), checked AS MATERIALIZED (
+           SELECT i.*, i.listed IS NOT NULL OR i.plan IS NOT NULL AS lim, coalesce(p.ok, false) AS planned,
+                  coalesce(p.ok AND p.fits AND i.run_at IS NULL AND NOT i.w, false) AS admitted,
+                  CASE WHEN i.ubase IS NOT NULL THEN yadtq_unique_key(i.ubase, i.ufor) END AS ukey
+           FROM input i LEFT JOIN LATERAL (
+             SELECT count(*) = cardinality(i.plan) AND bool_and(r.tenant = i.tenant)
+                    AND string_agg(r.limit_name, ',' ORDER BY r.limit_name) = i.plimits
+                    AND coalesce(i.listed, '') = i.plisted AS ok,
+                    bool_and(r.fits) AS fits
+             FROM room r WHERE r.id = ANY (i.plan)
+           ) p ON i.plan IS NOT NULL
+         ), ins AS (
+           INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
+                              retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate,
+                              unique_key, unique_states, limited)
+           SELECT id, name, args::json, kwargs::json, queue,
+                  CASE WHEN w THEN 'waiting' WHEN run_at IS NOT NULL THEN 'scheduled' WHEN admitted THEN 'queued'
+                       WHEN lim THEN 'held' ELSE 'queued' END,
+                  max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
+                  ukey, string_to_array(ustates, ','), lim
+           FROM checked
+           ORDER BY ukey, id
+           ON CONFLICT DO NOTHING RETURNING *
+         ), members AS (
+           INSERT INTO task_limits (task_id, bucket_id, seq, held, slot)
+           SELECT ins.id, b.id, ins.seq, ins.status = 'held', ins.status = 'queued'
+           FROM ins JOIN checked c ON c.id = ins.id AND c.planned CROSS JOIN LATERAL unnest(c.plan) AS b(id)
+           ORDER BY 1, 2
+         ), taken AS (
+           UPDATE limit_buckets b SET taken = b.taken + g.n
+           FROM (SELECT x.id, count(*) AS n FROM ins JOIN checked c ON c.id = ins.id AND c.planned
+                 CROSS JOIN LATERAL unnest(c.plan) AS x(id) WHERE ins.status = 'queued' GROUP BY x.id) g
+           WHERE b.id = g.id
+         )
+         SELECT ",
+        " FROM ins",
         &col(|t| t.key().into_string()),
         &col(|t| t.name.to_string()),
         &col(|t| t.args.clone()),
@@ -183,9 +262,17 @@ pub(in crate::store) async fn insert_rows_waiting(
         &unique(|t, u| Some(u.base(&t.tenant, &t.name))) as &[Option<String>],
         &tasks.iter().map(|t| t.unique.as_ref().and_then(|u| u.for_seconds)).collect::<Vec<_>>() as &[Option<i64>],
         &unique(|_, u| u.states()) as &[Option<String>],
-        waiting,
+        &pad(waiting, tasks.len()),
+        &plan(|p| &p.buckets) as &[Option<String>],
+        &plan(|p| &p.limits) as &[Option<String>],
+        &plan(|p| &p.listed) as &[Option<String>],
     )
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows.into_iter().map(TaskRow::from).map(|r| (r.task.key.clone(), r)).collect())
+}
+
+/// `flags` padded with `false` to `n` (UNNEST pads short arrays with NULL).
+fn pad(flags: &[bool], n: usize) -> Vec<bool> {
+    (0..n).map(|i| flags.get(i).copied().unwrap_or(false)).collect()
 }

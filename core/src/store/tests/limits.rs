@@ -624,6 +624,78 @@ async fn a_tasks_list_limits_plain_submissions_on_every_insert_path(pool: PgPool
     assert_eq!(status(&pool, "p5").await, "held");
 }
 
+/// The bucket's `taken` and `last_turn` (a release by the slow path takes
+/// a round-robin turn; the insert's fast path does not), and whether
+/// `taken` bounds its running tasks from above (migration 0022's rule).
+async fn bucket_state(pool: &PgPool, limit: &str) -> (i32, i64, bool) {
+    sqlx::query_as(
+        "SELECT b.taken, b.last_turn,
+                b.taken >= (SELECT count(*) FROM task_limits m JOIN tasks t ON t.id = m.task_id
+                            WHERE m.bucket_id = b.id AND t.status IN ('queued', 'processing'))
+         FROM limit_buckets b WHERE b.limit_name = $1",
+    )
+    .bind(limit)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A task a known `tasks` list names is admitted by its insert statement
+/// (`queued`, holding its slot, no turn taken) while its bucket's `taken`
+/// has room, and goes the slow path, with the same result, when it has not
+/// (a recount then) or its plan is stale (the limit deleted and declared
+/// again: a new bucket).
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_known_tasks_list_admits_in_the_insert_and_a_stale_plan_takes_the_slow_path(pool: PgPool) {
+    let worker = register(&pool).await;
+    by_name(&pool, "fast", 2).await;
+    let each = |ids: &'static [&'static str]| {
+        let pool = pool.clone();
+        async move {
+            created(&tasks::insert_each(&pool, &ids.iter().map(|i| new_task(i)).collect::<Vec<_>>()).await.unwrap())
+        }
+    };
+    assert_eq!(each(&["f1"]).await, [("queued".into(), true)]);
+    assert_eq!(bucket_state(&pool, "fast").await, (1, 0, true), "admitted by the insert, no turn taken");
+    // Room for one of two: both go the slow path, which releases the older.
+    assert_eq!(each(&["f2", "f3"]).await, [("queued".into(), true), ("held".into(), true)]);
+    let (taken, turn, bound) = bucket_state(&pool, "fast").await;
+    assert_eq!((taken, bound), (2, true));
+    assert!(turn > 0, "released by the slow path");
+    // A finished task hands its slot to the held one; finished tasks with
+    // nothing held behind them leave `taken` high until a recount.
+    run(&pool, worker, "f1", ok()).await;
+    assert_eq!(statuses(&pool, &["f2", "f3"]).await, ["queued", "queued"]);
+    run(&pool, worker, "f2", ok()).await;
+    run(&pool, worker, "f3", ok()).await;
+    let (taken, turn, _) = bucket_state(&pool, "fast").await;
+    assert_eq!(taken, 2, "no recount yet");
+    // `taken` says full: the slow path recounts and admits.
+    assert_eq!(each(&["f4"]).await, [("queued".into(), true)]);
+    let (taken, turn4, bound) = bucket_state(&pool, "fast").await;
+    assert_eq!((taken, bound), (1, true));
+    assert!(turn4 > turn, "released by the slow path");
+    assert_eq!(each(&["f5"]).await, [("queued".into(), true)]);
+    assert_eq!(bucket_state(&pool, "fast").await, (2, turn4, true), "the fast path again");
+    // Deleted and declared again: the remembered bucket id is gone.
+    run(&pool, worker, "f4", ok()).await;
+    run(&pool, worker, "f5", ok()).await;
+    limits::delete(&pool, &Tenant::default_tenant(), &name("fast")).await.unwrap();
+    by_name(&pool, "fast", 2).await;
+    assert_eq!(each(&["f6"]).await, [("queued".into(), true)], "the slow path, exact");
+    let (taken, turn, bound) = bucket_state(&pool, "fast").await;
+    assert_eq!((taken, bound), (1, true));
+    assert!(turn > 0, "released by the slow path");
+    // Read again after the refusal: the fast path once more.
+    assert_eq!(each(&["f7"]).await, [("queued".into(), true)]);
+    assert_eq!(bucket_state(&pool, "fast").await, (2, turn, true));
+    // Full: held, and released when a slot is freed.
+    assert_eq!(each(&["f8"]).await, [("held".into(), true)]);
+    run(&pool, worker, "f6", ok()).await;
+    assert_eq!(status(&pool, "f8").await, "queued");
+    assert!(bucket_state(&pool, "fast").await.2, "taken stays a bound");
+}
+
 /// A submitter that crashed between its insert and the attach leaves a
 /// `held` row without memberships: the leader's pass settles it after the
 /// grace (released when its bucket has room, plain when its limit went).

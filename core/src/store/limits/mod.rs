@@ -50,6 +50,8 @@ use super::StoreError;
 use crate::model::TaskStatus;
 use crate::names::{LimitName, TaskKey, TaskName, Tenant};
 
+pub mod plan;
+
 /// The status of a task a limit holds back ([`TaskStatus::Held`]).
 pub const HELD: &str = "held";
 
@@ -437,6 +439,9 @@ pub struct Attached {
 /// its tasks is still held, in the same transaction (the locks are this
 /// transaction's; in autocommit mode, see [`settle`]).
 pub async fn attach(conn: &mut PgConnection, tasks: &[Member<'_>]) -> Result<Attached, StoreError> {
+    if tasks.is_empty() {
+        return Ok(Attached::default());
+    }
     let (mut ei, mut et, mut en) = (Vec::new(), Vec::new(), Vec::new());
     for (i, t) in tasks.iter().enumerate() {
         for l in t.limits {
@@ -678,7 +683,8 @@ async fn lock_buckets(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Resul
 /// Locks `ids` (as `lock` says) and counts their room: `concurrency` minus
 /// the memberships whose task is `queued` or `processing`, and `count`
 /// minus the releases in the window ending at the release time. Clears
-/// the `slot` hint of memberships whose task no longer runs.
+/// the `slot` hint of memberships whose task no longer runs, and stores the
+/// count as the buckets' `taken` (migration 0022).
 async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<HashMap<i64, Room>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
@@ -698,6 +704,9 @@ async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<
            ), cleared AS (
              UPDATE task_limits m SET slot = false FROM s
              WHERE NOT s.running AND m.task_id = s.task_id AND m.bucket_id = s.bucket_id
+           ), recounted AS (
+             UPDATE limit_buckets b SET taken = (SELECT count(*) FROM s WHERE s.bucket_id = b.id AND s.running)
+             WHERE b.id = ANY ($1)
            ), b AS (
              SELECT b.id, b.last_turn, l.concurrency, l.rate_count, l.rate_per_seconds,
                     greatest(clk.c, b.last_release_at) AS at
@@ -974,13 +983,25 @@ pub enum LimitedInsert {
 /// returned as committed: `held`, or `queued` when released (publish only
 /// the `queued` ones).
 pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>]) -> Result<LimitedInsert, StoreError> {
+    let db = plan::database_of(pool);
     let mut tx = pool.begin().await?;
-    let mut inserted = super::unique::insert_in(&mut tx, tasks).await?;
+    let plans = match plan::plan(&mut tx, &db, tasks, limits).await? {
+        Ok(plans) => plans,
+        Err((i, name)) => return Ok(LimitedInsert::UnknownLimit(i, name)),
+    };
+    let mut inserted = super::unique::insert_in(&mut tx, tasks, &plans).await?;
     if let Some(Inserted::Conflict(key)) = inserted.iter().find(|i| matches!(i, Inserted::Conflict(_))) {
         return Ok(LimitedInsert::Conflict(key.clone())); // dropping the transaction rolls it back
     }
+    plan::check(&db, &plans, &inserted);
     let keys: Vec<TaskKey> = tasks.iter().map(NewTask::key).collect();
-    let created: Vec<usize> = (0..tasks.len()).filter(|&i| matches!(inserted[i], Inserted::Created(_))).collect();
+    // Rows the insert admitted with their plan need nothing more.
+    let created: Vec<usize> = (0..tasks.len())
+        .filter(|&i| match &inserted[i] {
+            Inserted::Created(r) => !(r.limited && r.task.status == TaskStatus::Queued),
+            _ => false,
+        })
+        .collect();
     let members: Vec<Member<'_>> = created
         .iter()
         .map(|&i| Member {
@@ -1086,6 +1107,13 @@ pub(in crate::store) async fn settle(
     Ok(Ok(Settled { released, limited }))
 }
 
+/// Whether a row just inserted needs [`settle`]: it is `limited` and not
+/// `queued` (a limited row is inserted `queued` only by the insert
+/// statement's fast path, which gave it its memberships and slots).
+pub(in crate::store) fn unsettled(row: &TaskRow) -> bool {
+    row.limited && row.task.status != TaskStatus::Queued
+}
+
 /// For [`super::tasks::insert_each`] and [`super::tasks::insert_batch`]:
 /// the created rows of `out` the insert found limited (a `tasks` list names
 /// them) are [`settle`]d in `conn` (a transaction, or an autocommitting
@@ -1098,7 +1126,7 @@ pub(in crate::store) async fn settle_inserted(
     autocommit: bool,
 ) -> Result<Vec<String>, StoreError> {
     let created: Vec<usize> =
-        (0..tasks.len()).filter(|&i| matches!(&out[i], Inserted::Created(r) if r.limited)).collect();
+        (0..tasks.len()).filter(|&i| matches!(&out[i], Inserted::Created(r) if unsettled(r))).collect();
     if created.is_empty() {
         return Ok(Vec::new());
     }
