@@ -3,17 +3,24 @@
 //!
 //! **The invariant.** A limited task is `queued` or `processing` only if a
 //! transaction holding the locks of all its buckets (their `limit_buckets`
-//! rows) moved it there after counting room in each under those locks
-//! ([`release`]). A bucket's running count is read from the task rows (the
-//! memberships whose task is `queued` or `processing`), never from a
-//! counter, so a slot is free as soon as its task is anything else, whoever
-//! moved it: nothing a crashed or older process does can leak one.
+//! rows) moved it there (or inserted it so) after finding room in each
+//! under those locks ([`release`], or the insert's fast path). Room is
+//! `concurrency` minus a bucket's running count, read from the task rows
+//! (the memberships whose task is `queued` or `processing`), so a slot is
+//! free as soon as its task is anything else, whoever moved it: nothing a
+//! crashed or older process does can leak one. Where that count would be a
+//! scan, the bucket's `taken` (migration 0022) stands in for it while it
+//! leaves room: it only ever bounds the count from above (slots are added
+//! under the lock, and taken off only by a recount under it), so room it
+//! shows is room the count would show.
 //!
 //! | step | what | by | function |
 //! |------|------|----|----------|
 //! | declare | a limit's row and its `tasks` list; a raise releases at once | API | [`put`] |
 //! | delete | the limit, its buckets and memberships; its held tasks released | API | [`delete`] |
-//! | attach | a new task's memberships (`held`), the row `held` | submit, in the insert's transaction | [`attach`] |
+//! | plan | a task's buckets, worked out before its insert from what was read | submit | [`plan::plan`] |
+//! | admit | the memberships and slots of a planned task whose buckets have room, the row `queued` | the insert statement | [`super::tasks::insert_rows_planned`] |
+//! | attach | a new task's memberships (`held`), the row `held` (no plan, a refused one, no room) | submit, after the insert | [`attach`] |
 //! | release | `held` → `queued` (or `cancelled` when a cancel was requested) | whoever frees a slot; submit; the leader | [`release`], [`release_freed`], [`release_pass`] |
 //!
 //! **Lock order** (docs/limits.md has the why): (1) the `limits` row, by

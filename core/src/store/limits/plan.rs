@@ -10,7 +10,7 @@
 //! inserts the task `held` for [`super::settle`] (the slow path, exact as
 //! always). So a stale guess costs time, never a slot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,10 @@ const TTL: Duration = Duration::from_secs(1);
 
 /// Bucket ids remembered per database at most (then forgotten at once).
 const MAX_BUCKETS: usize = 100_000;
+
+/// Task names whose `tasks` lists are remembered per database at most
+/// (then forgotten at once): names are the submitters' to choose.
+const MAX_NAMES: usize = 10_000;
 
 /// A task's planned memberships, in the insert statement's text form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,12 +89,13 @@ pub async fn plan(
     let named_of = |i: usize| named.get(i).unwrap_or(&no_names);
     // What is not known (or too old) yet.
     let (mut stale_names, mut stale_keys) = (Vec::new(), Vec::new());
+    let mut seen: HashSet<(String, String)> = HashSet::new();
     {
         let mut all = KNOWN.lock();
         let known = all.entry(db.to_string()).or_default();
         for (i, t) in tasks.iter().enumerate() {
             let name = (t.tenant.to_string(), t.name.to_string());
-            if !known.listed.get(&name).is_some_and(|(_, at)| fresh(at)) && !stale_names.contains(&name) {
+            if !known.listed.get(&name).is_some_and(|(_, at)| fresh(at)) && seen.insert(name.clone()) {
                 stale_names.push(name);
             }
             for l in named_of(i) {
@@ -122,6 +127,9 @@ pub async fn plan(
         }
         let mut all = KNOWN.lock();
         let known = all.entry(db.to_string()).or_default();
+        if known.listed.len() + read.len() > MAX_NAMES {
+            known.listed.clear();
+        }
         for (name, mut defs) in read {
             defs.sort();
             known.listed.insert(name, (defs, now));
@@ -141,13 +149,16 @@ pub async fn plan(
         let mut all = KNOWN.lock();
         let known = all.entry(db.to_string()).or_default();
         for r in rows {
+            stale_keys.retain(|k| k.0 != r.tenant || k.1 != r.name);
             known.keys.insert((r.tenant, r.name), (r.key_pointer, now));
         }
     }
+    // What is left of `stale_keys` was read and does not exist.
+    let unknown = stale_keys;
     // Each task's limits and buckets; the bucket ids not remembered.
     let mut wanted: Vec<Vec<(String, String)>> = Vec::with_capacity(tasks.len());
     let mut listed: Vec<String> = Vec::with_capacity(tasks.len());
-    let mut missing: Vec<(String, String, String)> = Vec::new();
+    let mut missing: HashSet<(String, String, String)> = HashSet::new();
     {
         let mut all = KNOWN.lock();
         let known = all.entry(db.to_string()).or_default();
@@ -157,11 +168,20 @@ pub async fn plan(
                 known.listed.get(&(tenant.clone(), t.name.to_string())).map(|(d, _)| d.clone()).unwrap_or_default();
             listed.push(defs.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>().join(","));
             let mut limits: Vec<Definition> = defs;
+            let mut complete = true;
             for l in named_of(i) {
-                match known.keys.get(&(tenant.clone(), l.to_string())) {
+                let k = (tenant.clone(), l.to_string());
+                match known.keys.get(&k) {
                     Some((key, _)) => limits.push((l.to_string(), key.clone())),
-                    None => return Ok(Err((i, l.clone()))),
+                    None if unknown.contains(&k) => return Ok(Err((i, l.clone()))),
+                    // Forgotten meanwhile (another submission's refused
+                    // plan): no plan, the slow path reads it.
+                    None => complete = false,
                 }
+            }
+            if !complete {
+                wanted.push(Vec::new());
+                continue;
             }
             limits.sort();
             limits.dedup_by(|a, b| a.0 == b.0);
@@ -174,14 +194,15 @@ pub async fn plan(
                 .collect();
             for (l, b) in &buckets {
                 let k = (tenant.clone(), l.clone(), b.clone());
-                if !known.buckets.contains_key(&k) && !missing.contains(&k) {
-                    missing.push(k);
+                if !known.buckets.contains_key(&k) {
+                    missing.insert(k);
                 }
             }
             wanted.push(buckets);
         }
     }
     if !missing.is_empty() {
+        let mut missing: Vec<(String, String, String)> = missing.into_iter().collect();
         missing.sort();
         let col = |f: fn(&(String, String, String)) -> &str| missing.iter().map(f).collect::<Vec<&str>>();
         let ids = bucket_ids(conn, &col(|m| &m.0), &col(|m| &m.1), &col(|m| &m.2)).await?;
