@@ -329,9 +329,11 @@ pub struct TaskLimit {
 pub async fn of_task(pool: &PgPool, key: &TaskKey) -> Result<Vec<TaskLimit>, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT b.limit_name AS "limit_name!", b.bucket AS "bucket!",
-                  (l.concurrency IS NOT NULL AND l.concurrency <=
+                  -- `taken` bounds the running count from above: below the
+                  -- concurrency, there is room without counting.
+                  (l.concurrency IS NOT NULL AND CASE WHEN b.taken < l.concurrency THEN false ELSE l.concurrency <=
                      (SELECT count(*) FROM task_limits s JOIN tasks t ON t.id = s.task_id
-                      WHERE s.bucket_id = b.id AND s.slot AND t.status IN ('queued', 'processing')))
+                      WHERE s.bucket_id = b.id AND s.slot AND t.status IN ('queued', 'processing')) END)
                   OR (l.rate_count IS NOT NULL AND l.rate_count <=
                      (SELECT count(*) FROM limit_releases r WHERE r.bucket_id = b.id
                         AND r.released_at > clock_timestamp() - make_interval(secs => l.rate_per_seconds)))
@@ -1200,31 +1202,26 @@ pub async fn repair_unattached(
 }
 
 /// [`super::tasks::record_outcomes_releasing`] for a batch with outcomes of
-/// limited tasks. The outcomes and the freed slots' bucket work are one
-/// autocommitted statement ([`super::tasks::record_outcomes_freeing`]: the
-/// buckets locked in id order after the task rows, the slot hints cleared,
-/// and under the locks whether a bucket holds a task), so a limit that is
-/// not reached costs no round trip and holds its bucket's lock only through
-/// that statement's commit. When a bucket holds tasks, they are released
-/// right after, in a transaction of their own ([`release`] counts under the
-/// locks again; the leader's pass is the fallback should this process die
-/// in between). A retry into `scheduled` frees its slot too (it is gated
-/// again when promoted). Returns, per outcome in order, whether it was
-/// written, and the tasks released (`queued` unpublished: publish them
+/// limited tasks, in one transaction: the outcomes and the freed slots'
+/// hints in one statement ([`super::tasks::record_outcomes_freeing`]: the
+/// buckets that hold a task locked in id order after the task rows, and
+/// under the locks which still do), then, only when one does, the release
+/// of its held tasks under those locks ([`release`]), so a freed slot is
+/// handed on in the transaction that frees it. A limit that is not reached
+/// takes no bucket lock. A retry into `scheduled` frees its slot too (it is
+/// gated again when promoted). Returns, per outcome in order, whether it
+/// was written, and the tasks released (`queued` unpublished: publish them
 /// after the call).
 pub async fn record_outcomes(
     pool: &PgPool,
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<(Vec<Recorded>, Vec<Unpublished>), StoreError> {
-    let (recorded, held) =
-        super::tasks::record_outcomes_freeing(&mut *pool.acquire().await?, worker_id, outcomes).await?;
-    let mut released = Released::default();
-    if !held.is_empty() {
-        let mut tx = pool.begin().await?;
-        released = release(&mut tx, &held, Lock::Wait, RELEASE_BUDGET).await?;
-        tx.commit().await?;
-    }
+    let mut tx = pool.begin().await?;
+    let (recorded, held) = super::tasks::record_outcomes_freeing(&mut tx, worker_id, outcomes).await?;
+    let released =
+        if held.is_empty() { Released::default() } else { release(&mut tx, &held, Lock::Held, RELEASE_BUDGET).await? };
+    tx.commit().await?;
     let written =
         outcomes.iter().zip(&recorded).filter(|(_, r)| **r == Recorded::Written).map(|(o, _)| o.task_id.clone());
     let changed = written.chain(released.changed).map(TaskKey::into_string).collect();

@@ -387,12 +387,13 @@ pub(crate) async fn record_outcomes_in(
 }
 
 /// [`record_outcomes_in`] for a batch with outcomes of limited tasks, in one
-/// autocommitted statement: the outcomes, then (migration 0021's
-/// `yadtq_limits_freed`, called from the statement after it locked the task
-/// rows) the freed slots' buckets locked in id order, their `slot` hints
-/// cleared, and the buckets that hold a task found under the locks. Returns
-/// per outcome whether it was written, and those buckets (empty while no
-/// limit is reached), for [`crate::store::limits::release`] right after.
+/// statement: the outcomes, then (migration 0022's `yadtq_limits_freed`,
+/// called from the statement after it locked the task rows) the freed
+/// slots' buckets that hold a task locked in id order, the `slot` hints
+/// cleared, and the locked buckets that still hold a task under the locks.
+/// Returns per outcome whether it was written, and those buckets (empty
+/// while no limit is reached), for [`crate::store::limits::release`] in the
+/// caller's transaction.
 pub(in crate::store) async fn record_outcomes_freeing(
     conn: &mut PgConnection,
     worker_id: Uuid,
