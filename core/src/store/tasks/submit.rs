@@ -152,6 +152,36 @@ pub(in crate::store) async fn insert_rows_waiting(
     insert_rows_planned(conn, tasks, waiting, &[]).await
 }
 
+/// [`task_query!`] with an [`InsertColumns`]' eighteen arrays as `$1` to
+/// `$18`, then the `extra` parameters.
+macro_rules! insert_query {
+    ($before:literal, $after:literal, $c:expr $(, $extra:expr)* $(,)?) => {
+        task_query!(
+            $before,
+            $after,
+            &$c.ids,
+            &$c.names,
+            &$c.args,
+            &$c.kwargs,
+            &$c.queues,
+            &$c.max_retries,
+            &$c.timeouts,
+            &$c.run_at as &[Option<DateTime<Utc>>],
+            &$c.backoff_base as &[Option<f64>],
+            &$c.backoff_cap as &[Option<f64>],
+            &$c.hashes,
+            &$c.tenants,
+            &$c.traceparents as &[Option<String>],
+            &$c.tracestates as &[Option<String>],
+            &$c.unique_bases as &[Option<String>],
+            &$c.unique_for as &[Option<i64>],
+            &$c.unique_states as &[Option<String>],
+            &$c.waiting
+            $(, $extra)*
+        )
+    };
+}
+
 /// [`insert_rows_waiting`] with the tasks' limit plans (`plans[i]` for
 /// `tasks[i]`, missing: none; [`crate::store::limits::plan`]).
 ///
@@ -180,7 +210,7 @@ pub(in crate::store) async fn insert_rows_planned(
     // A batch without plans (every plain one) takes the short statement:
     // the planned one's CTEs cost PostgreSQL a quarter more per insert.
     let rows = if plans.iter().all(Option::is_none) {
-        task_query!(
+        insert_query!(
             "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
                                 retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate,
                                 unique_key, unique_states, limited)
@@ -198,29 +228,12 @@ pub(in crate::store) async fn insert_rows_planned(
              ORDER BY ukey, id
              ON CONFLICT DO NOTHING RETURNING ",
             "",
-            &c.ids,
-            &c.names,
-            &c.args,
-            &c.kwargs,
-            &c.queues,
-            &c.max_retries,
-            &c.timeouts,
-            &c.run_at as &[Option<DateTime<Utc>>],
-            &c.backoff_base as &[Option<f64>],
-            &c.backoff_cap as &[Option<f64>],
-            &c.hashes,
-            &c.tenants,
-            &c.traceparents as &[Option<String>],
-            &c.tracestates as &[Option<String>],
-            &c.unique_bases as &[Option<String>],
-            &c.unique_for as &[Option<i64>],
-            &c.unique_states as &[Option<String>],
-            &c.waiting,
+            c,
         )
         .fetch_all(&mut *conn)
         .await?
     } else {
-        task_query!(
+        insert_query!(
             "WITH input AS MATERIALIZED (
                SELECT t.*, (SELECT string_agg(lt.limit_name, ',' ORDER BY lt.limit_name) FROM limit_tasks lt
                             WHERE lt.tenant = t.tenant AND lt.task_name = t.name) AS listed,
@@ -278,24 +291,7 @@ pub(in crate::store) async fn insert_rows_planned(
              )
              SELECT ",
             " FROM ins",
-            &c.ids,
-            &c.names,
-            &c.args,
-            &c.kwargs,
-            &c.queues,
-            &c.max_retries,
-            &c.timeouts,
-            &c.run_at as &[Option<DateTime<Utc>>],
-            &c.backoff_base as &[Option<f64>],
-            &c.backoff_cap as &[Option<f64>],
-            &c.hashes,
-            &c.tenants,
-            &c.traceparents as &[Option<String>],
-            &c.tracestates as &[Option<String>],
-            &c.unique_bases as &[Option<String>],
-            &c.unique_for as &[Option<i64>],
-            &c.unique_states as &[Option<String>],
-            &c.waiting,
+            c,
             &c.plan_buckets as &[Option<String>],
             &c.plan_limits as &[Option<String>],
             &c.plan_listed as &[Option<String>],
