@@ -72,7 +72,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = {
 /// message names the host and port, and for a failed TLS handshake the URL's
 /// TLS parameters) or a migration fails.
 pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
-    let opts: PgConnectOptions = cfg.database_url.parse()?;
+    let opts = session_options(cfg.database_url.parse()?);
     let target = format!("{}:{}", opts.get_host(), opts.get_port());
     let pool = match PgPoolOptions::new()
         .max_connections(cfg.db_pool_size)
@@ -110,11 +110,20 @@ fn is_tls_failure(e: &sqlx::Error) -> bool {
     }
 }
 
+/// `opts` with the settings every session of the services runs with:
+/// `jit = off`. Their statements are short and indexed; a row estimate
+/// past `jit_above_cost` (one statement's, on a large `tasks` table) made
+/// PostgreSQL compile the statement anew on every call, about 30 ms of CPU
+/// each, where running it takes a fraction of a millisecond.
+fn session_options(opts: PgConnectOptions) -> PgConnectOptions {
+    opts.options([("jit", "off")])
+}
+
 /// Opens one connection outside any pool (heartbeats and the leader lock use
 /// their own connection, so a busy or recycling pool cannot delay or drop them).
 pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, StoreError> {
     use sqlx::Connection;
-    Ok(PgConnection::connect(database_url).await?)
+    Ok(PgConnection::connect_with(&session_options(database_url.parse()?)).await?)
 }
 
 /// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
@@ -150,5 +159,23 @@ mod connect_tests {
         let e = super::connect(&cfg).await.expect_err("nothing listens on port 1").to_string();
         assert!(e.contains("PostgreSQL at 127.0.0.1:1 (DATABASE_URL)"), "{e}");
         assert!(e.to_lowercase().contains("refused"), "{e}");
+    }
+
+    /// The services' sessions run without JIT compilation, pooled or
+    /// dedicated (a server default of `on` compiled a statement on every
+    /// call once its estimate passed `jit_above_cost`).
+    #[sqlx::test(migrator = "crate::store::MIGRATOR")]
+    async fn service_sessions_run_without_jit(pool: sqlx::PgPool) {
+        // This test's own database, on the server DATABASE_URL names.
+        let server = std::env::var("DATABASE_URL").expect("DATABASE_URL, as for every store test");
+        let (server, _) = server.rsplit_once('/').expect("a URL with a database");
+        let url = format!("{server}/{}", pool.connect_options().get_database().expect("a test database"));
+        let cfg =
+            Cli::try_parse_from(["t", "--database-url", &url, "--kafka-bootstrap", "127.0.0.1:1"]).expect("parses").cfg;
+        let show = "SELECT current_setting('jit')";
+        let pooled: String = sqlx::query_scalar(show).fetch_one(&super::connect(&cfg).await.unwrap()).await.unwrap();
+        let mut own = super::connect_dedicated(&url).await.unwrap();
+        let dedicated: String = sqlx::query_scalar(show).fetch_one(&mut own).await.unwrap();
+        assert_eq!((pooled.as_str(), dedicated.as_str()), ("off", "off"));
     }
 }
