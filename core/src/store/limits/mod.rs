@@ -325,19 +325,14 @@ pub struct TaskLimit {
 }
 
 /// The limits task `key` takes, by name; empty for a task without limits
-/// (one index probe).
+/// (one index probe). A bucket is counted (a second statement) only when
+/// its `taken` reaches the concurrency or its limit has a rate: `taken`
+/// bounds the running count from above, so below the concurrency there is
+/// room without counting.
 pub async fn of_task(pool: &PgPool, key: &TaskKey) -> Result<Vec<TaskLimit>, StoreError> {
     let rows = sqlx::query!(
-        r#"SELECT b.limit_name AS "limit_name!", b.bucket AS "bucket!",
-                  -- `taken` bounds the running count from above: below the
-                  -- concurrency, there is room without counting.
-                  (l.concurrency IS NOT NULL AND CASE WHEN b.taken < l.concurrency THEN false ELSE l.concurrency <=
-                     (SELECT count(*) FROM task_limits s JOIN tasks t ON t.id = s.task_id
-                      WHERE s.bucket_id = b.id AND s.slot AND t.status IN ('queued', 'processing')) END)
-                  OR (l.rate_count IS NOT NULL AND l.rate_count <=
-                     (SELECT count(*) FROM limit_releases r WHERE r.bucket_id = b.id
-                        AND r.released_at > clock_timestamp() - make_interval(secs => l.rate_per_seconds)))
-                  AS "full!"
+        r#"SELECT b.id, b.limit_name AS "limit_name!", b.bucket AS "bucket!",
+                  (l.concurrency IS NOT NULL AND b.taken >= l.concurrency) OR l.rate_count IS NOT NULL AS "maybe_full!"
            FROM task_limits m JOIN limit_buckets b ON b.id = m.bucket_id
            JOIN limits l ON l.tenant = b.tenant AND l.name = b.limit_name
            WHERE m.task_id = $1 ORDER BY b.limit_name"#,
@@ -345,9 +340,33 @@ pub async fn of_task(pool: &PgPool, key: &TaskKey) -> Result<Vec<TaskLimit>, Sto
     )
     .fetch_all(pool)
     .await?;
+    let counted: Vec<i64> = rows.iter().filter(|r| r.maybe_full).map(|r| r.id).collect();
+    let full: HashSet<i64> = if counted.is_empty() {
+        HashSet::new()
+    } else {
+        sqlx::query_scalar!(
+            r#"SELECT b.id AS "id!" FROM UNNEST($1::bigint[]) AS u(id) JOIN limit_buckets b ON b.id = u.id
+               JOIN limits l ON l.tenant = b.tenant AND l.name = b.limit_name
+               WHERE (l.concurrency IS NOT NULL AND l.concurrency <=
+                        (SELECT count(*) FROM task_limits s JOIN tasks t ON t.id = s.task_id
+                         WHERE s.bucket_id = b.id AND s.slot AND t.status IN ('queued', 'processing')))
+                  OR (l.rate_count IS NOT NULL AND l.rate_count <=
+                        (SELECT count(*) FROM limit_releases r WHERE r.bucket_id = b.id
+                           AND r.released_at > clock_timestamp() - make_interval(secs => l.rate_per_seconds)))"#,
+            &counted
+        )
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect()
+    };
     Ok(rows
         .into_iter()
-        .map(|r| TaskLimit { limit: LimitName::from_stored(r.limit_name), bucket: r.bucket, full: r.full })
+        .map(|r| TaskLimit {
+            limit: LimitName::from_stored(r.limit_name),
+            bucket: r.bucket,
+            full: full.contains(&r.id),
+        })
         .collect())
 }
 
