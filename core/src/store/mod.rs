@@ -72,11 +72,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = {
 /// message names the host and port, and for a failed TLS handshake the URL's
 /// TLS parameters) or a migration fails.
 pub async fn connect(cfg: &CommonConfig) -> anyhow::Result<PgPool> {
-    let opts = session_options(cfg.database_url.parse()?);
+    let opts: PgConnectOptions = cfg.database_url.parse()?;
     let target = format!("{}:{}", opts.get_host(), opts.get_port());
     let pool = match PgPoolOptions::new()
         .max_connections(cfg.db_pool_size)
         .acquire_timeout(cfg.db_acquire_timeout)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(SESSION).await.map(drop)
+            })
+        })
         .connect_with(opts.clone())
         .await
     {
@@ -110,20 +116,22 @@ fn is_tls_failure(e: &sqlx::Error) -> bool {
     }
 }
 
-/// `opts` with the settings every session of the services runs with:
+/// What every session of the services runs right after it connects:
 /// `jit = off`. Their statements are short and indexed; a row estimate
 /// past `jit_above_cost` (one statement's, on a large `tasks` table) made
 /// PostgreSQL compile the statement anew on every call, about 30 ms of CPU
-/// each, where running it takes a fraction of a millisecond.
-fn session_options(opts: PgConnectOptions) -> PgConnectOptions {
-    opts.options([("jit", "off")])
-}
+/// each, where running it takes a fraction of a millisecond. A `SET`, not
+/// a startup option, so that a pooler in session mode, which may refuse
+/// or drop startup options, passes it.
+const SESSION: &str = "SET jit = off";
 
 /// Opens one connection outside any pool (heartbeats and the leader lock use
 /// their own connection, so a busy or recycling pool cannot delay or drop them).
 pub async fn connect_dedicated(database_url: &str) -> Result<PgConnection, StoreError> {
-    use sqlx::Connection;
-    Ok(PgConnection::connect_with(&session_options(database_url.parse()?)).await?)
+    use sqlx::{Connection, Executor};
+    let mut conn = PgConnection::connect(database_url).await?;
+    conn.execute(SESSION).await?;
+    Ok(conn)
 }
 
 /// `SELECT 1` within the pool's acquire timeout: true when PostgreSQL answers.
