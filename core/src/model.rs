@@ -331,7 +331,8 @@ pub struct Task {
     pub parents: Option<Vec<String>>,
     /// The limits the task takes (docs/limits.md), by name: its bucket of
     /// each and whether that bucket holds it back now. `GET /tasks/{id}`
-    /// only; absent for a task without limits, and in listings.
+    /// of a task that is not terminal only (a finished task holds and waits
+    /// for no slot); absent for a task without limits, and in listings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Vec<TaskLimitState>>,
     /// The schedule that fired the task (its id), for tasks fired by a

@@ -1546,7 +1546,8 @@ export interface components {
             /**
              * @description The limits the task takes (docs/limits.md), by name: its bucket of
              *     each and whether that bucket holds it back now. `GET /tasks/{id}`
-             *     only; absent for a task without limits, and in listings.
+             *     of a task that is not terminal only (a finished task holds and waits
+             *     for no slot); absent for a task without limits, and in listings.
              */
             limits?: components["schemas"]["TaskLimitState"][] | null;
             /**

@@ -282,11 +282,12 @@ pub async fn get(
 
 /// `task` presented to `caller`, with its workflow and parents when it is a
 /// workflow node ([`yadtq_core::store::workflows::node_of`]) and its limits
-/// when it takes any ([`yadtq_core::store::limits::of_task`]). A plain task
-/// costs neither statement: long-polls answer thousands of them at once.
+/// when it takes any and is not terminal ([`yadtq_core::store::limits::of_task`]).
+/// A plain task costs neither statement, nor does a finished limited one:
+/// long-polls answer thousands of them at once.
 async fn with_node(state: &AppState, caller: &Caller, task: Task) -> Result<Task, ApiError> {
     let limits = async {
-        match task.limited {
+        match task.limited && !task.status.is_terminal() {
             true => yadtq_core::store::limits::of_task(&state.pool, &task.key).await,
             false => Ok(Vec::new()),
         }

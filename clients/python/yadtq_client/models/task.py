@@ -43,7 +43,8 @@ class Task:
         finished_at (datetime.datetime | None | Unset): When the task reached a terminal status.
         limits (list[TaskLimitState] | None | Unset): The limits the task takes (docs/limits.md), by name: its bucket of
             each and whether that bucket holds it back now. `GET /tasks/{id}`
-            only; absent for a task without limits, and in listings.
+            of a task that is not terminal only (a finished task holds and waits
+            for no slot); absent for a task without limits, and in listings.
         parents (list[str] | None | Unset): A node's parents' task ids; absent for a task that is not a node, and in
             listings.
         progress (None | Progress | Unset):

@@ -712,7 +712,7 @@ async fn lock_buckets(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Resul
 /// the memberships whose task is `queued` or `processing`, and `count`
 /// minus the releases in the window ending at the release time. Clears
 /// the `slot` hint of memberships whose task no longer runs, and stores the
-/// count as the buckets' `taken` (migration 0022).
+/// count as the buckets' `taken` and `counted` (migrations 0022, 0023).
 async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<HashMap<i64, Room>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
@@ -733,8 +733,10 @@ async fn lock_rooms(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<
              UPDATE task_limits m SET slot = false FROM s
              WHERE NOT s.running AND m.task_id = s.task_id AND m.bucket_id = s.bucket_id
            ), recounted AS (
-             UPDATE limit_buckets b SET taken = (SELECT count(*) FROM s WHERE s.bucket_id = b.id AND s.running)
-             WHERE b.id = ANY ($1)
+             UPDATE limit_buckets b SET taken = c.n, counted = c.n
+             FROM (SELECT u.id, (SELECT count(*) FROM s WHERE s.bucket_id = u.id AND s.running)::integer AS n
+                   FROM UNNEST($1::bigint[]) AS u(id)) c
+             WHERE b.id = c.id
            ), b AS (
              SELECT b.id, b.last_turn, l.concurrency, l.rate_count, l.rate_per_seconds,
                     greatest(clk.c, b.last_release_at) AS at
@@ -1221,10 +1223,10 @@ pub async fn repair_unattached(
 }
 
 /// [`super::tasks::record_outcomes_releasing`] for a batch with outcomes of
-/// limited tasks, in one transaction: the outcomes and the freed slots'
-/// hints in one statement ([`super::tasks::record_outcomes_freeing`]: the
-/// buckets that hold a task locked in id order after the task rows, and
-/// under the locks which still do), then, only when one does, the release
+/// limited tasks, in one transaction: the outcomes in one statement
+/// ([`super::tasks::record_outcomes_freeing`]: the buckets that hold a
+/// task locked in id order after the task rows, and under the locks which
+/// still do; nothing of the limits written), then, only when one does, the release
 /// of its held tasks under those locks ([`release`]), so a freed slot is
 /// handed on in the transaction that frees it. A limit that is not reached
 /// takes no bucket lock. A retry into `scheduled` frees its slot too (it is

@@ -199,7 +199,9 @@ macro_rules! insert_query {
 /// (concurrency only, no rate, no held task waiting; room read from the
 /// bucket's `taken` under its lock, and the slots added to it here,
 /// migration 0022), else `held` with its memberships (the caller's settle
-/// then releases what has room).
+/// then releases what has room). A bucket whose `taken` grew by
+/// `yadtq_limits_stale_slots()` since its last count takes the slow path
+/// too, which counts it (migration 0023).
 pub(in crate::store) async fn insert_rows_planned(
     conn: &mut PgConnection,
     tasks: &[NewTask],
@@ -245,11 +247,12 @@ pub(in crate::store) async fn insert_rows_planned(
                     AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant,
                          tp, ts, ubase, ufor, ustates, w, pbuckets, plimits, plisted)
              ), locked AS MATERIALIZED (
-               SELECT b.id, b.tenant, b.limit_name, b.taken FROM limit_buckets b
+               SELECT b.id, b.tenant, b.limit_name, b.taken, b.counted FROM limit_buckets b
                WHERE b.id IN (SELECT unnest(plan) FROM input) ORDER BY b.id FOR NO KEY UPDATE OF b
              ), room AS MATERIALIZED (
                SELECT k.id, k.tenant, k.limit_name,
                       l.concurrency IS NOT NULL AND l.rate_count IS NULL
+                      AND k.taken - k.counted < yadtq_limits_stale_slots()
                       AND l.concurrency - k.taken >= (SELECT count(*) FROM input i
                                                      WHERE k.id = ANY (i.plan) AND i.run_at IS NULL AND NOT i.w)
                       AND NOT EXISTS (SELECT 1 FROM task_limits h JOIN tasks ht ON ht.id = h.task_id

@@ -387,10 +387,11 @@ pub(crate) async fn record_outcomes_in(
 }
 
 /// [`record_outcomes_in`] for a batch with outcomes of limited tasks, in one
-/// statement: the outcomes, then (migration 0022's `yadtq_limits_freed`,
+/// statement: the outcomes, then (migration 0023's `yadtq_limits_freed`,
 /// called from the statement after it locked the task rows) the freed
-/// slots' buckets that hold a task locked in id order, the `slot` hints
-/// cleared, and the locked buckets that still hold a task under the locks.
+/// slots' buckets that hold a task locked in id order, and the locked
+/// buckets that still hold a task under the locks. The `slot` hints stay
+/// set (the next count clears them: migration 0023).
 /// Returns per outcome whether it was written, and those buckets (empty
 /// while no limit is reached), for [`crate::store::limits::release`] in the
 /// caller's transaction.

@@ -696,6 +696,41 @@ async fn a_known_tasks_list_admits_in_the_insert_and_a_stale_plan_takes_the_slow
     assert!(bucket_state(&pool, "fast").await.2, "taken stays a bound");
 }
 
+/// Outcomes leave their `slot` hints set (migration 0023); a bucket whose
+/// `taken` grew by `yadtq_limits_stale_slots()` since its last count takes
+/// the slow path once, which counts it and clears the finished tasks'
+/// hints, so a count never scans more than the running tasks and that
+/// bound. The bound is lowered to 4 in this test's database.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn hints_of_finished_tasks_are_cleared_by_a_count_forced_every_stale_bound(pool: PgPool) {
+    sqlx::query("CREATE OR REPLACE FUNCTION yadtq_limits_stale_slots() RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT 4 $$")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let worker = register(&pool).await;
+    by_name(&pool, "wide", 1000).await;
+    let hints = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM task_limits WHERE slot").fetch_one(&pool).await.unwrap();
+        n
+    };
+    for i in 0..4 {
+        let id = format!("w{i}");
+        assert_eq!(created(&tasks::insert_each(&pool, &[new_task(&id)]).await.unwrap()), [("queued".into(), true)]);
+        run(&pool, worker, &id, ok()).await;
+    }
+    assert_eq!(bucket_state(&pool, "wide").await, (4, 0, true), "four fast admissions, no count yet");
+    assert_eq!(hints().await, 4, "the outcomes wrote nothing of the limits");
+    // The fifth: `taken` grew by the bound, so the slow path counts first.
+    assert_eq!(created(&tasks::insert_each(&pool, &[new_task("w4")]).await.unwrap()), [("queued".into(), true)]);
+    let (taken, turn, bound) = bucket_state(&pool, "wide").await;
+    assert_eq!((taken, bound), (1, true), "counted: only w4 runs");
+    assert!(turn > 0, "released by the slow path");
+    assert_eq!(hints().await, 1, "the finished tasks' hints were cleared by the count");
+    // And the fast path again.
+    assert_eq!(created(&tasks::insert_each(&pool, &[new_task("w5")]).await.unwrap()), [("queued".into(), true)]);
+    assert_eq!(bucket_state(&pool, "wide").await, (2, turn, true));
+}
+
 /// A submitter that crashed between its insert and the attach leaves a
 /// `held` row without memberships: the leader's pass settles it after the
 /// grace (released when its bucket has room, plain when its limit went).
