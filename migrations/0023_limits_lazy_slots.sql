@@ -116,7 +116,10 @@ $$;
 -- returns those that still do under the locks. A limit that is not
 -- reached costs an outcome this probe and nothing else.
 CREATE OR REPLACE FUNCTION yadtq_limits_freed(freed text[]) RETURNS bigint[]
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+-- Planned once per session (each call planned its statements again, which
+-- cost several times their execution: see migration 0024).
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     locked bigint[];
 BEGIN

@@ -210,7 +210,9 @@ pub(in crate::store) async fn insert_rows_planned(
 ) -> Result<HashMap<TaskKey, TaskRow>, StoreError> {
     let c = InsertColumns::of(tasks, waiting, plans);
     // A batch without plans (every plain one) takes the short statement:
-    // the planned one's CTEs cost PostgreSQL a quarter more per insert.
+    // the planned one's CTEs cost PostgreSQL a quarter more per insert. The
+    // planned one is a function (migration 0024), so that it is planned
+    // once per session, not on every call.
     let rows = if plans.iter().all(Option::is_none) {
         insert_query!(
             "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
@@ -236,64 +238,9 @@ pub(in crate::store) async fn insert_rows_planned(
         .await?
     } else {
         insert_query!(
-            "WITH input AS MATERIALIZED (
-               SELECT t.*, (SELECT string_agg(lt.limit_name, ',' ORDER BY lt.limit_name) FROM limit_tasks lt
-                            WHERE lt.tenant = t.tenant AND lt.task_name = t.name) AS listed,
-                      string_to_array(t.pbuckets, ',')::bigint[] AS plan
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[],
-                           $8::timestamptz[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::text[],
-                           $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bool[], $19::text[], $20::text[],
-                           $21::text[])
-                    AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant,
-                         tp, ts, ubase, ufor, ustates, w, pbuckets, plimits, plisted)
-             ), locked AS MATERIALIZED (
-               SELECT b.id, b.tenant, b.limit_name, b.taken, b.counted FROM limit_buckets b
-               WHERE b.id IN (SELECT unnest(plan) FROM input) ORDER BY b.id FOR NO KEY UPDATE OF b
-             ), room AS MATERIALIZED (
-               SELECT k.id, k.tenant, k.limit_name,
-                      l.concurrency IS NOT NULL AND l.rate_count IS NULL
-                      AND k.taken - k.counted < yadtq_limits_stale_slots()
-                      AND l.concurrency - k.taken >= (SELECT count(*) FROM input i
-                                                     WHERE k.id = ANY (i.plan) AND i.run_at IS NULL AND NOT i.w)
-                      AND NOT EXISTS (SELECT 1 FROM task_limits h JOIN tasks ht ON ht.id = h.task_id
-                                      WHERE h.bucket_id = k.id AND h.held AND ht.status = 'held') AS fits
-               FROM locked k JOIN limits l ON l.tenant = k.tenant AND l.name = k.limit_name
-             ), checked AS MATERIALIZED (
-               SELECT i.*, i.listed IS NOT NULL OR i.plan IS NOT NULL AS lim, coalesce(p.ok, false) AS planned,
-                      coalesce(p.ok AND p.fits AND i.run_at IS NULL AND NOT i.w, false) AS admitted,
-                      CASE WHEN i.ubase IS NOT NULL THEN yadtq_unique_key(i.ubase, i.ufor) END AS ukey
-               FROM input i LEFT JOIN LATERAL (
-                 SELECT count(*) = cardinality(i.plan) AND bool_and(r.tenant = i.tenant)
-                        AND string_agg(r.limit_name, ',' ORDER BY r.limit_name) = i.plimits
-                        AND coalesce(i.listed, '') = i.plisted AS ok,
-                        bool_and(r.fits) AS fits
-                 FROM room r WHERE r.id = ANY (i.plan)
-               ) p ON i.plan IS NOT NULL
-             ), ins AS (
-               INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,
-                                  retry_backoff_base, retry_backoff_cap, request_hash, tenant, traceparent, tracestate,
-                                  unique_key, unique_states, limited)
-               SELECT id, name, args::json, kwargs::json, queue,
-                      CASE WHEN w THEN 'waiting' WHEN run_at IS NOT NULL THEN 'scheduled' WHEN admitted THEN 'queued'
-                           WHEN lim THEN 'held' ELSE 'queued' END,
-                      max_retries, timeout_seconds, run_at, base, cap, hash, tenant, tp, ts,
-                      ukey, string_to_array(ustates, ','), lim
-               FROM checked
-               ORDER BY ukey, id
-               ON CONFLICT DO NOTHING RETURNING *
-             ), members AS (
-               INSERT INTO task_limits (task_id, bucket_id, seq, held, slot)
-               SELECT ins.id, b.id, ins.seq, ins.status = 'held', ins.status = 'queued'
-               FROM ins JOIN checked c ON c.id = ins.id AND c.planned CROSS JOIN LATERAL unnest(c.plan) AS b(id)
-               ORDER BY 1, 2
-             ), taken AS (
-               UPDATE limit_buckets b SET taken = b.taken + g.n
-               FROM (SELECT x.id, count(*) AS n FROM ins JOIN checked c ON c.id = ins.id AND c.planned
-                     CROSS JOIN LATERAL unnest(c.plan) AS x(id) WHERE ins.status = 'queued' GROUP BY x.id) g
-               WHERE b.id = g.id
-             )
-             SELECT ",
-            " FROM ins",
+            "SELECT ",
+            " FROM yadtq_tasks_insert_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                                              $17, $18, $19, $20, $21)",
             c,
             &c.plan_buckets as &[Option<String>],
             &c.plan_limits as &[Option<String>],
