@@ -192,14 +192,16 @@ macro_rules! insert_query {
 /// [`crate::store::limits::settle`] gives it its memberships and releases it
 /// (the caller does, right after; the leader's pass when the caller crashed
 /// in between). Except on the fast path: a task whose plan the statement
-/// confirms (its buckets exist, locked here in id order, and are exactly of
-/// its tenant's limits that it names or whose `tasks` list names it) gets
-/// its memberships in this statement, and is inserted `queued`, holding its
-/// slots, when every bucket has room for all the batch's new tasks in it
-/// (concurrency only, no rate, no held task waiting; room read from the
-/// bucket's `taken` under its lock, and the slots added to it here,
-/// migration 0022), else `held` with its memberships (the caller's settle
-/// then releases what has room). A bucket whose `taken` grew by
+/// confirms (its buckets exist, and are exactly of its tenant's limits
+/// that it names or whose `tasks` list names it) gets its memberships in
+/// this statement, and is inserted `queued`, holding its slots, when every
+/// bucket has room for all the batch's new tasks in it (concurrency only,
+/// no rate, no held task waiting; room read from the bucket's `taken`,
+/// then confirmed under the bucket's lock, taken in id order after the
+/// inserts, as the slots are added to it: migrations 0022, 0024; when the
+/// lock shows no room, the function inserts the rows again, admitting
+/// none), else `held` with its memberships (the caller's settle then
+/// releases what has room). A bucket whose `taken` grew by
 /// `yadtq_limits_stale_slots()` since its last count takes the slow path
 /// too, which counts it (migration 0023).
 pub(in crate::store) async fn insert_rows_planned(
@@ -211,8 +213,8 @@ pub(in crate::store) async fn insert_rows_planned(
     let c = InsertColumns::of(tasks, waiting, plans);
     // A batch without plans (every plain one) takes the short statement:
     // the planned one's CTEs cost PostgreSQL a quarter more per insert. The
-    // planned one is a function (migration 0024), so that it is planned
-    // once per session, not on every call.
+    // planned one is a function (migration 0024): planned once per session,
+    // not on every call, and taking its buckets' locks after its inserts.
     let rows = if plans.iter().all(Option::is_none) {
         insert_query!(
             "INSERT INTO tasks (id, name, args, kwargs, queue, status, max_retries, timeout_seconds, run_at,

@@ -266,6 +266,68 @@ async fn concurrent_submissions_into_one_bucket_admit_one_without_deadlock(pool:
     assert_eq!(running, 1);
 }
 
+/// Concurrent submissions on the fast path (a known `tasks` list) read the
+/// bucket's room without its lock and take the lock only to add their
+/// slots, under a guard (migration 0024): when several saw the same last
+/// slots, the guard admits as many as there is room for and the others are
+/// inserted `held` by the function's second try. Exact, and no submission
+/// fails.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn concurrent_fast_path_submissions_never_exceed_the_concurrency(pool: PgPool) {
+    by_name(&pool, "eight", 8).await;
+    // The first submission creates the bucket (slow path); the process
+    // then knows its id.
+    assert_eq!(created(&tasks::insert_each(&pool, &[new_task("warm")]).await.unwrap()), [("queued".into(), true)]);
+    let submits = (0..32).map(|i| {
+        let pool = pool.clone();
+        tokio::spawn(
+            async move { created(&tasks::insert_each(&pool, &[new_task(&format!("f{i:02}"))]).await.unwrap()) },
+        )
+    });
+    let mut got = Vec::new();
+    for s in submits.collect::<Vec<_>>() {
+        got.extend(s.await.unwrap());
+    }
+    assert_eq!(got.iter().filter(|(s, _)| s == "queued").count(), 7, "{got:?}");
+    assert_eq!(got.iter().filter(|(s, _)| s == "held").count(), 25, "{got:?}");
+    let running: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status IN ('queued', 'processing')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(running, 8);
+    let (taken, _, bound) = bucket_state(&pool, "eight").await;
+    assert!(bound && taken <= 8, "taken {taken} bounds the running tasks and never passes the concurrency");
+}
+
+/// A `DELETE` of a limit while fast-path submissions hold its bucket
+/// `FOR KEY SHARE` and ask for its lock: whichever PostgreSQL fails to
+/// break a deadlock runs again, so every submission and the delete succeed,
+/// and no task is left held by the deleted limit.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_delete_racing_fast_path_submissions_fails_none(pool: PgPool) {
+    by_name(&pool, "gone", 1000).await;
+    assert_eq!(created(&tasks::insert_each(&pool, &[new_task("warm")]).await.unwrap()), [("queued".into(), true)]);
+    let submits: Vec<_> = (0..8)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for j in 0..10 {
+                    tasks::insert_each(&pool, &[new_task(&format!("d{i}-{j}"))]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(limits::delete(&pool, &Tenant::default_tenant(), &name("gone")).await.unwrap().is_some());
+    for s in submits {
+        s.await.unwrap();
+    }
+    limits::repair_unattached(&pool, std::time::Duration::ZERO, 1000).await.unwrap();
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status = 'held'").fetch_one(&pool).await.unwrap();
+    assert_eq!(held, 0, "nothing is held by a limit that is gone");
+}
+
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn rate_releases_never_exceed_count_in_any_window(pool: PgPool) {
     const COUNT: usize = 3;
