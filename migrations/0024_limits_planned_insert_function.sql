@@ -15,9 +15,8 @@
 -- Locked late: a bucket's row lock is held from the statement that adds
 -- slots to its `taken` through that statement's commit, so with one global
 -- bucket admissions queue on it, and on a busy machine a holder preempted
--- mid-statement stretched every wait. The room is now read without the
--- lock (the buckets held `FOR KEY SHARE`, which only a DELETE waits for),
--- the tasks and memberships are inserted, and only then are the buckets
+-- mid-statement stretched every wait. The room is now read without any
+-- lock, the tasks and memberships are inserted, and only then are the buckets
 -- locked in id order and their `taken` raised, under a guard re-checked on
 -- the locked row: the concurrency still has room for the slots and the
 -- stale bound is not reached. When the guard fails for a bucket (another
@@ -25,11 +24,13 @@
 -- SQLSTATE YQL01 before any row is returned, the function's subtransaction
 -- undoes the statement, and the function runs it again admitting nothing
 -- (the rows `held`, for the caller's settle: the slow path, exact as
--- always); so does a deadlock (a DELETE of the limit holding the bucket
--- while this statement holds it `FOR KEY SHARE` and asks for its lock). A count (`yadtq_limits_recount`, a release's) under the lock
--- either waits for an admission that raised `taken` (and sees its rows)
--- or runs before it (and the admission adds its slots to the count), so
--- `taken` stays an upper bound of the running tasks.
+-- always), holding the buckets `FOR KEY SHARE` so that they outlive the
+-- statement; so does a foreign-key violation (a bucket deleted with its
+-- limit since the read), or a deadlock. A count (`yadtq_limits_recount`,
+-- a release's) under the lock either waits for an admission that raised
+-- `taken` (and sees its rows) or runs before it (and the admission adds
+-- its slots to the count), so `taken` stays an upper bound of the running
+-- tasks.
 --
 -- `$1` to `$21` are the arrays of store::tasks::InsertColumns in order.
 -- Returns the rows inserted (a row that collided inserts nothing).
@@ -70,10 +71,19 @@ BEGIN
                   $21::text[])
            AS t(id, name, args, kwargs, queue, max_retries, timeout_seconds, run_at, base, cap, hash, tenant,
                 tp, ts, ubase, ufor, ustates, w, pbuckets, plimits, plisted)
-    ), kept AS MATERIALIZED (
-      -- The buckets exist until the commit (a DELETE of their limit waits).
+    ), kept_locked AS MATERIALIZED (
+      -- The second try: the buckets exist until the commit (a DELETE of
+      -- their limit waits), so the memberships' foreign keys hold.
       SELECT b.id, b.tenant, b.limit_name, b.taken, b.counted FROM limit_buckets b
-      WHERE b.id IN (SELECT unnest(plan) FROM input) ORDER BY b.id FOR KEY SHARE OF b
+      WHERE NOT v_fast AND b.id IN (SELECT unnest(plan) FROM input) ORDER BY b.id FOR KEY SHARE OF b
+    ), kept AS MATERIALIZED (
+      -- The first: no lock (concurrent submissions sharing a bucket would
+      -- each add a member to its lockers); a bucket deleted meanwhile fails
+      -- the guard or a foreign key, and the second try runs.
+      SELECT b.id, b.tenant, b.limit_name, b.taken, b.counted FROM limit_buckets b
+      WHERE v_fast AND b.id IN (SELECT unnest(plan) FROM input)
+      UNION ALL
+      SELECT * FROM kept_locked
     ), room AS MATERIALIZED (
       -- Read without the bucket's lock: a guess the guard below confirms.
       SELECT k.id, k.tenant, k.limit_name,
@@ -129,7 +139,7 @@ BEGIN
     SELECT ins.* FROM ins
     WHERE yadtq_limits_confirm((SELECT count(*) FROM raised), (SELECT count(*) FROM slots));
     RETURN;
-    EXCEPTION WHEN sqlstate 'YQL01' OR deadlock_detected THEN
+    EXCEPTION WHEN sqlstate 'YQL01' OR foreign_key_violation OR deadlock_detected THEN
         IF NOT v_fast THEN
             RAISE;
         END IF;

@@ -27,15 +27,6 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
-
-    /// True when PostgreSQL broke a deadlock by failing this transaction
-    /// (SQLSTATE 40P01): it changed nothing, and running it again may succeed.
-    pub fn is_deadlock(&self) -> bool {
-        match self {
-            Self::Refused(e) => e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "40P01"),
-            _ => false,
-        }
-    }
 }
 
 impl From<sqlx::Error> for StoreError {

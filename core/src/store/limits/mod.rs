@@ -375,23 +375,6 @@ pub async fn of_task(pool: &PgPool, key: &TaskKey) -> Result<Vec<TaskLimit>, Sto
 /// limits allow (the leader's pass does the rest). `None` when there is no
 /// such limit; else the tasks released (`queued` unpublished: publish them).
 pub async fn delete(pool: &PgPool, tenant: &Tenant, name: &LimitName) -> Result<Option<Vec<Unpublished>>, StoreError> {
-    // A submission's fast path holds a bucket `FOR KEY SHARE` and then asks
-    // for its lock, which this holds while it waits to delete the bucket:
-    // PostgreSQL fails one of the two (the submission inserts again without
-    // the fast path), and this runs again when it is the one.
-    let mut tries = 0;
-    loop {
-        match delete_once(pool, tenant, name).await {
-            Err(e) if e.is_deadlock() && tries < DEADLOCK_TRIES => tries += 1,
-            done => return done,
-        }
-    }
-}
-
-/// Times [`delete`] runs again after PostgreSQL failed it to break a deadlock.
-const DEADLOCK_TRIES: usize = 3;
-
-async fn delete_once(pool: &PgPool, tenant: &Tenant, name: &LimitName) -> Result<Option<Vec<Unpublished>>, StoreError> {
     let mut tx = pool.begin().await?;
     // The limit's row first (as `put` does; a submission creating a bucket
     // of it waits), then its buckets in id order, so no release of them is

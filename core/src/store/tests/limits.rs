@@ -299,10 +299,10 @@ async fn concurrent_fast_path_submissions_never_exceed_the_concurrency(pool: PgP
     assert!(bound && taken <= 8, "taken {taken} bounds the running tasks and never passes the concurrency");
 }
 
-/// A `DELETE` of a limit while fast-path submissions hold its bucket
-/// `FOR KEY SHARE` and ask for its lock: whichever PostgreSQL fails to
-/// break a deadlock runs again, so every submission and the delete succeed,
-/// and no task is left held by the deleted limit.
+/// A `DELETE` of a limit while fast-path submissions use its bucket: every
+/// submission and the delete succeed (a fast path that held the bucket
+/// `FOR KEY SHARE` before asking for its lock deadlocked with the delete,
+/// which PostgreSQL failed), and no task is left held by the deleted limit.
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn a_delete_racing_fast_path_submissions_fails_none(pool: PgPool) {
     by_name(&pool, "gone", 1000).await;
