@@ -681,9 +681,8 @@ struct Room {
 
 /// Locks buckets `ids` in id order (as `lock` says); returns the ones
 /// locked. `FOR NO KEY UPDATE`: releases of a bucket exclude each other,
-/// while the foreign-key checks of rows that reference it (memberships,
-/// release rows, which take `KEY SHARE`) neither wait for the lock nor make
-/// it wait, so a transaction that inserted a membership can still take it.
+/// while the foreign-key checks of the release rows that reference it
+/// (`KEY SHARE`) neither wait for the lock nor make it wait.
 async fn lock_buckets(conn: &mut PgConnection, ids: &[i64], lock: Lock) -> Result<Vec<i64>, StoreError> {
     Ok(match lock {
         Lock::Held => ids.to_vec(),

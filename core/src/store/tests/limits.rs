@@ -328,6 +328,73 @@ async fn a_delete_racing_fast_path_submissions_fails_none(pool: PgPool) {
     assert_eq!(held, 0, "nothing is held by a limit that is gone");
 }
 
+/// A fast-path submission held (its bucket full) while its limit is
+/// deleted between its lock-free read of the bucket and its commit: the
+/// memberships have no foreign key (migration 0025), so the insert locks
+/// every bucket its memberships name and, finding one gone, inserts the
+/// task again without memberships; none is left naming a deleted bucket
+/// (where a held task would wait for ever) and the task runs.
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn a_delete_committed_under_a_fast_path_insert_leaves_no_membership_behind(pool: PgPool) {
+    by_name(&pool, "gone", 1).await;
+    assert_eq!(created(&tasks::insert_each(&pool, &[new_task("warm")]).await.unwrap()), [("queued".into(), true)]);
+    // An uncommitted row with the same id: the insert waits for it after
+    // its read of the bucket, before its memberships.
+    let mut blocker = pool.begin().await.unwrap();
+    tasks::insert_rows(&mut blocker, &[new_task("x")]).await.unwrap();
+    let submit = {
+        let pool = pool.clone();
+        tokio::spawn(async move { created(&tasks::insert_each(&pool, &[new_task("x")]).await.unwrap()) })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND wait_event_type = 'Lock' AND query LIKE '%yadtq_tasks_insert_planned%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the insert never waited for the uncommitted row");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(limits::delete(&pool, &Tenant::default_tenant(), &name("gone")).await.unwrap().is_some());
+    blocker.rollback().await.unwrap();
+    submit.await.unwrap();
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM task_limits m WHERE NOT EXISTS (SELECT 1 FROM limit_buckets b WHERE b.id = m.bucket_id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "no membership names a deleted bucket");
+    limits::repair_unattached(&pool, Duration::ZERO, 1000).await.unwrap();
+    assert_eq!(status(&pool, "x").await, "queued");
+}
+
+/// Memberships go with their task (retention) and with their bucket (its
+/// limit deleted): triggers, not foreign keys (migration 0025).
+#[sqlx::test(migrator = "crate::store::MIGRATOR")]
+async fn memberships_are_deleted_with_their_task_and_with_their_bucket(pool: PgPool) {
+    by_name(&pool, "a", 10).await;
+    by_name(&pool, "b", 10).await;
+    let ids: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+    let rows: Vec<NewTask> = ids.iter().map(|id| new_task(id)).collect();
+    tasks::insert_each(&pool, &rows).await.unwrap();
+    let members = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(members("SELECT count(*) FROM task_limits").await, 8, "two limits each");
+    sqlx::query("DELETE FROM tasks WHERE id = 'm0'").execute(&pool).await.unwrap();
+    assert_eq!(members("SELECT count(*) FROM task_limits WHERE task_id = 'm0'").await, 0);
+    assert!(limits::delete(&pool, &Tenant::default_tenant(), &name("a")).await.unwrap().is_some());
+    assert_eq!(members("SELECT count(*) FROM task_limits").await, 3, "the three left, of limit b");
+}
+
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
 async fn rate_releases_never_exceed_count_in_any_window(pool: PgPool) {
     const COUNT: usize = 3;
