@@ -163,3 +163,15 @@ BEGIN
   END LOOP;
 END
 $fn$;
+
+-- A success deletes its task's memberships (store::tasks::record_outcomes_freeing):
+-- the hints a count scans are then those of running tasks and of failed,
+-- cancelled or retrying ones, so the count no longer needs forcing every
+-- 4,096 slots to keep its scan short. Forced, it stalled every admission
+-- of a busy global bucket: the admissions seeing the bound inserted their
+-- tasks `held`, every later one queued behind them (a held task is never
+-- overtaken) and every outcome then took the bucket's lock, a convoy of
+-- slow paths on one lock (24% of 10,000 end-to-end tasks). The bound is
+-- now the concurrency itself (`taken` says full), as before migration 0023.
+CREATE OR REPLACE FUNCTION yadtq_limits_stale_slots() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 2147483647 $$;

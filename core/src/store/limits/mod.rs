@@ -47,7 +47,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::tasks::{
@@ -1018,6 +1018,7 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
         Ok(plans) => plans,
         Err((i, name)) => return Ok(LimitedInsert::UnknownLimit(i, name)),
     };
+    let turn = plan::turn(&db, &plans).await;
     let mut inserted = super::unique::insert_in(&mut tx, tasks, &plans).await?;
     if let Some(Inserted::Conflict(key)) = inserted.iter().find(|i| matches!(i, Inserted::Conflict(_))) {
         return Ok(LimitedInsert::Conflict(key.clone())); // dropping the transaction rolls it back
@@ -1050,6 +1051,7 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
         Err((i, name)) => return Ok(LimitedInsert::UnknownLimit(created[i], name)),
     };
     tx.commit().await?;
+    drop(turn);
     settled.apply(&created, &mut inserted);
     super::events::notify_changed(pool, settled.released.changed.iter().map(|k| k.to_string()).collect());
     Ok(LimitedInsert::Done(inserted, settled.released.queued))
@@ -1222,26 +1224,34 @@ pub async fn repair_unattached(
 }
 
 /// [`super::tasks::record_outcomes_releasing`] for a batch with outcomes of
-/// limited tasks, in one transaction: the outcomes in one statement
+/// limited tasks: the outcomes in one autocommitted statement
 /// ([`super::tasks::record_outcomes_freeing`]: the buckets that hold a
 /// task locked in id order after the task rows, and under the locks which
-/// still do; nothing of the limits written), then, only when one does, the release
-/// of its held tasks under those locks ([`release`]), so a freed slot is
-/// handed on in the transaction that frees it. A limit that is not reached
-/// takes no bucket lock. A retry into `scheduled` frees its slot too (it is
-/// gated again when promoted). Returns, per outcome in order, whether it
-/// was written, and the tasks released (`queued` unpublished: publish them
+/// still do; a successful task's memberships deleted), then, only when one
+/// does, the release of its held tasks in a transaction right after
+/// ([`release`], waiting for the buckets' locks again), so a limit that is
+/// not reached costs an outcome that one statement and no transaction. A
+/// worker that dies between the two leaves the slot to the leader's pass
+/// (within P). A retry into `scheduled` frees its slot too (it is gated
+/// again when promoted). Returns, per outcome in order, whether it was
+/// written, and the tasks released (`queued` unpublished: publish them
 /// after the call).
 pub async fn record_outcomes(
     pool: &PgPool,
     worker_id: Uuid,
     outcomes: &[AttemptOutcomeRecord<'_>],
 ) -> Result<(Vec<Recorded>, Vec<Unpublished>), StoreError> {
-    let mut tx = pool.begin().await?;
-    let (recorded, held) = super::tasks::record_outcomes_freeing(&mut tx, worker_id, outcomes).await?;
-    let released =
-        if held.is_empty() { Released::default() } else { release(&mut tx, &held, Lock::Held, RELEASE_BUDGET).await? };
-    tx.commit().await?;
+    let mut conn = pool.acquire().await?;
+    let (recorded, held) = super::tasks::record_outcomes_freeing(&mut conn, worker_id, outcomes).await?;
+    let released = if held.is_empty() {
+        Released::default()
+    } else {
+        let mut tx = conn.begin().await?;
+        let released = release(&mut tx, &held, Lock::Wait, RELEASE_BUDGET).await?;
+        tx.commit().await?;
+        released
+    };
+    drop(conn);
     let written =
         outcomes.iter().zip(&recorded).filter(|(_, r)| **r == Recorded::Written).map(|(o, _)| o.task_id.clone());
     let changed = written.chain(released.changed).map(TaskKey::into_string).collect();

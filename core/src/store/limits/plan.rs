@@ -11,7 +11,7 @@
 //! always). So a stale guess costs time, never a slot.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -62,6 +62,46 @@ struct Known {
 
 /// Per database ([`database_of`]): ids differ between databases.
 static KNOWN: LazyLock<Mutex<HashMap<String, Known>>> = LazyLock::new(Default::default);
+
+/// Turns of this process's planned inserts, per database and bucket id ([`turn`]).
+static TURNS: LazyLock<Mutex<HashMap<(String, i64), BucketTurn>>> = LazyLock::new(Default::default);
+
+/// One bucket's turn: its holder, then its waiters.
+type BucketTurn = Arc<tokio::sync::Mutex<()>>;
+
+/// This process's turn at the buckets of a planned insert ([`turn`]): held
+/// through the insert's commit.
+pub struct Turn(#[allow(dead_code)] Vec<tokio::sync::OwnedMutexGuard<()>>);
+
+/// Waits for this process's turn at every bucket that `plans` name, in
+/// database `db` ([`database_of`]): taken in id order, so two waiting
+/// inserts never wait for each other's. Hold the turn through the commit.
+/// Empty at once for a plain insert. A planned insert holds its buckets'
+/// row locks from its end through its commit, so concurrent ones sharing a
+/// bucket (all of them, with one global bucket) queue on that lock inside
+/// PostgreSQL, each holding a connection, each hand-off a backend woken on
+/// a busy machine; taking turns here instead, the submissions that arrive
+/// meanwhile gather into the next batch (docs/limits.md "Cost"). Other
+/// processes still race for the locks, which the insert's guard settles.
+pub async fn turn(db: &str, plans: &[Option<Plan>]) -> Turn {
+    let mut ids: Vec<i64> =
+        plans.iter().flatten().flat_map(|p| p.buckets.split(',').filter_map(|b| b.parse().ok())).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mutexes: Vec<BucketTurn> = {
+        let mut turns = TURNS.lock();
+        if turns.len() + ids.len() > MAX_BUCKETS {
+            // Forget the turns no insert holds or waits for.
+            turns.retain(|_, m| Arc::strong_count(m) > 1);
+        }
+        ids.iter().map(|id| turns.entry((db.to_string(), *id)).or_default().clone()).collect()
+    };
+    let mut held = Vec::with_capacity(mutexes.len());
+    for m in mutexes {
+        held.push(m.lock_owned().await);
+    }
+    Turn(held)
+}
 
 /// The identity of `pool`'s database (host, port, name), which keys what
 /// this process remembers.

@@ -87,6 +87,7 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
     let db = plan::database_of(pool);
     let mut tx = pool.begin().await?;
     let plans = plan::plan(&mut tx, &db, tasks, &[]).await?.expect("no limit is named, so none is unknown");
+    let turn = plan::turn(&db, &plans).await;
     let mut out = crate::store::unique::insert_in(&mut tx, tasks, &plans).await?;
     if let Some(id) = out.iter().find_map(|i| match i {
         Inserted::Conflict(id) => Some(id.clone()),
@@ -97,6 +98,7 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
     plan::check(&db, &plans, &out);
     let changed = crate::store::limits::settle_inserted(&mut tx, tasks, &mut out, false).await?;
     tx.commit().await?;
+    drop(turn);
     crate::store::events::notify_changed(pool, changed);
     Ok(BatchInsert::Done(out))
 }
@@ -117,7 +119,9 @@ pub async fn insert_each(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Inserte
     let db = plan::database_of(pool);
     let mut conn = pool.acquire().await?;
     let plans = plan::plan(&mut conn, &db, tasks, &[]).await?.expect("no limit is named, so none is unknown");
+    let turn = plan::turn(&db, &plans).await;
     let mut out = crate::store::unique::insert_in(&mut conn, tasks, &plans).await?;
+    drop(turn);
     plan::check(&db, &plans, &out);
     if out.iter().any(|i| matches!(i, Inserted::Created(r) if crate::store::limits::unsettled(r))) {
         let changed = crate::store::limits::settle_inserted(&mut conn, tasks, &mut out, true).await?;

@@ -390,11 +390,13 @@ pub(crate) async fn record_outcomes_in(
 /// statement: the outcomes, then (migration 0023's `yadtq_limits_freed`,
 /// called from the statement after it locked the task rows) the freed
 /// slots' buckets that hold a task locked in id order, and the locked
-/// buckets that still hold a task under the locks. The `slot` hints stay
-/// set (the next count clears them: migration 0023).
+/// buckets that still hold a task under the locks. A task that succeeded
+/// loses its memberships (a delete: no new row version, no index entry);
+/// the others keep theirs, `slot` hint set (the next count clears it:
+/// migration 0023), since a failed or cancelled task may be retried and is
+/// gated again by them.
 /// Returns per outcome whether it was written, and those buckets (empty
-/// while no limit is reached), for [`crate::store::limits::release`] in the
-/// caller's transaction.
+/// while no limit is reached), for [`crate::store::limits::release`].
 pub(in crate::store) async fn record_outcomes_freeing(
     conn: &mut PgConnection,
     worker_id: Uuid,
@@ -415,12 +417,16 @@ pub(in crate::store) async fn record_outcomes_freeing(
                  published_at = CASE WHEN i.status = 'scheduled' THEN NULL ELSE t.published_at END
              FROM input i JOIN locked l ON l.id = i.id
              WHERE t.id = i.id AND t.status = 'processing' AND t.worker_id = $8 AND t.attempts = i.attempt
-             RETURNING t.id, i.attempt, i.attempt_outcome, i.error, i.limited
+             RETURNING t.id, i.attempt, i.attempt_outcome, i.error, i.limited, i.status
          ), closed AS (
              UPDATE task_attempts a SET finished_at = now(), outcome = d.attempt_outcome, error = d.error::jsonb
              FROM done d WHERE a.task_id = d.id AND a.attempt = d.attempt AND a.worker_id = $8
          ), freed AS MATERIALIZED (
              SELECT yadtq_limits_freed(ARRAY(SELECT id FROM done WHERE limited ORDER BY id)) AS held
+         ), gone AS (
+             -- Not read by the main query, so run after it (after `freed`
+             -- read these memberships).
+             DELETE FROM task_limits m USING done d WHERE d.limited AND d.status = 'success' AND m.task_id = d.id
          )
          SELECT d.id AS "id?", d.attempt AS "attempt?", f.held AS "held!" FROM freed f LEFT JOIN done d ON true"#,
         &c.ids as &[&str],

@@ -125,7 +125,7 @@ async fn a_retry_frees_its_slot_and_is_gated_again_when_promoted_or_retried(pool
     let promoted = tasks::promote_due(&pool, 10).await.unwrap();
     assert!(promoted.is_empty(), "{promoted:?}");
     assert_eq!(status(&pool, "r1").await, "held");
-    run(&pool, worker, "r2", ok()).await;
+    run(&pool, worker, "r2", Outcome::Failed(TaskError::new("bad", "permanent"))).await;
     assert_eq!(status(&pool, "r1").await, "queued");
     // With room, a promoted retry is released in the promotion and returned to publish.
     let retry = Outcome::Retry { error: TaskError::new("boom", "retry"), delay: Duration::ZERO };
@@ -136,10 +136,6 @@ async fn a_retry_frees_its_slot_and_is_gated_again_when_promoted_or_retried(pool
 
     // A manual retry is gated too: r2 failed, r1 holds the slot, so r2 is held.
     assert_eq!(submit(&pool, &[task("r3", "x")], "api").await, ["held"]);
-    sqlx::query("UPDATE tasks SET status = 'failed', finished_at = now() WHERE id = 'r2'")
-        .execute(&pool)
-        .await
-        .unwrap();
     let tasks::RetryResult::Requeued(row) = tasks::retry(&pool, &key("r2")).await.unwrap() else { panic!("retried") };
     assert_eq!(row.task.status.as_str(), "held");
     // It queues behind nobody newer: its place is its submission's (older than r3).
@@ -278,18 +274,26 @@ async fn concurrent_fast_path_submissions_never_exceed_the_concurrency(pool: PgP
     // The first submission creates the bucket (slow path); the process
     // then knows its id.
     assert_eq!(created(&tasks::insert_each(&pool, &[new_task("warm")]).await.unwrap()), [("queued".into(), true)]);
+    // A process's planned inserts take turns (`plan::turn`); these race as
+    // 32 processes' would, each on its own connection.
+    let db = limits::plan::database_of(&pool);
+    let mut conn = pool.acquire().await.unwrap();
+    let plans = limits::plan::plan(&mut conn, &db, &[new_task("any")], &[]).await.unwrap().unwrap();
+    assert!(plans[0].is_some(), "the process knows the bucket");
     let submits = (0..32).map(|i| {
-        let pool = pool.clone();
-        tokio::spawn(
-            async move { created(&tasks::insert_each(&pool, &[new_task(&format!("f{i:02}"))]).await.unwrap()) },
-        )
+        let (pool, plans) = (pool.clone(), plans.clone());
+        tokio::spawn(async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let rows = tasks::insert_rows_planned(&mut conn, &[new_task(&format!("f{i:02}"))], &[], &plans).await;
+            rows.unwrap().into_values().map(|r| r.task.status.as_str().to_string()).collect::<Vec<_>>()
+        })
     });
     let mut got = Vec::new();
     for s in submits.collect::<Vec<_>>() {
         got.extend(s.await.unwrap());
     }
-    assert_eq!(got.iter().filter(|(s, _)| s == "queued").count(), 7, "{got:?}");
-    assert_eq!(got.iter().filter(|(s, _)| s == "held").count(), 25, "{got:?}");
+    assert_eq!(got.iter().filter(|s| *s == "queued").count(), 7, "{got:?}");
+    assert_eq!(got.iter().filter(|s| *s == "held").count(), 25, "{got:?}");
     let running: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status IN ('queued', 'processing')")
         .fetch_one(&pool)
         .await
@@ -375,24 +379,30 @@ async fn a_delete_committed_under_a_fast_path_insert_leaves_no_membership_behind
     assert_eq!(status(&pool, "x").await, "queued");
 }
 
-/// Memberships go with their task (retention) and with their bucket (its
-/// limit deleted): triggers, not foreign keys (migration 0025).
+/// Memberships go with their task (retention), with their bucket (its
+/// limit deleted): triggers, not foreign keys (migration 0025); and with
+/// a success, while a failed task keeps them for a retry's gate.
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
-async fn memberships_are_deleted_with_their_task_and_with_their_bucket(pool: PgPool) {
+async fn memberships_are_deleted_with_their_task_their_bucket_or_a_success(pool: PgPool) {
+    let worker = register(&pool).await;
     by_name(&pool, "a", 10).await;
     by_name(&pool, "b", 10).await;
-    let ids: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+    let ids: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
     let rows: Vec<NewTask> = ids.iter().map(|id| new_task(id)).collect();
     tasks::insert_each(&pool, &rows).await.unwrap();
     let members = |sql: &'static str| {
         let pool = pool.clone();
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
     };
-    assert_eq!(members("SELECT count(*) FROM task_limits").await, 8, "two limits each");
-    sqlx::query("DELETE FROM tasks WHERE id = 'm0'").execute(&pool).await.unwrap();
-    assert_eq!(members("SELECT count(*) FROM task_limits WHERE task_id = 'm0'").await, 0);
+    assert_eq!(members("SELECT count(*) FROM task_limits").await, 12, "two limits each");
+    run(&pool, worker, "m4", ok()).await;
+    assert_eq!(members("SELECT count(*) FROM task_limits WHERE task_id = 'm4'").await, 0, "a success drops them");
+    run(&pool, worker, "m5", Outcome::Failed(TaskError::new("bad", "permanent"))).await;
+    assert_eq!(members("SELECT count(*) FROM task_limits WHERE task_id = 'm5'").await, 2, "a failure keeps them");
+    sqlx::query("DELETE FROM tasks WHERE id IN ('m0', 'm5')").execute(&pool).await.unwrap();
+    assert_eq!(members("SELECT count(*) FROM task_limits WHERE task_id IN ('m0', 'm5')").await, 0);
     assert!(limits::delete(&pool, &Tenant::default_tenant(), &name("a")).await.unwrap().is_some());
-    assert_eq!(members("SELECT count(*) FROM task_limits").await, 3, "the three left, of limit b");
+    assert_eq!(members("SELECT count(*) FROM task_limits").await, 3, "m1 to m3's of limit b");
 }
 
 #[sqlx::test(migrator = "crate::store::MIGRATOR")]
@@ -845,7 +855,8 @@ async fn hints_of_finished_tasks_are_cleared_by_a_count_forced_every_stale_bound
     for i in 0..4 {
         let id = format!("w{i}");
         assert_eq!(created(&tasks::insert_each(&pool, &[new_task(&id)]).await.unwrap()), [("queued".into(), true)]);
-        run(&pool, worker, &id, ok()).await;
+        // A failure keeps its memberships (a retry is gated by them), hint set.
+        run(&pool, worker, &id, Outcome::Failed(TaskError::new("bad", "permanent"))).await;
     }
     assert_eq!(bucket_state(&pool, "wide").await, (4, 0, true), "four fast admissions, no count yet");
     assert_eq!(hints().await, 4, "the outcomes wrote nothing of the limits");
