@@ -30,27 +30,24 @@ CREATE INDEX IF NOT EXISTS task_limits_bucket_slot ON task_limits (bucket_id, sl
 DROP INDEX IF EXISTS task_limits_slot;
 DROP INDEX IF EXISTS task_limits_bucket;
 
-CREATE OR REPLACE FUNCTION yadtq_limits_task_deleted() RETURNS trigger
+-- A deleted task's or bucket's memberships (the trigger's table says which).
+CREATE OR REPLACE FUNCTION yadtq_limits_members_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM task_limits WHERE task_id = OLD.id;
+    IF TG_TABLE_NAME = 'tasks' THEN
+        DELETE FROM task_limits WHERE task_id = OLD.id;
+    ELSE
+        DELETE FROM task_limits WHERE bucket_id = OLD.id;
+    END IF;
     RETURN NULL;
 END
 $$;
 DROP TRIGGER IF EXISTS tasks_limits_deleted ON tasks;
 CREATE TRIGGER tasks_limits_deleted AFTER DELETE ON tasks
-    FOR EACH ROW WHEN (OLD.limited) EXECUTE FUNCTION yadtq_limits_task_deleted();
-
-CREATE OR REPLACE FUNCTION yadtq_limits_bucket_deleted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM task_limits WHERE bucket_id = OLD.id;
-    RETURN NULL;
-END
-$$;
+    FOR EACH ROW WHEN (OLD.limited) EXECUTE FUNCTION yadtq_limits_members_deleted();
 DROP TRIGGER IF EXISTS limit_buckets_deleted ON limit_buckets;
 CREATE TRIGGER limit_buckets_deleted AFTER DELETE ON limit_buckets
-    FOR EACH ROW EXECUTE FUNCTION yadtq_limits_bucket_deleted();
+    FOR EACH ROW EXECUTE FUNCTION yadtq_limits_members_deleted();
 
 -- yadtq_tasks_insert_planned as in migration 0024 but for `named`, `locked`
 -- and the confirmation (one call, counting the named buckets locked).
