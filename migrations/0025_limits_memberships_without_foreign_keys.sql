@@ -50,7 +50,13 @@ CREATE TRIGGER limit_buckets_deleted AFTER DELETE ON limit_buckets
     FOR EACH ROW EXECUTE FUNCTION yadtq_limits_members_deleted();
 
 -- yadtq_tasks_insert_planned as in migration 0024 but for `named`, `locked`
--- and the confirmation (one call, counting the named buckets locked).
+-- and the confirmation (one call, counting the named buckets locked), and
+-- without sequential scans: planned once per session, it kept a plan made
+-- while `limit_buckets` looked small (its statistics lag the buckets a
+-- keyed limit creates), which scanned all of them three times per call
+-- (0.47 ms per one-task call with 1,000 buckets, 0.375 ms without; every
+-- lookup it makes has its index). yadtq_limits_freed likewise.
+ALTER FUNCTION yadtq_limits_freed(text[]) SET enable_seqscan = off;
 CREATE OR REPLACE FUNCTION yadtq_tasks_insert_planned(
     p_ids text[], p_names text[], p_args text[], p_kwargs text[], p_queues text[], p_max_retries integer[],
     p_timeouts float8[], p_run_at timestamptz[], p_backoff_base float8[], p_backoff_cap float8[], p_hashes text[],
@@ -59,6 +65,7 @@ CREATE OR REPLACE FUNCTION yadtq_tasks_insert_planned(
 RETURNS SETOF tasks
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $fn$
 DECLARE
     v_fast boolean := true;
