@@ -1020,6 +1020,7 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
     };
     let turn = plan::turn(&db, &plans).await;
     let mut inserted = super::unique::insert_in(&mut tx, tasks, &plans).await?;
+    drop(turn);
     if let Some(Inserted::Conflict(key)) = inserted.iter().find(|i| matches!(i, Inserted::Conflict(_))) {
         return Ok(LimitedInsert::Conflict(key.clone())); // dropping the transaction rolls it back
     }
@@ -1051,7 +1052,6 @@ pub async fn insert(pool: &PgPool, tasks: &[NewTask], limits: &[Vec<LimitName>])
         Err((i, name)) => return Ok(LimitedInsert::UnknownLimit(created[i], name)),
     };
     tx.commit().await?;
-    drop(turn);
     settled.apply(&created, &mut inserted);
     super::events::notify_changed(pool, settled.released.changed.iter().map(|k| k.to_string()).collect());
     Ok(LimitedInsert::Done(inserted, settled.released.queued))

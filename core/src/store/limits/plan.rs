@@ -69,13 +69,17 @@ static TURNS: LazyLock<Mutex<HashMap<(String, i64), BucketTurn>>> = LazyLock::ne
 /// One bucket's turn: its holder, then its waiters.
 type BucketTurn = Arc<tokio::sync::Mutex<()>>;
 
-/// This process's turn at the buckets of a planned insert ([`turn`]): held
-/// through the insert's commit.
+/// This process's turn at the buckets of a planned insert ([`turn`]).
 pub struct Turn(#[allow(dead_code)] Vec<tokio::sync::OwnedMutexGuard<()>>);
 
 /// Waits for this process's turn at every bucket that `plans` name, in
 /// database `db` ([`database_of`]): taken in id order, so two waiting
-/// inserts never wait for each other's. Hold the turn through the commit.
+/// inserts never wait for each other's. Hold it through the planned
+/// insert statement and no further: a transaction's [`plan`] may have
+/// created buckets, uncommitted, before it waits for its turn, and a
+/// settle (the slow path) waits for such a row, so a turn held through a
+/// settle could wait, unseen by PostgreSQL, for its own waiter; the insert
+/// statement itself waits for no bucket it cannot see.
 /// Empty at once for a plain insert. A planned insert holds its buckets'
 /// row locks from its end through its commit, so concurrent ones sharing a
 /// bucket (all of them, with one global bucket) queue on that lock inside

@@ -89,6 +89,7 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
     let plans = plan::plan(&mut tx, &db, tasks, &[]).await?.expect("no limit is named, so none is unknown");
     let turn = plan::turn(&db, &plans).await;
     let mut out = crate::store::unique::insert_in(&mut tx, tasks, &plans).await?;
+    drop(turn);
     if let Some(id) = out.iter().find_map(|i| match i {
         Inserted::Conflict(id) => Some(id.clone()),
         _ => None,
@@ -98,7 +99,6 @@ pub async fn insert_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<BatchInser
     plan::check(&db, &plans, &out);
     let changed = crate::store::limits::settle_inserted(&mut tx, tasks, &mut out, false).await?;
     tx.commit().await?;
-    drop(turn);
     crate::store::events::notify_changed(pool, changed);
     Ok(BatchInsert::Done(out))
 }
